@@ -1,0 +1,118 @@
+/*
+ * The wire protocol between the bridge (bridge.c) and the daemon, mirrored from its reference,
+ * src/daemon/protocol.ts: keep every constant here in step with that file.
+ *
+ * All integers are little-endian. Headers are encoded and decoded byte by byte with the helpers
+ * below (no packed structs), so the code does not depend on the host's byte order or alignment.
+ *
+ * Request (OCS_REQUEST_HEADER_SIZE bytes, then `size` payload bytes for OCS_OP_CREATE only):
+ *   offset size field
+ *        0    4 magic        OCS_MAGIC ("OCS1")
+ *        4    4 op           OCS_OP_*
+ *        8    4 contentType  OrthancPluginContentType, as the core passes it
+ *       12    4 reserved     0
+ *       16    8 size         CREATE: payload length; READ_RANGE: length asked for; else 0
+ *       24    8 start        READ_RANGE: first byte; else 0
+ *       32   48 uuid         ASCII, NUL-padded
+ *
+ * Response (OCS_RESPONSE_HEADER_SIZE bytes, then `size` bytes):
+ *        0    4 magic        OCS_MAGIC
+ *        4    4 code         OrthancPluginErrorCode (i32), 0 = success
+ *        8    8 size         success: bytes of data that follow; error: bytes of a UTF-8 message
+ *
+ * Start-up handshake: one line on the daemon's stdout (OCS_HANDSHAKE_*). Log lines on its stderr:
+ * "I <text>", "W <text>", "E <text>". The bridge writes Orthanc's merged configuration then one NUL
+ * byte to the daemon's stdin and keeps stdin open: end-of-file there tells the daemon Orthanc is gone.
+ */
+#ifndef OCS_PROTOCOL_H
+#define OCS_PROTOCOL_H
+
+#include <stdint.h>
+#include <string.h>
+
+#define OCS_MAGIC 0x3153434fu /* "OCS1" read as a little-endian u32 */
+#define OCS_REQUEST_HEADER_SIZE 80
+#define OCS_RESPONSE_HEADER_SIZE 16
+#define OCS_UUID_FIELD_SIZE 48
+
+/* Op in protocol.ts */
+enum {
+  OCS_OP_CREATE = 1,
+  OCS_OP_READ_WHOLE = 2,
+  OCS_OP_READ_RANGE = 3,
+  OCS_OP_REMOVE = 4,
+};
+
+/* Field offsets of the request header */
+#define OCS_REQ_MAGIC 0
+#define OCS_REQ_OP 4
+#define OCS_REQ_CONTENT_TYPE 8
+#define OCS_REQ_RESERVED 12
+#define OCS_REQ_SIZE 16
+#define OCS_REQ_START 24
+#define OCS_REQ_UUID 32
+
+/* Field offsets of the response header */
+#define OCS_RESP_MAGIC 0
+#define OCS_RESP_CODE 4
+#define OCS_RESP_SIZE 8
+
+/* Handshake lines on the daemon's stdout (one of them, ended by "\n") */
+#define OCS_HANDSHAKE_PREFIX "OCS "
+#define OCS_HANDSHAKE_READY "OCS READY " /* "OCS READY range=<0|1> socket=<path>" */
+#define OCS_HANDSHAKE_DISABLED "OCS DISABLED" /* "OCS DISABLED <reason>" */
+#define OCS_HANDSHAKE_FAILED "OCS FAILED" /* "OCS FAILED <reason>" */
+#define OCS_READY_RANGE_KEY "range="
+#define OCS_READY_SOCKET_KEY "socket=" /* the rest of the line is the path */
+
+/* Level prefixes of the daemon's log lines on stderr (src/log.ts) */
+#define OCS_LOG_INFO 'I'
+#define OCS_LOG_WARNING 'W'
+#define OCS_LOG_ERROR 'E'
+
+static inline void ocs_put_u32(uint8_t* p, uint32_t v) {
+  p[0] = (uint8_t)v;
+  p[1] = (uint8_t)(v >> 8);
+  p[2] = (uint8_t)(v >> 16);
+  p[3] = (uint8_t)(v >> 24);
+}
+
+static inline void ocs_put_u64(uint8_t* p, uint64_t v) {
+  ocs_put_u32(p, (uint32_t)v);
+  ocs_put_u32(p + 4, (uint32_t)(v >> 32));
+}
+
+static inline uint32_t ocs_get_u32(const uint8_t* p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t ocs_get_u64(const uint8_t* p) {
+  return (uint64_t)ocs_get_u32(p) | (uint64_t)ocs_get_u32(p + 4) << 32;
+}
+
+/* Encodes a request header; returns -1 (and encodes nothing) when the uuid does not fit its field. */
+static inline int ocs_encode_request(uint8_t header[OCS_REQUEST_HEADER_SIZE], uint32_t op,
+                                     uint32_t content_type, uint64_t size, uint64_t start,
+                                     const char* uuid) {
+  size_t uuid_length = strlen(uuid);
+  if (uuid_length > OCS_UUID_FIELD_SIZE) return -1;
+  memset(header, 0, OCS_REQUEST_HEADER_SIZE);
+  ocs_put_u32(header + OCS_REQ_MAGIC, OCS_MAGIC);
+  ocs_put_u32(header + OCS_REQ_OP, op);
+  ocs_put_u32(header + OCS_REQ_CONTENT_TYPE, content_type);
+  ocs_put_u64(header + OCS_REQ_SIZE, size);
+  ocs_put_u64(header + OCS_REQ_START, start);
+  memcpy(header + OCS_REQ_UUID, uuid, uuid_length);
+  return 0;
+}
+
+/* Decodes a response header; returns -1 on a bad magic (the stream is out of step). */
+static inline int ocs_decode_response(const uint8_t header[OCS_RESPONSE_HEADER_SIZE], int32_t* code,
+                                      uint64_t* size) {
+  if (ocs_get_u32(header + OCS_RESP_MAGIC) != OCS_MAGIC) return -1;
+  *code = (int32_t)ocs_get_u32(header + OCS_RESP_CODE);
+  *size = ocs_get_u64(header + OCS_RESP_SIZE);
+  return 0;
+}
+
+#endif

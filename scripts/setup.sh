@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what the project needs on a Debian 12 machine with Node >= 20.19 and root, then builds it.
+# Safe to run again: each step is skipped when already done. Usage: scripts/setup.sh [debian-package...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+node_version=$(node -p 'process.versions.node' 2>/dev/null || true)
+if [ -z "$node_version" ]; then
+  echo "setup: Node.js is missing; install Node 20.19 or newer first" >&2
+  exit 1
+fi
+if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)'; then
+  echo "setup: Node $node_version is too old; orthanc-cloud-storage needs Node 20.19 or newer" >&2
+  exit 1
+fi
+
+# Debian packages asked for by the caller (Orthanc, dcmtk, Ceph...), installed only when missing.
+missing=()
+for package in "$@"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm packages, exactly as locked; again only when the lock changed since the last install.
+if [ ! -f node_modules/.package-lock.json ] || ! cmp -s package-lock.json .setup-stamp 2>/dev/null; then
+  npm ci --no-audit --no-fund
+  cp package-lock.json .setup-stamp
+fi
+
+npm run --silent build

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: installs and builds what it needs, checks lint and formatting, then runs
+# every test file with Node's test runner. Servers that tests need are started by the tests themselves.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+npx --no-install eslint .
+npx --no-install prettier --check . >/dev/null || { npx --no-install prettier --list-different .; exit 1; }
+mapfile -t tests < <(find dist/test -name '*.test.js' | sort)
+node --test --test-reporter=spec "${tests[@]}"

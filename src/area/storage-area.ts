@@ -1,0 +1,217 @@
+// The four Orthanc storage operations on (uuid, content type), composed of the key layout, a codec
+// (plaintext or encrypted) and one or two stores. Hybrid mode follows spec §4.1–4.2: write to the
+// primary only; read the primary, then the secondary on any failure; delete on both.
+
+import { Readable } from "node:stream";
+
+import { StorageError, describeCause, isStorageError } from "../errors.js";
+import type { ObjectCodec } from "../crypto/codec.js";
+import { assertAttachment } from "../layout/object-key.js";
+import type { Logger } from "../log.js";
+import type { ObjectStore } from "../stores/object-store.js";
+
+/** One storage of the area: a store and how attachments are named in it. */
+export interface StorageTier {
+  /** "object-storage" or "file-system", as the official plugin names them in logs (spec §3.5). */
+  name: string;
+  store: ObjectStore;
+  /** Keys under which an attachment may be found, the one to write first (spec §2.4). */
+  keysOf(uuid: string, contentType: number): string[];
+}
+
+export interface AttachmentRead {
+  /** Bytes in `body`: the whole attachment, or the range asked for. */
+  size: number;
+  body: Readable;
+  /** Which tier served the read, and under which key. */
+  tier: string;
+  key: string;
+}
+
+export interface StorageAreaOptions {
+  primary: StorageTier;
+  /** Hybrid mode: the tier read when the primary fails, and deleted from as well. */
+  secondary?: StorageTier;
+  /** The same codec serves both tiers: with encryption on, the secondary is decrypted too (spec §4.2). */
+  codec: ObjectCodec;
+  logger: Logger;
+}
+
+/** A uuid Orthanc never generates (it makes random version-4 uuids): names the start-up probe. */
+const PROBE_UUID = "00000000-0000-0000-0000-000000000000";
+
+export class StorageArea {
+  private readonly tiers: StorageTier[];
+
+  constructor(private readonly options: StorageAreaOptions) {
+    this.tiers = options.secondary === undefined ? [options.primary] : [options.primary, options.secondary];
+  }
+
+  get codec(): ObjectCodec {
+    return this.options.codec;
+  }
+
+  /**
+   * Ask every tier for an object that does not exist, so that wrong credentials, a missing bucket or an
+   * unreachable endpoint stop start-up instead of the first upload. Reads nothing, writes nothing.
+   */
+  async checkAccess(): Promise<void> {
+    for (const tier of this.tiers) {
+      const [key] = tier.keysOf(PROBE_UUID, 0);
+      await tier.store.head(key as string);
+    }
+  }
+
+  /** Store an attachment on the primary tier only (spec §4.2: no copy, no fallback). */
+  async create(uuid: string, contentType: number, data: Uint8Array): Promise<void> {
+    assertAttachment(uuid, contentType);
+    const { primary, codec } = this.options;
+    const key = primary.keysOf(uuid, contentType)[0] as string;
+    const subject = describeObject(primary, key);
+    const stored = await codec.encode(data, subject);
+    await primary.store.put(key, stored);
+  }
+
+  /** The whole attachment. NOT_FOUND when no tier holds it. */
+  readWhole(uuid: string, contentType: number): Promise<AttachmentRead> {
+    return this.readFromTiers(uuid, contentType, (tier, key) => this.readWholeFrom(tier, key));
+  }
+
+  /** `length` bytes from `start`. BAD_RANGE when the range does not lie within the attachment. */
+  readRange(uuid: string, contentType: number, start: number, length: number): Promise<AttachmentRead> {
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(length) || start < 0 || length < 0) {
+      throw new StorageError(
+        "BAD_RANGE",
+        { operation: "read range of attachment", subject: uuid },
+        `start ${start} and length ${length} must be non-negative integers`,
+      );
+    }
+    return this.readFromTiers(uuid, contentType, (tier, key) =>
+      this.readRangeFrom(tier, key, start, start + length),
+    );
+  }
+
+  /**
+   * Delete an attachment from every tier and under every candidate key. A missing object is not an error;
+   * any real failure is reported after every tier was tried, so a partial delete never hides.
+   */
+  async remove(uuid: string, contentType: number): Promise<void> {
+    assertAttachment(uuid, contentType);
+    const failures: unknown[] = [];
+    for (const tier of this.tiers) {
+      for (const key of tier.keysOf(uuid, contentType)) {
+        try {
+          await tier.store.delete(key);
+        } catch (error) {
+          failures.push(error);
+        }
+      }
+    }
+    if (failures.length === 1) throw failures[0];
+    if (failures.length > 1) {
+      throw new StorageError(
+        "STORE_FAILED",
+        { operation: "delete attachment", subject: uuid, cause: failures[0] },
+        failures.map(describeCause).join("; "),
+      );
+    }
+  }
+
+  private async readFromTiers(
+    uuid: string,
+    contentType: number,
+    readFrom: (tier: StorageTier, key: string) => Promise<AttachmentRead | null>,
+  ): Promise<AttachmentRead> {
+    assertAttachment(uuid, contentType);
+    const failures: unknown[] = [];
+    for (const [index, tier] of this.tiers.entries()) {
+      try {
+        for (const key of tier.keysOf(uuid, contentType)) {
+          const read = await readFrom(tier, key);
+          if (read !== null) return read;
+        }
+        failures.push(notFoundIn(tier, uuid));
+      } catch (error) {
+        failures.push(error);
+      }
+      // spec §4.2: any failure of the primary sends the read to the secondary; say why in the log.
+      const last = failures[failures.length - 1];
+      if (index < this.tiers.length - 1 && !isStorageError(last, "NOT_FOUND")) {
+        this.options.logger.warn(`${describeCause(last)}; trying the ${this.tiers[index + 1]?.name} storage`);
+      }
+    }
+    throw mostTelling(failures, uuid, this.tiers);
+  }
+
+  private async readWholeFrom(tier: StorageTier, key: string): Promise<AttachmentRead | null> {
+    const { codec } = this.options;
+    if (codec.supportsRangeReads) {
+      // Plaintext: the store's stream goes straight through, no copy.
+      const object = await tier.store.get(key);
+      if (object === null) return null;
+      codec.plaintextSize(object.size, describeObject(tier, key));
+      return { size: object.size, body: object.body, tier: tier.name, key };
+    }
+    const plaintext = await this.decodeWhole(tier, key);
+    if (plaintext === null) return null;
+    return { size: plaintext.length, body: Readable.from([plaintext]), tier: tier.name, key };
+  }
+
+  private async readRangeFrom(
+    tier: StorageTier,
+    key: string,
+    start: number,
+    end: number,
+  ): Promise<AttachmentRead | null> {
+    if (this.options.codec.supportsRangeReads) {
+      const object = await tier.store.get(key, { start, end });
+      if (object === null) return null;
+      return { size: end - start, body: object.body, tier: tier.name, key };
+    }
+    // An A1 object cannot be read in part: decrypt it whole, then cut the range out.
+    const plaintext = await this.decodeWhole(tier, key);
+    if (plaintext === null) return null;
+    if (end > plaintext.length) {
+      throw new StorageError(
+        "BAD_RANGE",
+        { operation: "read range", subject: describeObject(tier, key) },
+        `bytes [${start}, ${end}) asked of an attachment of ${plaintext.length} bytes`,
+      );
+    }
+    return { size: end - start, body: Readable.from([plaintext.subarray(start, end)]), tier: tier.name, key };
+  }
+
+  /** Fetch and authenticate a whole encoded object; null when it does not exist. */
+  private async decodeWhole(tier: StorageTier, key: string): Promise<Uint8Array | null> {
+    const object = await tier.store.get(key);
+    if (object === null) return null;
+    return this.options.codec.decode(object.body, object.size, describeObject(tier, key));
+  }
+}
+
+function describeObject(tier: StorageTier, key: string): string {
+  return `${tier.store.location}/${key}`;
+}
+
+function notFoundIn(tier: StorageTier, uuid: string): StorageError {
+  return new StorageError(
+    "NOT_FOUND",
+    { operation: "read attachment", subject: uuid },
+    `not in the ${tier.name} storage`,
+  );
+}
+
+/**
+ * The error to return when every tier failed: NOT_FOUND only when no tier had the object; otherwise the
+ * first real failure (a corrupted object on the primary matters more than its absence on the secondary).
+ */
+function mostTelling(failures: unknown[], uuid: string, tiers: StorageTier[]): unknown {
+  const real = failures.find((error) => !isStorageError(error, "NOT_FOUND"));
+  if (real !== undefined) return real;
+  const places = tiers.map((tier) => `the ${tier.name} storage (${tier.store.location})`).join(" nor in ");
+  return new StorageError(
+    "NOT_FOUND",
+    { operation: "read attachment", subject: uuid },
+    `no object in ${places}`,
+  );
+}

@@ -1,0 +1,22 @@
+// How an attachment's bytes are stored: plaintext, or encrypted in a format recognised by its first bytes.
+// The area talks to this interface only, so a second format (v2, segmented) can join A1 later.
+
+import type { Readable } from "node:stream";
+
+export interface ObjectCodec {
+  /** The stored format this codec writes: "plaintext" or "A1". */
+  readonly format: string;
+  /** Whether a byte range of the plaintext can be read without fetching the whole object. */
+  readonly supportsRangeReads: boolean;
+  /** Stored size for a plaintext of `plaintextSize` bytes. */
+  storedSize(plaintextSize: number): number;
+  /** Plaintext size for a stored object of `storedSize` bytes; throws UNSUPPORTED_FORMAT when impossible. */
+  plaintextSize(storedSize: number, subject: string): number;
+  /** Turn a whole plaintext into the bytes to store. `subject` names the object in errors. */
+  encode(plaintext: Uint8Array, subject: string): Promise<Uint8Array>;
+  /**
+   * Turn a stored object (whole buffer or stream of `storedSize` bytes) back into its plaintext.
+   * Nothing is returned before the object is authenticated: a failure never yields partial plaintext.
+   */
+  decode(stored: Uint8Array | Readable, storedSize: number, subject: string): Promise<Uint8Array>;
+}

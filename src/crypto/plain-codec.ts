@@ -1,0 +1,37 @@
+// The identity codec, for storage without encryption: objects are stored as Orthanc hands them over, so any
+// byte range can be read directly (spec §5.1).
+
+import type { Readable } from "node:stream";
+import type { ObjectCodec } from "./codec.js";
+import { lengthMismatch, readExactly } from "./exact-length.js";
+
+export class PlainCodec implements ObjectCodec {
+  readonly format = "plaintext";
+  readonly supportsRangeReads = true;
+
+  storedSize(plaintextSize: number): number {
+    assertSize(plaintextSize);
+    return plaintextSize;
+  }
+
+  plaintextSize(storedSize: number, _subject: string): number {
+    assertSize(storedSize);
+    return storedSize;
+  }
+
+  encode(plaintext: Uint8Array, _subject: string): Promise<Uint8Array> {
+    return Promise.resolve(plaintext);
+  }
+
+  async decode(stored: Uint8Array | Readable, storedSize: number, subject: string): Promise<Uint8Array> {
+    assertSize(storedSize);
+    if (!(stored instanceof Uint8Array)) return await readExactly(stored, storedSize, "read", subject);
+    if (stored.length !== storedSize) throw lengthMismatch("read", subject, stored.length, storedSize);
+    return stored;
+  }
+}
+
+function assertSize(size: number): void {
+  if (!Number.isSafeInteger(size) || size < 0)
+    throw new RangeError(`size ${size} is not a non-negative integer`);
+}

@@ -1,0 +1,66 @@
+// The daemon: spawned by the native bridge inside Orthanc. It reads Orthanc's merged configuration on
+// stdin (up to a NUL byte), validates it, opens the storage, answers the start-up handshake on stdout,
+// then serves the bridge on a private Unix socket until stdin closes (Orthanc is gone) or SIGTERM.
+
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+import { openStorageArea } from "../area/open-storage-area.js";
+import { parseOrthancConfigText } from "../config/read-config.js";
+import { resolveConfig } from "../config/parse-config.js";
+import { describeCause } from "../errors.js";
+import { stderrLogger as logger } from "../log.js";
+import { readUntilNul } from "./read-until-nul.js";
+import { listenForBridge, type BridgeServer } from "./server.js";
+
+/** One handshake line on stdout (protocol.ts); newlines inside a reason would split it. */
+function handshake(line: string): void {
+  process.stdout.write(`OCS ${line.replace(/[\r\n]+/g, " ")}\n`);
+}
+
+async function start(): Promise<void> {
+  const text = await readUntilNul(process.stdin);
+  const result = resolveConfig(
+    parseOrthancConfigText(text, "the configuration Orthanc passed to the plugin"),
+  );
+  for (const warning of result.ok === true ? result.config.warnings : result.warnings) logger.warn(warning);
+  if (result.ok === "disabled") {
+    handshake(`DISABLED ${result.reason}`);
+    process.exit(0);
+  }
+  if (result.ok === false) {
+    handshake(`FAILED invalid configuration: ${result.errors.join("; ")}`);
+    process.exit(1);
+  }
+  const area = await openStorageArea(result.config, logger);
+  await area.checkAccess();
+
+  const socketDir = await mkdtemp(join(tmpdir(), "orthanc-cloud-storage-")); // mode 0700
+  const socketPath = join(socketDir, "bridge.sock");
+  const server = await listenForBridge(socketPath, area, logger);
+  handshake(`READY range=${area.codec.supportsRangeReads ? 1 : 0} socket=${socketPath}`);
+  logger.info(`serving Orthanc on ${socketPath} (pid ${process.pid})`);
+
+  const stop = (why: string): void => void shutdown(why, server, socketDir);
+  process.stdin.on("end", () => stop("stdin closed: Orthanc is gone"));
+  process.stdin.on("close", () => stop("stdin closed: Orthanc is gone"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.stdin.resume(); // keep reading, to see the lifeline's end
+}
+
+let stopping = false;
+async function shutdown(why: string, server: BridgeServer, socketDir: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info(`stopping: ${why}`);
+  await server.close();
+  await rm(socketDir, { recursive: true, force: true });
+  process.exit(0);
+}
+
+start().catch((error: unknown) => {
+  handshake(`FAILED ${describeCause(error)}`);
+  process.exit(1);
+});

@@ -1,0 +1,160 @@
+// The daemon's Unix-socket server: one request at a time per connection (one connection per Orthanc
+// thread), each answered from the StorageArea with an Orthanc error code (protocol.ts).
+
+import { chmod } from "node:fs/promises";
+import { createServer, type Server, type Socket } from "node:net";
+import type { Readable } from "node:stream";
+
+import type { StorageArea } from "../area/storage-area.js";
+import { describeCause } from "../errors.js";
+import type { Logger } from "../log.js";
+import { orthancCodeOf } from "./error-codes.js";
+import { FrameReader, type Frame } from "./frame-reader.js";
+import { Op, OrthancCode, encodeResponseHeader } from "./protocol.js";
+
+const OP_NAMES: Readonly<Record<number, string>> = {
+  [Op.CREATE]: "create",
+  [Op.READ_WHOLE]: "read",
+  [Op.READ_RANGE]: "read range of",
+  [Op.REMOVE]: "remove",
+};
+
+export interface BridgeServer {
+  /** Stop accepting, end every connection, and wait until they are closed. */
+  close(): Promise<void>;
+  /** Connections currently open (for tests and metrics). */
+  readonly connections: number;
+}
+
+export async function listenForBridge(
+  socketPath: string,
+  area: StorageArea,
+  logger: Logger,
+): Promise<BridgeServer> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    serveConnection(socket, area, logger);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(socketPath, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  // Only the user running Orthanc may talk to the daemon; the folder holding the socket is 0700 too.
+  await chmod(socketPath, 0o600);
+  server.on("error", (error) => logger.error(`bridge socket ${socketPath}: ${describeCause(error)}`));
+  return {
+    get connections() {
+      return sockets.size;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      }),
+  };
+}
+
+function serveConnection(socket: Socket, area: StorageArea, logger: Logger): void {
+  const reader = new FrameReader();
+  const queue: Frame[] = [];
+  let busy = false;
+
+  const drain = async (): Promise<void> => {
+    busy = true;
+    socket.pause(); // the bridge sends one request at a time; holding further bytes keeps memory bounded
+    while (queue.length > 0 && !socket.destroyed) {
+      await answer(socket, area, logger, queue.shift() as Frame);
+    }
+    busy = false;
+    if (!socket.destroyed) socket.resume();
+  };
+
+  socket.on("data", (chunk: Buffer) => {
+    try {
+      queue.push(...reader.push(chunk));
+    } catch (error) {
+      logger.error(`bridge connection: ${describeCause(error)}; closing it`);
+      socket.destroy();
+      return;
+    }
+    if (!busy && queue.length > 0) void drain();
+  });
+  socket.on("error", () => socket.destroy()); // a peer gone mid-answer: the bridge retries on a new one
+}
+
+async function answer(
+  socket: Socket,
+  area: StorageArea,
+  logger: Logger,
+  { request, payload }: Frame,
+): Promise<void> {
+  const { op, uuid, contentType } = request;
+  try {
+    switch (op) {
+      case Op.CREATE:
+        await area.create(uuid, contentType, payload);
+        await write(socket, encodeResponseHeader(OrthancCode.Success, 0));
+        return;
+      case Op.READ_WHOLE: {
+        const read = await area.readWhole(uuid, contentType);
+        await sendBody(socket, read.size, read.body);
+        return;
+      }
+      case Op.READ_RANGE: {
+        const read = await area.readRange(uuid, contentType, request.start, request.size);
+        await sendBody(socket, read.size, read.body);
+        return;
+      }
+      case Op.REMOVE:
+        await area.remove(uuid, contentType);
+        await write(socket, encodeResponseHeader(OrthancCode.Success, 0));
+        return;
+    }
+  } catch (error) {
+    const code = orthancCodeOf(error);
+    const line = `${OP_NAMES[op]} attachment ${uuid} (content type ${contentType}): ${describeCause(error)}`;
+    if (code === OrthancCode.InexistentFile) logger.warn(line);
+    else logger.error(line);
+    if (!socket.destroyed) await write(socket, encodeResponseHeader(code, 0)).catch(() => socket.destroy());
+  }
+}
+
+/**
+ * The header, then the body as it streams from the store. Once the header is out the answer cannot
+ * change: a body that fails or comes up short closes the connection, and the bridge sees it.
+ */
+async function sendBody(socket: Socket, size: number, body: Readable): Promise<void> {
+  await write(socket, encodeResponseHeader(OrthancCode.Success, size));
+  let sent = 0;
+  try {
+    for await (const chunk of body) {
+      const bytes = chunk as Buffer;
+      sent += bytes.length;
+      if (sent > size) throw new Error(`the body is longer than the ${size} bytes announced`);
+      await write(socket, bytes);
+    }
+    if (sent !== size) throw new Error(`the body ended after ${sent} of ${size} bytes`);
+  } catch (error) {
+    body.destroy();
+    socket.destroy();
+    throw new Error(`sending ${size} bytes to Orthanc failed after ${sent}: ${describeCause(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+/** Write with back-pressure: resolves once the socket took the bytes. */
+function write(socket: Socket, bytes: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (socket.destroyed) {
+      reject(new Error("the bridge closed the connection"));
+      return;
+    }
+    socket.write(bytes, (error) => (error ? reject(error) : resolve()));
+  });
+}

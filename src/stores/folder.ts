@@ -1,0 +1,228 @@
+// The folder driver (`LocalObjectStorage`, and Orthanc's own `StorageDirectory` in hybrid mode):
+// objects are files named by their key under a root folder, "/" in a key being a sub-folder.
+
+import { randomBytes } from "node:crypto";
+import { constants, createReadStream } from "node:fs";
+import { access, mkdir, open, readdir, rename, rmdir, stat, unlink, type FileHandle } from "node:fs/promises";
+import { dirname, join, resolve, sep } from "node:path";
+import { Readable } from "node:stream";
+
+import { StorageError, describeCause } from "../errors.js";
+import type { ByteRange, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
+
+export interface FolderStoreOptions {
+  /** The folder holding the objects; created when missing. */
+  root: string;
+  /** fsync each file and its folder before `put` returns, so an acknowledged write survives a power cut. */
+  fsync: boolean;
+  /** Remove folders left empty by a delete, up to (not including) the root, as Orthanc's own storage does. */
+  pruneEmptyFolders?: boolean;
+}
+
+const DRIVER_NAME = "folder";
+/** Temporary files are hidden siblings of their target, so the rename that publishes them is atomic. */
+const TEMP_MARKER = ".tmp-";
+
+export async function createFolderStore(options: FolderStoreOptions): Promise<ObjectStore> {
+  const root = resolve(options.root);
+  try {
+    await mkdir(root, { recursive: true });
+    await access(root, constants.R_OK | constants.W_OK | constants.X_OK);
+  } catch (cause) {
+    throw storeError("open storage folder", root, cause);
+  }
+  return new FolderStore(root, options.fsync, options.pruneEmptyFolders ?? true);
+}
+
+class FolderStore implements ObjectStore {
+  readonly driver = DRIVER_NAME;
+
+  constructor(
+    readonly location: string,
+    private readonly fsync: boolean,
+    private readonly pruneEmptyFolders: boolean,
+  ) {}
+
+  async put(key: string, data: Uint8Array): Promise<void> {
+    const path = this.pathOf(key);
+    const temp = join(dirname(path), `.${basename(key)}${TEMP_MARKER}${randomBytes(6).toString("hex")}`);
+    try {
+      await mkdir(dirname(path), { recursive: true });
+      const file = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+      try {
+        await file.writeFile(data);
+        if (this.fsync) await file.sync();
+      } finally {
+        await file.close();
+      }
+      await rename(temp, path);
+      if (this.fsync) await syncFolder(dirname(path));
+    } catch (cause) {
+      await unlink(temp).catch(() => undefined); // the temp file may not exist; the original error is what matters
+      throw storeError("write", path, cause);
+    }
+  }
+
+  async get(key: string, range?: ByteRange): Promise<ObjectBody | null> {
+    const path = this.pathOf(key);
+    let file: FileHandle;
+    try {
+      file = await open(path, constants.O_RDONLY);
+    } catch (cause) {
+      if (isMissing(cause)) return null;
+      throw storeError("read", path, cause);
+    }
+    try {
+      // The size comes from the descriptor just opened: no second lookup by name, no race with a rename.
+      const { size } = await file.stat();
+      const { start, end } = range ?? { start: 0, end: size };
+      if (start < 0 || start > end || end > size) {
+        throw new StorageError(
+          "BAD_RANGE",
+          { operation: "read range", subject: path },
+          `bytes [${start}, ${end}) asked of an object of ${size} bytes`,
+        );
+      }
+      if (start === end) {
+        await file.close();
+        return { size, body: Readable.from([]) };
+      }
+      const body = createReadStream("", { fd: file, start, end: end - 1, autoClose: true });
+      return { size, body };
+    } catch (error) {
+      await file.close();
+      if (error instanceof StorageError) throw error;
+      throw storeError("read", path, error);
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo | null> {
+    const path = this.pathOf(key);
+    try {
+      const info = await stat(path);
+      return { key, size: info.size };
+    } catch (cause) {
+      if (isMissing(cause)) return null;
+      throw storeError("stat", path, cause);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    const path = this.pathOf(key);
+    try {
+      await unlink(path);
+    } catch (cause) {
+      if (isMissing(cause)) return;
+      throw storeError("delete", path, cause);
+    }
+    if (this.pruneEmptyFolders) await this.pruneFrom(dirname(path));
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    // Start the walk at the deepest folder the prefix names, then filter on the whole prefix.
+    const folderPrefix = prefix.includes("/") ? prefix.slice(0, prefix.lastIndexOf("/")) : "";
+    const start = folderPrefix === "" ? this.location : this.pathOf(folderPrefix);
+    for await (const info of this.walk(start)) {
+      if (info.key.startsWith(prefix)) yield info;
+    }
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  private async *walk(folder: string): AsyncIterable<ObjectInfo> {
+    let entries;
+    try {
+      entries = await readdir(folder, { withFileTypes: true });
+    } catch (cause) {
+      if (isMissing(cause)) return;
+      throw storeError("list", folder, cause);
+    }
+    for (const entry of entries) {
+      const path = join(folder, entry.name);
+      if (entry.isDirectory()) {
+        yield* this.walk(path);
+      } else if (entry.isFile() && !isTempName(entry.name)) {
+        const info = await this.head(this.keyOf(path));
+        if (info !== null) yield info;
+      }
+    }
+  }
+
+  private async pruneFrom(folder: string): Promise<void> {
+    while (folder !== this.location && folder.startsWith(this.location + sep)) {
+      try {
+        await rmdir(folder);
+      } catch {
+        return; // not empty (or already gone): the folder is still in use, which is fine
+      }
+      folder = dirname(folder);
+    }
+  }
+
+  /** The file of a key; refuses keys that could leave the root. */
+  private pathOf(key: string): string {
+    const segments = key.split("/");
+    if (
+      key === "" ||
+      segments.some((s) => s === "" || s === "." || s === ".." || s.includes("\\") || s.includes("\0"))
+    ) {
+      throw new StorageError(
+        "INVALID_ATTACHMENT",
+        { operation: "map object key to a file", subject: JSON.stringify(key) },
+        "a key must be non-empty '/'-separated names without '.', '..', '\\' or empty segments",
+      );
+    }
+    return join(this.location, ...segments);
+  }
+
+  private keyOf(path: string): string {
+    return path
+      .slice(this.location.length + 1)
+      .split(sep)
+      .join("/");
+  }
+}
+
+function basename(key: string): string {
+  return key.slice(key.lastIndexOf("/") + 1);
+}
+
+function isTempName(name: string): boolean {
+  return name.startsWith(".") && name.includes(TEMP_MARKER);
+}
+
+function isMissing(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === "ENOENT" || code === "ENOTDIR";
+}
+
+async function syncFolder(folder: string): Promise<void> {
+  const handle = await open(folder, constants.O_RDONLY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** OS error codes an administrator can act on, in words. */
+const OS_ERROR_HINTS: Readonly<Record<string, string>> = {
+  ENOSPC: "the disk is full",
+  EDQUOT: "the disk quota is exhausted",
+  EACCES: "permission denied: check the owner and mode of the storage folder",
+  EPERM: "operation not permitted: check the owner and mode of the storage folder",
+  EROFS: "the file system is read-only",
+  EIO: "input/output error from the disk",
+  EISDIR: "a folder stands where the object file should be",
+  ENOTDIR: "a file stands where a folder of the key should be",
+  EMFILE: "too many open files: raise the process's file descriptor limit",
+};
+
+function storeError(operation: string, path: string, cause: unknown): StorageError {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  const hint = code === undefined ? undefined : OS_ERROR_HINTS[code];
+  const detail = hint === undefined ? describeCause(cause) : `${hint} (${describeCause(cause)})`;
+  return new StorageError("STORE_FAILED", { operation, subject: path, cause }, detail);
+}

@@ -1,0 +1,44 @@
+// The driver interface: tiny and cloud-neutral. A driver moves bytes under keys; it knows nothing of
+// Orthanc, uuids or encryption. Every driver passes test/stores/conformance.ts against a real server.
+
+import type { Readable } from "node:stream";
+
+/** Bytes [start, end) of an object; end is exclusive. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+export interface ObjectBody {
+  /** Size of the whole stored object, from the same request that opened the body (no extra round trip). */
+  size: number;
+  /** The bytes asked for: the whole object, or just the range. Must be consumed or destroyed. */
+  body: Readable;
+}
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+}
+
+export interface ObjectStore {
+  /** Short driver name for messages and metrics: "folder", "s3", ... */
+  readonly driver: string;
+  /** Where the objects go, for messages: a folder, "s3://bucket", ... */
+  readonly location: string;
+  /** Store an object, replacing any previous one atomically: a reader sees the old or the new bytes. */
+  put(key: string, data: Uint8Array): Promise<void>;
+  /**
+   * Open an object, or a range of it; null when it does not exist. A range that does not lie within the
+   * object (start > end, or end > size) is a BAD_RANGE StorageError; an empty range within it is fine.
+   */
+  get(key: string, range?: ByteRange): Promise<ObjectBody | null>;
+  /** Size of an object, or null when it does not exist. */
+  head(key: string): Promise<ObjectInfo | null>;
+  /** Delete an object. Deleting a missing object is not an error. */
+  delete(key: string): Promise<void>;
+  /** Every object whose key starts with `prefix`, in no particular order. */
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  /** Release connections and handles. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,298 @@
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, readFile, rm, writeFile, mkdir, readdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { after, describe, it } from "node:test";
+
+import { openStorageArea } from "../../src/area/open-storage-area.js";
+import type { AttachmentRead, StorageArea } from "../../src/area/storage-area.js";
+import type { HybridMode, ResolvedConfig, StorageStructure } from "../../src/config/types.js";
+import { isStorageError, type ErrorCode } from "../../src/errors.js";
+import { MemoryLogger } from "../helpers/memory-logger.js";
+
+const UUID = "0a1b2c3d-1111-2222-3333-444455556666";
+const OTHER = "ffeeddcc-bbaa-4999-8888-777766665555";
+const KEY_1 = Buffer.alloc(32, 1).toString("base64");
+const KEY_2 = Buffer.alloc(32, 2).toString("base64");
+
+const roots: string[] = [];
+after(() => Promise.all(roots.map((root) => rm(root, { recursive: true, force: true }))));
+
+interface Setup {
+  hybridMode?: HybridMode;
+  encrypted?: boolean;
+  structure?: StorageStructure;
+  rootPath?: string;
+  legacyUnknown?: boolean;
+  masterKeyId?: number;
+  previousKeyIds?: number[];
+  maxConcurrentInputBytes?: number;
+}
+
+interface Fixture {
+  area: StorageArea;
+  logger: MemoryLogger;
+  /** Folder of the object storage (LocalObjectStorage.Path) and of Orthanc's StorageDirectory. */
+  objects: string;
+  files: string;
+  root: string;
+}
+
+async function makeArea(setup: Setup = {}, root?: string): Promise<Fixture> {
+  if (root === undefined) {
+    root = await mkdtemp(join(tmpdir(), "ocs-area-"));
+    roots.push(root);
+    await writeFile(join(root, "key1.b64"), KEY_1 + "\n");
+    await writeFile(join(root, "key2.b64"), KEY_2 + "\n");
+  }
+  const keyPath = (id: number): string => join(root, `key${id}.b64`);
+  const config: ResolvedConfig = {
+    backend: { section: "LocalObjectStorage", local: { path: join(root, "objects"), fsync: false } },
+    common: {
+      rootPath: setup.rootPath ?? "",
+      storageStructure: setup.structure ?? "flat",
+      enableLegacyUnknownFiles: setup.legacyUnknown ?? false,
+      hybridMode: setup.hybridMode ?? "Disabled",
+      encryption: {
+        enabled: setup.encrypted ?? false,
+        masterKey: { id: setup.masterKeyId ?? 1, path: keyPath(setup.masterKeyId ?? 1) },
+        previousMasterKeys: (setup.previousKeyIds ?? []).map((id) => ({ id, path: keyPath(id) })),
+        maxConcurrentInputBytes: setup.maxConcurrentInputBytes ?? 64 * 1024 * 1024,
+      },
+    },
+    orthanc: { storageDirectory: join(root, "OrthancStorage"), syncStorageArea: false },
+    warnings: [],
+  };
+  const logger = new MemoryLogger();
+  const area = await openStorageArea(config, logger);
+  return { area, logger, objects: join(root, "objects"), files: join(root, "OrthancStorage"), root };
+}
+
+async function bytesOf(read: AttachmentRead): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of read.body) chunks.push(Buffer.from(chunk as Uint8Array));
+  const data = Buffer.concat(chunks);
+  assert.equal(data.length, read.size, "the announced size matches the body");
+  return data;
+}
+
+async function place(path: string, data: Uint8Array): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, data);
+}
+
+function rejectsWith(code: ErrorCode, pattern?: RegExp) {
+  return (error: unknown): boolean => {
+    assert.ok(isStorageError(error, code), `expected ${code}, got ${String(error)}`);
+    if (pattern) assert.match(error.message, pattern);
+    return true;
+  };
+}
+
+describe("storage area without hybrid mode", () => {
+  for (const encrypted of [false, true]) {
+    it(`writes, reads whole, reads ranges and deletes (encryption ${encrypted ? "on" : "off"})`, async () => {
+      const { area, objects } = await makeArea({ encrypted });
+      const data = randomBytes(10_000);
+      await area.create(UUID, 1, data);
+      const stored = await readFile(join(objects, `${UUID}.dcm${encrypted ? ".enc" : ""}`));
+      assert.equal(stored.length, data.length + (encrypted ? 86 : 0));
+      if (encrypted) assert.equal(stored.subarray(0, 2).toString(), "A1");
+      else assert.deepEqual(stored, data);
+      const whole = await area.readWhole(UUID, 1);
+      assert.deepEqual(await bytesOf(whole), data);
+      assert.equal(whole.tier, "object-storage");
+      assert.deepEqual(await bytesOf(await area.readRange(UUID, 1, 128, 1000)), data.subarray(128, 1128));
+      assert.deepEqual(await bytesOf(await area.readRange(UUID, 1, 9_999, 1)), data.subarray(9_999));
+      await assert.rejects(area.readRange(UUID, 1, 9_999, 2), rejectsWith("BAD_RANGE"));
+      await area.remove(UUID, 1);
+      assert.deepEqual(await readdir(objects), []);
+      await assert.rejects(area.readWhole(UUID, 1), rejectsWith("NOT_FOUND", new RegExp(UUID)));
+    });
+
+    it(`round-trips an empty attachment (encryption ${encrypted ? "on" : "off"}), which the official plugin cannot read back`, async () => {
+      const { area } = await makeArea({ encrypted });
+      await area.create(UUID, 0, new Uint8Array(0));
+      const read = await area.readWhole(UUID, 0);
+      assert.equal(read.size, 0);
+      assert.equal((await bytesOf(read)).length, 0);
+    });
+  }
+
+  it("names each content type as the spec's flat table, under RootPath", async () => {
+    const { area, objects } = await makeArea({ encrypted: true, rootPath: "orthanc/data/" });
+    for (const type of [0, 1, 2, 3, 1024]) await area.create(UUID, type, Buffer.from(`type ${type}`));
+    const names = await readdir(join(objects, "orthanc", "data"));
+    assert.deepEqual(names.sort(), [
+      `${UUID}.dcm.enc`,
+      `${UUID}.dcm.head.enc`,
+      `${UUID}.json.enc`,
+      `${UUID}.unk.enc`,
+    ]);
+    assert.equal((await bytesOf(await area.readWhole(UUID, 1024))).toString(), "type 1024");
+  });
+
+  it("stores the legacy structure as aa/bb/uuid without extension, even encrypted", async () => {
+    const { area, objects } = await makeArea({ encrypted: true, structure: "legacy" });
+    await area.create(UUID, 1, Buffer.from("dicom"));
+    assert.equal((await readFile(join(objects, "0a", "1b", UUID))).subarray(0, 2).toString(), "A1");
+  });
+
+  it("reads and deletes a DicomUntilPixelData attachment stored as .unk when EnableLegacyUnknownFiles is on", async () => {
+    const { area, objects } = await makeArea({ legacyUnknown: true });
+    await place(join(objects, `${UUID}.unk`), Buffer.from("header written by plugin 1.2.0"));
+    assert.equal((await bytesOf(await area.readWhole(UUID, 3))).toString(), "header written by plugin 1.2.0");
+    await area.remove(UUID, 3);
+    assert.deepEqual(await readdir(objects), []);
+    const strict = await makeArea({ legacyUnknown: false });
+    await place(join(strict.objects, `${UUID}.unk`), Buffer.from("x"));
+    await assert.rejects(strict.area.readWhole(UUID, 3), rejectsWith("NOT_FOUND"));
+  });
+
+  it("refuses attachment uuids that are not canonical, before touching any store", async () => {
+    const { area } = await makeArea();
+    for (const uuid of [
+      "../../etc/passwd",
+      UUID.toUpperCase(),
+      UUID + "0",
+      "",
+      "0a1b2c3d/1111-2222-3333-444455556666",
+    ]) {
+      await assert.rejects(area.create(uuid, 1, Buffer.from("x")), rejectsWith("INVALID_ATTACHMENT"));
+      await assert.rejects(area.readWhole(uuid, 1), rejectsWith("INVALID_ATTACHMENT"));
+      await assert.rejects(area.remove(uuid, 1), rejectsWith("INVALID_ATTACHMENT"));
+    }
+  });
+
+  it("reports a tampered object as an integrity error naming it, and a plaintext object as not A1", async () => {
+    const { area, objects } = await makeArea({ encrypted: true });
+    await area.create(UUID, 1, randomBytes(500));
+    const path = join(objects, `${UUID}.dcm.enc`);
+    const stored = await readFile(path);
+    stored[300] = (stored[300] as number) ^ 0x40;
+    await writeFile(path, stored);
+    await assert.rejects(
+      area.readWhole(UUID, 1),
+      rejectsWith("INTEGRITY", new RegExp(`${UUID}\\.dcm\\.enc`)),
+    );
+    const dicom = Buffer.concat([Buffer.alloc(128), Buffer.from("DICM"), randomBytes(200)]);
+    await writeFile(path, dicom);
+    await assert.rejects(
+      area.readWhole(UUID, 1),
+      rejectsWith("UNSUPPORTED_FORMAT", new RegExp(`${UUID}\\.dcm\\.enc`)),
+    );
+  });
+
+  it("reads objects of a previous master key after rotation, and writes with the new one", async () => {
+    const before = await makeArea({ encrypted: true, masterKeyId: 1 });
+    await before.area.create(UUID, 1, Buffer.from("written under key 1"));
+    const rotated = await makeArea({ encrypted: true, masterKeyId: 2, previousKeyIds: [1] }, before.root);
+    assert.equal((await bytesOf(await rotated.area.readWhole(UUID, 1))).toString(), "written under key 1");
+    await rotated.area.create(OTHER, 1, Buffer.from("written under key 2"));
+    const header = await readFile(join(rotated.objects, `${OTHER}.dcm.enc`));
+    assert.equal(header.readUInt32LE(2), 2);
+    const forgotten = await makeArea({ encrypted: true, masterKeyId: 2 }, before.root);
+    await assert.rejects(forgotten.area.readWhole(UUID, 1), rejectsWith("UNKNOWN_KEY_ID"));
+  });
+});
+
+describe("storage area in hybrid mode (spec §4.2)", () => {
+  const cases: Array<{ mode: HybridMode; primary: "objects" | "files" }> = [
+    { mode: "WriteToObjectStorage", primary: "objects" },
+    { mode: "WriteToFileSystem", primary: "files" },
+  ];
+  for (const { mode, primary } of cases) {
+    const secondary = primary === "objects" ? "files" : "objects";
+    const pathIn = (fixture: Fixture, tier: "objects" | "files", encrypted = false): string =>
+      tier === "objects"
+        ? join(fixture.objects, `${UUID}.dcm${encrypted ? ".enc" : ""}`)
+        : join(fixture.files, "0a", "1b", UUID);
+
+    it(`${mode}: create writes to the primary only`, async () => {
+      const fixture = await makeArea({ hybridMode: mode });
+      await fixture.area.create(UUID, 1, Buffer.from("new"));
+      assert.equal((await readFile(pathIn(fixture, primary))).toString(), "new");
+      await assert.rejects(readFile(pathIn(fixture, secondary)), { code: "ENOENT" });
+    });
+
+    it(`${mode}: a read is served by the primary when it has the object`, async () => {
+      const fixture = await makeArea({ hybridMode: mode });
+      await place(pathIn(fixture, primary), Buffer.from("primary copy"));
+      await place(pathIn(fixture, secondary), Buffer.from("secondary copy"));
+      const read = await fixture.area.readWhole(UUID, 1);
+      assert.equal((await bytesOf(read)).toString(), "primary copy");
+      assert.equal(read.tier, primary === "objects" ? "object-storage" : "file-system");
+    });
+
+    it(`${mode}: a read falls back to the secondary when the primary lacks the object (whole and range)`, async () => {
+      const fixture = await makeArea({ hybridMode: mode });
+      await place(pathIn(fixture, secondary), Buffer.from("only on the secondary"));
+      const read = await fixture.area.readWhole(UUID, 1);
+      assert.equal((await bytesOf(read)).toString(), "only on the secondary");
+      assert.equal(read.tier, secondary === "objects" ? "object-storage" : "file-system");
+      assert.equal((await bytesOf(await fixture.area.readRange(UUID, 1, 5, 2))).toString(), "on");
+    });
+
+    it(`${mode}: a read falls back to the secondary when the primary's object is broken, and logs why`, async () => {
+      const fixture = await makeArea({ hybridMode: mode, encrypted: true });
+      await fixture.area.create(UUID, 1, Buffer.from("good copy"));
+      const good = await readFile(pathIn(fixture, primary, true));
+      await place(pathIn(fixture, secondary, true), good);
+      const broken = Buffer.from(good);
+      broken[broken.length - 1] = (broken[broken.length - 1] as number) ^ 1;
+      await writeFile(pathIn(fixture, primary, true), broken);
+      assert.equal((await bytesOf(await fixture.area.readWhole(UUID, 1))).toString(), "good copy");
+      assert.ok(
+        fixture.logger.lines.some((line) => line.level === "warn" && /integrity/i.test(line.message)),
+      );
+    });
+
+    it(`${mode}: NOT_FOUND names both storages when neither has the object`, async () => {
+      const fixture = await makeArea({ hybridMode: mode });
+      await assert.rejects(
+        fixture.area.readWhole(UUID, 1),
+        rejectsWith("NOT_FOUND", /object-storage.*file-system|file-system.*object-storage/),
+      );
+    });
+
+    it(`${mode}: a broken primary with no secondary copy reports the real failure, not NOT_FOUND`, async () => {
+      const fixture = await makeArea({ hybridMode: mode, encrypted: true });
+      await place(pathIn(fixture, primary, true), Buffer.from("A1 but far too short"));
+      await assert.rejects(
+        fixture.area.readWhole(UUID, 1),
+        (error) => isStorageError(error) && error.code !== "NOT_FOUND",
+      );
+    });
+
+    it(`${mode}: remove deletes the attachment from both storages`, async () => {
+      const fixture = await makeArea({ hybridMode: mode });
+      await place(pathIn(fixture, primary), Buffer.from("a"));
+      await place(pathIn(fixture, secondary), Buffer.from("b"));
+      await fixture.area.remove(UUID, 1);
+      await assert.rejects(readFile(pathIn(fixture, primary)), { code: "ENOENT" });
+      await assert.rejects(readFile(pathIn(fixture, secondary)), { code: "ENOENT" });
+      await fixture.area.remove(UUID, 1); // nothing left: still not an error
+    });
+
+    it(`${mode}: with encryption on, the file-system copy is encrypted too, at aa/bb/uuid without suffix`, async () => {
+      const fixture = await makeArea({ hybridMode: mode, encrypted: true });
+      await fixture.area.create(UUID, 1, Buffer.from("secret"));
+      const path =
+        primary === "files"
+          ? join(fixture.files, "0a", "1b", UUID)
+          : join(fixture.objects, `${UUID}.dcm.enc`);
+      assert.equal((await readFile(path)).subarray(0, 2).toString(), "A1");
+      assert.equal((await bytesOf(await fixture.area.readWhole(UUID, 1))).toString(), "secret");
+    });
+  }
+
+  it("WriteToObjectStorage with encryption: an unencrypted Orthanc file on disk is refused, never served as is", async () => {
+    const fixture = await makeArea({ hybridMode: "WriteToObjectStorage", encrypted: true });
+    await place(
+      join(fixture.files, "0a", "1b", UUID),
+      Buffer.concat([Buffer.alloc(128), Buffer.from("DICM"), randomBytes(64)]),
+    );
+    await assert.rejects(fixture.area.readWhole(UUID, 1), rejectsWith("UNSUPPORTED_FORMAT"));
+  });
+});

@@ -1,0 +1,107 @@
+import assert from "node:assert/strict";
+import { randomBytes, randomUUID } from "node:crypto";
+import { access, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { after, describe, it } from "node:test";
+
+import { Op } from "../../src/daemon/protocol.js";
+import { BridgeClient } from "../helpers/bridge-client.js";
+import { startDaemon } from "../helpers/daemon-process.js";
+
+const roots: string[] = [];
+after(() => Promise.all(roots.map((root) => rm(root, { recursive: true, force: true }))));
+
+async function scratch(): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), "ocs-daemon-"));
+  roots.push(root);
+  return root;
+}
+
+describe("daemon process", () => {
+  it("validates the configuration, answers READY, serves, and exits when stdin closes", async () => {
+    const root = await scratch();
+    await writeFile(join(root, "master.key"), randomBytes(32).toString("base64") + "\n");
+    const daemon = await startDaemon({
+      StorageDirectory: join(root, "OrthancStorage"),
+      LocalObjectStorage: {
+        Path: join(root, "objects"),
+        StorageEncryption: { MasterKey: [1, join(root, "master.key")] },
+      },
+    });
+    const match = /^READY range=(\d) socket=(.+)$/.exec(daemon.handshake);
+    assert.ok(match, daemon.handshake);
+    assert.equal(match[1], "0", "A1 objects cannot be range-read: the bridge must not register readRange");
+    const socket = match[2] as string;
+    const client = await BridgeClient.connect(socket);
+    const uuid = randomUUID();
+    assert.equal(
+      (await client.call({ op: Op.CREATE, contentType: 1, size: 3, start: 0, uuid }, Buffer.from("abc")))
+        .code,
+      0,
+    );
+    assert.deepEqual(
+      (await client.call({ op: Op.READ_WHOLE, contentType: 1, size: 0, start: 0, uuid })).data,
+      Buffer.from("abc"),
+    );
+    await access(join(root, "objects", `${uuid}.dcm.enc`));
+    client.close();
+    daemon.child.stdin.end();
+    assert.equal(await daemon.exited, 0);
+    await assert.rejects(access(dirname(socket)), { code: "ENOENT" }, "the private socket folder is removed");
+    assert.ok(
+      daemon.stderr.some((line) => /^I stopping: stdin closed/.test(line)),
+      daemon.stderr.join("\n"),
+    );
+  });
+
+  it("offers range reads when objects are stored in plaintext", async () => {
+    const root = await scratch();
+    const daemon = await startDaemon({
+      LocalObjectStorage: { Path: join(root, "objects"), StorageEncryption: { Enable: false } },
+    });
+    assert.match(daemon.handshake, /^READY range=1 /);
+    daemon.child.kill("SIGTERM");
+    assert.equal(await daemon.exited, 0);
+  });
+
+  it("answers DISABLED without any backend section, and exits", async () => {
+    const daemon = await startDaemon({ Name: "no storage plugin configured" });
+    assert.match(
+      daemon.handshake,
+      /^DISABLED no .*LocalObjectStorage section found in configuration, plugin is disabled$/,
+    );
+    assert.equal(await daemon.exited, 0);
+  });
+
+  it("answers FAILED naming every invalid option, so Orthanc refuses to start", async () => {
+    const daemon = await startDaemon({
+      LocalObjectStorage: {
+        Path: "/tmp/x",
+        StorageStructure: "tree",
+        RootPath: "/abs",
+        StorageEncryption: { MasterKey: "k" },
+      },
+    });
+    assert.match(daemon.handshake, /^FAILED invalid configuration: /);
+    assert.match(
+      daemon.handshake,
+      /LocalObjectStorage\.StorageStructure: expected "flat" or "legacy", got "tree"/,
+    );
+    assert.match(daemon.handshake, /RootPath/);
+    assert.match(daemon.handshake, /MasterKey/);
+    assert.equal(await daemon.exited, 1);
+  });
+
+  it("answers FAILED when a key file is missing, naming the file", async () => {
+    const root = await scratch();
+    const daemon = await startDaemon({
+      LocalObjectStorage: {
+        Path: join(root, "objects"),
+        StorageEncryption: { MasterKey: [1, join(root, "missing.key")] },
+      },
+    });
+    assert.match(daemon.handshake, /^FAILED .*missing\.key/);
+    assert.equal(await daemon.exited, 1);
+  });
+});

@@ -1,0 +1,86 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+
+import { FrameReader, type Frame } from "../../src/daemon/frame-reader.js";
+import {
+  Op,
+  ProtocolError,
+  REQUEST_HEADER_SIZE,
+  decodeRequestHeader,
+  encodeRequestHeader,
+} from "../../src/daemon/protocol.js";
+
+const UUID = "0a1b2c3d-1111-2222-3333-444455556666";
+
+function stream(): { bytes: Buffer; expected: Array<{ op: number; payload: string }> } {
+  const create = Buffer.from("payload of the create");
+  const parts = [
+    encodeRequestHeader({ op: Op.CREATE, contentType: 1, size: create.length, start: 0, uuid: UUID }),
+    create,
+    encodeRequestHeader({ op: Op.READ_WHOLE, contentType: 1, size: 0, start: 0, uuid: UUID }),
+    encodeRequestHeader({ op: Op.CREATE, contentType: 0, size: 0, start: 0, uuid: UUID }),
+    encodeRequestHeader({ op: Op.READ_RANGE, contentType: 1, size: 100, start: 7, uuid: UUID }),
+    encodeRequestHeader({ op: Op.REMOVE, contentType: 3, size: 0, start: 0, uuid: UUID }),
+  ];
+  return {
+    bytes: Buffer.concat(parts),
+    expected: [
+      { op: Op.CREATE, payload: create.toString() },
+      { op: Op.READ_WHOLE, payload: "" },
+      { op: Op.CREATE, payload: "" },
+      { op: Op.READ_RANGE, payload: "" },
+      { op: Op.REMOVE, payload: "" },
+    ],
+  };
+}
+
+const summary = (frames: Frame[]) => frames.map((f) => ({ op: f.request.op, payload: f.payload.toString() }));
+
+describe("frame reader", () => {
+  it("reassembles the same frames whatever the split point of a stream", () => {
+    const { bytes, expected } = stream();
+    for (let split = 0; split <= bytes.length; split++) {
+      const reader = new FrameReader();
+      const frames = [...reader.push(bytes.subarray(0, split)), ...reader.push(bytes.subarray(split))];
+      assert.deepEqual(summary(frames), expected, `split at ${split}`);
+    }
+  });
+
+  it("reassembles a stream fed one byte at a time", () => {
+    const { bytes, expected } = stream();
+    const reader = new FrameReader();
+    const frames: Frame[] = [];
+    for (const byte of bytes) frames.push(...reader.push(Buffer.from([byte])));
+    assert.deepEqual(summary(frames), expected);
+  });
+
+  it("decodes every header field", () => {
+    const header = encodeRequestHeader({
+      op: Op.READ_RANGE,
+      contentType: 3,
+      size: 656,
+      start: 2 ** 40,
+      uuid: UUID,
+    });
+    assert.equal(header.length, REQUEST_HEADER_SIZE);
+    assert.deepEqual(decodeRequestHeader(header), {
+      op: Op.READ_RANGE,
+      contentType: 3,
+      size: 656,
+      start: 2 ** 40,
+      uuid: UUID,
+    });
+  });
+
+  it("refuses bytes that cannot be a request", () => {
+    const bad = encodeRequestHeader({ op: Op.REMOVE, contentType: 0, size: 0, start: 0, uuid: UUID });
+    bad.writeUInt32LE(0xdeadbeef, 0);
+    assert.throws(() => new FrameReader().push(bad), ProtocolError);
+    const unknownOp = encodeRequestHeader({ op: Op.REMOVE, contentType: 0, size: 0, start: 0, uuid: UUID });
+    unknownOp.writeUInt32LE(9, 4);
+    assert.throws(() => new FrameReader().push(unknownOp), /unknown operation 9/);
+    const huge = encodeRequestHeader({ op: Op.CREATE, contentType: 0, size: 0, start: 0, uuid: UUID });
+    huge.writeBigUInt64LE(2n ** 60n, 16);
+    assert.throws(() => new FrameReader().push(huge), ProtocolError);
+  });
+});

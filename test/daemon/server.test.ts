@@ -1,0 +1,151 @@
+import assert from "node:assert/strict";
+import { randomBytes, randomUUID } from "node:crypto";
+import { mkdtemp, rm, writeFile, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+
+import { openStorageArea } from "../../src/area/open-storage-area.js";
+import type { ResolvedConfig } from "../../src/config/types.js";
+import { Op, OrthancCode } from "../../src/daemon/protocol.js";
+import { listenForBridge, type BridgeServer } from "../../src/daemon/server.js";
+import { BridgeClient } from "../helpers/bridge-client.js";
+import { MemoryLogger } from "../helpers/memory-logger.js";
+
+for (const encrypted of [false, true]) {
+  describe(`daemon socket server (encryption ${encrypted ? "on" : "off"})`, () => {
+    let root: string;
+    let server: BridgeServer;
+    let socketPath: string;
+    const logger = new MemoryLogger();
+
+    before(async () => {
+      root = await mkdtemp(join(tmpdir(), "ocs-server-"));
+      await writeFile(join(root, "key"), randomBytes(32).toString("base64"));
+      const config: ResolvedConfig = {
+        backend: { section: "LocalObjectStorage", local: { path: join(root, "objects"), fsync: false } },
+        common: {
+          rootPath: "",
+          storageStructure: "flat",
+          enableLegacyUnknownFiles: false,
+          hybridMode: "Disabled",
+          encryption: {
+            enabled: encrypted,
+            masterKey: { id: 7, path: join(root, "key") },
+            previousMasterKeys: [],
+            maxConcurrentInputBytes: 256 * 1024 * 1024,
+          },
+        },
+        orthanc: { storageDirectory: join(root, "fs"), syncStorageArea: false },
+        warnings: [],
+      };
+      socketPath = join(root, "bridge.sock");
+      server = await listenForBridge(socketPath, await openStorageArea(config, logger), logger);
+    });
+    after(async () => {
+      await server.close();
+      await rm(root, { recursive: true, force: true });
+    });
+
+    it("creates the socket readable and writable by its owner only", async () => {
+      assert.equal((await stat(socketPath)).mode & 0o777, 0o600);
+    });
+
+    it("answers create, read whole, read range and remove with Orthanc's codes", async () => {
+      const client = await BridgeClient.connect(socketPath);
+      const uuid = randomUUID();
+      const data = randomBytes(5000);
+      const call = (op: (typeof Op)[keyof typeof Op], size = 0, start = 0) =>
+        client.call({ op, contentType: 1, size, start, uuid }, op === Op.CREATE ? data : undefined);
+      assert.deepEqual(await call(Op.CREATE, data.length), { code: 0, data: Buffer.alloc(0) });
+      assert.deepEqual(await call(Op.READ_WHOLE), { code: 0, data });
+      assert.deepEqual(await call(Op.READ_RANGE, 656, 0), { code: 0, data: data.subarray(0, 656) });
+      assert.equal((await call(Op.READ_RANGE, 2, 4999)).code, OrthancCode.BadRange);
+      assert.equal((await call(Op.REMOVE)).code, 0);
+      assert.equal((await call(Op.READ_WHOLE)).code, OrthancCode.InexistentFile);
+      assert.equal((await call(Op.REMOVE)).code, 0, "removing twice is not an error");
+      assert.ok(
+        logger.lines.some((l) => l.level === "warn" && l.message.includes(uuid)),
+        "the miss is logged with the uuid",
+      );
+      client.close();
+    });
+
+    it("refuses a uuid that is not canonical with ParameterOutOfRange", async () => {
+      const client = await BridgeClient.connect(socketPath);
+      const answer = await client.call({
+        op: Op.READ_WHOLE,
+        contentType: 1,
+        size: 0,
+        start: 0,
+        uuid: "../../etc/passwd",
+      });
+      assert.equal(answer.code, OrthancCode.ParameterOutOfRange);
+      client.close();
+    });
+
+    it("round-trips an empty attachment", async () => {
+      const client = await BridgeClient.connect(socketPath);
+      const uuid = randomUUID();
+      assert.equal((await client.call({ op: Op.CREATE, contentType: 0, size: 0, start: 0, uuid })).code, 0);
+      assert.deepEqual(await client.call({ op: Op.READ_WHOLE, contentType: 0, size: 0, start: 0, uuid }), {
+        code: 0,
+        data: Buffer.alloc(0),
+      });
+      client.close();
+    });
+
+    it("serves 60 concurrent connections, as Orthanc's 50 HTTP threads and more would open", async () => {
+      const clients = await Promise.all(Array.from({ length: 60 }, () => BridgeClient.connect(socketPath)));
+      const payloads = clients.map((_, i) => randomBytes(10_000 + i));
+      const uuids = clients.map(() => randomUUID());
+      const created = await Promise.all(
+        clients.map((c, i) =>
+          c.call(
+            { op: Op.CREATE, contentType: 1, size: payloads[i]!.length, start: 0, uuid: uuids[i]! },
+            payloads[i],
+          ),
+        ),
+      );
+      assert.ok(created.every((r) => r.code === 0));
+      assert.ok(server.connections >= 60);
+      const read = await Promise.all(
+        clients.map((c, i) =>
+          c.call({ op: Op.READ_WHOLE, contentType: 1, size: 0, start: 0, uuid: uuids[i]! }),
+        ),
+      );
+      read.forEach((r, i) => assert.deepEqual(r.data, payloads[i]));
+      for (const client of clients) client.close();
+    });
+
+    it("streams a large attachment back whole", async () => {
+      const client = await BridgeClient.connect(socketPath);
+      const uuid = randomUUID();
+      const data = randomBytes(20 * 1024 * 1024 + 1);
+      assert.equal(
+        (await client.call({ op: Op.CREATE, contentType: 1, size: data.length, start: 0, uuid }, data)).code,
+        0,
+      );
+      const read = await client.call({ op: Op.READ_WHOLE, contentType: 1, size: 0, start: 0, uuid });
+      assert.equal(read.code, 0);
+      assert.ok(read.data.equals(data));
+      client.close();
+    });
+
+    it("closes a connection that sends garbage, and keeps serving the others", async () => {
+      const raw = connect(socketPath);
+      const closed = new Promise<void>((resolve) => raw.on("close", () => resolve()));
+      raw.on("error", () => undefined); // the daemon may reset the connection: closing is what is checked
+      raw.write(Buffer.alloc(80, 0xff));
+      await closed;
+      const good = await BridgeClient.connect(socketPath);
+      assert.equal(
+        (await good.call({ op: Op.REMOVE, contentType: 0, size: 0, start: 0, uuid: randomUUID() })).code,
+        0,
+      );
+      good.close();
+      assert.ok(logger.lines.some((l) => l.level === "error" && /protocol error: bad magic/.test(l.message)));
+    });
+  });
+}
