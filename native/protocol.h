@@ -43,6 +43,22 @@ enum {
   OCS_OP_REMOVE = 4,
 };
 
+/* OrthancCode in protocol.ts: the OrthancPluginErrorCode values the daemon answers with. The bridge
+ * hands every code to Orthanc as is; bridge.c checks these against OrthancCPlugin.h at compile time. */
+enum {
+  OCS_CODE_SUCCESS = 0,
+  OCS_CODE_INTERNAL_ERROR = -1,
+  OCS_CODE_NOT_ENOUGH_MEMORY = 4,
+  OCS_CODE_PARAMETER_OUT_OF_RANGE = 3,
+  OCS_CODE_INEXISTENT_FILE = 13,
+  OCS_CODE_CANNOT_WRITE_FILE = 14,
+  OCS_CODE_BAD_FILE_FORMAT = 15,
+  OCS_CODE_FULL_STORAGE = 19,
+  OCS_CODE_CORRUPTED_FILE = 20,
+  OCS_CODE_STORAGE_AREA_PLUGIN = 32,
+  OCS_CODE_BAD_RANGE = 41,
+};
+
 /* Field offsets of the request header */
 #define OCS_REQ_MAGIC 0
 #define OCS_REQ_OP 4

@@ -14,9 +14,10 @@ if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.
   exit 1
 fi
 
-# Debian packages asked for by the caller (Orthanc, dcmtk, Ceph...), installed only when missing.
+# Debian packages: the Orthanc plugin header and a C compiler to build the bridge, and whatever the caller asks for
+# (Orthanc, dcmtk, Ceph...), each installed only when missing.
 missing=()
-for package in "$@"; do
+for package in orthanc-dev gcc libc6-dev "$@"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -33,3 +34,4 @@ if [ ! -f node_modules/.package-lock.json ] || ! cmp -s package-lock.json .setup
 fi
 
 npm run --silent build
+bash scripts/build-native.sh

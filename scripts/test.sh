@@ -3,8 +3,10 @@
 # every test file with Node's test runner. Servers that tests need are started by the tests themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh orthanc dcmtk iproute2 procps
 npx --no-install eslint .
 npx --no-install prettier --check . >/dev/null || { npx --no-install prettier --list-different .; exit 1; }
 mapfile -t tests < <(find dist/test -name '*.test.js' | sort)
-node --test --test-reporter=spec "${tests[@]}"
+# In a private network namespace with loopback only: servers the tests start (Orthanc binds every
+# interface) are reachable from this machine's tests and from nowhere else.
+exec unshare --net -- bash -c 'ip link set lo up && exec node --test --test-reporter=spec "$@"' tests "${tests[@]}"

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Builds the Orthanc plugin (the bridge, native/*.c) into build/libOrthancCloudStorage.so with the system C
+# compiler. Needs only the Orthanc plugin SDK header (Debian: orthanc-dev) and glibc >= 2.34.
+# Usage: scripts/build-native.sh [extra compiler flags...]   e.g. -fsanitize=address for a test build.
+# The version reported to Orthanc is $OCS_VERSION, or else package.json's.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+header=/usr/include/orthanc/OrthancCPlugin.h
+if [ ! -f "$header" ]; then
+  echo "build-native: $header is missing: install orthanc-dev (apt-get install orthanc-dev)" >&2
+  exit 1
+fi
+cc=${CC:-cc}
+if ! command -v "$cc" >/dev/null; then
+  echo "build-native: no C compiler ($cc): install gcc (apt-get install gcc libc6-dev)" >&2
+  exit 1
+fi
+
+version=${OCS_VERSION:-$(sed -n 's/^  "version": "\([^"]*\)",*$/\1/p' package.json | head -n 1)}
+version=${version:-0.1.0}
+
+mkdir -p build
+"$cc" -O2 -g -Wall -Wextra -Werror -std=gnu11 -shared -fPIC -fvisibility=hidden \
+  -DOCS_VERSION="\"$version\"" \
+  -o build/libOrthancCloudStorage.so native/bridge.c native/json-scan.c "$@" -lpthread
+
+# Only the 4 entry points Orthanc looks up may be exported.
+exported=$(nm -D --defined-only build/libOrthancCloudStorage.so | awk '$2 ~ /^[TDBR]$/ { print $3 }' | sort | tr '\n' ' ')
+expected="OrthancPluginFinalize OrthancPluginGetName OrthancPluginGetVersion OrthancPluginInitialize "
+if [ "$exported" != "$expected" ]; then
+  echo "build-native: unexpected exported symbols: $exported" >&2
+  exit 1
+fi
+echo "build-native: built build/libOrthancCloudStorage.so (version $version)"

@@ -1,0 +1,184 @@
+// Starts a real Orthanc (Debian package) with our bridge plugin, on ports checked free, and stops it by
+// its pid. Tests run inside a private network namespace (scripts/test.sh), so Orthanc, which binds every
+// interface, is reachable on loopback only.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+import { daemonScript } from "./daemon-process.js";
+import { repoRoot } from "./paths.js";
+
+export const pluginPath = join(repoRoot, "build", "libOrthancCloudStorage.so");
+export const orthancBinary = "/usr/sbin/Orthanc";
+
+/** A port on 127.0.0.1 that nothing listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === "object" && address !== null
+          ? resolve(address.port)
+          : reject(new Error("no port")),
+      );
+    });
+  });
+}
+
+export interface OrthancOptions {
+  /** Top-level options merged into the generated configuration (backend section, UserContentType...). */
+  config: Record<string, unknown>;
+  /** Folder for the index, storage directory and log; a new temporary one when absent. */
+  workDir?: string;
+}
+
+export class OrthancInstance {
+  private exitCode: number | null | undefined;
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly url: string,
+    readonly dicomPort: number,
+    readonly workDir: string,
+    readonly logFile: string,
+    readonly exited: Promise<number | null>,
+  ) {
+    void exited.then((code) => (this.exitCode = code));
+  }
+
+  /** Start Orthanc and wait until its REST API answers; rejects with the log when it does not start. */
+  static async start(options: OrthancOptions): Promise<OrthancInstance> {
+    const instance = await OrthancInstance.launch(options);
+    try {
+      await instance.waitUntilReady();
+    } catch (error) {
+      await instance.stop();
+      throw error;
+    }
+    return instance;
+  }
+
+  /** Start Orthanc expecting it to refuse to start; resolves with its exit code and log. */
+  static async expectStartFailure(
+    options: OrthancOptions,
+    timeoutMs = 60_000,
+  ): Promise<{ code: number | null; log: string }> {
+    const instance = await OrthancInstance.launch(options);
+    const timer = setTimeout(() => instance.child.kill("SIGKILL"), timeoutMs);
+    const code = await instance.exited;
+    clearTimeout(timer);
+    return { code, log: await instance.log() };
+  }
+
+  private static async launch(options: OrthancOptions): Promise<OrthancInstance> {
+    if (!existsSync(pluginPath))
+      throw new Error(`${pluginPath} is missing: run scripts/setup.sh (it builds native/)`);
+    const workDir = options.workDir ?? (await mkdtemp(join(tmpdir(), "ocs-orthanc-")));
+    await mkdir(workDir, { recursive: true });
+    const [httpPort, dicomPort] = [await freePort(), await freePort()];
+    const configuration = {
+      Name: "orthanc-cloud-storage-test",
+      IndexDirectory: join(workDir, "index"),
+      StorageDirectory: join(workDir, "OrthancStorage"),
+      HttpPort: httpPort,
+      DicomPort: dicomPort,
+      DicomAet: "ORTHANC",
+      RemoteAccessAllowed: false,
+      AuthenticationEnabled: false,
+      // Every read must reach the storage area, not Orthanc's memory cache.
+      MaximumStorageCacheSize: 0,
+      Plugins: [pluginPath],
+      OrthancCloudStorage: { Node: process.execPath, Daemon: daemonScript },
+      ...options.config,
+    };
+    const configFile = join(workDir, "orthanc.json");
+    await writeFile(configFile, JSON.stringify(configuration, null, 2));
+    const logFile = join(workDir, "orthanc.log");
+    const child = spawn(orthancBinary, [`--logfile=${logFile}`, configFile], {
+      cwd: workDir,
+      stdio: ["ignore", "ignore", "ignore"],
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    return new OrthancInstance(child, `http://127.0.0.1:${httpPort}`, dicomPort, workDir, logFile, exited);
+  }
+
+  async log(): Promise<string> {
+    return readFile(this.logFile, "utf8").catch(() => "");
+  }
+
+  private async waitUntilReady(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.exitCode !== undefined) {
+        throw new Error(`Orthanc exited with ${this.exitCode} while starting; log:\n${await this.log()}`);
+      }
+      try {
+        const response = await fetch(`${this.url}/system`);
+        if (response.ok) return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    throw new Error(`Orthanc did not answer within ${timeoutMs} ms; log:\n${await this.log()}`);
+  }
+
+  /** Stop Orthanc by its pid (SIGTERM, then SIGKILL after 20 s) and wait for it to be gone. */
+  async stop(): Promise<void> {
+    if (this.exitCode !== undefined) return;
+    this.child.kill("SIGTERM");
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), 20_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  /** Stop, then remove the work folder. */
+  async destroy(): Promise<void> {
+    await this.stop();
+    await rm(this.workDir, { recursive: true, force: true });
+  }
+
+  async request(
+    method: string,
+    path: string,
+    body?: Uint8Array | string,
+    headers: Record<string, string> = {},
+  ): Promise<Response> {
+    return fetch(`${this.url}${path}`, { method, body, headers });
+  }
+
+  async json<T>(path: string): Promise<T> {
+    const response = await this.request("GET", path);
+    if (!response.ok) throw new Error(`GET ${path}: HTTP ${response.status} ${await response.text()}`);
+    return (await response.json()) as T;
+  }
+
+  /** Upload a DICOM file by REST; returns Orthanc's answer (ID, Status...). */
+  async upload(data: Uint8Array): Promise<{ ID: string; Status: string; ParentStudy: string }> {
+    const response = await this.request("POST", "/instances", data, { "Content-Type": "application/dicom" });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`POST /instances: HTTP ${response.status} ${text}`);
+    return JSON.parse(text) as { ID: string; Status: string; ParentStudy: string };
+  }
+
+  /** The pids of our daemon processes started by this Orthanc. */
+  async daemonPids(): Promise<number[]> {
+    const { execFile } = await import("node:child_process");
+    return new Promise((resolve) => {
+      execFile("pgrep", ["-P", String(this.child.pid), "-f", "daemon/main.js"], (_error, stdout) =>
+        resolve(
+          stdout
+            .split("\n")
+            .filter((line) => line.trim() !== "")
+            .map(Number),
+        ),
+      );
+    });
+  }
+}
