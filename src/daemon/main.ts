@@ -2,7 +2,7 @@
 // stdin (up to a NUL byte), validates it, opens the storage, answers the start-up handshake on stdout,
 // then serves the bridge on a private Unix socket until stdin closes (Orthanc is gone) or SIGTERM.
 
-import { mkdtemp, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -13,6 +13,7 @@ import { describeCause } from "../errors.js";
 import { stderrLogger as logger } from "../log.js";
 import { readUntilNul } from "./read-until-nul.js";
 import { listenForBridge, type BridgeServer } from "./server.js";
+import { createSocketFolder } from "./socket-folder.js";
 
 /** One handshake line on stdout (protocol.ts); newlines inside a reason would split it. */
 function handshake(line: string): void {
@@ -36,18 +37,19 @@ async function start(): Promise<void> {
   const area = await openStorageArea(result.config, logger);
   await area.checkAccess();
 
-  const socketDir = await mkdtemp(join(tmpdir(), "orthanc-cloud-storage-")); // mode 0700
+  const socketDir = await createSocketFolder(tmpdir());
   const socketPath = join(socketDir, "bridge.sock");
   const server = await listenForBridge(socketPath, area, logger);
-  handshake(`READY range=${area.codec.supportsRangeReads ? 1 : 0} socket=${socketPath}`);
-  logger.info(`serving Orthanc on ${socketPath} (pid ${process.pid})`);
-
+  // Handlers first: a stop request may follow the handshake at once.
   const stop = (why: string): void => void shutdown(why, server, socketDir);
   process.stdin.on("end", () => stop("stdin closed: Orthanc is gone"));
   process.stdin.on("close", () => stop("stdin closed: Orthanc is gone"));
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
   process.stdin.resume(); // keep reading, to see the lifeline's end
+
+  handshake(`READY range=${area.codec.supportsRangeReads ? 1 : 0} socket=${socketPath}`);
+  logger.info(`serving Orthanc on ${socketPath} (pid ${process.pid})`);
 }
 
 let stopping = false;
