@@ -6,10 +6,10 @@ import type { ObjectCodec } from "../crypto/codec.js";
 import { KeyRing } from "../crypto/key-ring.js";
 import { MemoryBudget } from "../crypto/memory-budget.js";
 import { PlainCodec } from "../crypto/plain-codec.js";
-import { StorageError } from "../errors.js";
 import { candidateKeys, fileSystemKey, type KeyLayout } from "../layout/object-key.js";
 import type { Logger } from "../log.js";
 import { createFolderStore } from "../stores/folder.js";
+import { createS3Store } from "../stores/s3.js";
 import type { ObjectStore } from "../stores/object-store.js";
 import { StorageArea, type StorageTier } from "./storage-area.js";
 
@@ -23,7 +23,7 @@ export async function openStorageArea(config: ResolvedConfig, logger: Logger): P
   };
   const objectTier: StorageTier = {
     name: "object-storage",
-    store: await openObjectStore(config),
+    store: await openObjectStore(config, logger),
     keysOf: (uuid, contentType) => candidateKeys(layout, uuid, contentType, common.enableLegacyUnknownFiles),
   };
   logger.info(
@@ -54,17 +54,21 @@ async function openCodec(config: ResolvedConfig): Promise<ObjectCodec> {
   return new A1Codec(ring, new MemoryBudget(encryption.maxConcurrentInputBytes));
 }
 
-async function openObjectStore(config: ResolvedConfig): Promise<ObjectStore> {
+async function openObjectStore(config: ResolvedConfig, logger: Logger): Promise<ObjectStore> {
   const { backend } = config;
   switch (backend.section) {
     case "LocalObjectStorage":
       return createFolderStore({ root: backend.local.path, fsync: backend.local.fsync });
-    default:
-      // The cloud drivers land with their own issues; until then say so instead of starting half-working.
-      throw new StorageError(
-        "CONFIG_INVALID",
-        { operation: "open backend", subject: backend.section },
-        "this backend is not available in this version of orthanc-cloud-storage; use LocalObjectStorage",
-      );
+    case "AwsS3Storage":
+      return createS3Store(backend.s3, logger);
+    case "AzureBlobStorage": {
+      // Loaded on demand: each cloud SDK is large, and only the configured one is needed.
+      const { createAzureStore } = await import("../stores/azure.js");
+      return createAzureStore(backend.azure, logger);
+    }
+    case "GoogleCloudStorage": {
+      const { createGcsStore } = await import("../stores/gcs.js");
+      return createGcsStore(backend.gcs, logger);
+    }
   }
 }

@@ -53,12 +53,14 @@ export class StorageArea {
 
   /**
    * Ask every tier for an object that does not exist, so that wrong credentials, a missing bucket or an
-   * unreachable endpoint stop start-up instead of the first upload. Reads nothing, writes nothing.
+   * unreachable endpoint stop start-up instead of the first upload. A GET rather than a HEAD: a refused
+   * GET says why (e.g. SignatureDoesNotMatch), a refused HEAD has no body. Writes nothing.
    */
   async checkAccess(): Promise<void> {
     for (const tier of this.tiers) {
       const [key] = tier.keysOf(PROBE_UUID, 0);
-      await tier.store.head(key as string);
+      const object = await tier.store.get(key as string);
+      object?.body.destroy();
     }
   }
 

@@ -87,20 +87,40 @@ function backendLines(config: ResolvedConfig): Line[] {
     case "AzureBlobStorage": {
       const azure = backend.azure;
       return [
-        ["ConnectionString", json(hideConnectionStringSecrets(azure.connectionString))],
+        [
+          "ConnectionString",
+          azure.connectionString === undefined
+            ? "not set"
+            : json(hideConnectionStringSecrets(azure.connectionString)),
+        ],
+        [
+          "AccountUrl",
+          azure.accountUrl === undefined ? "not set" : `${json(azure.accountUrl)} (default Azure credential)`,
+        ],
         ["ContainerName", json(azure.containerName)],
         ["CreateContainerIfNotExists", json(azure.createContainerIfNotExists)],
         ["AccessTier", azure.accessTier === undefined ? "not set" : json(azure.accessTier)],
+        ["MaxRetries", json(azure.maxRetries)],
+        ["ConnectionTimeout", `${azure.connectTimeoutMs / MS_PER_SECOND} s`],
+        ["RequestTimeout", `${azure.requestTimeoutMs / MS_PER_SECOND} s`],
       ];
     }
-    case "GoogleCloudStorage":
+    case "GoogleCloudStorage": {
+      const gcs = backend.gcs;
       return [
         [
           "ServiceAccountFile",
-          backend.gcs.serviceAccountFile === undefined ? "not set" : json(backend.gcs.serviceAccountFile),
+          gcs.serviceAccountFile === undefined
+            ? "not set (application default credentials)"
+            : json(gcs.serviceAccountFile),
         ],
-        ["BucketName", json(backend.gcs.bucketName)],
+        ["BucketName", json(gcs.bucketName)],
+        ["Endpoint", gcs.endpoint === undefined ? "not set (Google Cloud Storage)" : json(gcs.endpoint)],
+        ["MaxRetries", json(gcs.maxRetries)],
+        ["ConnectionTimeout", `${gcs.connectTimeoutMs / MS_PER_SECOND} s`],
+        ["RequestTimeout", `${gcs.requestTimeoutMs / MS_PER_SECOND} s`],
       ];
+    }
     case "LocalObjectStorage":
       return [
         ["Path", json(backend.local.path)],

@@ -85,6 +85,9 @@ export const S3_STORAGE_CLASSES = [
   "SNOW",
 ] as const;
 
+/** Ours: when the S3 client adds CRC checksums to requests (the SDK's own setting, in Orthanc's spelling). */
+export const S3_CHECKSUM_CALCULATIONS = ["WhenRequired", "WhenSupported"] as const;
+
 /** spec §3.3 */
 export const AZURE_ACCESS_TIERS = ["Hot", "Cool", "Archive", "Premium", "Cold"] as const;
 
@@ -289,7 +292,8 @@ const S3: readonly OptionSpec[] = [
     default: {},
     since: "2.5.2",
     description:
-      "Tags set on every new object (one extra request per write). At most 10 tags, keys of 1 to 128 " +
+      "Tags set on every new object, sent with the write itself (the official plugin spends a second " +
+      "request). At most 10 tags, keys of 1 to 128 " +
       "characters, values of at most 256 characters (S3 limits).",
   },
   {
@@ -339,19 +343,45 @@ const S3: readonly OptionSpec[] = [
     since: "2.3.1",
     description: "Log the S3 client's own messages.",
   },
+  {
+    name: "ChecksumCalculation",
+    type: "enum",
+    values: S3_CHECKSUM_CALCULATIONS,
+    default: "WhenRequired",
+    since: "ours",
+    description:
+      'When the S3 client adds CRC checksums to requests. `"WhenRequired"` works on every S3-compatible ' +
+      "store (the SDK's default checksum trailers break Ceph RGW and older MinIO); writes still carry " +
+      '`Content-MD5`. `"WhenSupported"` adds CRC checksums wherever AWS accepts them.',
+  },
 ];
+
+/** Ours, for AzureBlobStorage and GoogleCloudStorage: the AwsS3Storage names, the SDKs' own retry count. */
+const CLOUD_RETRY_DEFAULT = 3;
+const CLOUD_CONNECTION_TIMEOUT_DEFAULT = 30;
+const CLOUD_REQUEST_TIMEOUT_DEFAULT = 1200;
 
 /** spec §3.3 */
 const AZURE: readonly OptionSpec[] = [
   {
     name: "ConnectionString",
     type: "string",
-    required: true,
     secret: true,
     since: "0.9.0",
     description:
-      "Azure storage connection string (`Name=value` pairs separated by `;`). Spaces and line ends around it " +
-      "are trimmed (since 0.9.3). Never shown in messages; `config check` hides its AccountKey.",
+      "Azure storage connection string (`Name=value` pairs separated by `;`): `AccountName` and `AccountKey`, " +
+      "or a `SharedAccessSignature` with a `BlobEndpoint`, or `UseDevelopmentStorage=true`. Spaces and line " +
+      "ends around it are trimmed (since 0.9.3). Required unless AccountUrl is set (the official plugin always " +
+      "requires it). Never shown in messages; `config check` hides its AccountKey.",
+  },
+  {
+    name: "AccountUrl",
+    type: "string",
+    since: "ours",
+    description:
+      "Instead of ConnectionString: the account's blob endpoint, e.g. `https://<account>.blob.core.windows.net`, " +
+      "reached with the default Azure credential (managed identity, workload identity, `AZURE_*` environment " +
+      "variables, Azure CLI login). The identity needs the Storage Blob Data Contributor role.",
   },
   {
     name: "ContainerName",
@@ -367,7 +397,9 @@ const AZURE: readonly OptionSpec[] = [
     type: "boolean",
     default: true,
     since: "1.2.0",
-    description: "Create the container at start-up when missing (check in the portal that it is private).",
+    description:
+      "Create the container at start-up when missing, without public access, with a warning (check in the " +
+      "portal that it is private). false: a missing container stops start-up.",
   },
   {
     name: "AccessTier",
@@ -376,6 +408,31 @@ const AZURE: readonly OptionSpec[] = [
     since: "2.5.2",
     description: "Access tier of new blobs. Not set: the account's default.",
   },
+  {
+    name: "MaxRetries",
+    type: "unsigned",
+    default: CLOUD_RETRY_DEFAULT,
+    since: "ours",
+    description: "Retries of a failed request, with exponential backoff.",
+  },
+  {
+    name: "ConnectionTimeout",
+    type: "unsigned",
+    default: CLOUD_CONNECTION_TIMEOUT_DEFAULT,
+    unit: "s",
+    since: "ours",
+    description: "Time allowed to open a connection. 0: no limit.",
+  },
+  {
+    name: "RequestTimeout",
+    type: "unsigned",
+    default: CLOUD_REQUEST_TIMEOUT_DEFAULT,
+    unit: "s",
+    since: "ours",
+    description:
+      "Maximum time to upload or download one object (the whole body), retries included; the same for " +
+      "stat, delete and container creation. 0: no limit.",
+  },
 ];
 
 /** spec §3.4 */
@@ -383,12 +440,47 @@ const GCS: readonly OptionSpec[] = [
   {
     name: "ServiceAccountFile",
     type: "string",
-    required: true,
     filePath: true,
     since: "0.9.0",
-    description: "Path to the service account's JSON key file.",
+    description:
+      "Path to a service account's JSON key file. Not set: application default credentials " +
+      "(`GOOGLE_APPLICATION_CREDENTIALS`, the service account attached to the VM or pod, `gcloud auth " +
+      "application-default login`); the official plugin requires the file.",
   },
   { name: "BucketName", type: "string", required: true, since: "0.9.0", description: "The bucket." },
+  {
+    name: "Endpoint",
+    type: "string",
+    since: "ours",
+    description:
+      "Another server than Google's: a private endpoint (`https://…`, credentials sent) or an emulator " +
+      "(`http://127.0.0.1:9199`, plain HTTP: no credentials sent). Not set: Google Cloud Storage.",
+  },
+  {
+    name: "MaxRetries",
+    type: "unsigned",
+    default: CLOUD_RETRY_DEFAULT,
+    since: "ours",
+    description: "Retries of a failed request, with exponential backoff.",
+  },
+  {
+    name: "ConnectionTimeout",
+    type: "unsigned",
+    default: CLOUD_CONNECTION_TIMEOUT_DEFAULT,
+    unit: "s",
+    since: "ours",
+    description:
+      "Time allowed for a read, delete or list to connect and receive the start of its answer (the " +
+      "Google SDK has one timeout per request). 0: no limit.",
+  },
+  {
+    name: "RequestTimeout",
+    type: "unsigned",
+    default: CLOUD_REQUEST_TIMEOUT_DEFAULT,
+    unit: "s",
+    since: "ours",
+    description: "Time allowed for one try of an upload, answer included. 0: no limit.",
+  },
 ];
 
 /** Our embedded backend: objects as files in a folder, named exactly as in a bucket. */

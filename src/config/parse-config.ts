@@ -10,6 +10,7 @@ import { StorageError } from "../errors.js";
 import {
   AZURE_ACCESS_TIERS,
   HYBRID_MODES,
+  S3_CHECKSUM_CALCULATIONS,
   S3_STORAGE_CLASSES,
   STORAGE_STRUCTURES,
   backendSectionOptions,
@@ -204,6 +205,7 @@ function readS3(r: SectionReader, globals: OrthancGlobals): S3Options {
     transferPoolSize: r.unsigned("TransferPoolSize"),
     transferBufferBytes: r.unsigned("TransferBufferSize") * BYTES_PER_MB,
     enableAwsSdkLogs: r.boolean("EnableAwsSdkLogs"),
+    checksumCalculation: r.oneOf("ChecksumCalculation", S3_CHECKSUM_CALCULATIONS) ?? "WhenRequired",
   };
   const credentials = readCredentials(r);
   if (credentials !== undefined) Object.assign(s3, credentials);
@@ -263,6 +265,13 @@ function readAzure(r: SectionReader): AzureOptions {
   else if (connectionString !== undefined && !isConnectionString(connectionString)) {
     r.fail("ConnectionString", '"Name=value" pairs separated by ";"', connectionString);
   }
+  const accountUrl = readAccountUrl(r);
+  // Ours: AccountUrl is the alternative to the official ConnectionString; exactly one of the two.
+  if (!r.has("ConnectionString") && !r.has("AccountUrl")) {
+    r.fail("ConnectionString", "a non-empty string", undefined, "ConnectionString or AccountUrl is required");
+  } else if (r.has("ConnectionString") && r.has("AccountUrl")) {
+    r.fail("AccountUrl", "nothing when ConnectionString is set (one or the other)", r.raw("AccountUrl"));
+  }
   const containerName = r.string("ContainerName")?.trim();
   if (containerName !== undefined && !isContainerName(containerName)) {
     r.fail(
@@ -272,13 +281,34 @@ function readAzure(r: SectionReader): AzureOptions {
     );
   }
   const azure: AzureOptions = {
-    connectionString: connectionString ?? "",
     containerName: containerName ?? "",
     createContainerIfNotExists: r.boolean("CreateContainerIfNotExists"),
+    maxRetries: r.unsigned("MaxRetries"),
+    connectTimeoutMs: r.unsigned("ConnectionTimeout") * MS_PER_SECOND,
+    requestTimeoutMs: r.unsigned("RequestTimeout") * MS_PER_SECOND,
   };
+  if (connectionString) azure.connectionString = connectionString;
+  if (accountUrl !== undefined) azure.accountUrl = accountUrl;
   const accessTier = r.oneOf("AccessTier", AZURE_ACCESS_TIERS);
   if (accessTier !== undefined) azure.accessTier = accessTier;
   return azure;
+}
+
+/** Ours: bearer tokens only travel over TLS, and a SAS belongs in a connection string. */
+function readAccountUrl(r: SectionReader): string | undefined {
+  const value = r.string("AccountUrl")?.trim();
+  if (value === undefined) return undefined;
+  const url = URL.canParse(value) ? new URL(value) : undefined;
+  if (url?.protocol !== "https:" || url.search !== "" || url.hash !== "" || url.username !== "") {
+    r.fail(
+      "AccountUrl",
+      'an https:// URL without query, e.g. "https://<account>.blob.core.windows.net"',
+      r.raw("AccountUrl"),
+      url?.search ? "a SAS token goes into ConnectionString as SharedAccessSignature" : undefined,
+    );
+    return undefined;
+  }
+  return value.replace(/\/+$/, "");
 }
 
 function isConnectionString(value: string): boolean {
@@ -291,10 +321,24 @@ function isContainerName(value: string): boolean {
 }
 
 function readGcs(r: SectionReader): GcsOptions {
-  return {
-    serviceAccountFile: r.string("ServiceAccountFile") ?? "",
+  const gcs: GcsOptions = {
     bucketName: r.string("BucketName") ?? "",
+    maxRetries: r.unsigned("MaxRetries"),
+    connectTimeoutMs: r.unsigned("ConnectionTimeout") * MS_PER_SECOND,
+    requestTimeoutMs: r.unsigned("RequestTimeout") * MS_PER_SECOND,
   };
+  // Optional since ours reads application default credentials; an empty path is still a mistake.
+  const serviceAccountFile = r.string("ServiceAccountFile");
+  if (serviceAccountFile === "") r.fail("ServiceAccountFile", "a non-empty string", serviceAccountFile);
+  else if (serviceAccountFile !== undefined) gcs.serviceAccountFile = serviceAccountFile;
+  const endpoint = r.string("Endpoint")?.trim();
+  if (endpoint !== undefined) {
+    const url = URL.canParse(endpoint) ? new URL(endpoint) : undefined;
+    if ((url?.protocol !== "http:" && url?.protocol !== "https:") || url.search !== "" || url.hash !== "") {
+      r.fail("Endpoint", 'an http:// or https:// URL, e.g. "http://127.0.0.1:9199"', r.raw("Endpoint"));
+    } else gcs.endpoint = endpoint.replace(/\/+$/, "");
+  }
+  return gcs;
 }
 
 function readLocal(r: SectionReader, globals: OrthancGlobals): LocalOptions {

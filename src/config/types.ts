@@ -63,22 +63,42 @@ export interface S3Options {
   /** bytes; the option is in MB */
   transferBufferBytes: number;
   enableAwsSdkLogs: boolean;
+  /** Ours: when the SDK adds CRC checksums ("WhenRequired" suits every S3-compatible store). */
+  checksumCalculation: "WhenRequired" | "WhenSupported";
   /** Orthanc's global `HttpsCACertificates`, when set. */
   caFile?: string;
 }
 
 /** spec §3.3 */
 export interface AzureOptions {
-  connectionString: string;
+  /** Exactly one of `connectionString` and `accountUrl` is set (checked by the configuration). */
+  connectionString?: string;
+  /** Ours: the account's blob endpoint, with the SDK's default Azure credential (managed identity...). */
+  accountUrl?: string;
   containerName: string;
   createContainerIfNotExists: boolean;
   accessTier?: string;
+  /** Ours, as in AwsS3Storage: retries of a failed request. */
+  maxRetries: number;
+  /** Ours, milliseconds (seconds in the JSON): time allowed to open a connection. */
+  connectTimeoutMs: number;
+  /** Ours, milliseconds (seconds in the JSON): time allowed for one whole operation, body and retries included. */
+  requestTimeoutMs: number;
 }
 
 /** spec §3.4 */
 export interface GcsOptions {
+  /** Not set: application default credentials (the official plugin requires the file). */
   serviceAccountFile?: string;
   bucketName: string;
+  /** Ours: another server (emulator, private endpoint); a plain http:// one gets no credentials. */
+  endpoint?: string;
+  /** Ours, as in AwsS3Storage: retries of a failed request. */
+  maxRetries: number;
+  /** Ours, milliseconds: the SDK's per-request timeout for reads, deletes and lists. */
+  connectTimeoutMs: number;
+  /** Ours, milliseconds: the SDK's per-request timeout for uploads. */
+  requestTimeoutMs: number;
 }
 
 /** Our embedded backend: objects as files in a folder, named exactly as in a bucket. */

@@ -156,6 +156,34 @@ const ROWS: readonly ConversionRow[] = [
     actual: (c) => [azureOf(c).connectionString, azureOf(c).createContainerIfNotExists],
     expected: ["UseDevelopmentStorage=true", false],
   },
+  // ours: Azure AccountUrl, retries and timeouts
+  {
+    name: "Azure AccountUrl instead of ConnectionString, trimmed of spaces and a trailing slash",
+    json: {
+      AzureBlobStorage: { AccountUrl: " https://acct.blob.core.windows.net/\n", ContainerName: "orthanc" },
+    },
+    actual: (c) => [azureOf(c).accountUrl, azureOf(c).connectionString],
+    expected: ["https://acct.blob.core.windows.net", undefined],
+  },
+  {
+    name: "Azure MaxRetries, ConnectionTimeout and RequestTimeout s → ms",
+    json: config("AzureBlobStorage", { MaxRetries: 0, ConnectionTimeout: 5, RequestTimeout: 60 }),
+    actual: (c) => [azureOf(c).maxRetries, azureOf(c).connectTimeoutMs, azureOf(c).requestTimeoutMs],
+    expected: [0, 5000, 60_000],
+  },
+  // ours: GCS Endpoint, retries and timeouts
+  {
+    name: "GCS Endpoint, without its trailing slash",
+    json: config("GoogleCloudStorage", { Endpoint: "http://127.0.0.1:9199/" }),
+    actual: (c) => gcsOf(c).endpoint,
+    expected: "http://127.0.0.1:9199",
+  },
+  {
+    name: "GCS MaxRetries, ConnectionTimeout and RequestTimeout s → ms",
+    json: config("GoogleCloudStorage", { MaxRetries: 5, ConnectionTimeout: 0, RequestTimeout: 90 }),
+    actual: (c) => [gcsOf(c).maxRetries, gcsOf(c).connectTimeoutMs, gcsOf(c).requestTimeoutMs],
+    expected: [5, 0, 90_000],
+  },
   // ours
   {
     name: "Fsync given overrides SyncStorageArea",

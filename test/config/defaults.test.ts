@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import { OPTION_GROUPS, type OptionGroupId } from "../../src/config/options.js";
 import { resolveConfig } from "../../src/config/parse-config.js";
 import { BACKEND_SECTIONS, type BackendSection, type ResolvedConfig } from "../../src/config/types.js";
-import { MIB, MINIMAL, azureOf, config, localOf, resolveOk, s3Of } from "./helpers.js";
+import { MIB, MINIMAL, azureOf, config, gcsOf, localOf, resolveOk, s3Of } from "./helpers.js";
 
 interface DefaultRow {
   group: OptionGroupId;
@@ -19,18 +19,24 @@ interface DefaultRow {
   expected: unknown;
 }
 
-/** Options without a default: leaving them out is an error naming them. */
-const REQUIRED: readonly { section: BackendSection; option: string }[] = [
+/** Options without a default: leaving them out is an error naming them (and why, when `note` says so). */
+const REQUIRED: readonly { section: BackendSection; option: string; note?: string }[] = [
   { section: "AwsS3Storage", option: "BucketName" },
   { section: "AwsS3Storage", option: "Region" },
-  { section: "AzureBlobStorage", option: "ConnectionString" },
+  // ours: AccountUrl is the alternative
+  {
+    section: "AzureBlobStorage",
+    option: "ConnectionString",
+    note: "ConnectionString or AccountUrl is required",
+  },
   { section: "AzureBlobStorage", option: "ContainerName" },
   { section: "GoogleCloudStorage", option: "BucketName" },
-  { section: "GoogleCloudStorage", option: "ServiceAccountFile" },
   { section: "LocalObjectStorage", option: "Path" },
 ];
 
 const S3 = ["AwsS3Storage"] as const;
+const AZURE = ["AzureBlobStorage"] as const;
+const GCS = ["GoogleCloudStorage"] as const;
 const WITH_KEY = { StorageEncryption: { MasterKey: [1, "/keys/1.b64"] } };
 
 const ROWS: readonly DefaultRow[] = [
@@ -219,20 +225,93 @@ const ROWS: readonly DefaultRow[] = [
     actual: (c) => s3Of(c).enableAwsSdkLogs,
     expected: false,
   },
+  {
+    group: "AwsS3Storage",
+    option: "ChecksumCalculation",
+    sections: S3,
+    actual: (c) => s3Of(c).checksumCalculation,
+    expected: "WhenRequired",
+  },
   // spec §3.3
   {
     group: "AzureBlobStorage",
     option: "CreateContainerIfNotExists",
-    sections: ["AzureBlobStorage"],
+    sections: AZURE,
     actual: (c) => azureOf(c).createContainerIfNotExists,
     expected: true,
   },
   {
     group: "AzureBlobStorage",
     option: "AccessTier",
-    sections: ["AzureBlobStorage"],
+    sections: AZURE,
     actual: (c) => azureOf(c).accessTier,
     expected: undefined,
+  },
+  // ours
+  {
+    group: "AzureBlobStorage",
+    option: "AccountUrl",
+    sections: AZURE,
+    actual: (c) => azureOf(c).accountUrl,
+    expected: undefined,
+  },
+  {
+    group: "AzureBlobStorage",
+    option: "MaxRetries",
+    sections: AZURE,
+    actual: (c) => azureOf(c).maxRetries,
+    expected: 3,
+  },
+  {
+    group: "AzureBlobStorage",
+    option: "ConnectionTimeout",
+    sections: AZURE,
+    actual: (c) => azureOf(c).connectTimeoutMs,
+    expected: 30_000,
+  },
+  {
+    group: "AzureBlobStorage",
+    option: "RequestTimeout",
+    sections: AZURE,
+    actual: (c) => azureOf(c).requestTimeoutMs,
+    expected: 1_200_000,
+  },
+  // spec §3.4 (required there; ours reads application default credentials without it)
+  {
+    group: "GoogleCloudStorage",
+    option: "ServiceAccountFile",
+    sections: GCS,
+    actual: (c) => gcsOf(c).serviceAccountFile,
+    expected: undefined,
+  },
+  // ours
+  {
+    group: "GoogleCloudStorage",
+    option: "Endpoint",
+    sections: GCS,
+    actual: (c) => gcsOf(c).endpoint,
+    expected: undefined,
+  },
+  {
+    group: "GoogleCloudStorage",
+    option: "MaxRetries",
+    sections: GCS,
+    actual: (c) => gcsOf(c).maxRetries,
+    expected: 3,
+  },
+  {
+    group: "GoogleCloudStorage",
+    option: "ConnectionTimeout",
+    sections: GCS,
+    actual: (c) => gcsOf(c).connectTimeoutMs,
+    expected: 30_000,
+  },
+  {
+    group: "GoogleCloudStorage",
+    option: "RequestTimeout",
+    sections: GCS,
+    actual: (c) => gcsOf(c).requestTimeoutMs,
+    expected: 1_200_000,
   },
   // ours
   {
@@ -275,7 +354,7 @@ describe("config defaults", () => {
     }
   }
 
-  for (const { section, option } of REQUIRED) {
+  for (const { section, option, note } of REQUIRED) {
     it(`${section}.${option} is required`, () => {
       const json: Record<string, unknown> = { ...MINIMAL[section] };
       delete json[option];
@@ -284,7 +363,9 @@ describe("config defaults", () => {
       assert.ok(result.ok === false);
       assert.deepEqual(
         result.errors.filter((e) => e.startsWith(`${section}.${option}:`)),
-        [`${section}.${option}: expected a non-empty string, got nothing (the option is required)`],
+        [
+          `${section}.${option}: expected a non-empty string, got nothing (${note ?? "the option is required"})`,
+        ],
       );
     });
   }

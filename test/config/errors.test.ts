@@ -186,6 +186,82 @@ const ROWS: readonly ErrorRow[] = [
       'got "Orthanc_Files"',
     ],
   },
+  // ours: Azure AccountUrl, retries and timeouts
+  {
+    name: "neither ConnectionString nor AccountUrl",
+    json: { AzureBlobStorage: { ContainerName: "orthanc" } },
+    message:
+      "AzureBlobStorage.ConnectionString: expected a non-empty string, got nothing (ConnectionString or AccountUrl is required)",
+  },
+  {
+    name: "both ConnectionString and AccountUrl",
+    json: config("AzureBlobStorage", { AccountUrl: "https://acct.blob.core.windows.net" }),
+    message:
+      'AzureBlobStorage.AccountUrl: expected nothing when ConnectionString is set (one or the other), got "https://acct.blob.core.windows.net"',
+  },
+  {
+    name: "AccountUrl over plain HTTP (bearer tokens need TLS)",
+    json: { AzureBlobStorage: { AccountUrl: "http://acct.blob.core.windows.net", ContainerName: "orthanc" } },
+    message: [
+      'AzureBlobStorage.AccountUrl: expected an https:// URL without query, e.g. "https://<account>.blob.core.windows.net"',
+      'got "http://acct.blob.core.windows.net"',
+    ],
+  },
+  {
+    name: "AccountUrl with a SAS query",
+    json: {
+      AzureBlobStorage: {
+        AccountUrl: "https://acct.blob.core.windows.net/?sv=1&sig=x",
+        ContainerName: "orthanc",
+      },
+    },
+    message: [
+      "AzureBlobStorage.AccountUrl: expected an https:// URL without query",
+      "(a SAS token goes into ConnectionString as SharedAccessSignature)",
+    ],
+  },
+  {
+    name: "AccountUrl that is not a URL",
+    json: { AzureBlobStorage: { AccountUrl: "acct", ContainerName: "orthanc" } },
+    message: ["AzureBlobStorage.AccountUrl: expected an https:// URL without query", 'got "acct"'],
+  },
+  {
+    name: "Azure MaxRetries negative",
+    json: config("AzureBlobStorage", { MaxRetries: -1 }),
+    message: "AzureBlobStorage.MaxRetries: expected an unsigned integer, got -1",
+  },
+  {
+    name: "Azure ConnectionTimeout given a string",
+    json: config("AzureBlobStorage", { ConnectionTimeout: "30" }),
+    message: 'AzureBlobStorage.ConnectionTimeout: expected an unsigned integer (seconds), got "30"',
+  },
+  {
+    name: "Azure RequestTimeout given a fraction",
+    json: config("AzureBlobStorage", { RequestTimeout: 1.5 }),
+    message: "AzureBlobStorage.RequestTimeout: expected an unsigned integer (seconds), got 1.5",
+  },
+  // ours: GCS Endpoint, retries and timeouts
+  {
+    name: "GCS Endpoint without a scheme",
+    json: config("GoogleCloudStorage", { Endpoint: "storage.example.org" }),
+    message:
+      'GoogleCloudStorage.Endpoint: expected an http:// or https:// URL, e.g. "http://127.0.0.1:9199", got "storage.example.org"',
+  },
+  {
+    name: "GCS MaxRetries given a string",
+    json: config("GoogleCloudStorage", { MaxRetries: "3" }),
+    message: 'GoogleCloudStorage.MaxRetries: expected an unsigned integer, got "3"',
+  },
+  {
+    name: "GCS ConnectionTimeout negative",
+    json: config("GoogleCloudStorage", { ConnectionTimeout: -5 }),
+    message: "GoogleCloudStorage.ConnectionTimeout: expected an unsigned integer (seconds), got -5",
+  },
+  {
+    name: "GCS RequestTimeout given a boolean",
+    json: config("GoogleCloudStorage", { RequestTimeout: true }),
+    message: "GoogleCloudStorage.RequestTimeout: expected an unsigned integer (seconds), got true",
+  },
   // ours
   {
     name: "Fsync given a string",

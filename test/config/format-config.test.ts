@@ -67,6 +67,27 @@ describe("formatResolvedConfig", () => {
     );
   });
 
+  it("prints an Azure AccountUrl and the retry and timeout options", () => {
+    const text = formatResolvedConfig(
+      resolveOk({
+        AzureBlobStorage: {
+          AccountUrl: "https://acct.blob.core.windows.net",
+          ContainerName: "orthanc",
+          RequestTimeout: 60,
+        },
+      }),
+    );
+    for (const line of [
+      "AzureBlobStorage.ConnectionString = not set",
+      'AzureBlobStorage.AccountUrl = "https://acct.blob.core.windows.net" (default Azure credential)',
+      "AzureBlobStorage.MaxRetries = 3",
+      "AzureBlobStorage.ConnectionTimeout = 30 s",
+      "AzureBlobStorage.RequestTimeout = 60 s",
+    ]) {
+      assert.ok(text.split("\n").includes(line), `missing line ${line} in\n${text}`);
+    }
+  });
+
   it("hides every connection-string value it does not know to be public", () => {
     assert.equal(
       hideConnectionStringSecrets(
@@ -81,8 +102,20 @@ describe("formatResolvedConfig", () => {
     assert.ok(local.includes('LocalObjectStorage.Path = "/var/lib/orthanc/objects"'));
     assert.ok(local.includes("LocalObjectStorage.Fsync = false"));
     assert.ok(local.includes("LocalObjectStorage.StorageEncryption.Enable = false"));
-    const gcs = formatResolvedConfig(resolveOk(config("GoogleCloudStorage")));
+    const gcs = formatResolvedConfig(
+      resolveOk(config("GoogleCloudStorage", { ServiceAccountFile: "/etc/orthanc/gcs.json" })),
+    );
     assert.ok(gcs.includes('GoogleCloudStorage.ServiceAccountFile = "/etc/orthanc/gcs.json"'));
+    assert.ok(gcs.includes("GoogleCloudStorage.Endpoint = not set (Google Cloud Storage)"));
+    assert.ok(gcs.includes("GoogleCloudStorage.ConnectionTimeout = 30 s"));
+    const adc = formatResolvedConfig(
+      resolveOk(config("GoogleCloudStorage", { Endpoint: "http://127.0.0.1:9199", MaxRetries: 0 })),
+    );
+    assert.ok(
+      adc.includes("GoogleCloudStorage.ServiceAccountFile = not set (application default credentials)"),
+    );
+    assert.ok(adc.includes('GoogleCloudStorage.Endpoint = "http://127.0.0.1:9199"'));
+    assert.ok(adc.includes("GoogleCloudStorage.MaxRetries = 0"));
   });
 });
 

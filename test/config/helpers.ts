@@ -14,7 +14,7 @@ export const MINIMAL: Readonly<Record<BackendSection, Json>> = {
       "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=c2VjcmV0;EndpointSuffix=core.windows.net",
     ContainerName: "orthanc",
   },
-  GoogleCloudStorage: { BucketName: "orthanc-bucket", ServiceAccountFile: "/etc/orthanc/gcs.json" },
+  GoogleCloudStorage: { BucketName: "orthanc-bucket" },
   LocalObjectStorage: { Path: "/var/lib/orthanc/objects" },
 };
 

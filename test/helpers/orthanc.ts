@@ -64,7 +64,7 @@ export class OrthancInstance {
     return instance;
   }
 
-  /** Start Orthanc expecting it to refuse to start; resolves with its exit code and log. */
+  /** Start Orthanc expecting it to refuse to start; resolves with its exit code and log, work folder removed. */
   static async expectStartFailure(
     options: OrthancOptions,
     timeoutMs = 60_000,
@@ -73,7 +73,9 @@ export class OrthancInstance {
     const timer = setTimeout(() => instance.child.kill("SIGKILL"), timeoutMs);
     const code = await instance.exited;
     clearTimeout(timer);
-    return { code, log: await instance.log() };
+    const log = await instance.log();
+    await rm(instance.workDir, { recursive: true, force: true });
+    return { code, log };
   }
 
   private static async launch(options: OrthancOptions): Promise<OrthancInstance> {

@@ -1,0 +1,85 @@
+// Starts Azurite's Blob service (npm `azurite`, a devDependency) for the tests: on 127.0.0.1, a free port,
+// its own temporary folder; stopped by its pid. Azurite checks Shared Key signatures, so a wrong account
+// key is really refused (403 AuthorizationFailure).
+
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+import { BlobServiceClient } from "@azure/storage-blob";
+
+import { freePort } from "./orthanc.js";
+import { repoRoot } from "./paths.js";
+import { startServerProcess } from "./server-process.js";
+
+/** Azurite's well-known development account and key (public, documented by Microsoft). */
+export const AZURITE_ACCOUNT = "devstoreaccount1";
+export const AZURITE_KEY =
+  "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+const azuriteBlobMain = join(repoRoot, "node_modules", "azurite", "dist", "src", "blob", "main.js");
+
+export interface AzuriteServer {
+  /** The account's blob endpoint: `http://127.0.0.1:PORT/devstoreaccount1`. */
+  endpoint: string;
+  /** A connection string for the development account, with the right key. */
+  connectionString: string;
+  pid: number;
+  /** Milliseconds from spawn to the first HTTP answer. */
+  startMs: number;
+  /** Stop Azurite by its pid and remove its folder. Safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+/** A connection string for the development account at `endpoint` (e.g. a recording proxy), any key. */
+export function azuriteConnectionString(endpoint: string, key = AZURITE_KEY): string {
+  return `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${key};BlobEndpoint=${endpoint};`;
+}
+
+/** Start Azurite Blob; rejects (never skips) with its output when it cannot start. */
+export async function startAzurite(): Promise<AzuriteServer> {
+  const dir = await mkdtemp(join(tmpdir(), "ocs-azurite-"));
+  const port = await freePort();
+  const endpoint = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
+  try {
+    const server = await startServerProcess({
+      name: "Azurite",
+      args: [
+        azuriteBlobMain,
+        ...["--blobHost", "127.0.0.1", "--blobPort", String(port), "--location", dir],
+        "--silent",
+        "--disableTelemetry",
+        // @azure/storage-blob 12.32 sends an API version that Azurite 3.35 (the last for Node 20) does not know.
+        "--skipApiVersionCheck",
+      ],
+      cwd: dir,
+      // Answers 403 without credentials: any answer means it listens.
+      readyUrl: `${endpoint}?comp=list`,
+    });
+    let stopping: Promise<void> | undefined;
+    return {
+      endpoint,
+      connectionString: azuriteConnectionString(endpoint),
+      pid: server.pid,
+      startMs: server.startMs,
+      stop: () =>
+        (stopping ??= (async () => {
+          await server.stop();
+          await rm(dir, { recursive: true, force: true });
+        })()),
+    };
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** An SDK client of the development account, independent of the driver under test. */
+export function azuriteClient(server: AzuriteServer): BlobServiceClient {
+  return BlobServiceClient.fromConnectionString(server.connectionString, { retryOptions: { maxTries: 1 } });
+}
+
+/** Delete a container with everything in it; a missing container is fine. */
+export async function deleteContainer(server: AzuriteServer, name: string): Promise<void> {
+  await azuriteClient(server).getContainerClient(name).deleteIfExists();
+}

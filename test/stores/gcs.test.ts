@@ -1,0 +1,331 @@
+// The Google Cloud Storage driver against firebase-tools' Storage emulator, started by the test. The
+// emulator checks no credentials and has no missing buckets, so those failures come from scripted local
+// servers answering as GCS does; requests are counted by a recording proxy in front of the emulator.
+
+import assert from "node:assert/strict";
+import { generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+
+import type { GcsOptions } from "../../src/config/types.js";
+import { isStorageError } from "../../src/errors.js";
+import { createGcsStore } from "../../src/stores/gcs.js";
+import { emptyBucket, emulatorClient, startGcsEmulator, type GcsEmulator } from "../helpers/gcs-emulator.js";
+import { startRecordingProxy, startScriptedServer, type RecordingServer } from "../helpers/http-recorder.js";
+import { MemoryLogger } from "../helpers/memory-logger.js";
+import { freePort } from "../helpers/orthanc.js";
+import { objectStoreConformance, readBody } from "./conformance.js";
+
+let emulator: GcsEmulator | undefined;
+const started = (async () => {
+  emulator = await startGcsEmulator();
+  process.stderr.write(`# GCS emulator answered ${emulator.startMs} ms after spawn (pid ${emulator.pid})\n`);
+  return emulator;
+})();
+after(async () => {
+  await started.catch(() => undefined); // a failed start is reported by the tests that awaited it
+  await emulator?.stop();
+});
+
+function optionsFor(
+  endpoint: string | undefined,
+  bucket: string,
+  overrides: Partial<GcsOptions> = {},
+): GcsOptions {
+  const options: GcsOptions = {
+    bucketName: bucket,
+    maxRetries: 1,
+    connectTimeoutMs: 5_000,
+    requestTimeoutMs: 60_000,
+    ...overrides,
+  };
+  if (endpoint !== undefined) options.endpoint = endpoint;
+  return options;
+}
+
+/** GCS's JSON error body. */
+function gcsError(code: number, message: string, reason: string): string {
+  return JSON.stringify({ error: { code, message, errors: [{ message, domain: "global", reason }] } });
+}
+
+objectStoreConformance("gcs on the Firebase Storage emulator", async () => {
+  const server = await started;
+  const bucket = `conformance-${randomUUID()}`;
+  return {
+    store: await createGcsStore(optionsFor(server.endpoint, bucket), new MemoryLogger()),
+    cleanup: () => emptyBucket(server, bucket),
+  };
+});
+
+describe("gcs driver on the Firebase Storage emulator", () => {
+  let server: GcsEmulator;
+  let bucket: string;
+  let proxy: RecordingServer;
+  let workDir: string;
+  before(async () => {
+    server = await started;
+    bucket = `driver-${randomUUID()}`;
+    proxy = await startRecordingProxy(server.endpoint);
+    workDir = await mkdtemp(join(tmpdir(), "ocs-gcs-test-"));
+  });
+  after(async () => {
+    await proxy?.close();
+    await emptyBucket(server, bucket);
+    await rm(workDir, { recursive: true, force: true });
+  });
+
+  /** A store whose requests go through the recording proxy. */
+  async function counted(overrides: Partial<GcsOptions> = {}) {
+    const store = await createGcsStore(optionsFor(proxy.url, bucket, overrides), new MemoryLogger());
+    proxy.requests.length = 0;
+    return store;
+  }
+
+  const objectPath = (key: string): string => `/storage/v1/b/${bucket}/o/${encodeURIComponent(key)}`;
+
+  it("reads a whole object in one request: the size comes from the GET itself", async () => {
+    const store = await counted();
+    const data = randomBytes(300_000);
+    await store.put("aa/one-request.dcm", data);
+    proxy.requests.length = 0;
+    const object = await store.get("aa/one-request.dcm");
+    assert.ok(object);
+    assert.equal(object.size, data.length);
+    assert.deepEqual(await readBody(object), data);
+    assert.deepEqual(
+      proxy.requests.map((r) => `${r.method} ${r.url.split("?")[0]}`),
+      [`GET ${objectPath("aa/one-request.dcm")}`],
+    );
+    assert.match(proxy.requests[0]?.url ?? "", /[?&]alt=media/);
+    assert.equal(proxy.requests[0]?.headers.range, undefined);
+  });
+
+  it("reads a range in one ranged GET, with the whole size", async () => {
+    const store = await counted();
+    await store.put("range.dcm", randomBytes(10_000));
+    proxy.requests.length = 0;
+    const object = await store.get("range.dcm", { start: 100, end: 756 });
+    assert.ok(object);
+    assert.equal(object.size, 10_000);
+    assert.equal((await readBody(object)).length, 656);
+    assert.equal(proxy.requests.length, 1);
+    assert.equal(proxy.requests[0]?.headers.range, "bytes=100-755");
+  });
+
+  it("writes in one single-request upload", async () => {
+    const store = await counted();
+    await store.put("single.dcm", randomBytes(3 * 1024 * 1024));
+    assert.equal(proxy.requests.length, 1);
+    assert.equal(proxy.requests[0]?.method, "POST");
+    assert.match(
+      proxy.requests[0]?.url ?? "",
+      new RegExp(`^/upload/storage/v1/b/${bucket}/o\\?.*uploadType=multipart`),
+    );
+    const [metadata] = await emulatorClient(server).bucket(bucket).file("single.dcm").getMetadata();
+    assert.equal(Number(metadata.size), 3 * 1024 * 1024);
+  });
+
+  it("deletes a missing object in one request, without error (the official plugin logs one)", async () => {
+    const store = await counted();
+    await store.delete("never-written.dcm");
+    assert.deepEqual(
+      proxy.requests.map((r) => `${r.method} ${r.url.split("?")[0]}`),
+      [`DELETE ${objectPath("never-written.dcm")}`],
+    );
+  });
+
+  it("sends no credentials to a plain-HTTP endpoint, and says so", async () => {
+    const keyFile = join(workDir, "unused.json");
+    await writeFile(
+      keyFile,
+      JSON.stringify({ type: "service_account", client_email: "a@b", private_key: "k" }),
+    );
+    const logger = new MemoryLogger();
+    const store = await createGcsStore(
+      optionsFor(proxy.url, bucket, { serviceAccountFile: keyFile }),
+      logger,
+    );
+    proxy.requests.length = 0;
+    await store.head("x.dcm");
+    assert.equal(proxy.requests[0]?.headers.authorization, undefined);
+    assert.ok(
+      logger.lines.some((l) =>
+        /requests carry no credentials; ServiceAccountFile is not used/.test(l.message),
+      ),
+    );
+  });
+
+  it("says when the bucket does not exist (answered as GCS does; the emulator has no missing buckets)", async () => {
+    const missing = await startScriptedServer((_req, res) => {
+      res.writeHead(404, { "content-type": "application/json" });
+      res.end(gcsError(404, "The specified bucket does not exist.", "notFound"));
+    });
+    try {
+      const store = await createGcsStore(optionsFor(missing.url, "no-such-bucket"), new MemoryLogger());
+      const expected = new RegExp(
+        `the bucket "no-such-bucket" does not exist at ${missing.url} \\(HTTP 404\\)`,
+      );
+      await assert.rejects(store.get("x.dcm"), expected);
+      await assert.rejects(store.get("x.dcm", { start: 0, end: 1 }), expected);
+      await assert.rejects(store.head("x.dcm"), expected);
+      await assert.rejects(store.delete("x.dcm"), expected);
+      await assert.rejects(store.put("x.dcm", Buffer.from("x")), expected);
+      await assert.rejects(async () => {
+        for await (const _ of store.list("")) break;
+      }, expected);
+    } finally {
+      await missing.close();
+    }
+  });
+
+  it("says when the credentials are refused or lack a permission (answered as GCS does)", async () => {
+    for (const [status, message, expected] of [
+      [401, "Invalid Credentials", /the credentials were refused \(HTTP 401: Invalid Credentials\)/],
+      [
+        403,
+        "orthanc@p.iam.gserviceaccount.com does not have storage.objects.get access",
+        /lacks a permission on the bucket "b" \(HTTP 403: orthanc@p.* does not have storage\.objects\.get access\); grant it the Storage Object User role/,
+      ],
+    ] as const) {
+      const refusing = await startScriptedServer((_req, res) => {
+        res.writeHead(status, { "content-type": "application/json" });
+        res.end(gcsError(status, message, status === 401 ? "authError" : "forbidden"));
+      });
+      try {
+        const store = await createGcsStore(optionsFor(refusing.url, "b"), new MemoryLogger());
+        await assert.rejects(store.head("x.dcm"), expected);
+      } finally {
+        await refusing.close();
+      }
+    }
+  });
+
+  it("says when the endpoint is unreachable", async () => {
+    const port = await freePort();
+    const store = await createGcsStore(
+      optionsFor(`http://127.0.0.1:${port}`, bucket, { maxRetries: 0 }),
+      new MemoryLogger(),
+    );
+    const expected = new RegExp(`cannot reach http://127.0.0.1:${port}: the connection was refused`);
+    await assert.rejects(store.get("x.dcm"), expected);
+    await assert.rejects(store.put("x.dcm", Buffer.from("x")), expected);
+  });
+
+  it("retries a failing server MaxRetries times, then says so", async () => {
+    const busy = await startScriptedServer((_req, res) => {
+      res.writeHead(503, { "content-type": "application/json" });
+      res.end(gcsError(503, "Service Unavailable", "backendError"));
+    });
+    try {
+      const store = await createGcsStore(optionsFor(busy.url, "b", { maxRetries: 1 }), new MemoryLogger());
+      await assert.rejects(
+        store.head("x.dcm"),
+        /busy or failing \(HTTP 503: Service Unavailable\) and still was after 2 attempts/,
+      );
+      assert.equal(busy.requests.length, 2, "1 try + MaxRetries");
+    } finally {
+      await busy.close();
+    }
+  });
+
+  it("gives up on a silent server after ConnectionTimeout (reads) and RequestTimeout (uploads)", async () => {
+    const silent = await startScriptedServer(() => undefined);
+    try {
+      const options = optionsFor(silent.url, "b", {
+        maxRetries: 0,
+        connectTimeoutMs: 300,
+        requestTimeoutMs: 400,
+      });
+      const store = await createGcsStore(options, new MemoryLogger());
+      const begin = Date.now();
+      await assert.rejects(store.get("x.dcm"), /no answer from .* in time/);
+      await assert.rejects(store.put("x.dcm", Buffer.from("x")), /no answer from .* in time/);
+      assert.ok(Date.now() - begin < 5_000);
+    } finally {
+      await silent.close();
+    }
+  });
+
+  it("signs in with ServiceAccountFile: a token is asked for before the first request", async () => {
+    const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const keyFile = join(workDir, "key.json");
+    const email = "orthanc@demo-project.iam.gserviceaccount.com";
+    await writeFile(
+      keyFile,
+      JSON.stringify({
+        type: "service_account",
+        project_id: "demo-project",
+        private_key_id: "0123",
+        private_key: privateKey.export({ type: "pkcs8", format: "pem" }),
+        client_email: email,
+      }),
+    );
+    // No Endpoint: Google's, over HTTPS, so credentials are used. Tests have no network: Google's token
+    // service is out of reach, which shows that the key file's account asked it for a token.
+    const store = await createGcsStore(
+      optionsFor(undefined, "b", { serviceAccountFile: keyFile, maxRetries: 0 }),
+      new MemoryLogger(),
+    );
+    await assert.rejects(store.head("x.dcm"), (error: unknown) => {
+      assert.ok(isStorageError(error, "STORE_FAILED"));
+      assert.match(
+        error.message,
+        new RegExp(`cannot reach https://\\S+/token for a token for service account "${email}"`),
+      );
+      assert.doesNotMatch(error.message, /PRIVATE KEY/);
+      return true;
+    });
+  });
+
+  it("refuses a ServiceAccountFile it cannot use before any request, never showing its content", async () => {
+    const notJson = join(workDir, "not-json.json");
+    await writeFile(notJson, "-----BEGIN PRIVATE KEY-----\nU0VDUkVU\n-----END PRIVATE KEY-----\n");
+    const noType = join(workDir, "no-type.json");
+    await writeFile(noType, JSON.stringify({ private_key: "U0VDUkVU" }));
+    for (const [file, expected] of [
+      [join(workDir, "missing.json"), /cannot read .*missing\.json: ENOENT/],
+      [notJson, /not-json\.json is not valid JSON/],
+      [noType, /no-type\.json is not a Google credentials file/],
+    ] as const) {
+      await assert.rejects(
+        createGcsStore(optionsFor(undefined, "b", { serviceAccountFile: file }), new MemoryLogger()),
+        (error: unknown) => {
+          assert.ok(isStorageError(error, "CONFIG_INVALID"));
+          assert.match(error.message, /^open backend GoogleCloudStorage\.ServiceAccountFile: /);
+          assert.match(error.message, expected);
+          assert.doesNotMatch(error.message, /U0VDUkVU/);
+          return true;
+        },
+      );
+    }
+  });
+
+  it("without ServiceAccountFile, uses application default credentials, and stops at start-up when there are none", async () => {
+    const saved = { ...process.env };
+    delete process.env.GOOGLE_APPLICATION_CREDENTIALS;
+    process.env.CLOUDSDK_CONFIG = workDir; // no gcloud login to find
+    process.env.HOME = workDir;
+    try {
+      const begin = Date.now();
+      await assert.rejects(
+        createGcsStore(optionsFor(undefined, "b", { maxRetries: 0 }), new MemoryLogger()),
+        (error: unknown) => {
+          assert.ok(isStorageError(error, "STORE_FAILED"));
+          assert.match(
+            error.message,
+            /^find credentials GoogleCloudStorage: no application default credentials were found; set GoogleCloudStorage\.ServiceAccountFile/,
+          );
+          return true;
+        },
+      );
+      process.stderr.write(`# looking for application default credentials took ${Date.now() - begin} ms\n`);
+    } finally {
+      for (const name of ["CLOUDSDK_CONFIG", "HOME", "GOOGLE_APPLICATION_CREDENTIALS"]) {
+        if (saved[name] === undefined) delete process.env[name];
+        else process.env[name] = saved[name];
+      }
+    }
+  });
+});

@@ -1,0 +1,195 @@
+// The S3 driver against a real S3 server: Ceph RGW, started by the test (it checks signatures for real).
+
+import assert from "node:assert/strict";
+import { randomBytes, randomUUID } from "node:crypto";
+import { after, before, describe, it } from "node:test";
+
+import { GetObjectTaggingCommand, S3Client } from "@aws-sdk/client-s3";
+
+import type { S3Options } from "../../src/config/types.js";
+import { isStorageError } from "../../src/errors.js";
+import { clientConfig, createS3Store, normalizeEndpoint } from "../../src/stores/s3.js";
+import { MemoryLogger } from "../helpers/memory-logger.js";
+import { freePort } from "../helpers/orthanc.js";
+import { createBucket, deleteBucketWithObjects, startRgw, type RgwServer } from "../helpers/rgw.js";
+import { recordRequests } from "../helpers/s3-requests.js";
+import { objectStoreConformance, readBody } from "./conformance.js";
+
+const MIB = 1024 * 1024;
+let rgw: RgwServer | undefined;
+const started = (async () => (rgw = await startRgw()))();
+after(async () => {
+  await started.catch(() => undefined); // a failed start is reported by the tests that awaited it
+  await rgw?.stop();
+});
+
+function optionsFor(server: RgwServer, bucket: string, overrides: Partial<S3Options> = {}): S3Options {
+  return {
+    bucketName: bucket,
+    region: "us-east-1",
+    accessKey: server.accessKey,
+    secretKey: server.secretKey,
+    endpoint: server.endpoint,
+    virtualAddressing: false,
+    connectTimeoutMs: 5_000,
+    requestTimeoutMs: 60_000,
+    tags: {},
+    maxConnections: 25,
+    maxRetries: 2,
+    useTransferManager: false,
+    transferPoolSize: 4,
+    transferBufferBytes: 5 * MIB,
+    enableAwsSdkLogs: false,
+    checksumCalculation: "WhenRequired",
+    ...overrides,
+  };
+}
+
+async function bucketTarget(overrides: Partial<S3Options> = {}) {
+  const server = await started;
+  const bucket = `conformance-${randomUUID()}`;
+  await createBucket(server, bucket);
+  return {
+    store: createS3Store(optionsFor(server, bucket, overrides), new MemoryLogger()),
+    cleanup: () => deleteBucketWithObjects(server, bucket),
+  };
+}
+
+objectStoreConformance("s3 on Ceph RGW", () => bucketTarget());
+// Multipart uploads and parallel ranged reads: the conformance suite's 8 MiB object spans 2 parts.
+objectStoreConformance("s3 on Ceph RGW, UseTransferManager", () =>
+  bucketTarget({ useTransferManager: true }),
+);
+
+describe("s3 driver on Ceph RGW", () => {
+  let server: RgwServer;
+  let bucket: string;
+  before(async () => {
+    server = await started;
+    bucket = `driver-${randomUUID()}`;
+    await createBucket(server, bucket);
+  });
+  after(() => deleteBucketWithObjects(server, bucket));
+
+  function counted(overrides: Partial<S3Options> = {}) {
+    const options = optionsFor(server, bucket, overrides);
+    const client = new S3Client(clientConfig(options, new MemoryLogger()));
+    const requests = recordRequests(client);
+    return { store: createS3Store(options, new MemoryLogger(), client), requests };
+  }
+
+  it("reads a whole object in one request: the size comes from the GET itself", async () => {
+    const { store, requests } = counted();
+    const data = randomBytes(300_000);
+    await store.put("one-request.dcm", data);
+    requests.length = 0;
+    const object = await store.get("one-request.dcm");
+    assert.ok(object);
+    assert.equal(object.size, data.length);
+    assert.deepEqual(await readBody(object), data);
+    assert.deepEqual(
+      requests.map((r) => `${r.method} ${r.path}`),
+      [`GET /${bucket}/one-request.dcm`],
+    );
+  });
+
+  it("reads a range in one ranged GET", async () => {
+    const { store, requests } = counted();
+    await store.put("range.dcm", randomBytes(10_000));
+    requests.length = 0;
+    const object = await store.get("range.dcm", { start: 0, end: 656 });
+    assert.ok(object);
+    assert.equal((await readBody(object)).length, 656);
+    assert.equal(requests.length, 1);
+    assert.equal(requests[0]?.headers["range"], "bytes=0-655");
+  });
+
+  it("writes in one request with Content-MD5, and sends Tags with it", async () => {
+    const { store, requests } = counted({ tags: { site: "liège", retention: "10y" } });
+    const data = randomBytes(1000);
+    await store.put("tagged.dcm", data);
+    assert.equal(requests.length, 1);
+    const put = requests[0];
+    assert.equal(put?.method, "PUT");
+    assert.equal(
+      put?.headers["content-md5"],
+      (await import("node:crypto")).createHash("md5").update(data).digest("base64"),
+    );
+    const client = new S3Client(clientConfig(optionsFor(server, bucket), new MemoryLogger()));
+    const tags = await client.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: "tagged.dcm" }));
+    client.destroy();
+    assert.deepEqual(Object.fromEntries((tags.TagSet ?? []).map((t) => [t.Key, t.Value])), {
+      site: "liège",
+      retention: "10y",
+    });
+  });
+
+  it("uploads a large object in parts with UseTransferManager, and reads it back in parallel ranges", async () => {
+    const { store, requests } = counted({
+      useTransferManager: true,
+      transferBufferBytes: 5 * MIB,
+      transferPoolSize: 3,
+    });
+    const data = randomBytes(17 * MIB + 5);
+    await store.put("multipart.dcm", data);
+    assert.ok(
+      requests.filter((r) => r.method === "PUT" && "partNumber" in r.query).length === 4,
+      "4 parts of 5 MiB",
+    );
+    requests.length = 0;
+    const object = await store.get("multipart.dcm");
+    assert.ok(object);
+    assert.equal(object.size, data.length);
+    assert.ok((await readBody(object)).equals(data));
+    assert.equal(requests.filter((r) => r.method === "GET").length, 4, "4 ranged GETs");
+  });
+
+  it("names the access key, never the secret, when the secret key is wrong", async () => {
+    const store = createS3Store(
+      optionsFor(server, bucket, { secretKey: "not-the-secret" }),
+      new MemoryLogger(),
+    );
+    await assert.rejects(store.get("anything.dcm"), (error) => {
+      assert.ok(isStorageError(error, "STORE_FAILED"));
+      assert.match(error.message, /signature did not match/);
+      assert.match(error.message, new RegExp(`access key "${server.accessKey}"`));
+      assert.doesNotMatch(error.message, /not-the-secret/);
+      assert.doesNotMatch(error.message, new RegExp(server.secretKey));
+      return true;
+    });
+  });
+
+  it("says when the access key is unknown", async () => {
+    const store = createS3Store(
+      optionsFor(server, bucket, { accessKey: "NOSUCHKEY123" }),
+      new MemoryLogger(),
+    );
+    await assert.rejects(
+      store.put("x.dcm", Buffer.from("x")),
+      /"NOSUCHKEY123" is unknown .*InvalidAccessKeyId/,
+    );
+  });
+
+  it("says when the bucket does not exist", async () => {
+    const store = createS3Store(optionsFor(server, "no-such-bucket-here"), new MemoryLogger());
+    await assert.rejects(store.get("x.dcm"), /bucket "no-such-bucket-here" does not exist .*NoSuchBucket/);
+  });
+
+  it("says when the endpoint is unreachable", async () => {
+    const port = await freePort();
+    const store = createS3Store(
+      optionsFor(server, bucket, { endpoint: `http://127.0.0.1:${port}`, maxRetries: 0 }),
+      new MemoryLogger(),
+    );
+    await assert.rejects(
+      store.get("x.dcm"),
+      new RegExp(`cannot reach http://127.0.0.1:${port}: the connection was refused`),
+    );
+  });
+
+  it("accepts Endpoint with or without scheme and trailing slash", () => {
+    assert.equal(normalizeEndpoint("http://127.0.0.1:9000/"), "http://127.0.0.1:9000");
+    assert.equal(normalizeEndpoint("minio.example.org:9000"), "https://minio.example.org:9000");
+    assert.equal(normalizeEndpoint("https://s3.example.org//"), "https://s3.example.org");
+  });
+});
