@@ -22,6 +22,7 @@ import {
 
 import type { AzureOptions } from "../config/types.js";
 import { StorageError, isStorageError } from "../errors.js";
+import { badRange, totalSizeOf } from "./range-errors.js";
 import type { Logger } from "../log.js";
 import type { ByteRange, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
 import {
@@ -287,7 +288,7 @@ class AzureStore implements ObjectStore {
     }
     const response = await this.download(key, start, end - start);
     if (response === null) return null;
-    const size = totalSize(response.contentRange) ?? response.contentLength ?? 0;
+    const size = totalSizeOf(response.contentRange) ?? response.contentLength ?? 0;
     const body = response.readableStreamBody as Readable;
     if (end > size) {
       // Azure cuts a range that reaches past the end (Azurite even answers one that starts there).
@@ -382,25 +383,4 @@ class AzureStore implements ObjectStore {
   private subject(key: string): string {
     return `${this.location}/${key}`;
   }
-}
-
-/** The total size in `Content-Range: bytes 0-99/1234`. */
-function totalSize(contentRange: string | undefined): number | undefined {
-  const match = /\/(\d+)$/.exec(contentRange ?? "");
-  return match === null ? undefined : Number(match[1]);
-}
-
-function badRange(
-  location: string,
-  key: string,
-  start: number,
-  end: number,
-  size: number | undefined,
-): StorageError {
-  const of = size === undefined ? "" : ` of a blob of ${size} bytes`;
-  return new StorageError(
-    "BAD_RANGE",
-    { operation: "read range", subject: `${location}/${key}` },
-    `bytes [${start}, ${end}) asked${of}`,
-  );
 }

@@ -18,6 +18,7 @@ import {
 
 import type { GcsOptions } from "../config/types.js";
 import { StorageError, describeCause } from "../errors.js";
+import { badRange, totalSizeOf } from "./range-errors.js";
 import type { Logger } from "../log.js";
 import type { ByteRange, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
 import { describeGcsError, gcsStatus, isObjectNotFound, type GcsErrorContext } from "./gcs-errors.js";
@@ -197,7 +198,7 @@ class GcsStore implements ObjectStore {
     if (read === null) return null;
     const { response, stream } = read;
     const partial = response.statusCode === 206;
-    const size = (partial ? totalSize(response.headers["content-range"]) : storedSize(response)) ?? 0;
+    const size = (partial ? totalSizeOf(response.headers["content-range"]) : storedSize(response)) ?? 0;
     if (end > size) {
       // GCS cuts a range that reaches past the end; the Firebase emulator answers 200 to one past it.
       stream.destroy();
@@ -313,12 +314,6 @@ function storedSize(response: ReadResponse): number | undefined {
   return value === undefined ? undefined : Number(value);
 }
 
-/** The total size in `Content-Range: bytes 0-99/1234`. */
-function totalSize(contentRange: string | undefined): number | undefined {
-  const match = /\/(\d+)$/.exec(contentRange ?? "");
-  return match === null ? undefined : Number(match[1]);
-}
-
 /** Bytes [start, end) of a whole-object body, for a server that ignored the Range header. */
 function slice(body: Readable, start: number, end: number): Readable {
   async function* bytes(): AsyncGenerator<Uint8Array> {
@@ -333,19 +328,4 @@ function slice(body: Readable, start: number, end: number): Readable {
     }
   }
   return Readable.from(bytes(), { objectMode: false });
-}
-
-function badRange(
-  location: string,
-  key: string,
-  start: number,
-  end: number,
-  size: number | undefined,
-): StorageError {
-  const of = size === undefined ? "" : ` of an object of ${size} bytes`;
-  return new StorageError(
-    "BAD_RANGE",
-    { operation: "read range", subject: `${location}/${key}` },
-    `bytes [${start}, ${end}) asked${of}`,
-  );
 }

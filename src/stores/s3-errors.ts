@@ -3,11 +3,11 @@
 // network failures.
 
 import { describeCause } from "../errors.js";
+import { networkReason } from "./network-errors.js";
 
 interface S3ErrorShape {
   name?: string;
   Code?: string;
-  code?: string;
   $metadata?: { httpStatusCode?: number; attempts?: number };
   $retryable?: unknown;
 }
@@ -35,21 +35,6 @@ export function isS3NotFound(cause: unknown): boolean {
   if (code === "NoSuchBucket") return false;
   return code === "NoSuchKey" || code === "NotFound" || httpStatus(cause) === 404;
 }
-
-const NETWORK_CODES: Readonly<Record<string, string>> = {
-  ECONNREFUSED: "the connection was refused (nothing listens there)",
-  ENOTFOUND: "the host name does not resolve",
-  EAI_AGAIN: "the host name cannot be resolved right now (DNS)",
-  ECONNRESET: "the connection was reset",
-  ETIMEDOUT: "the connection timed out",
-  EHOSTUNREACH: "the host is unreachable",
-  ENETUNREACH: "the network is unreachable",
-  EPIPE: "the server closed the connection while the request was sent",
-  CERT_HAS_EXPIRED: "the server's TLS certificate has expired",
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "the server's TLS certificate cannot be verified: set HttpsCACertificates",
-  SELF_SIGNED_CERT_IN_CHAIN: "the server's TLS certificate is self-signed: set HttpsCACertificates",
-  DEPTH_ZERO_SELF_SIGNED_CERT: "the server's TLS certificate is self-signed: set HttpsCACertificates",
-};
 
 export function describeS3Error(cause: unknown, context: S3ErrorContext): string {
   const code = s3ErrorCode(cause);
@@ -82,9 +67,11 @@ export function describeS3Error(cause: unknown, context: S3ErrorContext): string
     case "RequestTimeout":
       return `no answer from ${context.endpoint} in time (${describeCause(cause)}); check the network, ConnectionTimeout and RequestTimeout`;
   }
-  const network = NETWORK_CODES[(cause as S3ErrorShape | undefined)?.code ?? ""];
-  if (network !== undefined)
-    return `cannot reach ${context.endpoint}: ${network} (${describeCause(cause)}); check AwsS3Storage.Endpoint`;
+  const network = networkReason(cause);
+  if (network !== undefined) {
+    const hint = network.includes("certificate") ? "set HttpsCACertificates" : "check AwsS3Storage.Endpoint";
+    return `cannot reach ${context.endpoint}: ${network} (${describeCause(cause)}); ${hint}`;
+  }
   if (status === 403) {
     // HEAD answers carry no body, so no reason: say what it usually is.
     return `HTTP 403 from ${where} with ${key}: wrong credentials or a missing permission`;

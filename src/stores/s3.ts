@@ -24,6 +24,7 @@ import { Upload } from "@aws-sdk/lib-storage";
 
 import type { S3Options } from "../config/types.js";
 import { StorageError, isStorageError } from "../errors.js";
+import { badRange, totalSizeOf } from "./range-errors.js";
 import type { Logger } from "../log.js";
 import type { ByteRange, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
 import { describeS3Error, isS3NotFound, s3ErrorCode } from "./s3-errors.js";
@@ -141,7 +142,7 @@ class S3Store implements ObjectStore {
       throw error;
     }
     if (first === null) return null;
-    const size = totalSize(first) ?? 0;
+    const size = totalSizeOf(first.ContentRange) ?? 0;
     const firstBody = first.Body as Readable;
     if (size <= partSize) return { size, body: firstBody };
     const openPart = (start: number, end: number) => this.openPart(key, start, end);
@@ -196,7 +197,7 @@ class S3Store implements ObjectStore {
     }
     const response = await this.getObject(key, `bytes=${start}-${end - 1}`);
     if (response === null) return null;
-    const size = totalSize(response) ?? 0;
+    const size = totalSizeOf(response.ContentRange) ?? 0;
     const body = response.Body as Readable;
     if (end > size) {
       // S3 cuts a range that reaches past the end; the contract wants it refused.
@@ -271,30 +272,9 @@ class S3Store implements ObjectStore {
   }
 }
 
-/** The total size in `Content-Range: bytes 0-99/1234`. */
-function totalSize(response: GetObjectCommandOutput): number | undefined {
-  const match = /\/(\d+)$/.exec(response.ContentRange ?? "");
-  return match === null ? undefined : Number(match[1]);
-}
-
 /** S3's `x-amz-tagging` header: URL-encoded `key=value` pairs. */
 function tagging(tags: Record<string, string>): string | undefined {
   const entries = Object.entries(tags);
   if (entries.length === 0) return undefined;
   return entries.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join("&");
-}
-
-function badRange(
-  location: string,
-  key: string,
-  start: number,
-  end: number,
-  size: number | undefined,
-): StorageError {
-  const of = size === undefined ? "" : ` of an object of ${size} bytes`;
-  return new StorageError(
-    "BAD_RANGE",
-    { operation: "read range", subject: `${location}/${key}` },
-    `bytes [${start}, ${end}) asked${of}`,
-  );
 }
