@@ -1,14 +1,15 @@
 /*
  * orthanc-cloud-storage: the Orthanc plugin ("bridge"). It holds no storage logic: it spawns the Node
  * daemon (src/daemon/main.ts), hands it Orthanc's merged configuration, waits for its start-up
- * handshake, registers Orthanc's storage area and forwards every storage call to the daemon over a
- * Unix socket, with the wire protocol of src/daemon/protocol.ts (mirrored in protocol.h). A
- * supervisor thread restarts the daemon when it dies; a log thread copies its stderr into Orthanc's
- * log.
+ * handshake, registers Orthanc's storage area and the daemon's REST routes, and forwards every storage
+ * call and every HTTP request on those routes to the daemon over a Unix socket, with the wire protocol
+ * of src/daemon/protocol.ts (mirrored in protocol.h). A supervisor thread restarts the daemon when it
+ * dies; a log thread copies its stderr into Orthanc's log.
  *
  * Threads:
- * - Orthanc's threads (HTTP, DICOM, jobs: ~50 at once) call the storage callbacks concurrently. Each
- *   keeps its own connection to the daemon (t_fd), reopened when the daemon was restarted.
+ * - Orthanc's threads (HTTP, DICOM, jobs: ~50 at once) call the storage and REST callbacks
+ *   concurrently. Each keeps its own connection to the daemon (t_fd), reopened when the daemon was
+ *   restarted.
  * - The supervisor waits for the daemon to exit and restarts it (after Initialize returned).
  * - The log thread forwards the daemon's stderr lines (one pipe shared by every daemon started).
  *
@@ -62,6 +63,7 @@
 #define RESTART_MAX_DELAY_S 30
 #define CONNECT_RETRY_MS 100
 #define RETRY_PAUSE_MS 250            /* at most, before retrying a broken connection: see call_daemon() */
+#define REST_TEXT_CAPACITY 256        /* longest content type or list of allowed methods in a REST answer */
 #define SOCKET_PATH_CAPACITY sizeof(((struct sockaddr_un*)0)->sun_path)
 
 /* protocol.h mirrors protocol.ts; these codes must also be Orthanc's. */
@@ -368,7 +370,7 @@ static int spawn_daemon(daemon_process* d, char* why, size_t why_size) {
   if (rc == 0) {
     rc = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
   }
-  char* argv[] = {g_settings.node, g_settings.daemon_script, NULL};
+  char* argv[] = {g_settings.node, g_settings.daemon_script, OCS_BRIDGE_VERSION_FLAG OCS_VERSION, NULL};
   if (rc == 0) rc = posix_spawnp(&d->pid, g_settings.node, &actions, &attributes, argv, environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
@@ -684,16 +686,25 @@ static void pause_before_retry(unsigned generation) {
   }
 }
 
-/* One storage call. */
+/* The bytes of a REST answer, malloc()ed by receive_rest(). */
+typedef struct {
+  uint8_t* data;
+  uint64_t size;
+} rest_answer;
+
+/* One storage call, or one HTTP request forwarded. */
 typedef struct {
   uint32_t op;
   const char* verb; /* for messages: "create", "read"... */
-  const char* uuid;
+  const char* uuid; /* REST: "" */
   OrthancPluginContentType type;
-  const void* payload;                  /* create */
-  uint64_t size;                        /* create: payload size; read range: length */
+  const void* payload;                  /* create, REST */
+  uint64_t size;                        /* create, REST: payload size; read range: length */
   uint64_t start;                       /* read range */
   OrthancPluginMemoryBuffer64* target;  /* read whole: allocated here; read range: Orthanc's */
+  const char* http;                     /* REST: "GET /cloud-storage/health", for messages */
+  rest_answer* answer;                  /* REST */
+  int no_retry;                         /* REST other than GET: a broken connection is not retried */
 } request;
 
 typedef enum {
@@ -818,6 +829,12 @@ static exchange_status io_failure(int error, const char* doing, char* cause, siz
   return EXCHANGE_BROKEN;
 }
 
+/* What a request is about, for messages: "attachment <uuid> (content type <n>)", or the HTTP request. */
+static void describe_request(const request* rq, char* text, size_t size) {
+  if (rq->op == OCS_OP_REST) snprintf(text, size, "%s", rq->http);
+  else snprintf(text, size, "attachment %s (content type %d)", rq->uuid, (int)rq->type);
+}
+
 /* Reads the message that follows an error answer (the first ERROR_MESSAGE_CAPACITY bytes) and logs
  * it; the connection is closed if the rest cannot be skipped. */
 static void read_error_message(int fd, const request* rq, int32_t code, uint64_t size) {
@@ -830,8 +847,9 @@ static void read_error_message(int fd, const request* rq, int32_t code, uint64_t
     error = recv_all(fd, scratch, size - skipped < sizeof scratch ? size - skipped : sizeof scratch, &received);
   }
   if (error != 0) connection_close();
-  log_message(LOG_ERROR, "%s attachment %s (content type %d): error %d: %s%s", rq->verb, rq->uuid, (int)rq->type,
-              (int)code, message, size > kept ? " [...]" : "");
+  char subject[512];
+  describe_request(rq, subject, sizeof subject);
+  log_message(LOG_ERROR, "%s %s: error %d: %s%s", rq->verb, subject, (int)code, message, size > kept ? " [...]" : "");
 }
 
 /* The body of a READ_WHOLE answer, straight into a buffer of the Orthanc core. */
@@ -872,11 +890,40 @@ static exchange_status receive_range(int fd, const request* rq, uint64_t size, O
   return io_failure(error, doing, cause, cause_size);
 }
 
+/* The body of a REST answer, into a buffer of its own (OCS_MAX_REST_PAYLOAD bytes at most). */
+static exchange_status receive_rest(int fd, const request* rq, uint64_t size, OrthancPluginErrorCode* code,
+                                    char* cause, size_t cause_size) {
+  if (size > OCS_MAX_REST_PAYLOAD) {
+    *code = OrthancPluginErrorCode_Plugin;
+    snprintf(cause, cause_size, "protocol error: a REST answer of %llu bytes (at most %u)", (unsigned long long)size,
+             OCS_MAX_REST_PAYLOAD);
+    return EXCHANGE_FAILED;
+  }
+  rq->answer->data = malloc(size > 0 ? size : 1);
+  if (rq->answer->data == NULL) {
+    *code = OrthancPluginErrorCode_NotEnoughMemory;
+    snprintf(cause, cause_size, "cannot allocate %llu bytes", (unsigned long long)size);
+    return EXCHANGE_FAILED;
+  }
+  uint64_t received;
+  int error = recv_all(fd, rq->answer->data, size, &received);
+  if (error == 0) {
+    rq->answer->size = size;
+    return EXCHANGE_DONE;
+  }
+  free(rq->answer->data);
+  rq->answer->data = NULL;
+  char doing[128];
+  snprintf(doing, sizeof doing, "receiving the REST answer (%llu of %llu bytes)", (unsigned long long)received,
+           (unsigned long long)size);
+  return io_failure(error, doing, cause, cause_size);
+}
+
 /* One request and its answer on this thread's connection `fd`. */
 static exchange_status exchange(int fd, const request* rq, const uint8_t* header, OrthancPluginErrorCode* code,
                                 char* cause, size_t cause_size) {
   int error = send_all(fd, header, OCS_REQUEST_HEADER_SIZE);
-  if (error == 0 && rq->op == OCS_OP_CREATE) error = send_all(fd, rq->payload, rq->size);
+  if (error == 0 && (rq->op == OCS_OP_CREATE || rq->op == OCS_OP_REST)) error = send_all(fd, rq->payload, rq->size);
   if (error != 0) return io_failure(error, "sending the request", cause, cause_size);
 
   uint8_t response[OCS_RESPONSE_HEADER_SIZE];
@@ -897,6 +944,7 @@ static exchange_status exchange(int fd, const request* rq, const uint8_t* header
   *code = OrthancPluginErrorCode_Success;
   if (rq->op == OCS_OP_READ_WHOLE) return receive_whole(fd, rq, size, code, cause, cause_size);
   if (rq->op == OCS_OP_READ_RANGE) return receive_range(fd, rq, size, code, cause, cause_size);
+  if (rq->op == OCS_OP_REST) return receive_rest(fd, rq, size, code, cause, cause_size);
   if (size == 0) return EXCHANGE_DONE;
   *code = OrthancPluginErrorCode_StorageAreaPlugin;
   snprintf(cause, cause_size, "protocol error: %llu unexpected bytes after a success", (unsigned long long)size);
@@ -904,19 +952,21 @@ static exchange_status exchange(int fd, const request* rq, const uint8_t* header
 }
 
 /*
- * Sends a request to the daemon and returns its answer. A broken connection is retried once on a new
- * one (each operation is idempotent for one uuid); a timeout is not. Failures are logged.
+ * Sends a request to the daemon and returns its answer; `*answered` (when not NULL) tells whether the
+ * daemon answered, even with an error. A broken connection is retried once on a new one (each storage
+ * operation is idempotent for one uuid), unless rq->no_retry; a timeout is not. Failures are logged.
  *
  * Before the retry, pause_before_retry() waits for the supervisor to see the daemon exit, for
  * RETRY_PAUSE_MS at most: a daemon being killed may still accept a connection for a moment, then
  * reset it; once it has exited, connecting fails instead and connection_get() waits for the restarted
  * daemon. When the daemon did not die (it closed one connection), the pause costs RETRY_PAUSE_MS.
  */
-static OrthancPluginErrorCode call_daemon(const request* rq) {
+static OrthancPluginErrorCode call_daemon(const request* rq, int* answered) {
   uint8_t header[OCS_REQUEST_HEADER_SIZE];
   char cause[512 + SOCKET_PATH_CAPACITY];
   OrthancPluginErrorCode code = OrthancPluginErrorCode_StorageAreaPlugin;
   int attempt = 1;
+  if (answered != NULL) *answered = 0;
   if (ocs_encode_request(header, rq->op, (uint32_t)rq->type, rq->size, rq->start, rq->uuid) != 0) {
     snprintf(cause, sizeof cause, "the uuid is longer than %d bytes", OCS_UUID_FIELD_SIZE);
   } else {
@@ -924,14 +974,17 @@ static OrthancPluginErrorCode call_daemon(const request* rq) {
       int fd = connection_get(cause, sizeof cause);
       if (fd < 0) break;
       exchange_status status = exchange(fd, rq, header, &code, cause, sizeof cause);
+      if (answered != NULL) *answered = status == EXCHANGE_DONE || status == EXCHANGE_FAILED;
       if (status == EXCHANGE_DONE) return code;
       connection_close();
       if (status != EXCHANGE_FAILED) code = OrthancPluginErrorCode_StorageAreaPlugin;
-      if (status != EXCHANGE_BROKEN || attempt == 2) break;
+      if (status != EXCHANGE_BROKEN || attempt == 2 || rq->no_retry) break;
       pause_before_retry(t_generation);
     }
   }
-  log_message(LOG_ERROR, "cannot %s attachment %s (content type %d): %s%s", rq->verb, rq->uuid, (int)rq->type, cause,
+  char subject[512];
+  describe_request(rq, subject, sizeof subject);
+  log_message(LOG_ERROR, "cannot %s %s: %s%s", rq->verb, subject, cause,
               attempt == 2 ? " (after a retry on a new connection)" : "");
   return code;
 }
@@ -943,25 +996,134 @@ static OrthancPluginErrorCode storage_create(const char* uuid, const void* conte
                                              OrthancPluginContentType type) {
   request rq = {.op = OCS_OP_CREATE, .verb = "create", .uuid = uuid, .type = type, .payload = content,
                 .size = size > 0 ? (uint64_t)size : 0};
-  return call_daemon(&rq);
+  return call_daemon(&rq, NULL);
 }
 
 static OrthancPluginErrorCode storage_read_whole(OrthancPluginMemoryBuffer64* target, const char* uuid,
                                                  OrthancPluginContentType type) {
   request rq = {.op = OCS_OP_READ_WHOLE, .verb = "read", .uuid = uuid, .type = type, .target = target};
-  return call_daemon(&rq);
+  return call_daemon(&rq, NULL);
 }
 
 static OrthancPluginErrorCode storage_read_range(OrthancPluginMemoryBuffer64* target, const char* uuid,
                                                  OrthancPluginContentType type, uint64_t start) {
   request rq = {.op = OCS_OP_READ_RANGE, .verb = "read a range of", .uuid = uuid, .type = type,
                 .size = target->size, .start = start, .target = target};
-  return call_daemon(&rq);
+  return call_daemon(&rq, NULL);
 }
 
 static OrthancPluginErrorCode storage_remove(const char* uuid, OrthancPluginContentType type) {
   request rq = {.op = OCS_OP_REMOVE, .verb = "remove", .uuid = uuid, .type = type};
-  return call_daemon(&rq);
+  return call_daemon(&rq, NULL);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* REST routes (any Orthanc HTTP thread, concurrently: registered without Orthanc's lock)          */
+
+static const char* const REST_ROUTES[] = OCS_REST_ROUTES;
+
+static const char* const METHOD_NAMES[] = {"?", "GET", "POST", "PUT", "DELETE"};
+
+/* The client's credentials stay in Orthanc, which has already checked them. */
+static int forwards_header(const char* name) { return strcmp(name, "authorization") != 0 && strcmp(name, "cookie") != 0; }
+
+/*
+ * Encodes an HTTP request as a REST payload (protocol.h) into a malloc()ed buffer of `*size` bytes.
+ * Returns NULL when it would exceed OCS_MAX_REST_PAYLOAD (`*size` then says how large) or memory is short.
+ */
+static uint8_t* encode_rest_request(const char* url, const OrthancPluginHttpRequest* http, uint64_t* size) {
+  uint64_t total = OCS_REST_REQUEST_FIXED_SIZE + ocs_string_size(url) + http->bodySize;
+  uint32_t headers = 0;
+  for (uint32_t i = 0; i < http->groupsCount; i++) total += ocs_string_size(http->groups[i]);
+  for (uint32_t i = 0; i < http->getCount; i++) {
+    total += ocs_string_size(http->getKeys[i]) + ocs_string_size(http->getValues[i]);
+  }
+  for (uint32_t i = 0; i < http->headersCount; i++) {
+    if (!forwards_header(http->headersKeys[i])) continue;
+    total += ocs_string_size(http->headersKeys[i]) + ocs_string_size(http->headersValues[i]);
+    headers++;
+  }
+  *size = total;
+  uint8_t* payload = total <= OCS_MAX_REST_PAYLOAD ? calloc(1, total) : NULL;
+  if (payload == NULL) return NULL;
+  ocs_put_u32(payload + OCS_REST_METHOD, (uint32_t)http->method);
+  ocs_put_u32(payload + OCS_REST_GROUP_COUNT, http->groupsCount);
+  ocs_put_u32(payload + OCS_REST_ARGUMENT_COUNT, http->getCount);
+  ocs_put_u32(payload + OCS_REST_HEADER_COUNT, headers);
+  ocs_put_u32(payload + OCS_REST_BODY_SIZE, http->bodySize);
+  uint8_t* next = ocs_put_string(payload + OCS_REST_REQUEST_FIXED_SIZE, url);
+  for (uint32_t i = 0; i < http->groupsCount; i++) next = ocs_put_string(next, http->groups[i]);
+  for (uint32_t i = 0; i < http->getCount; i++) {
+    next = ocs_put_string(next, http->getKeys[i]);
+    next = ocs_put_string(next, http->getValues[i]);
+  }
+  for (uint32_t i = 0; i < http->headersCount; i++) {
+    if (!forwards_header(http->headersKeys[i])) continue;
+    next = ocs_put_string(next, http->headersKeys[i]);
+    next = ocs_put_string(next, http->headersValues[i]);
+  }
+  if (http->bodySize > 0) memcpy(next, http->body, http->bodySize);
+  return payload;
+}
+
+/* An error status with a plain-text body. */
+static void send_text_status(OrthancPluginRestOutput* output, uint16_t status, const char* text) {
+  OrthancPluginSetHttpHeader(g_context, output, "Content-Type", "text/plain; charset=utf-8");
+  OrthancPluginSendHttpStatus(g_context, output, status, text, (uint32_t)strlen(text));
+}
+
+/* Hands the daemon's answer to Orthanc: 200 as a buffer, 405 with its allowed methods, else a status. */
+static OrthancPluginErrorCode send_rest_answer(OrthancPluginRestOutput* output, const request* rq) {
+  ocs_rest_answer answer;
+  char type[REST_TEXT_CAPACITY + 1], allow[REST_TEXT_CAPACITY + 1];
+  if (ocs_decode_rest_answer(rq->answer->data, rq->answer->size, &answer) != 0 ||
+      answer.type_length > REST_TEXT_CAPACITY || answer.allow_length > REST_TEXT_CAPACITY || answer.status < 100 ||
+      answer.status > 599) {
+    log_message(LOG_ERROR, "cannot forward %s: protocol error: a malformed REST answer of %llu bytes", rq->http,
+                (unsigned long long)rq->answer->size);
+    return OrthancPluginErrorCode_Plugin;
+  }
+  snprintf(type, sizeof type, "%.*s", (int)answer.type_length, answer.type);
+  snprintf(allow, sizeof allow, "%.*s", (int)answer.allow_length, answer.allow);
+  if (answer.status == 200) {
+    OrthancPluginAnswerBuffer(g_context, output, answer.body, (uint32_t)answer.body_size, type);
+  } else if (answer.status == 405) {
+    OrthancPluginSendMethodNotAllowed(g_context, output, allow);
+  } else {
+    if (type[0] != '\0') OrthancPluginSetHttpHeader(g_context, output, "Content-Type", type);
+    OrthancPluginSendHttpStatus(g_context, output, (uint16_t)answer.status, (const char*)answer.body,
+                                (uint32_t)answer.body_size);
+  }
+  return OrthancPluginErrorCode_Success;
+}
+
+/* The callback of every route in REST_ROUTES: forwards the request to the daemon and its answer back. */
+static OrthancPluginErrorCode rest_forward(OrthancPluginRestOutput* output, const char* url,
+                                           const OrthancPluginHttpRequest* http) {
+  char line[512];
+  unsigned method = (unsigned)http->method;
+  snprintf(line, sizeof line, "%s %s", METHOD_NAMES[method < 5 ? method : 0], url);
+  uint64_t size = 0;
+  uint8_t* payload = encode_rest_request(url, http, &size);
+  if (payload == NULL && size > OCS_MAX_REST_PAYLOAD) {
+    send_text_status(output, 413, PLUGIN_NAME ": the request is too large\n");
+    return OrthancPluginErrorCode_Success;
+  }
+  if (payload == NULL) return OrthancPluginErrorCode_NotEnoughMemory;
+  rest_answer answer = {NULL, 0};
+  request rq = {.op = OCS_OP_REST, .verb = "forward", .uuid = "", .payload = payload, .size = size, .http = line,
+                .answer = &answer, .no_retry = http->method != OrthancPluginHttpMethod_Get};
+  int answered;
+  OrthancPluginErrorCode code = call_daemon(&rq, &answered);
+  free(payload);
+  if (code == OrthancPluginErrorCode_Success) code = send_rest_answer(output, &rq);
+  else if (!answered) {
+    /* A load balancer's probe must fail: 503, with the cause in Orthanc's log (call_daemon logged it). */
+    send_text_status(output, 503, PLUGIN_NAME ": the daemon is unreachable; Orthanc's log says why\n");
+    code = OrthancPluginErrorCode_Success;
+  }
+  free(answer.data);
+  return code;
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -1139,7 +1301,8 @@ static void release_resources(void) {
   g_configuration = NULL;
 }
 
-/* READY: registers the storage area and starts the supervisor. Returns 0, or -1 after logging. */
+/* READY: registers the storage area and the REST routes, and starts the supervisor. Returns 0, or -1
+ * after logging. */
 static int serve(const handshake* h) {
   g_range_supported = h->range;
   publish_endpoint(h);
@@ -1153,6 +1316,9 @@ static int serve(const handshake* h) {
   g_supervisor_started = 1;
   OrthancPluginRegisterStorageArea2(g_context, storage_create, storage_read_whole,
                                     h->range ? storage_read_range : NULL, storage_remove);
+  for (size_t i = 0; i < sizeof REST_ROUTES / sizeof REST_ROUTES[0]; i++) {
+    OrthancPluginRegisterRestCallbackNoLock(g_context, REST_ROUTES[i], rest_forward);
+  }
   return 0;
 }
 

@@ -5,24 +5,40 @@
  * All integers are little-endian. Headers are encoded and decoded byte by byte with the helpers
  * below (no packed structs), so the code does not depend on the host's byte order or alignment.
  *
- * Request (OCS_REQUEST_HEADER_SIZE bytes, then `size` payload bytes for OCS_OP_CREATE only):
+ * Request (OCS_REQUEST_HEADER_SIZE bytes, then `size` payload bytes for OCS_OP_CREATE and OCS_OP_REST):
  *   offset size field
  *        0    4 magic        OCS_MAGIC ("OCS1")
  *        4    4 op           OCS_OP_*
- *        8    4 contentType  OrthancPluginContentType, as the core passes it
+ *        8    4 contentType  OrthancPluginContentType, as the core passes it; REST: 0
  *       12    4 reserved     0
- *       16    8 size         CREATE: payload length; READ_RANGE: length asked for; else 0
+ *       16    8 size         CREATE, REST: payload length; READ_RANGE: length asked for; else 0
  *       24    8 start        READ_RANGE: first byte; else 0
- *       32   48 uuid         ASCII, NUL-padded
+ *       32   48 uuid         ASCII, NUL-padded; REST: empty
  *
  * Response (OCS_RESPONSE_HEADER_SIZE bytes, then `size` bytes):
  *        0    4 magic        OCS_MAGIC
  *        4    4 code         OrthancPluginErrorCode (i32), 0 = success
  *        8    8 size         success: bytes of data that follow; error: bytes of a UTF-8 message
  *
- * Start-up handshake: one line on the daemon's stdout (OCS_HANDSHAKE_*). Log lines on its stderr:
- * "I <text>", "W <text>", "E <text>". The bridge writes Orthanc's merged configuration then one NUL
- * byte to the daemon's stdin and keeps stdin open: end-of-file there tells the daemon Orthanc is gone.
+ * REST payload (at most OCS_MAX_REST_PAYLOAD bytes; a "string" is a u32 length then its bytes):
+ *        0    4 method        OrthancPluginHttpMethod
+ *        4    4 groupCount    regular-expression groups
+ *        8    4 argumentCount GET arguments (key, value pairs)
+ *       12    4 headerCount   headers (key, value pairs), without "authorization" and "cookie"
+ *       16    4 bodySize
+ *       20    4 reserved      0
+ *       24      url, then the groups, the arguments and the headers as strings, then the body
+ * REST answer (the `size` bytes of a success response, at most OCS_MAX_REST_PAYLOAD):
+ *        0    4 status        HTTP status
+ *        4    4 typeLength
+ *        8    4 allowLength   allowed methods, for a 405
+ *       12    4 reserved      0
+ *       16      the content type, the allowed methods, then the body up to the end
+ *
+ * Start-up: the daemon runs as `node <script> --bridge-version=<OCS_VERSION>`. Handshake: one line
+ * on its stdout (OCS_HANDSHAKE_*). Log lines on its stderr: "I <text>", "W <text>", "E <text>". The
+ * bridge writes Orthanc's merged configuration then one NUL byte to the daemon's stdin and keeps stdin
+ * open: end-of-file there tells the daemon Orthanc is gone.
  */
 #ifndef OCS_PROTOCOL_H
 #define OCS_PROTOCOL_H
@@ -41,7 +57,15 @@ enum {
   OCS_OP_READ_WHOLE = 2,
   OCS_OP_READ_RANGE = 3,
   OCS_OP_REMOVE = 4,
+  OCS_OP_REST = 5,
 };
+
+/* REST_ROUTES in protocol.ts: the routes registered with Orthanc (Perl regular expressions). */
+#define OCS_REST_ROUTES {"/cloud-storage/health", "/cloud-storage/metrics"}
+#define OCS_MAX_REST_PAYLOAD (16u * 1024 * 1024)
+#define OCS_REST_REQUEST_FIXED_SIZE 24
+#define OCS_REST_ANSWER_FIXED_SIZE 16
+#define OCS_BRIDGE_VERSION_FLAG "--bridge-version="
 
 /* OrthancCode in protocol.ts: the OrthancPluginErrorCode values the daemon answers with. The bridge
  * hands every code to Orthanc as is; bridge.c checks these against OrthancCPlugin.h at compile time. */
@@ -72,6 +96,16 @@ enum {
 #define OCS_RESP_MAGIC 0
 #define OCS_RESP_CODE 4
 #define OCS_RESP_SIZE 8
+
+/* Field offsets of a REST payload, then of a REST answer */
+#define OCS_REST_METHOD 0
+#define OCS_REST_GROUP_COUNT 4
+#define OCS_REST_ARGUMENT_COUNT 8
+#define OCS_REST_HEADER_COUNT 12
+#define OCS_REST_BODY_SIZE 16
+#define OCS_REST_ANSWER_STATUS 0
+#define OCS_REST_ANSWER_TYPE_LENGTH 4
+#define OCS_REST_ANSWER_ALLOW_LENGTH 8
 
 /* Handshake lines on the daemon's stdout (one of them, ended by "\n") */
 #define OCS_HANDSHAKE_PREFIX "OCS "
@@ -128,6 +162,43 @@ static inline int ocs_decode_response(const uint8_t header[OCS_RESPONSE_HEADER_S
   if (ocs_get_u32(header + OCS_RESP_MAGIC) != OCS_MAGIC) return -1;
   *code = (int32_t)ocs_get_u32(header + OCS_RESP_CODE);
   *size = ocs_get_u64(header + OCS_RESP_SIZE);
+  return 0;
+}
+
+/* Bytes a string takes in a REST payload. */
+static inline uint64_t ocs_string_size(const char* text) { return 4 + (uint64_t)strlen(text); }
+
+/* Writes a string of a REST payload at `p`; returns the byte after it. */
+static inline uint8_t* ocs_put_string(uint8_t* p, const char* text) {
+  size_t length = strlen(text);
+  ocs_put_u32(p, (uint32_t)length);
+  memcpy(p + 4, text, length);
+  return p + 4 + length;
+}
+
+/* The parts of a REST answer; they point into the answer's bytes (type and allow are not NUL-ended). */
+typedef struct {
+  uint32_t status;
+  const char* type;
+  uint32_t type_length;
+  const char* allow;
+  uint32_t allow_length;
+  const uint8_t* body;
+  uint64_t body_size;
+} ocs_rest_answer;
+
+/* Decodes a REST answer of `size` bytes; returns -1 when its lengths do not fit in it. */
+static inline int ocs_decode_rest_answer(const uint8_t* data, uint64_t size, ocs_rest_answer* answer) {
+  if (size < OCS_REST_ANSWER_FIXED_SIZE) return -1;
+  answer->status = ocs_get_u32(data + OCS_REST_ANSWER_STATUS);
+  answer->type_length = ocs_get_u32(data + OCS_REST_ANSWER_TYPE_LENGTH);
+  answer->allow_length = ocs_get_u32(data + OCS_REST_ANSWER_ALLOW_LENGTH);
+  uint64_t used = (uint64_t)OCS_REST_ANSWER_FIXED_SIZE + answer->type_length + answer->allow_length;
+  if (used > size) return -1;
+  answer->type = (const char*)data + OCS_REST_ANSWER_FIXED_SIZE;
+  answer->allow = answer->type + answer->type_length;
+  answer->body = data + used;
+  answer->body_size = size - used;
   return 0;
 }
 

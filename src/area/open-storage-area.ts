@@ -6,15 +6,34 @@ import type { ObjectCodec } from "../crypto/codec.js";
 import { KeyRing } from "../crypto/key-ring.js";
 import { MemoryBudget } from "../crypto/memory-budget.js";
 import { PlainCodec } from "../crypto/plain-codec.js";
-import { candidateKeys, fileSystemKey, type KeyLayout } from "../layout/object-key.js";
+import {
+  candidateKeys,
+  fileSystemKey,
+  keyPrefix,
+  parseObjectKey,
+  type KeyLayout,
+} from "../layout/object-key.js";
 import type { Logger } from "../log.js";
 import { createFolderStore } from "../stores/folder.js";
 import { createS3Store } from "../stores/s3.js";
 import type { ObjectStore } from "../stores/object-store.js";
 import { StorageArea, type StorageTier } from "./storage-area.js";
 
-export async function openStorageArea(config: ResolvedConfig, logger: Logger): Promise<StorageArea> {
+export interface OpenStorageAreaOptions {
+  /** Wraps each store as it is opened (the daemon counts the requests of each tier this way). */
+  wrapStore?: (store: ObjectStore, tier: string) => ObjectStore;
+}
+
+/** spec §2.5: Orthanc's own aa/bb/uuid files are the legacy structure without a root. */
+const FILE_SYSTEM_LAYOUT: Pick<KeyLayout, "structure" | "rootPath"> = { structure: "legacy", rootPath: "" };
+
+export async function openStorageArea(
+  config: ResolvedConfig,
+  logger: Logger,
+  options: OpenStorageAreaOptions = {},
+): Promise<StorageArea> {
   const { common } = config;
+  const wrap = options.wrapStore ?? ((store: ObjectStore) => store);
   const codec = await openCodec(config);
   const layout: KeyLayout = {
     structure: common.storageStructure,
@@ -23,8 +42,10 @@ export async function openStorageArea(config: ResolvedConfig, logger: Logger): P
   };
   const objectTier: StorageTier = {
     name: "object-storage",
-    store: await openObjectStore(config, logger),
+    store: wrap(await openObjectStore(config, logger), "object-storage"),
     keysOf: (uuid, contentType) => candidateKeys(layout, uuid, contentType, common.enableLegacyUnknownFiles),
+    parseKey: (key) => parseObjectKey(layout, key),
+    listPrefix: keyPrefix(layout.rootPath),
   };
   logger.info(
     `${config.backend.section}: objects in ${objectTier.store.location}, ${common.storageStructure} structure, ` +
@@ -35,11 +56,16 @@ export async function openStorageArea(config: ResolvedConfig, logger: Logger): P
   // spec §2.5: Orthanc's own layout under StorageDirectory, never an extension.
   const fileTier: StorageTier = {
     name: "file-system",
-    store: await createFolderStore({
-      root: config.orthanc.storageDirectory,
-      fsync: config.orthanc.syncStorageArea,
-    }),
+    store: wrap(
+      await createFolderStore({
+        root: config.orthanc.storageDirectory,
+        fsync: config.orthanc.syncStorageArea,
+      }),
+      "file-system",
+    ),
     keysOf: (uuid, contentType) => [fileSystemKey(uuid, contentType)],
+    parseKey: (key) => parseObjectKey(FILE_SYSTEM_LAYOUT, key),
+    listPrefix: "",
   };
   const [primary, secondary] =
     common.hybridMode === "WriteToObjectStorage" ? [objectTier, fileTier] : [fileTier, objectTier];

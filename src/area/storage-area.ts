@@ -6,7 +6,7 @@ import { Readable } from "node:stream";
 
 import { StorageError, describeCause, isStorageError } from "../errors.js";
 import type { ObjectCodec } from "../crypto/codec.js";
-import { assertAttachment } from "../layout/object-key.js";
+import { assertAttachment, type ParsedObjectKey } from "../layout/object-key.js";
 import type { Logger } from "../log.js";
 import type { ObjectStore } from "../stores/object-store.js";
 
@@ -17,6 +17,13 @@ export interface StorageTier {
   store: ObjectStore;
   /** Keys under which an attachment may be found, the one to write first (spec §2.4). */
   keysOf(uuid: string, contentType: number): string[];
+  /**
+   * The inverse, for tools that walk the store (verify, reencrypt): the attachment a key names, or null.
+   * Always set by openStorageArea; a tier without it is not walked by those tools.
+   */
+  parseKey?(key: string): ParsedObjectKey | null;
+  /** The prefix every key of this tier starts with ("" or "RootPath/"), for listing its objects. */
+  listPrefix?: string;
 }
 
 export interface AttachmentRead {
@@ -41,7 +48,8 @@ export interface StorageAreaOptions {
 const PROBE_UUID = "00000000-0000-0000-0000-000000000000";
 
 export class StorageArea {
-  private readonly tiers: StorageTier[];
+  /** The primary tier, then the secondary one in hybrid mode. */
+  readonly tiers: readonly StorageTier[];
 
   constructor(private readonly options: StorageAreaOptions) {
     this.tiers = options.secondary === undefined ? [options.primary] : [options.primary, options.secondary];
@@ -62,6 +70,11 @@ export class StorageArea {
       const object = await tier.store.get(key as string);
       object?.body.destroy();
     }
+  }
+
+  /** Release every tier's connections and handles. */
+  async close(): Promise<void> {
+    for (const tier of this.tiers) await tier.store.close();
   }
 
   /** Store an attachment on the primary tier only (spec §4.2: no copy, no fallback). */
@@ -207,7 +220,7 @@ function notFoundIn(tier: StorageTier, uuid: string): StorageError {
  * The error to return when every tier failed: NOT_FOUND only when no tier had the object; otherwise the
  * first real failure (a corrupted object on the primary matters more than its absence on the secondary).
  */
-function mostTelling(failures: unknown[], uuid: string, tiers: StorageTier[]): unknown {
+function mostTelling(failures: unknown[], uuid: string, tiers: readonly StorageTier[]): unknown {
   const real = failures.find((error) => !isStorageError(error, "NOT_FOUND"));
   if (real !== undefined) return real;
   const places = tiers.map((tier) => `the ${tier.name} storage (${tier.store.location})`).join(" nor in ");

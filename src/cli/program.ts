@@ -1,11 +1,17 @@
 // The CLI: every command declared here, each implemented in commands/ and imported when it runs.
 // This file is the only place where failures become exit statuses (0 clean, 1 failed, 2 usage).
 
-import { Command, CommanderError, Option } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 
 import { describeCause, isStorageError } from "../errors.js";
 import { ExitError } from "./exit-error.js";
 import { collectKeyArgument, type KeyArgument } from "./key-option.js";
+import type { MigrateCommandOptions } from "./commands/migrate.js";
+import type { ReencryptCommandOptions } from "./commands/reencrypt.js";
+import type { VerifyCommandOptions } from "./commands/verify.js";
+
+/** Enough to hide a store's latency, few enough not to load Orthanc or the store. */
+const DEFAULT_PARALLEL = 4;
 
 const print = (line: string): void => void process.stdout.write(line + "\n");
 
@@ -80,7 +86,174 @@ export function buildProgram(): Command {
       await configCheck({ config: path }, print);
     });
 
+  program
+    .command("locate")
+    .description(
+      "tell which storage holds an attachment (primary or secondary in hybrid mode), under which object key, " +
+        "its size, format (plaintext or A1) and key id; no key needed. Exit 1 when it is found nowhere.",
+    )
+    .argument("<uuid>", "the attachment's uuid, as in Orthanc's /instances/{id}/attachments/dicom/info")
+    .addOption(configOption())
+    .option(
+      "--content-type <n>",
+      "look only under this content type's key (1 DICOM, 2 JSON, 3 DICOM header, 0 or ≥1024 other); " +
+        "default: every type's key, since the uuid alone does not say the type",
+      parseContentType,
+    )
+    .option("--json", "print one JSON object", false)
+    .option("--dry-run", "accepted for uniformity with the other tools: locate never writes", false)
+    .addHelpText(
+      "after",
+      "\nExamples:\n" +
+        "  orthanc-cloud-storage locate 5a9efe80-da97-44b0-82b2-0fb7fd25f1ed --config /etc/orthanc/\n" +
+        "  orthanc-cloud-storage locate 5a9efe80-da97-44b0-82b2-0fb7fd25f1ed --config orthanc.json --content-type 1 --json",
+    )
+    .action(async (uuid: string, options: { config: string; contentType?: number; json: boolean }) => {
+      const { locate } = await import("./commands/locate.js");
+      await locate(
+        { uuid, config: options.config, contentType: options.contentType, json: options.json },
+        print,
+      );
+    });
+
+  program
+    .command("verify")
+    .description(
+      "scrub the storage against Orthanc's index: every attachment's object exists, decrypts with a valid " +
+        "tag and matches the MD5 Orthanc recorded; stored objects that no attachment references are " +
+        "orphans. Exit 1 when any problem is found.",
+    )
+    .addOption(configOption())
+    .addOption(orthancOption())
+    .addOption(userOption())
+    .addOption(passwordOption())
+    .addOption(parallelOption())
+    .option(
+      "--delete-orphans",
+      "delete the orphans (only when the index did not change during the scan)",
+      false,
+    )
+    .option("--dry-run", "with --delete-orphans: list what would be deleted, delete nothing", false)
+    .addOption(reportOption())
+    .addHelpText(
+      "after",
+      "\nExamples:\n" +
+        "  orthanc-cloud-storage verify --config /etc/orthanc/ --orthanc http://localhost:8042 --report scrub.ndjson\n" +
+        "  ORTHANC_PASSWORD=... orthanc-cloud-storage verify --config /etc/orthanc/ --orthanc http://localhost:8042 \\\n" +
+        "      --user admin --delete-orphans --dry-run",
+    )
+    .action(async (options: VerifyCommandOptions) => {
+      const { verify } = await import("./commands/verify.js");
+      await verify(options, print);
+    });
+
+  program
+    .command("migrate")
+    .description(
+      "copy Orthanc's own filesystem storage (StorageDirectory, aa/bb/uuid files) into the configured " +
+        "storage: each attachment named as the layout requires (its content type comes from Orthanc's " +
+        "index), encrypted when configured, read back and checked against the index's MD5. What is already " +
+        "there and verified is skipped, so an interrupted run is simply started again.",
+    )
+    .addOption(configOption())
+    .addOption(orthancOption())
+    .addOption(userOption())
+    .addOption(passwordOption())
+    .addOption(new Option("--from <folder>", "Orthanc's StorageDirectory").makeOptionMandatory())
+    .addOption(parallelOption())
+    .option("--delete-source", "delete each source file once its copy is verified", false)
+    .option("--dry-run", "check everything, write and delete nothing; say what would be copied", false)
+    .addOption(reportOption())
+    .addHelpText(
+      "after",
+      "\nExamples:\n" +
+        "  orthanc-cloud-storage migrate --config /etc/orthanc/ --orthanc http://localhost:8042 \\\n" +
+        "      --from /var/lib/orthanc/db --dry-run\n" +
+        "  orthanc-cloud-storage migrate --config /etc/orthanc/ --orthanc http://localhost:8042 \\\n" +
+        "      --from /var/lib/orthanc/db --parallel 8 --delete-source --report migration.ndjson",
+    )
+    .action(async (options: MigrateCommandOptions) => {
+      const { migrate } = await import("./commands/migrate.js");
+      await migrate(options, print);
+    });
+
+  program
+    .command("reencrypt")
+    .description(
+      "key rotation: count objects and bytes per master key id, then rewrite every object whose key id is " +
+        "not the current MasterKey's: decrypted with the configured keys (PreviousMasterKeys), encrypted with " +
+        "the MasterKey, replaced under the same name, read back and compared. Objects already under the " +
+        "MasterKey are skipped, so an interrupted run is simply started again.",
+    )
+    .addOption(configOption())
+    .addOption(parallelOption())
+    .option("--dry-run", "only the inventory, and what would be rewritten", false)
+    .addOption(reportOption())
+    .addHelpText(
+      "after",
+      "\nExample, after making key 2 the MasterKey and moving key 1 to PreviousMasterKeys:\n" +
+        "  orthanc-cloud-storage reencrypt --config /etc/orthanc/ --dry-run\n" +
+        "  orthanc-cloud-storage reencrypt --config /etc/orthanc/ --report rotation.ndjson",
+    )
+    .action(async (options: ReencryptCommandOptions) => {
+      const { reencrypt } = await import("./commands/reencrypt.js");
+      await reencrypt(options, print);
+    });
+
   return program;
+}
+
+// --- options shared by the storage tools ---
+
+function configOption(): Option {
+  return new Option(
+    "--config <config>",
+    "Orthanc's configuration (file, or folder of .json) holding the storage section",
+  ).makeOptionMandatory();
+}
+
+function orthancOption(): Option {
+  return new Option(
+    "--orthanc <url>",
+    "Orthanc's REST API, e.g. http://localhost:8042",
+  ).makeOptionMandatory();
+}
+
+function userOption(): Option {
+  return new Option("--user <name>", "HTTP basic authentication user for Orthanc").env("ORTHANC_USER");
+}
+
+function passwordOption(): Option {
+  return new Option(
+    "--password <password>",
+    "its password (prefer the environment variable: a command line is visible to other users)",
+  ).env("ORTHANC_PASSWORD");
+}
+
+function parallelOption(): Option {
+  return new Option("--parallel <n>", "objects handled at the same time")
+    .argParser(parsePositiveInteger)
+    .default(DEFAULT_PARALLEL);
+}
+
+function reportOption(): Option {
+  return new Option("--report <file>", "also write one JSON line per object handled (NDJSON) to this file");
+}
+
+function parseContentType(value: string): number {
+  const type = Number(value);
+  if (!/^\d+$/.test(value) || type > 65535) {
+    throw new InvalidArgumentError("expected an integer from 0 to 65535 (1 DICOM, 2 JSON, 3 DICOM header)");
+  }
+  return type;
+}
+
+function parsePositiveInteger(value: string): number {
+  const number = Number(value);
+  if (!/^\d+$/.test(value) || number < 1 || number > 1024) {
+    throw new InvalidArgumentError("expected an integer from 1 to 1024");
+  }
+  return number;
 }
 
 export async function runCli(argv: string[]): Promise<number> {

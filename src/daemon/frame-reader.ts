@@ -1,15 +1,23 @@
-// Reassembles requests from the bytes of one connection: an 80-byte header, then for CREATE a payload
-// that is copied once, straight into a buffer of its announced size.
+// Reassembles requests from the bytes of one connection: an 80-byte header, then for CREATE and REST a
+// payload that is copied once, straight into a buffer of its announced size.
 
 import { constants } from "node:buffer";
 
-import { Op, ProtocolError, REQUEST_HEADER_SIZE, decodeRequestHeader, type Request } from "./protocol.js";
+import {
+  MAX_REST_PAYLOAD,
+  Op,
+  ProtocolError,
+  REQUEST_HEADER_SIZE,
+  decodeRequestHeader,
+  hasPayload,
+  type Request,
+} from "./protocol.js";
 
 const MAX_LENGTH = constants.MAX_LENGTH;
 
 export interface Frame {
   request: Request;
-  /** CREATE's payload; empty for the other operations. */
+  /** CREATE's attachment or REST's encoded request; empty for the other operations. */
   payload: Buffer;
 }
 
@@ -44,8 +52,13 @@ export class FrameReader {
             `an attachment of ${request.size} bytes is larger than Node's buffers (${MAX_LENGTH})`,
           );
         }
+        if (request.op === Op.REST && request.size > MAX_REST_PAYLOAD) {
+          throw new ProtocolError(
+            `a REST request of ${request.size} bytes is larger than ${MAX_REST_PAYLOAD}`,
+          );
+        }
         // allocUnsafe: every byte is overwritten before the payload is used.
-        this.pending = { request, payload: Buffer.allocUnsafe(request.op === Op.CREATE ? request.size : 0) };
+        this.pending = { request, payload: Buffer.allocUnsafe(hasPayload(request.op) ? request.size : 0) };
         this.headerFilled = 0;
         this.payloadFilled = 0;
       }

@@ -1,6 +1,7 @@
 // The daemon: spawned by the native bridge inside Orthanc. It reads Orthanc's merged configuration on
 // stdin (up to a NUL byte), validates it, opens the storage, answers the start-up handshake on stdout,
-// then serves the bridge on a private Unix socket until stdin closes (Orthanc is gone) or SIGTERM.
+// then serves the bridge on a private Unix socket until stdin closes (Orthanc is gone) or SIGTERM:
+// Orthanc's storage calls, and the REST routes /cloud-storage/health and /cloud-storage/metrics.
 
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -9,11 +10,16 @@ import { join } from "node:path";
 import { openStorageArea } from "../area/open-storage-area.js";
 import { parseOrthancConfigText } from "../config/read-config.js";
 import { resolveConfig } from "../config/parse-config.js";
+import { A1Codec } from "../crypto/a1-codec.js";
 import { describeCause } from "../errors.js";
 import { stderrLogger as logger } from "../log.js";
+import { HealthCheck } from "./health.js";
+import { DaemonMetrics } from "./metrics.js";
 import { readUntilNul } from "./read-until-nul.js";
+import { RestRouter } from "./rest-router.js";
 import { listenForBridge, type BridgeServer } from "./server.js";
 import { createSocketFolder } from "./socket-folder.js";
+import { bridgeVersion, daemonVersion } from "./versions.js";
 
 /** One handshake line on stdout (protocol.ts); newlines inside a reason would split it. */
 function handshake(line: string): void {
@@ -34,12 +40,25 @@ async function start(): Promise<void> {
     handshake(`FAILED invalid configuration: ${result.errors.join("; ")}`);
     process.exit(1);
   }
-  const area = await openStorageArea(result.config, logger);
+  const { config } = result;
+  const section = config.backend.section;
+  const versions = { plugin: bridgeVersion(process.argv), daemon: await daemonVersion() };
+  const metrics = new DaemonMetrics({
+    section,
+    versions,
+    format: config.common.encryption.enabled ? "A1" : "plaintext",
+  });
+  const area = await openStorageArea(config, logger, {
+    wrapStore: (store, tier) => metrics.observeStore(store, tier),
+  });
+  if (area.codec instanceof A1Codec) metrics.watchMemoryBudget(area.codec.budget);
   await area.checkAccess();
 
+  const health = new HealthCheck({ area, section, versions });
+  const router = new RestRouter([health.route(), metrics.route()], logger);
   const socketDir = await createSocketFolder(tmpdir());
   const socketPath = join(socketDir, "bridge.sock");
-  const server = await listenForBridge(socketPath, area, logger);
+  const server = await listenForBridge(socketPath, area, logger, { router, observer: metrics });
   // Handlers first: a stop request may follow the handshake at once.
   const stop = (why: string): void => void shutdown(why, server, socketDir);
   process.stdin.on("end", () => stop("stdin closed: Orthanc is gone"));

@@ -3,24 +3,57 @@
 //
 // One request in flight per connection. Each Orthanc thread owns one connection.
 //
-// Request: an 80-byte header, then `size` payload bytes for CREATE only.
+// Request: an 80-byte header, then `size` payload bytes for CREATE and REST only.
 //   offset size field
 //        0    4 magic        "OCS1" (0x3153434f as u32 LE): catches a desynchronised stream at once
 //        4    4 op           Op below
-//        8    4 contentType  Orthanc's OrthancPluginContentType (0..3 as the core passes them)
+//        8    4 contentType  Orthanc's OrthancPluginContentType (0..3 as the core passes them); REST: 0
 //       12    4 reserved     0
-//       16    8 size         CREATE: payload length; READ_RANGE: length asked for; else 0
+//       16    8 size         CREATE, REST: payload length; READ_RANGE: length asked for; else 0
 //       24    8 start        READ_RANGE: first byte; else 0
-//       32   48 uuid         the attachment uuid, ASCII, NUL-padded (36 characters in practice)
+//       32   48 uuid         the attachment uuid, ASCII, NUL-padded (36 characters in practice); REST: empty
 //
 // Response: a 16-byte header, then `size` bytes.
 //        0    4 magic        "OCS1"
 //        4    4 code         an OrthancPluginErrorCode (i32); 0 = success
-//        8    8 size         success: bytes of data that follow (READ_WHOLE, READ_RANGE); error: bytes of
-//                            a UTF-8 message that follows (the bridge logs it); else 0
+//        8    8 size         success: bytes of data that follow (READ_WHOLE, READ_RANGE, REST); error:
+//                            bytes of a UTF-8 message that follows (the bridge logs it); else 0
 //
 // A READ_WHOLE whose body fails after its header was sent cannot change its answer: the daemon closes
 // the connection and the bridge, short of bytes, reports a storage error.
+//
+// REST (op 5): an HTTP request Orthanc routed to the bridge (one of REST_ROUTES), forwarded as is. Its
+// payload, at most MAX_REST_PAYLOAD bytes; a "string" is a u32 byte length, then that many bytes of UTF-8
+// (no NUL):
+//   offset size field
+//        0    4 method        HttpMethod below (Orthanc's OrthancPluginHttpMethod)
+//        4    4 groupCount    values of the route's regular-expression groups
+//        8    4 argumentCount GET arguments (key, value pairs)
+//       12    4 headerCount   HTTP headers (key, value pairs; keys in lower case, as Orthanc gives them;
+//                             "authorization" and "cookie" are not forwarded)
+//       16    4 bodySize      bytes of the request body (POST, PUT)
+//       20    4 reserved      0
+//       24      url           string: the path, without the query string
+//                groups        groupCount strings
+//                arguments     2 × argumentCount strings
+//                headers       2 × headerCount strings
+//                body          bodySize bytes, up to the end of the payload
+// Its answer is a success response (code 0) whose `size` bytes are:
+//        0    4 status        HTTP status: 200 → OrthancPluginAnswerBuffer, 405 → SendMethodNotAllowed,
+//                             any other → SendHttpStatus (the body then reaches the client only when
+//                             Orthanc's HttpDescribeErrors is true, its default)
+//        4    4 typeLength    bytes of the content type
+//        8    4 allowLength   bytes of the allowed methods ("GET"), for a 405; else 0
+//       12    4 reserved      0
+//       16      contentType   typeLength bytes, ASCII ("application/json")
+//                allow         allowLength bytes, ASCII
+//                body          the rest
+// An error response (code ≠ 0) means the daemon could not serve the request at all: Orthanc answers 500.
+// When the daemon cannot be reached, the bridge itself answers 503, so a load balancer's probe fails.
+// A broken connection is retried on a new one for GET only (other methods may not be idempotent).
+//
+// The bridge starts the daemon as `node <script> --bridge-version=<version>`, its own version (the one
+// it reports to Orthanc), which /cloud-storage/health reports.
 //
 // Start-up handshake, on the daemon's stdout, one line each (the bridge waits for one of them):
 //   "OCS READY range=<0|1> socket=<path>"   serving; range=1 when READ_RANGE may be registered
@@ -40,8 +73,31 @@ export const Op = {
   READ_WHOLE: 2,
   READ_RANGE: 3,
   REMOVE: 4,
+  /** An HTTP request to one of REST_ROUTES (payload and answer above). */
+  REST: 5,
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
+
+/** Ops whose request carries a payload of `size` bytes. */
+export function hasPayload(op: OpCode): boolean {
+  return op === Op.CREATE || op === Op.REST;
+}
+
+/** Orthanc's OrthancPluginHttpMethod. */
+export const HttpMethod = { GET: 1, POST: 2, PUT: 3, DELETE: 4 } as const;
+export type HttpMethodName = keyof typeof HttpMethod;
+
+/**
+ * The routes the bridge registers with OrthancPluginRegisterRestCallbackNoLock (Perl regular expressions
+ * matched against the whole path), in step with OCS_REST_ROUTES in native/protocol.h. Under a prefix of
+ * our own, so they never clash with Orthanc's routes or another plugin's.
+ */
+export const REST_ROUTES = ["/cloud-storage/health", "/cloud-storage/metrics"] as const;
+
+/** Largest REST payload, either way: REST answers are small JSON or text, never attachments. */
+export const MAX_REST_PAYLOAD = 16 * 1024 * 1024;
+export const REST_REQUEST_FIXED_SIZE = 24;
+export const REST_ANSWER_FIXED_SIZE = 16;
 
 /** The OrthancPluginErrorCode values the daemon answers with (OrthancCPlugin.h, Orthanc 1.10.1). */
 export const OrthancCode = {
@@ -73,7 +129,7 @@ export function decodeRequestHeader(header: Uint8Array): Request {
   if (magic !== MAGIC)
     throw new ProtocolError(`bad magic 0x${magic.toString(16)}: the stream is out of step`);
   const op = view.getUint32(4, true);
-  if (op < Op.CREATE || op > Op.REMOVE) throw new ProtocolError(`unknown operation ${op}`);
+  if (op < Op.CREATE || op > Op.REST) throw new ProtocolError(`unknown operation ${op}`);
   const size = view.getBigUint64(16, true);
   const start = view.getBigUint64(24, true);
   if (size > BigInt(Number.MAX_SAFE_INTEGER) || start > BigInt(Number.MAX_SAFE_INTEGER)) {
@@ -118,6 +174,146 @@ export function decodeResponseHeader(header: Uint8Array): { code: number; size: 
   const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
   if (view.getUint32(0, true) !== MAGIC) throw new ProtocolError("bad magic in a response");
   return { code: view.getInt32(4, true), size: Number(view.getBigUint64(8, true)) };
+}
+
+/** An HTTP request as the bridge forwards it (op REST). */
+export interface RestRequest {
+  method: HttpMethodName;
+  /** The path, without the query string. */
+  url: string;
+  /** Values of the route's regular-expression groups. */
+  groups: string[];
+  /** GET arguments, in order (a key may repeat). */
+  getArguments: Array<[string, string]>;
+  /** Header names in lower case. */
+  headers: Array<[string, string]>;
+  body: Buffer;
+}
+
+/** The daemon's answer to a REST request. */
+export interface RestAnswer {
+  status: number;
+  contentType: string;
+  /** For a 405: the methods the route allows ("GET"); else empty. */
+  allow: string;
+  body: Buffer;
+}
+
+/** Decode a REST payload; throws a ProtocolError naming the field that does not fit. */
+export function decodeRestRequest(payload: Buffer): RestRequest {
+  const cursor = new Cursor(payload, "REST request");
+  const methodCode = cursor.u32("method");
+  const method = (Object.keys(HttpMethod) as HttpMethodName[]).find((m) => HttpMethod[m] === methodCode);
+  if (method === undefined) throw new ProtocolError(`REST request: unknown HTTP method ${methodCode}`);
+  const groupCount = cursor.u32("groupCount");
+  const argumentCount = cursor.u32("argumentCount");
+  const headerCount = cursor.u32("headerCount");
+  const bodySize = cursor.u32("bodySize");
+  cursor.u32("reserved");
+  const url = cursor.string("url");
+  const groups = Array.from({ length: groupCount }, (_, i) => cursor.string(`group ${i}`));
+  const pairs = (count: number, what: string): Array<[string, string]> =>
+    Array.from({ length: count }, (_, i) => [
+      cursor.string(`${what} ${i} key`),
+      cursor.string(`${what} ${i} value`),
+    ]);
+  const getArguments = pairs(argumentCount, "argument");
+  const headers = pairs(headerCount, "header");
+  const body = cursor.bytes(bodySize, "body");
+  cursor.end();
+  return { method, url, groups, getArguments, headers, body };
+}
+
+/** Encode a REST payload, as the bridge does (used by tests and tools). */
+export function encodeRestRequest(request: RestRequest): Buffer {
+  const fixed = Buffer.alloc(REST_REQUEST_FIXED_SIZE);
+  fixed.writeUInt32LE(HttpMethod[request.method], 0);
+  fixed.writeUInt32LE(request.groups.length, 4);
+  fixed.writeUInt32LE(request.getArguments.length, 8);
+  fixed.writeUInt32LE(request.headers.length, 12);
+  fixed.writeUInt32LE(request.body.length, 16);
+  const strings = [request.url, ...request.groups, ...request.getArguments.flat(), ...request.headers.flat()];
+  return Buffer.concat([fixed, ...strings.map(encodeString), request.body]);
+}
+
+/** Encode the payload of a REST answer; throws a ProtocolError when it is larger than MAX_REST_PAYLOAD. */
+export function encodeRestAnswer(answer: RestAnswer): Buffer {
+  const contentType = Buffer.from(answer.contentType, "latin1");
+  const allow = Buffer.from(answer.allow, "latin1");
+  const fixed = Buffer.alloc(REST_ANSWER_FIXED_SIZE);
+  fixed.writeUInt32LE(answer.status, 0);
+  fixed.writeUInt32LE(contentType.length, 4);
+  fixed.writeUInt32LE(allow.length, 8);
+  const size = fixed.length + contentType.length + allow.length + answer.body.length;
+  if (size > MAX_REST_PAYLOAD) {
+    throw new ProtocolError(`a REST answer of ${size} bytes is larger than ${MAX_REST_PAYLOAD} bytes`);
+  }
+  return Buffer.concat([fixed, contentType, allow, answer.body]);
+}
+
+/** Decode the payload of a REST answer, as the bridge does (used by tests). */
+export function decodeRestAnswer(payload: Buffer): RestAnswer {
+  const cursor = new Cursor(payload, "REST answer");
+  const status = cursor.u32("status");
+  const typeLength = cursor.u32("typeLength");
+  const allowLength = cursor.u32("allowLength");
+  cursor.u32("reserved");
+  const contentType = cursor.bytes(typeLength, "contentType").toString("latin1");
+  const allow = cursor.bytes(allowLength, "allow").toString("latin1");
+  return { status, contentType, allow, body: cursor.rest() };
+}
+
+function encodeString(text: string): Buffer {
+  const bytes = Buffer.from(text, "utf8");
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(bytes.length, 0);
+  return Buffer.concat([length, bytes]);
+}
+
+/** Reads the fields of a REST payload in order; every read checks that the bytes are there. */
+class Cursor {
+  private offset = 0;
+
+  constructor(
+    private readonly data: Buffer,
+    private readonly what: string,
+  ) {}
+
+  u32(field: string): number {
+    this.need(4, field);
+    const value = this.data.readUInt32LE(this.offset);
+    this.offset += 4;
+    return value;
+  }
+
+  string(field: string): string {
+    const length = this.u32(`${field} length`);
+    return this.bytes(length, field).toString("utf8");
+  }
+
+  bytes(length: number, field: string): Buffer {
+    this.need(length, field);
+    const taken = this.data.subarray(this.offset, this.offset + length);
+    this.offset += length;
+    return taken;
+  }
+
+  rest(): Buffer {
+    return this.bytes(this.data.length - this.offset, "rest");
+  }
+
+  end(): void {
+    const left = this.data.length - this.offset;
+    if (left !== 0) throw new ProtocolError(`${this.what}: ${left} bytes after the body`);
+  }
+
+  private need(length: number, field: string): void {
+    if (this.data.length - this.offset < length) {
+      throw new ProtocolError(
+        `${this.what}: ${field} needs ${length} bytes at offset ${this.offset} of ${this.data.length}`,
+      );
+    }
+  }
 }
 
 /** Bytes on a connection that cannot be a request: the connection is closed. */

@@ -1,5 +1,6 @@
 // The daemon's Unix-socket server: one request at a time per connection (one connection per Orthanc
-// thread), each answered from the StorageArea with an Orthanc error code (protocol.ts).
+// thread), each answered from the StorageArea with an Orthanc error code, or for REST by the router
+// (protocol.ts). An observer (metrics.ts) sees every storage request answered.
 
 import { chmod } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
@@ -10,7 +11,15 @@ import { describeCause } from "../errors.js";
 import type { Logger } from "../log.js";
 import { orthancCodeOf } from "./error-codes.js";
 import { FrameReader, type Frame } from "./frame-reader.js";
-import { Op, OrthancCode, encodeResponseHeader } from "./protocol.js";
+import {
+  Op,
+  OrthancCode,
+  decodeRestRequest,
+  encodeResponseHeader,
+  encodeRestAnswer,
+  type OpCode,
+} from "./protocol.js";
+import { RestRouter } from "./rest-router.js";
 
 const OP_NAMES: Readonly<Record<number, string>> = {
   [Op.CREATE]: "create",
@@ -18,6 +27,39 @@ const OP_NAMES: Readonly<Record<number, string>> = {
   [Op.READ_RANGE]: "read range of",
   [Op.REMOVE]: "remove",
 };
+
+/** One request answered (or failed), as the observer sees it. */
+export interface RequestEvent {
+  op: OpCode;
+  /** From the whole frame's arrival to the last byte of the answer written. */
+  seconds: number;
+  /** Attachment bytes received (CREATE). */
+  bytesIn: number;
+  /** Attachment bytes sent (READ_WHOLE, READ_RANGE), once the whole body went out. */
+  bytesOut: number;
+  /** Why the request failed; undefined on success. */
+  error?: unknown;
+}
+
+export interface DispatchObserver {
+  connectionOpened(): void;
+  connectionClosed(): void;
+  requestAnswered(event: RequestEvent): void;
+}
+
+export interface BridgeServerOptions {
+  /** Serves op REST; without it every REST request is a 404. */
+  router?: RestRouter;
+  observer?: DispatchObserver;
+}
+
+/** What one connection's requests are answered with. */
+interface Services {
+  area: StorageArea;
+  logger: Logger;
+  router: RestRouter;
+  observer: DispatchObserver | undefined;
+}
 
 export interface BridgeServer {
   /** Stop accepting, end every connection, and wait until they are closed. */
@@ -30,12 +72,23 @@ export async function listenForBridge(
   socketPath: string,
   area: StorageArea,
   logger: Logger,
+  options: BridgeServerOptions = {},
 ): Promise<BridgeServer> {
+  const services: Services = {
+    area,
+    logger,
+    router: options.router ?? new RestRouter([], logger),
+    observer: options.observer,
+  };
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
     sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    serveConnection(socket, area, logger);
+    services.observer?.connectionOpened();
+    socket.on("close", () => {
+      sockets.delete(socket);
+      services.observer?.connectionClosed();
+    });
+    serveConnection(socket, services);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -59,7 +112,7 @@ export async function listenForBridge(
   };
 }
 
-function serveConnection(socket: Socket, area: StorageArea, logger: Logger): void {
+function serveConnection(socket: Socket, services: Services): void {
   const reader = new FrameReader();
   const queue: Frame[] = [];
   let busy = false;
@@ -68,7 +121,7 @@ function serveConnection(socket: Socket, area: StorageArea, logger: Logger): voi
     busy = true;
     socket.pause(); // the bridge sends one request at a time; holding further bytes keeps memory bounded
     while (queue.length > 0 && !socket.destroyed) {
-      await answer(socket, area, logger, queue.shift() as Frame);
+      await answer(socket, services, queue.shift() as Frame);
     }
     busy = false;
     if (!socket.destroyed) socket.resume();
@@ -78,7 +131,7 @@ function serveConnection(socket: Socket, area: StorageArea, logger: Logger): voi
     try {
       queue.push(...reader.push(chunk));
     } catch (error) {
-      logger.error(`bridge connection: ${describeCause(error)}; closing it`);
+      services.logger.error(`bridge connection: ${describeCause(error)}; closing it`);
       socket.destroy();
       return;
     }
@@ -87,41 +140,87 @@ function serveConnection(socket: Socket, area: StorageArea, logger: Logger): voi
   socket.on("error", () => socket.destroy()); // a peer gone mid-answer: the bridge retries on a new one
 }
 
-async function answer(
-  socket: Socket,
-  area: StorageArea,
-  logger: Logger,
-  { request, payload }: Frame,
-): Promise<void> {
-  const { op, uuid, contentType } = request;
+async function answer(socket: Socket, services: Services, frame: Frame): Promise<void> {
+  if (frame.request.op === Op.REST) {
+    await answerRest(socket, services, frame);
+    return;
+  }
+  const started = performance.now();
+  const event: RequestEvent = {
+    op: frame.request.op,
+    seconds: 0,
+    bytesIn: frame.payload.length,
+    bytesOut: 0,
+  };
   try {
-    switch (op) {
-      case Op.CREATE:
-        await area.create(uuid, contentType, payload);
-        await write(socket, encodeResponseHeader(OrthancCode.Success, 0));
-        return;
-      case Op.READ_WHOLE: {
-        const read = await area.readWhole(uuid, contentType);
-        await sendBody(socket, read.size, read.body);
-        return;
-      }
-      case Op.READ_RANGE: {
-        const read = await area.readRange(uuid, contentType, request.start, request.size);
-        await sendBody(socket, read.size, read.body);
-        return;
-      }
-      case Op.REMOVE:
-        await area.remove(uuid, contentType);
-        await write(socket, encodeResponseHeader(OrthancCode.Success, 0));
-        return;
-    }
+    event.bytesOut = await answerStorage(socket, services.area, frame);
   } catch (error) {
+    event.error = error;
+    const { op, uuid, contentType } = frame.request;
     const code = orthancCodeOf(error);
     const line = `${OP_NAMES[op]} attachment ${uuid} (content type ${contentType}): ${describeCause(error)}`;
-    if (code === OrthancCode.InexistentFile) logger.warn(line);
-    else logger.error(line);
+    if (code === OrthancCode.InexistentFile) services.logger.warn(line);
+    else services.logger.error(line);
     if (!socket.destroyed) await write(socket, encodeResponseHeader(code, 0)).catch(() => socket.destroy());
+  } finally {
+    event.seconds = (performance.now() - started) / 1000;
+    services.observer?.requestAnswered(event);
   }
+}
+
+/** Answers a storage request; returns the attachment bytes sent. */
+async function answerStorage(
+  socket: Socket,
+  area: StorageArea,
+  { request, payload }: Frame,
+): Promise<number> {
+  const { op, uuid, contentType } = request;
+  switch (op) {
+    case Op.CREATE:
+      await area.create(uuid, contentType, payload);
+      await write(socket, encodeResponseHeader(OrthancCode.Success, 0));
+      return 0;
+    case Op.READ_WHOLE: {
+      const read = await area.readWhole(uuid, contentType);
+      await sendBody(socket, read.size, read.body);
+      return read.size;
+    }
+    case Op.READ_RANGE: {
+      const read = await area.readRange(uuid, contentType, request.start, request.size);
+      await sendBody(socket, read.size, read.body);
+      return read.size;
+    }
+    case Op.REMOVE:
+      await area.remove(uuid, contentType);
+      await write(socket, encodeResponseHeader(OrthancCode.Success, 0));
+      return 0;
+    case Op.REST:
+      throw new Error("a REST request is not a storage request");
+  }
+}
+
+/**
+ * Answers a REST request with the router's status, content type and body. A payload that cannot be a
+ * REST request gets an error code and a message, which the bridge logs (Orthanc then answers 500).
+ */
+async function answerRest(socket: Socket, { router, logger }: Services, { payload }: Frame): Promise<void> {
+  let answer: Buffer;
+  try {
+    answer = encodeRestAnswer(await router.handle(decodeRestRequest(payload)));
+  } catch (error) {
+    const message = `REST request: ${describeCause(error)}`;
+    logger.error(message);
+    const text = Buffer.from(message, "utf8");
+    await write(
+      socket,
+      Buffer.concat([encodeResponseHeader(OrthancCode.InternalError, text.length), text]),
+    ).catch(() => socket.destroy());
+    return;
+  }
+  await write(
+    socket,
+    Buffer.concat([encodeResponseHeader(OrthancCode.Success, answer.length), answer]),
+  ).catch(() => socket.destroy());
 }
 
 /**

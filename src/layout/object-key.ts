@@ -98,7 +98,7 @@ export function parseObjectKey(
   layout: Pick<KeyLayout, "structure" | "rootPath">,
   key: string,
 ): ParsedObjectKey | null {
-  const prefix = layout.rootPath === "" ? "" : trimTrailingSlashes(layout.rootPath) + "/";
+  const prefix = keyPrefix(layout.rootPath);
   if (!key.startsWith(prefix)) return null;
   const rest = key.slice(prefix.length);
   if (layout.structure === "legacy") {
@@ -116,6 +116,11 @@ export function parseObjectKey(
     if (suffix === extension) return { uuid, contentType: Number(type), encrypted };
   }
   return null;
+}
+
+/** What every key under `rootPath` starts with: "" or "RootPath/" (for listing a bucket). */
+export function keyPrefix(rootPath: string): string {
+  return rootPath === "" ? "" : trimTrailingSlashes(rootPath) + "/";
 }
 
 /** boost::filesystem `path /= name` as the official plugin uses it: no double slash (spec §2.2). */

@@ -3,33 +3,66 @@ import { describe, it } from "node:test";
 
 import { FrameReader, type Frame } from "../../src/daemon/frame-reader.js";
 import {
+  MAX_REST_PAYLOAD,
   Op,
   ProtocolError,
   REQUEST_HEADER_SIZE,
   decodeRequestHeader,
+  decodeRestRequest,
   encodeRequestHeader,
+  encodeRestRequest,
+  type RestRequest,
 } from "../../src/daemon/protocol.js";
 
 const UUID = "0a1b2c3d-1111-2222-3333-444455556666";
 
+const HEALTH: RestRequest = {
+  method: "GET",
+  url: "/cloud-storage/health",
+  groups: [],
+  getArguments: [["verbose", "1"]],
+  headers: [["accept", "application/json"]],
+  body: Buffer.alloc(0),
+};
+const POSTED: RestRequest = {
+  method: "POST",
+  url: "/cloud-storage/metrics",
+  groups: ["g1"],
+  getArguments: [],
+  headers: [["content-type", "application/json"]],
+  body: Buffer.from('{"a":1}'),
+};
+
+function restFrame(request: RestRequest): Buffer[] {
+  const payload = encodeRestRequest(request);
+  return [
+    encodeRequestHeader({ op: Op.REST, contentType: 0, size: payload.length, start: 0, uuid: "" }),
+    payload,
+  ];
+}
+
 function stream(): { bytes: Buffer; expected: Array<{ op: number; payload: string }> } {
   const create = Buffer.from("payload of the create");
   const parts = [
+    ...restFrame(HEALTH),
     encodeRequestHeader({ op: Op.CREATE, contentType: 1, size: create.length, start: 0, uuid: UUID }),
     create,
     encodeRequestHeader({ op: Op.READ_WHOLE, contentType: 1, size: 0, start: 0, uuid: UUID }),
     encodeRequestHeader({ op: Op.CREATE, contentType: 0, size: 0, start: 0, uuid: UUID }),
     encodeRequestHeader({ op: Op.READ_RANGE, contentType: 1, size: 100, start: 7, uuid: UUID }),
     encodeRequestHeader({ op: Op.REMOVE, contentType: 3, size: 0, start: 0, uuid: UUID }),
+    ...restFrame(POSTED),
   ];
   return {
     bytes: Buffer.concat(parts),
     expected: [
+      { op: Op.REST, payload: encodeRestRequest(HEALTH).toString() },
       { op: Op.CREATE, payload: create.toString() },
       { op: Op.READ_WHOLE, payload: "" },
       { op: Op.CREATE, payload: "" },
       { op: Op.READ_RANGE, payload: "" },
       { op: Op.REMOVE, payload: "" },
+      { op: Op.REST, payload: encodeRestRequest(POSTED).toString() },
     ],
   };
 }
@@ -52,6 +85,16 @@ describe("frame reader", () => {
     const frames: Frame[] = [];
     for (const byte of bytes) frames.push(...reader.push(Buffer.from([byte])));
     assert.deepEqual(summary(frames), expected);
+  });
+
+  it("hands over REST payloads that decode to the requests sent, whatever the split point", () => {
+    const { bytes } = stream();
+    for (let split = 0; split <= bytes.length; split++) {
+      const reader = new FrameReader();
+      const frames = [...reader.push(bytes.subarray(0, split)), ...reader.push(bytes.subarray(split))];
+      const rest = frames.filter((f) => f.request.op === Op.REST).map((f) => decodeRestRequest(f.payload));
+      assert.deepEqual(rest, [HEALTH, POSTED], `split at ${split}`);
+    }
   });
 
   it("decodes every header field", () => {
@@ -82,5 +125,13 @@ describe("frame reader", () => {
     const huge = encodeRequestHeader({ op: Op.CREATE, contentType: 0, size: 0, start: 0, uuid: UUID });
     huge.writeBigUInt64LE(2n ** 60n, 16);
     assert.throws(() => new FrameReader().push(huge), ProtocolError);
+    const hugeRest = encodeRequestHeader({
+      op: Op.REST,
+      contentType: 0,
+      size: MAX_REST_PAYLOAD + 1,
+      start: 0,
+      uuid: "",
+    });
+    assert.throws(() => new FrameReader().push(hugeRest), /REST request of 16777217 bytes is larger/);
   });
 });

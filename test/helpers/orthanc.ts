@@ -122,7 +122,8 @@ export class OrthancInstance {
       }
       try {
         const response = await fetch(`${this.url}/system`);
-        if (response.ok) return;
+        // 401: Orthanc is up and asks for credentials (a test with AuthenticationEnabled).
+        if (response.ok || response.status === 401) return;
       } catch {
         // not listening yet
       }

@@ -1,0 +1,209 @@
+// GET /cloud-storage/metrics: the daemon's metrics in Prometheus' text format (prom-client), on a
+// registry of its own. Orthanc's storage requests are counted where the daemon answers them (server.ts),
+// per backend section and operation; the requests each store sends to its backend, per tier and driver
+// (observed-store.ts). Names and what to alert on: docs/deployment.md.
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+import type { BackendSection } from "../config/types.js";
+import type { MemoryBudget } from "../crypto/memory-budget.js";
+import { isStorageError } from "../errors.js";
+import { observeStore, type StoreMethod, type StoreOutcome } from "../stores/observed-store.js";
+import type { ObjectStore } from "../stores/object-store.js";
+import { Op, type OpCode } from "./protocol.js";
+import type { RestRoute } from "./rest-router.js";
+import type { DispatchObserver, RequestEvent } from "./server.js";
+import type { Versions } from "./versions.js";
+
+const PREFIX = "orthanc_cloud_storage_";
+
+/** The operation label of each storage op. */
+export const OPERATION_NAMES = {
+  [Op.CREATE]: "create",
+  [Op.READ_WHOLE]: "read",
+  [Op.READ_RANGE]: "read_range",
+  [Op.REMOVE]: "remove",
+} as const satisfies Partial<Record<OpCode, string>>;
+
+/** Error label of a failure that is not a StorageError (a bug, or the bridge gone mid-answer). */
+export const INTERNAL_ERROR = "INTERNAL";
+
+/** From a local disk (~0.1 ms) to a slow cloud upload (a minute). */
+const LATENCY_BUCKETS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+];
+
+export interface DaemonMetricsOptions {
+  section: BackendSection;
+  versions: Versions;
+  /** "A1" or "plaintext". */
+  format: string;
+}
+
+export class DaemonMetrics implements DispatchObserver {
+  readonly registry = new Registry();
+  private readonly section: BackendSection;
+  private readonly requests: Counter<"section" | "operation">;
+  private readonly errors: Counter<"section" | "operation" | "code">;
+  private readonly received: Counter<"section" | "operation">;
+  private readonly sent: Counter<"section" | "operation">;
+  private readonly duration: Histogram<"section" | "operation">;
+  private readonly connections: Gauge;
+  private readonly storeRequests: Counter<"tier" | "driver" | "method" | "outcome">;
+  private readonly storeDuration: Histogram<"tier" | "driver" | "method">;
+
+  constructor(options: DaemonMetricsOptions) {
+    this.section = options.section;
+    const registers = [this.registry];
+    // process_start_time_seconds among them: a daemon restart shows as a new value.
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: `${PREFIX}info`,
+      help: "Always 1; the labels describe this daemon",
+      labelNames: ["section", "format", "plugin_version", "daemon_version"],
+      registers,
+    }).set(
+      {
+        section: options.section,
+        format: options.format,
+        plugin_version: options.versions.plugin,
+        daemon_version: options.versions.daemon,
+      },
+      1,
+    );
+    const byOperation = ["section", "operation"] as const;
+    this.requests = new Counter({
+      name: `${PREFIX}requests_total`,
+      help: "Storage requests from Orthanc answered, successful or not",
+      labelNames: byOperation,
+      registers,
+    });
+    this.errors = new Counter({
+      name: `${PREFIX}errors_total`,
+      help: "Storage requests from Orthanc that failed, by error code (docs/errors.md; INTERNAL: other)",
+      labelNames: [...byOperation, "code"],
+      registers,
+    });
+    this.received = new Counter({
+      name: `${PREFIX}received_bytes_total`,
+      help: "Attachment bytes received from Orthanc (create)",
+      labelNames: byOperation,
+      registers,
+    });
+    this.sent = new Counter({
+      name: `${PREFIX}sent_bytes_total`,
+      help: "Attachment bytes sent to Orthanc (read, read_range)",
+      labelNames: byOperation,
+      registers,
+    });
+    this.duration = new Histogram({
+      name: `${PREFIX}request_duration_seconds`,
+      help: "Time from a storage request's arrival to the last byte of its answer",
+      labelNames: byOperation,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.connections = new Gauge({
+      name: `${PREFIX}bridge_connections`,
+      help: "Connections open from the bridge (one per Orthanc thread that used the storage)",
+      registers,
+    });
+    this.storeRequests = new Counter({
+      name: `${PREFIX}store_requests_total`,
+      help: "Requests sent to a storage backend (health probes included), by outcome",
+      labelNames: ["tier", "driver", "method", "outcome"],
+      registers,
+    });
+    this.storeDuration = new Histogram({
+      name: `${PREFIX}store_request_duration_seconds`,
+      help: "Time of a request to a storage backend (a get: until the object opens)",
+      labelNames: ["tier", "driver", "method"],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    // Every series exists from the start, so that rate() and absence alerts work before the first request.
+    for (const operation of Object.values(OPERATION_NAMES)) {
+      const labels = { section: this.section, operation };
+      this.requests.inc(labels, 0);
+      this.duration.zero(labels);
+      if (operation === "create") this.received.inc(labels, 0);
+      if (operation === "read" || operation === "read_range") this.sent.inc(labels, 0);
+    }
+  }
+
+  /** Gauges of the MaxConcurrentInputSize budget (encryption on only). */
+  watchMemoryBudget(budget: MemoryBudget): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: `${PREFIX}memory_budget_capacity_bytes`,
+      help: "StorageEncryption.MaxConcurrentInputSize, in bytes",
+      registers,
+    }).set(budget.capacityBytes);
+    new Gauge({
+      name: `${PREFIX}memory_budget_in_use_bytes`,
+      help: "Bytes of the memory budget held by encryptions and decryptions in progress",
+      registers,
+      collect() {
+        this.set(budget.capacityBytes - budget.availableBytes);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}memory_budget_waiting`,
+      help: "Requests waiting for memory budget",
+      registers,
+      collect() {
+        this.set(budget.waiting);
+      },
+    });
+  }
+
+  /** `store`, its requests counted and timed under its tier and driver. */
+  observeStore(store: ObjectStore, tier: string): ObjectStore {
+    return observeStore(store, (method: StoreMethod, outcome: StoreOutcome, seconds: number) => {
+      this.storeRequests.inc({ tier, driver: store.driver, method, outcome });
+      this.storeDuration.observe({ tier, driver: store.driver, method }, seconds);
+    });
+  }
+
+  connectionOpened(): void {
+    this.connections.inc();
+  }
+
+  connectionClosed(): void {
+    this.connections.dec();
+  }
+
+  requestAnswered(event: RequestEvent): void {
+    const operation = OPERATION_NAMES[event.op as keyof typeof OPERATION_NAMES] as string | undefined;
+    if (operation === undefined) return; // REST requests are not storage requests
+    const labels = { section: this.section, operation };
+    this.requests.inc(labels);
+    this.duration.observe(labels, event.seconds);
+    if (event.bytesIn > 0) this.received.inc(labels, event.bytesIn);
+    if (event.bytesOut > 0) this.sent.inc(labels, event.bytesOut);
+    if (event.error !== undefined) this.errors.inc({ ...labels, code: errorLabel(event.error) });
+  }
+
+  /** The text Prometheus scrapes. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  route(): RestRoute {
+    return {
+      pattern: "/cloud-storage/metrics",
+      methods: {
+        GET: async () => ({ status: 200, contentType: this.registry.contentType, body: await this.text() }),
+      },
+    };
+  }
+}
+
+/** The StorageError code of a failure, looked for along its causes. */
+function errorLabel(error: unknown): string {
+  for (let cause = error, depth = 0; cause !== undefined && depth < 8; depth++) {
+    if (isStorageError(cause)) return cause.code;
+    cause = cause instanceof Error ? cause.cause : undefined;
+  }
+  return INTERNAL_ERROR;
+}

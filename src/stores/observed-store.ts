@@ -1,0 +1,59 @@
+// A store that reports each request it makes to an observer, then passes it on unchanged: how the daemon
+// counts and times the requests every driver sends to its backend, without the drivers knowing.
+
+import type { ByteRange, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
+
+export type StoreMethod = "put" | "get" | "head" | "delete" | "list";
+/** "not_found": a get or head that found no object, which is not a failure. */
+export type StoreOutcome = "ok" | "not_found" | "error";
+
+export type StoreObserver = (method: StoreMethod, outcome: StoreOutcome, seconds: number) => void;
+
+/**
+ * Wrap `store`; `observe` is called once per request, when it settles. A get is timed until the object
+ * opens (its body then streams to the caller, outside the measure); a list until its last page.
+ */
+export function observeStore(store: ObjectStore, observe: StoreObserver): ObjectStore {
+  const timed = async <T>(method: StoreMethod, run: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    try {
+      const result = await run();
+      observe(method, result === null ? "not_found" : "ok", elapsed(started));
+      return result;
+    } catch (error) {
+      observe(method, "error", elapsed(started));
+      throw error;
+    }
+  };
+  return {
+    driver: store.driver,
+    location: store.location,
+    put: (key: string, data: Uint8Array) => timed("put", () => store.put(key, data)),
+    get: (key: string, range?: ByteRange): Promise<ObjectBody | null> =>
+      timed("get", () => store.get(key, range)),
+    head: (key: string): Promise<ObjectInfo | null> => timed("head", () => store.head(key)),
+    delete: (key: string) => timed("delete", () => store.delete(key)),
+    list: (prefix: string) => observeList(store.list(prefix), observe),
+    close: () => store.close(),
+  };
+}
+
+async function* observeList(
+  items: AsyncIterable<ObjectInfo>,
+  observe: StoreObserver,
+): AsyncIterable<ObjectInfo> {
+  const started = performance.now();
+  let outcome: StoreOutcome = "ok"; // also when the caller stops early
+  try {
+    yield* items;
+  } catch (error) {
+    outcome = "error";
+    throw error;
+  } finally {
+    observe("list", outcome, elapsed(started));
+  }
+}
+
+function elapsed(started: number): number {
+  return (performance.now() - started) / 1000;
+}

@@ -1,0 +1,146 @@
+import assert from "node:assert/strict";
+import { Readable } from "node:stream";
+import { describe, it } from "node:test";
+
+import { StorageArea } from "../../src/area/storage-area.js";
+import { A1Codec } from "../../src/crypto/a1-codec.js";
+import type { ObjectCodec } from "../../src/crypto/codec.js";
+import { KeyRing } from "../../src/crypto/key-ring.js";
+import { MemoryBudget } from "../../src/crypto/memory-budget.js";
+import { PlainCodec } from "../../src/crypto/plain-codec.js";
+import { HealthCheck, type HealthReport } from "../../src/daemon/health.js";
+import type { RestRequest } from "../../src/daemon/protocol.js";
+import type { ObjectBody, ObjectStore } from "../../src/stores/object-store.js";
+import { MemoryLogger } from "../helpers/memory-logger.js";
+
+const VERSIONS = { plugin: "1.2.3", daemon: "4.5.6" };
+const GET: RestRequest = {
+  method: "GET",
+  url: "/cloud-storage/health",
+  groups: [],
+  getArguments: [],
+  headers: [],
+  body: Buffer.alloc(0),
+};
+
+/** A store whose get does what the test says; counts the calls. */
+function probeStore(get: () => Promise<ObjectBody | null>): ObjectStore & { gets: number } {
+  const store = {
+    driver: "fake",
+    location: "fake://bucket",
+    gets: 0,
+    get: () => {
+      store.gets++;
+      return get();
+    },
+    put: () => Promise.resolve(),
+    head: () => Promise.resolve(null),
+    delete: () => Promise.resolve(),
+    list: () => Readable.from([]),
+    close: () => Promise.resolve(),
+  };
+  return store;
+}
+
+function check(store: ObjectStore, codec: ObjectCodec = new PlainCodec(), timeoutMs = 3000): HealthCheck {
+  const area = new StorageArea({
+    primary: { name: "object-storage", store, keysOf: (uuid) => [`${uuid}.dcm`] },
+    codec,
+    logger: new MemoryLogger(),
+  });
+  return new HealthCheck({ area, section: "AwsS3Storage", versions: VERSIONS, timeoutMs });
+}
+
+async function answer(health: HealthCheck): Promise<{ status: number; report: HealthReport }> {
+  const handler = health.route().methods.GET;
+  assert.ok(handler);
+  const reply = await handler(GET);
+  assert.equal(reply.contentType, "application/json");
+  return { status: reply.status, report: JSON.parse(reply.body.toString()) as HealthReport };
+}
+
+describe("health check", () => {
+  it("is 200 and healthy when the probe of a missing object answers", async () => {
+    const { status, report } = await answer(check(probeStore(() => Promise.resolve(null))));
+    assert.equal(status, 200);
+    assert.equal(report.healthy, true);
+    assert.deepEqual(
+      { ...report.backend, latencyMs: 0 },
+      {
+        section: "AwsS3Storage",
+        location: "fake://bucket",
+        reachable: true,
+        latencyMs: 0,
+      },
+    );
+    assert.ok(report.backend.latencyMs >= 0);
+    assert.deepEqual(report.keys, { loaded: false });
+    assert.deepEqual(report.versions, VERSIONS);
+  });
+
+  it("reports the current master key id when encryption is on", async () => {
+    const codec = new A1Codec(
+      new KeyRing({ id: 42, key: new Uint8Array(32).fill(3) }),
+      new MemoryBudget(1024),
+    );
+    const { report } = await answer(
+      check(
+        probeStore(() => Promise.resolve(null)),
+        codec,
+      ),
+    );
+    assert.deepEqual(report.keys, { loaded: true, currentKeyId: 42 });
+  });
+
+  it("is 503 with the backend's error when the probe fails", async () => {
+    const store = probeStore(() => Promise.reject(new Error("getaddrinfo ENOTFOUND bucket.example")));
+    const { status, report } = await answer(check(store));
+    assert.equal(status, 503);
+    assert.equal(report.healthy, false);
+    assert.equal(report.backend.reachable, false);
+    assert.match(report.backend.error ?? "", /ENOTFOUND bucket\.example/);
+  });
+
+  it("answers 503 within its timeout when the backend hangs, and probes again once it settles", async () => {
+    let settle: (value: null) => void = () => undefined;
+    const store = probeStore(() => new Promise((resolve) => (settle = resolve)));
+    const health = check(store, new PlainCodec(), 200);
+
+    const started = performance.now();
+    const first = await answer(health);
+    const took = performance.now() - started;
+    assert.equal(first.status, 503);
+    assert.match(first.report.backend.error ?? "", /no answer from the backend within 200 ms/);
+    assert.ok(took >= 190 && took < 1500, `answered after ${took} ms`);
+
+    // Still hung: no second probe is started, and the answer comes at once.
+    const again = performance.now();
+    const second = await answer(health);
+    assert.equal(second.status, 503);
+    assert.ok(performance.now() - again < 100);
+    assert.ok(second.report.backend.latencyMs >= first.report.backend.latencyMs);
+    assert.equal(store.gets, 1);
+
+    settle(null);
+    await new Promise((resolve) => setImmediate(resolve));
+    // The hung probe settled: the next report starts a new one, which answers.
+    store.get = () => {
+      store.gets++;
+      return Promise.resolve(null);
+    };
+    const third = await answer(health);
+    assert.equal(third.status, 200);
+    assert.equal(store.gets, 2);
+  });
+
+  it("shares one probe between concurrent reports", async () => {
+    const store = probeStore(() => new Promise((resolve) => setTimeout(() => resolve(null), 50)));
+    const health = check(store);
+    const answers = await Promise.all([answer(health), answer(health), answer(health)]);
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      [200, 200, 200],
+    );
+    assert.equal(store.gets, 1);
+  });
+});

@@ -1,0 +1,128 @@
+// The REST operation of the wire protocol: payload and answer layouts, and native/protocol.h in step.
+
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+
+import {
+  HttpMethod,
+  MAX_REST_PAYLOAD,
+  Op,
+  ProtocolError,
+  REQUEST_HEADER_SIZE,
+  RESPONSE_HEADER_SIZE,
+  REST_ANSWER_FIXED_SIZE,
+  REST_REQUEST_FIXED_SIZE,
+  REST_ROUTES,
+  UUID_FIELD_SIZE,
+  decodeRestAnswer,
+  decodeRestRequest,
+  encodeRestAnswer,
+  encodeRestRequest,
+  type RestRequest,
+} from "../../src/daemon/protocol.js";
+import { repoRoot } from "../helpers/paths.js";
+
+const REQUEST: RestRequest = {
+  method: "PUT",
+  url: "/cloud-storage/héalth",
+  groups: ["a", ""],
+  getArguments: [
+    ["k", "v1"],
+    ["k", "v2"],
+    ["empty", ""],
+  ],
+  headers: [
+    ["accept", "*/*"],
+    ["x-ünïcode", "✓"],
+  ],
+  body: Buffer.from([0, 1, 2, 255]),
+};
+
+describe("REST payload", () => {
+  it("round-trips every field, repeated keys and non-ASCII text included", () => {
+    assert.deepEqual(decodeRestRequest(encodeRestRequest(REQUEST)), REQUEST);
+  });
+
+  it("lays out the fixed part as protocol.ts documents it", () => {
+    const bytes = encodeRestRequest(REQUEST);
+    assert.equal(bytes.readUInt32LE(0), HttpMethod.PUT);
+    assert.equal(bytes.readUInt32LE(4), 2, "groupCount");
+    assert.equal(bytes.readUInt32LE(8), 3, "argumentCount");
+    assert.equal(bytes.readUInt32LE(12), 2, "headerCount");
+    assert.equal(bytes.readUInt32LE(16), 4, "bodySize");
+    assert.equal(bytes.readUInt32LE(20), 0, "reserved");
+    const url = Buffer.from(REQUEST.url, "utf8");
+    assert.equal(bytes.readUInt32LE(REST_REQUEST_FIXED_SIZE), url.length);
+    assert.deepEqual(
+      bytes.subarray(REST_REQUEST_FIXED_SIZE + 4, REST_REQUEST_FIXED_SIZE + 4 + url.length),
+      url,
+    );
+    assert.deepEqual(bytes.subarray(bytes.length - 4), REQUEST.body, "the body comes last");
+  });
+
+  it("refuses every truncation, naming the field that is short", () => {
+    const bytes = encodeRestRequest(REQUEST);
+    for (let length = 0; length < bytes.length; length++) {
+      assert.throws(() => decodeRestRequest(bytes.subarray(0, length)), ProtocolError, `length ${length}`);
+    }
+    assert.throws(
+      () => decodeRestRequest(bytes.subarray(0, 6)),
+      /REST request: groupCount needs 4 bytes at offset 4 of 6/,
+    );
+  });
+
+  it("refuses bytes after the body and unknown methods", () => {
+    const bytes = encodeRestRequest(REQUEST);
+    assert.throws(
+      () => decodeRestRequest(Buffer.concat([bytes, Buffer.from([0])])),
+      /1 bytes after the body/,
+    );
+    const unknown = Buffer.from(bytes);
+    unknown.writeUInt32LE(9, 0);
+    assert.throws(() => decodeRestRequest(unknown), /unknown HTTP method 9/);
+  });
+});
+
+describe("REST answer", () => {
+  it("round-trips status, content type, allowed methods and body", () => {
+    const answer = { status: 405, contentType: "text/plain", allow: "GET,POST", body: Buffer.from("no\n") };
+    const bytes = encodeRestAnswer(answer);
+    assert.equal(bytes.readUInt32LE(0), 405);
+    assert.equal(bytes.readUInt32LE(4), "text/plain".length);
+    assert.equal(bytes.readUInt32LE(8), "GET,POST".length);
+    assert.equal(bytes.length, REST_ANSWER_FIXED_SIZE + 10 + 8 + 3);
+    assert.deepEqual(decodeRestAnswer(bytes), answer);
+  });
+
+  it("refuses an answer larger than MAX_REST_PAYLOAD", () => {
+    const body = Buffer.alloc(MAX_REST_PAYLOAD);
+    assert.throws(() => encodeRestAnswer({ status: 200, contentType: "x", allow: "", body }), ProtocolError);
+  });
+});
+
+describe("native/protocol.h", () => {
+  it("mirrors the constants and routes of protocol.ts", async () => {
+    const header = await readFile(join(repoRoot, "native", "protocol.h"), "utf8");
+    const define = (name: string): string => {
+      const match = new RegExp(`#define ${name} (.+)`).exec(header);
+      assert.ok(match, `${name} is defined`);
+      return (match[1] as string).replace(/\/\*.*$/, "").trim();
+    };
+    assert.equal(define("OCS_REQUEST_HEADER_SIZE"), String(REQUEST_HEADER_SIZE));
+    assert.equal(define("OCS_RESPONSE_HEADER_SIZE"), String(RESPONSE_HEADER_SIZE));
+    assert.equal(define("OCS_UUID_FIELD_SIZE"), String(UUID_FIELD_SIZE));
+    assert.equal(define("OCS_REST_REQUEST_FIXED_SIZE"), String(REST_REQUEST_FIXED_SIZE));
+    assert.equal(define("OCS_REST_ANSWER_FIXED_SIZE"), String(REST_ANSWER_FIXED_SIZE));
+    assert.equal(define("OCS_MAX_REST_PAYLOAD"), "(16u * 1024 * 1024)");
+    assert.equal(16 * 1024 * 1024, MAX_REST_PAYLOAD);
+    assert.equal(
+      define("OCS_REST_ROUTES"),
+      `{${REST_ROUTES.map((route) => JSON.stringify(route)).join(", ")}}`,
+    );
+    for (const [name, value] of Object.entries(Op)) {
+      assert.match(header, new RegExp(`OCS_OP_${name} = ${value},`), `OCS_OP_${name}`);
+    }
+  });
+});
