@@ -22,7 +22,7 @@ import {
 
 import type { AzureOptions } from "../config/types.js";
 import { StorageError, isStorageError } from "../errors.js";
-import { badRange, totalSizeOf } from "./range-errors.js";
+import { answerRangeWithoutFetch, badRange, totalSizeOf } from "./range-errors.js";
 import type { Logger } from "../log.js";
 import type { ByteRange, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
 import {
@@ -278,14 +278,8 @@ class AzureStore implements ObjectStore {
       return { size: response.contentLength ?? 0, body: response.readableStreamBody as Readable };
     }
     const { start, end } = range;
-    if (start < 0 || start > end) throw badRange(this.location, key, start, end, undefined);
-    if (start === end) {
-      // Blob ranges cannot be empty: the size alone says whether the (empty) range lies within the blob.
-      const info = await this.head(key);
-      if (info === null) return null;
-      if (end > info.size) throw badRange(this.location, key, start, end, info.size);
-      return { size: info.size, body: Readable.from([]) };
-    }
+    const answered = await answerRangeWithoutFetch(this, key, { start, end });
+    if (answered !== undefined) return answered;
     const response = await this.download(key, start, end - start);
     if (response === null) return null;
     const size = totalSizeOf(response.contentRange) ?? response.contentLength ?? 0;

@@ -18,7 +18,7 @@ import {
 
 import type { GcsOptions } from "../config/types.js";
 import { StorageError, describeCause } from "../errors.js";
-import { badRange, totalSizeOf } from "./range-errors.js";
+import { answerRangeWithoutFetch, badRange, totalSizeOf } from "./range-errors.js";
 import type { Logger } from "../log.js";
 import type { ByteRange, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
 import { describeGcsError, gcsStatus, isObjectNotFound, type GcsErrorContext } from "./gcs-errors.js";
@@ -186,14 +186,8 @@ class GcsStore implements ObjectStore {
       return { size: storedSize(read.response) ?? 0, body: read.stream };
     }
     const { start, end } = range;
-    if (start < 0 || start > end) throw badRange(this.location, key, start, end, undefined);
-    if (start === end) {
-      // HTTP ranges cannot be empty: the size alone says whether the (empty) range lies within the object.
-      const info = await this.head(key);
-      if (info === null) return null;
-      if (end > info.size) throw badRange(this.location, key, start, end, info.size);
-      return { size: info.size, body: Readable.from([]) };
-    }
+    const answered = await answerRangeWithoutFetch(this, key, { start, end });
+    if (answered !== undefined) return answered;
     const read = await this.openRead(key, { start, end: end - 1 });
     if (read === null) return null;
     const { response, stream } = read;

@@ -1,7 +1,11 @@
 // What every HTTP-based driver needs to hold the range contract of ObjectStore.get: the total size from a
-// `Content-Range` header, and the BAD_RANGE error for a range that does not lie within the object.
+// `Content-Range` header, the BAD_RANGE error for a range that does not lie within the object, and the
+// ranges answered without a ranged GET.
+
+import { Readable } from "node:stream";
 
 import { StorageError } from "../errors.js";
+import type { ByteRange, ObjectBody, ObjectStore } from "./object-store.js";
 
 /** The total size in `Content-Range: bytes 0-99/1234`. */
 export function totalSizeOf(contentRange: string | undefined): number | undefined {
@@ -22,4 +26,22 @@ export function badRange(
     { operation: "read range", subject: `${location}/${key}` },
     `bytes [${start}, ${end}) asked${of}`,
   );
+}
+
+/**
+ * The part of a range read that needs no ranged GET: HTTP has no empty range, so an empty one is answered
+ * from the object's size, and a reversed or negative one is refused. Returns undefined when the caller
+ * must fetch the range itself; otherwise the answer (null: no such object).
+ */
+export async function answerRangeWithoutFetch(
+  store: Pick<ObjectStore, "location" | "head">,
+  key: string,
+  { start, end }: ByteRange,
+): Promise<ObjectBody | null | undefined> {
+  if (start < 0 || start > end) throw badRange(store.location, key, start, end, undefined);
+  if (start !== end) return undefined;
+  const info = await store.head(key);
+  if (info === null) return null;
+  if (end > info.size) throw badRange(store.location, key, start, end, info.size);
+  return { size: info.size, body: Readable.from([]) };
 }

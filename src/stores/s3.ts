@@ -24,7 +24,7 @@ import { Upload } from "@aws-sdk/lib-storage";
 
 import type { S3Options } from "../config/types.js";
 import { StorageError, isStorageError } from "../errors.js";
-import { badRange, totalSizeOf } from "./range-errors.js";
+import { answerRangeWithoutFetch, badRange, totalSizeOf } from "./range-errors.js";
 import type { Logger } from "../log.js";
 import type { ByteRange, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
 import { describeS3Error, isS3NotFound, s3ErrorCode } from "./s3-errors.js";
@@ -187,14 +187,8 @@ class S3Store implements ObjectStore {
   }
 
   private async getRange(key: string, { start, end }: ByteRange): Promise<ObjectBody | null> {
-    if (start < 0 || start > end) throw badRange(this.location, key, start, end, undefined);
-    if (start === end) {
-      // S3 has no empty range: the size alone says whether the (empty) range lies within the object.
-      const info = await this.head(key);
-      if (info === null) return null;
-      if (end > info.size) throw badRange(this.location, key, start, end, info.size);
-      return { size: info.size, body: Readable.from([]) };
-    }
+    const answered = await answerRangeWithoutFetch(this, key, { start, end });
+    if (answered !== undefined) return answered;
     const response = await this.getObject(key, `bytes=${start}-${end - 1}`);
     if (response === null) return null;
     const size = totalSizeOf(response.ContentRange) ?? 0;
