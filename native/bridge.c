@@ -38,6 +38,7 @@
 
 #include <orthanc/OrthancCPlugin.h>
 
+#include "bridge-internal.h"
 #include "json-scan.h"
 #include "protocol.h"
 
@@ -45,7 +46,6 @@
 #define OCS_VERSION "0.1.0"
 #endif
 
-#define PLUGIN_NAME "orthanc-cloud-storage"
 #define DESCRIPTION                                                                                  \
   "Orthanc storage area on S3, Azure Blob Storage, Google Cloud Storage or a local folder, "         \
   "compatible with the official object-storage plugins (served by a Node.js daemon)"
@@ -119,9 +119,7 @@ typedef struct {
   char reason[LINE_CAPACITY + 512];
 } handshake;
 
-typedef enum { LOG_INFO, LOG_WARNING, LOG_ERROR } log_level;
-
-static OrthancPluginContext* g_context;
+OrthancPluginContext* g_context;
 static settings g_settings;
 static char* g_configuration;         /* Orthanc's merged configuration, given to every daemon */
 static size_t g_configuration_size;   /* including its final NUL byte, which is sent too */
@@ -160,7 +158,7 @@ static void log_text(log_level level, const char* text) {
 }
 
 /* Logs "orthanc-cloud-storage: <formatted text>". */
-__attribute__((format(printf, 2, 3))) static void log_message(log_level level, const char* format, ...) {
+void log_message(log_level level, const char* format, ...) {
   char text[2 * LINE_CAPACITY];
   int prefix = snprintf(text, sizeof text, "%s: ", PLUGIN_NAME);
   va_list arguments;
@@ -686,35 +684,12 @@ static void pause_before_retry(unsigned generation) {
   }
 }
 
-/* The bytes of a REST answer, malloc()ed by receive_rest(). */
-typedef struct {
-  uint8_t* data;
-  uint64_t size;
-} rest_answer;
-
-/* One storage call, or one HTTP request forwarded. */
-typedef struct {
-  uint32_t op;
-  const char* verb; /* for messages: "create", "read"... */
-  const char* uuid; /* REST: "" */
-  OrthancPluginContentType type;
-  const void* payload;                  /* create, REST */
-  uint64_t size;                        /* create, REST: payload size; read range: length */
-  uint64_t start;                       /* read range */
-  OrthancPluginMemoryBuffer64* target;  /* read whole: allocated here; read range: Orthanc's */
-  const char* http;                     /* REST: "GET /cloud-storage/health", for messages */
-  rest_answer* answer;                  /* REST */
-  int no_retry;                         /* REST other than GET: a broken connection is not retried */
-} request;
-
 typedef enum {
   EXCHANGE_DONE,    /* an answer, success or the daemon's error code */
   EXCHANGE_BROKEN,  /* the connection failed: worth one more try on a new one */
   EXCHANGE_TIMEOUT, /* RequestTimeout expired: not retried */
   EXCHANGE_FAILED,  /* an answer that cannot be used */
 } exchange_status;
-
-#define IO_EOF (-1)
 
 static void close_connection_at_thread_exit(void* value) { close((int)(intptr_t)value - 1); }
 
@@ -786,8 +761,7 @@ static int connection_get(char* cause, size_t cause_size) {
   }
 }
 
-/* Sends every byte; returns 0, or an errno value (EAGAIN when SO_SNDTIMEO expired). */
-static int send_all(int fd, const void* data, uint64_t size) {
+int send_all(int fd, const void* data, uint64_t size) {
   const char* next = data;
   while (size > 0) {
     size_t chunk = size > (1u << 30) ? (1u << 30) : (size_t)size;
@@ -800,9 +774,7 @@ static int send_all(int fd, const void* data, uint64_t size) {
   return 0;
 }
 
-/* Receives exactly `size` bytes, counted in `*received`; returns 0, IO_EOF when the daemon closed the
- * connection first, or an errno value (EAGAIN when SO_RCVTIMEO expired). */
-static int recv_all(int fd, void* data, uint64_t size, uint64_t* received) {
+int recv_all(int fd, void* data, uint64_t size, uint64_t* received) {
   char* next = data;
   *received = 0;
   while (*received < size) {
@@ -831,7 +803,7 @@ static exchange_status io_failure(int error, const char* doing, char* cause, siz
 
 /* What a request is about, for messages: "attachment <uuid> (content type <n>)", or the HTTP request. */
 static void describe_request(const request* rq, char* text, size_t size) {
-  if (rq->op == OCS_OP_REST) snprintf(text, size, "%s", rq->http);
+  if (rq->op == OCS_OP_REST || rq->op == OCS_OP_JOB_STEP) snprintf(text, size, "%s", rq->http);
   else snprintf(text, size, "attachment %s (content type %d)", rq->uuid, (int)rq->type);
 }
 
@@ -890,7 +862,7 @@ static exchange_status receive_range(int fd, const request* rq, uint64_t size, O
   return io_failure(error, doing, cause, cause_size);
 }
 
-/* The body of a REST answer, into a buffer of its own (OCS_MAX_REST_PAYLOAD bytes at most). */
+/* The body of a REST or JOB_STEP answer, into a buffer of its own (OCS_MAX_REST_PAYLOAD bytes at most). */
 static exchange_status receive_rest(int fd, const request* rq, uint64_t size, OrthancPluginErrorCode* code,
                                     char* cause, size_t cause_size) {
   if (size > OCS_MAX_REST_PAYLOAD) {
@@ -919,11 +891,30 @@ static exchange_status receive_rest(int fd, const request* rq, uint64_t size, Or
   return io_failure(error, doing, cause, cause_size);
 }
 
+/* Callbacks the daemon makes before it answers a REST or JOB_STEP request (protocol.h), each served
+ * here, until the 16-byte header in `response` is the answer's own. */
+static exchange_status serve_callbacks(int fd, const request* rq, uint8_t* response, char* cause, size_t cause_size) {
+  uint64_t received;
+  while (ocs_get_u32(response + OCS_RESP_MAGIC) == OCS_CALLBACK_MAGIC) {
+    if (rq->op != OCS_OP_REST && rq->op != OCS_OP_JOB_STEP) {
+      snprintf(cause, cause_size, "protocol error: a callback in answer to a storage request");
+      return EXCHANGE_FAILED;
+    }
+    int error = serve_callback(fd, response, cause, cause_size);
+    if (error == CALLBACK_MALFORMED) return EXCHANGE_FAILED;
+    if (error != 0) return io_failure(error, "serving a callback", cause, cause_size);
+    error = recv_all(fd, response, OCS_RESPONSE_HEADER_SIZE, &received);
+    if (error != 0) return io_failure(error, "waiting for the answer", cause, cause_size);
+  }
+  return EXCHANGE_DONE;
+}
+
 /* One request and its answer on this thread's connection `fd`. */
 static exchange_status exchange(int fd, const request* rq, const uint8_t* header, OrthancPluginErrorCode* code,
                                 char* cause, size_t cause_size) {
+  int with_payload = rq->op == OCS_OP_CREATE || rq->op == OCS_OP_REST || rq->op == OCS_OP_JOB_STEP;
   int error = send_all(fd, header, OCS_REQUEST_HEADER_SIZE);
-  if (error == 0 && (rq->op == OCS_OP_CREATE || rq->op == OCS_OP_REST)) error = send_all(fd, rq->payload, rq->size);
+  if (error == 0 && with_payload) error = send_all(fd, rq->payload, rq->size);
   if (error != 0) return io_failure(error, "sending the request", cause, cause_size);
 
   uint8_t response[OCS_RESPONSE_HEADER_SIZE];
@@ -932,6 +923,8 @@ static exchange_status exchange(int fd, const request* rq, const uint8_t* header
   error = recv_all(fd, response, sizeof response, &received);
   if (error != 0) return io_failure(error, "waiting for the answer", cause, cause_size);
   *code = OrthancPluginErrorCode_StorageAreaPlugin;
+  exchange_status served = serve_callbacks(fd, rq, response, cause, cause_size);
+  if (served != EXCHANGE_DONE) return served;
   if (ocs_decode_response(response, &answer, &size) != 0) {
     snprintf(cause, cause_size, "protocol error: bad magic in the daemon's answer");
     return EXCHANGE_FAILED;
@@ -944,7 +937,7 @@ static exchange_status exchange(int fd, const request* rq, const uint8_t* header
   *code = OrthancPluginErrorCode_Success;
   if (rq->op == OCS_OP_READ_WHOLE) return receive_whole(fd, rq, size, code, cause, cause_size);
   if (rq->op == OCS_OP_READ_RANGE) return receive_range(fd, rq, size, code, cause, cause_size);
-  if (rq->op == OCS_OP_REST) return receive_rest(fd, rq, size, code, cause, cause_size);
+  if (rq->op == OCS_OP_REST || rq->op == OCS_OP_JOB_STEP) return receive_rest(fd, rq, size, code, cause, cause_size);
   if (size == 0) return EXCHANGE_DONE;
   *code = OrthancPluginErrorCode_StorageAreaPlugin;
   snprintf(cause, cause_size, "protocol error: %llu unexpected bytes after a success", (unsigned long long)size);
@@ -961,7 +954,7 @@ static exchange_status exchange(int fd, const request* rq, const uint8_t* header
  * reset it; once it has exited, connecting fails instead and connection_get() waits for the restarted
  * daemon. When the daemon did not die (it closed one connection), the pause costs RETRY_PAUSE_MS.
  */
-static OrthancPluginErrorCode call_daemon(const request* rq, int* answered) {
+OrthancPluginErrorCode call_daemon(const request* rq, int* answered) {
   uint8_t header[OCS_REQUEST_HEADER_SIZE];
   char cause[512 + SOCKET_PATH_CAPACITY];
   OrthancPluginErrorCode code = OrthancPluginErrorCode_StorageAreaPlugin;
@@ -1319,6 +1312,7 @@ static int serve(const handshake* h) {
   for (size_t i = 0; i < sizeof REST_ROUTES / sizeof REST_ROUTES[0]; i++) {
     OrthancPluginRegisterRestCallbackNoLock(g_context, REST_ROUTES[i], rest_forward);
   }
+  register_job_unserializer();
   return 0;
 }
 

@@ -5,7 +5,7 @@
  * All integers are little-endian. Headers are encoded and decoded byte by byte with the helpers
  * below (no packed structs), so the code does not depend on the host's byte order or alignment.
  *
- * Request (OCS_REQUEST_HEADER_SIZE bytes, then `size` payload bytes for OCS_OP_CREATE and OCS_OP_REST):
+ * Request (OCS_REQUEST_HEADER_SIZE bytes, then `size` payload bytes for CREATE, REST and JOB_STEP):
  *   offset size field
  *        0    4 magic        OCS_MAGIC ("OCS1")
  *        4    4 op           OCS_OP_*
@@ -35,6 +35,17 @@
  *       12    4 reserved      0
  *       16      the content type, the allowed methods, then the body up to the end
  *
+ * JOB_STEP payload: the job's state (JSON text). Its answer: u32 status (OrthancPluginJobStepStatus),
+ * u32 progress (millionths), then the new content and the new state as strings (empty: unchanged).
+ *
+ * Callback (daemon to bridge, before the answer to a REST or JOB_STEP request), 16 bytes then `size`:
+ *        0    4 magic        OCS_CALLBACK_MAGIC ("OCSC")
+ *        4    4 kind         OCS_CALLBACK_*
+ *        8    8 size         payload bytes (at most OCS_MAX_REST_PAYLOAD)
+ *   ORTHANC_REST: u32 method, string uri, then the body; SUBMIT_JOB: i32 priority, strings type, content, state
+ * Its answer (bridge to daemon): "OCSC", i32 OrthancPluginErrorCode, u64 size, then the REST answer's body
+ * or the job's id.
+ *
  * Start-up: the daemon runs as `node <script> --bridge-version=<OCS_VERSION>`. Handshake: one line
  * on its stdout (OCS_HANDSHAKE_*). Log lines on its stderr: "I <text>", "W <text>", "E <text>". The
  * bridge writes Orthanc's merged configuration then one NUL byte to the daemon's stdin and keeps stdin
@@ -58,10 +69,20 @@ enum {
   OCS_OP_READ_RANGE = 3,
   OCS_OP_REMOVE = 4,
   OCS_OP_REST = 5,
+  OCS_OP_JOB_STEP = 6,
 };
 
+/* Callbacks (protocol.ts): frames the daemon sends before its answer to a REST or JOB_STEP request. */
+#define OCS_CALLBACK_MAGIC 0x4353434fu /* "OCSC" */
+#define OCS_CALLBACK_HEADER_SIZE 16
+enum {
+  OCS_CALLBACK_ORTHANC_REST = 1,
+  OCS_CALLBACK_SUBMIT_JOB = 2,
+};
+#define OCS_JOB_STEP_ANSWER_FIXED_SIZE 8
+
 /* REST_ROUTES in protocol.ts: the routes registered with Orthanc (Perl regular expressions). */
-#define OCS_REST_ROUTES {"/cloud-storage/health", "/cloud-storage/metrics"}
+#define OCS_REST_ROUTES {"/cloud-storage/health", "/cloud-storage/metrics", "/cloud-storage/locate/([^/]+)", "/move-storage"}
 #define OCS_MAX_REST_PAYLOAD (16u * 1024 * 1024)
 #define OCS_REST_REQUEST_FIXED_SIZE 24
 #define OCS_REST_ANSWER_FIXED_SIZE 16

@@ -23,7 +23,7 @@ version=${version:-0.1.0}
 mkdir -p build
 "$cc" -O2 -g -Wall -Wextra -Werror -std=gnu11 -shared -fPIC -fvisibility=hidden \
   -DOCS_VERSION="\"$version\"" \
-  -o build/libOrthancCloudStorage.so native/bridge.c native/json-scan.c "$@" -lpthread
+  -o build/libOrthancCloudStorage.so native/bridge.c native/jobs.c native/json-scan.c "$@" -lpthread
 
 # Only the 4 entry points Orthanc looks up may be exported.
 exported=$(nm -D --defined-only build/libOrthancCloudStorage.so | awk '$2 ~ /^[TDBR]$/ { print $3 }' | sort | tr '\n' ' ')

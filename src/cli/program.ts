@@ -7,6 +7,7 @@ import { describeCause, isStorageError } from "../errors.js";
 import { ExitError } from "./exit-error.js";
 import { collectKeyArgument, type KeyArgument } from "./key-option.js";
 import type { MigrateCommandOptions } from "./commands/migrate.js";
+import type { MoveStorageCommandOptions } from "./commands/move-storage.js";
 import type { ReencryptCommandOptions } from "./commands/reencrypt.js";
 import type { VerifyCommandOptions } from "./commands/verify.js";
 
@@ -178,6 +179,41 @@ export function buildProgram(): Command {
     });
 
   program
+    .command("move-storage")
+    .description(
+      "in hybrid mode, move the attachments of Orthanc resources (patients, studies, series or instances: " +
+        "their own attachments and those of everything below them) to one of the two storages, through " +
+        "Orthanc's /move-storage route, and follow the job. Each attachment is verified on the target " +
+        "before its source is deleted. The job runs inside Orthanc: run the command again to finish an " +
+        "interrupted move.",
+    )
+    .argument("<resource...>", "Orthanc ids of patients, studies, series or instances")
+    .addOption(orthancOption())
+    .addOption(userOption())
+    .addOption(passwordOption())
+    .addOption(
+      new Option("--to <storage>", "where the attachments go")
+        .choices(["file-system", "object-storage"])
+        .makeOptionMandatory(),
+    )
+    .addOption(
+      new Option("--priority <n>", "the job's priority in Orthanc's job engine")
+        .default(0)
+        .argParser(parseInteger),
+    )
+    .option("--dry-run", "count what would move, move nothing", false)
+    .addHelpText(
+      "after",
+      "\nExample:\n" +
+        "  orthanc-cloud-storage move-storage --orthanc http://localhost:8042 --to object-storage \\\n" +
+        "      6e2c0ec2-5d99c8ca-c1c21cee-79a09605-68391d12",
+    )
+    .action(async (resources: string[], options: MoveStorageCommandOptions) => {
+      const { moveStorage } = await import("./commands/move-storage.js");
+      await moveStorage(resources, options, print);
+    });
+
+  program
     .command("reencrypt")
     .description(
       "key rotation: count objects and bytes per master key id, then rewrite every object whose key id is " +
@@ -254,6 +290,11 @@ function parsePositiveInteger(value: string): number {
     throw new InvalidArgumentError("expected an integer from 1 to 1024");
   }
   return number;
+}
+
+function parseInteger(value: string): number {
+  if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError("expected an integer");
+  return Number(value);
 }
 
 export async function runCli(argv: string[]): Promise<number> {

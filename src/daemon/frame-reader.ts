@@ -1,4 +1,4 @@
-// Reassembles requests from the bytes of one connection: an 80-byte header, then for CREATE and REST a
+// Reassembles requests from the bytes of one connection: an 80-byte header, then for CREATE, REST and JOB_STEP a
 // payload that is copied once, straight into a buffer of its announced size.
 
 import { constants } from "node:buffer";
@@ -52,9 +52,9 @@ export class FrameReader {
             `an attachment of ${request.size} bytes is larger than Node's buffers (${MAX_LENGTH})`,
           );
         }
-        if (request.op === Op.REST && request.size > MAX_REST_PAYLOAD) {
+        if ((request.op === Op.REST || request.op === Op.JOB_STEP) && request.size > MAX_REST_PAYLOAD) {
           throw new ProtocolError(
-            `a REST request of ${request.size} bytes is larger than ${MAX_REST_PAYLOAD}`,
+            `a ${request.op === Op.REST ? "REST request" : "job state"} of ${request.size} bytes is larger than ${MAX_REST_PAYLOAD}`,
           );
         }
         // allocUnsafe: every byte is overwritten before the payload is used.

@@ -1,7 +1,8 @@
 // The daemon: spawned by the native bridge inside Orthanc. It reads Orthanc's merged configuration on
 // stdin (up to a NUL byte), validates it, opens the storage, answers the start-up handshake on stdout,
 // then serves the bridge on a private Unix socket until stdin closes (Orthanc is gone) or SIGTERM:
-// Orthanc's storage calls, and the REST routes /cloud-storage/health and /cloud-storage/metrics.
+// Orthanc's storage calls, the REST routes /cloud-storage/health, /cloud-storage/metrics,
+// /cloud-storage/locate/{uuid} and /move-storage, and the steps of the move-storage jobs.
 
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -14,7 +15,9 @@ import { A1Codec } from "../crypto/a1-codec.js";
 import { describeCause } from "../errors.js";
 import { stderrLogger as logger } from "../log.js";
 import { HealthCheck } from "./health.js";
+import { locateRoute } from "./locate-route.js";
 import { DaemonMetrics } from "./metrics.js";
+import { moveStorageJobStep, moveStorageRoute } from "./move-storage-route.js";
 import { readUntilNul } from "./read-until-nul.js";
 import { RestRouter } from "./rest-router.js";
 import { listenForBridge, type BridgeServer } from "./server.js";
@@ -55,10 +58,17 @@ async function start(): Promise<void> {
   await area.checkAccess();
 
   const health = new HealthCheck({ area, section, versions });
-  const router = new RestRouter([health.route(), metrics.route()], logger);
+  const router = new RestRouter(
+    [health.route(), metrics.route(), locateRoute(area), moveStorageRoute({ area, logger })],
+    logger,
+  );
   const socketDir = await createSocketFolder(tmpdir());
   const socketPath = join(socketDir, "bridge.sock");
-  const server = await listenForBridge(socketPath, area, logger, { router, observer: metrics });
+  const server = await listenForBridge(socketPath, area, logger, {
+    router,
+    jobStep: moveStorageJobStep({ area, logger }),
+    observer: metrics,
+  });
   // Handlers first: a stop request may follow the handshake at once.
   const stop = (why: string): void => void shutdown(why, server, socketDir);
   process.stdin.on("end", () => stop("stdin closed: Orthanc is gone"));

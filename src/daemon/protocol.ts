@@ -3,7 +3,7 @@
 //
 // One request in flight per connection. Each Orthanc thread owns one connection.
 //
-// Request: an 80-byte header, then `size` payload bytes for CREATE and REST only.
+// Request: an 80-byte header, then `size` payload bytes for CREATE, REST and JOB_STEP only.
 //   offset size field
 //        0    4 magic        "OCS1" (0x3153434f as u32 LE): catches a desynchronised stream at once
 //        4    4 op           Op below
@@ -52,6 +52,28 @@
 // When the daemon cannot be reached, the bridge itself answers 503, so a load balancer's probe fails.
 // A broken connection is retried on a new one for GET only (other methods may not be idempotent).
 //
+// JOB_STEP (op 6): one step of a job the daemon submitted to Orthanc's job engine (SUBMIT_JOB below). The
+// bridge holds each job's state, an opaque JSON text the daemon wrote, and sends it as the payload (at most
+// MAX_REST_PAYLOAD bytes); the daemon keeps nothing between steps, so a restarted daemon goes on with the
+// next step. Its answer is a success response whose `size` bytes are:
+//        0    4 status        JobStepStatus below (Orthanc's OrthancPluginJobStepStatus)
+//        4    4 progress      millionths (0..1000000)
+//        8      content       string: the job's new public content (JSON), or empty to keep it
+//                state         string: the job's new state, or empty to keep it
+//
+// Callbacks: while the bridge waits for the answer to a REST or JOB_STEP request, the daemon may first ask
+// it to call into Orthanc, as many times as it needs, on the same connection. A callback is a 16-byte
+// header, then `size` payload bytes (at most MAX_REST_PAYLOAD):
+//        0    4 magic         "OCSC" (0x4353434f as u32 LE): not a response
+//        4    4 kind          CallbackKind below
+//        8    8 size
+//   ORTHANC_REST: u32 method (HttpMethod), string uri (path and query), then the body up to the end; the
+//                 bridge calls Orthanc's built-in REST API (OrthancPluginRestApiGet/Post/Put/Delete)
+//   SUBMIT_JOB:   u32 priority (i32), string type, string content, string state; the bridge creates the
+//                 job (OrthancPluginCreateJob) and submits it
+// The bridge answers each callback with a 16-byte header ("OCSC", i32 code: an OrthancPluginErrorCode,
+// u64 size), then `size` bytes: ORTHANC_REST: Orthanc's answer body; SUBMIT_JOB: the job's id.
+//
 // The bridge starts the daemon as `node <script> --bridge-version=<version>`, its own version (the one
 // it reports to Orthanc), which /cloud-storage/health reports.
 //
@@ -75,12 +97,14 @@ export const Op = {
   REMOVE: 4,
   /** An HTTP request to one of REST_ROUTES (payload and answer above). */
   REST: 5,
+  /** One step of a job the daemon submitted (payload: the job's state). */
+  JOB_STEP: 6,
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 
 /** Ops whose request carries a payload of `size` bytes. */
 export function hasPayload(op: OpCode): boolean {
-  return op === Op.CREATE || op === Op.REST;
+  return op === Op.CREATE || op === Op.REST || op === Op.JOB_STEP;
 }
 
 /** Orthanc's OrthancPluginHttpMethod. */
@@ -92,7 +116,13 @@ export type HttpMethodName = keyof typeof HttpMethod;
  * matched against the whole path), in step with OCS_REST_ROUTES in native/protocol.h. Under a prefix of
  * our own, so they never clash with Orthanc's routes or another plugin's.
  */
-export const REST_ROUTES = ["/cloud-storage/health", "/cloud-storage/metrics"] as const;
+export const REST_ROUTES = [
+  "/cloud-storage/health",
+  "/cloud-storage/metrics",
+  "/cloud-storage/locate/([^/]+)",
+  // The official plugin's route (spec §4.3), at the same path so that scripts written for it keep working.
+  "/move-storage",
+] as const;
 
 /** Largest REST payload, either way: REST answers are small JSON or text, never attachments. */
 export const MAX_REST_PAYLOAD = 16 * 1024 * 1024;
@@ -129,7 +159,7 @@ export function decodeRequestHeader(header: Uint8Array): Request {
   if (magic !== MAGIC)
     throw new ProtocolError(`bad magic 0x${magic.toString(16)}: the stream is out of step`);
   const op = view.getUint32(4, true);
-  if (op < Op.CREATE || op > Op.REST) throw new ProtocolError(`unknown operation ${op}`);
+  if (op < Op.CREATE || op > Op.JOB_STEP) throw new ProtocolError(`unknown operation ${op}`);
   const size = view.getBigUint64(16, true);
   const start = view.getBigUint64(24, true);
   if (size > BigInt(Number.MAX_SAFE_INTEGER) || start > BigInt(Number.MAX_SAFE_INTEGER)) {
@@ -261,6 +291,128 @@ export function decodeRestAnswer(payload: Buffer): RestAnswer {
   const contentType = cursor.bytes(typeLength, "contentType").toString("latin1");
   const allow = cursor.bytes(allowLength, "allow").toString("latin1");
   return { status, contentType, allow, body: cursor.rest() };
+}
+
+/** Orthanc's OrthancPluginJobStepStatus. */
+export const JobStepStatus = { Success: 1, Failure: 2, Continue: 3 } as const;
+export type JobStepStatusCode = (typeof JobStepStatus)[keyof typeof JobStepStatus];
+
+/** The daemon's answer to a JOB_STEP request. */
+export interface JobStepAnswer {
+  status: JobStepStatusCode;
+  /** 0..1 */
+  progress: number;
+  /** The job's new public content (JSON), or "" to keep it. */
+  content: string;
+  /** The job's new state, or "" to keep it. */
+  state: string;
+}
+
+export function encodeJobStepAnswer(answer: JobStepAnswer): Buffer {
+  const fixed = Buffer.alloc(8);
+  fixed.writeUInt32LE(answer.status, 0);
+  fixed.writeUInt32LE(Math.round(Math.min(1, Math.max(0, answer.progress)) * 1_000_000), 4);
+  const size = fixed.length + 8 + Buffer.byteLength(answer.content) + Buffer.byteLength(answer.state);
+  if (size > MAX_REST_PAYLOAD) {
+    throw new ProtocolError(`a job step answer of ${size} bytes is larger than ${MAX_REST_PAYLOAD} bytes`);
+  }
+  return Buffer.concat([fixed, encodeString(answer.content), encodeString(answer.state)]);
+}
+
+/** Decode a JOB_STEP answer, as the bridge does (used by tests). */
+export function decodeJobStepAnswer(payload: Buffer): JobStepAnswer {
+  const cursor = new Cursor(payload, "job step answer");
+  const status = cursor.u32("status") as JobStepStatusCode;
+  const progress = cursor.u32("progress") / 1_000_000;
+  const content = cursor.string("content");
+  const state = cursor.string("state");
+  cursor.end();
+  return { status, progress, content, state };
+}
+
+export const CALLBACK_MAGIC = 0x4353434f;
+export const CALLBACK_HEADER_SIZE = 16;
+
+/** What the daemon asks the bridge to do inside Orthanc (callbacks, above). */
+export const CallbackKind = { ORTHANC_REST: 1, SUBMIT_JOB: 2 } as const;
+export type CallbackKindCode = (typeof CallbackKind)[keyof typeof CallbackKind];
+
+/** A call to Orthanc's own REST API, made by the bridge. */
+export interface OrthancRestCall {
+  method: HttpMethodName;
+  /** Path and query string, e.g. "/instances/ID/attachments?full". */
+  uri: string;
+  body?: Buffer;
+}
+
+/** A job for Orthanc's job engine, whose steps the bridge forwards as JOB_STEP. */
+export interface JobSubmission {
+  type: string;
+  priority: number;
+  content: string;
+  state: string;
+}
+
+/** A callback frame: header and payload. */
+export function encodeCallback(
+  call: { kind: "rest"; rest: OrthancRestCall } | { kind: "job"; job: JobSubmission },
+): Buffer {
+  let payload: Buffer;
+  let kind: CallbackKindCode;
+  if (call.kind === "rest") {
+    const method = Buffer.alloc(4);
+    method.writeUInt32LE(HttpMethod[call.rest.method], 0);
+    payload = Buffer.concat([method, encodeString(call.rest.uri), call.rest.body ?? Buffer.alloc(0)]);
+    kind = CallbackKind.ORTHANC_REST;
+  } else {
+    const priority = Buffer.alloc(4);
+    priority.writeInt32LE(call.job.priority, 0);
+    payload = Buffer.concat([
+      priority,
+      encodeString(call.job.type),
+      encodeString(call.job.content),
+      encodeString(call.job.state),
+    ]);
+    kind = CallbackKind.SUBMIT_JOB;
+  }
+  if (payload.length > MAX_REST_PAYLOAD) {
+    throw new ProtocolError(`a callback of ${payload.length} bytes is larger than ${MAX_REST_PAYLOAD} bytes`);
+  }
+  const header = Buffer.alloc(CALLBACK_HEADER_SIZE);
+  header.writeUInt32LE(CALLBACK_MAGIC, 0);
+  header.writeUInt32LE(kind, 4);
+  header.writeBigUInt64LE(BigInt(payload.length), 8);
+  return Buffer.concat([header, payload]);
+}
+
+/** Decode a callback frame's header, as the bridge does (used by tests). */
+export function decodeCallbackHeader(header: Uint8Array): { kind: number; size: number } {
+  const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
+  if (view.getUint32(0, true) !== CALLBACK_MAGIC) throw new ProtocolError("bad magic in a callback");
+  return { kind: view.getUint32(4, true), size: Number(view.getBigUint64(8, true)) };
+}
+
+/** Encode the header of the bridge's answer to a callback (used by tests standing in for the bridge). */
+export function encodeCallbackAnswerHeader(code: number, size: number): Buffer {
+  const header = Buffer.alloc(CALLBACK_HEADER_SIZE);
+  header.writeUInt32LE(CALLBACK_MAGIC, 0);
+  header.writeInt32LE(code, 4);
+  header.writeBigUInt64LE(BigInt(size), 8);
+  return header;
+}
+
+/** Decode the header of the bridge's answer to a callback. */
+export function decodeCallbackAnswerHeader(header: Uint8Array): { code: number; size: number } {
+  const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
+  const magic = view.getUint32(0, true);
+  if (magic !== CALLBACK_MAGIC) {
+    throw new ProtocolError(`bad magic 0x${magic.toString(16)} in the answer to a callback`);
+  }
+  const size = view.getBigUint64(8, true);
+  if (size > BigInt(MAX_REST_PAYLOAD)) {
+    throw new ProtocolError(`an answer to a callback of ${size} bytes (at most ${MAX_REST_PAYLOAD})`);
+  }
+  return { code: view.getInt32(4, true), size: Number(size) };
 }
 
 function encodeString(text: string): Buffer {

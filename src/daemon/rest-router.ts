@@ -2,6 +2,7 @@
 // on its path, then on its method, and answered with a status, a content type and a body.
 
 import { describeCause } from "../errors.js";
+import type { OrthancCallbacks } from "./bridge-callbacks.js";
 import type { Logger } from "../log.js";
 import { REST_ROUTES, type HttpMethodName, type RestAnswer, type RestRequest } from "./protocol.js";
 
@@ -12,7 +13,8 @@ export interface RestReply {
   body: string | Buffer;
 }
 
-export type RestHandler = (request: RestRequest) => Promise<RestReply>;
+/** `orthanc` calls back into Orthanc through the bridge, on the connection the request came on. */
+export type RestHandler = (request: RestRequest, orthanc: OrthancCallbacks) => Promise<RestReply>;
 
 export interface RestRoute {
   /** One of REST_ROUTES, exactly as the bridge registers it: the bridge forwards no other path. */
@@ -39,7 +41,7 @@ export class RestRouter {
   }
 
   /** The answer to a forwarded request; never throws (a failing handler is a 500 that says why). */
-  async handle(request: RestRequest): Promise<RestAnswer> {
+  async handle(request: RestRequest, orthanc: OrthancCallbacks): Promise<RestAnswer> {
     const found = this.routes.find(({ regex }) => regex.test(request.url));
     if (found === undefined) return textAnswer(404, `no route ${request.url} in the cloud-storage daemon`);
     const handler = found.route.methods[request.method];
@@ -48,7 +50,7 @@ export class RestRouter {
       return { ...textAnswer(405, `${request.url} accepts ${allow} only`), allow };
     }
     try {
-      const reply = await handler(request);
+      const reply = await handler(request, orthanc);
       const body = typeof reply.body === "string" ? Buffer.from(reply.body, "utf8") : reply.body;
       return { status: reply.status, contentType: reply.contentType, allow: "", body };
     } catch (error) {

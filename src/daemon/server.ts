@@ -1,6 +1,7 @@
 // The daemon's Unix-socket server: one request at a time per connection (one connection per Orthanc
-// thread), each answered from the StorageArea with an Orthanc error code, or for REST by the router
-// (protocol.ts). An observer (metrics.ts) sees every storage request answered.
+// thread), each answered from the StorageArea with an Orthanc error code, for REST by the router, and for
+// JOB_STEP by the job runner (protocol.ts); the last two may call back into Orthanc on the same connection
+// (bridge-callbacks.ts). An observer (metrics.ts) sees every storage request answered.
 
 import { chmod } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
@@ -9,14 +10,17 @@ import type { Readable } from "node:stream";
 import type { StorageArea } from "../area/storage-area.js";
 import { describeCause } from "../errors.js";
 import type { Logger } from "../log.js";
+import { ConnectionCallbacks, type OrthancCallbacks } from "./bridge-callbacks.js";
 import { orthancCodeOf } from "./error-codes.js";
 import { FrameReader, type Frame } from "./frame-reader.js";
 import {
   Op,
   OrthancCode,
   decodeRestRequest,
+  encodeJobStepAnswer,
   encodeResponseHeader,
   encodeRestAnswer,
+  type JobStepAnswer,
   type OpCode,
 } from "./protocol.js";
 import { RestRouter } from "./rest-router.js";
@@ -47,9 +51,14 @@ export interface DispatchObserver {
   requestAnswered(event: RequestEvent): void;
 }
 
+/** Runs one step of a job from its state (op JOB_STEP); throws when the state is not one of its jobs'. */
+export type JobStepper = (state: string, orthanc: OrthancCallbacks) => Promise<JobStepAnswer>;
+
 export interface BridgeServerOptions {
   /** Serves op REST; without it every REST request is a 404. */
   router?: RestRouter;
+  /** Serves op JOB_STEP; without it every step fails. */
+  jobStep?: JobStepper;
   observer?: DispatchObserver;
 }
 
@@ -58,6 +67,7 @@ interface Services {
   area: StorageArea;
   logger: Logger;
   router: RestRouter;
+  jobStep: JobStepper | undefined;
   observer: DispatchObserver | undefined;
 }
 
@@ -78,6 +88,7 @@ export async function listenForBridge(
     area,
     logger,
     router: options.router ?? new RestRouter([], logger),
+    jobStep: options.jobStep,
     observer: options.observer,
   };
   const sockets = new Set<Socket>();
@@ -114,6 +125,7 @@ export async function listenForBridge(
 
 function serveConnection(socket: Socket, services: Services): void {
   const reader = new FrameReader();
+  const callbacks = new ConnectionCallbacks(socket);
   const queue: Frame[] = [];
   let busy = false;
 
@@ -121,14 +133,19 @@ function serveConnection(socket: Socket, services: Services): void {
     busy = true;
     socket.pause(); // the bridge sends one request at a time; holding further bytes keeps memory bounded
     while (queue.length > 0 && !socket.destroyed) {
-      await answer(socket, services, queue.shift() as Frame);
+      await answer(socket, services, queue.shift() as Frame, callbacks);
     }
     busy = false;
     if (!socket.destroyed) socket.resume();
   };
 
+  socket.on("close", () => callbacks.fail(new Error("the bridge closed the connection")));
   socket.on("data", (chunk: Buffer) => {
     try {
+      if (callbacks.awaiting) {
+        callbacks.push(chunk); // the answer to a callback a REST handler or a job step is waiting for
+        return;
+      }
       queue.push(...reader.push(chunk));
     } catch (error) {
       services.logger.error(`bridge connection: ${describeCause(error)}; closing it`);
@@ -140,9 +157,18 @@ function serveConnection(socket: Socket, services: Services): void {
   socket.on("error", () => socket.destroy()); // a peer gone mid-answer: the bridge retries on a new one
 }
 
-async function answer(socket: Socket, services: Services, frame: Frame): Promise<void> {
+async function answer(
+  socket: Socket,
+  services: Services,
+  frame: Frame,
+  callbacks: OrthancCallbacks,
+): Promise<void> {
   if (frame.request.op === Op.REST) {
-    await answerRest(socket, services, frame);
+    await answerRest(socket, services, frame, callbacks);
+    return;
+  }
+  if (frame.request.op === Op.JOB_STEP) {
+    await answerJobStep(socket, services, frame, callbacks);
     return;
   }
   const started = performance.now();
@@ -195,7 +221,8 @@ async function answerStorage(
       await write(socket, encodeResponseHeader(OrthancCode.Success, 0));
       return 0;
     case Op.REST:
-      throw new Error("a REST request is not a storage request");
+    case Op.JOB_STEP:
+      throw new Error(`operation ${op} is not a storage request`);
   }
 }
 
@@ -203,12 +230,42 @@ async function answerStorage(
  * Answers a REST request with the router's status, content type and body. A payload that cannot be a
  * REST request gets an error code and a message, which the bridge logs (Orthanc then answers 500).
  */
-async function answerRest(socket: Socket, { router, logger }: Services, { payload }: Frame): Promise<void> {
+async function answerRest(
+  socket: Socket,
+  { router, logger }: Services,
+  { payload }: Frame,
+  callbacks: OrthancCallbacks,
+): Promise<void> {
+  await answerPayload(socket, logger, "REST request", async () =>
+    encodeRestAnswer(await router.handle(decodeRestRequest(payload), callbacks)),
+  );
+}
+
+/** A job step: its answer, or an error code whose message the bridge logs (the job then fails). */
+async function answerJobStep(
+  socket: Socket,
+  { jobStep, logger }: Services,
+  { payload }: Frame,
+  callbacks: OrthancCallbacks,
+): Promise<void> {
+  await answerPayload(socket, logger, "job step", async () => {
+    if (jobStep === undefined) throw new Error("this daemon runs no jobs");
+    return encodeJobStepAnswer(await jobStep(payload.toString("utf8"), callbacks));
+  });
+}
+
+/** Answers with the payload `make` returns, or with an error code and a message when it throws. */
+async function answerPayload(
+  socket: Socket,
+  logger: Logger,
+  what: string,
+  make: () => Promise<Buffer>,
+): Promise<void> {
   let answer: Buffer;
   try {
-    answer = encodeRestAnswer(await router.handle(decodeRestRequest(payload)));
+    answer = await make();
   } catch (error) {
-    const message = `REST request: ${describeCause(error)}`;
+    const message = `${what}: ${describeCause(error)}`;
     logger.error(message);
     const text = Buffer.from(message, "utf8");
     await write(

@@ -1,7 +1,7 @@
 // Walk Orthanc's index through its REST API: every attachment of every patient, study, series and instance,
 // with what Orthanc recorded about it (uuid, content type, stored size and MD5).
 
-import { RESOURCE_LEVELS, type OrthancClient, type ResourceLevel } from "./orthanc-api.js";
+import { RESOURCE_LEVELS, type OrthancIndex, type ResourceLevel } from "./orthanc-api.js";
 import { forEachParallel } from "./parallel.js";
 
 /** One attachment as Orthanc's index records it. */
@@ -39,7 +39,7 @@ export interface WalkIndexResult {
 }
 
 /** Every level, coarsest first; instance attachments (the DICOM files) are most of the work. */
-export async function walkIndex(client: OrthancClient, options: WalkIndexOptions): Promise<WalkIndexResult> {
+export async function walkIndex(client: OrthancIndex, options: WalkIndexOptions): Promise<WalkIndexResult> {
   const result: WalkIndexResult = { resources: 0, attachments: 0, vanished: 0 };
   async function* resources(): AsyncIterable<[ResourceLevel, string]> {
     for (const level of RESOURCE_LEVELS) {

@@ -9,7 +9,7 @@ import { fileSystemKey, parseObjectKey, type KeyLayout } from "../layout/object-
 import type { ObjectStore } from "../stores/object-store.js";
 import type { IndexedAttachment } from "./index-walk.js";
 import { walkIndex } from "./index-walk.js";
-import type { OrthancClient } from "./orthanc-api.js";
+import type { OrthancIndex } from "./orthanc-api.js";
 import type { Progress } from "./progress.js";
 import type { RunReport } from "./run-report.js";
 import { digestPlaintext, md5Of, type PlaintextDigest } from "./stored-object.js";
@@ -91,7 +91,7 @@ interface MigrateRecord {
 
 export async function migrateFileSystem(
   area: StorageArea,
-  client: OrthancClient,
+  client: OrthancIndex,
   options: MigrateOptions,
 ): Promise<MigrateSummary> {
   const { progress, report } = options;

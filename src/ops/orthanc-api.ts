@@ -1,5 +1,6 @@
-// A small client of Orthanc's REST API, for the tools that need Orthanc's index (verify, migrate): which
-// resources exist and which attachments each one has. Node's fetch, optional HTTP basic authentication.
+// A small client of Orthanc's REST API, for the tools that need Orthanc's index (verify, migrate, move-storage):
+// which resources exist and which attachments each one has. OrthancIndex holds the questions; OrthancClient
+// asks them over HTTP (Node's fetch, optional basic authentication), the daemon through the bridge.
 
 /** Orthanc's resource levels, as they appear in REST paths. */
 export type ResourceLevel = "patients" | "studies" | "series" | "instances";
@@ -41,57 +42,13 @@ const DEFAULT_TIMEOUT_MS = 60_000;
 /** Resources asked for per page of `/{level}?since=&limit=`: small answers, few round trips. */
 const PAGE_SIZE = 1000;
 
-export class OrthancClient {
-  readonly url: string;
-  private readonly authorization: string | undefined;
-  private readonly timeoutMs: number;
-
-  constructor(options: OrthancClientOptions) {
-    this.url = options.url.replace(/\/+$/, "");
-    if (!/^https?:\/\//.test(this.url)) {
-      throw new OrthancApiError(`Orthanc URL ${JSON.stringify(options.url)}: expected http:// or https://`);
-    }
-    if (options.user !== undefined || options.password !== undefined) {
-      const credentials = `${options.user ?? ""}:${options.password ?? ""}`;
-      this.authorization = `Basic ${Buffer.from(credentials).toString("base64")}`;
-    }
-    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  }
+/** The questions the tools ask Orthanc's index, over whatever answers `get`. */
+export abstract class OrthancIndex {
+  /** Where the answers come from, for messages: Orthanc's URL, or "Orthanc" inside it. */
+  abstract readonly url: string;
 
   /** GET a JSON document; null on 404 (a resource deleted while we walk the index). */
-  async get<T>(path: string): Promise<T | null> {
-    const target = `${this.url}${path}`;
-    let response: Response;
-    try {
-      response = await fetch(target, {
-        headers: this.authorization === undefined ? {} : { Authorization: this.authorization },
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
-    } catch (error) {
-      const cause =
-        error instanceof Error ? ((error.cause as Error | undefined)?.message ?? error.message) : "";
-      throw new OrthancApiError(`GET ${target}: Orthanc did not answer (${cause}); check --orthanc`);
-    }
-    if (response.status === 404) {
-      await response.body?.cancel();
-      return null;
-    }
-    if (!response.ok) {
-      const body = (await response.text()).slice(0, 200);
-      const hint =
-        response.status === 401 || response.status === 403
-          ? ": check --user and --password (or ORTHANC_USER / ORTHANC_PASSWORD)"
-          : body === ""
-            ? ""
-            : `: ${body}`;
-      throw new OrthancApiError(`GET ${target}: HTTP ${response.status}${hint}`, response.status);
-    }
-    try {
-      return (await response.json()) as T;
-    } catch {
-      throw new OrthancApiError(`GET ${target}: the answer is not JSON; is ${this.url} Orthanc's REST API?`);
-    }
-  }
+  abstract get<T>(path: string): Promise<T | null>;
 
   /** `GET /system`: proves the URL and credentials before any long walk. */
   async system(): Promise<{ Version: string; Name: string }> {
@@ -133,11 +90,80 @@ export class OrthancClient {
     return this.get<AttachmentInfo>(`/${level}/${id}/attachments/${contentType}/info`);
   }
 
-  private async require<T>(path: string): Promise<T> {
+  protected async require<T>(path: string): Promise<T> {
     const answer = await this.get<T>(path);
     if (answer === null) {
       throw new OrthancApiError(`GET ${this.url}${path}: HTTP 404; is ${this.url} Orthanc's REST API?`, 404);
     }
     return answer;
+  }
+}
+
+export class OrthancClient extends OrthancIndex {
+  readonly url: string;
+  private readonly authorization: string | undefined;
+  private readonly timeoutMs: number;
+
+  constructor(options: OrthancClientOptions) {
+    super();
+    this.url = options.url.replace(/\/+$/, "");
+    if (!/^https?:\/\//.test(this.url)) {
+      throw new OrthancApiError(`Orthanc URL ${JSON.stringify(options.url)}: expected http:// or https://`);
+    }
+    if (options.user !== undefined || options.password !== undefined) {
+      const credentials = `${options.user ?? ""}:${options.password ?? ""}`;
+      this.authorization = `Basic ${Buffer.from(credentials).toString("base64")}`;
+    }
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  }
+
+  /** GET a JSON document; null on 404 (a resource deleted while we walk the index). */
+  get<T>(path: string): Promise<T | null> {
+    return this.send<T>("GET", path);
+  }
+
+  /** POST a JSON body and read the JSON answer; a 404 is an error here. */
+  async post<T>(path: string, body: unknown): Promise<T> {
+    const answer = await this.send<T>("POST", path, JSON.stringify(body));
+    if (answer === null) throw new OrthancApiError(`POST ${this.url}${path}: HTTP 404`, 404);
+    return answer;
+  }
+
+  private async send<T>(method: "GET" | "POST", path: string, body?: string): Promise<T | null> {
+    const target = `${this.url}${path}`;
+    let response: Response;
+    try {
+      response = await fetch(target, {
+        method,
+        body,
+        headers: this.authorization === undefined ? {} : { Authorization: this.authorization },
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (error) {
+      const cause =
+        error instanceof Error ? ((error.cause as Error | undefined)?.message ?? error.message) : "";
+      throw new OrthancApiError(`${method} ${target}: Orthanc did not answer (${cause}); check --orthanc`);
+    }
+    if (response.status === 404 && method === "GET") {
+      await response.body?.cancel();
+      return null;
+    }
+    if (!response.ok) {
+      const answer = (await response.text()).trim().slice(0, 300);
+      const hint =
+        response.status === 401 || response.status === 403
+          ? ": check --user and --password (or ORTHANC_USER / ORTHANC_PASSWORD)"
+          : answer === ""
+            ? ""
+            : `: ${answer}`;
+      throw new OrthancApiError(`${method} ${target}: HTTP ${response.status}${hint}`, response.status);
+    }
+    try {
+      return (await response.json()) as T;
+    } catch {
+      throw new OrthancApiError(
+        `${method} ${target}: the answer is not JSON; is ${this.url} Orthanc's REST API?`,
+      );
+    }
   }
 }

@@ -5,7 +5,7 @@ import type { StorageArea, StorageTier } from "../area/storage-area.js";
 import { describeCause, isStorageError } from "../errors.js";
 import type { IndexedAttachment } from "./index-walk.js";
 import { walkIndex } from "./index-walk.js";
-import type { OrthancClient } from "./orthanc-api.js";
+import type { OrthancIndex } from "./orthanc-api.js";
 import type { Progress } from "./progress.js";
 import type { RunReport } from "./run-report.js";
 import { digestPlaintext, type PlaintextDigest } from "./stored-object.js";
@@ -81,7 +81,7 @@ const UNREADABLE_CODES = new Set([
 
 export async function verifyStorage(
   area: StorageArea,
-  client: OrthancClient,
+  client: OrthancIndex,
   options: VerifyOptions,
 ): Promise<VerifySummary> {
   const { progress, report } = options;

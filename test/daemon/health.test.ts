@@ -11,6 +11,7 @@ import { PlainCodec } from "../../src/crypto/plain-codec.js";
 import { HealthCheck, type HealthReport } from "../../src/daemon/health.js";
 import type { RestRequest } from "../../src/daemon/protocol.js";
 import type { ObjectBody, ObjectStore } from "../../src/stores/object-store.js";
+import { noCallbacks } from "../helpers/no-callbacks.js";
 import { MemoryLogger } from "../helpers/memory-logger.js";
 
 const VERSIONS = { plugin: "1.2.3", daemon: "4.5.6" };
@@ -54,7 +55,7 @@ function check(store: ObjectStore, codec: ObjectCodec = new PlainCodec(), timeou
 async function answer(health: HealthCheck): Promise<{ status: number; report: HealthReport }> {
   const handler = health.route().methods.GET;
   assert.ok(handler);
-  const reply = await handler(GET);
+  const reply = await handler(GET, noCallbacks);
   assert.equal(reply.contentType, "application/json");
   return { status: reply.status, report: JSON.parse(reply.body.toString()) as HealthReport };
 }

@@ -20,6 +20,17 @@ import {
   decodeRestRequest,
   encodeRestAnswer,
   encodeRestRequest,
+  CALLBACK_HEADER_SIZE,
+  CALLBACK_MAGIC,
+  CallbackKind,
+  JobStepStatus,
+  decodeCallbackAnswerHeader,
+  decodeCallbackHeader,
+  decodeJobStepAnswer,
+  encodeCallback,
+  encodeCallbackAnswerHeader,
+  encodeJobStepAnswer,
+  encodeResponseHeader,
   type RestRequest,
 } from "../../src/daemon/protocol.js";
 import { repoRoot } from "../helpers/paths.js";
@@ -124,5 +135,54 @@ describe("native/protocol.h", () => {
     for (const [name, value] of Object.entries(Op)) {
       assert.match(header, new RegExp(`OCS_OP_${name} = ${value},`), `OCS_OP_${name}`);
     }
+    assert.equal(define("OCS_CALLBACK_MAGIC"), `0x${CALLBACK_MAGIC.toString(16)}u`);
+    assert.equal(define("OCS_CALLBACK_HEADER_SIZE"), String(CALLBACK_HEADER_SIZE));
+    for (const [name, value] of Object.entries(CallbackKind)) {
+      assert.match(header, new RegExp(`OCS_CALLBACK_${name} = ${value},`), `OCS_CALLBACK_${name}`);
+    }
+  });
+});
+
+describe("callbacks and job steps", () => {
+  it("frames a REST callback as the bridge reads it: magic, kind, size, method, uri, body", () => {
+    const frame = encodeCallback({
+      kind: "rest",
+      rest: { method: "POST", uri: "/tools/find?x=1", body: Buffer.from("{}") },
+    });
+    assert.deepEqual(decodeCallbackHeader(frame.subarray(0, CALLBACK_HEADER_SIZE)), {
+      kind: CallbackKind.ORTHANC_REST,
+      size: frame.length - CALLBACK_HEADER_SIZE,
+    });
+    const payload = frame.subarray(CALLBACK_HEADER_SIZE);
+    assert.equal(payload.readUInt32LE(0), 2);
+    assert.equal(payload.readUInt32LE(4), "/tools/find?x=1".length);
+    assert.equal(payload.subarray(8 + 15).toString(), "{}");
+  });
+
+  it("frames a job submission with a signed priority and three strings", () => {
+    const frame = encodeCallback({
+      kind: "job",
+      job: { type: "MoveStorage", priority: -3, content: "{}", state: '{"a":1}' },
+    });
+    const payload = frame.subarray(CALLBACK_HEADER_SIZE);
+    assert.equal(decodeCallbackHeader(frame).kind, CallbackKind.SUBMIT_JOB);
+    assert.equal(payload.readInt32LE(0), -3);
+    assert.equal(payload.subarray(8, 19).toString(), "MoveStorage");
+  });
+
+  it("refuses an answer to a callback with a bad magic or an oversized body", () => {
+    assert.throws(() => decodeCallbackAnswerHeader(encodeResponseHeader(0, 0)), /bad magic/);
+    assert.throws(
+      () => decodeCallbackAnswerHeader(encodeCallbackAnswerHeader(0, MAX_REST_PAYLOAD + 1)),
+      /at most/,
+    );
+    assert.deepEqual(decodeCallbackAnswerHeader(encodeCallbackAnswerHeader(17, 3)), { code: 17, size: 3 });
+  });
+
+  it("round-trips a job step answer, progress in millionths, clamped to 0..1", () => {
+    const answer = { status: JobStepStatus.Continue, progress: 0.25, content: '{"Moved":1}', state: "" };
+    assert.deepEqual(decodeJobStepAnswer(encodeJobStepAnswer(answer)), answer);
+    const over = decodeJobStepAnswer(encodeJobStepAnswer({ ...answer, progress: 1.5 }));
+    assert.equal(over.progress, 1);
   });
 });

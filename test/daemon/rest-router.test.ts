@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 
 import type { HttpMethodName, RestRequest } from "../../src/daemon/protocol.js";
 import { RestRouter, type RestRoute } from "../../src/daemon/rest-router.js";
+import { noCallbacks } from "../helpers/no-callbacks.js";
 import { MemoryLogger } from "../helpers/memory-logger.js";
 
 function request(method: HttpMethodName, url: string): RestRequest {
@@ -17,7 +18,7 @@ const health: RestRoute = {
 describe("REST router", () => {
   it("answers a route's method with its handler's status, content type and body", async () => {
     const router = new RestRouter([health], new MemoryLogger());
-    assert.deepEqual(await router.handle(request("GET", "/cloud-storage/health")), {
+    assert.deepEqual(await router.handle(request("GET", "/cloud-storage/health"), noCallbacks), {
       status: 200,
       contentType: "application/json",
       allow: "",
@@ -28,7 +29,7 @@ describe("REST router", () => {
   it("answers 405 with the allowed methods to any other method", async () => {
     const router = new RestRouter([health], new MemoryLogger());
     for (const method of ["POST", "PUT", "DELETE"] as const) {
-      const answer = await router.handle(request(method, "/cloud-storage/health"));
+      const answer = await router.handle(request(method, "/cloud-storage/health"), noCallbacks);
       assert.equal(answer.status, 405, method);
       assert.equal(answer.allow, "GET");
     }
@@ -37,7 +38,7 @@ describe("REST router", () => {
   it("matches the whole path, as Orthanc does", async () => {
     const router = new RestRouter([health], new MemoryLogger());
     for (const url of ["/cloud-storage/health/", "/x/cloud-storage/health", "/cloud-storage/metrics"]) {
-      const answer = await router.handle(request("GET", url));
+      const answer = await router.handle(request("GET", url), noCallbacks);
       assert.equal(answer.status, 404, url);
       assert.match(answer.body.toString(), /no route/);
     }
@@ -49,7 +50,10 @@ describe("REST router", () => {
       pattern: "/cloud-storage/metrics",
       methods: { GET: () => Promise.reject(new Error("collector broke")) },
     };
-    const answer = await new RestRouter([failing], logger).handle(request("GET", "/cloud-storage/metrics"));
+    const answer = await new RestRouter([failing], logger).handle(
+      request("GET", "/cloud-storage/metrics"),
+      noCallbacks,
+    );
     assert.equal(answer.status, 500);
     assert.match(answer.body.toString(), /GET \/cloud-storage\/metrics: collector broke/);
     assert.ok(logger.lines.some((l) => l.level === "error" && l.message.includes("collector broke")));

@@ -51,7 +51,18 @@ export class BridgeClient {
     this.socket.destroy();
   }
 
-  private async take(size: number): Promise<Buffer> {
+  /** Raw bytes, for tests that play the bridge's side of callbacks or send malformed frames. */
+  write(bytes: Uint8Array): void {
+    this.socket.write(bytes);
+  }
+
+  /** Whether the daemon closed this connection. */
+  get closed(): boolean {
+    return this.ended;
+  }
+
+  /** The next `size` bytes the daemon sends; rejects when it closes the connection first. */
+  async take(size: number): Promise<Buffer> {
     while (this.buffered.length < size) {
       if (this.ended) throw new Error(`connection closed with ${this.buffered.length} of ${size} bytes`);
       await new Promise<void>((resolve) => (this.waiter = resolve));

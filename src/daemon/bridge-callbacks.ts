@@ -1,0 +1,135 @@
+// Calls from the daemon into Orthanc, made by the bridge on the daemon's behalf while it waits for the answer
+// to a REST or JOB_STEP request (callbacks, protocol.ts): Orthanc's own REST API, and job submission. One
+// connection carries one callback at a time; the bridge answers each before anything else.
+
+import type { Socket } from "node:net";
+
+import {
+  CALLBACK_HEADER_SIZE,
+  ProtocolError,
+  decodeCallbackAnswerHeader,
+  encodeCallback,
+  type JobSubmission,
+  type OrthancRestCall,
+} from "./protocol.js";
+
+/** Orthanc's answer to a callback: its error code (0 = success) and the bytes that came with it. */
+export interface CallbackAnswer {
+  code: number;
+  body: Buffer;
+}
+
+/** What a REST handler or a job step may ask of Orthanc. */
+export interface OrthancCallbacks {
+  /** A call to Orthanc's built-in REST API (no authentication: the plugin's own privileges). */
+  rest(call: OrthancRestCall): Promise<CallbackAnswer>;
+  /** Creates a job in Orthanc's job engine and returns its id. */
+  submitJob(job: JobSubmission): Promise<string>;
+}
+
+/** Orthanc's OrthancPluginErrorCode_UnknownResource: what a REST call on a missing resource returns. */
+export const UNKNOWN_RESOURCE = 17;
+
+interface PendingAnswer {
+  header: Buffer;
+  headerFilled: number;
+  body: Buffer | undefined;
+  bodyFilled: number;
+  code: number;
+  resolve(answer: CallbackAnswer): void;
+  reject(error: Error): void;
+}
+
+/** The callbacks of one connection: writes each callback and reads its answer off the same socket. */
+export class ConnectionCallbacks implements OrthancCallbacks {
+  private pending: PendingAnswer | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed: Error | undefined;
+
+  constructor(private readonly socket: Socket) {}
+
+  /** Whether the bytes arriving now are the answer to a callback (else they are requests). */
+  get awaiting(): boolean {
+    return this.pending !== undefined;
+  }
+
+  rest(call: OrthancRestCall): Promise<CallbackAnswer> {
+    return this.serialized(() => this.send(encodeCallback({ kind: "rest", rest: call })));
+  }
+
+  async submitJob(job: JobSubmission): Promise<string> {
+    const answer = await this.serialized(() => this.send(encodeCallback({ kind: "job", job })));
+    if (answer.code !== 0 || answer.body.length === 0) {
+      throw new Error(`Orthanc refused to create the ${job.type} job (error code ${answer.code})`);
+    }
+    return answer.body.toString("utf8");
+  }
+
+  /** Feed bytes that arrived while awaiting; throws a ProtocolError when they cannot be the answer. */
+  push(chunk: Buffer): void {
+    const pending = this.pending;
+    if (pending === undefined) throw new ProtocolError("bytes for a callback that was not made");
+    let offset = 0;
+    if (pending.headerFilled < CALLBACK_HEADER_SIZE) {
+      const taken = chunk.copy(
+        pending.header,
+        pending.headerFilled,
+        0,
+        CALLBACK_HEADER_SIZE - pending.headerFilled,
+      );
+      pending.headerFilled += taken;
+      offset += taken;
+      if (pending.headerFilled < CALLBACK_HEADER_SIZE) return;
+      const { code, size } = decodeCallbackAnswerHeader(pending.header);
+      pending.code = code;
+      pending.body = Buffer.allocUnsafe(size); // every byte is overwritten before use
+    }
+    const body = pending.body as Buffer;
+    const taken = chunk.copy(body, pending.bodyFilled, offset, offset + body.length - pending.bodyFilled);
+    pending.bodyFilled += taken;
+    offset += taken;
+    if (offset < chunk.length) {
+      throw new ProtocolError(`${chunk.length - offset} bytes after the answer to a callback`);
+    }
+    if (pending.bodyFilled < body.length) return;
+    this.pending = undefined;
+    this.socket.pause(); // back to one request at a time: the handler writes its answer next
+    pending.resolve({ code: pending.code, body });
+  }
+
+  /** The connection is gone: the callback in flight, and every later one, fails with `error`. */
+  fail(error: Error): void {
+    this.closed = error;
+    const pending = this.pending;
+    this.pending = undefined;
+    pending?.reject(error);
+  }
+
+  private serialized<T>(call: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(call);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  private send(frame: Buffer): Promise<CallbackAnswer> {
+    return new Promise((resolve, reject) => {
+      if (this.closed !== undefined || this.socket.destroyed) {
+        reject(this.closed ?? new Error("the bridge closed the connection"));
+        return;
+      }
+      this.pending = {
+        header: Buffer.alloc(CALLBACK_HEADER_SIZE),
+        headerFilled: 0,
+        body: undefined,
+        bodyFilled: 0,
+        code: 0,
+        resolve,
+        reject,
+      };
+      this.socket.write(frame, (error) => {
+        if (error) this.fail(error);
+      });
+      this.socket.resume();
+    });
+  }
+}

@@ -1,0 +1,41 @@
+// GET /cloud-storage/locate/{uuid}[?content-type=N]: which storage holds an attachment (the primary or, in
+// hybrid mode, the secondary), under which key, its size, format and key id. The REST twin of `locate`.
+
+import type { StorageArea } from "../area/storage-area.js";
+import { isStorageError } from "../errors.js";
+import { assertAttachment } from "../layout/object-key.js";
+import { locateAttachment } from "../ops/locate.js";
+import type { RestReply, RestRoute } from "./rest-router.js";
+
+export function locateRoute(area: StorageArea): RestRoute {
+  return {
+    pattern: "/cloud-storage/locate/([^/]+)",
+    methods: {
+      GET: async (request) => {
+        const uuid = request.groups[0] ?? "";
+        const typeArgument = request.getArguments.find(([key]) => key === "content-type")?.[1];
+        const contentType = typeArgument === undefined ? undefined : Number(typeArgument);
+        if (contentType !== undefined && !/^\d+$/.test(typeArgument ?? "")) {
+          return text(400, `content-type must be a whole number, not ${JSON.stringify(typeArgument)}`);
+        }
+        try {
+          assertAttachment(uuid, contentType ?? 0);
+        } catch (error) {
+          if (isStorageError(error)) return text(400, error.message);
+          throw error;
+        }
+        const locations = await locateAttachment(area, uuid, contentType);
+        const found = locations.some((location) => location.readable);
+        return {
+          status: found ? 200 : 404,
+          contentType: "application/json",
+          body: `${JSON.stringify({ uuid, found, locations }, null, 2)}\n`,
+        };
+      },
+    },
+  };
+}
+
+function text(status: number, message: string): RestReply {
+  return { status, contentType: "text/plain; charset=utf-8", body: `${message}\n` };
+}

@@ -1,0 +1,298 @@
+// The /move-storage job (spec §4.3): the request the official route accepts, the resources it names turned
+// into the list of every resource whose attachments move (patients, studies and series too, not only
+// instances), and one step of the job, which moves the attachments of as many resources as fit in a time
+// slice. The job's whole state travels with each step (protocol.ts, JOB_STEP), so a step can run in any
+// daemon, and a job Orthanc stored before a restart goes on where it stopped.
+
+import { describeCause } from "../errors.js";
+import type { StorageArea } from "../area/storage-area.js";
+import { STORAGE_NAMES, moveAttachment, tiersForMove, type StorageName } from "./move-attachment.js";
+import type { OrthancIndex, ResourceLevel } from "./orthanc-api.js";
+
+export const MOVE_STORAGE_JOB_TYPE = "MoveStorage";
+
+/** A request the route refuses: answered 400 (Orthanc's BadFileFormat), or 404 for an unknown resource. */
+export class MoveRequestError extends Error {
+  constructor(
+    message: string,
+    readonly status: 400 | 404,
+  ) {
+    super(message);
+    this.name = "MoveRequestError";
+  }
+}
+
+export interface MoveStorageRequest {
+  resources: string[];
+  target: StorageName;
+  synchronous: boolean;
+  priority: number;
+  /** Ours: list what would move, move nothing. */
+  dryRun: boolean;
+}
+
+/** The body of a POST /move-storage, checked as the official route checks it (spec §4.3). */
+export function parseMoveStorageRequest(body: string): MoveStorageRequest {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    value = undefined;
+  }
+  const request = value as Record<string, unknown> | undefined;
+  if (typeof request !== "object" || request === null || Array.isArray(request)) {
+    throw new MoveRequestError("the body of a request to /move-storage must be a JSON object", 400);
+  }
+  const resources = request["Resources"];
+  if (!Array.isArray(resources) || !resources.every((id) => typeof id === "string")) {
+    throw new MoveRequestError(
+      'A request to the move-storage endpoint must provide a JSON object with the field "Resources" ' +
+        "containing an array of resources to be sent",
+      400,
+    );
+  }
+  const target = request["TargetStorage"];
+  if (!STORAGE_NAMES.includes(target as StorageName)) {
+    throw new MoveRequestError(
+      `"TargetStorage" must be ${STORAGE_NAMES.map((name) => `"${name}"`).join(" or ")}, not ${JSON.stringify(target)}`,
+      400,
+    );
+  }
+  const flag = (name: string): boolean | undefined => {
+    const flagValue = request[name];
+    if (flagValue === undefined) return undefined;
+    if (typeof flagValue !== "boolean") throw new MoveRequestError(`"${name}" must be true or false`, 400);
+    return flagValue;
+  };
+  const synchronous = flag("Synchronous");
+  const asynchronous = flag("Asynchronous");
+  const priority = request["Priority"] ?? 0;
+  if (!Number.isInteger(priority)) throw new MoveRequestError(`"Priority" must be an integer`, 400);
+  return {
+    resources: resources,
+    target: target as StorageName,
+    synchronous: synchronous ?? (asynchronous === undefined ? true : !asynchronous),
+    priority: priority as number,
+    dryRun: flag("DryRun") ?? false,
+  };
+}
+
+/** Orthanc's names for the levels in a job's content. */
+const CONTENT_NAMES: Record<ResourceLevel, string> = {
+  patients: "Patients",
+  studies: "Studies",
+  series: "Series",
+  instances: "Instances",
+};
+
+/** Tried in this order, as the official route does: most requests name instances. */
+const LOOKUP_ORDER: readonly ResourceLevel[] = ["instances", "series", "studies", "patients"];
+
+/** What is below each level, in the REST API's child routes. */
+const DESCENDANTS: Record<ResourceLevel, ResourceLevel[]> = {
+  patients: ["studies", "series", "instances"],
+  studies: ["series", "instances"],
+  series: ["instances"],
+  instances: [],
+};
+
+export interface ResolvedResources {
+  /** The job's content, as the official one: `{"Instances": [...], "Studies": [...]}` with the ids asked. */
+  content: Record<string, string[]>;
+  /** Every resource whose attachments move: those asked and everything below them, without repeats. */
+  resources: Array<[ResourceLevel, string]>;
+}
+
+/** Finds the level of each id and lists every resource below it; a 404 for an id Orthanc does not have. */
+export async function resolveResources(
+  orthanc: OrthancIndex,
+  ids: readonly string[],
+): Promise<ResolvedResources> {
+  const content: Record<string, string[]> = {};
+  const seen = new Set<string>();
+  const resources: Array<[ResourceLevel, string]> = [];
+  const add = (level: ResourceLevel, id: string): void => {
+    if (seen.has(`${level}/${id}`)) return;
+    seen.add(`${level}/${id}`);
+    resources.push([level, id]);
+  };
+  for (const id of ids) {
+    if (id === "" || !/^[0-9a-f-]+$/i.test(id))
+      throw new MoveRequestError(`unknown resource ${JSON.stringify(id)}`, 404);
+    const level = await levelOf(orthanc, id);
+    if (level === undefined) throw new MoveRequestError(`unknown resource ${id}`, 404);
+    (content[CONTENT_NAMES[level]] ??= []).push(id);
+    add(level, id);
+    for (const below of DESCENDANTS[level]) {
+      const children = await orthanc.get<Array<{ ID: string }>>(`/${level}/${id}/${below}`);
+      for (const child of children ?? []) add(below, child.ID);
+    }
+  }
+  return { content, resources };
+}
+
+async function levelOf(orthanc: OrthancIndex, id: string): Promise<ResourceLevel | undefined> {
+  for (const level of LOOKUP_ORDER) {
+    if ((await orthanc.get<unknown>(`/${level}/${id}`)) !== null) return level;
+  }
+  return undefined;
+}
+
+/** A failed attachment, as the job's content shows it. */
+export interface MoveFailure {
+  Resource: string;
+  Attachment: string;
+  Error: string;
+}
+
+/** The job's state, as the bridge keeps it between steps and Orthanc stores it (JSON). */
+export interface MoveStorageState {
+  Type: typeof MOVE_STORAGE_JOB_TYPE;
+  Format: 1;
+  TargetStorage: StorageName;
+  DryRun: boolean;
+  Content: Record<string, string[]>;
+  Resources: Array<[ResourceLevel, string]>;
+  /** Index in Resources of the next resource to handle. */
+  Next: number;
+  Moved: number;
+  AlreadyThere: number;
+  /** Dry run: attachments that would move. */
+  WouldMove: number;
+  Bytes: number;
+  /** Resources deleted from Orthanc while the job ran. */
+  Vanished: number;
+  FailedCount: number;
+  /** The first MAX_FAILURES_KEPT failures. */
+  Failures: MoveFailure[];
+}
+
+const MAX_FAILURES_KEPT = 50;
+
+export function initialMoveState(request: MoveStorageRequest, resolved: ResolvedResources): MoveStorageState {
+  return {
+    Type: MOVE_STORAGE_JOB_TYPE,
+    Format: 1,
+    TargetStorage: request.target,
+    DryRun: request.dryRun,
+    Content: resolved.content,
+    Resources: resolved.resources,
+    Next: 0,
+    Moved: 0,
+    AlreadyThere: 0,
+    WouldMove: 0,
+    Bytes: 0,
+    Vanished: 0,
+    FailedCount: 0,
+    Failures: [],
+  };
+}
+
+/** The job's public content: the official one (the ids asked, by level), then what happened so far. */
+export function moveContent(state: MoveStorageState): Record<string, unknown> {
+  return {
+    ...state.Content,
+    TargetStorage: state.TargetStorage,
+    ...(state.DryRun ? { DryRun: true, WouldMove: state.WouldMove } : {}),
+    Resources: state.Resources.length,
+    ResourcesDone: state.Next,
+    Moved: state.Moved,
+    AlreadyThere: state.AlreadyThere,
+    BytesMoved: state.Bytes,
+    Vanished: state.Vanished,
+    Failed: state.FailedCount,
+    Failures: state.Failures,
+  };
+}
+
+export interface MoveStepOptions {
+  /** A step returns once this much time went by (after one resource at least), so the job stays responsive. */
+  sliceMs: number;
+}
+
+/**
+ * Moves the attachments of the next resources; returns the new state and whether the job is done. A failed
+ * attachment is recorded and the job goes on with the others; it ends as failed if any failed.
+ */
+export async function runMoveStep(
+  area: StorageArea,
+  orthanc: OrthancIndex,
+  state: MoveStorageState,
+  options: MoveStepOptions,
+): Promise<{ state: MoveStorageState; done: boolean }> {
+  tiersForMove(area, state.TargetStorage); // hybrid mode, or the step fails saying so
+  const next = { ...state, Failures: [...state.Failures] };
+  const started = Date.now();
+  while (next.Next < next.Resources.length) {
+    const [level, id] = next.Resources[next.Next] as [ResourceLevel, string];
+    await moveResource(area, orthanc, level, id, next);
+    next.Next++;
+    if (Date.now() - started >= options.sliceMs) break;
+  }
+  return { state: next, done: next.Next >= next.Resources.length };
+}
+
+async function moveResource(
+  area: StorageArea,
+  orthanc: OrthancIndex,
+  level: ResourceLevel,
+  id: string,
+  state: MoveStorageState,
+): Promise<void> {
+  const attachments = await orthanc.attachments(level, id);
+  if (attachments === null) {
+    state.Vanished++;
+    return;
+  }
+  for (const contentType of Object.values(attachments)) {
+    const info = await orthanc.attachmentInfo(level, id, contentType);
+    if (info === null) {
+      state.Vanished++;
+      continue;
+    }
+    try {
+      if (state.DryRun) {
+        const { source } = tiersForMove(area, state.TargetStorage);
+        const keys = source.keysOf(info.Uuid, info.ContentType);
+        for (const key of keys) {
+          if ((await source.store.head(key)) !== null) {
+            state.WouldMove++;
+            break;
+          }
+        }
+        continue;
+      }
+      const result = await moveAttachment(
+        area,
+        {
+          uuid: info.Uuid,
+          contentType: info.ContentType,
+          storedSize: info.CompressedSize,
+          storedMd5: info.CompressedMD5 === "" ? undefined : info.CompressedMD5,
+        },
+        state.TargetStorage,
+      );
+      if (result.outcome === "moved") state.Moved++;
+      else state.AlreadyThere++;
+      state.Bytes += result.bytes;
+    } catch (error) {
+      state.FailedCount++;
+      if (state.Failures.length < MAX_FAILURES_KEPT) {
+        state.Failures.push({
+          Resource: `/${level}/${id}`,
+          Attachment: info.Uuid,
+          Error: describeCause(error),
+        });
+      }
+    }
+  }
+}
+
+/** A state the bridge sent back, checked enough to run: anything else is a job this daemon does not know. */
+export function parseMoveState(text: string): MoveStorageState {
+  const state = JSON.parse(text) as Partial<MoveStorageState>;
+  if (state.Type !== MOVE_STORAGE_JOB_TYPE || state.Format !== 1 || !Array.isArray(state.Resources)) {
+    throw new Error(`not a ${MOVE_STORAGE_JOB_TYPE} job state of format 1`);
+  }
+  return state as MoveStorageState;
+}

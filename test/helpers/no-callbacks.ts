@@ -1,0 +1,8 @@
+// For handlers tested without a bridge: any call back into Orthanc fails the test.
+
+import type { OrthancCallbacks } from "../../src/daemon/bridge-callbacks.js";
+
+export const noCallbacks: OrthancCallbacks = {
+  rest: (call) => Promise.reject(new Error(`unexpected callback ${call.method} ${call.uri}`)),
+  submitJob: (job) => Promise.reject(new Error(`unexpected job submission ${job.type}`)),
+};
