@@ -193,9 +193,14 @@ export function encodeRequestHeader(request: Request): Buffer {
 }
 
 export function encodeResponseHeader(code: number, size: number): Buffer {
+  return encodeShortHeader(MAGIC, code, size);
+}
+
+/** The 16-byte headers of responses and callbacks: a magic, an i32 (code or kind), a u64 size. */
+function encodeShortHeader(magic: number, word: number, size: number): Buffer {
   const header = Buffer.alloc(RESPONSE_HEADER_SIZE);
-  header.writeUInt32LE(MAGIC, 0);
-  header.writeInt32LE(code, 4);
+  header.writeUInt32LE(magic, 0);
+  header.writeInt32LE(word, 4);
   header.writeBigUInt64LE(BigInt(size), 8);
   return header;
 }
@@ -378,11 +383,7 @@ export function encodeCallback(
   if (payload.length > MAX_REST_PAYLOAD) {
     throw new ProtocolError(`a callback of ${payload.length} bytes is larger than ${MAX_REST_PAYLOAD} bytes`);
   }
-  const header = Buffer.alloc(CALLBACK_HEADER_SIZE);
-  header.writeUInt32LE(CALLBACK_MAGIC, 0);
-  header.writeUInt32LE(kind, 4);
-  header.writeBigUInt64LE(BigInt(payload.length), 8);
-  return Buffer.concat([header, payload]);
+  return Buffer.concat([encodeShortHeader(CALLBACK_MAGIC, kind, payload.length), payload]);
 }
 
 /** Decode a callback frame's header, as the bridge does (used by tests). */
@@ -394,11 +395,7 @@ export function decodeCallbackHeader(header: Uint8Array): { kind: number; size: 
 
 /** Encode the header of the bridge's answer to a callback (used by tests standing in for the bridge). */
 export function encodeCallbackAnswerHeader(code: number, size: number): Buffer {
-  const header = Buffer.alloc(CALLBACK_HEADER_SIZE);
-  header.writeUInt32LE(CALLBACK_MAGIC, 0);
-  header.writeInt32LE(code, 4);
-  header.writeBigUInt64LE(BigInt(size), 8);
-  return header;
+  return encodeShortHeader(CALLBACK_MAGIC, code, size);
 }
 
 /** Decode the header of the bridge's answer to a callback. */

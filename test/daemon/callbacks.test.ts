@@ -10,7 +10,6 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
 import { openStorageArea } from "../../src/area/open-storage-area.js";
-import type { ResolvedConfig } from "../../src/config/types.js";
 import type { OrthancCallbacks } from "../../src/daemon/bridge-callbacks.js";
 import {
   CALLBACK_HEADER_SIZE,
@@ -28,6 +27,7 @@ import {
 import { RestRouter } from "../../src/daemon/rest-router.js";
 import { listenForBridge, type BridgeServer } from "../../src/daemon/server.js";
 import { BridgeClient } from "../helpers/bridge-client.js";
+import { localConfig } from "../helpers/local-config.js";
 import { MemoryLogger } from "../helpers/memory-logger.js";
 
 const ROUTE = "/cloud-storage/locate/([^/]+)";
@@ -40,23 +40,7 @@ describe("callbacks from the daemon to Orthanc", () => {
 
   before(async () => {
     root = await mkdtemp(join(tmpdir(), "ocs-callbacks-"));
-    const config: ResolvedConfig = {
-      backend: { section: "LocalObjectStorage", local: { path: join(root, "objects"), fsync: false } },
-      common: {
-        rootPath: "",
-        storageStructure: "flat",
-        enableLegacyUnknownFiles: false,
-        hybridMode: "Disabled",
-        encryption: {
-          enabled: false,
-          masterKey: undefined,
-          previousMasterKeys: [],
-          maxConcurrentInputBytes: 1024,
-        },
-      },
-      orthanc: { storageDirectory: join(root, "fs"), syncStorageArea: false },
-      warnings: [],
-    };
+    const config = localConfig(root, { encrypted: false, maxConcurrentInputBytes: 1024 });
     // A route that asks Orthanc twice, then submits a job, and answers with what it heard.
     const router = new RestRouter(
       [

@@ -9,7 +9,6 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
 import { openStorageArea } from "../../src/area/open-storage-area.js";
-import type { ResolvedConfig } from "../../src/config/types.js";
 import { A1Codec } from "../../src/crypto/a1-codec.js";
 import { DaemonMetrics } from "../../src/daemon/metrics.js";
 import {
@@ -23,6 +22,7 @@ import {
 import { RestRouter } from "../../src/daemon/rest-router.js";
 import { listenForBridge, type BridgeServer } from "../../src/daemon/server.js";
 import { BridgeClient } from "../helpers/bridge-client.js";
+import { localConfig } from "../helpers/local-config.js";
 import { MemoryLogger } from "../helpers/memory-logger.js";
 import { metricValue, parseMetrics, type Sample } from "../helpers/prometheus.js";
 
@@ -64,23 +64,7 @@ for (const encrypted of [false, true]) {
     before(async () => {
       root = await mkdtemp(join(tmpdir(), "ocs-metrics-"));
       await writeFile(join(root, "key"), randomBytes(32).toString("base64"));
-      const config: ResolvedConfig = {
-        backend: { section: SECTION, local: { path: join(root, "objects"), fsync: false } },
-        common: {
-          rootPath: "",
-          storageStructure: "flat",
-          enableLegacyUnknownFiles: false,
-          hybridMode: "Disabled",
-          encryption: {
-            enabled: encrypted,
-            masterKey: { id: 3, path: join(root, "key") },
-            previousMasterKeys: [],
-            maxConcurrentInputBytes: 64 * 1024 * 1024,
-          },
-        },
-        orthanc: { storageDirectory: join(root, "fs"), syncStorageArea: false },
-        warnings: [],
-      };
+      const config = localConfig(root, { encrypted, keyId: 3 });
       const logger = new MemoryLogger();
       const metrics = new DaemonMetrics({
         section: SECTION,

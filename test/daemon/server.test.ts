@@ -7,10 +7,10 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
 import { openStorageArea } from "../../src/area/open-storage-area.js";
-import type { ResolvedConfig } from "../../src/config/types.js";
 import { Op, OrthancCode } from "../../src/daemon/protocol.js";
 import { listenForBridge, type BridgeServer } from "../../src/daemon/server.js";
 import { BridgeClient } from "../helpers/bridge-client.js";
+import { localConfig } from "../helpers/local-config.js";
 import { MemoryLogger } from "../helpers/memory-logger.js";
 
 for (const encrypted of [false, true]) {
@@ -23,23 +23,7 @@ for (const encrypted of [false, true]) {
     before(async () => {
       root = await mkdtemp(join(tmpdir(), "ocs-server-"));
       await writeFile(join(root, "key"), randomBytes(32).toString("base64"));
-      const config: ResolvedConfig = {
-        backend: { section: "LocalObjectStorage", local: { path: join(root, "objects"), fsync: false } },
-        common: {
-          rootPath: "",
-          storageStructure: "flat",
-          enableLegacyUnknownFiles: false,
-          hybridMode: "Disabled",
-          encryption: {
-            enabled: encrypted,
-            masterKey: { id: 7, path: join(root, "key") },
-            previousMasterKeys: [],
-            maxConcurrentInputBytes: 256 * 1024 * 1024,
-          },
-        },
-        orthanc: { storageDirectory: join(root, "fs"), syncStorageArea: false },
-        warnings: [],
-      };
+      const config = localConfig(root, { encrypted, keyId: 7, maxConcurrentInputBytes: 256 * 1024 * 1024 });
       socketPath = join(root, "bridge.sock");
       server = await listenForBridge(socketPath, await openStorageArea(config, logger), logger);
     });

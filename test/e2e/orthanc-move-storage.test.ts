@@ -314,3 +314,74 @@ describe("/move-storage in hybrid mode, StorageDirectory <-> Ceph RGW, encrypted
     assert.match(wrong.stderr, /HTTP 404.*unknown resource "nope"/s);
   });
 });
+
+describe("a MoveStorage job Orthanc stored", () => {
+  it("is restored after Orthanc restarts (jobs unserializer) and runs to its end when resumed", async () => {
+    const workDir = await mkdtemp(join(tmpdir(), "ocs-move-restore-"));
+    const restoreBucket = `restore-${randomUUID()}`;
+    await createBucket(rgw, restoreBucket);
+    const config = {
+      ConcurrentJobs: 1,
+      AwsS3Storage: {
+        BucketName: restoreBucket,
+        Region: "us-east-1",
+        Endpoint: rgw.endpoint,
+        VirtualAddressing: false,
+        AccessKey: rgw.accessKey,
+        SecretKey: rgw.secretKey,
+        HybridMode: "WriteToFileSystem",
+      },
+    };
+    let node = await OrthancInstance.start({ workDir, config });
+    try {
+      const ids: string[] = [];
+      for (const name of FILES) ids.push((await node.upload(await readFile(join(dicomDir, name)))).ID);
+      const submit = async (resources: string[]): Promise<string> => {
+        const body = JSON.stringify({
+          Resources: resources,
+          TargetStorage: "object-storage",
+          Asynchronous: true,
+        });
+        const response = await node.request("POST", "/move-storage", body);
+        assert.equal(response.status, 200);
+        return ((await response.json()) as { ID: string }).ID;
+      };
+      // A stopped RGW holds the only job worker in the first job's first step; the second job waits, paused.
+      const rgwPid = Number((await readFile(join(rgw.dir, "rgw.pid"), "utf8")).trim());
+      process.kill(rgwPid, "SIGSTOP");
+      let second: string;
+      try {
+        await submit([ids[0]!]);
+        second = await submit(ids.slice(1));
+        assert.equal((await node.request("POST", `/jobs/${second}/pause`, "")).status, 200);
+      } finally {
+        process.kill(rgwPid, "SIGCONT");
+      }
+      assert.equal((await node.json<JobInfo>(`/jobs/${second}`)).State, "Paused");
+      await node.stop(); // Orthanc saves its jobs, ours serialized with their whole state
+
+      node = await OrthancInstance.start({ workDir, config });
+      const restored = await node.json<JobInfo>(`/jobs/${second}`);
+      assert.equal(restored.Type, "MoveStorage");
+      assert.equal(restored.State, "Paused");
+      assert.deepEqual(restored.Content["Instances"], ids.slice(1));
+      assert.equal((await node.request("POST", `/jobs/${second}/resume`, "")).status, 200);
+      let job = restored;
+      for (
+        let waited = 0;
+        job.State !== "Success" && job.State !== "Failure" && waited < 30_000;
+        waited += 100
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        job = await node.json<JobInfo>(`/jobs/${second}`);
+      }
+      assert.equal(job.State, "Success", JSON.stringify(job.Content));
+      assert.equal(job.Content["Failed"], 0);
+      assert.ok((job.Content["Moved"] as number) >= ids.length - 1, JSON.stringify(job.Content));
+      for (const id of ids) assert.equal((await node.request("GET", `/instances/${id}/file`)).status, 200);
+    } finally {
+      await node.destroy();
+      await deleteBucketWithObjects(rgw, restoreBucket).catch(() => undefined);
+    }
+  });
+});
