@@ -385,3 +385,55 @@ describe("a MoveStorage job Orthanc stored", () => {
     }
   });
 });
+
+describe("plaintext files of Orthanc's own storage, encryption on", () => {
+  it("cannot be read through hybrid mode, and are encrypted on their way by /move-storage", async () => {
+    const workDir = await mkdtemp(join(tmpdir(), "ocs-move-plain-"));
+    // Orthanc on its built-in storage first: plaintext aa/bb/uuid files in StorageDirectory.
+    let node = await OrthancInstance.start({ workDir, config: { Plugins: [] } });
+    const files: Array<{ id: string; data: Buffer }> = [];
+    try {
+      for (const name of FILES) {
+        const data = await readFile(join(dicomDir, name));
+        files.push({ id: (await node.upload(data)).ID, data });
+      }
+    } finally {
+      await node.stop();
+    }
+    const keyFile = join(workDir, "master.key");
+    await writeFile(keyFile, Buffer.alloc(32, 4).toString("base64"), { mode: 0o600 });
+    const objects = join(workDir, "objects");
+    node = await OrthancInstance.start({
+      workDir,
+      config: {
+        LocalObjectStorage: {
+          Path: objects,
+          HybridMode: "WriteToObjectStorage",
+          StorageEncryption: { Enable: true, MasterKey: [1, keyFile] },
+        },
+      },
+    });
+    try {
+      const first = files[0]!;
+      assert.notEqual((await node.request("GET", `/instances/${first.id}/file`)).status, 200);
+      const response = await node.request(
+        "POST",
+        "/move-storage",
+        JSON.stringify({ Resources: files.map((file) => file.id), TargetStorage: "object-storage" }),
+      );
+      const text = await response.text();
+      assert.equal(response.status, 200, text);
+      assert.equal((JSON.parse(text) as { Moved: number }).Moved, files.length);
+      for (const { id, data } of files) {
+        const read = await node.request("GET", `/instances/${id}/file`);
+        assert.equal(read.status, 200);
+        assert.ok(Buffer.from(await read.arrayBuffer()).equals(data), `instance ${id} byte-identical`);
+        const info = await node.json<AttachmentInfo>(`/instances/${id}/attachments/dicom/info`);
+        const stored = await readFile(join(objects, `${info.Uuid}.dcm.enc`));
+        assert.equal(stored.subarray(0, 2).toString(), "A1", "encrypted in the object storage");
+      }
+    } finally {
+      await node.destroy();
+    }
+  });
+});
