@@ -6,6 +6,7 @@
 
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
 import { chown, mkdtemp, open, readFile, rm } from "node:fs/promises";
 import { tmpdir, userInfo } from "node:os";
 import { dirname, join } from "node:path";
@@ -78,6 +79,11 @@ export async function startPostgres(
   options: { database?: string; username?: string } = {},
 ): Promise<PostgresServer> {
   const started = Date.now();
+  if (!existsSync(join(postgresBin, "postgres"))) {
+    throw new Error(
+      `${postgresBin}/postgres is missing: install Debian's postgresql (scripts/setup.sh postgresql)`,
+    );
+  }
   const user = await serverUser();
   const dir = await mkdtemp(join(tmpdir(), "ocs-postgres-"));
   const dataDir = join(dir, "data");
@@ -95,7 +101,8 @@ export async function startPostgres(
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       watchdog?.kill("SIGKILL");
-      if (child !== undefined && exitCode === undefined) {
+      // Without a pid the spawn itself failed: there is nothing to stop or wait for.
+      if (child?.pid !== undefined && exitCode === undefined) {
         child.kill("SIGINT");
         const timer = setTimeout(() => child?.kill("SIGKILL"), STOP_TIMEOUT_MS);
         await exited;
@@ -146,40 +153,23 @@ export async function startPostgres(
       { stdio: ["pipe", "ignore", "ignore"] },
     );
 
+    const superuser = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", dir, "-p", String(port), "-U", "postgres"];
     const psql = (sql: string) =>
-      run(
-        join(postgresBin, "psql"),
-        [
-          "-X",
-          "-q",
-          "-v",
-          "ON_ERROR_STOP=1",
-          "-h",
-          dir,
-          "-p",
-          String(port),
-          "-U",
-          "postgres",
-          "-d",
-          "postgres",
-        ].concat(["-c", sql]),
-        `psql "${sql.replace(password, "***")}"`,
+      run(join(postgresBin, "psql"), [...superuser, "-d", "postgres", "-c", sql], `psql "${sql}"`);
+    const accepting = () =>
+      run(join(postgresBin, "pg_isready"), ["-q", "-h", "127.0.0.1", "-p", String(port)], "pg_isready").then(
+        () => true,
+        () => false,
       );
     const deadline = Date.now() + 60_000;
-    for (;;) {
+    while (!(await accepting())) {
       if (exitCode !== undefined) throw new Error(`PostgreSQL exited (${exitCode}) while starting`);
-      const ready = await run(
-        join(postgresBin, "pg_isready"),
-        ["-q", "-h", "127.0.0.1", "-p", String(port)],
-        "",
-      )
-        .then(() => true)
-        .catch(() => false);
-      if (ready) break;
-      if (Date.now() > deadline)
-        throw new Error(`PostgreSQL did not accept connections on port ${port} in time`);
+      if (Date.now() > deadline) {
+        throw new Error(`PostgreSQL did not accept connections on 127.0.0.1:${port} within 60 s`);
+      }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+    // A random hex password for a throwaway server: nothing to escape, nothing to hide in error messages.
     await psql(`CREATE USER ${username} PASSWORD '${password}'`);
     await psql(`CREATE DATABASE ${database} OWNER ${username}`);
     return {
