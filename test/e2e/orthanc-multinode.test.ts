@@ -141,7 +141,8 @@ describe("three Orthanc nodes on one PostgreSQL index and one RGW bucket, encryp
     const keys = await objectKeysOf(node("B"), answer.ID);
     const stored = await bucketKeys();
     for (const key of keys) assert.ok(stored.has(key), `${key} is in the bucket`);
-    const dicomKey = keys.find((key) => key.endsWith(".dcm.enc")) as string;
+    const dicomKey = keys.find((key) => key.endsWith(".dcm.enc"));
+    assert.ok(dicomKey !== undefined, `the DICOM attachment is among ${keys.join(", ")}`);
     const object = await (s3 as S3Client).send(new GetObjectCommand({ Bucket: bucket, Key: dicomKey }));
     const bytes = Buffer.from(
       await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
