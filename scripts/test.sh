@@ -3,7 +3,8 @@
 # every test file with Node's test runner. Servers that tests need are started by the tests themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh orthanc dcmtk iproute2 procps radosgw ceph-mon ceph-osd ceph-common
+bash scripts/setup.sh orthanc dcmtk iproute2 procps radosgw ceph-mon ceph-osd ceph-common \
+  postgresql orthanc-postgresql
 npx --no-install eslint .
 npx --no-install prettier --check . >/dev/null || { npx --no-install prettier --list-different .; exit 1; }
 mapfile -t tests < <(find dist/test -name '*.test.js' | sort)
