@@ -276,7 +276,10 @@ const S3: readonly OptionSpec[] = [
     default: 1200,
     unit: "s",
     since: "0.9.1",
-    description: "Maximum time to upload or download one object.",
+    description:
+      "Maximum time of one try of a request: until the answer starts, then the longest silence while a " +
+      "body streams (a stuck server fails the operation instead of holding an Orthanc thread). Each retry " +
+      "(`MaxRetries`) has its own. 0: no limit.",
   },
   {
     name: "StorageClass",

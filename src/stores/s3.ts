@@ -51,7 +51,12 @@ export function clientConfig(options: S3Options, logger: Logger): S3ClientConfig
     maxAttempts: options.maxRetries + 1,
     requestHandler: {
       connectionTimeout: options.connectTimeoutMs,
+      // RequestTimeout bounds each try (spec §3.2, as the official SDK's requestTimeoutMs): until the answer's
+      // headers (without throwOnRequestTimeout the SDK only prints a warning and waits on), then as the
+      // longest silence of the socket while a body streams. Each retry gets its own.
       requestTimeout: options.requestTimeoutMs,
+      throwOnRequestTimeout: true,
+      socketTimeout: options.requestTimeoutMs,
       httpAgent: new HttpAgent(agentOptions),
       httpsAgent: new HttpsAgent(
         options.caFile === undefined ? agentOptions : { ...agentOptions, ca: readFileSync(options.caFile) },
