@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
-import { copyFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -18,10 +18,12 @@ import { GetObjectCommand, paginateListObjectsV2, type S3Client } from "@aws-sdk
 import { decryptA1 } from "../../src/crypto/a1-cipher.js";
 import { KeyRing } from "../../src/crypto/key-ring.js";
 import { objectKey } from "../../src/layout/object-key.js";
+import { uniqueCopies } from "../helpers/dicom-copies.js";
 import { OrthancInstance, pluginPath } from "../helpers/orthanc.js";
 import { dicomDir } from "../helpers/paths.js";
 import { startPostgres, type PostgresServer } from "../helpers/postgres.js";
 import { createBucket, rgwClient, startRgw, type RgwServer } from "../helpers/rgw.js";
+import { isRunning, sleep, waitFor } from "../helpers/wait.js";
 
 /** The index plugin of Debian's orthanc-postgresql (4.0 on Debian 12). */
 const postgresIndexPlugin = "/usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so";
@@ -32,7 +34,6 @@ const PLUGIN_TYPES: Record<number, number> = { 1: 1, 2: 2, 3: 3 };
 
 const run = promisify(execFile);
 const md5 = (data: Uint8Array): string => createHash("md5").update(data).digest("hex");
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 type NodeName = "A" | "B" | "C";
 
@@ -333,41 +334,3 @@ describe("three Orthanc nodes on one PostgreSQL index and one RGW bucket, encryp
     assert.match(await node("C").log(), /the daemon was restarted/);
   });
 });
-
-/** `copies` copies of each fixture, each with a new SOP Instance UID (dcmodify -gin): new instances. */
-async function uniqueCopies(names: string[], copies: number): Promise<Buffer[]> {
-  const dir = await mkdtemp(join(tmpdir(), "ocs-multinode-dicom-"));
-  try {
-    const paths: string[] = [];
-    for (let copy = 0; copy < copies; copy++) {
-      for (const name of names) {
-        const path = join(dir, `${copy}-${name}`);
-        await copyFile(join(dicomDir, name), path);
-        paths.push(path);
-      }
-    }
-    await run("dcmodify", ["-nb", "-gin", ...paths]);
-    return await Promise.all(paths.map((path) => readFile(path)));
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-/** Whether a process exists and is not a zombie (a dead daemon whose new parent has not reaped it yet). */
-async function isRunning(pid: number): Promise<boolean> {
-  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
-  // "pid (comm) S ...": the state follows the last ")".
-  return stat !== "" && stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-}
-
-async function waitFor(
-  check: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
-}
