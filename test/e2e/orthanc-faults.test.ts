@@ -1,16 +1,26 @@
-// End-to-end faults and start-up refusals, on a real Orthanc with our bridge and daemon.
+// End-to-end faults and start-up refusals, on a real Orthanc with our bridge and daemon, on the folder
+// backend (LocalObjectStorage, encrypted): the daemon killed during uploads and during reads, Orthanc killed
+// during uploads and restarted on the same index and storage, a full disk. After each fault, the shared check
+// (test/helpers/consistency.ts): every acknowledged upload reads back byte-identical, verify finds every index
+// entry with its object, orphans are counted and cleaned. docs/reliability.md lists the figures.
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 
+import { filesUnder } from "../cli/support.js";
+import { checkAfterFault, OperationLedger } from "../helpers/consistency.js";
 import { OrthancInstance } from "../helpers/orthanc.js";
 import { dicomDir } from "../helpers/paths.js";
+import { mountSmallDisk } from "../helpers/small-disk.js";
+import { isRunning, waitFor } from "../helpers/wait.js";
 
 const md5 = (data: Uint8Array): string => createHash("md5").update(data).digest("hex");
+/** How long a crashed daemon may take to be running again (the bridge waits about 1 s, then starts it). */
+const DAEMON_RESTART_MS = 30_000;
 
 async function encryptedSetup(): Promise<{ workDir: string; config: Record<string, unknown> }> {
   const workDir = await mkdtemp(join(tmpdir(), "ocs-faults-"));
@@ -26,58 +36,218 @@ async function encryptedSetup(): Promise<{ workDir: string; config: Record<strin
   };
 }
 
-describe("faults on a real Orthanc", () => {
-  it("loses no acknowledged upload when the daemon is killed -9 during a stream of uploads", async () => {
+/** The DICOM fixtures, name and bytes, sorted by name. */
+async function fixtures(): Promise<Array<{ name: string; data: Buffer }>> {
+  const names = (await readdir(dicomDir)).filter((name) => name.endsWith(".dcm")).sort();
+  return Promise.all(names.map(async (name) => ({ name, data: await readFile(join(dicomDir, name)) })));
+}
+
+/** Operations 0..count-1, in order, by `workers` concurrent workers; a worker stops when `operation` says so. */
+async function stream(
+  count: number,
+  workers: number,
+  operation: (index: number) => Promise<"stop" | void>,
+): Promise<void> {
+  let next = 0;
+  let stopped = false;
+  const worker = async (): Promise<void> => {
+    while (!stopped && next < count) {
+      if ((await operation(next++)) === "stop") stopped = true;
+    }
+  };
+  await Promise.all(Array.from({ length: workers }, worker));
+}
+
+/** Kill -9 the running daemon (waiting first for it to be back from an earlier kill); returns how many. */
+async function killDaemon(orthanc: OrthancInstance): Promise<number> {
+  await waitFor(async () => (await orthanc.daemonPids()).length > 0, DAEMON_RESTART_MS, "a running daemon");
+  const pids = await orthanc.daemonPids();
+  for (const pid of pids) process.kill(pid, "SIGKILL");
+  return pids.length;
+}
+
+describe("faults on a real Orthanc, folder backend", () => {
+  it("loses no acknowledged upload when the daemon is killed -9 during a stream of uploads", async (t) => {
     const { workDir, config } = await encryptedSetup();
     const orthanc = await OrthancInstance.start({ workDir, config });
     try {
-      const names = (await readdir(dicomDir)).filter((name) => name.endsWith(".dcm")).sort();
-      const files = await Promise.all(
-        names.map(async (name) => [name, await readFile(join(dicomDir, name))] as const),
-      );
-      const acknowledged = new Map<string, Buffer>();
-      const refused: string[] = [];
-      let next = 0;
+      const files = await fixtures();
+      const ledger = new OperationLedger();
       let killed = 0;
-      const uploader = async (): Promise<void> => {
-        while (next < files.length) {
-          const [name, data] = files[next++] as readonly [string, Buffer];
-          if (next === 8 || next === 20) {
-            // kill the daemon while other uploads are in flight
-            for (const pid of await orthanc.daemonPids()) {
-              process.kill(pid, "SIGKILL");
-              killed++;
-            }
-          }
-          try {
-            const answer = await orthanc.upload(data);
-            if (answer.Status === "Success") acknowledged.set(answer.ID, data);
-          } catch (error) {
-            refused.push(`${name}: ${String(error)}`);
-          }
-        }
-      };
-      await Promise.all([uploader(), uploader(), uploader()]);
+      await stream(files.length, 3, async (index) => {
+        // kill the daemon while other uploads are in flight
+        if (index === 7 || index === 19) killed += await killDaemon(orthanc);
+        const { name, data } = files[index] as { name: string; data: Buffer };
+        await ledger.upload(orthanc, data, name);
+      });
       assert.equal(killed, 2, "the daemon was killed twice, and restarted in between");
       assert.ok(
-        acknowledged.size >= files.length - 6,
-        `most uploads went through; refused: ${refused.join("; ")}`,
+        ledger.acknowledged.size >= files.length - 6,
+        `most uploads went through; refused: ${ledger.refused.join("; ")}`,
       );
-
-      // Every acknowledged upload is readable and byte-identical; no instance in the index lacks its object.
-      for (const [id, data] of acknowledged) {
-        const response = await orthanc.request("GET", `/instances/${id}/file`);
-        assert.equal(response.status, 200, id);
-        assert.equal(md5(new Uint8Array(await response.arrayBuffer())), md5(data), id);
-      }
-      for (const id of await orthanc.json<string[]>("/instances")) {
-        const response = await orthanc.request("GET", `/instances/${id}/file`);
-        await response.arrayBuffer();
-        assert.equal(response.status, 200, `instance ${id} in the index has its object`);
-      }
+      await checkAfterFault(t, {
+        scenario: "daemon killed -9 twice during uploads (folder)",
+        orthanc,
+        storage: config,
+        acknowledged: ledger.acknowledged,
+        counts: {
+          operations: ledger.operations,
+          acknowledged: ledger.acknowledged.size,
+          refused: ledger.refused.length,
+        },
+      });
       assert.match(await orthanc.log(), /restarting/i);
     } finally {
       await orthanc.destroy();
+    }
+  });
+
+  it("serves every read right or fails it, never wrong bytes, when the daemon is killed -9 during reads", async (t) => {
+    const { workDir, config } = await encryptedSetup();
+    const orthanc = await OrthancInstance.start({ workDir, config });
+    try {
+      const stored = new OperationLedger();
+      for (const { name, data } of (await fixtures()).slice(0, 12)) {
+        assert.ok(await stored.upload(orthanc, data, name), stored.refused.join("; "));
+      }
+      const ids = [...stored.acknowledged.keys()];
+      const reads = { operations: 0, served: 0, refused: [] as string[], wrong: [] as string[] };
+      let killed = 0;
+      await stream(72, 3, async (index) => {
+        if (index === 12 || index === 40) killed += await killDaemon(orthanc);
+        const id = ids[index % ids.length] as string;
+        reads.operations++;
+        try {
+          const response = await orthanc.request("GET", `/instances/${id}/file`);
+          const body = new Uint8Array(await response.arrayBuffer());
+          if (response.status !== 200) reads.refused.push(`${id}: HTTP ${response.status}`);
+          else if (md5(body) === md5(stored.acknowledged.get(id) as Uint8Array)) reads.served++;
+          else reads.wrong.push(`${id}: ${body.length} bytes`);
+        } catch (error) {
+          reads.refused.push(`${id}: ${String(error)}`);
+        }
+      });
+      assert.equal(killed, 2, "the daemon was killed twice, and restarted in between");
+      assert.deepEqual(reads.wrong, [], "no read answered other bytes than those stored");
+      assert.ok(reads.served >= reads.operations - 6, `most reads were served: ${reads.refused.join("; ")}`);
+      await checkAfterFault(t, {
+        scenario: "daemon killed -9 twice during reads (folder)",
+        orthanc,
+        storage: config,
+        acknowledged: stored.acknowledged,
+        counts: { operations: reads.operations, acknowledged: reads.served, refused: reads.refused.length },
+      });
+    } finally {
+      await orthanc.destroy();
+    }
+  });
+
+  it("loses no acknowledged upload when Orthanc is killed -9 during uploads and restarted on the same index and storage", async (t) => {
+    const { workDir, config } = await encryptedSetup();
+    const files = await fixtures();
+    const ledger = new OperationLedger();
+    const first = await OrthancInstance.start({ workDir, config });
+    let second: OrthancInstance | undefined;
+    try {
+      const daemons = await first.daemonPids();
+      assert.equal(daemons.length, 1, "Orthanc runs one daemon");
+      // Three uploaders: when one kills Orthanc, the other two have uploads in flight; none starts another.
+      let killed = false;
+      const pending = new Set(files.keys());
+      await stream(files.length, 3, async (index) => {
+        if (killed) return "stop";
+        if (index === 10) {
+          killed = true;
+          await first.kill();
+          return "stop";
+        }
+        const { name, data } = files[index] as { name: string; data: Buffer };
+        if (await ledger.upload(first, data, `${name} (before the kill)`)) pending.delete(index);
+      });
+      assert.ok(
+        ledger.refused.length <= 2,
+        `only the uploads in flight failed: ${ledger.refused.join("; ")}`,
+      );
+      // The killed Orthanc's daemon sees its stdin close and exits on its own.
+      await waitFor(
+        async () => !(await isRunning(daemons[0] as number)),
+        10_000,
+        "the orphaned daemon to exit",
+      );
+
+      second = await OrthancInstance.start({ workDir, config });
+      // The refused uploads again, and those not made yet.
+      for (const { name, data } of files.filter((_, index) => pending.has(index))) {
+        assert.ok(
+          await ledger.upload(second, data, `${name} (after the restart)`),
+          ledger.refused.join("; "),
+        );
+      }
+      await checkAfterFault(t, {
+        scenario: "Orthanc killed -9 during uploads, restarted on the same index and storage (folder)",
+        orthanc: second,
+        storage: config,
+        acknowledged: ledger.acknowledged,
+        counts: {
+          operations: ledger.operations,
+          acknowledged: ledger.acknowledged.size,
+          refused: ledger.refused.length,
+        },
+      });
+    } finally {
+      await first.kill();
+      await (second ?? first).destroy();
+    }
+  });
+
+  it("refuses uploads clearly on a full disk, loses nothing acknowledged, and takes uploads again once there is room", async (t) => {
+    const { workDir, config } = await encryptedSetup();
+    const objects = join(workDir, "objects");
+    await mkdir(objects);
+    const disk = await mountSmallDisk(objects, 3 * 1024 * 1024);
+    let orthanc: OrthancInstance | undefined;
+    try {
+      orthanc = await OrthancInstance.start({ workDir, config });
+      const files = await fixtures();
+      const ledger = new OperationLedger();
+      const refusedFiles: Array<{ name: string; data: Buffer }> = [];
+      for (const file of files) {
+        if (!(await ledger.upload(orthanc, file.data, file.name))) refusedFiles.push(file);
+      }
+      assert.ok(refusedFiles.length > 0, "the 3 MiB disk filled up");
+      assert.ok(ledger.acknowledged.size > 0, "uploads went through until it did");
+      const log = await orthanc.log();
+      assert.match(
+        log,
+        /write .*objects\/[^ ]+\.dcm\.enc.*no space left on device/i,
+        "the log names the object and the cause",
+      );
+      const left = (await filesUnder(objects)).filter((path) => path.includes(".tmp-"));
+      assert.deepEqual(left, [], "no temporary file is left behind on the full disk");
+
+      await disk.resize(64 * 1024 * 1024);
+      const refusedWhileFull = ledger.refused.length;
+      for (const { name, data } of refusedFiles) {
+        assert.ok(
+          await ledger.upload(orthanc, data, `${name} (again, with room)`),
+          ledger.refused.join("; "),
+        );
+      }
+      await checkAfterFault(t, {
+        scenario: "full disk (3 MiB tmpfs), then room again (folder)",
+        orthanc,
+        storage: config,
+        acknowledged: ledger.acknowledged,
+        counts: {
+          operations: files.length,
+          acknowledged: files.length - refusedWhileFull,
+          refused: refusedWhileFull,
+        },
+      });
+    } finally {
+      await orthanc?.stop();
+      await disk.unmount();
+      await rm(workDir, { recursive: true, force: true });
     }
   });
 

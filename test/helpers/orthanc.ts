@@ -141,6 +141,13 @@ export class OrthancInstance {
     clearTimeout(timer);
   }
 
+  /** Kill Orthanc -9 by its pid (a crash: no shutdown at all) and wait for it to be gone; the work folder stays. */
+  async kill(): Promise<void> {
+    if (this.exitCode !== undefined) return;
+    this.child.kill("SIGKILL");
+    await this.exited;
+  }
+
   /** Stop, then remove the work folder. */
   async destroy(): Promise<void> {
     await this.stop();
