@@ -22,6 +22,7 @@ export async function mountSmallDisk(path: string, bytes: number): Promise<Small
   } catch (error) {
     throw new Error(
       `cannot mount a ${bytes}-byte tmpfs on ${path} (the fault tests run as root): ${String(error)}`,
+      { cause: error },
     );
   }
   let mounted = true;
