@@ -9,5 +9,7 @@ npx --no-install eslint .
 npx --no-install prettier --check . >/dev/null || { npx --no-install prettier --list-different .; exit 1; }
 mapfile -t tests < <(find dist/test -name '*.test.js' | sort)
 # In a private network namespace with loopback only: servers the tests start (Orthanc binds every
-# interface) are reachable from this machine's tests and from nowhere else.
-exec unshare --net -- bash -c 'ip link set lo up && exec node --test --test-reporter=spec "$@"' tests "${tests[@]}"
+# interface) are reachable from this machine's tests and from nowhere else. In a private mount namespace
+# too: the small disk a fault test mounts (test/helpers/small-disk.ts) is invisible outside, and gone
+# with the suite even if the test was killed before unmounting it.
+exec unshare --net --mount -- bash -c 'ip link set lo up && exec node --test --test-reporter=spec "$@"' tests "${tests[@]}"
