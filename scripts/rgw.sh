@@ -6,6 +6,9 @@
 #   scripts/rgw.sh start DIR   on success, the last stdout line is
 #                              RGW_READY endpoint=http://127.0.0.1:PORT access_key=KEY secret_key=SECRET
 #   scripts/rgw.sh stop DIR    stops the daemons by pid and waits until they are gone (DIR is kept)
+#   scripts/rgw.sh start-gateway DIR
+#                              starts radosgw again on its port (after a fault test killed it), and
+#                              waits until it answers; the monitor and the OSD must still run
 #   (scripts/rgw.sh watchdog DIR PID is internal: see RGW_OWNER_PID)
 #
 # Environment (all optional):
@@ -27,7 +30,7 @@ SELF="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]
 ROOT="$(dirname "$(dirname "$SELF")")"   # the repository: node resolves @aws-sdk/client-s3 from here
 
 usage() {
-  echo "usage: $0 start|stop DIR" >&2
+  echo "usage: $0 start|stop|start-gateway DIR" >&2
   exit 2
 }
 
@@ -403,6 +406,21 @@ CONF
   echo "RGW_READY endpoint=http://127.0.0.1:$rgw_port access_key=$access secret_key=$secret"
 }
 
+# start-gateway DIR: radosgw again, as start launched it, once the one before is gone.
+start_gateway() {
+  D=$(cd "$1" && pwd)
+  export CEPH_CONF="$D/ceph.conf"
+  local port
+  port=$(sed -n 's/^rgw frontends = beast endpoint=127\.0\.0\.1:\([0-9]*\)$/\1/p' "$D/ceph.conf")
+  [[ -n $port ]] || { log "no radosgw endpoint in $D/ceph.conf"; exit 1; }
+  if [[ -f $D/rgw.pid ]] && is_running "$(cat "$D/rgw.pid")" radosgw; then
+    log "radosgw (pid $(cat "$D/rgw.pid")) still runs; stop it first"
+    exit 1
+  fi
+  launch rgw "$D/log/client.rgw.gw.out" radosgw -n client.rgw.gw -f
+  wait_http "http://127.0.0.1:$port" "$(cat "$D/rgw.pid")"
+}
+
 # watchdog DIR OWNER_PID (started by start): when OWNER_PID dies, stop the cluster and remove DIR,
 # since the owner can no longer do it.
 watchdog() {
@@ -415,6 +433,7 @@ watchdog() {
 case $1 in
   start) start "$2" ;;
   watchdog) watchdog "$2" "$3" ;;
+  start-gateway) start_gateway "$2" ;;
   stop)
     [[ -d $2 ]] || exit 0 # nothing was started there (or it is already cleaned up)
     stop_dir "$2"

@@ -4,7 +4,7 @@
 
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtemp, open, rm, stat } from "node:fs/promises";
+import { mkdtemp, open, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -34,6 +34,10 @@ export interface RgwServer {
   logFile: string;
   /** Stop every daemon, wait until they are gone, remove `dir`. Safe to call more than once. */
   stop(): Promise<void>;
+  /** radosgw's pid, for fault tests that kill it (SIGKILL) or freeze it (SIGSTOP, then SIGCONT). */
+  gatewayPid(): Promise<number>;
+  /** Start radosgw again on the same port once a test has killed it; resolves when it answers. */
+  startGateway(): Promise<void>;
 }
 
 interface ScriptResult {
@@ -92,6 +96,19 @@ export async function startRgw(): Promise<RgwServer> {
     secretKey,
     dir,
     logFile: join(dir, "log", "client.rgw.gw.log"),
+    async gatewayPid() {
+      const pid = Number((await readFile(join(dir, "rgw.pid"), "utf8")).trim());
+      if (!Number.isInteger(pid) || pid <= 0) throw new Error(`${join(dir, "rgw.pid")} holds no pid`);
+      return pid;
+    },
+    async startGateway() {
+      const result = await runScript(["start-gateway", dir], process.env, 120_000);
+      if (result.code !== 0) {
+        throw new Error(
+          `scripts/rgw.sh start-gateway failed (exit ${result.code}):\n${result.stdout}${result.stderr}`.trimEnd(),
+        );
+      }
+    },
     stop() {
       stopping ??= (async () => {
         const stopped = await runScript(["stop", dir], process.env, 60_000);

@@ -1,0 +1,218 @@
+// Faults of the S3 backend under a real Orthanc (AwsS3Storage on Ceph RGW, encrypted): radosgw killed -9 in
+// the middle of a stream of uploads and started again; radosgw frozen (SIGSTOP: connections are accepted by
+// the kernel, nothing answers) so that every request must end by RequestTimeout, then thawed. After each,
+// the shared check of test/helpers/consistency.ts; docs/reliability.md lists the figures.
+
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+
+import { checkAfterFault, OperationLedger } from "../helpers/consistency.js";
+import { uniqueCopies } from "../helpers/dicom-copies.js";
+import { OrthancInstance } from "../helpers/orthanc.js";
+import { createBucket, deleteBucketWithObjects, startRgw, type RgwServer } from "../helpers/rgw.js";
+import { isRunning, waitFor } from "../helpers/wait.js";
+
+/** Small fixtures: the scenarios are about the fault, not about volume. */
+const SMALL = [
+  "PR-gsps-utf8.dcm",
+  "SR-basic-text-latin2.dcm",
+  "encapsulated-pdf.dcm",
+  "ts-1.2.4.50-jpeg-baseline-US.dcm",
+];
+/** Per try; a frozen radosgw must fail each operation after (MaxRetries + 1) × this, plus backoff. */
+const REQUEST_TIMEOUT_S = 2;
+const MAX_RETRIES = 1;
+/** Far above the (MaxRetries + 1) × RequestTimeout an operation may take against a frozen server. */
+const BOUND_MS = 60_000;
+
+let rgw: RgwServer | undefined;
+const started = (async () => (rgw = await startRgw()))();
+after(async () => {
+  await started.catch(() => undefined); // a failed start is reported by the tests that awaited it
+  await rgw?.stop();
+});
+
+interface Setup {
+  server: RgwServer;
+  bucket: string;
+  workDir: string;
+  config: Record<string, unknown>;
+  cleanup(): Promise<void>;
+}
+
+async function s3Setup(): Promise<Setup> {
+  const server = await started;
+  const bucket = `faults-${randomUUID()}`;
+  await createBucket(server, bucket);
+  const workDir = await mkdtemp(join(tmpdir(), "ocs-faults-s3-"));
+  await writeFile(join(workDir, "master.key"), Buffer.alloc(32, 7).toString("base64"), { mode: 0o600 });
+  return {
+    server,
+    bucket,
+    workDir,
+    config: {
+      AwsS3Storage: {
+        BucketName: bucket,
+        Region: "us-east-1",
+        Endpoint: server.endpoint,
+        VirtualAddressing: false,
+        AccessKey: server.accessKey,
+        SecretKey: server.secretKey,
+        RequestTimeout: REQUEST_TIMEOUT_S,
+        ConnectionTimeout: REQUEST_TIMEOUT_S,
+        MaxRetries: MAX_RETRIES,
+        StorageEncryption: { MasterKey: [1, join(workDir, "master.key")] },
+      },
+    },
+    cleanup: async () => {
+      await deleteBucketWithObjects(server, bucket);
+      await rm(workDir, { recursive: true, force: true });
+    },
+  };
+}
+
+describe("faults of the S3 backend on a real Orthanc (Ceph RGW)", () => {
+  it("loses no acknowledged upload when radosgw is killed -9 mid-ingest and started again", async (t) => {
+    const setup = await s3Setup();
+    const { server, config } = setup;
+    const orthanc = await OrthancInstance.start({ workDir: join(setup.workDir, "orthanc"), config });
+    try {
+      const pool = await uniqueCopies(SMALL, 8);
+      const ledger = new OperationLedger();
+      const phase = { before: 0, down: 0, after: 0 };
+      let state: "up" | "down" | "restarted" = "up";
+      let restart: Promise<void> | undefined;
+      let next = 0;
+      const uploader = async (): Promise<void> => {
+        while (next < pool.length) {
+          const index = next++;
+          if (index === 10) {
+            // Kill the gateway while the other uploaders have uploads in flight.
+            const pid = await server.gatewayPid();
+            process.kill(pid, "SIGKILL");
+            await waitFor(async () => !(await isRunning(pid)), 10_000, "radosgw to die");
+            state = "down";
+          }
+          if (index >= 16 && state === "down") {
+            // Six uploads were tried against the dead gateway: every uploader now waits for its restart.
+            restart ??= (async () => {
+              const t0 = Date.now();
+              await server.startGateway();
+              t.diagnostic(`radosgw answered again ${Date.now() - t0} ms after its restart began`);
+              state = "restarted";
+            })();
+            await restart;
+          }
+          const during = state;
+          const ok = await ledger.upload(
+            orthanc,
+            pool[index] as Buffer,
+            `upload ${index} (radosgw ${during})`,
+          );
+          if (ok) phase[during === "up" ? "before" : during === "down" ? "down" : "after"]++;
+        }
+      };
+      await Promise.all([uploader(), uploader(), uploader()]);
+      t.diagnostic(
+        `acknowledged before the kill ${phase.before}, while down ${phase.down}, after ${phase.after}`,
+      );
+      assert.equal(state, "restarted");
+      assert.ok(ledger.refused.length > 0, "uploads were refused while radosgw was down");
+      assert.ok(phase.after > 0, "uploads were acknowledged again once radosgw was back");
+      assert.match(await orthanc.log(), /cannot reach http:\/\/127\.0\.0\.1:\d+: the connection was refused/);
+      await checkAfterFault(t, {
+        scenario: "radosgw killed -9 mid-ingest, started again (S3 on Ceph RGW)",
+        orthanc,
+        storage: config,
+        acknowledged: ledger.acknowledged,
+        counts: {
+          operations: ledger.operations,
+          acknowledged: ledger.acknowledged.size,
+          refused: ledger.refused.length,
+        },
+      });
+    } finally {
+      await orthanc.stop();
+      await setup.cleanup();
+    }
+  });
+
+  it("fails uploads and reads in bounded time while radosgw hangs (SIGSTOP), and recovers when it resumes", async (t) => {
+    const setup = await s3Setup();
+    const { server, config } = setup;
+    const orthanc = await OrthancInstance.start({ workDir: join(setup.workDir, "orthanc"), config });
+    const pid = await server.gatewayPid();
+    let frozen = false;
+    try {
+      const pool = await uniqueCopies(SMALL, 4);
+      const ledger = new OperationLedger();
+      for (const [index, data] of pool.slice(0, 8).entries()) {
+        assert.ok(await ledger.upload(orthanc, data, `upload ${index} (before)`), ledger.refused.join("; "));
+      }
+      const stored = [...ledger.acknowledged.keys()];
+
+      process.kill(pid, "SIGSTOP");
+      frozen = true;
+      const timed = async (operation: () => Promise<boolean>): Promise<{ ok: boolean; ms: number }> => {
+        const t0 = Date.now();
+        const ok = await operation();
+        return { ok, ms: Date.now() - t0 };
+      };
+      const read = async (id: string): Promise<boolean> => {
+        const response = await orthanc.request("GET", `/instances/${id}/file`);
+        await response.arrayBuffer();
+        return response.status === 200;
+      };
+      const operations = [
+        ...pool
+          .slice(8, 11)
+          .map((data, i) => timed(() => ledger.upload(orthanc, data, `upload ${8 + i} (frozen)`))),
+        ...stored.slice(0, 3).map((id) => timed(() => read(id))),
+      ];
+      // Orthanc itself keeps answering while its storage hangs.
+      const system = await orthanc.request("GET", "/system");
+      assert.equal(system.status, 200, "Orthanc answers /system while radosgw hangs");
+      const outcomes = await Promise.all(operations);
+      const slowest = Math.max(...outcomes.map((outcome) => outcome.ms));
+      t.diagnostic(
+        `against the frozen radosgw: ${outcomes.map((o) => `${o.ok ? "ok" : "failed"} ${o.ms} ms`).join(", ")}`,
+      );
+      assert.deepEqual(
+        outcomes.map((outcome) => outcome.ok),
+        [false, false, false, false, false, false],
+        "every upload and read failed: nothing answers",
+      );
+      assert.ok(slowest < BOUND_MS, `the slowest operation took ${slowest} ms`);
+      assert.match(await orthanc.log(), /no answer from http:\/\/127\.0\.0\.1:\d+ in time .*RequestTimeout/);
+
+      process.kill(pid, "SIGCONT");
+      frozen = false;
+      for (const [i, data] of pool.slice(11).entries()) {
+        assert.ok(
+          await ledger.upload(orthanc, data, `upload ${11 + i} (resumed)`),
+          ledger.refused.join("; "),
+        );
+      }
+      for (const id of stored.slice(0, 3)) assert.ok(await read(id), `${id} reads again`);
+      await checkAfterFault(t, {
+        scenario: `radosgw frozen (SIGSTOP) mid-ingest, RequestTimeout ${REQUEST_TIMEOUT_S} s, MaxRetries ${MAX_RETRIES}, then resumed (S3 on Ceph RGW)`,
+        orthanc,
+        storage: config,
+        acknowledged: ledger.acknowledged,
+        counts: {
+          operations: ledger.operations + 3,
+          acknowledged: ledger.acknowledged.size,
+          refused: ledger.refused.length + 3,
+        },
+      });
+    } finally {
+      if (frozen) process.kill(pid, "SIGCONT");
+      await orthanc.stop();
+      await setup.cleanup();
+    }
+  });
+});
