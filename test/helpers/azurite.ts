@@ -10,7 +10,7 @@ import { BlobServiceClient } from "@azure/storage-blob";
 
 import { freePort } from "./orthanc.js";
 import { repoRoot } from "./paths.js";
-import { startServerProcess } from "./server-process.js";
+import { startServerProcess, type ServerProcess } from "./server-process.js";
 
 /** Azurite's well-known development account and key (public, documented by Microsoft). */
 export const AZURITE_ACCOUNT = "devstoreaccount1";
@@ -29,6 +29,10 @@ export interface AzuriteServer {
   startMs: number;
   /** Stop Azurite by its pid and remove its folder. Safe to call more than once. */
   stop(): Promise<void>;
+  /** Stop the server (SIGTERM, as an administrator would) but keep its folder, for a fault test. */
+  stopServer(): Promise<void>;
+  /** Start it again on the same port and folder after stopServer(); resolves when it answers. */
+  startServer(): Promise<void>;
 }
 
 /** A connection string for the development account at `endpoint` (e.g. a recording proxy), any key. */
@@ -41,37 +45,48 @@ export async function startAzurite(): Promise<AzuriteServer> {
   const dir = await mkdtemp(join(tmpdir(), "ocs-azurite-"));
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
+  let server: ServerProcess;
   try {
-    const server = await startServerProcess({
-      name: "Azurite",
-      args: [
-        azuriteBlobMain,
-        ...["--blobHost", "127.0.0.1", "--blobPort", String(port), "--location", dir],
-        "--silent",
-        "--disableTelemetry",
-        // @azure/storage-blob 12.32 sends an API version that Azurite 3.35 (the last for Node 20) does not know.
-        "--skipApiVersionCheck",
-      ],
-      cwd: dir,
-      // Answers 403 without credentials: any answer means it listens.
-      readyUrl: `${endpoint}?comp=list`,
-    });
-    let stopping: Promise<void> | undefined;
-    return {
-      endpoint,
-      connectionString: azuriteConnectionString(endpoint),
-      pid: server.pid,
-      startMs: server.startMs,
-      stop: () =>
-        (stopping ??= (async () => {
-          await server.stop();
-          await rm(dir, { recursive: true, force: true });
-        })()),
-    };
+    server = await launchAzurite(dir, port, endpoint);
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
     throw error;
   }
+  let stopping: Promise<void> | undefined;
+  return {
+    endpoint,
+    connectionString: azuriteConnectionString(endpoint),
+    get pid() {
+      return server.pid;
+    },
+    startMs: server.startMs,
+    stop: () =>
+      (stopping ??= (async () => {
+        await server.stop();
+        await rm(dir, { recursive: true, force: true });
+      })()),
+    stopServer: () => server.stop(),
+    startServer: async () => {
+      server = await launchAzurite(dir, port, endpoint);
+    },
+  };
+}
+
+function launchAzurite(dir: string, port: number, endpoint: string): Promise<ServerProcess> {
+  return startServerProcess({
+    name: "Azurite",
+    args: [
+      azuriteBlobMain,
+      ...["--blobHost", "127.0.0.1", "--blobPort", String(port), "--location", dir],
+      "--silent",
+      "--disableTelemetry",
+      // @azure/storage-blob 12.32 sends an API version that Azurite 3.35 (the last for Node 20) does not know.
+      "--skipApiVersionCheck",
+    ],
+    cwd: dir,
+    // Answers 403 without credentials: any answer means it listens.
+    readyUrl: `${endpoint}?comp=list`,
+  });
 }
 
 /** An SDK client of the development account, independent of the driver under test. */
