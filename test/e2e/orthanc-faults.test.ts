@@ -216,10 +216,13 @@ describe("faults on a real Orthanc, folder backend", () => {
       }
       assert.ok(refusedFiles.length > 0, "the 3 MiB disk filled up");
       assert.ok(ledger.acknowledged.size > 0, "uploads went through until it did");
+      // The daemon hands Orthanc its "full storage" code, which Orthanc words for the client.
+      for (const line of ledger.refused)
+        assert.match(line, /HTTP 500 .*"OrthancError" : "The file storage is full"/s);
       const log = await orthanc.log();
       assert.match(
         log,
-        /write .*objects\/[^ ]+\.dcm\.enc.*no space left on device/i,
+        /write .*objects\/[^ ]+\.dcm\.enc: the disk is full \(.*no space left on device/i,
         "the log names the object and the cause",
       );
       const left = (await filesUnder(objects)).filter((path) => path.includes(".tmp-"));
