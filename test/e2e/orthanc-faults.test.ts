@@ -15,7 +15,7 @@ import { filesUnder } from "../cli/support.js";
 import { checkAfterFault, OperationLedger } from "../helpers/consistency.js";
 import { OrthancInstance } from "../helpers/orthanc.js";
 import { dicomDir } from "../helpers/paths.js";
-import { mountSmallDisk } from "../helpers/small-disk.js";
+import { mountSmallDisk, type SmallDisk } from "../helpers/small-disk.js";
 import { isRunning, waitFor } from "../helpers/wait.js";
 
 const md5 = (data: Uint8Array): string => createHash("md5").update(data).digest("hex");
@@ -204,9 +204,10 @@ describe("faults on a real Orthanc, folder backend", () => {
     const { workDir, config } = await encryptedSetup();
     const objects = join(workDir, "objects");
     await mkdir(objects);
-    const disk = await mountSmallDisk(objects, 3 * 1024 * 1024);
+    let disk: SmallDisk | undefined;
     let orthanc: OrthancInstance | undefined;
     try {
+      disk = await mountSmallDisk(objects, 3 * 1024 * 1024);
       orthanc = await OrthancInstance.start({ workDir, config });
       const files = await fixtures();
       const ledger = new OperationLedger();
@@ -249,7 +250,7 @@ describe("faults on a real Orthanc, folder backend", () => {
       });
     } finally {
       await orthanc?.stop();
-      await disk.unmount();
+      await disk?.unmount();
       await rm(workDir, { recursive: true, force: true });
     }
   });
