@@ -99,6 +99,7 @@ describe("faults of the Azure Blob backend on a real Orthanc (Azurite)", () => {
           acknowledged: ledger.acknowledged.size,
           refused: ledger.refused.length,
         },
+        refusals: ledger.refused,
       });
     } finally {
       await orthanc.stop();

@@ -134,6 +134,7 @@ describe("faults of the S3 backend on a real Orthanc (Ceph RGW)", () => {
           acknowledged: ledger.acknowledged.size,
           refused: ledger.refused.length,
         },
+        refusals: ledger.refused,
       });
     } finally {
       await orthanc.stop();
@@ -208,6 +209,7 @@ describe("faults of the S3 backend on a real Orthanc (Ceph RGW)", () => {
           acknowledged: ledger.acknowledged.size,
           refused: ledger.refused.length + 3,
         },
+        refusals: ledger.refused,
       });
     } finally {
       if (frozen) process.kill(pid, "SIGCONT");

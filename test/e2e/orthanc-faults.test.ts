@@ -95,6 +95,7 @@ describe("faults on a real Orthanc, folder backend", () => {
           acknowledged: ledger.acknowledged.size,
           refused: ledger.refused.length,
         },
+        refusals: ledger.refused,
       });
       assert.match(await orthanc.log(), /restarting/i);
     } finally {
@@ -136,6 +137,7 @@ describe("faults on a real Orthanc, folder backend", () => {
         storage: config,
         acknowledged: stored.acknowledged,
         counts: { operations: reads.operations, acknowledged: reads.served, refused: reads.refused.length },
+        refusals: reads.refused,
       });
     } finally {
       await orthanc.destroy();
@@ -193,6 +195,7 @@ describe("faults on a real Orthanc, folder backend", () => {
           acknowledged: ledger.acknowledged.size,
           refused: ledger.refused.length,
         },
+        refusals: ledger.refused,
       });
     } finally {
       await first.kill();
@@ -247,6 +250,7 @@ describe("faults on a real Orthanc, folder backend", () => {
           acknowledged: files.length - refusedWhileFull,
           refused: refusedWhileFull,
         },
+        refusals: ledger.refused,
       });
     } finally {
       await orthanc?.stop();

@@ -18,6 +18,8 @@ import { MemoryLogger } from "./memory-logger.js";
 import type { OrthancInstance } from "./orthanc.js";
 
 const md5 = (data: Uint8Array): string => createHash("md5").update(data).digest("hex");
+/** Orthanc's JSON error answers span lines: one line each in the diagnostics. */
+const oneLine = (text: string): string => text.replace(/\s+/g, " ").slice(0, 400);
 
 /** What a stream of operations under a fault got from Orthanc. */
 export class OperationLedger {
@@ -64,6 +66,8 @@ export interface AfterFaultOptions {
   acknowledged: ReadonlyMap<string, Uint8Array>;
   /** The operations under the fault; uploads by default (the ledger's own counts). */
   counts: { operations: number; acknowledged: number; refused: number };
+  /** What the refused operations got, for the diagnostics (the first few are printed). */
+  refusals?: readonly string[];
 }
 
 /** Run the checks; fails the test on any lost upload or verify problem, returns the figures. */
@@ -104,6 +108,7 @@ export async function checkAfterFault(t: TestContext, options: AfterFaultOptions
       `${figures.refused} refused, ${figures.lost} lost; verify: ${first.report.count("ok")} attachments ok, ` +
       `${orphans} orphan object(s)${orphans > 0 ? " (deleted by verify --delete-orphans, then 0)" : ""}`,
   );
+  for (const line of (options.refusals ?? []).slice(0, 3)) t.diagnostic(`  refused: ${oneLine(line)}`);
   for (const line of first.lines.slice(0, 5)) t.diagnostic(`  ${line}`);
   return figures;
 }
