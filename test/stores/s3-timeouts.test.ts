@@ -1,8 +1,12 @@
 // The S3 driver against a server that hangs: RequestTimeout (per try) and ConnectionTimeout are honoured, so a
 // stuck S3 endpoint fails each operation in bounded time, with a message naming the option, instead of
-// holding an Orthanc thread forever. No S3 server is needed: a TCP server that never answers is the fault.
+// holding an Orthanc thread forever. No S3 server is needed: a TCP server that never answers is the fault,
+// and a frozen process whose listening queue is full one that never completes a connection.
 
 import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { connect, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 
 import type { S3Options } from "../../src/config/types.js";
@@ -17,7 +21,7 @@ const REQUEST_TIMEOUT_MS = 1000;
 /** Far above what one try plus the SDK's backoff takes; only there so that a hang fails instead of blocking. */
 const BOUND_MS = 30_000;
 
-function options(endpoint: string, maxRetries: number): S3Options {
+function options(endpoint: string, maxRetries: number, connectTimeoutMs = 5_000): S3Options {
   return {
     bucketName: "hanging-bucket",
     region: "us-east-1",
@@ -25,7 +29,7 @@ function options(endpoint: string, maxRetries: number): S3Options {
     secretKey: "secret",
     endpoint,
     virtualAddressing: false,
-    connectTimeoutMs: 5_000,
+    connectTimeoutMs,
     requestTimeoutMs: REQUEST_TIMEOUT_MS,
     tags: {},
     maxConnections: 25,
@@ -128,5 +132,64 @@ describe("s3 driver against a server that stalls in the middle of a body", { tim
     const ms = Date.now() - started;
     assert.ok(ms < BOUND_MS, `the stalled body ended after ${ms} ms`);
     t.diagnostic(`stalled body ended after ${ms} ms`);
+  });
+});
+
+/** Whether a TCP connection to the port completes within `ms`. */
+async function connects(port: number, ms: number, held: Socket[]): Promise<boolean> {
+  const socket = connect(port, "127.0.0.1");
+  socket.on("error", () => undefined);
+  held.push(socket);
+  const timer = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), ms).unref());
+  return (
+    (await Promise.race([once(socket, "connect").then(() => "connected" as const), timer])) === "connected"
+  );
+}
+
+describe("s3 driver against a server that never completes a connection", { timeout: 60_000 }, () => {
+  // A child that listens with a backlog of 1 and is then frozen (SIGSTOP): once its queue holds what it can,
+  // the kernel drops every new SYN, so a connection attempt waits until ConnectionTimeout ends it.
+  let child: ChildProcess;
+  let port: number;
+  const held: Socket[] = [];
+  before(async () => {
+    child = spawn(
+      process.execPath,
+      [
+        "-e",
+        `require("node:net").createServer().listen({ port: 0, host: "127.0.0.1", backlog: 1 }, function () {
+          console.log(this.address().port);
+        });`,
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    const [line] = (await once(child.stdout as NodeJS.ReadableStream, "data")) as [Buffer];
+    port = Number(line.toString().trim());
+    child.kill("SIGSTOP");
+    let filled = false;
+    for (let attempt = 0; attempt < 8 && !filled; attempt++) filled = !(await connects(port, 500, held));
+    assert.ok(filled, "the frozen listener's queue filled up");
+  });
+  after(async () => {
+    for (const socket of held) socket.destroy();
+    child.kill("SIGKILL");
+    if (child.exitCode === null && child.signalCode === null) await once(child, "exit");
+  });
+
+  it("fails a get once ConnectionTimeout has passed, naming the options", async (t) => {
+    const store = createS3Store(options(`http://127.0.0.1:${port}`, 0, 1000), new MemoryLogger());
+    try {
+      const { error, ms } = await failure(() => store.get("d.dcm"));
+      assert.ok(isStorageError(error), String(error));
+      assert.match(
+        error.message,
+        /did not establish a connection .*within the configured timeout of 1000 ms/,
+      );
+      assert.match(error.message, /ConnectionTimeout/);
+      assert.ok(ms < BOUND_MS, `failed after ${ms} ms`);
+      t.diagnostic(`get: failed after ${ms} ms (ConnectionTimeout 1000 ms)`);
+    } finally {
+      await store.close();
+    }
   });
 });
