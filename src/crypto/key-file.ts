@@ -3,6 +3,7 @@
 // anything else is refused here, with a message that names the file and what is wrong, never the key.
 
 import { open } from "node:fs/promises";
+import { showKeyPath } from "../config/secret-shapes.js";
 import { StorageError, describeCause } from "../errors.js";
 import { A1_KEY_LENGTH } from "./a1-format.js";
 
@@ -69,6 +70,16 @@ export async function readKeyFile(
     }
   } catch (error) {
     const detail = error instanceof KeyFileProblem ? error.message : `cannot read it: ${osReason(error)}`;
+    const shown = showKeyPath(path);
+    if (shown !== path) {
+      // The OS error names the path too: keep it out of the cause.
+      throw new StorageError(
+        "KEY_FILE_INVALID",
+        { operation: OPERATION, subject: shown },
+        `${detail.replaceAll(path, shown)}; the path looks like a key itself (not shown): put the key in a ` +
+          "file readable by Orthanc's user only, and give that file's path",
+      );
+    }
     throw new StorageError("KEY_FILE_INVALID", { operation: OPERATION, subject: path, cause: error }, detail);
   }
   return parseKeyFile(text, path);

@@ -187,3 +187,41 @@ describe("a key file others can use", () => {
     });
   });
 });
+
+describe("a key pasted where its file's path belongs", () => {
+  // The path names no file; every message naming the file would print the key.
+  const cases: [string, string, RegExp][] = [
+    [
+      "resolved against the configuration's folder",
+      `/etc/orthanc/${BASE64}`,
+      /key file \/etc\/orthanc\/<hidden>:/,
+    ],
+    ["as is", BASE64, /key file <hidden>:/],
+    ["a hex key (before 2.0.0)", `/etc/orthanc/${hex(KEY)}`, /key file \/etc\/orthanc\/<hidden>:/],
+  ];
+  for (const [name, path, where] of cases) {
+    it(`${name}: refused without showing it`, async () => {
+      await rejectsWith(
+        () => readKeyFile(path),
+        "KEY_FILE_INVALID",
+        where,
+        /looks like a key itself/,
+        /ENOENT/,
+      );
+      try {
+        await readKeyFile(path);
+      } catch (error) {
+        const everything = `${String(error)} ${String((error as Error).cause)} ${JSON.stringify(error)}`;
+        assert.ok(!everything.includes(BASE64.slice(0, 20)) && !everything.includes(hex(KEY).slice(0, 20)));
+      }
+    });
+  }
+
+  it("a real path is still named in full", async () => {
+    await rejectsWith(
+      () => readKeyFile("/etc/orthanc/master-1.key"),
+      "KEY_FILE_INVALID",
+      /\/etc\/orthanc\/master-1\.key: cannot read it/,
+    );
+  });
+});
