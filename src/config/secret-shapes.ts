@@ -15,8 +15,9 @@ export function looksLikeKey(text: string): boolean {
 }
 
 /**
- * A key file's path as messages show it: as is, unless its last part (a relative path was resolved against
- * the configuration's folder, and a base64 key may hold "/") looks like the key itself.
+ * A key file's path as messages show it: as is, unless the path or one of its trailing parts looks like a
+ * key (a relative path was resolved against the configuration's folder, and a base64 key may hold "/"):
+ * that part is then shown as HIDDEN.
  */
 export function showKeyPath(path: string): string {
   if (looksLikeKey(path)) return HIDDEN;
