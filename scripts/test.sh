@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh orthanc dcmtk iproute2 procps radosgw ceph-mon ceph-osd ceph-common \
   postgresql orthanc-postgresql
 npx --no-install eslint .
+bash scripts/npm-audit.sh
 npx --no-install prettier --check . >/dev/null || { npx --no-install prettier --list-different .; exit 1; }
 mapfile -t tests < <(find dist/test -name '*.test.js' | sort)
 # In a private network namespace with loopback only: servers the tests start (Orthanc binds every

@@ -34,7 +34,7 @@ export async function openStorageArea(
 ): Promise<StorageArea> {
   const { common } = config;
   const wrap = options.wrapStore ?? ((store: ObjectStore) => store);
-  const codec = await openCodec(config);
+  const codec = await openCodec(config, logger);
   const layout: KeyLayout = {
     structure: common.storageStructure,
     rootPath: common.rootPath,
@@ -73,10 +73,11 @@ export async function openStorageArea(
   return new StorageArea({ primary, secondary, codec, logger });
 }
 
-async function openCodec(config: ResolvedConfig): Promise<ObjectCodec> {
+async function openCodec(config: ResolvedConfig, logger: Logger): Promise<ObjectCodec> {
   const { encryption } = config.common;
   if (!encryption.enabled) return new PlainCodec();
   const ring = await KeyRing.load(encryption);
+  for (const warning of ring.warnings) logger.warn(warning);
   return new A1Codec(ring, new MemoryBudget(encryption.maxConcurrentInputBytes));
 }
 

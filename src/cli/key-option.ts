@@ -26,11 +26,18 @@ export function collectKeyArgument(value: string, previous: KeyArgument[] = []):
   return [...previous, parseKeyArgument(value)];
 }
 
-/** The first key is the current one (it encrypts); every key decrypts, chosen by the id in the object. */
+/**
+ * The first key is the current one (it encrypts); every key decrypts, chosen by the id in the object. The
+ * ring's warnings (a key file others can read...) go to stderr.
+ */
 export async function keyRingOf(keys: KeyArgument[]): Promise<KeyRing> {
   if (keys.length === 0) throw usageError("at least one --key ID:FILE is needed");
   const loaded: MasterKeyBytes[] = [];
-  for (const key of keys) loaded.push({ id: key.id, key: await readKeyFile(key.path) });
+  const warnings: string[] = [];
+  const warn = (message: string): number => warnings.push(message);
+  for (const key of keys) loaded.push({ id: key.id, key: await readKeyFile(key.path, warn) });
   const [current, ...previous] = loaded as [MasterKeyBytes, ...MasterKeyBytes[]];
-  return new KeyRing(current, previous);
+  const ring = new KeyRing(current, previous, warnings);
+  for (const warning of ring.warnings) process.stderr.write(`warning: ${warning}\n`);
+  return ring;
 }

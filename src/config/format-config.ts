@@ -1,7 +1,7 @@
 // The resolved options as `config check` prints them: one `<Section>.<Option> = <value>` per line, named as
 // in the configuration file, in its units, secrets hidden.
 
-import { HIDDEN } from "./section-reader.js";
+import { HIDDEN, showKeyPath } from "./secret-shapes.js";
 import type { EncryptionOptions, MasterKeyRef, ResolvedConfig } from "./types.js";
 
 const MS_PER_SECOND = 1000;
@@ -148,7 +148,7 @@ function encryptionLines(encryption: EncryptionOptions): Line[] {
 }
 
 function keyRef(key: MasterKeyRef): string {
-  return `[${key.id}, ${json(key.path)}]`;
+  return `[${key.id}, ${json(showKeyPath(key.path))}]`;
 }
 
 function json(value: unknown): string {

@@ -45,6 +45,11 @@ export interface OptionSpec {
   readonly unit?: "s" | "MB";
   /** Never echoed in messages nor in `config check`. */
   readonly secret?: boolean;
+  /**
+   * Not a secret, but a place where one lands by mistake (a key pasted where its file's path goes, a SAS
+   * token in a URL, a service account's JSON inline): messages about a wrong value show only its kind.
+   */
+  readonly mayHoldSecret?: boolean;
   /** A path the plugin opens: relative paths are resolved against the configuration file's folder. */
   readonly filePath?: boolean;
   /** For `section`: the group holding the sub-section's options. */
@@ -178,6 +183,7 @@ const ENCRYPTION: readonly OptionSpec[] = [
   {
     name: "MasterKey",
     type: "master-key",
+    mayHoldSecret: true,
     since: "≤ 1.0.0",
     description:
       'Required when Enable is true: `[<key id>, "<path to key file>"]`. The key id (0 to 4294967295) is ' +
@@ -186,6 +192,7 @@ const ENCRYPTION: readonly OptionSpec[] = [
   {
     name: "PreviousMasterKeys",
     type: "master-key-list",
+    mayHoldSecret: true,
     default: [],
     since: "≤ 1.0.0",
     description:
@@ -380,6 +387,7 @@ const AZURE: readonly OptionSpec[] = [
   {
     name: "AccountUrl",
     type: "string",
+    mayHoldSecret: true,
     since: "ours",
     description:
       "Instead of ConnectionString: the account's blob endpoint, e.g. `https://<account>.blob.core.windows.net`, " +
@@ -443,6 +451,7 @@ const GCS: readonly OptionSpec[] = [
   {
     name: "ServiceAccountFile",
     type: "string",
+    mayHoldSecret: true,
     filePath: true,
     since: "0.9.0",
     description:

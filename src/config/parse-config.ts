@@ -17,7 +17,14 @@ import {
   optionGroup,
 } from "./options.js";
 import { readOrthancConfigFile } from "./read-config.js";
-import { Diagnostics, KEY_PAIR, type ReaderContext, SectionReader, isJsonObject } from "./section-reader.js";
+import {
+  Diagnostics,
+  KEY_PAIR,
+  type ReaderContext,
+  SectionReader,
+  isJsonObject,
+  jsonKind,
+} from "./section-reader.js";
 import {
   BACKEND_SECTIONS,
   type AzureOptions,
@@ -453,12 +460,4 @@ function checkDistinctKeyIds(
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === "" ? undefined : value;
-}
-
-/** The kind of a JSON value, for messages about values that may hold secrets. */
-function jsonKind(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  if (typeof value === "object") return "an object";
-  return `a ${typeof value}`;
 }

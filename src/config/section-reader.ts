@@ -5,7 +5,10 @@
 import { isAbsolute, resolve } from "node:path";
 
 import { MAX_UNSIGNED, OPTION_GROUPS, type OptionGroupId, type OptionSpec, optionGroup } from "./options.js";
+import { HIDDEN, looksLikeKey } from "./secret-shapes.js";
 import type { MasterKeyRef } from "./types.js";
+
+export { HIDDEN } from "./secret-shapes.js";
 
 /** Errors and warnings of one configuration, collected in reading order. */
 export class Diagnostics {
@@ -21,8 +24,6 @@ export class Diagnostics {
   }
 }
 
-/** Shown instead of a secret value in every message. */
-export const HIDDEN = "<hidden>";
 /** Longer values are cut in messages: the point is to recognise the value, not to print a whole section. */
 const MAX_SHOWN_LENGTH = 80;
 /** An unknown option name this close to a known one is reported as a likely typo. */
@@ -34,12 +35,29 @@ export function isJsonObject(value: unknown): value is JsonObject {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/**
+ * How messages show a value: as JSON, not at all (a secret), or with whatever could be a secret left out
+ * (an option where one lands by mistake: see `OptionSpec.mayHoldSecret`).
+ */
+export type Shown = "value" | "hidden" | "redacted";
+
 /** A value as messages show it: its JSON, cut when long; "nothing" when absent; hidden when secret. */
-export function showValue(value: unknown, secret = false): string {
+export function showValue(value: unknown, shown: Shown = "value"): string {
   if (value === undefined) return "nothing";
-  if (secret) return HIDDEN;
-  const json = JSON.stringify(value);
+  if (shown === "hidden") return HIDDEN;
+  const json = JSON.stringify(shown === "redacted" ? redacted(value) : value).replaceAll(
+    JSON.stringify(HIDDEN),
+    HIDDEN,
+  );
   return json.length > MAX_SHOWN_LENGTH ? `${json.slice(0, MAX_SHOWN_LENGTH - 1)}…` : json;
+}
+
+/** The kind of a JSON value, for messages about values that may hold secrets. */
+export function jsonKind(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "object") return "an object";
+  return `a ${typeof value}`;
 }
 
 /** `"a"`, `"a" or "b"`, `"a", "b" or "c"` */
@@ -86,16 +104,19 @@ export class SectionReader {
 
   /** Record "<path>: expected <what>, got <value>" for an option of this section. */
   fail(name: string, expected: string, value: unknown, note?: string): void {
-    const got = showValue(value, this.spec(name).secret === true);
+    const got = showValue(value, shownOf(this.spec(name)));
     this.context.diagnostics.error(
       this.pathOf(name),
       `expected ${expected}, got ${got}${note ? ` (${note})` : ""}`,
     );
   }
 
-  /** The same, for a part of an option: a map entry or an array item ("Tags.Project", "PreviousMasterKeys[1]"). */
-  failAt(path: string, expected: string, value: unknown, note?: string): void {
-    const got = showValue(value);
+  /**
+   * The same, for a part of an option: a map entry or an array item ("Tags.Project", "PreviousMasterKeys[1]");
+   * `shown` as the option's schema says.
+   */
+  failAt(path: string, expected: string, value: unknown, note?: string, shown: Shown = "value"): void {
+    const got = showValue(value, shown);
     this.context.diagnostics.error(path, `expected ${expected}, got ${got}${note ? ` (${note})` : ""}`);
   }
 
@@ -240,7 +261,13 @@ export class SectionReader {
       if (this.specs.has(name)) continue;
       if (encryptionOptions.has(name)) {
         // Ignoring a misplaced encryption option would store plaintext where encryption was meant.
-        this.failAt(this.pathOf(name), "to be inside the StorageEncryption sub-section", this.json[name]);
+        this.failAt(
+          this.pathOf(name),
+          "to be inside the StorageEncryption sub-section",
+          this.json[name],
+          undefined,
+          shownOf(optionGroup("StorageEncryption").options.find((o) => o.name === name) as OptionSpec),
+        );
         continue;
       }
       this.context.diagnostics.warn(
@@ -262,7 +289,7 @@ export class SectionReader {
       typeof file === "string" &&
       file !== "";
     if (!valid) {
-      this.failAt(path, KEY_PAIR, value);
+      this.failAt(path, KEY_PAIR, value, undefined, "redacted"); // a key may be pasted where its path goes
       return undefined;
     }
     return { id, path: this.resolvePath(file) };
@@ -287,6 +314,35 @@ export class SectionReader {
 export const KEY_PAIR = '[<key id: unsigned integer>, "<path to key file>"]';
 
 const UNIT_NAMES = { s: "seconds", MB: "MB" } as const;
+
+function shownOf(spec: OptionSpec): Shown {
+  if (spec.secret === true) return "hidden";
+  return spec.mayHoldSecret === true ? "redacted" : "value";
+}
+
+/** Keys, tokens and passwords are longer: a shorter string is shown (a key id as a string, a typo). */
+const MIN_SECRET_LENGTH = 20;
+
+/**
+ * The value with every string that could be a secret replaced by HIDDEN. Shown: strings that read as paths
+ * (neither base64 nor hex holds a ".", and few keys start with "/") and are not key-shaped, short strings;
+ * URLs without their credentials and query. So the private key of a service account's JSON pasted inline
+ * is hidden, its e-mail address shown.
+ */
+function redacted(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redacted);
+  if (isJsonObject(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redacted(v)]));
+  if (typeof value !== "string") return value;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value) && URL.canParse(value)) {
+    const url = new URL(value);
+    if (url.username === "" && url.password === "" && url.search === "") return value;
+    return `${url.protocol}//${url.host}${url.pathname}${HIDDEN}`;
+  }
+  const showable =
+    value.length < MIN_SECRET_LENGTH ||
+    ((value.includes(".") || value.startsWith("/")) && !looksLikeKey(value));
+  return showable ? value : HIDDEN;
+}
 
 const GROUP_PLACES: Partial<Record<OptionGroupId, string>> = {
   StorageEncryption: "the StorageEncryption sub-section",

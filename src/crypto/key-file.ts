@@ -3,6 +3,7 @@
 // anything else is refused here, with a message that names the file and what is wrong, never the key.
 
 import { open } from "node:fs/promises";
+import { showKeyPath } from "../config/secret-shapes.js";
 import { StorageError, describeCause } from "../errors.js";
 import { A1_KEY_LENGTH } from "./a1-format.js";
 
@@ -41,14 +42,23 @@ export function parseKeyFile(text: string, path: string): Uint8Array {
   return new Uint8Array(Buffer.from(digits, "base64"));
 }
 
-/** Reads and decodes a key file; every failure is KEY_FILE_INVALID naming `path`. */
-export async function readKeyFile(path: string): Promise<Uint8Array> {
+/**
+ * Reads and decodes a key file; every failure is KEY_FILE_INVALID naming `path`. A file that users other
+ * than its owner may read or write is still used (refusing it would stop Orthanc over a mode), but `warn`
+ * is told, with the command that fixes it.
+ */
+export async function readKeyFile(
+  path: string,
+  warn: (message: string) => void = () => undefined,
+): Promise<Uint8Array> {
   let text: string;
   try {
     const handle = await open(path, "r");
     try {
       const stat = await handle.stat();
       if (!stat.isFile()) throw new KeyFileProblem("it is not a regular file");
+      const exposure = keyFileExposure(path, stat.mode);
+      if (exposure !== undefined) warn(exposure);
       if (stat.size > MAX_KEY_FILE_BYTES) {
         throw new KeyFileProblem(
           `it is ${stat.size} bytes, far too large for a key file (45 bytes expected)`,
@@ -60,12 +70,51 @@ export async function readKeyFile(path: string): Promise<Uint8Array> {
     }
   } catch (error) {
     const detail = error instanceof KeyFileProblem ? error.message : `cannot read it: ${osReason(error)}`;
+    const shown = showKeyPath(path);
+    if (shown !== path) {
+      // The OS error names the path too: keep it out of the cause.
+      throw new StorageError(
+        "KEY_FILE_INVALID",
+        { operation: OPERATION, subject: shown },
+        `${detail.replaceAll(path, shown)}; the path looks like a key itself (not shown): put the key in a ` +
+          "file readable by Orthanc's user only, and give that file's path",
+      );
+    }
     throw new StorageError("KEY_FILE_INVALID", { operation: OPERATION, subject: path, cause: error }, detail);
   }
   return parseKeyFile(text, path);
 }
 
+/**
+ * The warning for a key file whose mode lets its group or others read or write it, or undefined when
+ * only its owner can: whoever reads the key can decrypt every object; whoever writes it can make Orthanc
+ * encrypt under a key of their choosing.
+ */
+export function keyFileExposure(path: string, mode: number): string | undefined {
+  const classes: [number, string][] = [
+    [(mode >> 3) & 0o7, "its group"],
+    [mode & 0o7, "all other users"],
+  ];
+  const who = classes.filter(([bits]) => bits !== 0).map(([bits, name]) => `${name} (${accessOf(bits)})`);
+  if (who.length === 0) return undefined;
+  const octal = (mode & 0o777).toString(8).padStart(3, "0");
+  return (
+    `master key file ${path} has mode ${octal}: ${who.join(" and ")} can use it besides its owner, and ` +
+    `whoever reads it can decrypt every object; restrict it with \`chmod 600 ${path}\``
+  );
+}
+
 // --- helpers ---
+
+/** "read", "read, write"... for the rwx bits of one class. */
+function accessOf(rwx: number): string {
+  const names = [
+    [0o4, "read"],
+    [0o2, "write"],
+    [0o1, "execute"],
+  ] as const;
+  return names.flatMap(([bit, name]) => ((rwx & bit) === 0 ? [] : [name])).join(", ");
+}
 
 class KeyFileProblem extends Error {}
 

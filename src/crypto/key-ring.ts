@@ -26,13 +26,21 @@ export class KeyRing {
   readonly current: MasterKey;
   /** Decryption only, by id; when an id is listed twice the last entry is kept (spec §1.8). */
   readonly previous: ReadonlyMap<number, MasterKey>;
-  /** Legal but suspicious configurations, for the start-up log (one id given two different keys). */
+  /**
+   * Legal but suspicious configurations, for the start-up log (one id given two different keys, a key
+   * file others can read).
+   */
   readonly warnings: readonly string[];
 
-  constructor(current: MasterKeyBytes, previous: readonly MasterKeyBytes[] = []) {
+  /** `fileWarnings`: what reading the key files found, kept with the ring's own warnings. */
+  constructor(
+    current: MasterKeyBytes,
+    previous: readonly MasterKeyBytes[] = [],
+    fileWarnings: readonly string[] = [],
+  ) {
     this.current = masterKey(current);
     const byId = new Map<number, MasterKey>();
-    const warnings: string[] = [];
+    const warnings: string[] = [...fileWarnings];
     for (const entry of previous) {
       const key = masterKey(entry);
       const earlier = byId.get(key.id);
@@ -68,7 +76,9 @@ export class KeyRing {
     refs.forEach((ref, index) =>
       assertKeyId(ref.id, index === 0 ? "MasterKey" : `PreviousMasterKeys[${index - 1}]`),
     );
-    const results = await Promise.allSettled(refs.map((ref) => readKeyFile(ref.path)));
+    const fileWarnings: string[] = [];
+    const warn = (message: string): number => fileWarnings.push(message);
+    const results = await Promise.allSettled(refs.map((ref) => readKeyFile(ref.path, warn)));
     const failures = results.flatMap((r) => (r.status === "rejected" ? [r.reason as unknown] : []));
     if (failures.length === 1) throw failures[0];
     if (failures.length > 1) {
@@ -85,7 +95,7 @@ export class KeyRing {
     }));
     const [first, ...rest] = keys;
     if (first === undefined) throw new Error("unreachable: the current key is always read");
-    return new KeyRing(first, rest);
+    return new KeyRing(first, rest, fileWarnings);
   }
 
   /** The key for an id read from an object: the current key first, then the previous ones (spec §1.8). */

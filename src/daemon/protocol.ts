@@ -165,9 +165,12 @@ export function decodeRequestHeader(header: Uint8Array): Request {
   if (size > BigInt(Number.MAX_SAFE_INTEGER) || start > BigInt(Number.MAX_SAFE_INTEGER)) {
     throw new ProtocolError(`size ${size} or start ${start} is out of range`);
   }
+  // Only the padding is cut: a NUL inside the uuid stays in it, so "<uuid>\0../../x" is refused as a whole
+  // (object-key.ts) instead of being read as its valid prefix.
   const uuidBytes = header.subarray(32, 32 + UUID_FIELD_SIZE);
-  const end = uuidBytes.indexOf(0);
-  const uuid = Buffer.from(uuidBytes.subarray(0, end === -1 ? UUID_FIELD_SIZE : end)).toString("latin1");
+  let end = UUID_FIELD_SIZE;
+  while (end > 0 && uuidBytes[end - 1] === 0) end--;
+  const uuid = Buffer.from(uuidBytes.subarray(0, end)).toString("latin1");
   return {
     op: op as OpCode,
     contentType: view.getUint32(8, true),

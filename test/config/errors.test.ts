@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
 import { config, resolveErrors, type Json } from "./helpers.js";
+import { KEY_PAIR } from "../../src/config/section-reader.js";
 
 interface ErrorRow {
   name: string;
@@ -462,6 +463,8 @@ describe("config errors", () => {
 
 describe("config secrets", () => {
   const SECRET = "TOPSECRET-d2h5IHJlYWQgdGhpcz8";
+  const encrypted = (encryption: Record<string, unknown>): Json =>
+    config("AwsS3Storage", { StorageEncryption: encryption });
   const cases: readonly [string, Json][] = [
     ["SecretKey of a wrong type", config("AwsS3Storage", { AccessKey: "AKIA", SecretKey: [SECRET] })],
     ["empty SecretKey", config("AwsS3Storage", { AccessKey: "AKIA", SecretKey: "" })],
@@ -478,6 +481,22 @@ describe("config secrets", () => {
       { AzureBlobStorage: `AccountName=a;AccountKey=${SECRET}` },
     ],
     ["an unknown option holding a secret", config("AwsS3Storage", { SecretKy: SECRET, Region: 1 })],
+    // Places where a secret lands by mistake (OptionSpec.mayHoldSecret):
+    ["the key itself as MasterKey", encrypted({ MasterKey: SECRET })],
+    ["the key in place of MasterKey's path, id missing", encrypted({ MasterKey: [SECRET] })],
+    ["a hex key in place of a path", encrypted({ MasterKey: ["1", "ab".repeat(32)] })],
+    ["keys as PreviousMasterKeys", encrypted({ MasterKey: [1, "/k"], PreviousMasterKeys: [SECRET, [2]] })],
+    ["a MasterKey outside StorageEncryption", config("AwsS3Storage", { MasterKey: [1, SECRET] })],
+    [
+      "a SAS token in AccountUrl",
+      config("AzureBlobStorage", { AccountUrl: `https://acct.blob.core.windows.net/?sv=2022&sig=${SECRET}` }),
+    ],
+    [
+      "a service account's JSON inline as ServiceAccountFile",
+      config("GoogleCloudStorage", {
+        ServiceAccountFile: { client_email: "a@b.iam.gserviceaccount.com", private_key: SECRET },
+      }),
+    ],
   ];
   for (const [name, json] of cases) {
     it(`never echoes a secret: ${name}`, () => {
@@ -486,6 +505,20 @@ describe("config secrets", () => {
       for (const message of [...errors, ...warnings]) assert.ok(!message.includes(SECRET), message);
     });
   }
+
+  it("still shows paths, short values and URLs without credentials where a secret may land", () => {
+    const { errors } = resolveErrors(
+      encrypted({ MasterKey: ["1", "/etc/orthanc/master.key"], PreviousMasterKeys: [[2, "old.key", 3]] }),
+    );
+    assert.deepEqual(errors, [
+      `AwsS3Storage.StorageEncryption.MasterKey: expected ${KEY_PAIR}, got ["1","/etc/orthanc/master.key"]`,
+      `AwsS3Storage.StorageEncryption.PreviousMasterKeys[0]: expected ${KEY_PAIR}, got [2,"old.key",3]`,
+    ]);
+    const sas = resolveErrors(
+      config("AzureBlobStorage", { AccountUrl: `https://acct.blob.core.windows.net/?sig=${SECRET}` }),
+    );
+    assert.match(sas.errors.join("\n"), /got "https:\/\/acct\.blob\.core\.windows\.net\/<hidden>"/);
+  });
 
   it("shows <hidden> where the secret would be", () => {
     const { errors } = resolveErrors(config("AwsS3Storage", { AccessKey: "AKIA", SecretKey: 12345 }));

@@ -2,9 +2,14 @@
 // official reader would silently turn into another key is refused with a message naming the file.
 
 import assert from "node:assert/strict";
+import { chmod } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { parseKeyFile, readKeyFile } from "../../src/crypto/key-file.js";
+import { openStorageArea } from "../../src/area/open-storage-area.js";
+import { keyFileExposure, parseKeyFile, readKeyFile } from "../../src/crypto/key-file.js";
+import { KeyRing } from "../../src/crypto/key-ring.js";
+import { localConfig } from "../helpers/local-config.js";
+import { MemoryLogger } from "../helpers/memory-logger.js";
 import { vectorsDir } from "../helpers/paths.js";
 import { hex, manifest, rejectsWith, tempDir } from "./support.js";
 
@@ -114,5 +119,109 @@ describe("readKeyFile", () => {
   it("names the file when its content is wrong", async () => {
     const path = await files.write("short.b64", Buffer.alloc(31).toString("base64"));
     await rejectsWith(() => readKeyFile(path), "KEY_FILE_INVALID", /short\.b64: it decodes to 31 bytes/);
+  });
+});
+
+describe("a key file others can use", () => {
+  const path = "/etc/orthanc/master.key";
+  const modes: [number, RegExp[]][] = [
+    [0o640, [/mode 640/, /its group \(read\)/]],
+    [0o604, [/mode 604/, /all other users \(read\)/]],
+    [0o644, [/its group \(read\) and all other users \(read\)/]],
+    [0o660, [/its group \(read, write\)/]],
+    [0o602, [/all other users \(write\)/]],
+    [0o777, [/its group \(read, write, execute\) and all other users \(read, write, execute\)/]],
+  ];
+  for (const [mode, patterns] of modes) {
+    it(`mode ${mode.toString(8)}: a warning naming the file and \`chmod 600\``, () => {
+      const warning = keyFileExposure(path, 0o100000 | mode) ?? assert.fail("no warning");
+      for (const pattern of [
+        /master key file \/etc\/orthanc\/master\.key/,
+        /`chmod 600 \/etc\/orthanc\/master\.key`/,
+        /decrypt every object/,
+        ...patterns,
+      ]) {
+        assert.match(warning, pattern);
+      }
+    });
+  }
+  for (const mode of [0o600, 0o400, 0o700, 0o200]) {
+    it(`mode ${mode.toString(8)}: no warning (the owner only)`, () => {
+      assert.equal(keyFileExposure(path, 0o100000 | mode), undefined);
+    });
+  }
+
+  describe("on disk", () => {
+    let files: Awaited<ReturnType<typeof tempDir>>;
+    before(async () => {
+      files = await tempDir();
+    });
+    after(() => files.remove());
+
+    it("readKeyFile still reads it, and tells its warn callback once", async () => {
+      const path = await files.write("shared.b64", `${BASE64}\n`);
+      await chmod(path, 0o644);
+      const warnings: string[] = [];
+      assert.equal(hex(await readKeyFile(path, (message) => warnings.push(message))), hex(KEY));
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0] ?? "", new RegExp(`${path.replace(/[.]/g, "\\.")} has mode 644.*chmod 600`));
+      await chmod(path, 0o600);
+      warnings.length = 0;
+      await readKeyFile(path, (message) => warnings.push(message));
+      assert.deepEqual(warnings, [], "no warning once it is chmod 600");
+    });
+
+    it("the key ring keeps the warning, and the daemon's storage area logs it at start-up", async () => {
+      await files.write("key", `${BASE64}\n`); // localConfig's key file: <root>/key
+      const key = join(files.dir, "key");
+      await chmod(key, 0o640);
+      const config = localConfig(files.dir, { encrypted: true });
+      const ring = await KeyRing.load(config.common.encryption);
+      assert.equal(ring.warnings.length, 1);
+      assert.match(ring.warnings[0] ?? "", /its group \(read\)/);
+      const logger = new MemoryLogger();
+      await openStorageArea(config, logger);
+      const logged = logger.lines.filter((line) => line.level === "warn").map((line) => line.message);
+      assert.deepEqual(logged, ring.warnings);
+      assert.ok(!logged.join("\n").includes(BASE64.slice(0, 16)), "the warning holds no key material");
+    });
+  });
+});
+
+describe("a key pasted where its file's path belongs", () => {
+  // The path names no file; every message naming the file would print the key.
+  const cases: [string, string, RegExp][] = [
+    [
+      "resolved against the configuration's folder",
+      `/etc/orthanc/${BASE64}`,
+      /key file \/etc\/orthanc\/<hidden>:/,
+    ],
+    ["as is", BASE64, /key file <hidden>:/],
+    ["a hex key (before 2.0.0)", `/etc/orthanc/${hex(KEY)}`, /key file \/etc\/orthanc\/<hidden>:/],
+  ];
+  for (const [name, path, where] of cases) {
+    it(`${name}: refused without showing it`, async () => {
+      await rejectsWith(
+        () => readKeyFile(path),
+        "KEY_FILE_INVALID",
+        where,
+        /looks like a key itself/,
+        /ENOENT/,
+      );
+      try {
+        await readKeyFile(path);
+      } catch (error) {
+        const everything = `${String(error)} ${String((error as Error).cause)} ${JSON.stringify(error)}`;
+        assert.ok(!everything.includes(BASE64.slice(0, 20)) && !everything.includes(hex(KEY).slice(0, 20)));
+      }
+    });
+  }
+
+  it("a real path is still named in full", async () => {
+    await rejectsWith(
+      () => readKeyFile("/etc/orthanc/master-1.key"),
+      "KEY_FILE_INVALID",
+      /\/etc\/orthanc\/master-1\.key: cannot read it/,
+    );
   });
 });
