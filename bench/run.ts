@@ -5,7 +5,7 @@
 
 import { describeCause } from "../src/errors.js";
 import type { TargetResult } from "./target.js";
-import { TARGETS } from "./targets/index.js";
+import { targets } from "./targets/index.js";
 
 const DEFAULT_ROUNDS = 5;
 
@@ -27,7 +27,7 @@ function parseArguments(args: string[]): Options {
     } else if (arg.startsWith("-")) {
       throw new UsageError(`unknown option ${arg}`);
     } else {
-      if (!TARGETS.some((target) => target.name === arg)) throw new UsageError(`unknown target ${arg}`);
+      if (!targets.some((target) => target.name === arg)) throw new UsageError(`unknown target ${arg}`);
       names.push(arg);
     }
   }
@@ -41,8 +41,10 @@ interface Row extends TargetResult {
   target: string;
 }
 
-function formatValue(value: number, unit: string): string {
-  const digits = unit === "x" ? 2 : Number.isInteger(value) ? 0 : 2;
+function formatValue(value: number, unit: string, goal?: number): string {
+  let digits = unit === "x" ? 2 : Number.isInteger(value) ? 0 : 2;
+  // A value that only rounds to its goal gets one more digit, so that "NOT MET" never sits next to the goal.
+  if (goal !== undefined && value !== goal && value.toFixed(digits) === goal.toFixed(digits)) digits++;
   return `${value.toFixed(digits)}${unit === "x" ? "x" : ` ${unit}`}`;
 }
 
@@ -53,7 +55,7 @@ function isMet(row: TargetResult): boolean {
 function printTable(rows: Row[]): void {
   const cells = rows.map((row) => [
     row.label,
-    formatValue(row.measured, row.unit),
+    formatValue(row.measured, row.unit, row.goal),
     `${row.higherIsBetter ? ">=" : "<="} ${formatValue(row.goal, row.unit)}`,
     isMet(row) ? "met" : "NOT MET",
   ]);
@@ -80,29 +82,28 @@ async function main(): Promise<number> {
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     console.error(
-      `bench: ${error.message}\nusage: node dist/bench/run.js [${TARGETS.map((t) => t.name).join("|")}...] [--rounds N]`,
+      `bench: ${error.message}\nusage: node dist/bench/run.js [${targets.map((t) => t.name).join("|")}...] [--rounds N]`,
     );
     return 2;
   }
   const selected =
-    options.names.length === 0 ? TARGETS : TARGETS.filter((target) => options.names.includes(target.name));
+    options.names.length === 0 ? targets : targets.filter((target) => options.names.includes(target.name));
   const started = performance.now();
   console.log(`bench: ${selected.map((t) => t.name).join(", ")}; median of ${options.rounds} rounds each`);
   const rows: Row[] = [];
   const failures: string[] = [];
-  for (const entry of selected) {
+  for (const target of selected) {
     const targetStarted = performance.now();
-    console.log(`\n== ${entry.name} ==`);
+    console.log(`\n== ${target.name} ==`);
     try {
-      const target = await entry.load();
       const results = await target.run({ rounds: options.rounds, log: (text) => console.log(`  ${text}`) });
-      rows.push(...results.map((result) => ({ ...result, target: entry.name })));
-      console.log(`  (${entry.name}: ${((performance.now() - targetStarted) / 1000).toFixed(0)} s)`);
+      rows.push(...results.map((result) => ({ ...result, target: target.name })));
+      console.log(`  (${target.name}: ${((performance.now() - targetStarted) / 1000).toFixed(0)} s)`);
     } catch (error) {
       // The other targets still run: a report with one hole is worth more than none.
-      failures.push(`${entry.name}: ${describeCause(error)}`);
+      failures.push(`${target.name}: ${describeCause(error)}`);
       console.error(
-        `  ${entry.name} FAILED: ${error instanceof Error && error.stack !== undefined ? error.stack : describeCause(error)}`,
+        `  ${target.name} FAILED: ${error instanceof Error && error.stack !== undefined ? error.stack : describeCause(error)}`,
       );
     }
   }

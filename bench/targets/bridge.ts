@@ -63,7 +63,7 @@ interface RoundTiming {
   readMs: number;
 }
 
-export const bridgeTarget: BenchTarget = {
+export const bridge: BenchTarget = {
   name: "bridge",
   async run({ rounds, log }) {
     const files = await sampleDicomFiles();

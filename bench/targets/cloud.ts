@@ -21,7 +21,7 @@ import type { BenchTarget, TargetResult } from "../target.js";
 const GOAL = 0.8;
 const CONCURRENCIES = [1, 8];
 
-export const cloudTarget: BenchTarget = {
+export const cloud: BenchTarget = {
   name: "cloud",
   async run({ rounds, log }) {
     const files = await sampleDicomFiles();

@@ -23,7 +23,7 @@ const worker = join(repoRoot, "dist", "bench", "crypto-worker.js");
 
 type Direction = (typeof DIRECTIONS)[number];
 
-export const cryptoTarget: BenchTarget = {
+export const crypto: BenchTarget = {
   name: "crypto",
   async run({ rounds, log }) {
     const openssl: Record<Direction, number[]> = { encrypt: [], decrypt: [] };

@@ -31,7 +31,7 @@ const READ_KINDS: readonly ReadKind[] = [
   { name: "whole read, A1-encrypted", encrypted: true, path: (id) => `/instances/${id}/file` },
 ];
 
-export const requestsTarget: BenchTarget = {
+export const requests: BenchTarget = {
   name: "requests",
   async run({ rounds, log }) {
     const files = await sampleDicomFiles();
