@@ -10,7 +10,7 @@ import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { azuriteClient, azuriteConnectionString, startAzurite } from "../test/helpers/azurite.js";
 import { emulatorClient, startGcsEmulator } from "../test/helpers/gcs-emulator.js";
 import { startRecordingProxy, type RecordingServer } from "../test/helpers/http-recorder.js";
-import { countRequests, createBucket, markRequestLog, rgwClient, startRgw } from "../test/helpers/rgw.js";
+import { createBucket, markRequestLog, readRequestLog, rgwClient, startRgw } from "../test/helpers/rgw.js";
 
 export interface CloudBackend {
   /** For messages and labels: "S3 (Ceph RGW)"... */
@@ -19,10 +19,17 @@ export interface CloudBackend {
   orthancConfig(extra?: Record<string, unknown>): Record<string, unknown>;
   /** Write an object of that bucket directly with the cloud's SDK, from this process. */
   put(key: string, bytes: Uint8Array): Promise<void>;
-  /** Starts counting the requests the server receives; the function returned gives the count so far. */
-  startCounting(): Promise<() => Promise<number>>;
+  /** Starts counting the requests the server receives; the function returned gives the counts so far. */
+  startCounting(): Promise<() => Promise<RequestCount>>;
   /** Stop the server (and the proxy) by pid. */
   stop(): Promise<void>;
+}
+
+export interface RequestCount {
+  /** Every request the server received. */
+  requests: number;
+  /** Those that read a byte range: answered 206 (RGW's log), or sent with a Range header (the proxy). */
+  ranged: number;
 }
 
 export interface CloudBackendStarter {
@@ -60,7 +67,13 @@ export const CLOUD_BACKENDS: readonly CloudBackendStarter[] = [
           },
           startCounting: async () => {
             const mark = await markRequestLog(server);
-            return () => countRequests(server, mark);
+            return async () => {
+              const logged = await readRequestLog(server, mark);
+              return {
+                requests: logged.length,
+                ranged: logged.filter((request) => request.status === 206).length,
+              };
+            };
           },
           stop: async () => {
             client.destroy();
@@ -144,9 +157,16 @@ export const CLOUD_BACKENDS: readonly CloudBackendStarter[] = [
 ];
 
 /** A counter over the proxy's record from now on. */
-function recorded(proxy: RecordingServer | undefined, name: string): () => Promise<number> {
+function recorded(proxy: RecordingServer | undefined, name: string): () => Promise<RequestCount> {
   if (proxy === undefined)
     throw new Error(`${name} was started without its recording proxy: requests cannot be counted`);
   const start = proxy.requests.length;
-  return () => Promise.resolve(proxy.requests.length - start);
+  return () => {
+    const received = proxy.requests.slice(start);
+    // Azure's SDK may send its range as x-ms-range; the others as Range.
+    const ranged = received.filter(
+      (request) => request.headers.range !== undefined || request.headers["x-ms-range"] !== undefined,
+    );
+    return Promise.resolve({ requests: received.length, ranged: ranged.length });
+  };
 }

@@ -23,12 +23,14 @@ interface ReadKind {
   encrypted: boolean;
   /** The Orthanc route that makes the read. */
   path(id: string): string;
+  /** Whether the storage request must ask for a byte range (checked: else this kind was not measured). */
+  ranged: boolean;
 }
 
 const READ_KINDS: readonly ReadKind[] = [
-  { name: "whole read", encrypted: false, path: (id) => `/instances/${id}/file` },
-  { name: "range read", encrypted: false, path: (id) => `/instances/${id}/tags` },
-  { name: "whole read, A1-encrypted", encrypted: true, path: (id) => `/instances/${id}/file` },
+  { name: "whole read", encrypted: false, ranged: false, path: (id) => `/instances/${id}/file` },
+  { name: "range read", encrypted: false, ranged: true, path: (id) => `/instances/${id}/tags` },
+  { name: "whole read, A1-encrypted", encrypted: true, ranged: false, path: (id) => `/instances/${id}/file` },
 ];
 
 export const requests: BenchTarget = {
@@ -90,10 +92,15 @@ async function countReads(
           const response = await orthanc.request("GET", kind.path(id));
           await response.arrayBuffer();
           if (!response.ok) throw new Error(`${backend.name}: GET ${kind.path(id)}: HTTP ${response.status}`);
-          const requests = await counted();
+          const { requests, ranged } = await counted();
+          const read = `${backend.name}: GET ${kind.path(id)}`;
           if (requests === 0)
             throw new Error(
-              `${backend.name}: GET ${kind.path(id)} reached no storage request: Orthanc served it from a cache, so nothing was measured`,
+              `${read} reached no storage request: Orthanc served it from a cache, so nothing was measured`,
+            );
+          if (kind.ranged ? ranged === 0 : ranged > 0)
+            throw new Error(
+              `${read} made ${ranged} ranged request(s) of ${requests}: it is not the ${kind.name} it should measure`,
             );
           counts[k]?.push(requests);
         }
