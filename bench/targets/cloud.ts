@@ -69,8 +69,10 @@ export const cloud: BenchTarget = {
               // the daemon and the driver, next to the SDK alone. An estimate (a difference of medians).
               const ours = median(timings.orthanc) - median(timings.builtIn);
               log(
-                `  without Orthanc's own work: ~${fixed(ours, 0)} ms through the plugin vs ${fixed(median(timings.direct), 0)} ms ` +
-                  `with the SDK (~${fixed(median(timings.direct) / ours, 2)}x)`,
+                ours > 0
+                  ? `  without Orthanc's own work: ~${fixed(ours, 0)} ms through the plugin vs ${fixed(median(timings.direct), 0)} ms ` +
+                      `with the SDK (~${fixed(median(timings.direct) / ours, 2)}x)`
+                  : "  without Orthanc's own work: nothing measurable left (Orthanc's own time covers the whole difference)",
               );
               results.push({
                 label: `cloud: uploads to ${backend.name}, ${concurrency} client(s), Orthanc / SDK`,
