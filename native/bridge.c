@@ -339,6 +339,28 @@ static int open_pidfd(pid_t pid) {
 }
 
 /*
+ * Orthanc's environment plus each OCS_DAEMON_ENVIRONMENT variable it does not set, in a malloc()ed array
+ * (the strings are not copied: free only the array). NULL when out of memory.
+ */
+static char** daemon_environment(void) {
+  static const char* const extra[] = OCS_DAEMON_ENVIRONMENT;
+  const size_t extra_count = sizeof extra / sizeof extra[0];
+  size_t count = 0;
+  while (environ[count] != NULL) count++;
+  char** env = calloc(count + extra_count + 1, sizeof *env);
+  if (env == NULL) return NULL;
+  memcpy(env, environ, count * sizeof *env);
+  size_t used = count;
+  for (size_t i = 0; i < extra_count; i++) {
+    size_t name_length = (size_t)(strchr(extra[i], '=') - extra[i]) + 1; /* with the '=' */
+    int set = 0;
+    for (size_t j = 0; j < count && !set; j++) set = strncmp(environ[j], extra[i], name_length) == 0;
+    if (!set) env[used++] = (char*)extra[i];
+  }
+  return env;
+}
+
+/*
  * Starts `node daemonScript` with pipes on its stdin and stdout, the shared stderr pipe, no other
  * descriptor of Orthanc, default signal handling, and its own process group (a Ctrl-C in Orthanc's
  * terminal must not stop it before Orthanc: it exits when its stdin closes). Returns 0, or -1 and why.
@@ -369,7 +391,10 @@ static int spawn_daemon(daemon_process* d, char* why, size_t why_size) {
     rc = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
   }
   char* argv[] = {g_settings.node, g_settings.daemon_script, OCS_BRIDGE_VERSION_FLAG OCS_VERSION, NULL};
-  if (rc == 0) rc = posix_spawnp(&d->pid, g_settings.node, &actions, &attributes, argv, environ);
+  char** env = daemon_environment();
+  if (rc == 0 && env == NULL) rc = ENOMEM;
+  if (rc == 0) rc = posix_spawnp(&d->pid, g_settings.node, &actions, &attributes, argv, env);
+  free(env);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
   close_fd(&in[0]);

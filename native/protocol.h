@@ -87,6 +87,8 @@ enum {
 #define OCS_REST_REQUEST_FIXED_SIZE 24
 #define OCS_REST_ANSWER_FIXED_SIZE 16
 #define OCS_BRIDGE_VERSION_FLAG "--bridge-version="
+/* DAEMON_ENVIRONMENT in protocol.ts: added to the daemon's environment unless Orthanc's sets them. */
+#define OCS_DAEMON_ENVIRONMENT {"MALLOC_MMAP_MAX_=0", "MALLOC_TRIM_THRESHOLD_=134217728"}
 
 /* OrthancCode in protocol.ts: the OrthancPluginErrorCode values the daemon answers with. The bridge
  * hands every code to Orthanc as is; bridge.c checks these against OrthancCPlugin.h at compile time. */

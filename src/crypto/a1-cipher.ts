@@ -22,6 +22,13 @@ import type { KeyRing, MasterKey } from "./key-ring.js";
 /** NIST SP 800-38D: GCM encrypts at most 2^39 - 256 bits under one key and IV. */
 export const A1_MAX_PLAINTEXT = 2 ** 36 - 32;
 
+/**
+ * Bytes given to OpenSSL per update call. Each call returns a new buffer of its input's size: 64 KiB ones
+ * come from malloc's free lists, warm in cache and already mapped, where one buffer of a whole large object
+ * is fresh memory the kernel must fault in page by page (the dominant cost on a VM; docs/performance.md).
+ */
+const UPDATE_CHUNK = 64 * 1024;
+
 /** Encrypts a whole plaintext under the ring's current key, with a fresh random IV and DEK (spec §1.2). */
 export function encryptA1(plaintext: Uint8Array, ring: KeyRing, subject: string): Uint8Array {
   assertEncryptable(plaintext.length, subject);
@@ -45,11 +52,12 @@ export function encryptA1WithSecrets(
   dek: Uint8Array,
 ): Uint8Array {
   const { prefix, cipher } = startEncryption(key, iv, dek);
-  const stored = new Uint8Array(a1StoredSize(plaintext.length));
+  // Not zero-filled: the prefix, the ciphertext and the tag below write every byte.
+  const stored = uninitialisedBytes(a1StoredSize(plaintext.length));
   stored.set(prefix, 0);
-  stored.set(cipher.update(plaintext), A1_CIPHERTEXT_OFFSET);
+  const end = updateInto(cipher, plaintext, stored, A1_CIPHERTEXT_OFFSET);
   cipher.final();
-  stored.set(cipher.getAuthTag(), A1_CIPHERTEXT_OFFSET + plaintext.length);
+  stored.set(cipher.getAuthTag(), end);
   return stored;
 }
 
@@ -62,7 +70,9 @@ export function decryptA1(stored: Uint8Array, ring: KeyRing, subject: string): U
   const decipher = startDecryption(header, key);
   const tagOffset = stored.length - A1_TAG_LENGTH;
   decipher.setAuthTag(stored.subarray(tagOffset));
-  const plaintext = decipher.update(stored.subarray(A1_CIPHERTEXT_OFFSET, tagOffset));
+  // Not zero-filled: the ciphertext is exactly as long, and every byte of it is written below.
+  const plaintext = uninitialisedBytes(header.plaintextSize);
+  updateInto(decipher, stored.subarray(A1_CIPHERTEXT_OFFSET, tagOffset), plaintext, 0);
   verify(decipher, plaintext, key, subject);
   return plaintext;
 }
@@ -131,7 +141,8 @@ export async function decryptA1Stream(
         body = {
           key,
           decipher: startDecryption(header, key),
-          plaintext: new Uint8Array(header.plaintextSize),
+          // Not zero-filled: it is returned only once every byte was written (the length is checked).
+          plaintext: uninitialisedBytes(header.plaintextSize),
         };
       }
       if (position + rest.length > storedSize) {
@@ -139,11 +150,7 @@ export async function decryptA1Stream(
       }
       // Bytes before the tag offset are ciphertext; the rest belong to the tag.
       const ciphertext = rest.subarray(0, Math.max(0, tagOffset - position));
-      if (ciphertext.length > 0) {
-        const decrypted = body.decipher.update(ciphertext);
-        body.plaintext.set(decrypted, written);
-        written += decrypted.length;
-      }
+      if (ciphertext.length > 0) written = updateInto(body.decipher, ciphertext, body.plaintext, written);
       const tagPart = rest.subarray(ciphertext.length);
       if (tagPart.length > 0) tag.set(tagPart, position + ciphertext.length - tagOffset);
       position += rest.length;
@@ -162,6 +169,31 @@ export async function decryptA1Stream(
 }
 
 // --- helpers ---
+
+/** Runs `input` through the cipher UPDATE_CHUNK bytes at a time into `output` from `offset`; returns the end. */
+function updateInto(
+  cipher: CipherGCM | DecipherGCM,
+  input: Uint8Array,
+  output: Uint8Array,
+  offset: number,
+): number {
+  let end = offset;
+  for (let start = 0; start < input.length; start += UPDATE_CHUNK) {
+    const part = cipher.update(input.subarray(start, start + UPDATE_CHUNK));
+    output.set(part, end);
+    end += part.length;
+  }
+  return end;
+}
+
+/**
+ * A buffer whose bytes the caller overwrites, all of them, before anyone reads it: not zero-filled. A plain
+ * Uint8Array (not a Buffer, whose slice() is a view), like the results callers had before.
+ */
+function uninitialisedBytes(size: number): Uint8Array {
+  const bytes = Buffer.allocUnsafeSlow(size);
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+}
 
 /** spec §1.2: a new random IV and DEK for every object. */
 function freshSecrets(): { iv: Uint8Array; dek: Uint8Array } {

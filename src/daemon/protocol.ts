@@ -75,7 +75,8 @@
 // u64 size), then `size` bytes: ORTHANC_REST: Orthanc's answer body; SUBMIT_JOB: the job's id.
 //
 // The bridge starts the daemon as `node <script> --bridge-version=<version>`, its own version (the one
-// it reports to Orthanc), which /cloud-storage/health reports.
+// it reports to Orthanc), which /cloud-storage/health reports, with Orthanc's environment plus
+// DAEMON_ENVIRONMENT below (each variable only when Orthanc's environment does not set it).
 //
 // Start-up handshake, on the daemon's stdout, one line each (the bridge waits for one of them):
 //   "OCS READY range=<0|1> socket=<path>"   serving; range=1 when READ_RANGE may be registered
@@ -84,6 +85,20 @@
 // The daemon's log lines go to stderr as "I <text>", "W <text>" or "E <text>" (src/log.ts).
 // The bridge writes Orthanc's merged configuration to the daemon's stdin, then a NUL byte, and keeps
 // stdin open: end-of-file there means Orthanc is gone, and the daemon exits.
+
+/**
+ * Variables the bridge adds to the daemon's environment (OCS_DAEMON_ENVIRONMENT in native/protocol.h):
+ * glibc malloc settings. By default glibc serves every allocation above 128 KiB (an attachment, a
+ * decrypted object) with a fresh mmap and returns freed memory to the kernel at once, so each request
+ * faults its buffers in again page by page, which on a VM costs more than the AES-GCM work on them
+ * (docs/performance.md). With these, large buffers come from the heap, and up to 128 MiB of freed memory
+ * stays in the process for the next requests (more is given back). An administrator can override either
+ * by setting it in Orthanc's environment.
+ */
+export const DAEMON_ENVIRONMENT: Readonly<Record<string, string>> = {
+  MALLOC_MMAP_MAX_: "0",
+  MALLOC_TRIM_THRESHOLD_: String(128 * 1024 * 1024),
+};
 
 export const MAGIC = 0x3153434f;
 export const REQUEST_HEADER_SIZE = 80;

@@ -22,6 +22,11 @@ export interface FolderStoreOptions {
 const DRIVER_NAME = "folder";
 /** Temporary files are hidden siblings of their target, so the rename that publishes them is atomic. */
 const TEMP_MARKER = ".tmp-";
+/**
+ * Largest read of a file at a time. A DICOM file (typically under 1 MiB) is then read by one call to the
+ * thread pool instead of one per 64 KiB (the stream default), each a round trip through the event loop.
+ */
+const MAX_READ_CHUNK = 1024 * 1024;
 
 export async function createFolderStore(options: FolderStoreOptions): Promise<ObjectStore> {
   const root = resolve(options.root);
@@ -47,8 +52,7 @@ class FolderStore implements ObjectStore {
     const path = this.pathOf(key);
     const temp = join(dirname(path), `.${basename(key)}${TEMP_MARKER}${randomBytes(6).toString("hex")}`);
     try {
-      await mkdir(dirname(path), { recursive: true });
-      const file = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+      const file = await openNew(temp);
       try {
         await file.writeFile(data);
         if (this.fsync) await file.sync();
@@ -87,7 +91,13 @@ class FolderStore implements ObjectStore {
         await file.close();
         return { size, body: Readable.from([]) };
       }
-      const body = createReadStream("", { fd: file, start, end: end - 1, autoClose: true });
+      const body = createReadStream("", {
+        fd: file,
+        start,
+        end: end - 1,
+        autoClose: true,
+        highWaterMark: Math.min(end - start, MAX_READ_CHUNK),
+      });
       return { size, body };
     } catch (error) {
       await file.close();
@@ -182,6 +192,21 @@ class FolderStore implements ObjectStore {
       .slice(this.location.length + 1)
       .split(sep)
       .join("/");
+  }
+}
+
+/**
+ * Creates a file that must not exist yet, and its folder when that is missing: tried first without the
+ * folder, as the folder of a flat layout always exists (one system call saved on every write).
+ */
+async function openNew(path: string): Promise<FileHandle> {
+  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
+  try {
+    return await open(path, flags, 0o600);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    await mkdir(dirname(path), { recursive: true });
+    return open(path, flags, 0o600);
   }
 }
 

@@ -15,6 +15,7 @@ import {
   REST_ANSWER_FIXED_SIZE,
   REST_REQUEST_FIXED_SIZE,
   REST_ROUTES,
+  DAEMON_ENVIRONMENT,
   UUID_FIELD_SIZE,
   decodeRestAnswer,
   decodeRestRequest,
@@ -140,6 +141,12 @@ describe("native/protocol.h", () => {
     for (const [name, value] of Object.entries(CallbackKind)) {
       assert.match(header, new RegExp(`OCS_CALLBACK_${name} = ${value},`), `OCS_CALLBACK_${name}`);
     }
+    assert.equal(
+      define("OCS_DAEMON_ENVIRONMENT"),
+      `{${Object.entries(DAEMON_ENVIRONMENT)
+        .map(([name, value]) => JSON.stringify(`${name}=${value}`))
+        .join(", ")}}`,
+    );
   });
 });
 

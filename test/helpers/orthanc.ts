@@ -36,6 +36,8 @@ export interface OrthancOptions {
   config: Record<string, unknown>;
   /** Folder for the index, storage directory and log; a new temporary one when absent. */
   workDir?: string;
+  /** Orthanc's environment (which the daemon inherits); this process's when absent. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export class OrthancInstance {
@@ -104,6 +106,7 @@ export class OrthancInstance {
     const logFile = join(workDir, "orthanc.log");
     const child = spawn(orthancBinary, [`--logfile=${logFile}`, configFile], {
       cwd: workDir,
+      env: options.env ?? process.env,
       stdio: ["ignore", "ignore", "ignore"],
     });
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
