@@ -38,6 +38,8 @@ export function isJsonObject(value: unknown): value is JsonObject {
 export function showValue(value: unknown, secret = false): string {
   if (value === undefined) return "nothing";
   if (secret) return HIDDEN;
+  // JSON has no Infinity: a number too large to read (1e309) would otherwise show as null.
+  if (typeof value === "number" && !Number.isFinite(value)) return "a number too large to read";
   const json = JSON.stringify(value);
   return json.length > MAX_SHOWN_LENGTH ? `${json.slice(0, MAX_SHOWN_LENGTH - 1)}…` : json;
 }
