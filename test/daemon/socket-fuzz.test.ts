@@ -36,6 +36,11 @@ const RUNS = 300;
 const MAX_CREATE = 2 ** 32;
 const U64_MAX = 2n ** 64n - 1n;
 const ORTHANC_CODES = new Set<number>(Object.values(OrthancCode));
+/**
+ * A daemon that neither answers nor closes a connection leaves a run waiting for ever: this turns that
+ * into a failure. Not a speed requirement: each property takes seconds.
+ */
+const HANG = { timeout: 120_000 };
 
 interface RawHeader {
   magic: number;
@@ -284,7 +289,7 @@ describe("daemon socket under fuzzing (fast-check)", () => {
     assert.ok(read.data.equals(witnessData), "the witness connection gets its attachment back intact");
   }
 
-  it("random bytes: the connection is closed, nothing is answered", async () => {
+  it("random bytes: the connection is closed, nothing is answered", HANG, async () => {
     await fc.assert(
       fc.asyncProperty(fc.uint8Array({ maxLength: 400 }), async (bytes) => {
         // 2^-32 chance of starting with the magic: such a run is a complete frame, covered below.
@@ -298,55 +303,71 @@ describe("daemon socket under fuzzing (fast-check)", () => {
     );
   });
 
-  it("complete frames with any op and fields: an answer with an Orthanc code, or a close for what cannot be a request", async () => {
-    const seen = new Map<string, number>();
-    await fc.assert(
-      fc.asyncProperty(completeFrame, async (frame) => {
-        const reaction = await react(socketPath, frame.bytes, false);
-        const kind = reaction.outcome === "answer" ? `code ${responseOf(reaction).code}` : reaction.outcome;
-        seen.set(kind, (seen.get(kind) ?? 0) + 1);
-        const malformed =
-          frame.op < Op.CREATE ||
-          frame.op > Op.JOB_STEP ||
-          frame.size > BigInt(Number.MAX_SAFE_INTEGER) ||
-          frame.start > BigInt(Number.MAX_SAFE_INTEGER);
-        if (malformed) {
-          assert.equal(reaction.outcome, "closed", `op ${frame.op} size ${frame.size} start ${frame.start}`);
-          assert.equal(reaction.received.length, 0);
-        } else if (reaction.outcome !== "callback") {
-          // A REST request for a real route may call back into Orthanc (there is none here): also a reaction.
-          assert.equal(reaction.outcome, "answer", `op ${frame.op} got no answer`);
-          const { code, body } = responseOf(reaction);
-          assert.ok(ORTHANC_CODES.has(code), `code ${code} is one the bridge knows`);
-          if (code !== 0 && frame.op !== Op.REST && frame.op !== Op.JOB_STEP) assert.equal(body.length, 0);
-          if (code !== 0 && (frame.op === Op.REST || frame.op === Op.JOB_STEP)) {
-            assert.ok(body.length > 0, "a failed REST request or job step says why");
+  it(
+    "complete frames with any op and fields: an answer with an Orthanc code, or a close for what cannot be a request",
+    HANG,
+    async () => {
+      const seen = new Map<string, number>();
+      await fc.assert(
+        fc.asyncProperty(completeFrame, async (frame) => {
+          const reaction = await react(socketPath, frame.bytes, false);
+          const kind = reaction.outcome === "answer" ? `code ${responseOf(reaction).code}` : reaction.outcome;
+          seen.set(kind, (seen.get(kind) ?? 0) + 1);
+          const malformed =
+            frame.op < Op.CREATE ||
+            frame.op > Op.JOB_STEP ||
+            frame.size > BigInt(Number.MAX_SAFE_INTEGER) ||
+            frame.start > BigInt(Number.MAX_SAFE_INTEGER);
+          if (malformed) {
+            assert.equal(
+              reaction.outcome,
+              "closed",
+              `op ${frame.op} size ${frame.size} start ${frame.start}`,
+            );
+            assert.equal(reaction.received.length, 0);
+          } else if (reaction.outcome !== "callback") {
+            // A REST request for a real route may call back into Orthanc (there is none here): also a reaction.
+            assert.equal(reaction.outcome, "answer", `op ${frame.op} got no answer`);
+            const { code, body } = responseOf(reaction);
+            assert.ok(ORTHANC_CODES.has(code), `code ${code} is one the bridge knows`);
+            if (code !== 0 && frame.op !== Op.REST && frame.op !== Op.JOB_STEP) assert.equal(body.length, 0);
+            if (code !== 0 && (frame.op === Op.REST || frame.op === Op.JOB_STEP)) {
+              assert.ok(body.length > 0, "a failed REST request or job step says why");
+            }
           }
-        }
-        await assertStillServing();
-      }),
-      { numRuns: RUNS * 2 },
-    );
-    console.log(`complete frames: ${JSON.stringify(Object.fromEntries(seen))}`);
-    // The property is not vacuous: the runs met successes, refusals and closes.
-    for (const kind of ["code 0", `code ${OrthancCode.ParameterOutOfRange}`, "closed"]) {
-      assert.ok((seen.get(kind) ?? 0) > 0, `no run ended with ${kind}`);
-    }
-  });
+          await assertStillServing();
+        }),
+        { numRuns: RUNS * 2 },
+      );
+      console.log(`complete frames: ${JSON.stringify(Object.fromEntries(seen))}`);
+      // The property is not vacuous: the runs met successes, refusals and closes.
+      for (const kind of ["code 0", `code ${OrthancCode.ParameterOutOfRange}`, "closed"]) {
+        assert.ok((seen.get(kind) ?? 0) > 0, `no run ended with ${kind}`);
+      }
+    },
+  );
 
-  it("truncated frames (cut header or payload, then end of stream): closed without an answer", async () => {
-    await fc.assert(
-      fc.asyncProperty(truncatedFrame, async (bytes) => {
-        const reaction = await react(socketPath, bytes, true);
-        assert.equal(reaction.outcome, "closed");
-        assert.equal(reaction.received.length, 0, `answered an incomplete frame: ${hex(reaction.received)}`);
-        await assertStillServing();
-      }),
-      { numRuns: RUNS },
-    );
-  });
+  it(
+    "truncated frames (cut header or payload, then end of stream): closed without an answer",
+    HANG,
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(truncatedFrame, async (bytes) => {
+          const reaction = await react(socketPath, bytes, true);
+          assert.equal(reaction.outcome, "closed");
+          assert.equal(
+            reaction.received.length,
+            0,
+            `answered an incomplete frame: ${hex(reaction.received)}`,
+          );
+          await assertStillServing();
+        }),
+        { numRuns: RUNS },
+      );
+    },
+  );
 
-  it("oversized length fields: closed at the header, before any payload is awaited", async () => {
+  it("oversized length fields: closed at the header, before any payload is awaited", HANG, async () => {
     await fc.assert(
       fc.asyncProperty(oversizedFrame, uuidField, async ({ op, size }, uuid) => {
         const header = rawHeader({ magic: MAGIC, op, contentType: 1, reserved: 0, size, start: 0n, uuid });
