@@ -9,6 +9,7 @@ import type { ObjectCodec } from "../crypto/codec.js";
 import { assertAttachment, type ParsedObjectKey } from "../layout/object-key.js";
 import type { Logger } from "../log.js";
 import type { ObjectStore } from "../stores/object-store.js";
+import { peekHead } from "./peek-head.js";
 
 /** One storage of the area: a store and how attachments are named in it. */
 export interface StorageTier {
@@ -89,7 +90,7 @@ export class StorageArea {
 
   /** The whole attachment. NOT_FOUND when no tier holds it. */
   readWhole(uuid: string, contentType: number): Promise<AttachmentRead> {
-    return this.readFromTiers(uuid, contentType, (tier, key) => this.readWholeFrom(tier, key));
+    return this.readFromTiers(uuid, contentType, (tier, key) => this.readWholeFrom(tier, key, contentType));
   }
 
   /** `length` bytes from `start`. BAD_RANGE when the range does not lie within the attachment. */
@@ -102,7 +103,7 @@ export class StorageArea {
       );
     }
     return this.readFromTiers(uuid, contentType, (tier, key) =>
-      this.readRangeFrom(tier, key, start, start + length),
+      this.readRangeFrom(tier, key, contentType, start, start + length),
     );
   }
 
@@ -158,13 +159,19 @@ export class StorageArea {
     throw mostTelling(failures, uuid, this.tiers);
   }
 
-  private async readWholeFrom(tier: StorageTier, key: string): Promise<AttachmentRead | null> {
+  private async readWholeFrom(
+    tier: StorageTier,
+    key: string,
+    contentType: number,
+  ): Promise<AttachmentRead | null> {
     const { codec } = this.options;
     if (codec.supportsRangeReads) {
-      // Plaintext: the store's stream goes straight through, no copy.
+      // Plaintext: the store's stream goes straight through, no copy, once its first bytes are checked.
       const object = await tier.store.get(key);
       if (object === null) return null;
-      codec.plaintextSize(object.size, describeObject(tier, key));
+      const subject = describeObject(tier, key);
+      codec.plaintextSize(object.size, subject);
+      await this.checkHead(object.body, object.size, object.size, contentType, subject);
       return { size: object.size, body: object.body, tier: tier.name, key };
     }
     const plaintext = await this.decodeWhole(tier, key);
@@ -175,12 +182,18 @@ export class StorageArea {
   private async readRangeFrom(
     tier: StorageTier,
     key: string,
+    contentType: number,
     start: number,
     end: number,
   ): Promise<AttachmentRead | null> {
     if (this.options.codec.supportsRangeReads) {
       const object = await tier.store.get(key, { start, end });
       if (object === null) return null;
+      // Orthanc 1.10.1 range-reads from 0 only (/tags: up to the pixel data); a range further in shows no
+      // first bytes to check, and costs no extra request.
+      if (start === 0) {
+        await this.checkHead(object.body, end, object.size, contentType, describeObject(tier, key));
+      }
       return { size: end - start, body: object.body, tier: tier.name, key };
     }
     // An A1 object cannot be read in part: decrypt it whole, then cut the range out.
@@ -194,6 +207,33 @@ export class StorageArea {
       );
     }
     return { size: end - start, body: Readable.from([plaintext.subarray(start, end)]), tier: tier.name, key };
+  }
+
+  /**
+   * Let the codec see the first bytes of an object served as is (of `available` bytes in `body`), before
+   * anything is sent; a refused body is destroyed so its file or connection is released.
+   */
+  private async checkHead(
+    body: Readable,
+    available: number,
+    storedSize: number,
+    contentType: number,
+    subject: string,
+  ): Promise<void> {
+    const { codec } = this.options;
+    if (codec.headBytes === 0) return;
+    try {
+      const head = await peekHead(body, Math.min(codec.headBytes, available));
+      codec.checkHead(head, storedSize, contentType, subject);
+    } catch (error) {
+      body.destroy();
+      if (isStorageError(error)) throw error;
+      throw new StorageError(
+        "STORE_FAILED",
+        { operation: "read", subject, cause: error },
+        describeCause(error),
+      );
+    }
   }
 
   /** Fetch and authenticate a whole encoded object; null when it does not exist. */

@@ -4,7 +4,7 @@
 // unlike the official plugins, an invalid value is an error, never a silent fallback (spec §9).
 
 import { stat } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
+import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 
 import { StorageError } from "../errors.js";
 import {
@@ -24,6 +24,7 @@ import {
   SectionReader,
   isJsonObject,
   jsonKind,
+  showValue,
 } from "./section-reader.js";
 import {
   BACKEND_SECTIONS,
@@ -109,6 +110,7 @@ export function resolveConfig(orthancJson: unknown, options: ResolveOptions = {}
     resolved ??= { backend, common };
   }
 
+  if (resolved !== undefined) checkFoldersApart(resolved, globals, diagnostics);
   if (diagnostics.errors.length > 0 || resolved === undefined) {
     return { ok: false, errors: diagnostics.errors, warnings: diagnostics.warnings };
   }
@@ -117,6 +119,32 @@ export function resolveConfig(orthancJson: unknown, options: ResolveOptions = {}
     syncStorageArea: globals.syncStorageArea,
   };
   return { ok: true, config: { ...resolved, orthanc, warnings: diagnostics.warnings } };
+}
+
+/**
+ * Hybrid mode on LocalObjectStorage: the object folder and Orthanc's StorageDirectory must not be the same
+ * folder, nor one inside the other. Otherwise the two storages share files (the legacy structure names
+ * them alike), and a tool walking one storage takes the other's files for orphans it may delete.
+ */
+function checkFoldersApart(
+  { backend, common }: Pick<ResolvedConfig, "backend" | "common">,
+  globals: OrthancGlobals,
+  diagnostics: Diagnostics,
+): void {
+  if (backend.section !== "LocalObjectStorage" || common.hybridMode === "Disabled") return;
+  const objects = resolve(backend.local.path);
+  const files = resolve(globals.storageDirectory);
+  const inside = (child: string, parent: string): boolean => {
+    const path = relative(parent, child);
+    return path !== ".." && !path.startsWith(`..${sep}`) && !isAbsolute(path);
+  };
+  if (!inside(objects, files) && !inside(files, objects)) return;
+  diagnostics.error(
+    "LocalObjectStorage.Path",
+    `expected a folder apart from StorageDirectory (${showValue(globals.storageDirectory)}) when HybridMode ` +
+      `is ${showValue(common.hybridMode)}: the same folder, or one inside the other, would mix the files of ` +
+      `both storages, got ${showValue(backend.local.path)}`,
+  );
 }
 
 /** Read a configuration file or folder (read-config.ts) and resolve it, relative paths against its folder. */

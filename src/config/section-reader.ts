@@ -45,6 +45,8 @@ export type Shown = "value" | "hidden" | "redacted";
 export function showValue(value: unknown, shown: Shown = "value"): string {
   if (value === undefined) return "nothing";
   if (shown === "hidden") return HIDDEN;
+  // JSON has no Infinity: a number too large to read (1e309) would otherwise show as null.
+  if (typeof value === "number" && !Number.isFinite(value)) return "a number too large to read";
   const json = JSON.stringify(shown === "redacted" ? redacted(value) : value).replaceAll(
     JSON.stringify(HIDDEN),
     HIDDEN,

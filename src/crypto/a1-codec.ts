@@ -15,6 +15,8 @@ export class A1Codec implements ObjectCodec {
   readonly format = "A1";
   /** spec §5.1: a GCM tag covers the whole object, so no byte of it is trusted before all are read. */
   readonly supportsRangeReads = false;
+  /** `decode` authenticates every byte: nothing is served unchecked. */
+  readonly headBytes = 0;
 
   constructor(
     readonly ring: KeyRing,
@@ -25,6 +27,8 @@ export class A1Codec implements ObjectCodec {
   static async load(options: EncryptionOptions): Promise<A1Codec> {
     return new A1Codec(await KeyRing.load(options), new MemoryBudget(options.maxConcurrentInputBytes));
   }
+
+  checkHead(): void {}
 
   storedSize(plaintextSize: number): number {
     return a1StoredSize(plaintextSize);

@@ -41,6 +41,10 @@ const VERSION_BYTE_0 = 0x41; // "A"
 const VERSION_BYTE_1 = 0x31; // "1"
 const DICOM_MAGIC_OFFSET = 128;
 const DICOM_MAGIC = "DICM";
+/** Content types whose plaintext is one of Orthanc's own formats: DICOM, DicomAsJson, DicomUntilPixelData. */
+const ORTHANC_FORMAT_TYPES: ReadonlySet<number> = new Set([1, 2, 3]);
+/** Orthanc's "ZlibWithSize" compression: a uint64 little-endian plaintext size, then a zlib stream. */
+const COMPRESSED_SIZE_LENGTH = 8;
 /** A tag (4 bytes) and at least a VR or length (4 bytes). */
 const RAW_DATASET_MIN_BYTES = 8;
 
@@ -133,6 +137,22 @@ export function describeStoredObject(firstBytes: Uint8Array, storedSize: number)
   return { format: "plaintext", looksLike: guessPlaintext(firstBytes) };
 }
 
+/**
+ * With encryption off: whether an attachment of `contentType` whose stored object starts with `head` is in
+ * fact an A1 object (an encrypted bucket read with StorageEncryption disabled, or a foreign object), whose
+ * bytes must never reach Orthanc as if they were its file. Only Orthanc's own formats are judged: a DICOM
+ * file or header (types 1, 3) or a JSON summary (2) never starts with "A1", except a DICOM file whose
+ * preamble happens to (it has "DICM" at 128) and one of Orthanc's compressed attachments whose size
+ * happens to (8-byte size, then a zlib stream). User attachments (0) are opaque: an A1 file may be one.
+ * False when `head` holds fewer than min(storedSize, DESCRIBE_PREFIX_BYTES) bytes: too few to tell.
+ */
+export function isA1InPlaceOfPlaintext(head: Uint8Array, storedSize: number, contentType: number): boolean {
+  if (!ORTHANC_FORMAT_TYPES.has(contentType)) return false;
+  if (storedSize < A1_OVERHEAD || head.length < Math.min(storedSize, DESCRIBE_PREFIX_BYTES)) return false;
+  if (!hasA1Version(head)) return false;
+  return guessPlaintext(head) !== "DICOM" && !isOrthancCompressed(head);
+}
+
 /** `DataView` over exactly these bytes: Node's Buffers are often views into a larger pooled ArrayBuffer. */
 export function viewOf(bytes: Uint8Array): DataView {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -190,6 +210,20 @@ function guessPlaintext(bytes: Uint8Array): "DICOM" | "JSON" | "unknown" {
   const first = bytes.find((b) => !isJsonSpace(b));
   if (first === 0x7b || first === 0x5b) return "JSON"; // "{" or "["
   return "unknown";
+}
+
+/**
+ * Orthanc's compressed attachments: a size under 2^48 (bytes 6 and 7 zero), then a zlib header (RFC 1950:
+ * deflate method 8, window at most 32 KiB, CMF*256+FLG a multiple of 31). Random A1 bytes fit by chance
+ * once in about 2^25 objects, which are then served as today, never a plaintext refused.
+ */
+function isOrthancCompressed(bytes: Uint8Array): boolean {
+  const cmf = bytes[COMPRESSED_SIZE_LENGTH];
+  const flg = bytes[COMPRESSED_SIZE_LENGTH + 1];
+  if (cmf === undefined || flg === undefined) return false;
+  return (
+    bytes[6] === 0 && bytes[7] === 0 && (cmf & 0x0f) === 8 && cmf >> 4 <= 7 && ((cmf << 8) | flg) % 31 === 0
+  );
 }
 
 function isJsonSpace(b: number): boolean {

@@ -8,6 +8,14 @@ export interface ObjectCodec {
   readonly format: string;
   /** Whether a byte range of the plaintext can be read without fetching the whole object. */
   readonly supportsRangeReads: boolean;
+  /** How many first bytes of a stored object `checkHead` wants to see before it is served as is (0: none). */
+  readonly headBytes: number;
+  /**
+   * For codecs whose objects are served without decoding (plaintext): throws UNSUPPORTED_FORMAT when the
+   * first bytes of an attachment of `contentType` show an object of another format. `head` may be shorter
+   * than `headBytes` (a short object or range); the check then only refuses what those bytes prove.
+   */
+  checkHead(head: Uint8Array, storedSize: number, contentType: number, subject: string): void;
   /** Stored size for a plaintext of `plaintextSize` bytes. */
   storedSize(plaintextSize: number): number;
   /** Plaintext size for a stored object of `storedSize` bytes; throws UNSUPPORTED_FORMAT when impossible. */

@@ -1,13 +1,29 @@
 // The identity codec, for storage without encryption: objects are stored as Orthanc hands them over, so any
-// byte range can be read directly (spec §5.1).
+// byte range can be read directly (spec §5.1). One check before bytes are served: an A1 object (an
+// encrypted bucket read with encryption off) is refused, not handed to Orthanc as if it were its file.
 
 import type { Readable } from "node:stream";
+import { StorageError } from "../errors.js";
+import { DESCRIBE_PREFIX_BYTES, describeStoredObject, isA1InPlaceOfPlaintext } from "./a1-format.js";
 import type { ObjectCodec } from "./codec.js";
 import { lengthMismatch, readExactly } from "./exact-length.js";
 
 export class PlainCodec implements ObjectCodec {
   readonly format = "plaintext";
   readonly supportsRangeReads = true;
+  readonly headBytes = DESCRIBE_PREFIX_BYTES;
+
+  checkHead(head: Uint8Array, storedSize: number, contentType: number, subject: string): void {
+    if (!isA1InPlaceOfPlaintext(head, storedSize, contentType)) return;
+    const described = describeStoredObject(head, storedSize);
+    const keyId = described.format === "A1" ? ` under master key id '${described.keyIdHex}'` : "";
+    throw new StorageError(
+      "UNSUPPORTED_FORMAT",
+      { operation: "read", subject },
+      `an A1-encrypted object${keyId}, but StorageEncryption is disabled: its bytes are not the attachment ` +
+        "and are not served. Enable StorageEncryption with that master key, or restore the plaintext object",
+    );
+  }
 
   storedSize(plaintextSize: number): number {
     assertSize(plaintextSize);

@@ -1,5 +1,7 @@
 // Reassembles requests from the bytes of one connection: an 80-byte header, then for CREATE, REST and JOB_STEP a
-// payload that is copied once, straight into a buffer of its announced size.
+// payload that is copied once, straight into a buffer of its announced size. Only the first
+// EAGER_PAYLOAD_BYTES are allocated on the header's word: a larger payload's buffer grows as its bytes
+// arrive, so a header announcing gigabytes (a bug, or a fuzzer) commits nothing it did not receive.
 
 import { constants } from "node:buffer";
 
@@ -14,6 +16,8 @@ import {
 } from "./protocol.js";
 
 const MAX_LENGTH = constants.MAX_LENGTH;
+/** Payloads up to this size (nearly every DICOM file) get their whole buffer at once: one copy, no growth. */
+export const EAGER_PAYLOAD_BYTES = 64 * 1024 * 1024;
 
 export interface Frame {
   request: Request;
@@ -24,8 +28,7 @@ export interface Frame {
 export class FrameReader {
   private readonly header = Buffer.alloc(REQUEST_HEADER_SIZE);
   private headerFilled = 0;
-  private pending: Frame | undefined;
-  private payloadFilled = 0;
+  private pending: { request: Request; payload: GrowingPayload } | undefined;
 
   /**
    * Feed bytes as they arrive; returns the frames they complete, in order. Throws ProtocolError on bytes
@@ -57,24 +60,54 @@ export class FrameReader {
             `a ${request.op === Op.REST ? "REST request" : "job state"} of ${request.size} bytes is larger than ${MAX_REST_PAYLOAD}`,
           );
         }
-        // allocUnsafe: every byte is overwritten before the payload is used.
-        this.pending = { request, payload: Buffer.allocUnsafe(hasPayload(request.op) ? request.size : 0) };
+        this.pending = { request, payload: new GrowingPayload(hasPayload(request.op) ? request.size : 0) };
         this.headerFilled = 0;
-        this.payloadFilled = 0;
       }
-      const { payload } = this.pending;
-      const taken = chunk.copy(
-        payload,
-        this.payloadFilled,
-        offset,
-        offset + payload.length - this.payloadFilled,
-      );
-      this.payloadFilled += taken;
-      offset += taken;
-      if (this.payloadFilled < payload.length) break;
-      frames.push(this.pending);
+      const { request, payload } = this.pending;
+      offset += payload.fill(chunk, offset);
+      if (!payload.complete) break;
+      frames.push({ request, payload: payload.take() });
       this.pending = undefined;
     }
     return frames;
+  }
+}
+
+/** A payload of a known size, filled as bytes arrive; its buffer never outgrows twice the bytes received. */
+class GrowingPayload {
+  private buffer: Buffer;
+  private filled = 0;
+
+  constructor(private readonly size: number) {
+    // allocUnsafe: every byte is overwritten before the payload is used.
+    this.buffer = Buffer.allocUnsafe(Math.min(size, EAGER_PAYLOAD_BYTES));
+  }
+
+  get complete(): boolean {
+    return this.filled === this.size;
+  }
+
+  /** Copies what it still needs from `chunk` (from `offset`); returns the number of bytes taken. */
+  fill(chunk: Buffer, offset: number): number {
+    let taken = 0;
+    while (this.filled < this.size && offset + taken < chunk.length) {
+      if (this.filled === this.buffer.length) this.grow();
+      const room = this.buffer.length - this.filled;
+      const copied = chunk.copy(this.buffer, this.filled, offset + taken, offset + taken + room);
+      this.filled += copied;
+      taken += copied;
+    }
+    return taken;
+  }
+
+  /** The whole payload, once complete. */
+  take(): Buffer {
+    return this.buffer;
+  }
+
+  private grow(): void {
+    const larger = Buffer.allocUnsafe(Math.min(this.size, this.buffer.length * 2));
+    this.buffer.copy(larger, 0, 0, this.filled);
+    this.buffer = larger;
   }
 }

@@ -5,6 +5,7 @@
 // under the AwsS3Storage option names, errors that name the cause. Beyond it: application default
 // credentials when no ServiceAccountFile is given, and an Endpoint (emulator, private endpoint).
 
+import { createPrivateKey } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { Readable } from "node:stream";
 
@@ -40,7 +41,9 @@ export async function createGcsStore(options: GcsOptions, logger: Logger): Promi
   // Bearer tokens never travel in clear: a plain-HTTP endpoint is an emulator, which wants none.
   const plainHttp = endpoint.toLowerCase().startsWith("http:");
   const account =
-    options.serviceAccountFile === undefined ? undefined : await readKeyFile(options.serviceAccountFile);
+    options.serviceAccountFile === undefined
+      ? undefined
+      : await readKeyFile(options.serviceAccountFile, !plainHttp);
   let credential: string;
   if (plainHttp) {
     credential = "no credentials (plain-HTTP Endpoint)";
@@ -114,9 +117,10 @@ const withoutSharedPool: RequestInterceptor = (request) => {
 
 /**
  * Read the key file now, so that a wrong path stops start-up with its own message rather than the first
- * request's. A parse error shows no part of the file: it holds a private key.
+ * request's. A parse error shows no part of the file: it holds a private key. `used`: its private key will
+ * sign requests, so it must be one (otherwise OpenSSL's decoder error would only come with the first token).
  */
-async function readKeyFile(path: string): Promise<{ email: string | undefined }> {
+async function readKeyFile(path: string, used: boolean): Promise<{ email: string | undefined }> {
   const fail = (problem: string, cause?: unknown): StorageError =>
     new StorageError(
       "CONFIG_INVALID",
@@ -145,7 +149,22 @@ async function readKeyFile(path: string): Promise<{ email: string | undefined }>
   ) {
     throw fail(`${path} is a service account file without client_email or private_key`);
   }
+  if (used && key.type === "service_account" && !isPrivateKeyPem(key.private_key as string)) {
+    throw fail(
+      `the private_key of ${path} is not a PEM private key: expected "-----BEGIN PRIVATE KEY-----", ` +
+        'base64 lines and "-----END PRIVATE KEY-----", as in the key file Google Cloud gives (download a new one)',
+    );
+  }
   return { email: typeof key.client_email === "string" ? key.client_email : undefined };
+}
+
+function isPrivateKeyPem(text: string): boolean {
+  try {
+    createPrivateKey({ key: text, format: "pem" });
+    return true;
+  } catch {
+    return false; // OpenSSL's reason says nothing an administrator can act on, and may quote the key
+  }
 }
 
 class GcsStore implements ObjectStore {

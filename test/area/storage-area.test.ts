@@ -184,6 +184,26 @@ describe("storage area without hybrid mode", () => {
     );
   });
 
+  it("with encryption off, refuses an A1 object in place of a DICOM file (whole, and from byte 0), never serving its bytes", async () => {
+    // An encrypted bucket read with encryption off: the legacy structure names objects the same either way.
+    const written = await makeArea({ encrypted: true, structure: "legacy" });
+    const dicom = Buffer.concat([Buffer.alloc(128), Buffer.from("DICM"), randomBytes(1000)]);
+    await written.area.create(UUID, 1, dicom);
+    await written.area.create(OTHER, 0, dicom);
+    const plain = await makeArea({ encrypted: false, structure: "legacy" }, written.root);
+    const refused =
+      /objects\/0a\/1b\/0a1b2c3d-[-0-9a-f]+: an A1-encrypted object under master key id '01000000', but StorageEncryption is disabled/;
+    await assert.rejects(plain.area.readWhole(UUID, 1), rejectsWith("UNSUPPORTED_FORMAT", refused));
+    await assert.rejects(plain.area.readRange(UUID, 1, 0, 656), rejectsWith("UNSUPPORTED_FORMAT", refused));
+    // A user attachment is opaque: an A1 file may be what the user attached.
+    assert.equal((await bytesOf(await plain.area.readWhole(OTHER, 0))).length, dicom.length + 86);
+    // The plaintext DICOM file written with encryption off reads back, whole and from byte 0.
+    await plain.area.create(UUID, 1, dicom);
+    assert.deepEqual(await bytesOf(await plain.area.readWhole(UUID, 1)), dicom);
+    assert.deepEqual(await bytesOf(await plain.area.readRange(UUID, 1, 0, 656)), dicom.subarray(0, 656));
+    assert.deepEqual(await bytesOf(await plain.area.readRange(UUID, 1, 0, 3)), dicom.subarray(0, 3));
+  });
+
   it("reads objects of a previous master key after rotation, and writes with the new one", async () => {
     const before = await makeArea({ encrypted: true, masterKeyId: 1 });
     await before.area.create(UUID, 1, Buffer.from("written under key 1"));

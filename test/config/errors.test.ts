@@ -94,6 +94,12 @@ const ROWS: readonly ErrorRow[] = [
     message: 'AwsS3Storage.MaxRetries: expected an unsigned integer, got "3"',
   },
   {
+    name: "a number too large to read (1e309 in the JSON)",
+    json: config("AwsS3Storage", { ConnectTimeout: JSON.parse("1e309") as number }),
+    message:
+      "AwsS3Storage.ConnectTimeout: expected an unsigned integer (seconds), got a number too large to read",
+  },
+  {
     name: "unsigned option over 32 bits",
     json: config("AwsS3Storage", { ConnectionTimeout: 2 ** 32 }),
     message: "AwsS3Storage.ConnectionTimeout: expected an unsigned integer (seconds), got 4294967296",
@@ -387,6 +393,45 @@ const ROWS: readonly ErrorRow[] = [
     name: "a null backend section",
     json: { LocalObjectStorage: null },
     message: "LocalObjectStorage: expected an object, got null",
+  },
+  {
+    name: "hybrid mode with the object folder and StorageDirectory the same folder",
+    json: config(
+      "LocalObjectStorage",
+      { Path: "/data/orthanc", HybridMode: "WriteToFileSystem" },
+      {
+        StorageDirectory: "/data/orthanc/",
+      },
+    ),
+    message:
+      'LocalObjectStorage.Path: expected a folder apart from StorageDirectory ("/data/orthanc/") when HybridMode ' +
+      'is "WriteToFileSystem": the same folder, or one inside the other, would mix the files of both storages, ' +
+      'got "/data/orthanc"',
+  },
+  {
+    name: "hybrid mode with the object folder inside StorageDirectory",
+    json: config(
+      "LocalObjectStorage",
+      { Path: "/data/orthanc/objects", HybridMode: "WriteToObjectStorage" },
+      {
+        StorageDirectory: "/data/orthanc",
+      },
+    ),
+    message: [
+      "LocalObjectStorage.Path: expected a folder apart from StorageDirectory",
+      'got "/data/orthanc/objects"',
+    ],
+  },
+  {
+    name: "hybrid mode with StorageDirectory inside the object folder",
+    json: config(
+      "LocalObjectStorage",
+      { Path: "/data", HybridMode: "WriteToObjectStorage" },
+      {
+        StorageDirectory: "/data/OrthancStorage",
+      },
+    ),
+    message: ["LocalObjectStorage.Path: expected a folder apart from StorageDirectory", 'got "/data"'],
   },
   {
     name: "two backend sections",

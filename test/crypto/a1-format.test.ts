@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
+import { deflateSync } from "node:zlib";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import {
@@ -24,6 +25,7 @@ import {
   decodeA1Header,
   describeStoredObject,
   encodeA1Prefix,
+  isA1InPlaceOfPlaintext,
 } from "../../src/crypto/a1-format.js";
 import { dicomDir } from "../helpers/paths.js";
 import { hex, manifest, patternBytes, rejectsWith, vectorBytes } from "./support.js";
@@ -189,5 +191,58 @@ describe("describeStoredObject (no key needed)", () => {
 
   it("needs the first 6 bytes of a longer object", () => {
     assert.throws(() => describeStoredObject(Uint8Array.of(0x41, 0x31), 1000), RangeError);
+  });
+});
+
+describe("isA1InPlaceOfPlaintext (encryption off: an A1 object must not be served as Orthanc's file)", () => {
+  const a1 = vectorBytes(
+    manifest.cases.find((c) => c.encrypted_size >= DESCRIBE_PREFIX_BYTES)?.encrypted ?? "",
+  );
+  const head = (bytes: Uint8Array) => bytes.subarray(0, DESCRIBE_PREFIX_BYTES);
+
+  it("an A1 object in place of a DICOM file, header or JSON summary (types 1, 3, 2)", () => {
+    for (const type of [1, 2, 3])
+      assert.equal(isA1InPlaceOfPlaintext(head(a1), a1.length, type), true, `${type}`);
+  });
+
+  it("not for user attachments (type 0): their bytes are opaque, an A1 file may be one", () => {
+    assert.equal(isA1InPlaceOfPlaintext(head(a1), a1.length, 0), false);
+  });
+
+  it("never for the real DICOM fixtures", () => {
+    for (const file of readdirSync(dicomDir).filter((f) => f.endsWith(".dcm"))) {
+      const bytes = new Uint8Array(readFileSync(join(dicomDir, file)));
+      assert.equal(isA1InPlaceOfPlaintext(head(bytes), bytes.length, 1), false, file);
+    }
+  });
+
+  it("not for a DICOM file whose preamble starts with 'A1' (it has DICM at 128)", () => {
+    const dicom = Buffer.concat([
+      Buffer.from("A1"),
+      patternBytes(126, 3),
+      Buffer.from("DICM"),
+      patternBytes(300),
+    ]);
+    assert.equal(isA1InPlaceOfPlaintext(head(dicom), dicom.length, 1), false);
+    dicom.write("DICX", 128);
+    assert.equal(isA1InPlaceOfPlaintext(head(dicom), dicom.length, 1), true, "without DICM it is not DICOM");
+  });
+
+  it("not for an Orthanc-compressed attachment whose 8-byte size starts with 'A1' (0x3141 + k * 65536)", () => {
+    const plaintext = patternBytes(0x3141 + 65536, 5);
+    const size = Buffer.alloc(8);
+    size.writeBigUInt64LE(BigInt(plaintext.length));
+    const compressed = Buffer.concat([size, deflateSync(plaintext)]);
+    assert.equal(compressed.subarray(0, 2).toString("latin1"), "A1");
+    assert.equal(isA1InPlaceOfPlaintext(head(compressed), compressed.length, 1), false);
+    assert.equal(isA1InPlaceOfPlaintext(head(compressed), compressed.length, 2), false);
+  });
+
+  it("not when the bytes cannot tell: too few of them, or an object too short to be A1", () => {
+    assert.equal(isA1InPlaceOfPlaintext(a1.subarray(0, 100), a1.length, 1), false);
+    const short = a1.subarray(0, A1_OVERHEAD - 1);
+    assert.equal(isA1InPlaceOfPlaintext(short, short.length, 1), false);
+    const json = new TextEncoder().encode(`{"A1": ${"1".repeat(200)}}`);
+    assert.equal(isA1InPlaceOfPlaintext(head(json), json.length, 2), false);
   });
 });

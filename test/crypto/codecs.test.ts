@@ -113,6 +113,17 @@ describe("A1Codec", () => {
 describe("PlainCodec", () => {
   const codec = new PlainCodec();
 
+  it("refuses the head of an A1 object in place of a DICOM file, naming the object and the key id", async () => {
+    const stored = await new A1Codec(testRing(3), new MemoryBudget(1 << 20)).encode(patternBytes(500), "obj");
+    await rejectsWith(
+      () => codec.checkHead(stored.subarray(0, codec.headBytes), stored.length, 1, "bucket/x.dcm"),
+      "UNSUPPORTED_FORMAT",
+      /^read bucket\/x\.dcm: an A1-encrypted object under master key id '03000000', but StorageEncryption is disabled/,
+    );
+    codec.checkHead(stored.subarray(0, codec.headBytes), stored.length, 0, "user attachment: served");
+    codec.checkHead(patternBytes(200), 200, 1, "plaintext: served");
+  });
+
   it("is the identity, with range reads", async () => {
     const bytes = patternBytes(5000);
     assert.equal(codec.format, "plaintext");

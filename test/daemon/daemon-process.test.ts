@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
-import { access, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { access, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -102,6 +102,55 @@ describe("daemon process", () => {
       },
     });
     assert.match(daemon.handshake, /^FAILED .*missing\.key/);
+    assert.equal(await daemon.exited, 1);
+  });
+
+  it("answers FAILED for every kind of bad key file at once, naming each file and its fault, never a key", async () => {
+    const root = await scratch();
+    const secret = randomBytes(33);
+    /** A file's content, or a folder in its place, or nothing at all. */
+    type Content = string | { folder: true } | { absent: true };
+    const files: ReadonlyArray<readonly [string, Content, RegExp]> = [
+      ["short.key", secret.subarray(0, 31).toString("base64"), /decodes to 31 bytes, expected 32/],
+      ["long.key", secret.toString("base64"), /decodes to 33 bytes, expected 32/],
+      ["empty.key", "", /the file is empty/],
+      [
+        "hex.key",
+        secret.subarray(0, 32).toString("hex"),
+        /64 hex digits, the key format of plugin versions before 2\.0\.0/,
+      ],
+      ["url.key", "-_" + secret.subarray(0, 30).toString("base64").slice(2), /base64url\?/],
+      [
+        "two.key",
+        `${secret.subarray(0, 31).toString("base64")}\n${secret.subarray(0, 31).toString("base64")}`,
+        /padding before the end/,
+      ],
+      ["folder.key", { folder: true }, /not a regular file/],
+      ["absent.key", { absent: true }, /ENOENT/],
+    ];
+    for (const [name, content] of files) {
+      if (typeof content === "string") await writeFile(join(root, name), content);
+      else if ("folder" in content) await mkdir(join(root, name));
+    }
+    const [first, ...others] = files.map(([name]) => join(root, name));
+    const daemon = await startDaemon({
+      LocalObjectStorage: {
+        Path: join(root, "objects"),
+        StorageEncryption: {
+          MasterKey: [1, first],
+          PreviousMasterKeys: others.map((path, i) => [i + 2, path]),
+        },
+      },
+    });
+    assert.match(daemon.handshake, /^FAILED /);
+    assert.match(daemon.handshake, new RegExp(`${files.length} of ${files.length} key files are invalid`));
+    for (const [name, , fault] of files) {
+      assert.match(daemon.handshake, new RegExp(`${name.replace(".", "\\.")}[^;]*${fault.source}`), name);
+    }
+    for (const length of [31, 32, 33]) {
+      assert.ok(!daemon.handshake.includes(secret.subarray(0, length).toString("base64").slice(4, 24)));
+    }
+    assert.ok(!daemon.handshake.includes(secret.subarray(0, 32).toString("hex").slice(4, 40)));
     assert.equal(await daemon.exited, 1);
   });
 });

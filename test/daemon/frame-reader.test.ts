@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { FrameReader, type Frame } from "../../src/daemon/frame-reader.js";
+import { EAGER_PAYLOAD_BYTES, FrameReader, type Frame } from "../../src/daemon/frame-reader.js";
 import {
   MAX_REST_PAYLOAD,
   Op,
@@ -95,6 +95,41 @@ describe("frame reader", () => {
       const rest = frames.filter((f) => f.request.op === Op.REST).map((f) => decodeRestRequest(f.payload));
       assert.deepEqual(rest, [HEALTH, POSTED], `split at ${split}`);
     }
+  });
+
+  it("grows the buffer of a payload larger than EAGER_PAYLOAD_BYTES as its bytes arrive, intact", () => {
+    const size = EAGER_PAYLOAD_BYTES + 3;
+    const payload = Buffer.allocUnsafe(size);
+    for (let i = 0; i + 4 <= size; i += 4096) payload.writeUInt32LE(i, i);
+    payload.fill(7, size - 3);
+    const header = encodeRequestHeader({ op: Op.CREATE, contentType: 1, size, start: 0, uuid: UUID });
+    const bytes = Buffer.concat([header, payload, header.subarray(0, 10)]);
+    const reader = new FrameReader();
+    const frames: Frame[] = [];
+    // Odd chunk sizes, so that growth happens in the middle of a chunk.
+    for (let offset = 0; offset < bytes.length; offset += 3_000_017) {
+      frames.push(...reader.push(bytes.subarray(offset, offset + 3_000_017)));
+    }
+    assert.equal(frames.length, 1);
+    assert.equal(frames[0]?.payload.length, size);
+    assert.ok(frames[0]?.payload.equals(payload), "the payload is intact");
+  });
+
+  it("a header announcing 4 GiB commits at most EAGER_PAYLOAD_BYTES before the bytes come", () => {
+    const readers = Array.from({ length: 8 }, () => new FrameReader());
+    const header = encodeRequestHeader({
+      op: Op.CREATE,
+      contentType: 1,
+      size: 2 ** 32,
+      start: 0,
+      uuid: UUID,
+    });
+    const before = process.memoryUsage().arrayBuffers;
+    for (const reader of readers)
+      assert.deepEqual(reader.push(Buffer.concat([header, Buffer.alloc(1024)])), []);
+    const grown = process.memoryUsage().arrayBuffers - before;
+    // Allocating as announced would be 8 x 4 GiB.
+    assert.ok(grown <= 8 * EAGER_PAYLOAD_BYTES + 1024 * 1024, `${grown} bytes allocated for 8 KiB received`);
   });
 
   it("decodes every header field", () => {

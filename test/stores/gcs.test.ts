@@ -284,10 +284,23 @@ describe("gcs driver on the Firebase Storage emulator", () => {
     await writeFile(notJson, "-----BEGIN PRIVATE KEY-----\nU0VDUkVU\n-----END PRIVATE KEY-----\n");
     const noType = join(workDir, "no-type.json");
     await writeFile(noType, JSON.stringify({ private_key: "U0VDUkVU" }));
+    const badPem = join(workDir, "bad-pem.json");
+    await writeFile(
+      badPem,
+      JSON.stringify({
+        type: "service_account",
+        client_email: "a@b",
+        private_key: "-----BEGIN PRIVATE KEY-----\nU0VDUkVU\n-----END PRIVATE KEY-----\n",
+      }),
+    );
     for (const [file, expected] of [
       [join(workDir, "missing.json"), /cannot read .*missing\.json: ENOENT/],
       [notJson, /not-json\.json is not valid JSON/],
       [noType, /no-type\.json is not a Google credentials file/],
+      [
+        badPem,
+        /the private_key of .*bad-pem\.json is not a PEM private key: expected "-----BEGIN PRIVATE KEY-----"/,
+      ],
     ] as const) {
       await assert.rejects(
         createGcsStore(optionsFor(undefined, "b", { serviceAccountFile: file }), new MemoryLogger()),
