@@ -87,6 +87,24 @@ export class StorageArea {
     await primary.store.put(key, stored);
   }
 
+  /**
+   * Store an attachment of `size` bytes arriving as a stream, on the primary tier only; the object is
+   * encoded and written as the bytes come, so a large attachment is never held whole.
+   */
+  async createStream(uuid: string, contentType: number, body: Readable, size: number): Promise<void> {
+    try {
+      assertAttachment(uuid, contentType);
+    } catch (error) {
+      body.destroy();
+      throw error;
+    }
+    const { primary, codec } = this.options;
+    const key = primary.keysOf(uuid, contentType)[0] as string;
+    await codec.encodeStream(body, size, describeObject(primary, key), (stored, storedSize) =>
+      primary.store.putStream(key, stored, storedSize),
+    );
+  }
+
   /** The whole attachment. NOT_FOUND when no tier holds it. */
   readWhole(uuid: string, contentType: number): Promise<AttachmentRead> {
     return this.readFromTiers(uuid, contentType, (tier, key) => this.readWholeFrom(tier, key));

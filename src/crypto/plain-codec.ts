@@ -2,7 +2,7 @@
 // byte range can be read directly (spec §5.1).
 
 import type { Readable } from "node:stream";
-import type { ObjectCodec } from "./codec.js";
+import type { ObjectCodec, StoreStream } from "./codec.js";
 import { lengthMismatch, readExactly } from "./exact-length.js";
 
 export class PlainCodec implements ObjectCodec {
@@ -21,6 +21,16 @@ export class PlainCodec implements ObjectCodec {
 
   encode(plaintext: Uint8Array, _subject: string): Promise<Uint8Array> {
     return Promise.resolve(plaintext);
+  }
+
+  encodeStream(
+    plaintext: Readable,
+    plaintextSize: number,
+    _subject: string,
+    store: StoreStream,
+  ): Promise<void> {
+    assertSize(plaintextSize);
+    return store(plaintext, plaintextSize);
   }
 
   async decode(stored: Uint8Array | Readable, storedSize: number, subject: string): Promise<Uint8Array> {

@@ -1,7 +1,10 @@
 // Reassembles requests from the bytes of one connection: an 80-byte header, then for CREATE, REST and JOB_STEP a
-// payload that is copied once, straight into a buffer of its announced size.
+// payload that is copied once, straight into a buffer of its announced size. A CREATE larger than
+// `streamCreatesAbove` is not gathered: its frame comes out as soon as its header is read, with a body stream
+// fed by the bytes that follow, and the reader asks its connection to pause while that body is full.
 
 import { constants } from "node:buffer";
+import { Readable } from "node:stream";
 
 import {
   MAX_REST_PAYLOAD,
@@ -14,11 +17,37 @@ import {
 } from "./protocol.js";
 
 const MAX_LENGTH = constants.MAX_LENGTH;
+/** CREATEs above this size are streamed: the most one connection holds of a gathered attachment. */
+export const STREAM_CREATES_ABOVE = 8 * 1024 * 1024;
+/** A streamed body's buffer: beyond it the connection is paused until the body is read. */
+const BODY_HIGH_WATER_MARK = 1024 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 export interface Frame {
   request: Request;
-  /** CREATE's attachment or REST's encoded request; empty for the other operations. */
+  /** CREATE's attachment or REST's encoded request; empty for the other operations and streamed CREATEs. */
   payload: Buffer;
+  /** A streamed CREATE: the attachment's bytes as they arrive. Read it, or destroy it to discard them. */
+  body?: Readable;
+  /** A streamed CREATE: settles once all its bytes were received (read or discarded); rejects if cut short. */
+  received?: Promise<void>;
+}
+
+export interface FrameReaderOptions {
+  /** CREATEs larger than this are streamed (default STREAM_CREATES_ABOVE). */
+  streamCreatesAbove?: number;
+  /** Stop reading the connection: a streamed body is full. */
+  pause?: () => void;
+  /** Read the connection again: the body wants more, or was destroyed. */
+  resume?: () => void;
+}
+
+/** The streamed CREATE being received. */
+interface Streaming {
+  body: Readable;
+  left: number;
+  done: () => void;
+  fail: (error: Error) => void;
 }
 
 export class FrameReader {
@@ -26,6 +55,24 @@ export class FrameReader {
   private headerFilled = 0;
   private pending: Frame | undefined;
   private payloadFilled = 0;
+  private streaming: Streaming | undefined;
+  private pausedForBody = false;
+
+  constructor(private readonly options: FrameReaderOptions = {}) {}
+
+  /** Whether the reader asked the connection to pause, and has not asked it to resume yet. */
+  get paused(): boolean {
+    return this.pausedForBody;
+  }
+
+  /** The connection ended: a streamed body still expecting bytes fails with `error`. */
+  abort(error: Error): void {
+    const streaming = this.streaming;
+    this.streaming = undefined;
+    if (streaming === undefined) return;
+    streaming.fail(error);
+    streaming.body.destroy(error);
+  }
 
   /**
    * Feed bytes as they arrive; returns the frames they complete, in order. Throws ProtocolError on bytes
@@ -35,6 +82,11 @@ export class FrameReader {
     const frames: Frame[] = [];
     let offset = 0;
     for (;;) {
+      if (this.streaming !== undefined) {
+        if (offset === chunk.length) break;
+        offset = this.feed(this.streaming, chunk, offset);
+        continue;
+      }
       if (this.pending === undefined) {
         if (offset === chunk.length) break;
         const taken = chunk.copy(
@@ -47,19 +99,26 @@ export class FrameReader {
         offset += taken;
         if (this.headerFilled < REQUEST_HEADER_SIZE) break;
         const request = decodeRequestHeader(this.header);
-        if (request.op === Op.CREATE && request.size > MAX_LENGTH) {
-          throw new ProtocolError(
-            `an attachment of ${request.size} bytes is larger than Node's buffers (${MAX_LENGTH})`,
-          );
-        }
         if ((request.op === Op.REST || request.op === Op.JOB_STEP) && request.size > MAX_REST_PAYLOAD) {
           throw new ProtocolError(
             `a ${request.op === Op.REST ? "REST request" : "job state"} of ${request.size} bytes is larger than ${MAX_REST_PAYLOAD}`,
           );
         }
+        this.headerFilled = 0;
+        if (
+          request.op === Op.CREATE &&
+          request.size > (this.options.streamCreatesAbove ?? STREAM_CREATES_ABOVE)
+        ) {
+          frames.push(this.startStreaming(request));
+          continue;
+        }
+        if (request.op === Op.CREATE && request.size > MAX_LENGTH) {
+          throw new ProtocolError(
+            `an attachment of ${request.size} bytes is larger than Node's buffers (${MAX_LENGTH})`,
+          );
+        }
         // allocUnsafe: every byte is overwritten before the payload is used.
         this.pending = { request, payload: Buffer.allocUnsafe(hasPayload(request.op) ? request.size : 0) };
-        this.headerFilled = 0;
         this.payloadFilled = 0;
       }
       const { payload } = this.pending;
@@ -76,5 +135,43 @@ export class FrameReader {
       this.pending = undefined;
     }
     return frames;
+  }
+
+  private startStreaming(request: Request): Frame {
+    const body = new Readable({ highWaterMark: BODY_HIGH_WATER_MARK, read: () => this.resumeForBody() });
+    // A body destroyed before its end (its consumer failed) discards the rest: the connection must flow.
+    body.once("close", () => this.resumeForBody());
+    let done = (): void => undefined;
+    let fail = (_error: Error): void => undefined;
+    const received = new Promise<void>((resolve, reject) => {
+      done = resolve;
+      fail = reject;
+    });
+    received.catch(() => undefined); // also awaited by whoever answers the request; never unhandled
+    this.streaming = { body, left: request.size, done, fail };
+    return { request, payload: EMPTY, body, received };
+  }
+
+  /** Gives the body the bytes of `chunk` from `offset` that belong to it; returns the new offset. */
+  private feed(streaming: Streaming, chunk: Buffer, offset: number): number {
+    const taken = Math.min(streaming.left, chunk.length - offset);
+    streaming.left -= taken;
+    const { body } = streaming;
+    const wantsMore = body.destroyed || body.push(chunk.subarray(offset, offset + taken));
+    if (streaming.left === 0) {
+      this.streaming = undefined;
+      if (!body.destroyed) body.push(null);
+      streaming.done();
+    } else if (!wantsMore && !this.pausedForBody) {
+      this.pausedForBody = true;
+      this.options.pause?.();
+    }
+    return offset + taken;
+  }
+
+  private resumeForBody(): void {
+    if (!this.pausedForBody) return;
+    this.pausedForBody = false;
+    this.options.resume?.();
   }
 }
