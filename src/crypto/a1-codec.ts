@@ -8,7 +8,7 @@ import type { EncryptionOptions } from "../config/types.js";
 import { pipeline, type Readable } from "node:stream";
 import { A1_OVERHEAD, a1PlaintextSize, a1StoredSize } from "./a1-format.js";
 import { createA1EncryptStream, decryptA1, decryptA1Stream, encryptA1 } from "./a1-cipher.js";
-import type { ObjectCodec, StoreStream } from "./codec.js";
+import type { HeldPlaintext, ObjectCodec, StoreStream } from "./codec.js";
 import { lengthMismatch } from "./exact-length.js";
 import { KeyRing } from "./key-ring.js";
 import { MemoryBudget } from "./memory-budget.js";
@@ -75,15 +75,27 @@ export class A1Codec implements ObjectCodec {
   }
 
   async decode(stored: Uint8Array | Readable, storedSize: number, subject: string): Promise<Uint8Array> {
+    const { plaintext, release } = await this.decodeHeld(stored, storedSize, subject);
+    release();
+    return plaintext;
+  }
+
+  async decodeHeld(
+    stored: Uint8Array | Readable,
+    storedSize: number,
+    subject: string,
+  ): Promise<HeldPlaintext> {
     // Objects under 86 bytes reserve nothing and are refused by the format checks that follow.
     const release = await this.budget.acquire(Math.max(0, storedSize - A1_OVERHEAD), subject, "decrypt");
     try {
-      if (!(stored instanceof Uint8Array))
-        return await decryptA1Stream(stored, storedSize, this.ring, subject);
+      if (!(stored instanceof Uint8Array)) {
+        return { plaintext: await decryptA1Stream(stored, storedSize, this.ring, subject), release };
+      }
       if (stored.length !== storedSize) throw lengthMismatch("decrypt", subject, stored.length, storedSize);
-      return decryptA1(stored, this.ring, subject);
-    } finally {
+      return { plaintext: decryptA1(stored, this.ring, subject), release };
+    } catch (error) {
       release();
+      throw error;
     }
   }
 }

@@ -3,6 +3,12 @@
 
 import type { Readable } from "node:stream";
 
+export interface HeldPlaintext {
+  plaintext: Uint8Array;
+  /** Gives the reservation back; more calls have no effect. */
+  release: () => void;
+}
+
 /** Consumes the stored bytes (a store's putStream). */
 export type StoreStream = (stored: Readable, storedSize: number) => Promise<void>;
 
@@ -33,4 +39,9 @@ export interface ObjectCodec {
    * Nothing is returned before the object is authenticated: a failure never yields partial plaintext.
    */
   decode(stored: Uint8Array | Readable, storedSize: number, subject: string): Promise<Uint8Array>;
+  /**
+   * As decode, but the memory the plaintext is counted for stays reserved until `release` is called: for a
+   * caller that keeps the plaintext a while (the daemon, until it is sent to Orthanc).
+   */
+  decodeHeld(stored: Uint8Array | Readable, storedSize: number, subject: string): Promise<HeldPlaintext>;
 }

@@ -2,7 +2,7 @@
 // byte range can be read directly (spec §5.1).
 
 import type { Readable } from "node:stream";
-import type { ObjectCodec, StoreStream } from "./codec.js";
+import type { HeldPlaintext, ObjectCodec, StoreStream } from "./codec.js";
 import { lengthMismatch, readExactly } from "./exact-length.js";
 
 export class PlainCodec implements ObjectCodec {
@@ -31,6 +31,15 @@ export class PlainCodec implements ObjectCodec {
   ): Promise<void> {
     assertSize(plaintextSize);
     return store(plaintext, plaintextSize);
+  }
+
+  /** Nothing is reserved for plaintext storage. */
+  async decodeHeld(
+    stored: Uint8Array | Readable,
+    storedSize: number,
+    subject: string,
+  ): Promise<HeldPlaintext> {
+    return { plaintext: await this.decode(stored, storedSize, subject), release: () => undefined };
   }
 
   async decode(stored: Uint8Array | Readable, storedSize: number, subject: string): Promise<Uint8Array> {
