@@ -4,6 +4,8 @@ import type { BenchTarget } from "../target.js";
 import { bridge } from "./bridge.js";
 import { cloud } from "./cloud.js";
 import { crypto } from "./crypto.js";
+import { memory } from "./memory.js";
 import { requests } from "./requests.js";
+import { scaling } from "./scaling.js";
 
-export const targets: BenchTarget[] = [bridge, cloud, requests, crypto];
+export const targets: BenchTarget[] = [bridge, cloud, requests, crypto, memory, scaling];

@@ -5,7 +5,7 @@
 import { Readable } from "node:stream";
 
 import { StorageError, describeCause, isStorageError } from "../errors.js";
-import type { ObjectCodec } from "../crypto/codec.js";
+import type { HeldPlaintext, ObjectCodec } from "../crypto/codec.js";
 import { assertAttachment, type ParsedObjectKey } from "../layout/object-key.js";
 import type { Logger } from "../log.js";
 import type { ObjectStore } from "../stores/object-store.js";
@@ -86,6 +86,24 @@ export class StorageArea {
     const subject = describeObject(primary, key);
     const stored = await codec.encode(data, subject);
     await primary.store.put(key, stored);
+  }
+
+  /**
+   * Store an attachment of `size` bytes arriving as a stream, on the primary tier only; the object is
+   * encoded and written as the bytes come, so a large attachment is never held whole.
+   */
+  async createStream(uuid: string, contentType: number, body: Readable, size: number): Promise<void> {
+    try {
+      assertAttachment(uuid, contentType);
+    } catch (error) {
+      body.destroy();
+      throw error;
+    }
+    const { primary, codec } = this.options;
+    const key = primary.keysOf(uuid, contentType)[0] as string;
+    await codec.encodeStream(body, size, describeObject(primary, key), (stored, storedSize) =>
+      primary.store.putStream(key, stored, storedSize),
+    );
   }
 
   /** The whole attachment. NOT_FOUND when no tier holds it. */
@@ -174,9 +192,10 @@ export class StorageArea {
       await this.checkHead(object.body, object.size, object.size, contentType, subject);
       return { size: object.size, body: object.body, tier: tier.name, key };
     }
-    const plaintext = await this.decodeWhole(tier, key);
-    if (plaintext === null) return null;
-    return { size: plaintext.length, body: Readable.from([plaintext]), tier: tier.name, key };
+    const held = await this.decodeWhole(tier, key);
+    if (held === null) return null;
+    const { plaintext, release } = held;
+    return { size: plaintext.length, body: heldBody(plaintext, release), tier: tier.name, key };
   }
 
   private async readRangeFrom(
@@ -197,16 +216,23 @@ export class StorageArea {
       return { size: end - start, body: object.body, tier: tier.name, key };
     }
     // An A1 object cannot be read in part: decrypt it whole, then cut the range out.
-    const plaintext = await this.decodeWhole(tier, key);
-    if (plaintext === null) return null;
+    const held = await this.decodeWhole(tier, key);
+    if (held === null) return null;
+    const { plaintext, release } = held;
     if (end > plaintext.length) {
+      release();
       throw new StorageError(
         "BAD_RANGE",
         { operation: "read range", subject: describeObject(tier, key) },
         `bytes [${start}, ${end}) asked of an attachment of ${plaintext.length} bytes`,
       );
     }
-    return { size: end - start, body: Readable.from([plaintext.subarray(start, end)]), tier: tier.name, key };
+    return {
+      size: end - start,
+      body: heldBody(plaintext.subarray(start, end), release),
+      tier: tier.name,
+      key,
+    };
   }
 
   /**
@@ -236,12 +262,22 @@ export class StorageArea {
     }
   }
 
-  /** Fetch and authenticate a whole encoded object; null when it does not exist. */
-  private async decodeWhole(tier: StorageTier, key: string): Promise<Uint8Array | null> {
+  /**
+   * Fetch and authenticate a whole encoded object; null when it does not exist. Its plaintext stays counted
+   * in the memory budget until `release`.
+   */
+  private async decodeWhole(tier: StorageTier, key: string): Promise<HeldPlaintext | null> {
     const object = await tier.store.get(key);
     if (object === null) return null;
-    return this.options.codec.decode(object.body, object.size, describeObject(tier, key));
+    return this.options.codec.decodeHeld(object.body, object.size, describeObject(tier, key));
   }
+}
+
+/** The plaintext as a stream that gives its memory reservation back once read to the end or destroyed. */
+function heldBody(plaintext: Uint8Array, release: () => void): Readable {
+  const body = Readable.from([plaintext]);
+  body.once("close", release);
+  return body;
 }
 
 function describeObject(tier: StorageTier, key: string): string {

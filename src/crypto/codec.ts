@@ -3,6 +3,15 @@
 
 import type { Readable } from "node:stream";
 
+export interface HeldPlaintext {
+  plaintext: Uint8Array;
+  /** Gives the reservation back; more calls have no effect. */
+  release: () => void;
+}
+
+/** Consumes the stored bytes (a store's putStream). */
+export type StoreStream = (stored: Readable, storedSize: number) => Promise<void>;
+
 export interface ObjectCodec {
   /** The stored format this codec writes: "plaintext" or "A1". */
   readonly format: string;
@@ -23,8 +32,24 @@ export interface ObjectCodec {
   /** Turn a whole plaintext into the bytes to store. `subject` names the object in errors. */
   encode(plaintext: Uint8Array, subject: string): Promise<Uint8Array>;
   /**
+   * Turn a plaintext stream of `plaintextSize` bytes into the bytes to store, as a stream of
+   * `storedSize(plaintextSize)` bytes handed to `store`, which must consume it; settles when `store` does.
+   * The codec holds a bounded window of the object, never all of it.
+   */
+  encodeStream(
+    plaintext: Readable,
+    plaintextSize: number,
+    subject: string,
+    store: StoreStream,
+  ): Promise<void>;
+  /**
    * Turn a stored object (whole buffer or stream of `storedSize` bytes) back into its plaintext.
    * Nothing is returned before the object is authenticated: a failure never yields partial plaintext.
    */
   decode(stored: Uint8Array | Readable, storedSize: number, subject: string): Promise<Uint8Array>;
+  /**
+   * As decode, but the memory the plaintext is counted for stays reserved until `release` is called: for a
+   * caller that keeps the plaintext a while (the daemon, until it is sent to Orthanc).
+   */
+  decodeHeld(stored: Uint8Array | Readable, storedSize: number, subject: string): Promise<HeldPlaintext>;
 }

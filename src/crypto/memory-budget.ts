@@ -45,21 +45,26 @@ export class MemoryBudget {
     if (!Number.isSafeInteger(bytes) || bytes < 0) {
       return Promise.reject(new RangeError(`cannot reserve ${bytes} bytes of memory budget`));
     }
-    if (bytes > this.capacityBytes) {
-      return Promise.reject(
-        new StorageError(
-          "TOO_LARGE",
-          { operation, subject },
-          `it is ${bytes} bytes, larger than the MaxConcurrentInputSize budget of ${formatCapacity(this.capacityBytes)}; ` +
-            "increase StorageEncryption.MaxConcurrentInputSize",
-        ),
-      );
-    }
+    if (bytes > this.capacityBytes) return Promise.reject(this.#tooLarge(bytes, subject, operation));
     if (bytes === 0) return Promise.resolve(() => undefined);
     return new Promise<Release>((grant) => {
       this.#queue.push({ bytes, grant });
       this.#serve();
     });
+  }
+
+  /** TOO_LARGE when `bytes` is more than the whole capacity: such a request could never be served. */
+  assertFits(bytes: number, subject: string, operation: string): void {
+    if (bytes > this.capacityBytes) throw this.#tooLarge(bytes, subject, operation);
+  }
+
+  #tooLarge(bytes: number, subject: string, operation: string): StorageError {
+    return new StorageError(
+      "TOO_LARGE",
+      { operation, subject },
+      `it is ${bytes} bytes, larger than the MaxConcurrentInputSize budget of ${formatCapacity(this.capacityBytes)}; ` +
+        "increase StorageEncryption.MaxConcurrentInputSize",
+    );
   }
 
   /** Grants waiters from the head of the queue while they fit; the head blocks those behind it. */

@@ -5,7 +5,7 @@
 import type { Readable } from "node:stream";
 import { StorageError } from "../errors.js";
 import { DESCRIBE_PREFIX_BYTES, describeStoredObject, isA1InPlaceOfPlaintext } from "./a1-format.js";
-import type { ObjectCodec } from "./codec.js";
+import type { HeldPlaintext, ObjectCodec, StoreStream } from "./codec.js";
 import { lengthMismatch, readExactly } from "./exact-length.js";
 
 export class PlainCodec implements ObjectCodec {
@@ -37,6 +37,25 @@ export class PlainCodec implements ObjectCodec {
 
   encode(plaintext: Uint8Array, _subject: string): Promise<Uint8Array> {
     return Promise.resolve(plaintext);
+  }
+
+  encodeStream(
+    plaintext: Readable,
+    plaintextSize: number,
+    _subject: string,
+    store: StoreStream,
+  ): Promise<void> {
+    assertSize(plaintextSize);
+    return store(plaintext, plaintextSize);
+  }
+
+  /** Nothing is reserved for plaintext storage. */
+  async decodeHeld(
+    stored: Uint8Array | Readable,
+    storedSize: number,
+    subject: string,
+  ): Promise<HeldPlaintext> {
+    return { plaintext: await this.decode(stored, storedSize, subject), release: () => undefined };
   }
 
   async decode(stored: Uint8Array | Readable, storedSize: number, subject: string): Promise<Uint8Array> {

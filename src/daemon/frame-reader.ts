@@ -1,9 +1,10 @@
 // Reassembles requests from the bytes of one connection: an 80-byte header, then for CREATE, REST and JOB_STEP a
-// payload that is copied once, straight into a buffer of its announced size. Only the first
-// EAGER_PAYLOAD_BYTES are allocated on the header's word: a larger payload's buffer grows as its bytes
-// arrive, so a header announcing gigabytes (a bug, or a fuzzer) commits nothing it did not receive.
+// payload that is copied once, straight into a buffer of its announced size. A CREATE larger than
+// `streamCreatesAbove` is not gathered: its frame comes out as soon as its header is read, with a body stream
+// fed by the bytes that follow, and the reader asks its connection to pause while that body is full.
 
 import { constants } from "node:buffer";
+import { Readable } from "node:stream";
 
 import {
   MAX_REST_PAYLOAD,
@@ -16,19 +17,62 @@ import {
 } from "./protocol.js";
 
 const MAX_LENGTH = constants.MAX_LENGTH;
-/** Payloads up to this size (nearly every DICOM file) get their whole buffer at once: one copy, no growth. */
-export const EAGER_PAYLOAD_BYTES = 64 * 1024 * 1024;
+/** CREATEs above this size are streamed: the most one connection holds of a gathered attachment. */
+export const STREAM_CREATES_ABOVE = 8 * 1024 * 1024;
+/** A streamed body's buffer: beyond it the connection is paused until the body is read. */
+const BODY_HIGH_WATER_MARK = 1024 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 export interface Frame {
   request: Request;
-  /** CREATE's attachment or REST's encoded request; empty for the other operations. */
+  /** CREATE's attachment or REST's encoded request; empty for the other operations and streamed CREATEs. */
   payload: Buffer;
+  /** A streamed CREATE: the attachment's bytes as they arrive. Read it, or destroy it to discard them. */
+  body?: Readable;
+  /** A streamed CREATE: settles once all its bytes were received (read or discarded); rejects if cut short. */
+  received?: Promise<void>;
+}
+
+export interface FrameReaderOptions {
+  /** CREATEs larger than this are streamed (default STREAM_CREATES_ABOVE). */
+  streamCreatesAbove?: number;
+  /** Stop reading the connection: a streamed body is full. */
+  pause?: () => void;
+  /** Read the connection again: the body wants more, or was destroyed. */
+  resume?: () => void;
+}
+
+/** The streamed CREATE being received. */
+interface Streaming {
+  body: Readable;
+  left: number;
+  done: () => void;
+  fail: (error: Error) => void;
 }
 
 export class FrameReader {
   private readonly header = Buffer.alloc(REQUEST_HEADER_SIZE);
   private headerFilled = 0;
-  private pending: { request: Request; payload: GrowingPayload } | undefined;
+  private pending: Frame | undefined;
+  private payloadFilled = 0;
+  private streaming: Streaming | undefined;
+  private pausedForBody = false;
+
+  constructor(private readonly options: FrameReaderOptions = {}) {}
+
+  /** Whether the reader asked the connection to pause, and has not asked it to resume yet. */
+  get paused(): boolean {
+    return this.pausedForBody;
+  }
+
+  /** The connection ended: a streamed body still expecting bytes fails with `error`. */
+  abort(error: Error): void {
+    const streaming = this.streaming;
+    this.streaming = undefined;
+    if (streaming === undefined) return;
+    streaming.fail(error);
+    streaming.body.destroy(error);
+  }
 
   /**
    * Feed bytes as they arrive; returns the frames they complete, in order. Throws ProtocolError on bytes
@@ -38,6 +82,11 @@ export class FrameReader {
     const frames: Frame[] = [];
     let offset = 0;
     for (;;) {
+      if (this.streaming !== undefined) {
+        if (offset === chunk.length) break;
+        offset = this.feed(this.streaming, chunk, offset);
+        continue;
+      }
       if (this.pending === undefined) {
         if (offset === chunk.length) break;
         const taken = chunk.copy(
@@ -50,64 +99,81 @@ export class FrameReader {
         offset += taken;
         if (this.headerFilled < REQUEST_HEADER_SIZE) break;
         const request = decodeRequestHeader(this.header);
-        if (request.op === Op.CREATE && request.size > MAX_LENGTH) {
-          throw new ProtocolError(
-            `an attachment of ${request.size} bytes is larger than Node's buffers (${MAX_LENGTH})`,
-          );
-        }
         if ((request.op === Op.REST || request.op === Op.JOB_STEP) && request.size > MAX_REST_PAYLOAD) {
           throw new ProtocolError(
             `a ${request.op === Op.REST ? "REST request" : "job state"} of ${request.size} bytes is larger than ${MAX_REST_PAYLOAD}`,
           );
         }
-        this.pending = { request, payload: new GrowingPayload(hasPayload(request.op) ? request.size : 0) };
         this.headerFilled = 0;
+        // Refused at the header even when it would stream: a body this large would keep the connection
+        // busy for gigabytes that Orthanc cannot have sent (it holds each attachment in one buffer).
+        if (request.op === Op.CREATE && request.size > MAX_LENGTH) {
+          throw new ProtocolError(
+            `an attachment of ${request.size} bytes is larger than Node's buffers (${MAX_LENGTH})`,
+          );
+        }
+        if (
+          request.op === Op.CREATE &&
+          request.size > (this.options.streamCreatesAbove ?? STREAM_CREATES_ABOVE)
+        ) {
+          frames.push(this.startStreaming(request));
+          continue;
+        }
+        // allocUnsafe: every byte is overwritten before the payload is used.
+        this.pending = { request, payload: Buffer.allocUnsafe(hasPayload(request.op) ? request.size : 0) };
+        this.payloadFilled = 0;
       }
-      const { request, payload } = this.pending;
-      offset += payload.fill(chunk, offset);
-      if (!payload.complete) break;
-      frames.push({ request, payload: payload.take() });
+      const { payload } = this.pending;
+      const taken = chunk.copy(
+        payload,
+        this.payloadFilled,
+        offset,
+        offset + payload.length - this.payloadFilled,
+      );
+      this.payloadFilled += taken;
+      offset += taken;
+      if (this.payloadFilled < payload.length) break;
+      frames.push(this.pending);
       this.pending = undefined;
     }
     return frames;
   }
-}
 
-/** A payload of a known size, filled as bytes arrive; its buffer never outgrows twice the bytes received. */
-class GrowingPayload {
-  private buffer: Buffer;
-  private filled = 0;
-
-  constructor(private readonly size: number) {
-    // allocUnsafe: every byte is overwritten before the payload is used.
-    this.buffer = Buffer.allocUnsafe(Math.min(size, EAGER_PAYLOAD_BYTES));
+  private startStreaming(request: Request): Frame {
+    const body = new Readable({ highWaterMark: BODY_HIGH_WATER_MARK, read: () => this.resumeForBody() });
+    // A body destroyed before its end (its consumer failed) discards the rest: the connection must flow.
+    body.once("close", () => this.resumeForBody());
+    let done = (): void => undefined;
+    let fail = (_error: Error): void => undefined;
+    const received = new Promise<void>((resolve, reject) => {
+      done = resolve;
+      fail = reject;
+    });
+    received.catch(() => undefined); // also awaited by whoever answers the request; never unhandled
+    this.streaming = { body, left: request.size, done, fail };
+    return { request, payload: EMPTY, body, received };
   }
 
-  get complete(): boolean {
-    return this.filled === this.size;
-  }
-
-  /** Copies what it still needs from `chunk` (from `offset`); returns the number of bytes taken. */
-  fill(chunk: Buffer, offset: number): number {
-    let taken = 0;
-    while (this.filled < this.size && offset + taken < chunk.length) {
-      if (this.filled === this.buffer.length) this.grow();
-      const room = this.buffer.length - this.filled;
-      const copied = chunk.copy(this.buffer, this.filled, offset + taken, offset + taken + room);
-      this.filled += copied;
-      taken += copied;
+  /** Gives the body the bytes of `chunk` from `offset` that belong to it; returns the new offset. */
+  private feed(streaming: Streaming, chunk: Buffer, offset: number): number {
+    const taken = Math.min(streaming.left, chunk.length - offset);
+    streaming.left -= taken;
+    const { body } = streaming;
+    const wantsMore = body.destroyed || body.push(chunk.subarray(offset, offset + taken));
+    if (streaming.left === 0) {
+      this.streaming = undefined;
+      if (!body.destroyed) body.push(null);
+      streaming.done();
+    } else if (!wantsMore && !this.pausedForBody) {
+      this.pausedForBody = true;
+      this.options.pause?.();
     }
-    return taken;
+    return offset + taken;
   }
 
-  /** The whole payload, once complete. */
-  take(): Buffer {
-    return this.buffer;
-  }
-
-  private grow(): void {
-    const larger = Buffer.allocUnsafe(Math.min(this.size, this.buffer.length * 2));
-    this.buffer.copy(larger, 0, 0, this.filled);
-    this.buffer = larger;
+  private resumeForBody(): void {
+    if (!this.pausedForBody) return;
+    this.pausedForBody = false;
+    this.options.resume?.();
   }
 }

@@ -60,6 +60,8 @@ export interface BridgeServerOptions {
   /** Serves op JOB_STEP; without it every step fails. */
   jobStep?: JobStepper;
   observer?: DispatchObserver;
+  /** CREATEs larger than this are streamed to the store as they arrive (default: the frame reader's). */
+  streamCreatesAbove?: number;
 }
 
 /** What one connection's requests are answered with. */
@@ -69,6 +71,7 @@ interface Services {
   router: RestRouter;
   jobStep: JobStepper | undefined;
   observer: DispatchObserver | undefined;
+  streamCreatesAbove: number | undefined;
 }
 
 export interface BridgeServer {
@@ -90,6 +93,7 @@ export async function listenForBridge(
     router: options.router ?? new RestRouter([], logger),
     jobStep: options.jobStep,
     observer: options.observer,
+    streamCreatesAbove: options.streamCreatesAbove,
   };
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
@@ -124,22 +128,34 @@ export async function listenForBridge(
 }
 
 function serveConnection(socket: Socket, services: Services): void {
-  const reader = new FrameReader();
+  const reader = new FrameReader({
+    streamCreatesAbove: services.streamCreatesAbove,
+    pause: () => socket.pause(),
+    resume: () => socket.resume(),
+  });
   const callbacks = new ConnectionCallbacks(socket);
   const queue: Frame[] = [];
   let busy = false;
 
   const drain = async (): Promise<void> => {
     busy = true;
-    socket.pause(); // the bridge sends one request at a time; holding further bytes keeps memory bounded
     while (queue.length > 0 && !socket.destroyed) {
-      await answer(socket, services, queue.shift() as Frame, callbacks);
+      const frame = queue.shift() as Frame;
+      // The bridge sends one request at a time: holding further bytes keeps memory bounded. A streamed
+      // CREATE's bytes must keep coming while it is answered; the reader pauses them when its body is full.
+      if (frame.body === undefined) socket.pause();
+      else if (!reader.paused) socket.resume();
+      await answer(socket, services, frame, callbacks);
     }
     busy = false;
-    if (!socket.destroyed) socket.resume();
+    if (!socket.destroyed && !reader.paused) socket.resume();
   };
 
-  socket.on("close", () => callbacks.fail(new Error("the bridge closed the connection")));
+  socket.on("close", () => {
+    const error = new Error("the bridge closed the connection");
+    callbacks.fail(error);
+    reader.abort(error);
+  });
   socket.on("data", (chunk: Buffer) => {
     try {
       if (callbacks.awaiting) {
@@ -175,16 +191,27 @@ async function answer(
   const event: RequestEvent = {
     op: frame.request.op,
     seconds: 0,
-    bytesIn: frame.payload.length,
+    bytesIn: frame.body === undefined ? frame.payload.length : frame.request.size,
     bytesOut: 0,
   };
   try {
     event.bytesOut = await answerStorage(socket, services.area, frame);
   } catch (error) {
     event.error = error;
-    const { op, uuid, contentType } = frame.request;
+    if (frame.body !== undefined && frame.received !== undefined) {
+      // The bridge reads the answer only once it has sent the whole attachment: discard what is left of it.
+      frame.body.destroy();
+      const whole = await frame.received.then(
+        () => true,
+        () => false,
+      );
+      if (!whole) {
+        services.logger.error(`${describeRequest(frame)}: ${describeCause(error)}; the connection closed`);
+        return;
+      }
+    }
     const code = orthancCodeOf(error);
-    const line = `${OP_NAMES[op]} attachment ${uuid} (content type ${contentType}): ${describeCause(error)}`;
+    const line = `${describeRequest(frame)}: ${describeCause(error)}`;
     if (code === OrthancCode.InexistentFile) services.logger.warn(line);
     else services.logger.error(line);
     if (!socket.destroyed) await write(socket, encodeResponseHeader(code, 0)).catch(() => socket.destroy());
@@ -194,16 +221,21 @@ async function answer(
   }
 }
 
+function describeRequest({ request }: Frame): string {
+  return `${OP_NAMES[request.op]} attachment ${request.uuid} (content type ${request.contentType})`;
+}
+
 /** Answers a storage request; returns the attachment bytes sent. */
 async function answerStorage(
   socket: Socket,
   area: StorageArea,
-  { request, payload }: Frame,
+  { request, payload, body }: Frame,
 ): Promise<number> {
   const { op, uuid, contentType } = request;
   switch (op) {
     case Op.CREATE:
-      await area.create(uuid, contentType, payload);
+      if (body !== undefined) await area.createStream(uuid, contentType, body, request.size);
+      else await area.create(uuid, contentType, payload);
       await write(socket, encodeResponseHeader(OrthancCode.Success, 0));
       return 0;
     case Op.READ_WHOLE: {

@@ -22,6 +22,7 @@ import {
 
 import type { AzureOptions } from "../config/types.js";
 import { StorageError, isStorageError } from "../errors.js";
+import { readWholeBody } from "./sized-body.js";
 import { answerRangeWithoutFetch, badRange, totalSizeOf } from "./range-errors.js";
 import type { Logger } from "../log.js";
 import type { ByteRange, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
@@ -267,6 +268,11 @@ class AzureStore implements ObjectStore {
         abortSignal: this.deadline(),
       }),
     );
+  }
+
+  /** Collected into one buffer first: this driver holds the whole object while it uploads it. */
+  async putStream(key: string, body: Readable, size: number): Promise<void> {
+    await this.put(key, await readWholeBody(body, size, `${this.location}/${key}`));
   }
 
   // https://learn.microsoft.com/rest/api/storageservices/get-blob

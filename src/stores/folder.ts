@@ -67,6 +67,34 @@ class FolderStore implements ObjectStore {
     }
   }
 
+  /** Chunk by chunk into the temporary file: the driver holds one chunk of the body at a time. */
+  async putStream(key: string, body: Readable, size: number): Promise<void> {
+    const path = this.pathOf(key);
+    const temp = join(dirname(path), `.${basename(key)}${TEMP_MARKER}${randomBytes(6).toString("hex")}`);
+    try {
+      await mkdir(dirname(path), { recursive: true });
+      const file = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+      try {
+        let written = 0;
+        for await (const chunk of body as AsyncIterable<Uint8Array>) {
+          written += chunk.length;
+          if (written > size) throw sizeMismatch(path, written, size);
+          await file.write(chunk);
+        }
+        if (written < size) throw sizeMismatch(path, written, size);
+        if (this.fsync) await file.sync();
+      } finally {
+        await file.close();
+      }
+      await rename(temp, path);
+      if (this.fsync) await syncFolder(dirname(path));
+    } catch (cause) {
+      body.destroy();
+      await unlink(temp).catch(() => undefined); // the temp file may not exist; the original error is what matters
+      throw cause instanceof StorageError ? cause : storeError("write", path, cause);
+    }
+  }
+
   async get(key: string, range?: ByteRange): Promise<ObjectBody | null> {
     const path = this.pathOf(key);
     let file: FileHandle;
@@ -216,6 +244,14 @@ function basename(key: string): string {
 
 function isTempName(name: string): boolean {
   return name.startsWith(".") && name.includes(TEMP_MARKER);
+}
+
+function sizeMismatch(path: string, received: number, size: number): StorageError {
+  const detail =
+    received < size
+      ? `the body ended after ${received} of the ${size} announced bytes`
+      : `the body went past the ${size} announced bytes`;
+  return new StorageError("INTEGRITY", { operation: "write", subject: path }, detail);
 }
 
 function isMissing(error: unknown): boolean {

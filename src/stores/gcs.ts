@@ -19,6 +19,7 @@ import {
 
 import type { GcsOptions } from "../config/types.js";
 import { StorageError, describeCause } from "../errors.js";
+import { readWholeBody } from "./sized-body.js";
 import { answerRangeWithoutFetch, badRange, totalSizeOf } from "./range-errors.js";
 import type { Logger } from "../log.js";
 import type { ByteRange, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
@@ -195,6 +196,11 @@ class GcsStore implements ObjectStore {
         timeout: this.options.requestTimeoutMs,
       }),
     );
+  }
+
+  /** Collected into one buffer first: this driver holds the whole object while it uploads it. */
+  async putStream(key: string, body: Readable, size: number): Promise<void> {
+    await this.put(key, await readWholeBody(body, size, `${this.location}/${key}`));
   }
 
   // https://cloud.google.com/storage/docs/json_api/v1/objects/get (alt=media)

@@ -29,6 +29,13 @@ export interface ObjectStore {
   /** Store an object, replacing any previous one atomically: a reader sees the old or the new bytes. */
   put(key: string, data: Uint8Array): Promise<void>;
   /**
+   * Store an object of exactly `size` bytes read from `body` as they come, replacing any previous one
+   * atomically; `body` is consumed, or destroyed on failure. A body that fails or does not bring exactly
+   * `size` bytes fails the put and leaves the previous object (or none) in place. How much of the object
+   * the driver holds at once: docs/performance.md#memory.
+   */
+  putStream(key: string, body: Readable, size: number): Promise<void>;
+  /**
    * Open an object, or a range of it; null when it does not exist. A range that does not lie within the
    * object (start > end, or end > size) is a BAD_RANGE StorageError; an empty range within it is fine.
    */

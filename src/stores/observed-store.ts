@@ -1,6 +1,8 @@
 // A store that reports each request it makes to an observer, then passes it on unchanged: how the daemon
 // counts and times the requests every driver sends to its backend, without the drivers knowing.
 
+import type { Readable } from "node:stream";
+
 import type { ByteRange, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
 
 export type StoreMethod = "put" | "get" | "head" | "delete" | "list";
@@ -29,6 +31,8 @@ export function observeStore(store: ObjectStore, observe: StoreObserver): Object
     driver: store.driver,
     location: store.location,
     put: (key: string, data: Uint8Array) => timed("put", () => store.put(key, data)),
+    putStream: (key: string, body: Readable, size: number) =>
+      timed("put", () => store.putStream(key, body, size)),
     get: (key: string, range?: ByteRange): Promise<ObjectBody | null> =>
       timed("get", () => store.get(key, range)),
     head: (key: string): Promise<ObjectInfo | null> => timed("head", () => store.head(key)),

@@ -10,12 +10,17 @@ import { Agent as HttpsAgent } from "node:https";
 import { Readable } from "node:stream";
 
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   paginateListObjectsV2,
   PutObjectCommand,
   S3Client,
+  UploadPartCommand,
+  type CompletedPart,
   type GetObjectCommandOutput,
   type S3ClientConfig,
   type StorageClass,
@@ -23,14 +28,19 @@ import {
 import { Upload } from "@aws-sdk/lib-storage";
 
 import type { S3Options } from "../config/types.js";
-import { StorageError, isStorageError } from "../errors.js";
+import { StorageError, describeCause, isStorageError } from "../errors.js";
 import { answerRangeWithoutFetch, badRange, totalSizeOf } from "./range-errors.js";
 import type { Logger } from "../log.js";
 import type { ByteRange, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
 import { describeS3Error, isS3NotFound, s3ErrorCode } from "./s3-errors.js";
 import { rangedBody } from "./ranged-body.js";
+import { bodyParts, readWholeBody } from "./sized-body.js";
 
 const DRIVER_NAME = "s3";
+/** Streamed writes above this size go up in parts of this size (S3's minimum part is 5 MiB). */
+export const STREAM_PART_BYTES = 8 * 1024 * 1024;
+/** S3's limit on the parts of one multipart upload. */
+const MAX_PARTS = 10_000;
 
 /** `client` lets a test add middleware to the SDK client (e.g. to count requests); by default one is made. */
 export function createS3Store(
@@ -130,6 +140,84 @@ class S3Store implements ObjectStore {
         new PutObjectCommand({ ...common, Body: data, ContentLength: data.length, ContentMD5: md5 }),
       );
     });
+  }
+
+  /**
+   * Up to STREAM_PART_BYTES: collected, then one PUT as above. Larger: a multipart upload of parts of
+   * STREAM_PART_BYTES, each with its Content-MD5, one at a time, so the driver holds one part of the body.
+   * https://docs.aws.amazon.com/AmazonS3/latest/API/API_UploadPart.html
+   */
+  async putStream(key: string, body: Readable, size: number): Promise<void> {
+    const subject = this.subject(key);
+    if (size <= STREAM_PART_BYTES) {
+      await this.put(key, await readWholeBody(body, size, subject));
+      return;
+    }
+    const { options } = this;
+    const target = { Bucket: options.bucketName, Key: key };
+    const created = await this.call("start multipart upload of", key, () =>
+      this.client.send(
+        new CreateMultipartUploadCommand({
+          ...target,
+          StorageClass: options.storageClass as StorageClass | undefined,
+          Tagging: tagging(options.tags),
+        }),
+      ),
+    );
+    const uploadId = created?.UploadId;
+    if (uploadId === undefined) throw this.failure("write", key, new Error("S3 answered no UploadId"));
+    try {
+      const parts: CompletedPart[] = [];
+      // S3 allows 10,000 parts: objects above 80 GB (larger than A1 allows) get larger parts.
+      const partSize = Math.max(STREAM_PART_BYTES, Math.ceil(size / MAX_PARTS));
+      for await (const part of bodyParts(body, size, partSize, subject)) {
+        const PartNumber = parts.length + 1;
+        const md5 = createHash("md5").update(part).digest("base64");
+        const answer = await this.call("write", key, () =>
+          this.client.send(
+            new UploadPartCommand({
+              ...target,
+              UploadId: uploadId,
+              PartNumber,
+              Body: part,
+              ContentLength: part.length,
+              ContentMD5: md5,
+            }),
+          ),
+        );
+        parts.push({ ETag: answer?.ETag, PartNumber });
+      }
+      await this.call("write", key, () =>
+        this.client.send(
+          new CompleteMultipartUploadCommand({
+            ...target,
+            UploadId: uploadId,
+            MultipartUpload: { Parts: parts },
+          }),
+        ),
+      );
+    } catch (error) {
+      body.destroy();
+      await this.abortUpload(key, uploadId, error);
+      throw error;
+    }
+  }
+
+  // https://docs.aws.amazon.com/AmazonS3/latest/API/API_AbortMultipartUpload.html
+  /** Removes the parts of a failed upload; when that fails too, the error says so next to why the upload failed. */
+  private async abortUpload(key: string, uploadId: string, why: unknown): Promise<void> {
+    try {
+      await this.client.send(
+        new AbortMultipartUploadCommand({ Bucket: this.options.bucketName, Key: key, UploadId: uploadId }),
+      );
+    } catch (abortError) {
+      throw new StorageError(
+        "STORE_FAILED",
+        { operation: "write", subject: this.subject(key), cause: why },
+        `${describeCause(why)}; removing its parts failed too (${describeCause(abortError)}): multipart upload ` +
+          `${uploadId} stays in the bucket until an AbortIncompleteMultipartUpload lifecycle rule removes it`,
+      );
+    }
   }
 
   // https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html

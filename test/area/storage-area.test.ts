@@ -3,11 +3,13 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile, mkdir, readdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { Readable } from "node:stream";
 import { after, describe, it } from "node:test";
 
 import { openStorageArea } from "../../src/area/open-storage-area.js";
 import type { AttachmentRead, StorageArea } from "../../src/area/storage-area.js";
 import type { HybridMode, ResolvedConfig, StorageStructure } from "../../src/config/types.js";
+import { A1Codec, ENCRYPT_WINDOW_BYTES } from "../../src/crypto/a1-codec.js";
 import { isStorageError, type ErrorCode } from "../../src/errors.js";
 import { MemoryLogger } from "../helpers/memory-logger.js";
 
@@ -119,6 +121,52 @@ describe("storage area without hybrid mode", () => {
       assert.equal((await bytesOf(read)).length, 0);
     });
   }
+
+  it("streams a create through A1 encryption, counting a window in the budget, refusing more than the budget", async () => {
+    const { area, objects } = await makeArea({ encrypted: true, maxConcurrentInputBytes: 20 * 1024 * 1024 });
+    const codec = area.codec as A1Codec;
+    const data = randomBytes(18 * 1024 * 1024);
+    const held: number[] = [];
+    const body = Readable.from(
+      (function* () {
+        for (let offset = 0; offset < data.length; offset += 1024 * 1024) {
+          held.push(codec.budget.capacityBytes - codec.budget.availableBytes);
+          yield data.subarray(offset, offset + 1024 * 1024);
+        }
+      })(),
+    );
+    await area.createStream(UUID, 1, body, data.length);
+    assert.ok(
+      held.every((bytes) => bytes === ENCRYPT_WINDOW_BYTES),
+      `held ${held.join(", ")}`,
+    );
+    assert.equal(codec.budget.availableBytes, codec.budget.capacityBytes, "given back");
+    assert.equal((await readFile(join(objects, `${UUID}.dcm.enc`))).length, data.length + 86);
+    assert.ok((await bytesOf(await area.readWhole(UUID, 1))).equals(data));
+    await assert.rejects(
+      area.createStream(UUID, 1, Readable.from([randomBytes(21 * 1024 * 1024)]), 21 * 1024 * 1024),
+      rejectsWith("TOO_LARGE", /MaxConcurrentInputSize/),
+    );
+  });
+
+  it("keeps a decrypted read counted in the budget until its body is read, since the plaintext is held till then", async () => {
+    const { area } = await makeArea({ encrypted: true });
+    const codec = area.codec as A1Codec;
+    const data = randomBytes(100_000);
+    await area.create(UUID, 1, data);
+    const whole = await area.readWhole(UUID, 1);
+    assert.equal(codec.budget.capacityBytes - codec.budget.availableBytes, data.length);
+    assert.deepEqual(await bytesOf(whole), data);
+    assert.equal(codec.budget.availableBytes, codec.budget.capacityBytes);
+    const range = await area.readRange(UUID, 1, 10, 10);
+    range.body.destroy();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(
+      codec.budget.availableBytes,
+      codec.budget.capacityBytes,
+      "given back when the body is dropped",
+    );
+  });
 
   it("names each content type as the spec's flat table, under RootPath", async () => {
     const { area, objects } = await makeArea({ encrypted: true, rootPath: "orthanc/data/" });

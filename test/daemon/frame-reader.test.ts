@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { EAGER_PAYLOAD_BYTES, FrameReader, type Frame } from "../../src/daemon/frame-reader.js";
+import { FrameReader, type Frame } from "../../src/daemon/frame-reader.js";
 import {
   MAX_REST_PAYLOAD,
   Op,
@@ -97,25 +97,7 @@ describe("frame reader", () => {
     }
   });
 
-  it("grows the buffer of a payload larger than EAGER_PAYLOAD_BYTES as its bytes arrive, intact", () => {
-    const size = EAGER_PAYLOAD_BYTES + 3;
-    const payload = Buffer.allocUnsafe(size);
-    for (let i = 0; i + 4 <= size; i += 4096) payload.writeUInt32LE(i, i);
-    payload.fill(7, size - 3);
-    const header = encodeRequestHeader({ op: Op.CREATE, contentType: 1, size, start: 0, uuid: UUID });
-    const bytes = Buffer.concat([header, payload, header.subarray(0, 10)]);
-    const reader = new FrameReader();
-    const frames: Frame[] = [];
-    // Odd chunk sizes, so that growth happens in the middle of a chunk.
-    for (let offset = 0; offset < bytes.length; offset += 3_000_017) {
-      frames.push(...reader.push(bytes.subarray(offset, offset + 3_000_017)));
-    }
-    assert.equal(frames.length, 1);
-    assert.equal(frames[0]?.payload.length, size);
-    assert.ok(frames[0]?.payload.equals(payload), "the payload is intact");
-  });
-
-  it("a header announcing 4 GiB commits at most EAGER_PAYLOAD_BYTES before the bytes come", () => {
+  it("a header announcing 4 GiB commits no buffer of that size: its body streams as bytes arrive", () => {
     const readers = Array.from({ length: 8 }, () => new FrameReader());
     const header = encodeRequestHeader({
       op: Op.CREATE,
@@ -125,11 +107,15 @@ describe("frame reader", () => {
       uuid: UUID,
     });
     const before = process.memoryUsage().arrayBuffers;
-    for (const reader of readers)
-      assert.deepEqual(reader.push(Buffer.concat([header, Buffer.alloc(1024)])), []);
+    for (const reader of readers) {
+      const frames = reader.push(Buffer.concat([header, Buffer.alloc(1024)]));
+      assert.equal(frames.length, 1);
+      assert.ok(frames[0]?.body !== undefined, "a CREATE of 4 GiB is streamed, not gathered");
+      frames[0]?.body?.destroy();
+    }
     const grown = process.memoryUsage().arrayBuffers - before;
     // Allocating as announced would be 8 x 4 GiB.
-    assert.ok(grown <= 8 * EAGER_PAYLOAD_BYTES + 1024 * 1024, `${grown} bytes allocated for 8 KiB received`);
+    assert.ok(grown <= 1024 * 1024, `${grown} bytes allocated for 8 KiB received`);
   });
 
   it("decodes every header field", () => {
@@ -168,5 +154,67 @@ describe("frame reader", () => {
       uuid: "",
     });
     assert.throws(() => new FrameReader().push(hugeRest), /REST request of 16777217 bytes is larger/);
+  });
+
+  it("streams a CREATE above the threshold: the frame at its header, the body split at every byte", async () => {
+    const data = Buffer.from(Array.from({ length: 100 }, (_, i) => i));
+    const request = { op: Op.CREATE, contentType: 1, size: data.length, start: 0, uuid: UUID };
+    const after = encodeRequestHeader({ op: Op.REMOVE, contentType: 1, size: 0, start: 0, uuid: UUID });
+    const bytes = Buffer.concat([encodeRequestHeader(request), data, after]);
+    for (let split = 0; split <= bytes.length; split++) {
+      const reader = new FrameReader({ streamCreatesAbove: 99 });
+      const frames = [...reader.push(bytes.subarray(0, split)), ...reader.push(bytes.subarray(split))];
+      assert.deepEqual(
+        frames.map((f) => f.request.op),
+        [Op.CREATE, Op.REMOVE],
+        `split at ${split}`,
+      );
+      const [create] = frames as [Frame];
+      assert.ok(create.body && create.received);
+      assert.equal(create.payload.length, 0);
+      const chunks: Buffer[] = [];
+      for await (const chunk of create.body) chunks.push(chunk as Buffer);
+      assert.deepEqual(Buffer.concat(chunks), data, `split at ${split}`);
+      await create.received;
+    }
+  });
+
+  it("pauses the connection while a streamed body is full, resumes once it is read or destroyed", async () => {
+    const events: string[] = [];
+    const options = {
+      streamCreatesAbove: 0,
+      pause: () => events.push("pause"),
+      resume: () => events.push("resume"),
+    };
+    const size = 4 * 1024 * 1024;
+    const header = encodeRequestHeader({ op: Op.CREATE, contentType: 1, size, start: 0, uuid: UUID });
+    const reader = new FrameReader(options);
+    const [frame] = reader.push(header) as [Frame];
+    reader.push(Buffer.alloc(2 * 1024 * 1024, 1));
+    assert.deepEqual(events, ["pause"], "more than the body's buffer and nobody reading");
+    assert.equal(reader.paused, true);
+    frame.body?.read();
+    assert.deepEqual(events, ["pause", "resume"]);
+    reader.push(Buffer.alloc(1024 * 1024, 2));
+    // A consumer that failed destroys the body: the rest of the attachment is discarded, not held.
+    frame.body?.destroy();
+    await new Promise((resolve) => setImmediate(resolve));
+    reader.push(Buffer.alloc(1024 * 1024, 3));
+    assert.equal(reader.paused, false);
+    await frame.received;
+    assert.equal(reader.push(Buffer.alloc(0)).length, 0);
+  });
+
+  it("fails a streamed body cut short by the connection's end", async () => {
+    const reader = new FrameReader({ streamCreatesAbove: 0 });
+    const header = encodeRequestHeader({ op: Op.CREATE, contentType: 1, size: 10, start: 0, uuid: UUID });
+    const [frame] = reader.push(Buffer.concat([header, Buffer.alloc(4)])) as [Frame];
+    reader.abort(new Error("the bridge closed the connection"));
+    await assert.rejects(frame.received as Promise<void>, /closed the connection/);
+    await assert.rejects(async () => {
+      for await (const _ of frame.body as AsyncIterable<unknown>) {
+        // reading until the error
+      }
+    }, /closed the connection/);
   });
 });

@@ -35,6 +35,7 @@ function probeStore(get: () => Promise<ObjectBody | null>): ObjectStore & { gets
       return get();
     },
     put: () => Promise.resolve(),
+    putStream: () => Promise.resolve(),
     head: () => Promise.resolve(null),
     delete: () => Promise.resolve(),
     list: () => Readable.from([]),

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdtemp, rm, writeFile, stat } from "node:fs/promises";
+import { mkdtemp, readdir, rm, writeFile, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
 import { openStorageArea } from "../../src/area/open-storage-area.js";
-import { Op, OrthancCode } from "../../src/daemon/protocol.js";
+import { Op, OrthancCode, encodeRequestHeader } from "../../src/daemon/protocol.js";
 import { listenForBridge, type BridgeServer } from "../../src/daemon/server.js";
 import { BridgeClient } from "../helpers/bridge-client.js";
 import { localConfig } from "../helpers/local-config.js";
@@ -114,6 +114,48 @@ for (const encrypted of [false, true]) {
       const read = await client.call({ op: Op.READ_WHOLE, contentType: 1, size: 0, start: 0, uuid });
       assert.equal(read.code, 0);
       assert.ok(read.data.equals(data));
+      client.close();
+    });
+
+    it("answers a streamed create that fails at once after taking the whole attachment, on the same connection", async () => {
+      const client = await BridgeClient.connect(socketPath);
+      const data = randomBytes(9 * 1024 * 1024); // above the 8 MiB from which creates are streamed
+      const bad = await client.call(
+        { op: Op.CREATE, contentType: 1, size: data.length, start: 0, uuid: "not-a-uuid" },
+        data,
+      );
+      assert.equal(bad.code, OrthancCode.ParameterOutOfRange);
+      const uuid = randomUUID();
+      assert.equal(
+        (await client.call({ op: Op.CREATE, contentType: 1, size: data.length, start: 0, uuid }, data)).code,
+        0,
+        "the connection is still in step",
+      );
+      const read = await client.call({ op: Op.READ_WHOLE, contentType: 1, size: 0, start: 0, uuid });
+      assert.ok(read.data.equals(data));
+      client.close();
+    });
+
+    it("leaves no object, not even a temporary file, when the bridge goes away in the middle of a streamed create", async () => {
+      const raw = connect(socketPath);
+      raw.on("error", () => undefined);
+      const uuid = randomUUID();
+      const size = 12 * 1024 * 1024;
+      raw.write(encodeRequestHeader({ op: Op.CREATE, contentType: 1, size, start: 0, uuid }));
+      raw.write(randomBytes(size / 2));
+      await new Promise<void>((resolve) => raw.end(resolve));
+      raw.destroy();
+      // The daemon logs the failed create once it has seen the connection end.
+      while (!logger.lines.some((l) => l.level === "error" && l.message.includes(uuid))) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.deepEqual(
+        (await readdir(join(root, "objects"))).filter((name) => name.includes(uuid)),
+        [],
+      );
+      const client = await BridgeClient.connect(socketPath);
+      const read = await client.call({ op: Op.READ_WHOLE, contentType: 1, size: 0, start: 0, uuid });
+      assert.equal(read.code, OrthancCode.InexistentFile);
       client.close();
     });
 

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -84,7 +84,7 @@ export function orthancStorageSuite(
         orthanc = await OrthancInstance.start({
           workDir,
           config: {
-            UserContentType: { note: [1024, "text/plain"] },
+            UserContentType: { note: [1024, "text/plain"], big: [1025, "application/octet-stream"] },
             UnknownSopClassAccepted: true,
             ...backend.section({
               StorageStructure: variant.structure,
@@ -198,6 +198,27 @@ export function orthancStorageSuite(
         if (variant.structure === "flat") assert.match(key, variant.encrypted ? /\.unk\.enc$/ : /\.unk$/);
         assert.ok((await listObjects()).includes(key));
       });
+
+      if (variant.encrypted && variant.structure === "flat") {
+        it("streams an attachment of 12 MiB through the bridge and the encryption, and reads it back", async () => {
+          // Above 8 MiB the daemon encrypts and writes as the bytes come off the bridge's socket.
+          const id = ids.get("PR-gsps-utf8.dcm") as string;
+          const big = randomBytes(12 * 1024 * 1024);
+          const put = await orthanc.request("PUT", `/instances/${id}/attachments/big`, big);
+          assert.equal(put.status, 200, await put.text());
+          const back = await orthanc.request("GET", `/instances/${id}/attachments/big/data`);
+          assert.ok(Buffer.from(await back.arrayBuffer()).equals(big));
+          const info = await orthanc.json<{ Uuid: string }>(`/instances/${id}/attachments/big/info`);
+          const key = objectKey(
+            { structure: variant.structure, rootPath: variant.rootPath, encrypted: true },
+            info.Uuid,
+            0,
+          );
+          const stored = await backend.read(key);
+          assert.equal(stored.length, big.length + 86);
+          assert.equal(stored.subarray(0, 2).toString(), "A1");
+        });
+      }
 
       it("answers a duplicate upload with AlreadyStored and leaves no extra object", async () => {
         const before = await listObjects();

@@ -15,13 +15,16 @@ export interface Response {
 }
 
 export class BridgeClient {
-  private buffered = Buffer.alloc(0);
+  /** Bytes received and not taken yet, as they came: joined only when taken (reads can be hundreds of MB). */
+  private chunks: Buffer[] = [];
+  private bufferedBytes = 0;
   private waiter: (() => void) | undefined;
   private ended = false;
 
   private constructor(private readonly socket: Socket) {
     socket.on("data", (chunk: Buffer) => {
-      this.buffered = Buffer.concat([this.buffered, chunk]);
+      this.chunks.push(chunk);
+      this.bufferedBytes += chunk.length;
       this.waiter?.();
     });
     const onEnd = (): void => {
@@ -40,8 +43,10 @@ export class BridgeClient {
     });
   }
 
+  /** The payload is written as given, not copied: benchmarks send one large buffer on many connections. */
   async call(request: Request, payload: Uint8Array = new Uint8Array(0)): Promise<Response> {
-    this.socket.write(Buffer.concat([encodeRequestHeader(request), payload]));
+    this.socket.write(encodeRequestHeader(request));
+    if (payload.length > 0) this.socket.write(payload);
     const header = await this.take(RESPONSE_HEADER_SIZE);
     const { code, size } = decodeResponseHeader(header);
     return { code, data: await this.take(size) };
@@ -63,13 +68,15 @@ export class BridgeClient {
 
   /** The next `size` bytes the daemon sends; rejects when it closes the connection first. */
   async take(size: number): Promise<Buffer> {
-    while (this.buffered.length < size) {
-      if (this.ended) throw new Error(`connection closed with ${this.buffered.length} of ${size} bytes`);
+    while (this.bufferedBytes < size) {
+      if (this.ended) throw new Error(`connection closed with ${this.bufferedBytes} of ${size} bytes`);
       await new Promise<void>((resolve) => (this.waiter = resolve));
       this.waiter = undefined;
     }
-    const taken = this.buffered.subarray(0, size);
-    this.buffered = this.buffered.subarray(size);
-    return taken;
+    const all = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
+    const rest = all.subarray(size);
+    this.chunks = rest.length > 0 ? [rest] : [];
+    this.bufferedBytes = rest.length;
+    return all.subarray(0, size);
   }
 }

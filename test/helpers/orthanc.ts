@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
+import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -16,19 +16,39 @@ export const pluginPath = join(repoRoot, "build", "libOrthancCloudStorage.so");
 export const orthancBinary = "/usr/sbin/Orthanc";
 
 /** A port on 127.0.0.1 that nothing listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
+export async function freePort(): Promise<number> {
+  return (await freePorts(1))[0] as number;
+}
+
+/**
+ * `count` distinct ports on 127.0.0.1 that nothing listens on right now. Each is held until all are
+ * chosen: ports chosen one after another could be the same one twice (seen: Orthanc's HTTP and DICOM
+ * servers given one port).
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers: Server[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const server = createServer();
+      servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(0, "127.0.0.1", resolve);
+      });
+    }
+    return servers.map((server) => {
       const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address !== null
-          ? resolve(address.port)
-          : reject(new Error("no port")),
-      );
+      if (typeof address !== "object" || address === null) throw new Error("no port");
+      return address.port;
     });
-  });
+  } finally {
+    await Promise.all(
+      servers.map(
+        (server) =>
+          new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve())),
+      ),
+    );
+  }
 }
 
 export interface OrthancOptions {
@@ -85,7 +105,7 @@ export class OrthancInstance {
       throw new Error(`${pluginPath} is missing: run scripts/setup.sh (it builds native/)`);
     const workDir = options.workDir ?? (await mkdtemp(join(tmpdir(), "ocs-orthanc-")));
     await mkdir(workDir, { recursive: true });
-    const [httpPort, dicomPort] = [await freePort(), await freePort()];
+    const [httpPort, dicomPort] = (await freePorts(2)) as [number, number];
     const configuration = {
       Name: "orthanc-cloud-storage-test",
       IndexDirectory: join(workDir, "index"),

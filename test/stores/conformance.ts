@@ -4,6 +4,7 @@
 
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
+import { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 
 import { isStorageError } from "../../src/errors.js";
@@ -195,6 +196,44 @@ export function objectStoreConformance(name: string, createTarget: () => Promise
       const object = await store.get(key, { start: 0, end: 10 });
       assert.ok(object);
       assert.equal((await readBody(object)).length, 10);
+    });
+
+    it("stores a streamed body, small or in several parts, replacing the previous object", async () => {
+      const prefix = nextPrefix();
+      // 17 MiB + 1: more than two of the S3 driver's 8 MiB parts, in chunks that do not line up with them.
+      for (const size of [0, 1000, 17 * 1024 * 1024 + 1]) {
+        const key = `${prefix}streamed-${size}.dcm`;
+        await store.put(key, Buffer.from("previous"));
+        const data = randomBytes(size);
+        const chunks = Array.from({ length: Math.ceil(size / 65_537) }, (_, i) =>
+          data.subarray(i * 65_537, (i + 1) * 65_537),
+        );
+        await store.putStream(key, Readable.from(chunks), size);
+        const object = await store.get(key);
+        assert.ok(object);
+        assert.equal(object.size, size);
+        assert.ok((await readBody(object)).equals(data), `${size} bytes read back`);
+      }
+    });
+
+    it("fails a streamed put whose body fails or comes up short, keeping the previous object", async () => {
+      const key = `${nextPrefix()}failed-stream.dcm`;
+      await store.put(key, Buffer.from("previous"));
+      const size = 9 * 1024 * 1024;
+      const failing = Readable.from(
+        (function* () {
+          yield randomBytes(size - 1024);
+          throw new Error("the bridge closed the connection");
+        })(),
+      );
+      await assert.rejects(store.putStream(key, failing, size), /the bridge closed the connection/);
+      await assert.rejects(
+        store.putStream(key, Readable.from([randomBytes(100)]), 101),
+        /ended after 100 of/,
+      );
+      const object = await store.get(key);
+      assert.ok(object);
+      assert.equal((await readBody(object)).toString(), "previous");
     });
   });
 }

@@ -2,9 +2,10 @@
 
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
+import { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 
-import { GetObjectTaggingCommand, S3Client } from "@aws-sdk/client-s3";
+import { GetObjectTaggingCommand, ListMultipartUploadsCommand, S3Client } from "@aws-sdk/client-s3";
 
 import type { S3Options } from "../../src/config/types.js";
 import { isStorageError } from "../../src/errors.js";
@@ -142,6 +143,31 @@ describe("s3 driver on Ceph RGW", () => {
     assert.equal(object.size, data.length);
     assert.ok((await readBody(object)).equals(data));
     assert.equal(requests.filter((r) => r.method === "GET").length, 4, "4 ranged GETs");
+  });
+
+  it("streams a large object up in 8 MiB parts, each with its Content-MD5, and aborts a failed upload", async () => {
+    const { store, requests } = counted();
+    const data = randomBytes(17 * MIB);
+    await store.putStream("streamed.dcm", Readable.from([data]), data.length);
+    const parts = requests.filter((r) => r.method === "PUT" && "partNumber" in r.query);
+    assert.equal(parts.length, 3, "8 + 8 + 1 MiB");
+    assert.ok(parts.every((r) => "content-md5" in r.headers));
+    const object = await store.get("streamed.dcm");
+    assert.ok(object);
+    assert.ok((await readBody(object)).equals(data));
+    requests.length = 0;
+    const failing = Readable.from(
+      (function* () {
+        yield data;
+        throw new Error("the bridge closed the connection");
+      })(),
+    );
+    await assert.rejects(store.putStream("failed.dcm", failing, 20 * MIB), /closed the connection/);
+    assert.equal(requests.filter((r) => r.method === "DELETE" && "uploadId" in r.query).length, 1, "aborted");
+    const client = new S3Client(clientConfig(optionsFor(server, bucket, {}), new MemoryLogger()));
+    const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+    client.destroy();
+    assert.deepEqual(uploads.Uploads ?? [], [], "no unfinished upload is left in the bucket");
   });
 
   it("names the access key, never the secret, when the secret key is wrong", async () => {
