@@ -103,11 +103,6 @@ export async function randomPayload(size: number): Promise<Buffer> {
   return bytes;
 }
 
-export function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
-}
-
 export function megabytes(bytes: number): number {
   return bytes / MIB;
 }

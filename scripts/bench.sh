@@ -4,8 +4,9 @@
 # exits 0. Usage: scripts/bench.sh [target...] [--rounds N]   (targets: see bench/targets/index.ts)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Orthanc and Ceph's S3 gateway are the servers measured; openssl is the crypto target's baseline.
-bash scripts/setup.sh orthanc iproute2 procps radosgw ceph-mon ceph-osd ceph-common openssl
+# Orthanc and Ceph's S3 gateway are the servers measured; openssl is the crypto target's baseline; gnuplot
+# draws the scaling target's plot.
+bash scripts/setup.sh orthanc iproute2 procps radosgw ceph-mon ceph-osd ceph-common openssl gnuplot-nox
 # In a private network namespace with loopback only, like the tests: the servers started (Orthanc binds
 # every interface) are reachable from here and from nowhere else.
 exec unshare --net -- bash -c 'ip link set lo up && exec node dist/bench/run.js "$@"' bench "$@"

@@ -10,7 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 import { createBucket, deleteBucketWithObjects, startRgw, type RgwServer } from "../../test/helpers/rgw.js";
-import { LoadedDaemon, MIB, median, megabytes, randomPayload } from "../daemon-load.js";
+import { LoadedDaemon, MIB, megabytes, randomPayload } from "../daemon-load.js";
+import { median } from "../measure.js";
 import type { BenchTarget, TargetResult } from "../target.js";
 
 const UPLOADS = 16;

@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 
 import { repoRoot } from "../../test/helpers/paths.js";
-import { LoadedDaemon, MIB, median, megabytes, randomPayload } from "../daemon-load.js";
+import { LoadedDaemon, MIB, megabytes, randomPayload } from "../daemon-load.js";
+import { median } from "../measure.js";
 import type { BenchTarget, TargetResult } from "../target.js";
 
 const KIB = 1024;

@@ -72,8 +72,7 @@ class FolderStore implements ObjectStore {
     const path = this.pathOf(key);
     const temp = join(dirname(path), `.${basename(key)}${TEMP_MARKER}${randomBytes(6).toString("hex")}`);
     try {
-      await mkdir(dirname(path), { recursive: true });
-      const file = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+      const file = await openNew(temp);
       try {
         let written = 0;
         for await (const chunk of body as AsyncIterable<Uint8Array>) {
