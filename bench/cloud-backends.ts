@@ -10,7 +10,14 @@ import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { azuriteClient, azuriteConnectionString, startAzurite } from "../test/helpers/azurite.js";
 import { emulatorClient, startGcsEmulator } from "../test/helpers/gcs-emulator.js";
 import { startRecordingProxy, type RecordingServer } from "../test/helpers/http-recorder.js";
-import { createBucket, markRequestLog, readRequestLog, rgwClient, startRgw } from "../test/helpers/rgw.js";
+import {
+  createBucket,
+  rgwS3Section,
+  markRequestLog,
+  readRequestLog,
+  rgwClient,
+  startRgw,
+} from "../test/helpers/rgw.js";
 
 export interface CloudBackend {
   /** For messages and labels: "S3 (Ceph RGW)"... */
@@ -50,15 +57,7 @@ export const CLOUD_BACKENDS: readonly CloudBackendStarter[] = [
         return {
           name: this.name,
           orthancConfig: (extra = {}) => ({
-            AwsS3Storage: {
-              BucketName: bucket,
-              Region: "us-east-1",
-              Endpoint: server.endpoint,
-              VirtualAddressing: false,
-              AccessKey: server.accessKey,
-              SecretKey: server.secretKey,
-              ...extra,
-            },
+            AwsS3Storage: rgwS3Section(server, bucket, extra),
           }),
           put: async (key, bytes) => {
             await client.send(

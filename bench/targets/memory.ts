@@ -9,7 +9,13 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-import { createBucket, deleteBucketWithObjects, startRgw, type RgwServer } from "../../test/helpers/rgw.js";
+import {
+  createBucket,
+  rgwS3Section,
+  deleteBucketWithObjects,
+  startRgw,
+  type RgwServer,
+} from "../../test/helpers/rgw.js";
 import { LoadedDaemon, MIB, megabytes, randomPayload } from "../daemon-load.js";
 import { median } from "../measure.js";
 import type { BenchTarget, TargetResult } from "../target.js";
@@ -54,15 +60,9 @@ export const memory: BenchTarget = {
       await createBucket(rgw, bucket);
       const server = rgw;
       const s3 = (budgetMb?: number) => ({
-        AwsS3Storage: {
-          BucketName: bucket,
-          Region: "us-east-1",
-          Endpoint: server.endpoint,
-          VirtualAddressing: false,
-          AccessKey: server.accessKey,
-          SecretKey: server.secretKey,
+        AwsS3Storage: rgwS3Section(server, bucket, {
           StorageEncryption: encryption(budgetMb),
-        },
+        }),
       });
 
       const payload = await randomPayload(OBJECT_BYTES);

@@ -11,7 +11,13 @@ import { after, it } from "node:test";
 import { HeadObjectCommand, PutObjectCommand, S3Client, paginateListObjectsV2 } from "@aws-sdk/client-s3";
 
 import { OrthancInstance } from "../helpers/orthanc.js";
-import { createBucket, deleteBucketWithObjects, startRgw, type RgwServer } from "../helpers/rgw.js";
+import {
+  createBucket,
+  rgwS3Section,
+  deleteBucketWithObjects,
+  startRgw,
+  type RgwServer,
+} from "../helpers/rgw.js";
 import { dicomFixtures, md5, run, workFolder, writeConfig } from "./support.js";
 
 const ROOT = "orthanc/data";
@@ -30,19 +36,13 @@ function s3Section(
   keys: { current: number; previous?: number[] },
 ) {
   return {
-    AwsS3Storage: {
-      BucketName: bucket,
-      Region: "us-east-1",
-      Endpoint: server.endpoint,
-      VirtualAddressing: false,
-      AccessKey: server.accessKey,
-      SecretKey: server.secretKey,
+    AwsS3Storage: rgwS3Section(server, bucket, {
       RootPath: ROOT,
       StorageEncryption: {
         MasterKey: [keys.current, join(work, `key-${keys.current}.b64`)],
         PreviousMasterKeys: (keys.previous ?? []).map((id) => [id, join(work, `key-${id}.b64`)]),
       },
-    },
+    }),
   };
 }
 

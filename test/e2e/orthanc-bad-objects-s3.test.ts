@@ -6,7 +6,13 @@ import { after } from "node:test";
 
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 
-import { createBucket, deleteBucketWithObjects, startRgw, type RgwServer } from "../helpers/rgw.js";
+import {
+  createBucket,
+  rgwS3Section,
+  deleteBucketWithObjects,
+  startRgw,
+  type RgwServer,
+} from "../helpers/rgw.js";
 import { badObjectSuite } from "./bad-objects-suite.js";
 
 let rgw: RgwServer | undefined;
@@ -28,15 +34,9 @@ badObjectSuite("AwsS3Storage (Ceph RGW)", async () => {
   });
   return {
     section: (common) => ({
-      AwsS3Storage: {
-        BucketName: bucket,
-        Region: "us-east-1",
-        Endpoint: server.endpoint,
-        VirtualAddressing: false,
-        AccessKey: server.accessKey,
-        SecretKey: server.secretKey,
+      AwsS3Storage: rgwS3Section(server, bucket, {
         ...common,
-      },
+      }),
     }),
     read: async (key) => {
       const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));

@@ -13,7 +13,13 @@ import { after, describe, it } from "node:test";
 import { checkAfterFault, OperationLedger } from "../helpers/consistency.js";
 import { uniqueCopies } from "../helpers/dicom-copies.js";
 import { OrthancInstance } from "../helpers/orthanc.js";
-import { createBucket, deleteBucketWithObjects, startRgw, type RgwServer } from "../helpers/rgw.js";
+import {
+  createBucket,
+  rgwS3Section,
+  deleteBucketWithObjects,
+  startRgw,
+  type RgwServer,
+} from "../helpers/rgw.js";
 import { isRunning, waitFor } from "../helpers/wait.js";
 
 /** Small fixtures: the scenarios are about the fault, not about volume. */
@@ -55,18 +61,12 @@ async function s3Setup(): Promise<Setup> {
     bucket,
     workDir,
     config: {
-      AwsS3Storage: {
-        BucketName: bucket,
-        Region: "us-east-1",
-        Endpoint: server.endpoint,
-        VirtualAddressing: false,
-        AccessKey: server.accessKey,
-        SecretKey: server.secretKey,
+      AwsS3Storage: rgwS3Section(server, bucket, {
         RequestTimeout: REQUEST_TIMEOUT_S,
         ConnectionTimeout: REQUEST_TIMEOUT_S,
         MaxRetries: MAX_RETRIES,
         StorageEncryption: { MasterKey: [1, join(workDir, "master.key")] },
-      },
+      }),
     },
     cleanup: async () => {
       await deleteBucketWithObjects(server, bucket);

@@ -14,7 +14,13 @@ import { daemonScript } from "../helpers/daemon-process.js";
 import { OrthancInstance } from "../helpers/orthanc.js";
 import { dicomDir, repoRoot } from "../helpers/paths.js";
 import { metricValue, parseMetrics, type Sample } from "../helpers/prometheus.js";
-import { createBucket, deleteBucketWithObjects, startRgw, type RgwServer } from "../helpers/rgw.js";
+import {
+  createBucket,
+  rgwS3Section,
+  deleteBucketWithObjects,
+  startRgw,
+  type RgwServer,
+} from "../helpers/rgw.js";
 
 const FILES = [
   "PR-gsps-utf8.dcm",
@@ -216,14 +222,7 @@ describe("health on a real Orthanc (AwsS3Storage on Ceph RGW)", () => {
     await createBucket(server, bucket);
     const orthanc = await OrthancInstance.start({
       config: {
-        AwsS3Storage: {
-          BucketName: bucket,
-          Region: "us-east-1",
-          Endpoint: server.endpoint,
-          VirtualAddressing: false,
-          AccessKey: server.accessKey,
-          SecretKey: server.secretKey,
-        },
+        AwsS3Storage: rgwS3Section(server, bucket),
       },
     });
     const rgwPid = Number((await readFile(join(server.dir, "rgw.pid"), "utf8")).trim());

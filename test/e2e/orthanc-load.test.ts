@@ -15,7 +15,13 @@ import { promisify } from "node:util";
 import { describeCause } from "../../src/errors.js";
 import { OrthancInstance } from "../helpers/orthanc.js";
 import { dicomDir } from "../helpers/paths.js";
-import { createBucket, deleteBucketWithObjects, startRgw, type RgwServer } from "../helpers/rgw.js";
+import {
+  createBucket,
+  rgwS3Section,
+  deleteBucketWithObjects,
+  startRgw,
+  type RgwServer,
+} from "../helpers/rgw.js";
 
 const CLIENTS = 50;
 /** How long the clients keep starting new operations (a bound on time, not a speed target). */
@@ -56,15 +62,9 @@ it(`${CLIENTS} clients upload, read and delete for ${LOAD_MS / 1000} s through O
       // client does not read for 500 ms is cut, with a 200 and its Content-Length already sent. Without
       // keep-alive, HttpRequestTimeout (30 s) applies. This is Orthanc's HTTP layer, not the storage.
       KeepAlive: false,
-      AwsS3Storage: {
-        BucketName: bucket,
-        Region: "us-east-1",
-        Endpoint: server.endpoint,
-        VirtualAddressing: false,
-        AccessKey: server.accessKey,
-        SecretKey: server.secretKey,
+      AwsS3Storage: rgwS3Section(server, bucket, {
         StorageEncryption: { MasterKey: [1, keyFile], MaxConcurrentInputSize: BUDGET_MB },
-      },
+      }),
     },
   });
   try {

@@ -16,6 +16,7 @@ import { OrthancInstance } from "../helpers/orthanc.js";
 import { dicomDir } from "../helpers/paths.js";
 import {
   createBucket,
+  rgwS3Section,
   deleteBucketWithObjects,
   rgwClient,
   startRgw,
@@ -84,16 +85,10 @@ async function configuration(workDir: string): Promise<Record<string, unknown>> 
   await writeFile(keyFile, Buffer.alloc(32, 9).toString("base64"), { mode: 0o600 });
   return {
     UserContentType: { notes: NOTES_TYPE },
-    AwsS3Storage: {
-      BucketName: bucket,
-      Region: "us-east-1",
-      Endpoint: rgw.endpoint,
-      VirtualAddressing: false,
-      AccessKey: rgw.accessKey,
-      SecretKey: rgw.secretKey,
+    AwsS3Storage: rgwS3Section(rgw, bucket, {
       HybridMode: "WriteToFileSystem",
       StorageEncryption: { Enable: true, MasterKey: [1, keyFile] },
-    },
+    }),
   };
 }
 
@@ -322,15 +317,9 @@ describe("a MoveStorage job Orthanc stored", () => {
     await createBucket(rgw, restoreBucket);
     const config = {
       ConcurrentJobs: 1,
-      AwsS3Storage: {
-        BucketName: restoreBucket,
-        Region: "us-east-1",
-        Endpoint: rgw.endpoint,
-        VirtualAddressing: false,
-        AccessKey: rgw.accessKey,
-        SecretKey: rgw.secretKey,
+      AwsS3Storage: rgwS3Section(rgw, restoreBucket, {
         HybridMode: "WriteToFileSystem",
-      },
+      }),
     };
     let node = await OrthancInstance.start({ workDir, config });
     try {

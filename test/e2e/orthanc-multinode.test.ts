@@ -22,7 +22,7 @@ import { uniqueCopies } from "../helpers/dicom-copies.js";
 import { OrthancInstance, pluginPath } from "../helpers/orthanc.js";
 import { dicomDir } from "../helpers/paths.js";
 import { startPostgres, type PostgresServer } from "../helpers/postgres.js";
-import { createBucket, rgwClient, startRgw, type RgwServer } from "../helpers/rgw.js";
+import { createBucket, rgwS3Section, rgwClient, startRgw, type RgwServer } from "../helpers/rgw.js";
 import { isRunning, sleep, waitFor } from "../helpers/wait.js";
 
 /** The index plugin of Debian's orthanc-postgresql (4.0 on Debian 12). */
@@ -69,16 +69,10 @@ describe("three Orthanc nodes on one PostgreSQL index and one RGW bucket, encryp
         Password: database.password,
         Lock: false,
       },
-      AwsS3Storage: {
-        BucketName: bucket,
-        Region: "us-east-1",
-        Endpoint: server.endpoint,
-        VirtualAddressing: false,
-        AccessKey: server.accessKey,
-        SecretKey: server.secretKey,
+      AwsS3Storage: rgwS3Section(server, bucket, {
         StorageStructure: LAYOUT.structure,
         StorageEncryption: { Enable: true, MasterKey: [1, join(keyDir, "master.key")] },
-      },
+      }),
     };
     // The first node creates the database schema; the others then start side by side.
     nodes.set("A", await OrthancInstance.start({ config }));

@@ -7,7 +7,13 @@ import { after, it } from "node:test";
 import { GetObjectCommand, paginateListObjectsV2, S3Client } from "@aws-sdk/client-s3";
 
 import { OrthancInstance } from "../helpers/orthanc.js";
-import { createBucket, deleteBucketWithObjects, startRgw, type RgwServer } from "../helpers/rgw.js";
+import {
+  createBucket,
+  rgwS3Section,
+  deleteBucketWithObjects,
+  startRgw,
+  type RgwServer,
+} from "../helpers/rgw.js";
 import { orthancStorageSuite } from "./storage-suite.js";
 
 let rgw: RgwServer | undefined;
@@ -19,15 +25,7 @@ after(async () => {
 
 function s3Section(server: RgwServer, bucket: string, extra: Record<string, unknown> = {}) {
   return {
-    AwsS3Storage: {
-      BucketName: bucket,
-      Region: "us-east-1",
-      Endpoint: server.endpoint,
-      VirtualAddressing: false,
-      AccessKey: server.accessKey,
-      SecretKey: server.secretKey,
-      ...extra,
-    },
+    AwsS3Storage: rgwS3Section(server, bucket, extra),
   };
 }
 

@@ -282,3 +282,23 @@ export async function countRequests(
 ): Promise<number> {
   return (await readRequestLog(server, mark)).filter(predicate).length;
 }
+
+/**
+ * An `AwsS3Storage` section that reaches `bucket` on `server` (path-style addressing, the gateway's
+ * credentials); `extra` adds or overrides options (RootPath, StorageEncryption...).
+ */
+export function rgwS3Section(
+  server: RgwServer,
+  bucket: string,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    BucketName: bucket,
+    Region: "us-east-1",
+    Endpoint: server.endpoint,
+    VirtualAddressing: false,
+    AccessKey: server.accessKey,
+    SecretKey: server.secretKey,
+    ...extra,
+  };
+}
