@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 
 import { deleteContainer, startAzurite, type AzuriteServer } from "../helpers/azurite.js";
-import { checkAfterFault, OperationLedger } from "../helpers/consistency.js";
+import { checkAfterFault, ingestAcrossOutage, OperationLedger } from "../helpers/consistency.js";
 import { uniqueCopies } from "../helpers/dicom-copies.js";
 import { OrthancInstance } from "../helpers/orthanc.js";
 
@@ -49,45 +49,11 @@ describe("faults of the Azure Blob backend on a real Orthanc (Azurite)", () => {
     try {
       const pool = await uniqueCopies(SMALL, 8);
       const ledger = new OperationLedger();
-      const phase = { before: 0, down: 0, after: 0 };
-      let state: "up" | "down" | "restarted" = "up";
-      let stopping: Promise<void> | undefined;
-      let restart: Promise<void> | undefined;
-      let next = 0;
-      const uploader = async (): Promise<void> => {
-        while (next < pool.length) {
-          const index = next++;
-          if (index >= 10 && state === "up") {
-            // Stop Azurite while the other uploaders have uploads in flight.
-            stopping ??= server.stopServer().then(() => void (state = "down"));
-            await stopping;
-          }
-          if (index >= 16 && state === "down") {
-            // Six uploads were tried against the stopped server: every uploader now waits for its restart.
-            restart ??= (async () => {
-              const t0 = Date.now();
-              await server.startServer();
-              t.diagnostic(`Azurite answered again ${Date.now() - t0} ms after its restart began`);
-              state = "restarted";
-            })();
-            await restart;
-          }
-          const during = state;
-          const ok = await ledger.upload(
-            orthanc,
-            pool[index] as Buffer,
-            `upload ${index} (Azurite ${during})`,
-          );
-          if (ok) phase[during === "up" ? "before" : during === "down" ? "down" : "after"]++;
-        }
-      };
-      await Promise.all([uploader(), uploader(), uploader()]);
-      t.diagnostic(
-        `acknowledged before the stop ${phase.before}, while down ${phase.down}, after ${phase.after}`,
-      );
-      assert.equal(state, "restarted");
-      assert.ok(ledger.refused.length > 0, "uploads were refused while Azurite was down");
-      assert.ok(phase.after > 0, "uploads were acknowledged again once Azurite was back");
+      await ingestAcrossOutage(t, orthanc, pool, ledger, {
+        name: "Azurite",
+        stop: () => server.stopServer(),
+        start: () => server.startServer(),
+      });
       assert.match(await orthanc.log(), /the connection was refused/);
       await checkAfterFault(t, {
         scenario: "Azurite stopped mid-ingest, started again (Azure Blob on Azurite)",

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 
-import { checkAfterFault, OperationLedger } from "../helpers/consistency.js";
+import { checkAfterFault, ingestAcrossOutage, OperationLedger } from "../helpers/consistency.js";
 import { uniqueCopies } from "../helpers/dicom-copies.js";
 import { OrthancInstance } from "../helpers/orthanc.js";
 import {
@@ -83,46 +83,16 @@ describe("faults of the S3 backend on a real Orthanc (Ceph RGW)", () => {
     try {
       const pool = await uniqueCopies(SMALL, 8);
       const ledger = new OperationLedger();
-      const phase = { before: 0, down: 0, after: 0 };
-      let state: "up" | "down" | "restarted" = "up";
-      let restart: Promise<void> | undefined;
-      let next = 0;
-      const uploader = async (): Promise<void> => {
-        while (next < pool.length) {
-          const index = next++;
-          if (index === 10) {
-            // Kill the gateway while the other uploaders have uploads in flight.
-            const pid = await server.gatewayPid();
-            process.kill(pid, "SIGKILL");
-            await waitFor(async () => !(await isRunning(pid)), 10_000, "radosgw to die");
-            state = "down";
-          }
-          if (index >= 16 && state === "down") {
-            // Six uploads were tried against the dead gateway: every uploader now waits for its restart.
-            restart ??= (async () => {
-              const t0 = Date.now();
-              await server.startGateway();
-              t.diagnostic(`radosgw answered again ${Date.now() - t0} ms after its restart began`);
-              state = "restarted";
-            })();
-            await restart;
-          }
-          const during = state;
-          const ok = await ledger.upload(
-            orthanc,
-            pool[index] as Buffer,
-            `upload ${index} (radosgw ${during})`,
-          );
-          if (ok) phase[during === "up" ? "before" : during === "down" ? "down" : "after"]++;
-        }
-      };
-      await Promise.all([uploader(), uploader(), uploader()]);
-      t.diagnostic(
-        `acknowledged before the kill ${phase.before}, while down ${phase.down}, after ${phase.after}`,
-      );
-      assert.equal(state, "restarted");
-      assert.ok(ledger.refused.length > 0, "uploads were refused while radosgw was down");
-      assert.ok(phase.after > 0, "uploads were acknowledged again once radosgw was back");
+      await ingestAcrossOutage(t, orthanc, pool, ledger, {
+        name: "radosgw",
+        // Killed while the other uploaders have uploads in flight.
+        stop: async () => {
+          const pid = await server.gatewayPid();
+          process.kill(pid, "SIGKILL");
+          await waitFor(async () => !(await isRunning(pid)), 10_000, "radosgw to die");
+        },
+        start: () => server.startGateway(),
+      });
       assert.match(await orthanc.log(), /cannot reach http:\/\/127\.0\.0\.1:\d+: the connection was refused/);
       await checkAfterFault(t, {
         scenario: "radosgw killed -9 mid-ingest, started again (S3 on Ceph RGW)",

@@ -45,6 +45,69 @@ export class OperationLedger {
   }
 }
 
+/** A backend taken down in the middle of a stream of uploads, then brought back. */
+export interface Outage {
+  /** The backend's name in labels and messages, e.g. "radosgw". */
+  name: string;
+  /** Takes the backend down; resolves once it is down. */
+  stop(): Promise<void>;
+  /** Brings it back; resolves once it answers. */
+  start(): Promise<void>;
+}
+
+/**
+ * Three uploaders send `pool` through `orthanc`: the backend goes down at the 10th upload, while the other
+ * uploaders have uploads in flight; six uploads are tried against it; then every uploader waits for its
+ * restart and the rest follow. Checks that uploads were refused while it was down and acknowledged again
+ * once it was back; returns the acknowledged uploads before, during and after the outage.
+ */
+export async function ingestAcrossOutage(
+  t: TestContext,
+  orthanc: OrthancInstance,
+  pool: readonly Uint8Array[],
+  ledger: OperationLedger,
+  outage: Outage,
+): Promise<{ before: number; down: number; after: number }> {
+  const phase = { before: 0, down: 0, after: 0 };
+  let state: "up" | "down" | "restarted" = "up";
+  let stopping: Promise<void> | undefined;
+  let restart: Promise<void> | undefined;
+  let next = 0;
+  const uploader = async (): Promise<void> => {
+    while (next < pool.length) {
+      const index = next++;
+      if (index >= 10 && state === "up") {
+        stopping ??= outage.stop().then(() => void (state = "down"));
+        await stopping;
+      }
+      if (index >= 16 && state === "down") {
+        restart ??= (async () => {
+          const t0 = Date.now();
+          await outage.start();
+          t.diagnostic(`${outage.name} answered again ${Date.now() - t0} ms after its restart began`);
+          state = "restarted";
+        })();
+        await restart;
+      }
+      const during = state;
+      const ok = await ledger.upload(
+        orthanc,
+        pool[index] as Uint8Array,
+        `upload ${index} (${outage.name} ${during})`,
+      );
+      if (ok) phase[during === "up" ? "before" : during === "down" ? "down" : "after"]++;
+    }
+  };
+  await Promise.all([uploader(), uploader(), uploader()]);
+  t.diagnostic(
+    `acknowledged before the outage ${phase.before}, while down ${phase.down}, after ${phase.after}`,
+  );
+  assert.equal(state, "restarted");
+  assert.ok(ledger.refused.length > 0, `uploads were refused while ${outage.name} was down`);
+  assert.ok(phase.after > 0, `uploads were acknowledged again once ${outage.name} was back`);
+  return phase;
+}
+
 export interface FaultFigures {
   scenario: string;
   operations: number;
