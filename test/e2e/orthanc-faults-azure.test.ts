@@ -60,11 +60,7 @@ describe("faults of the Azure Blob backend on a real Orthanc (Azurite)", () => {
         orthanc,
         storage: config,
         acknowledged: ledger.acknowledged,
-        counts: {
-          operations: ledger.operations,
-          acknowledged: ledger.acknowledged.size,
-          refused: ledger.refused.length,
-        },
+        counts: ledger.counts,
         refusals: ledger.refused,
       });
     } finally {

@@ -99,11 +99,7 @@ describe("faults of the S3 backend on a real Orthanc (Ceph RGW)", () => {
         orthanc,
         storage: config,
         acknowledged: ledger.acknowledged,
-        counts: {
-          operations: ledger.operations,
-          acknowledged: ledger.acknowledged.size,
-          refused: ledger.refused.length,
-        },
+        counts: ledger.counts,
         refusals: ledger.refused,
       });
     } finally {
