@@ -43,5 +43,22 @@ if [ ! -f node_modules/.package-lock.json ] || ! cmp -s <(stamp) .setup-stamp 2>
 fi
 
 source scripts/runtime.sh
-npm run --silent build
-bash scripts/build-native.sh
+
+# The TypeScript build and the bridge, each only when one of its inputs changed since setup last built it
+# (or its output is missing or was rebuilt by hand since): later starts of the main job take seconds. A
+# folder's mtime changes when a file in it is added, removed or renamed, so deletions count too.
+changed_since() { # stamp input...
+  local stamp=$1
+  shift
+  [ ! -f "$stamp" ] || [ -n "$(find "$@" -newer "$stamp" -print -quit)" ]
+}
+if [ ! -f dist/src/daemon/main.js ] ||
+  changed_since .setup-stamp-build src test bench tsconfig.json package.json package-lock.json dist/src/daemon/main.js; then
+  npm run --silent build
+  touch .setup-stamp-build
+fi
+if [ ! -f build/libOrthancCloudStorage.so ] || [ -n "${OCS_VERSION:-}" ] ||
+  changed_since .setup-stamp-native native scripts/build-native.sh package.json /usr/include/orthanc build/libOrthancCloudStorage.so; then
+  bash scripts/build-native.sh
+  touch .setup-stamp-native
+fi
