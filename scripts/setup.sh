@@ -33,8 +33,8 @@ fi
 # install. No package's install script runs: nothing is compiled with the host's Node, whose native ABI is
 # not the runtime's. Optional packages are left out: the only one of weight is re2, a native addon that
 # firebase-tools' Hosting emulator (superstatic) uses when present and replaces with RegExp when absent;
-# the tests run firebase-tools' Storage emulator, which never loads it, and compiling it took 3 of the 4
-# minutes of a first start (test/runtime.test.ts checks that every addon installed loads on the runtime).
+# the tests run firebase-tools' Storage emulator, which never loads it, and compiling it was most of the 4
+# minutes a first start took (test/runtime.test.ts checks that every addon installed loads on the runtime).
 npm_ci=(npm ci --ignore-scripts --omit=optional --no-audit --no-fund)
 stamp() { echo "${npm_ci[*]}"; cat package-lock.json; }
 if [ ! -f node_modules/.package-lock.json ] || ! cmp -s <(stamp) .setup-stamp 2>/dev/null; then

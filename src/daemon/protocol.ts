@@ -141,6 +141,13 @@ export const REST_ROUTES = [
 
 /** Largest REST payload, either way: REST answers are small JSON or text, never attachments. */
 export const MAX_REST_PAYLOAD = 16 * 1024 * 1024;
+
+/**
+ * Largest attachment a CREATE may announce: 4 GiB, the largest Buffer of Node 20, where the protocol began.
+ * A constant of its own since Node 22 allows Buffers of up to 2^53 - 1 bytes: a header announcing more than
+ * Orthanc can have sent must still be refused at once rather than keep the connection waiting.
+ */
+export const MAX_CREATE_SIZE = 2 ** 32;
 export const REST_REQUEST_FIXED_SIZE = 24;
 export const REST_ANSWER_FIXED_SIZE = 16;
 
