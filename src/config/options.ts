@@ -167,7 +167,9 @@ const COMMON: readonly OptionSpec[] = [
     since: "1.0.0",
     description:
       "Client-side encryption. Must be inside the backend section since 1.0.0; a top-level one is " +
-      "ignored. Not set: no encryption. Cannot be switched on or off once objects are stored.",
+      "ignored. Not set, or empty (`{}`, as in the Orthanc Book's samples): no encryption, an empty one with a " +
+      "warning. Any option in it asks for encryption: then a missing or unusable MasterKey is an error. " +
+      "Cannot be switched on or off once objects are stored.",
   },
 ];
 

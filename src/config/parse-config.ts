@@ -64,6 +64,13 @@ const AZURE_RESERVED_CONTAINERS = ["$root", "$web", "$logs"];
 /** One `Name=value` segment of an Azure connection string; no value (key, URL, SAS token) holds a space. */
 const AZURE_SEGMENT = /^\s*[A-Za-z][A-Za-z0-9]*\s*=\S*\s*$/;
 
+/** An empty StorageEncryption section: what it means, and how to turn encryption on. */
+export const EMPTY_ENCRYPTION_WARNING =
+  "empty section: client-side encryption is off, objects are stored as they are. To encrypt, add " +
+  '"MasterKey": [<key id>, "<path to key file>"] to this section (make the key with ' +
+  "`orthanc-cloud-storage keygen` or `openssl rand -base64 32`); to keep it off and silence this warning, " +
+  'write "Enable": false or remove the section';
+
 /** spec §3, StoragePlugin.cpp: the plugin stays disabled, Orthanc keeps its own storage. */
 export const DISABLED_REASON = `no ${BACKEND_SECTIONS.join("/")} section found in configuration, plugin is disabled`;
 
@@ -430,15 +437,18 @@ function readHybridMode(r: SectionReader): CommonOptions["hybridMode"] {
 
 /**
  * spec §1.9: where the official plugin logs a warning and silently stores plaintext (MasterKey missing or
- * malformed, one bad previous key), we refuse the configuration.
+ * malformed, one bad previous key), we refuse the configuration. The one exception is an empty section
+ * (`"StorageEncryption" : {}`, in every sample of the Orthanc Book): it asks for nothing, so it means no
+ * encryption, said in a warning.
  */
 function readEncryption(
   r: SectionReader | undefined,
   path: string,
   context: ReaderContext,
 ): EncryptionOptions {
-  if (r === undefined) {
-    // No section: no encryption; the budget keeps its default for tools that decrypt anyway.
+  if (r === undefined || r.isEmpty()) {
+    if (r !== undefined) context.diagnostics.warn(path, EMPTY_ENCRYPTION_WARNING);
+    // No encryption; the budget keeps its default for tools that decrypt anyway.
     const defaults = new SectionReader({}, path, optionGroup("StorageEncryption").options, context);
     return { enabled: false, previousMasterKeys: [], maxConcurrentInputBytes: budgetBytes(defaults) };
   }

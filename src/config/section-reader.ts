@@ -94,6 +94,11 @@ export class SectionReader {
     return Object.hasOwn(this.json, name);
   }
 
+  /** Whether the section holds no option at all (`{}`). */
+  isEmpty(): boolean {
+    return Object.keys(this.json).length === 0;
+  }
+
   /** The raw JSON value, for cross-option rules. */
   raw(name: string): unknown {
     this.spec(name);
