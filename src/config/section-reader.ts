@@ -4,7 +4,8 @@
 
 import { isAbsolute, resolve } from "node:path";
 
-import { MAX_UNSIGNED, OPTION_GROUPS, type OptionGroupId, type OptionSpec, optionGroup } from "./options.js";
+import { OPTION_GROUPS, optionGroup } from "./option-groups.js";
+import { MAX_UNSIGNED, type OptionGroupId, type OptionSpec } from "./options.js";
 import { HIDDEN, looksLikeKey } from "./secret-shapes.js";
 import type { MasterKeyRef } from "./types.js";
 

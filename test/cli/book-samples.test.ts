@@ -13,7 +13,7 @@ import { after, before, describe, it } from "node:test";
 import { applyEdits, modify } from "jsonc-parser";
 
 import { EMPTY_ENCRYPTION_WARNING, loadConfig } from "../../src/config/parse-config.js";
-import { normalizeEndpoint } from "../../src/stores/s3.js";
+import { normalizeEndpoint } from "../../src/stores/s3-client.js";
 import { repoRoot } from "../helpers/paths.js";
 import { run } from "./support.js";
 
