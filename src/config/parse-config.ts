@@ -1,4 +1,5 @@
-// Orthanc's merged configuration (JSON) → typed, validated options (types.ts), in three steps:
+// Orthanc's merged configuration (JSON) → typed, validated options (types.ts), in three steps (each backend
+// section's own options are read by its module under sections/, the rest here):
 // parse (each option read against its schema entry, section-reader.ts), normalize (units, trimming, paths,
 // deprecated names), validate (rules across options). Every problem is collected, not just the first:
 // unlike the official plugins, an invalid value is an error, never a silent fallback (spec §9).
@@ -7,7 +8,7 @@ import { stat } from "node:fs/promises";
 import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 
 import { StorageError } from "../errors.js";
-import type { OrthancGlobals } from "./backend-section.js";
+import { nonEmpty, type OrthancGlobals } from "./backend-section.js";
 import { BACKEND_SECTION_MODULES, backendSectionOptions, optionGroup } from "./option-groups.js";
 import { BYTES_PER_MB, HYBRID_MODES, STORAGE_STRUCTURES } from "./options.js";
 import { readOrthancConfigFile } from "./read-config.js";
@@ -20,7 +21,6 @@ import {
   jsonKind,
   showValue,
 } from "./section-reader.js";
-import { nonEmpty } from "./backend-section.js";
 import {
   BACKEND_SECTIONS,
   type BackendOptions,
