@@ -2,6 +2,7 @@
 // the official version that introduced it (spec §1.9, §3, §6). The parser reads defaults and allowed values
 // from here, and test/config checks docs/configuration.md against it, so the three stay in step.
 
+import { BRIDGE_OPTIONS } from "./bridge-options.js";
 import type { BackendSection, HybridMode, StorageStructure } from "./types.js";
 
 /** The JSON shapes an option can take. */
@@ -64,7 +65,8 @@ export interface OptionSpec {
   readonly description: string;
 }
 
-export type OptionGroupId = "common" | BackendSection | "StorageEncryption" | "Orthanc";
+export type OptionGroupId =
+  "common" | BackendSection | "StorageEncryption" | "Orthanc" | "OrthancCloudStorage";
 
 export interface OptionGroup {
   readonly id: OptionGroupId;
@@ -553,6 +555,7 @@ export const OPTION_GROUPS: readonly OptionGroup[] = [
   { id: "GoogleCloudStorage", title: "GoogleCloudStorage", options: GCS },
   { id: "LocalObjectStorage", title: "LocalObjectStorage", options: LOCAL },
   { id: "Orthanc", title: "Orthanc's global options", options: ORTHANC },
+  { id: "OrthancCloudStorage", title: "OrthancCloudStorage (the bridge)", options: BRIDGE_OPTIONS },
 ];
 
 export function optionGroup(id: OptionGroupId): OptionGroup {

@@ -7,6 +7,7 @@ import { stat } from "node:fs/promises";
 import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 
 import { StorageError } from "../errors.js";
+import { readBridgeSection } from "./bridge-section.js";
 import {
   AZURE_ACCESS_TIERS,
   HYBRID_MODES,
@@ -81,6 +82,11 @@ export function resolveConfig(orthancJson: unknown, options: ResolveOptions = {}
 
   const sections = BACKEND_SECTIONS.filter((section) => Object.hasOwn(orthancJson, section));
   warnLegacyLocations(orthancJson, sections, diagnostics);
+  // Read first, and even without a backend section: a bad OrthancCloudStorage stops Orthanc either way.
+  const bridge = readBridgeSection(orthancJson, context);
+  if (sections.length === 0 && diagnostics.errors.length > 0) {
+    return { ok: false, errors: diagnostics.errors, warnings: diagnostics.warnings };
+  }
   if (sections.length === 0) {
     return { ok: "disabled", reason: DISABLED_REASON, warnings: diagnostics.warnings };
   }
@@ -118,7 +124,7 @@ export function resolveConfig(orthancJson: unknown, options: ResolveOptions = {}
     storageDirectory: globals.storageDirectory,
     syncStorageArea: globals.syncStorageArea,
   };
-  return { ok: true, config: { ...resolved, orthanc, warnings: diagnostics.warnings } };
+  return { ok: true, config: { ...resolved, orthanc, bridge, warnings: diagnostics.warnings } };
 }
 
 /**
