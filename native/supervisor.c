@@ -302,8 +302,8 @@ outcome supervisor_start(daemon_settings* settings, int* range, char* reason, si
   g_range = *range = h.range;
   snprintf(reason, reason_size, "%s", h.result == OUTCOME_READY ? h.socket : h.reason);
   if (h.result == OUTCOME_READY) {
-    log_message(LOG_WARNING, "the daemon is ready: pid %d, socket %s, range reads %s", (int)g_daemon.pid, h.socket,
-                h.range ? "on" : "off");
+    log_message(LOG_WARNING, "the daemon is ready: pid %d, socket %s, range reads %s, Node.js %s (%s)",
+                (int)g_daemon.pid, h.socket, h.range ? "on" : "off", settings->node, settings->node_origin);
   }
   return h.result;
 }
