@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { OPTION_GROUPS, type OptionGroupId } from "../../src/config/options.js";
+import { OPTION_GROUPS } from "../../src/config/option-groups.js";
+import type { OptionGroupId } from "../../src/config/options.js";
 import { resolveConfig } from "../../src/config/parse-config.js";
 import { BACKEND_SECTIONS, type BackendSection, type ResolvedConfig } from "../../src/config/types.js";
 import { MIB, MINIMAL, azureOf, config, gcsOf, localOf, resolveOk, s3Of } from "./helpers.js";
