@@ -3,6 +3,7 @@
 // its module under sections/, one line in BACKEND_SECTION_MODULES and one in stores/drivers.ts.
 
 import type { BackendSectionModule } from "./backend-section.js";
+import { BRIDGE_OPTIONS } from "./bridge-options.js";
 import {
   COMMON,
   ENCRYPTION,
@@ -32,6 +33,7 @@ export const OPTION_GROUPS: readonly OptionGroup[] = [
   { id: "GoogleCloudStorage", title: "GoogleCloudStorage", options: googleCloudSection.options },
   { id: "LocalObjectStorage", title: "LocalObjectStorage", options: localObjectSection.options },
   { id: "Orthanc", title: "Orthanc's global options", options: ORTHANC },
+  { id: "OrthancCloudStorage", title: "OrthancCloudStorage (the bridge)", options: BRIDGE_OPTIONS },
 ];
 
 export function optionGroup(id: OptionGroupId): OptionGroup {

@@ -66,7 +66,8 @@ export interface OptionSpec {
   readonly description: string;
 }
 
-export type OptionGroupId = "common" | BackendSection | "StorageEncryption" | "Orthanc";
+export type OptionGroupId =
+  "common" | BackendSection | "StorageEncryption" | "Orthanc" | "OrthancCloudStorage";
 
 export interface OptionGroup {
   readonly id: OptionGroupId;

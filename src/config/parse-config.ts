@@ -8,6 +8,7 @@ import { stat } from "node:fs/promises";
 import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 
 import { StorageError } from "../errors.js";
+import { readBridgeSection } from "./bridge-section.js";
 import { nonEmpty, type OrthancGlobals } from "./backend-section.js";
 import { BACKEND_SECTION_MODULES, backendSectionOptions, optionGroup } from "./option-groups.js";
 import { BYTES_PER_MB, HYBRID_MODES, STORAGE_STRUCTURES } from "./options.js";
@@ -67,6 +68,11 @@ export function resolveConfig(orthancJson: unknown, options: ResolveOptions = {}
 
   const sections = BACKEND_SECTIONS.filter((section) => Object.hasOwn(orthancJson, section));
   warnLegacyLocations(orthancJson, sections, diagnostics);
+  // Read first, and even without a backend section: a bad OrthancCloudStorage stops Orthanc either way.
+  const bridge = readBridgeSection(orthancJson, context);
+  if (sections.length === 0 && diagnostics.errors.length > 0) {
+    return { ok: false, errors: diagnostics.errors, warnings: diagnostics.warnings };
+  }
   if (sections.length === 0) {
     return { ok: "disabled", reason: DISABLED_REASON, warnings: diagnostics.warnings };
   }
@@ -104,7 +110,7 @@ export function resolveConfig(orthancJson: unknown, options: ResolveOptions = {}
     storageDirectory: globals.storageDirectory,
     syncStorageArea: globals.syncStorageArea,
   };
-  return { ok: true, config: { ...resolved, orthanc, warnings: diagnostics.warnings } };
+  return { ok: true, config: { ...resolved, orthanc, bridge, warnings: diagnostics.warnings } };
 }
 
 /**

@@ -6,6 +6,8 @@ import type { LocalOptions } from "./sections/local-object-storage.js";
 // The typed, validated options produced from an Orthanc configuration (spec §3).
 // Everything downstream (area, crypto, drivers, CLI) depends on these types only, never on raw JSON.
 
+import type { BridgeOptions } from "./bridge-section.js";
+
 /** The backend sections we accept; exactly one may be present. */
 export type BackendSection =
   "AwsS3Storage" | "AzureBlobStorage" | "GoogleCloudStorage" | "LocalObjectStorage";
@@ -73,6 +75,8 @@ export interface ResolvedConfig {
   backend: BackendOptions;
   common: CommonOptions;
   orthanc: OrthancGlobalOptions;
+  /** Our `OrthancCloudStorage` section: how the bridge runs the daemon (bridge-section.ts). */
+  bridge: BridgeOptions;
   /** Non-fatal remarks for the log (deprecated options, ignored legacy sections). */
   warnings: string[];
 }

@@ -344,6 +344,42 @@ const ROWS: readonly DefaultRow[] = [
     actual: (c) => s3Of(c).caFile,
     expected: undefined,
   },
+  // ours: the bridge's section, without which the plugin runs the bundled Node and the daemon beside it
+  {
+    group: "OrthancCloudStorage",
+    option: "Node",
+    sections: BACKEND_SECTIONS,
+    actual: (c) => c.bridge.node,
+    expected: undefined,
+  },
+  {
+    group: "OrthancCloudStorage",
+    option: "Daemon",
+    sections: BACKEND_SECTIONS,
+    actual: (c) => c.bridge.daemon,
+    expected: undefined,
+  },
+  {
+    group: "OrthancCloudStorage",
+    option: "StartupTimeout",
+    sections: BACKEND_SECTIONS,
+    actual: (c) => c.bridge.startupTimeoutS,
+    expected: 60,
+  },
+  {
+    group: "OrthancCloudStorage",
+    option: "RequestTimeout",
+    sections: BACKEND_SECTIONS,
+    actual: (c) => c.bridge.requestTimeoutS,
+    expected: 1200,
+  },
+  {
+    group: "OrthancCloudStorage",
+    option: "ConnectTimeout",
+    sections: BACKEND_SECTIONS,
+    actual: (c) => c.bridge.connectTimeoutS,
+    expected: 5,
+  },
 ];
 
 describe("config defaults", () => {
