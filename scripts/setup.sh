@@ -44,9 +44,10 @@ fi
 
 source scripts/runtime.sh
 
-# The TypeScript build and the bridge, each only when one of its inputs changed since setup last built it
-# (or its output is missing or was rebuilt by hand since): later starts of the main job take seconds. A
-# folder's mtime changes when a file in it is added, removed or renamed, so deletions count too.
+# The TypeScript build and the bridge (whose protocol.h is generated from the compiled protocol.ts), each
+# only when one of its inputs changed since setup last built it (or its output is missing or was rebuilt
+# by hand since): later starts of the main job take seconds. A folder's mtime changes when a file in it is
+# added, removed or renamed, so deletions count too.
 changed_since() { # stamp input...
   local stamp=$1
   shift
@@ -58,7 +59,8 @@ if [ ! -f dist/src/daemon/main.js ] ||
   touch .setup-stamp-build
 fi
 if [ ! -f build/libOrthancCloudStorage.so ] || [ -n "${OCS_VERSION:-}" ] ||
-  changed_since .setup-stamp-native native scripts/build-native.sh package.json /usr/include/orthanc build/libOrthancCloudStorage.so; then
+  changed_since .setup-stamp-native native scripts/build-native.sh package.json /usr/include/orthanc \
+    dist/src/daemon/protocol.js dist/src/daemon/protocol-header.js build/libOrthancCloudStorage.so; then
   bash scripts/build-native.sh
   touch .setup-stamp-native
 fi
