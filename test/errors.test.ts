@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { it } from "node:test";
 
 import { ERROR_CODES, StorageError } from "../src/errors.js";
-import { repoRoot } from "./helpers/paths.js";
+import { repoRoot } from "../test-support/paths.js";
 
 it("documents every error code, with the same meaning, in docs/errors.md and nothing more", async () => {
   const doc = await readFile(join(repoRoot, "docs", "errors.md"), "utf8");

@@ -34,7 +34,7 @@ import {
   encodeResponseHeader,
   type RestRequest,
 } from "../../src/daemon/protocol.js";
-import { repoRoot } from "../helpers/paths.js";
+import { repoRoot } from "../../test-support/paths.js";
 
 const REQUEST: RestRequest = {
   method: "PUT",
