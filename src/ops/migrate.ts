@@ -4,7 +4,7 @@
 // Resumable by construction: an object already there and verified is skipped, and writes are atomic.
 
 import type { StorageArea, StorageTier } from "../area/storage-area.js";
-import { describeCause, isStorageError } from "../errors.js";
+import { describeCause, isStorageError, StorageError } from "../errors.js";
 import { fileSystemKey, parseObjectKey, type KeyLayout } from "../layout/object-key.js";
 import type { ObjectStore } from "../stores/object-store.js";
 import type { IndexedAttachment } from "./index-walk.js";
@@ -97,7 +97,13 @@ export async function migrateFileSystem(
   const { progress, report } = options;
   // The object-storage side, whichever tier is primary (hybrid WriteToFileSystem makes the disk primary).
   const target = area.tiers.find((tier) => tier.name === "object-storage");
-  if (target === undefined) throw new Error("the storage area has no object-storage tier");
+  if (target === undefined) {
+    throw new StorageError(
+      "CONFIG_INVALID",
+      { operation: "migrate", subject: "into the storage area" },
+      "it has no object-storage tier",
+    );
+  }
   const summary: MigrateSummary = {
     attachments: 0,
     resources: 0,
