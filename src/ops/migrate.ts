@@ -11,7 +11,7 @@ import type { IndexedAttachment } from "./index-walk.js";
 import { walkIndex } from "./index-walk.js";
 import type { OrthancIndex } from "./orthanc-api.js";
 import type { Progress } from "./progress.js";
-import type { RunReport } from "./run-report.js";
+import { problemsText, type RunReport } from "./run-report.js";
 import { digestPlaintext, md5Of, type PlaintextDigest } from "./stored-object.js";
 
 /** spec §2.5: Orthanc's own aa/bb/uuid files. */
@@ -117,7 +117,7 @@ export async function migrateFileSystem(
   let problems = 0;
   const detail = (): string =>
     `${report.count("copied") + report.count("would-copy")} copied, ${report.count("already-there")} already there, ` +
-    `${problems} problem${problems === 1 ? "" : "s"}`;
+    problemsText(problems);
 
   progress.start("migrate", await client.resourceCount(), "resources");
   const walk = await walkIndex(client, {
@@ -126,13 +126,12 @@ export async function migrateFileSystem(
     onAttachment: async (attachment) => {
       uuids.add(attachment.uuid);
       const record = await migrateOne(area.codec, target, attachment, options, summary);
-      report.add(record);
-      if (report.isProblem(record.outcome)) {
-        problems++;
-        progress.log(
-          `${record.outcome}: ${record.source} (${record.level}/${record.resource}, ${record.attachment}): ${record.detail}`,
-        );
-      }
+      const problem = report.addTelling(
+        record,
+        (line) => progress.log(line),
+        (r) => `${r.outcome}: ${r.source} (${r.level}/${r.resource}, ${r.attachment}): ${r.detail}`,
+      );
+      if (problem) problems++;
     },
   });
   progress.stop();
