@@ -19,12 +19,25 @@ export interface FolderStoreOptions {
   pruneEmptyFolders?: boolean;
 }
 
+/** Names the driver in messages and metrics. */
 const DRIVER_NAME = "folder";
 /**
  * Largest read of a file at a time. A DICOM file (typically under 1 MiB) is then read by one call to the
  * thread pool instead of one per 64 KiB (the stream default), each a round trip through the event loop.
  */
 const MAX_READ_CHUNK = 1024 * 1024;
+/** OS error codes an administrator can act on, in words. */
+const OS_ERROR_HINTS: Readonly<Record<string, string>> = {
+  ENOSPC: "the disk is full",
+  EDQUOT: "the disk quota is exhausted",
+  EACCES: "permission denied: check the owner and mode of the storage folder",
+  EPERM: "operation not permitted: check the owner and mode of the storage folder",
+  EROFS: "the file system is read-only",
+  EIO: "input/output error from the disk",
+  EISDIR: "a folder stands where the object file should be",
+  ENOTDIR: "a file stands where a folder of the key should be",
+  EMFILE: "too many open files: raise the process's file descriptor limit",
+};
 
 export async function createFolderStore(options: FolderStoreOptions): Promise<ObjectStore> {
   const root = resolve(options.root);
@@ -210,10 +223,6 @@ class FolderStore implements ObjectStore {
   }
 }
 
-/**
- * Creates a file that must not exist yet, and its folder when that is missing: tried first without the
- * folder, as the folder of a flat layout always exists (one system call saved on every write).
- */
 function sizeMismatch(path: string, received: number, size: number): StorageError {
   const detail =
     received < size
@@ -226,19 +235,6 @@ function isMissing(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   return code === "ENOENT" || code === "ENOTDIR";
 }
-
-/** OS error codes an administrator can act on, in words. */
-const OS_ERROR_HINTS: Readonly<Record<string, string>> = {
-  ENOSPC: "the disk is full",
-  EDQUOT: "the disk quota is exhausted",
-  EACCES: "permission denied: check the owner and mode of the storage folder",
-  EPERM: "operation not permitted: check the owner and mode of the storage folder",
-  EROFS: "the file system is read-only",
-  EIO: "input/output error from the disk",
-  EISDIR: "a folder stands where the object file should be",
-  ENOTDIR: "a file stands where a folder of the key should be",
-  EMFILE: "too many open files: raise the process's file descriptor limit",
-};
 
 function storeError(operation: string, path: string, cause: unknown): StorageError {
   const code = (cause as NodeJS.ErrnoException | undefined)?.code;
