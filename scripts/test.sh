@@ -13,7 +13,7 @@ bash scripts/npm-audit.sh
 npx --no-install prettier --check . >/dev/null || { npx --no-install prettier --list-different .; exit 1; }
 mapfile -t tests < <(find dist/test -name '*.test.js' | sort)
 # The previous LTS line: every unit test, the daemon's tests, and the core of the end-to-end tests (a real
-# Orthanc on the folder backend and on Ceph's S3 gateway), with the test runner, the daemon and the CLI on it.
+# Orthanc on the folder backend and on Ceph's S3 gateway), with the test runner and the daemon on it.
 mapfile -t previous_lts_tests < <(find dist/test/{area,config,crypto,layout,daemon} dist/test/*.test.js \
   dist/test/e2e/orthanc-{folder,s3}.test.js -name '*.test.js' | sort)
 

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { it } from "node:test";
 import { promisify } from "node:util";
 
-import { repoRoot } from "./helpers/paths.js";
+import { repoRoot } from "../test-support/paths.js";
 
 interface PackageJson {
   dependencies: Record<string, string>;

@@ -6,32 +6,22 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { readFile, readlink, realpath } from "node:fs/promises";
 import { join } from "node:path";
-import { after, it } from "node:test";
+import { it } from "node:test";
 
-import { daemonScript } from "../helpers/daemon-process.js";
-import { OrthancInstance } from "../helpers/orthanc.js";
-import { dicomDir, repoRoot } from "../helpers/paths.js";
-import {
-  createBucket,
-  deleteBucketWithObjects,
-  rgwS3Section,
-  startRgw,
-  type RgwServer,
-} from "../helpers/rgw.js";
+import { daemonScript } from "../../test-support/daemon-process.js";
+import { OrthancInstance } from "../../test-support/orthanc.js";
+import { dicomDir, repoRoot } from "../../test-support/paths.js";
+import { createBucket, deleteBucketWithObjects, rgwS3Section, startRgw } from "../../test-support/rgw.js";
+import { serverForFile } from "../helpers/server-for-file.js";
 
 /** Lines that speak of an unsupported or deprecated Node: the SDK's NodeVersionSupportWarning and its kin. */
 const NODE_VERSION_WARNING =
   /NodeVersionSupportWarning|NodeDeprecationWarning|upgrade to node|require node >=/i;
 
-let rgw: RgwServer | undefined;
-const started = (async () => (rgw = await startRgw()))();
-after(async () => {
-  await started.catch(() => undefined); // a failed start is reported by the test that awaited it
-  await rgw?.stop();
-});
+const rgw = serverForFile(startRgw);
 
 it("the daemon runs on the bundled runtime and Orthanc's log has no Node version warning (AwsS3Storage)", async () => {
-  const server = await started;
+  const server = await rgw;
   const bucket = `runtime-${randomUUID()}`;
   await createBucket(server, bucket);
   const orthanc = await OrthancInstance.start({
