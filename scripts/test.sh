@@ -4,7 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh orthanc dcmtk iproute2 procps radosgw ceph-mon ceph-osd ceph-common \
-  postgresql orthanc-postgresql
+  postgresql orthanc-postgresql mmdebstrap
+# Debian root filesystems with Orthanc 1.12.7 (trixie) and 1.13.0 (sid), for the e2e tests on those versions
+# (test/helpers/orthanc-releases.ts); built once per machine, here because the tests run without a network.
+for suite in trixie sid; do bash scripts/rootfs.sh "$suite" >/dev/null; done
 npx --no-install eslint .
 bash scripts/npm-audit.sh
 npx --no-install prettier --check . >/dev/null || { npx --no-install prettier --list-different .; exit 1; }

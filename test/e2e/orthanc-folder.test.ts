@@ -1,11 +1,13 @@
-// The end-to-end suite on the embedded LocalObjectStorage backend; objects are checked in the folder itself.
+// The end-to-end suite on the embedded LocalObjectStorage backend, on every Orthanc version the project
+// tests; objects are checked in the folder itself.
 
 import { readdir, readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 
-import { orthancStorageSuite } from "./storage-suite.js";
+import { ORTHANC_RELEASES } from "../helpers/orthanc-releases.js";
+import { orthancStorageSuite, type TestBackend } from "./storage-suite.js";
 
-orthancStorageSuite("LocalObjectStorage", (workDir) => {
+function folderBackend(workDir: string): Promise<TestBackend> {
   const objects = join(workDir, "objects");
   return Promise.resolve({
     section: (common) => ({ LocalObjectStorage: { Path: objects, ...common } }),
@@ -19,4 +21,6 @@ orthancStorageSuite("LocalObjectStorage", (workDir) => {
     read: (key) => readFile(join(objects, key)),
     cleanup: () => Promise.resolve(), // the folder is inside the work folder, removed with Orthanc's
   });
-});
+}
+
+for (const release of ORTHANC_RELEASES) orthancStorageSuite("LocalObjectStorage", folderBackend, release);

@@ -1,4 +1,6 @@
-// The end-to-end suite with AwsS3Storage on Ceph RGW; object names are checked with a separate S3 client.
+// The end-to-end suite with AwsS3Storage on Ceph RGW (on the host: Orthanc in another Debian's root
+// filesystem reaches it on 127.0.0.1), on every Orthanc version the project tests; object names are checked
+// with a separate S3 client.
 
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
@@ -7,6 +9,7 @@ import { after, it } from "node:test";
 import { GetObjectCommand, paginateListObjectsV2, S3Client } from "@aws-sdk/client-s3";
 
 import { OrthancInstance } from "../helpers/orthanc.js";
+import { ORTHANC_RELEASES } from "../helpers/orthanc-releases.js";
 import {
   createBucket,
   rgwS3Section,
@@ -14,7 +17,7 @@ import {
   startRgw,
   type RgwServer,
 } from "../helpers/rgw.js";
-import { orthancStorageSuite } from "./storage-suite.js";
+import { orthancStorageSuite, type TestBackend } from "./storage-suite.js";
 
 let rgw: RgwServer | undefined;
 const started = (async () => (rgw = await startRgw()))();
@@ -29,7 +32,7 @@ function s3Section(server: RgwServer, bucket: string, extra: Record<string, unkn
   };
 }
 
-orthancStorageSuite("AwsS3Storage (Ceph RGW)", async () => {
+async function rgwBackend(): Promise<TestBackend> {
   const server = await started;
   const bucket = `e2e-${randomUUID()}`;
   await createBucket(server, bucket);
@@ -59,7 +62,9 @@ orthancStorageSuite("AwsS3Storage (Ceph RGW)", async () => {
       await deleteBucketWithObjects(server, bucket);
     },
   };
-});
+}
+
+for (const release of ORTHANC_RELEASES) orthancStorageSuite("AwsS3Storage (Ceph RGW)", rgwBackend, release);
 
 it("refuses to start Orthanc when the S3 secret key is wrong, naming the access key", async () => {
   const server = await started;
