@@ -22,6 +22,8 @@ suite=${1:?usage: scripts/rootfs.sh [--cached] <suite> (bookworm, trixie or sid)
 # tests run without a network. dcmtk's tools run on the host (they only talk DICOM over 127.0.0.1), and the
 # plugin is built on the host.
 packages="orthanc libatomic1"
+# sid's also has orthanc-postgresql, for several Orthanc 1.13.0 nodes on one index (test/e2e/orthanc-multinode).
+[ "$suite" = sid ] && packages+=" orthanc-postgresql"
 cache=${OCS_ROOTFS_CACHE:-/var/cache/orthanc-cloud-storage/rootfs}
 
 # The Debian mirror this machine's apt uses (deb822 or one-line sources), else Debian's own.
