@@ -109,6 +109,11 @@ export function orthancStorageSuite(
 
       it(`runs Orthanc ${release.version}`, async () => {
         assert.equal((await orthanc.json<{ Version: string }>("/system")).Version, release.version);
+        // The bridge, built once against Debian 12's header, says in the log which Orthanc it runs in.
+        assert.match(
+          await orthanc.log(),
+          new RegExp(`in Orthanc ${release.version.replaceAll(".", "\\.")} `),
+        );
       });
 
       it("stores every sample file sent by REST, and gives each back byte-identical", async () => {

