@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds, once per machine, a Debian root filesystem of one suite with that suite's Orthanc, and prints its
-# path. The e2e tests run Orthanc inside it (test/helpers/rootfs.ts) to test the Orthanc versions other
+# path. The e2e tests run Orthanc inside it (test-support/orthanc-releases.ts) to test the Orthanc versions other
 # than the host's, and the package tests install our .deb into a throwaway overlay of it.
 #   bookworm: Orthanc 1.10.1   trixie: Orthanc 1.12.7   sid: Orthanc 1.13.0 (on the mirror this machine uses)
 # Usage: scripts/rootfs.sh [--cached] <suite>     --cached: fail at once when it is not built yet (the tests:

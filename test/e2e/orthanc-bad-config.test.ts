@@ -10,9 +10,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 
-import { daemonScript } from "../helpers/daemon-process.js";
-import { OrthancInstance } from "../helpers/orthanc.js";
-import { ORTHANC_RELEASES, releaseOptions, releaseTitle } from "../helpers/orthanc-releases.js";
+import { daemonScript } from "../../test-support/daemon-process.js";
+import { OrthancInstance } from "../../test-support/orthanc.js";
+import { ORTHANC_RELEASES, releaseOptions, releaseTitle } from "../../test-support/orthanc-releases.js";
 
 async function workDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), "ocs-bad-config-"));

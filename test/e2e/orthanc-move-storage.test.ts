@@ -5,7 +5,6 @@
 // part on every Orthanc version the project tests.
 
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -13,23 +12,15 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
 import { run } from "../cli/support.js";
-import { OrthancInstance } from "../helpers/orthanc.js";
+import { OrthancInstance } from "../../test-support/orthanc.js";
 import {
   ORTHANC_RELEASES,
   releaseOptions,
   releaseTitle,
   type OrthancRelease,
-} from "../helpers/orthanc-releases.js";
-import { dicomDir } from "../helpers/paths.js";
-import {
-  createBucket,
-  rgwS3Section,
-  deleteBucketWithObjects,
-  rgwClient,
-  startRgw,
-  type RgwServer,
-} from "../helpers/rgw.js";
-import { paginateListObjectsV2 } from "@aws-sdk/client-s3";
+} from "../../test-support/orthanc-releases.js";
+import { dicomDir } from "../../test-support/paths.js";
+import { startRgw, type RgwBucket, type RgwServer } from "../../test-support/rgw.js";
 
 const FILES = [
   "PR-gsps-utf8.dcm",
@@ -59,7 +50,7 @@ interface JobInfo {
 }
 
 let rgw: RgwServer;
-let bucket: string;
+let bucket: RgwBucket;
 let orthanc: OrthancInstance;
 const uploaded: Uploaded[] = [];
 
@@ -73,8 +64,7 @@ after(async () => {
 
 /** The first part's Orthanc (on `release`) with its bucket and files: one after the other, never at once. */
 async function startFirstPart(release: OrthancRelease): Promise<void> {
-  bucket = `move-${randomUUID()}`;
-  await createBucket(rgw, bucket);
+  bucket = await rgw.bucket("move");
   const workDir = await mkdtemp(join(tmpdir(), "ocs-move-"));
   orthanc = await OrthancInstance.start({
     workDir,
@@ -94,9 +84,7 @@ async function startFirstPart(release: OrthancRelease): Promise<void> {
 
 async function stopFirstPart(): Promise<void> {
   await orthanc?.destroy();
-  if (rgw !== undefined && bucket !== undefined) {
-    await deleteBucketWithObjects(rgw, bucket).catch(() => undefined);
-  }
+  await bucket?.cleanup().catch(() => undefined);
 }
 
 async function configuration(workDir: string): Promise<Record<string, unknown>> {
@@ -104,24 +92,11 @@ async function configuration(workDir: string): Promise<Record<string, unknown>> 
   await writeFile(keyFile, Buffer.alloc(32, 9).toString("base64"), { mode: 0o600 });
   return {
     UserContentType: { notes: NOTES_TYPE },
-    AwsS3Storage: rgwS3Section(rgw, bucket, {
+    ...bucket.orthancConfig({
       HybridMode: "WriteToFileSystem",
       StorageEncryption: { Enable: true, MasterKey: [1, keyFile] },
     }),
   };
-}
-
-async function bucketKeys(): Promise<string[]> {
-  const client = rgwClient(rgw);
-  const keys: string[] = [];
-  try {
-    for await (const page of paginateListObjectsV2({ client }, { Bucket: bucket })) {
-      for (const object of page.Contents ?? []) keys.push(object.Key ?? "");
-    }
-  } finally {
-    client.destroy();
-  }
-  return keys.sort();
 }
 
 function filePath(uuid: string): string {
@@ -168,7 +143,7 @@ for (const release of ORTHANC_RELEASES)
       const [dicom] = await attachmentsOf("instances", uploaded[0]!.id);
       assert.ok(existsSync(filePath(dicom!.Uuid)));
       assert.equal((await readFile(filePath(dicom!.Uuid))).subarray(0, 2).toString(), "A1");
-      assert.deepEqual(await bucketKeys(), []);
+      assert.deepEqual(await bucket.listKeys(), []);
 
       const response = await orthanc.request("GET", `/cloud-storage/locate/${dicom!.Uuid}`);
       assert.equal(response.status, 200);
@@ -200,7 +175,7 @@ for (const release of ORTHANC_RELEASES)
 
       for (const info of before)
         assert.equal(existsSync(filePath(info.Uuid)), false, `${info.Uuid} left the disk`);
-      const keys = await bucketKeys();
+      const keys = await bucket.listKeys();
       for (const info of before) {
         assert.ok(
           keys.some((key) => key.startsWith(info.Uuid) && key.endsWith(".enc")),
@@ -238,7 +213,7 @@ for (const release of ORTHANC_RELEASES)
       assert.equal(job.Progress, 100);
       assert.deepEqual(job.Content["Patients"], patients);
       assert.equal(job.Content["Failed"], 0);
-      assert.deepEqual(await bucketKeys(), [], "every object came back to the disk");
+      assert.deepEqual(await bucket.listKeys(), [], "every object came back to the disk");
       for (const { id } of uploaded) {
         for (const info of await attachmentsOf("instances", id)) assert.ok(existsSync(filePath(info.Uuid)));
       }
@@ -276,7 +251,7 @@ for (const release of ORTHANC_RELEASES)
         assert.match(content.Failures[0]!["Error"]!, /integrity|authentic|tag/i);
         assert.ok(existsSync(path), "the corrupted source is kept");
         assert.ok(
-          !(await bucketKeys()).some((key) => key.startsWith(dicom!.Uuid)),
+          !(await bucket.listKeys()).some((key) => key.startsWith(dicom!.Uuid)),
           "no copy of it in the bucket",
         );
       } finally {
@@ -306,7 +281,7 @@ for (const release of ORTHANC_RELEASES)
 
     it("is driven by the CLI: move-storage --dry-run counts, then moves and follows the job to its end", async () => {
       const patients = [...new Set(uploaded.map((file) => file.patient))];
-      const keysBefore = await bucketKeys();
+      const keysBefore = await bucket.listKeys();
       const dry = await run(
         "move-storage",
         "--orthanc",
@@ -319,7 +294,7 @@ for (const release of ORTHANC_RELEASES)
       assert.equal(dry.code, 0, dry.stderr);
       const wouldMove = Number(/(\d+) attachments would move/.exec(dry.stdout)?.[1]);
       assert.ok(wouldMove > 0, dry.stdout);
-      assert.deepEqual(await bucketKeys(), keysBefore, "a dry run moves nothing");
+      assert.deepEqual(await bucket.listKeys(), keysBefore, "a dry run moves nothing");
 
       const moved = await run(
         "move-storage",
@@ -331,7 +306,7 @@ for (const release of ORTHANC_RELEASES)
       );
       assert.equal(moved.code, 0, moved.stderr);
       assert.match(moved.stdout, new RegExp(`${wouldMove} attachments moved .* 0 failed`));
-      assert.equal((await bucketKeys()).length, keysBefore.length + wouldMove);
+      assert.equal((await bucket.listKeys()).length, keysBefore.length + wouldMove);
       await assertServedIdentical();
 
       const wrong = await run("move-storage", "--orthanc", orthanc.url, "--to", "object-storage", "nope");
@@ -343,13 +318,10 @@ for (const release of ORTHANC_RELEASES)
 describe("a MoveStorage job Orthanc stored", () => {
   it("is restored after Orthanc restarts (jobs unserializer) and runs to its end when resumed", async () => {
     const workDir = await mkdtemp(join(tmpdir(), "ocs-move-restore-"));
-    const restoreBucket = `restore-${randomUUID()}`;
-    await createBucket(rgw, restoreBucket);
+    const restoreBucket = await rgw.bucket("restore");
     const config = {
       ConcurrentJobs: 1,
-      AwsS3Storage: rgwS3Section(rgw, restoreBucket, {
-        HybridMode: "WriteToFileSystem",
-      }),
+      ...restoreBucket.orthancConfig({ HybridMode: "WriteToFileSystem" }),
     };
     let node = await OrthancInstance.start({ workDir, config });
     try {
@@ -366,7 +338,7 @@ describe("a MoveStorage job Orthanc stored", () => {
         return ((await response.json()) as { ID: string }).ID;
       };
       // A stopped RGW holds the only job worker in the first job's first step; the second job waits, paused.
-      const rgwPid = Number((await readFile(join(rgw.dir, "rgw.pid"), "utf8")).trim());
+      const rgwPid = await rgw.gatewayPid();
       process.kill(rgwPid, "SIGSTOP");
       let second: string;
       try {
@@ -400,7 +372,7 @@ describe("a MoveStorage job Orthanc stored", () => {
       for (const id of ids) assert.equal((await node.request("GET", `/instances/${id}/file`)).status, 200);
     } finally {
       await node.destroy();
-      await deleteBucketWithObjects(rgw, restoreBucket).catch(() => undefined);
+      await restoreBucket.cleanup().catch(() => undefined);
     }
   });
 });

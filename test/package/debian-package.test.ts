@@ -15,9 +15,9 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { promisify } from "node:util";
 
-import { freePorts } from "../helpers/orthanc.js";
-import { ORTHANC_RELEASES, inRootfsScript, suiteRootfs } from "../helpers/orthanc-releases.js";
-import { dicomDir, repoRoot } from "../helpers/paths.js";
+import { freePorts } from "../../test-support/free-port.js";
+import { ORTHANC_RELEASES, inRootfsScript, suiteRootfs } from "../../test-support/orthanc-releases.js";
+import { dicomDir, repoRoot } from "../../test-support/paths.js";
 
 const { version } = JSON.parse(await readFile(join(repoRoot, "package.json"), "utf8")) as { version: string };
 const packageDir = join(repoRoot, "build", "package");
