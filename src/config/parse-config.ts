@@ -13,6 +13,7 @@ import {
   S3_CHECKSUM_CALCULATIONS,
   S3_STORAGE_CLASSES,
   STORAGE_STRUCTURES,
+  ENCRYPTION_FORMATS,
   backendSectionOptions,
   optionGroup,
 } from "./options.js";
@@ -446,6 +447,7 @@ function readEncryption(
   const masterKey = r.masterKey("MasterKey");
   const previous = r.masterKeyList("PreviousMasterKeys");
   const maxConcurrentInputBytes = budgetBytes(r);
+  const format = r.oneOf("Format", ENCRYPTION_FORMATS) ?? "A1";
   if (enabled && !r.has("MasterKey")) {
     r.fail("MasterKey", KEY_PAIR, undefined, "required when Enable is true");
   }
@@ -454,6 +456,7 @@ function readEncryption(
   if (!enabled) return { enabled: false, previousMasterKeys: [], maxConcurrentInputBytes };
   const encryption: EncryptionOptions = {
     enabled,
+    format,
     previousMasterKeys: previous.keys,
     maxConcurrentInputBytes,
   };

@@ -11,7 +11,8 @@ import { join } from "node:path";
 import { openStorageArea } from "../area/open-storage-area.js";
 import { parseOrthancConfigText } from "../config/read-config.js";
 import { resolveConfig } from "../config/parse-config.js";
-import { A1Codec } from "../crypto/a1-codec.js";
+import { servesRangeReads } from "../area/range-reads.js";
+import { EncryptedCodec } from "../crypto/encrypted-codec.js";
 import { describeCause } from "../errors.js";
 import { stderrLogger as logger } from "../log.js";
 import { HealthCheck } from "./health.js";
@@ -49,12 +50,12 @@ async function start(): Promise<void> {
   const metrics = new DaemonMetrics({
     section,
     versions,
-    format: config.common.encryption.enabled ? "A1" : "plaintext",
+    format: config.common.encryption.enabled ? (config.common.encryption.format ?? "A1") : "plaintext",
   });
   const area = await openStorageArea(config, logger, {
     wrapStore: (store, tier) => metrics.observeStore(store, tier),
   });
-  if (area.codec instanceof A1Codec) metrics.watchMemoryBudget(area.codec.budget);
+  if (area.codec instanceof EncryptedCodec) metrics.watchMemoryBudget(area.codec.budget);
   await area.checkAccess();
 
   const health = new HealthCheck({ area, section, versions });
@@ -77,7 +78,7 @@ async function start(): Promise<void> {
   process.on("SIGINT", () => stop("SIGINT"));
   process.stdin.resume(); // keep reading, to see the lifeline's end
 
-  handshake(`READY range=${area.codec.supportsRangeReads ? 1 : 0} socket=${socketPath}`);
+  handshake(`READY range=${servesRangeReads(config.common.encryption) ? 1 : 0} socket=${socketPath}`);
   logger.info(`serving Orthanc on ${socketPath} (pid ${process.pid})`);
 }
 
