@@ -1,4 +1,5 @@
-// Child process of the crypto target: measures the daemon's A1 codec in a process started like the daemon
+// Child process of the crypto target: measures the daemon's A1 codec and its v2 codec (EncryptedCodec
+// writing v2) in a process started like the daemon
 // (with DAEMON_ENVIRONMENT), and prints one JSON line: for each direction and size, MB/s by CPU time (user +
 // system, every thread of the process) and by wall-clock time. CPU time is what `openssl speed` reports
 // too; on a shared machine wall-clock time mostly measures the neighbours.
@@ -8,6 +9,8 @@ import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 
 import { A1Codec } from "../src/crypto/a1-codec.js";
+import type { ObjectCodec } from "../src/crypto/codec.js";
+import { EncryptedCodec } from "../src/crypto/encrypted-codec.js";
 import { STREAM_CREATES_ABOVE } from "../src/daemon/frame-reader.js";
 import { KeyRing } from "../src/crypto/key-ring.js";
 import { MemoryBudget } from "../src/crypto/memory-budget.js";
@@ -23,6 +26,7 @@ const MIN_MEASURE_MS = 400;
 const WARM_UP_MS = 300;
 
 export interface CryptoSpeed {
+  format: "A1" | "v2";
   direction: "encrypt" | "decrypt";
   size: number;
   cpuMegabytesPerSecond: number;
@@ -55,36 +59,45 @@ async function drain(stored: Readable): Promise<void> {
 }
 
 const sizes = process.argv.slice(2).map(Number);
-const codec = new A1Codec(
-  new KeyRing({ id: 1, key: randomBytes(32) }),
-  new MemoryBudget(Math.max(...sizes) * 2),
-);
+const ring = new KeyRing({ id: 1, key: randomBytes(32) });
+const budget = new MemoryBudget(Math.max(...sizes) * 2);
+const codecs: Array<["A1" | "v2", ObjectCodec]> = [
+  ["A1", new A1Codec(ring, budget)],
+  ["v2", new EncryptedCodec(ring, budget, "v2")],
+];
+/** v2 binds objects to their attachment; A1 ignores it. */
+const attachment = { uuid: "0a1b2c3d-1111-2222-3333-444455556666", contentType: 1 };
 const speeds: CryptoSpeed[] = [];
 for (const size of sizes) {
   const plaintext = randomBytes(size);
-  const stored = await codec.encode(plaintext, "bench");
-  // As the daemon encrypts a create: whole up to STREAM_CREATES_ABOVE, above it streamed from the socket's
-  // chunks through the cipher to the store (here a store that only reads the stream).
-  const encrypt =
-    size > STREAM_CREATES_ABOVE
-      ? () => codec.encodeStream(Readable.from(chunks(plaintext, READ_CHUNK)), size, "bench", drain)
-      : () => codec.encode(plaintext, "bench");
-  const [encryptCpu, encryptWall] = await measure(size, encrypt);
-  speeds.push({
-    direction: "encrypt",
-    size,
-    cpuMegabytesPerSecond: encryptCpu,
-    wallMegabytesPerSecond: encryptWall,
-  });
-  // As the storage area decrypts a read: the stored object streamed in, the plaintext out once verified.
-  const [decryptCpu, decryptWall] = await measure(size, () =>
-    codec.decode(Readable.from(chunks(stored, READ_CHUNK)), stored.length, "bench"),
-  );
-  speeds.push({
-    direction: "decrypt",
-    size,
-    cpuMegabytesPerSecond: decryptCpu,
-    wallMegabytesPerSecond: decryptWall,
-  });
+  for (const [format, codec] of codecs) {
+    const stored = await codec.encode(plaintext, "bench", attachment);
+    // As the daemon encrypts a create: whole up to STREAM_CREATES_ABOVE, above it streamed from the socket's
+    // chunks through the cipher to the store (here a store that only reads the stream).
+    const encrypt =
+      size > STREAM_CREATES_ABOVE
+        ? () =>
+            codec.encodeStream(Readable.from(chunks(plaintext, READ_CHUNK)), size, "bench", drain, attachment)
+        : () => codec.encode(plaintext, "bench", attachment);
+    const [encryptCpu, encryptWall] = await measure(size, encrypt);
+    speeds.push({
+      format,
+      direction: "encrypt",
+      size,
+      cpuMegabytesPerSecond: encryptCpu,
+      wallMegabytesPerSecond: encryptWall,
+    });
+    // As the storage area decrypts a read: the stored object streamed in, the plaintext out once verified.
+    const [decryptCpu, decryptWall] = await measure(size, () =>
+      codec.decode(Readable.from(chunks(stored, READ_CHUNK)), stored.length, "bench", attachment),
+    );
+    speeds.push({
+      format,
+      direction: "decrypt",
+      size,
+      cpuMegabytesPerSecond: decryptCpu,
+      wallMegabytesPerSecond: decryptWall,
+    });
+  }
 }
 process.stdout.write(`${JSON.stringify(speeds)}\n`);
