@@ -9,7 +9,7 @@ import type { HeldPlaintext, ObjectCodec } from "../crypto/codec.js";
 import { assertAttachment, type ParsedObjectKey } from "../layout/object-key.js";
 import type { Logger } from "../log.js";
 import type { ObjectStore } from "../stores/object-store.js";
-import { peekHead } from "./peek-head.js";
+import { peekHead } from "../crypto/peek-head.js";
 import { v2RangeReaderFor, type V2RangeReader } from "./v2-range-read.js";
 
 /** One storage of the area: a store and how attachments are named in it. */

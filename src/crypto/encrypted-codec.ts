@@ -3,12 +3,13 @@
 // bytes show, A1 or v2, so a store holding both reads back entirely. The memory budget rule is A1's
 // (a1-codec.ts): writes and reads hold the plaintext size, a streamed write a window.
 
-import { Readable, pipeline, type Transform } from "node:stream";
+import { pipeline, type Readable, type Transform } from "node:stream";
 import type { EncryptionFormat } from "../config/types.js";
 import { StorageError } from "../errors.js";
 import { A1Codec, ENCRYPT_WINDOW_BYTES } from "./a1-codec.js";
 import type { AttachmentIdentity, HeldPlaintext, ObjectCodec, StoreStream } from "./codec.js";
-import { chunksOf, lengthMismatch } from "./exact-length.js";
+import { lengthMismatch } from "./exact-length.js";
+import { peekHead } from "./peek-head.js";
 import type { KeyRing } from "./key-ring.js";
 import type { MemoryBudget } from "./memory-budget.js";
 import { createV2EncryptStream, decryptV2, decryptV2Stream, encryptV2 } from "./v2-cipher.js";
@@ -121,35 +122,14 @@ export class EncryptedCodec implements ObjectCodec {
 
 /**
  * The first `count` bytes of a stored object (fewer if it is shorter), and the object again, whole: a
- * buffer as is, a stream as its chunks read so far followed by the rest (destroyed with it when abandoned).
+ * stream's bytes are looked at in its buffer and put back (peekHead), no copy and no wrapper stream.
  */
 async function firstBytes(
   stored: Uint8Array | Readable,
   count: number,
 ): Promise<{ head: Uint8Array; rest: Uint8Array | Readable }> {
   if (stored instanceof Uint8Array) return { head: stored.subarray(0, count), rest: stored };
-  const iterator = chunksOf(stored)[Symbol.asyncIterator]();
-  const taken: Uint8Array[] = [];
-  let length = 0;
-  let done = false;
-  while (length < count) {
-    const next = await iterator.next();
-    if (next.done === true) {
-      done = true;
-      break;
-    }
-    taken.push(next.value);
-    length += next.value.length;
-  }
-  const head = new Uint8Array(Buffer.concat(taken).subarray(0, count));
-  async function* replay(): AsyncGenerator<Uint8Array> {
-    yield* taken;
-    if (done) return;
-    for (let next = await iterator.next(); next.done !== true; next = await iterator.next()) yield next.value;
-  }
-  const rest = Readable.from(replay(), { objectMode: false });
-  rest.once("close", () => void iterator.return?.(undefined));
-  return { head, rest };
+  return { head: await peekHead(stored, count), rest: stored };
 }
 
 function requireIdentity(
