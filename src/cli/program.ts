@@ -216,10 +216,11 @@ export function buildProgram(): Command {
   program
     .command("reencrypt")
     .description(
-      "key rotation: count objects and bytes per master key id, then rewrite every object whose key id is " +
-        "not the current MasterKey's: decrypted with the configured keys (PreviousMasterKeys), encrypted with " +
-        "the MasterKey, replaced under the same name, read back and compared. Objects already under the " +
-        "MasterKey are skipped, so an interrupted run is simply started again.",
+      "key rotation and format conversion: count objects and bytes per master key id and format, then " +
+        "rewrite every object whose key id is not the current MasterKey's or whose format is not " +
+        "StorageEncryption.Format (A1 or v2): decrypted with the configured keys (PreviousMasterKeys), " +
+        "encrypted with the MasterKey in that format, replaced under the same name, read back and compared. " +
+        "Objects already so are skipped, so an interrupted run is simply started again.",
     )
     .addOption(configOption())
     .addOption(parallelOption())
