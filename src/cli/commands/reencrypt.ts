@@ -89,8 +89,8 @@ function inventoryTable(lines: readonly InventoryLine[], encryption: EncryptionO
     return previous.has(under) ? `key ${under} (previous)` : `key ${under} (not configured)`;
   };
   const rows = [
-    ["under", "format", "objects", "bytes"],
-    ...lines.map((l) => [label(l.under), l.format ?? "", String(l.objects), String(l.bytes)]),
+    ["under", "objects", "bytes", "format"],
+    ...lines.map((l) => [label(l.under), String(l.objects), String(l.bytes), l.format ?? ""]),
   ];
   return lines.length === 0 ? ["  no objects"] : formatTable(rows);
 }
