@@ -136,12 +136,15 @@ describe("v2 round trips", () => {
     it(`${size} bytes: whole and streamed encryption agree with both readers`, async () => {
       const plaintext = patternBytes(size, size + 1);
       const whole = encryptV2(plaintext, ring, DICOM, SUBJECT);
-      const streamed = await collect(
-        Readable.from(chunked(plaintext, 10_000)).pipe(createV2EncryptStream(ring, DICOM, size, SUBJECT)),
-      );
+      // Chunks inside a segment, one segment each, and several segments (and a part) in one chunk.
+      const streamed: Uint8Array[] = [];
+      for (const chunkSize of [10_000, SEGMENT, 3 * SEGMENT + 5]) {
+        const encrypt = createV2EncryptStream(ring, DICOM, size, SUBJECT);
+        streamed.push(await collect(Readable.from(chunked(plaintext, chunkSize)).pipe(encrypt)));
+      }
       assert.equal(whole.length, v2StoredSize(size));
-      assert.equal(streamed.length, v2StoredSize(size));
-      for (const stored of [whole, streamed]) {
+      for (const stored of streamed) assert.equal(stored.length, v2StoredSize(size));
+      for (const stored of [whole, ...streamed]) {
         assertSameBytes(decryptV2(stored, ring, DICOM, SUBJECT), plaintext);
         const theirs = await decryptWhole(stored, new Map([[1, ring.current.key]]), UUID);
         assertSameBytes(theirs.plaintext, plaintext);
