@@ -224,7 +224,12 @@ function notA1Detail(bytes: Uint8Array): string {
   const hex = Array.from(first, (b) => `0x${b.toString(16).padStart(2, "0").toUpperCase()}`).join(" ");
   const printable = first.every((b) => b >= 0x20 && b < 0x7f);
   const shown = printable ? `${hex} (${JSON.stringify(String.fromCharCode(...first))})` : hex;
-  return `not an A1 object: it starts with ${shown}, not 0x41 0x31 ("A1")${guessCause(bytes)}`;
+  // Every encrypted read recognises both formats (encrypted-codec.ts): a v2 object whose magic was altered
+  // lands here too.
+  return (
+    `not an A1 object: it starts with ${shown}, not 0x41 0x31 ("A1"), nor a v2 object (0x89 0x4F 0x43 0x53): ` +
+    `not a recognised encrypted format${guessCause(bytes)}`
+  );
 }
 
 function guessCause(bytes: Uint8Array): string {

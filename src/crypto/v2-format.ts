@@ -85,7 +85,12 @@ export function encodeV2Header(header: V2Header): Uint8Array {
  */
 export function decodeV2Header(bytes: Uint8Array, subject: string): V2Header | null {
   if (bytes.length >= V2_MAGIC.length && !hasV2Magic(bytes)) {
-    throw new StorageError("UNSUPPORTED_FORMAT", { operation: "decrypt", subject }, "not a v2 object");
+    throw new StorageError(
+      "UNSUPPORTED_FORMAT",
+      { operation: "decrypt", subject },
+      `not a v2 object: it starts with ${hexBytes(bytes.subarray(0, V2_MAGIC.length))}, not the v2 magic ` +
+        `${hexBytes(V2_MAGIC)}: not a recognised format`,
+    );
   }
   if (bytes.length < V2_HEADER_LENGTH) return null;
   const view = viewOf(bytes);
@@ -94,8 +99,9 @@ export function decodeV2Header(bytes: Uint8Array, subject: string): V2Header | n
     throw new StorageError(
       "UNSUPPORTED_FORMAT",
       { operation: "decrypt", subject },
-      `a v2-family object of version ${version}, which this version cannot read (it reads version ${V2_VERSION}): ` +
-        "was it written by a later orthanc-cloud-storage?",
+      `not a recognised format: a v2 object's magic, then version ${version} where this version reads ` +
+        `version ${V2_VERSION}: written by a later orthanc-cloud-storage, or its first bytes were altered ` +
+        "(then restore it from a backup or a replica)",
     );
   }
   const segmentShift = view.getUint8(SHIFT_OFFSET);
@@ -170,6 +176,11 @@ export function v2Span(plaintextSize: number, segmentShift: number, start: numbe
 }
 
 // --- helpers ---
+
+/** "0x89 0x4F 0x43 0x53" */
+function hexBytes(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => `0x${b.toString(16).padStart(2, "0").toUpperCase()}`).join(" ");
+}
 
 /** `DataView` over exactly these bytes: Node's Buffers are often views into a larger pooled ArrayBuffer. */
 function viewOf(bytes: Uint8Array): DataView {

@@ -10,6 +10,8 @@ import { describe, it } from "node:test";
 
 import { KeyRing } from "../../src/crypto/key-ring.js";
 import { describeStoredObject } from "../../src/crypto/a1-format.js";
+import { EncryptedCodec } from "../../src/crypto/encrypted-codec.js";
+import { MemoryBudget } from "../../src/crypto/memory-budget.js";
 import {
   createV2EncryptStream,
   decryptV2,
@@ -295,6 +297,24 @@ describe("v2 tampering: every change is refused, naming the object", () => {
       );
     });
   }
+  it("magic or version altered, read as the storage area reads: not a recognised format, naming the object", async () => {
+    const codec = new EncryptedCodec(ring, new MemoryBudget(1024 * 1024 * 1024), "v2");
+    const altered: Array<[string, Uint8Array, RegExp]> = [
+      ["first magic byte", flip(0, 0x80), /not a recognised encrypted format/],
+      ["last magic byte", flip(3), /not a recognised encrypted format/],
+      ["version", flip(4, 0x07), /not a recognised format: .*version 5/],
+    ];
+    for (const [, bytes, pattern] of altered) {
+      for (const source of [() => bytes, () => Readable.from(chunked(bytes, 7000))]) {
+        await rejectsWith(
+          () => codec.decode(source(), bytes.length, SUBJECT, DICOM),
+          "UNSUPPORTED_FORMAT",
+          pattern,
+          new RegExp(`decrypt ${SUBJECT.replace(/[.]/g, "\\.")}`),
+        );
+      }
+    }
+  });
   it("renamed: the object read under another attachment's uuid fails its commitment", async () => {
     await rejectsWith(
       () => decryptV2(stored, ring, { uuid: OTHER_UUID, contentType: 1 }, SUBJECT),
