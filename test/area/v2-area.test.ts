@@ -74,6 +74,7 @@ function configOf(
       },
     },
     orthanc: { storageDirectory: join(root, "OrthancStorage"), syncStorageArea: false },
+    bridge: { startupTimeoutS: 60, requestTimeoutS: 1200, connectTimeoutS: 5 },
     warnings: [],
   };
 }
