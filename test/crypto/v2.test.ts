@@ -21,7 +21,7 @@ import {
   v2WrappingKey,
 } from "../../src/crypto/v2-cipher.js";
 import { V2_HEADER_LENGTH, v2PlaintextSize, v2Span, v2StoredSize } from "../../src/crypto/v2-format.js";
-import { fixturesDir } from "../helpers/paths.js";
+import { fixturesDir } from "../../test-support/paths.js";
 import {
   assertSameBytes,
   chunked,

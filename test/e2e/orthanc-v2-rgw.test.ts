@@ -4,26 +4,23 @@
 // answers the tags written; the whole file reads back byte-identical.
 
 import assert from "node:assert/strict";
-import { createHash, randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, it } from "node:test";
 
-import { paginateListObjectsV2, S3Client } from "@aws-sdk/client-s3";
-
 import { V2_HEADER_LENGTH, V2_TAG_LENGTH } from "../../src/crypto/v2-format.js";
-import { multiframeDicom } from "../helpers/multiframe-dicom.js";
-import { OrthancInstance } from "../helpers/orthanc.js";
+import { freshBucketName } from "../../test-support/bucket-fixture.js";
+import { OrthancInstance } from "../../test-support/orthanc.js";
 import {
-  createBucket,
-  deleteBucketWithObjects,
   markRequestLog,
   readRequestLog,
-  rgwS3Section,
+  rgwBucket,
   startRgw,
   type RgwServer,
-} from "../helpers/rgw.js";
+} from "../../test-support/rgw.js";
+import { multiframeDicom } from "../helpers/multiframe-dicom.js";
 
 const SEGMENT = 64 * 1024;
 const FRAMES = 800; // 800 frames of 512 x 512 bytes: 200 MiB of pixel data
@@ -37,26 +34,15 @@ after(async () => {
 
 it("a 200 MB instance in v2 on RGW: one object, /tags by at most 2 ranged requests, read back identical", async () => {
   const server = await started;
-  const bucket = `v2-${randomUUID()}`;
-  await createBucket(server, bucket);
+  const bucket = await rgwBucket(server, freshBucketName("v2"));
   const workDir = await mkdtemp(join(tmpdir(), "ocs-v2-e2e-"));
   const keyFile = join(workDir, "master.key");
   await writeFile(keyFile, Buffer.alloc(32, 7).toString("base64"), { mode: 0o600 });
-  const client = new S3Client({
-    endpoint: server.endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    credentials: { accessKeyId: server.accessKey, secretAccessKey: server.secretKey },
-  });
   let orthanc: OrthancInstance | undefined;
   try {
     orthanc = await OrthancInstance.start({
       workDir,
-      config: {
-        AwsS3Storage: rgwS3Section(server, bucket, {
-          StorageEncryption: { MasterKey: [1, keyFile], Format: "v2" },
-        }),
-      },
+      config: bucket.orthancConfig({ StorageEncryption: { MasterKey: [1, keyFile], Format: "v2" } }),
     });
     assert.match(await readFile(orthanc.logFile, "utf8"), /range reads on/);
     const { file, pixelDataOffset } = multiframeDicom({
@@ -68,10 +54,7 @@ it("a 200 MB instance in v2 on RGW: one object, /tags by at most 2 ranged reques
     assert.ok(file.length > 200 * 1000 * 1000);
     const { ID } = await orthanc.upload(file);
 
-    const keys: string[] = [];
-    for await (const page of paginateListObjectsV2({ client }, { Bucket: bucket })) {
-      for (const object of page.Contents ?? []) keys.push(object.Key ?? "");
-    }
+    const keys = await bucket.listKeys();
     assert.equal(keys.length, 1, `one object, no .dcm.head copy: ${keys.join(", ")}`);
     assert.match(keys[0] ?? "", /\.dcm\.enc$/);
 
@@ -95,8 +78,7 @@ it("a 200 MB instance in v2 on RGW: one object, /tags by at most 2 ranged reques
     assert.equal(sha256(back), sha256(file), "byte-identical");
   } finally {
     await orthanc?.destroy();
-    client.destroy();
-    await deleteBucketWithObjects(server, bucket);
+    await bucket.cleanup();
     await rm(workDir, { recursive: true, force: true });
   }
 });
