@@ -47,12 +47,11 @@ static void put_string(FILE* f, const char* text) {
   fputs(text, f);
 }
 
-/* ---------------------------------------------------------------------------------------------- */
-/* Jobs                                                                                           */
+/* ---- Jobs ---- */
 
 typedef struct {
   pthread_mutex_t lock; /* Orthanc reads content and progress from other threads than the step's */
-  char *type, *content, *state, *initial_state; /* the initial state: for a reset, the job starts over */
+  char *type, *content, *state;
   float progress;
 } daemon_job;
 
@@ -67,7 +66,7 @@ static const char* hand_over(char* text) {
 static void job_finalize(void* p) {
   daemon_job* job = p;
   pthread_mutex_destroy(&job->lock);
-  free(job->type), free(job->content), free(job->state), free(job->initial_state), free(job);
+  free(job->type), free(job->content), free(job->state), free(job);
 }
 
 static float job_progress(void* p) {
@@ -86,13 +85,13 @@ static const char* job_content(void* p) {
   return hand_over(copy);
 }
 
-/* The three texts are the daemon's JSON: written in, never read. NULL: Orthanc does not store the job. */
+/* The texts are the daemon's JSON: written in, never read. NULL: Orthanc does not store the job. */
 static const char* job_serialized(void* p) {
   daemon_job* job = p;
   char* text = NULL;
   pthread_mutex_lock(&job->lock);
-  if (asprintf(&text, "{\"Format\":\"" OCS_SERIALIZED_JOB_FORMAT "\",\"Content\":%s,\"State\":%s,\"InitialState\":%s}",
-               job->content, job->state, job->initial_state) < 0) {
+  if (asprintf(&text, "{\"Format\":\"" OCS_SERIALIZED_JOB_FORMAT "\",\"Content\":%s,\"State\":%s}", job->content,
+               job->state) < 0) {
     text = NULL;
   }
   pthread_mutex_unlock(&job->lock);
@@ -104,16 +103,15 @@ static OrthancPluginErrorCode job_stop(void* p, OrthancPluginJobStopReason reaso
   return OrthancPluginErrorCode_Success;
 }
 
+/* The daemon starts the job over at its next step: it knows how a job starts (protocol.ts, JOB_STEP). */
 static OrthancPluginErrorCode job_reset(void* p) {
   daemon_job* job = p;
-  char* state = strdup(job->initial_state);
-  if (state == NULL) return OrthancPluginErrorCode_NotEnoughMemory;
+  char* state;
   pthread_mutex_lock(&job->lock);
-  free(job->state);
-  job->state = state;
-  job->progress = 0;
+  int ok = asprintf(&state, "{\"" OCS_JOB_START_OVER_KEY "\":%s}", job->state) >= 0;
+  if (ok) free(job->state), job->state = state, job->progress = 0;
   pthread_mutex_unlock(&job->lock);
-  return OrthancPluginErrorCode_Success;
+  return ok ? OrthancPluginErrorCode_Success : OrthancPluginErrorCode_NotEnoughMemory;
 }
 
 /* Replaces `*field` with the string at the cursor unless it is empty; -1 when it does not fit. */
@@ -154,24 +152,24 @@ static OrthancPluginJobStepStatus job_step(void* p) {
 }
 
 /* A job of the daemon's, ready to submit; NULL when memory is short. Takes its strings (frees them on failure). */
-static OrthancPluginJob* create_job(char* type, char* content, char* state, char* initial_state) {
+static OrthancPluginJob* create_job(char* type, char* content, char* state) {
   daemon_job* job = calloc(1, sizeof *job);
   OrthancPluginJob* created = NULL;
   if (job != NULL) {
     pthread_mutex_init(&job->lock, NULL);
-    job->type = type, job->content = content, job->state = state, job->initial_state = initial_state;
+    job->type = type, job->content = content, job->state = state;
   }
-  if (job != NULL && type != NULL && content != NULL && state != NULL && initial_state != NULL) {
+  if (job != NULL && type != NULL && content != NULL && state != NULL) {
     created = OrthancPluginCreateJob(g_context, job, job_finalize, type, job_progress, job_content, job_serialized,
                                      job_step, job_stop, job_reset);
   }
   if (created == NULL && job != NULL) job_finalize(job);
-  else if (created == NULL) free(type), free(content), free(state), free(initial_state);
+  else if (created == NULL) free(type), free(content), free(state);
   return created;
 }
 
 /* Orthanc calls this at start-up for each job it stored: the daemon says whether it is one of ours (then its
- * content, state and initial state) or not (an empty answer). */
+ * content and state) or not (an empty answer). */
 static OrthancPluginJob* unserialize_job(const char* type, const char* serialized) {
   reply payload = {NULL, 0}, answer = {NULL, 0};
   FILE* f = open_memstream((char**)&payload.data, &payload.size);
@@ -184,17 +182,16 @@ static OrthancPluginJob* unserialize_job(const char* type, const char* serialize
   OrthancPluginJob* job = NULL;
   if (call_daemon(&rq, NULL) == OrthancPluginErrorCode_Success && answer.size > 0) {
     cursor c = {answer.data, answer.data + answer.size};
-    char *content = take_string(&c), *state = take_string(&c), *initial = take_string(&c);
-    if (c.next == c.end) job = create_job(strdup(type), content, state, initial);
-    else free(content), free(state), free(initial);
+    char *content = take_string(&c), *state = take_string(&c);
+    if (c.next == c.end) job = create_job(strdup(type), content, state);
+    else free(content), free(state);
     if (job == NULL) log_message(LOG_ERROR, "cannot restore %s: a malformed answer, or memory is short", what);
   }
   free(payload.data), free(answer.data);
   return job;
 }
 
-/* ---------------------------------------------------------------------------------------------- */
-/* Callbacks                                                                                      */
+/* ---- Callbacks ---- */
 
 static int send_callback_answer(int fd, int32_t code, const void* body, uint64_t size) {
   uint8_t header[OCS_CALLBACK_HEADER_SIZE];
@@ -236,11 +233,11 @@ static int serve_job_callback(int fd, cursor* c) {
     free(type), free(content), free(state);
     return CALLBACK_MALFORMED;
   }
-  char* shown = strdup(type);
-  OrthancPluginJob* job = create_job(type, content, state, strdup(state));
+  char shown[128];
+  snprintf(shown, sizeof shown, "%s", type);
+  OrthancPluginJob* job = create_job(type, content, state);
   char* id = job != NULL ? OrthancPluginSubmitJob(g_context, job, (int32_t)priority) : NULL;
-  if (id == NULL) log_message(LOG_ERROR, "cannot submit a %s job to Orthanc's job engine", shown ? shown : "");
-  free(shown);
+  if (id == NULL) log_message(LOG_ERROR, "cannot submit a %s job to Orthanc's job engine", shown);
   int error = send_callback_answer(fd, id != NULL ? OrthancPluginErrorCode_Success : OrthancPluginErrorCode_InternalError,
                                    id, id != NULL ? strlen(id) : 0);
   if (id != NULL) OrthancPluginFreeString(g_context, id);
@@ -263,8 +260,7 @@ static int serve_callback(int fd, const uint8_t* header, char* cause, size_t cau
   return error;
 }
 
-/* ---------------------------------------------------------------------------------------------- */
-/* REST routes                                                                                    */
+/* ---- REST routes ---- */
 
 /* An HTTP request as a REST payload (protocol.ts) in `*payload`; -1 when memory is short. The client's
  * credentials (authorization, cookie) stay in Orthanc, which has already checked them. */
