@@ -77,23 +77,15 @@ static char* beside_library(const char* relative) {
 /* The Node program, the daemon script and the start-up timeout, and a copy of the whole configuration. */
 static int load_settings(void) {
   char* configuration = OrthancPluginGetConfiguration(g_context);
-  if (configuration == NULL) {
-    log_message(LOG_ERROR, "cannot get Orthanc's configuration");
-    return -1;
-  }
-  g_settings.configuration = strdup(configuration);
-  OrthancPluginFreeString(g_context, configuration);
-  if (g_settings.configuration == NULL) return log_message(LOG_ERROR, "out of memory"), -1;
+  g_settings.configuration = configuration != NULL ? strdup(configuration) : NULL;
+  if (configuration != NULL) OrthancPluginFreeString(g_context, configuration);
+  if (g_settings.configuration == NULL) return log_message(LOG_ERROR, "cannot get Orthanc's configuration"), -1;
   char* timeout = section_option(g_settings.configuration, "StartupTimeout", 1);
   g_settings.startup_timeout_s = timeout != NULL && atoi(timeout) > 0 ? atoi(timeout) : DEFAULT_STARTUP_TIMEOUT_S;
   free(timeout);
   g_settings.node = section_option(g_settings.configuration, "Node", 0);
-  g_settings.node_origin = SECTION ".Node";
-  if (g_settings.node == NULL) {
-    g_settings.node = beside_library(BUNDLED_NODE);
-    g_settings.node_origin = "the bundled runtime";
-  }
-  if (g_settings.node == NULL) {
+  g_settings.node_origin = g_settings.node != NULL ? SECTION ".Node" : "the bundled runtime";
+  if (g_settings.node == NULL && (g_settings.node = beside_library(BUNDLED_NODE)) == NULL) {
     g_settings.node = strdup("node");
     g_settings.node_origin = "node from PATH: no bundled runtime beside the plugin";
   }
@@ -140,9 +132,8 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
     rest_register();
     return 0;
   }
-  if (result == OUTCOME_DISABLED && strstr(reason, "disabled") != NULL) log_message(LOG_WARNING, "%s", reason);
-  else if (result == OUTCOME_DISABLED) log_message(LOG_WARNING, "plugin is disabled: %s", reason);
-  else if (result == OUTCOME_FAILED) log_message(LOG_ERROR, "%s", reason); /* Orthanc adds "Error while initializing plugin" */
+  /* The daemon's words ("..., plugin is disabled"); after a failure, Orthanc adds "Error while initializing plugin". */
+  if (result != OUTCOME_READY) log_message(result == OUTCOME_DISABLED ? LOG_WARNING : LOG_ERROR, "%s", reason);
   announce_stop();
   supervisor_stop();
   release_resources();

@@ -290,7 +290,8 @@ outcome supervisor_start(daemon_settings* settings, int* range, char* reason, si
 /* Starts daemons until one is READY; returns 1 then, 0 when Orthanc is stopping first. */
 static int restart_daemon(daemon_process* d) {
   struct pollfd stop = {stop_fd(), POLLIN, 0};
-  for (int delay = RESTART_FIRST_DELAY_S;; delay = delay * 2 > RESTART_MAX_DELAY_S ? RESTART_MAX_DELAY_S : delay * 2) {
+  for (int delay = RESTART_FIRST_DELAY_S, next;; delay = next) {
+    next = delay * 2 > RESTART_MAX_DELAY_S ? RESTART_MAX_DELAY_S : delay * 2;
     for (int64_t end = now_ms() + delay * 1000; !is_stopping() && now_ms() < end;) poll(&stop, 1, (int)(end - now_ms()));
     if (is_stopping()) return 0;
     handshake h;
@@ -305,8 +306,7 @@ static int restart_daemon(daemon_process* d) {
     }
     if (is_stopping()) return 0;
     log_message(LOG_ERROR, "cannot restart the daemon: %s%s; next attempt in %d s",
-                h.result == OUTCOME_DISABLED ? "it answered DISABLED: " : "", h.reason,
-                delay * 2 > RESTART_MAX_DELAY_S ? RESTART_MAX_DELAY_S : delay * 2);
+                h.result == OUTCOME_DISABLED ? "it answered DISABLED: " : "", h.reason, next);
   }
 }
 

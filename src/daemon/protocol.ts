@@ -18,7 +18,7 @@
 //        0    4 magic        "OCS1"
 //        4    4 code         an OrthancPluginErrorCode (i32); 0 = success
 //        8    8 size         success: bytes of data that follow (READ_WHOLE, READ_RANGE, REST); error:
-//                            bytes of a UTF-8 message that follows (the bridge logs it); else 0
+//                            bytes of a UTF-8 message that follows (logged by the daemon); else 0
 //
 // JOB_RESTORE (op 7): Orthanc found a job it had stored (at start-up) and asks whether it is one of ours.
 // Payload: string type (Orthanc's job type), then the serialized job up to the end (the bridge's
