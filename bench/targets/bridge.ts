@@ -8,7 +8,7 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-import { OrthancInstance } from "../../test/helpers/orthanc.js";
+import { OrthancInstance } from "../../test-support/orthanc.js";
 import {
   fixed,
   median,

@@ -3,6 +3,7 @@
 // as Orthanc stored it (it may have re-written the JSON); the texts are handed back, JSON re-encoded.
 // JOB_STEP: the state of a job Orthanc reset comes wrapped as {"StartOver": state} (protocol.ts).
 
+import { StorageError } from "../errors.js";
 import {
   JOB_START_OVER_KEY,
   SERIALIZED_JOB_FORMAT,
@@ -24,7 +25,11 @@ export function restoreJob({ type, serialized }: JobRestoreRequest): RestoredJob
   // Older bridges also wrote "InitialState", for a reset: a reset now travels in the state (startingOver).
   const texts = [record["Content"], record["State"]];
   if (texts.some((value) => typeof value !== "object" || value === null)) {
-    throw new Error(`a stored ${type} job of ours is incomplete: it lacks Content or State`);
+    throw new StorageError(
+      "BRIDGE_FAILED",
+      { operation: "restore job", subject: type },
+      `a stored ${type} job of ours is incomplete: it lacks Content or State`,
+    );
   }
   const [content, state] = texts.map((value) => JSON.stringify(value)) as [string, string];
   return { content, state };

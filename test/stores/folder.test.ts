@@ -1,25 +1,25 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, rm, writeFile, mkdir, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, rm, writeFile, mkdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 
 import { isStorageError } from "../../src/errors.js";
 import { createFolderStore } from "../../src/stores/folder.js";
+import { folderBucket } from "../../test-support/folder.js";
 import { objectStoreConformance } from "./conformance.js";
 
 objectStoreConformance("folder", async () => {
-  const root = await mkdtemp(join(tmpdir(), "ocs-folder-"));
+  const folder = await folderBucket();
   return {
-    store: await createFolderStore({ root, fsync: true }),
-    cleanup: () => rm(root, { recursive: true, force: true }),
+    store: await createFolderStore(folder.storeOptions({ fsync: true })),
+    cleanup: () => folder.cleanup(),
   };
 });
 
 describe("folder driver", () => {
   async function freshStore(fsync = false) {
-    const root = await mkdtemp(join(tmpdir(), "ocs-folder-"));
-    return { root, store: await createFolderStore({ root, fsync }) };
+    const folder = await folderBucket();
+    return { root: folder.name, store: await createFolderStore(folder.storeOptions({ fsync })) };
   }
 
   it("names files exactly by their key, with '/' as sub-folders", async () => {
