@@ -21,23 +21,16 @@
 #define PLUGIN_NAME "orthanc-cloud-storage"
 #define SECTION "OrthancCloudStorage"
 
-/* Integers of the frames, little-endian, byte by byte: nothing depends on the host's order or alignment. */
-static inline void ocs_put_u32(uint8_t* p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static inline void ocs_put_u64(uint8_t* p, uint64_t v) {
-  ocs_put_u32(p, (uint32_t)v);
-  ocs_put_u32(p + 4, (uint32_t)(v >> 32));
-}
-static inline uint32_t ocs_get_u32(const uint8_t* p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
+/* The frames' integers are little-endian, written byte by byte: no dependence on the host's order. */
+static inline void ocs_put_u32(uint8_t* p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> 8 * i); }
+static inline void ocs_put_u64(uint8_t* p, uint64_t v) { ocs_put_u32(p, (uint32_t)v), ocs_put_u32(p + 4, v >> 32); }
+static inline uint32_t ocs_get_u32(const uint8_t* p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
 static inline uint64_t ocs_get_u64(const uint8_t* p) { return ocs_get_u32(p) | (uint64_t)ocs_get_u32(p + 4) << 32; }
 
 /* util.c */
 typedef enum { LOG_INFO, LOG_WARNING, LOG_ERROR } log_level;
 extern OrthancPluginContext* g_context;
-void log_text(log_level level, const char* text);
+void log_text(log_level level, const char* prefix, const char* text);
 __attribute__((format(printf, 2, 3))) void log_message(log_level level, const char* format, ...);
 const char* error_text(int error);
 int64_t now_ms(void);
@@ -53,8 +46,7 @@ void stop_release(void);
 /* connection.c */
 #define IO_EOF (-1)
 #define CALLBACK_MALFORMED (-2)
-/* Serves one callback frame whose header was just read on `fd` (rest.c): 0, an errno value, IO_EOF, or
- * CALLBACK_MALFORMED with the cause written in `cause`. */
+/* Serves one callback frame whose header was just read (rest.c): 0, an errno value, IO_EOF or CALLBACK_MALFORMED. */
 typedef int (*callback_server)(int fd, const uint8_t* header, char* cause, size_t cause_size);
 typedef struct {
   uint8_t* data; /* malloc()ed */
@@ -66,8 +58,7 @@ typedef struct {
   const char* uuid; /* "" but for storage calls */
   OrthancPluginContentType type;
   const void* payload;                 /* create, REST, JOB_STEP, JOB_RESTORE */
-  uint64_t size;                       /* the payload's size; read range: the length */
-  uint64_t start;                      /* read range */
+  uint64_t size, start;                /* the payload's size; read range: its length and start */
   OrthancPluginMemoryBuffer64* target; /* read whole: allocated here; read range: Orthanc's */
   const char* what;                    /* REST, jobs: "GET /cloud-storage/health", "a step of job X" */
   reply* answer;                       /* REST, jobs */
@@ -84,18 +75,17 @@ OrthancPluginErrorCode call_daemon(const request* rq, int* answered); /* logs it
 
 /* supervisor.c */
 typedef struct {
-  char* node;             /* a path, or a name looked up in PATH */
-  const char* node_origin; /* for the log: "OrthancCloudStorage.Node", "the bundled runtime"... */
-  char* daemon_script;
+  char *node, *daemon_script; /* node: a path, or a name looked up in PATH */
+  const char* node_origin;    /* for the log: "OrthancCloudStorage.Node", "the bundled runtime"... */
   int startup_timeout_s;
   char* configuration; /* Orthanc's merged configuration, given to every daemon */
 } daemon_settings;
 typedef enum { OUTCOME_FAILED = 0, OUTCOME_READY, OUTCOME_DISABLED } outcome;
-/* Starts the daemon and waits for its handshake: READY (then `*range` says whether range reads are
- * served, and the connection knows where to go), DISABLED or FAILED, `reason` saying why. */
+/* Starts the daemon, waits for its handshake: READY (`*range` set, the connection published), DISABLED or
+ * FAILED, `reason` saying why. */
 outcome supervisor_start(daemon_settings* settings, int* range, char* reason, size_t reason_size);
 int supervisor_watch(void); /* after READY: restart the daemon whenever it ends; 0, or -1 after logging */
-void supervisor_stop(void); /* Orthanc is stopping (announce_stop() was called): stop the daemon */
+void supervisor_stop(void); /* once announce_stop() was called */
 
 /* storage.c */
 void storage_register(int range);

@@ -31,62 +31,34 @@
 #define MIN_ORTHANC_MINOR 9
 #define MIN_ORTHANC_REVISION 0
 
-/* The daemon answers with protocol.ts's codes, which the bridge hands to Orthanc as they are. */
-#define SAME_CODE(ours, orthancs) _Static_assert((int)(ours) == (int)(orthancs), #orthancs)
-SAME_CODE(OCS_CODE_SUCCESS, OrthancPluginErrorCode_Success);
-SAME_CODE(OCS_CODE_INTERNAL_ERROR, OrthancPluginErrorCode_InternalError);
-SAME_CODE(OCS_CODE_NOT_ENOUGH_MEMORY, OrthancPluginErrorCode_NotEnoughMemory);
-SAME_CODE(OCS_CODE_PARAMETER_OUT_OF_RANGE, OrthancPluginErrorCode_ParameterOutOfRange);
-SAME_CODE(OCS_CODE_INEXISTENT_FILE, OrthancPluginErrorCode_InexistentFile);
-SAME_CODE(OCS_CODE_CANNOT_WRITE_FILE, OrthancPluginErrorCode_CannotWriteFile);
-SAME_CODE(OCS_CODE_BAD_FILE_FORMAT, OrthancPluginErrorCode_BadFileFormat);
-SAME_CODE(OCS_CODE_FULL_STORAGE, OrthancPluginErrorCode_FullStorage);
-SAME_CODE(OCS_CODE_CORRUPTED_FILE, OrthancPluginErrorCode_CorruptedFile);
-SAME_CODE(OCS_CODE_STORAGE_AREA_PLUGIN, OrthancPluginErrorCode_StorageAreaPlugin);
-SAME_CODE(OCS_CODE_BAD_RANGE, OrthancPluginErrorCode_BadRange);
-
 static daemon_settings g_settings;
-
-/* The end of a top-level member that starts at `member`: the next one, or the closing brace of its object
- * (both writers below put it at the member's indentation), or the end of the document. */
-static const char* member_end(const char* member) {
-  const char* next = strstr(member + 1, "\n   \"");
-  const char* close = strstr(member + 1, "\n   }");
-  return close != NULL && (next == NULL || close < next) ? close : next != NULL ? next : member + strlen(member);
-}
 
 /*
  * Option `name` of the OrthancCloudStorage section (a whole `number`, else a string), malloc()ed; NULL when
- * absent or not plain. Not a
- * parser: Orthanc hands its configuration out as jsoncpp writes it (StyledWriter or StreamWriter: one
- * member per line, "Key" : value, top-level members indented by 3 spaces and theirs by 6). Plain values
- * are strings without escapes other than \" \\ \/, and whole numbers. Anything else leaves the default;
- * the daemon, which validates the section, also checks that what the bridge used is what is written
- * (the --bridge-* flags), so a value the bridge could not read stops Orthanc with a message naming it.
+ * absent or not plain. Not a parser: Orthanc hands its configuration out as jsoncpp writes it (one member per
+ * line, "Key" : value, top-level members indented by 3 spaces and theirs by 6); plain values are strings
+ * without escapes other than \" \\ \/, and whole numbers. Anything else leaves the default; the daemon, which
+ * validates the section, checks that what the bridge used is what is written (the --bridge-* flags), so a
+ * value the bridge could not read stops Orthanc with a message naming it.
  */
 static char* section_option(const char* configuration, const char* name, int number) {
   char key[64];
   const char* section = strstr(configuration, "\n   \"" SECTION "\" : ");
+  const char* end = section; /* the next top-level member, or the closing brace */
+  while (end != NULL && (end = strstr(end + 1, "\n   ")) != NULL && end[4] != '"' && end[4] != '}') {
+  }
   snprintf(key, sizeof key, "\n      \"%s\" : ", name);
   const char* at = section != NULL ? strstr(section, key) : NULL;
-  if (at == NULL || at > member_end(section)) return NULL;
+  if (at == NULL || (end != NULL && at > end)) return NULL;
   at += strlen(key);
   size_t digits = strspn(at, "0123456789"), used = 0;
-  char* value = malloc(strcspn(at, "\n") + 1);
-  if (value != NULL && number && digits > 0 && digits < 10 && strchr(",\n", at[digits]) != NULL) {
-    memcpy(value, at, digits);
-    value[digits] = '\0';
-    return value;
+  if (number) return digits > 0 && digits < 10 && strchr(",\n", at[digits]) != NULL ? strndup(at, digits) : NULL;
+  char* value = *at == '"' ? malloc(strcspn(at, "\n")) : NULL;
+  for (at++; value != NULL && *at != '"' && *at != '\0' && *at != '\n'; at++) {
+    if (*at == '\\' && (at[1] == '\0' || strchr("\"\\/", at[1]) == NULL)) break;
+    value[used++] = *(at += *at == '\\');
   }
-  for (at += value != NULL && !number && *at == '"' ? 1 : strlen(at); *at != '"' && *at != '\0'; at++) {
-    int escaped = *at == '\\' && at[1] != '\0' && strchr("\"\\/", at[1]) != NULL;
-    if (*at == '\0' || *at == '\n' || (*at == '\\' && !escaped)) break;
-    value[used++] = *(at += escaped);
-  }
-  if (value != NULL && used > 0 && *at == '"') {
-    value[used] = '\0';
-    return value;
-  }
+  if (value != NULL && used > 0 && *at == '"') return value[used] = '\0', value;
   free(value);
   return NULL;
 }
@@ -105,23 +77,15 @@ static char* beside_library(const char* relative) {
 /* The Node program, the daemon script and the start-up timeout, and a copy of the whole configuration. */
 static int load_settings(void) {
   char* configuration = OrthancPluginGetConfiguration(g_context);
-  if (configuration == NULL) {
-    log_message(LOG_ERROR, "cannot get Orthanc's configuration");
-    return -1;
-  }
-  g_settings.configuration = strdup(configuration);
-  OrthancPluginFreeString(g_context, configuration);
-  if (g_settings.configuration == NULL) return log_message(LOG_ERROR, "out of memory"), -1;
+  g_settings.configuration = configuration != NULL ? strdup(configuration) : NULL;
+  if (configuration != NULL) OrthancPluginFreeString(g_context, configuration);
+  if (g_settings.configuration == NULL) return log_message(LOG_ERROR, "cannot get Orthanc's configuration"), -1;
   char* timeout = section_option(g_settings.configuration, "StartupTimeout", 1);
   g_settings.startup_timeout_s = timeout != NULL && atoi(timeout) > 0 ? atoi(timeout) : DEFAULT_STARTUP_TIMEOUT_S;
   free(timeout);
   g_settings.node = section_option(g_settings.configuration, "Node", 0);
-  g_settings.node_origin = SECTION ".Node";
-  if (g_settings.node == NULL) {
-    g_settings.node = beside_library(BUNDLED_NODE);
-    g_settings.node_origin = "the bundled runtime";
-  }
-  if (g_settings.node == NULL) {
+  g_settings.node_origin = g_settings.node != NULL ? SECTION ".Node" : "the bundled runtime";
+  if (g_settings.node == NULL && (g_settings.node = beside_library(BUNDLED_NODE)) == NULL) {
     g_settings.node = strdup("node");
     g_settings.node_origin = "node from PATH: no bundled runtime beside the plugin";
   }
@@ -168,9 +132,8 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
     rest_register();
     return 0;
   }
-  if (result == OUTCOME_DISABLED && strstr(reason, "disabled") != NULL) log_message(LOG_WARNING, "%s", reason);
-  else if (result == OUTCOME_DISABLED) log_message(LOG_WARNING, "plugin is disabled: %s", reason);
-  else if (result == OUTCOME_FAILED) log_message(LOG_ERROR, "%s", reason); /* Orthanc adds "Error while initializing plugin" */
+  /* The daemon's words ("..., plugin is disabled"); after a failure, Orthanc adds "Error while initializing plugin". */
+  if (result != OUTCOME_READY) log_message(result == OUTCOME_DISABLED ? LOG_WARNING : LOG_ERROR, "%s", reason);
   announce_stop();
   supervisor_stop();
   release_resources();

@@ -1,10 +1,10 @@
 /*
- * The daemon's REST routes, its jobs, and its calls into Orthanc. Each HTTP request on a route is
- * forwarded as is (Orthanc's threads, concurrently: registered without Orthanc's lock). A job keeps the
- * opaque JSON texts the daemon gave it and sends its state with each step (JOB_STEP): the daemon keeps
- * nothing between steps, and Orthanc can store the job and run it again after a restart (JOB_RESTORE: the
- * daemon reads the stored text back). While a REST request or a step waits for its answer, the daemon may
- * call Orthanc's REST API or submit a job (callbacks, served here on the waiting thread).
+ * The daemon's REST routes, its jobs, and its calls into Orthanc. Each HTTP request on a route is forwarded
+ * as is (Orthanc's threads, concurrently: registered without Orthanc's lock). A job keeps the opaque JSON texts
+ * the daemon gave it and sends its state with each step (JOB_STEP): the daemon keeps nothing between steps,
+ * and Orthanc can store the job and run it again after a restart (JOB_RESTORE: the daemon reads it back).
+ * While a REST request or a step waits for its answer, the daemon may call Orthanc's REST API or submit a job
+ * (callbacks, served here on the waiting thread).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -13,10 +13,6 @@
 #include <string.h>
 
 #include "bridge.h"
-
-/* In serialized jobs, so that the daemon recognises ours (the official plugin's are different). */
-#define SERIALIZED_FORMAT "orthanc-cloud-storage/1"
-#define TEXT_CAPACITY 256 /* longest content type or list of allowed methods in a REST answer */
 
 static const char* const METHODS[] = {"?", "GET", "POST", "PUT", "DELETE"};
 
@@ -35,27 +31,27 @@ static int take_u32(cursor* c, uint32_t* value) {
 /* A string of the payload, copied and NUL-terminated (malloc()ed); NULL when it does not fit. */
 static char* take_string(cursor* c) {
   uint32_t length;
-  char* text = take_u32(c, &length) == 0 && (uint64_t)(c->end - c->next) >= length ? malloc(length + 1ul) : NULL;
-  if (text == NULL) return NULL;
-  memcpy(text, c->next, length);
-  text[length] = '\0';
-  c->next += length;
+  char* text = take_u32(c, &length) == 0 && (uint64_t)(c->end - c->next) >= length ? strndup((const char*)c->next, length) : NULL;
+  if (text != NULL) c->next += length;
   return text;
 }
 
-static uint8_t* put_string(uint8_t* p, const char* text) {
-  size_t length = strlen(text);
-  ocs_put_u32(p, (uint32_t)length);
-  memcpy(p + 4, text, length);
-  return p + 4 + length;
+static void put_u32(FILE* f, uint32_t value) {
+  uint8_t bytes[4];
+  ocs_put_u32(bytes, value);
+  fwrite(bytes, 4, 1, f);
 }
 
-/* ---------------------------------------------------------------------------------------------- */
-/* Jobs                                                                                           */
+static void put_string(FILE* f, const char* text) {
+  put_u32(f, (uint32_t)strlen(text));
+  fputs(text, f);
+}
+
+/* ---- Jobs ---- */
 
 typedef struct {
   pthread_mutex_t lock; /* Orthanc reads content and progress from other threads than the step's */
-  char *type, *content, *state, *initial_state; /* the initial state: for a reset, the job starts over */
+  char *type, *content, *state;
   float progress;
 } daemon_job;
 
@@ -70,7 +66,7 @@ static const char* hand_over(char* text) {
 static void job_finalize(void* p) {
   daemon_job* job = p;
   pthread_mutex_destroy(&job->lock);
-  free(job->type), free(job->content), free(job->state), free(job->initial_state), free(job);
+  free(job->type), free(job->content), free(job->state), free(job);
 }
 
 static float job_progress(void* p) {
@@ -89,13 +85,13 @@ static const char* job_content(void* p) {
   return hand_over(copy);
 }
 
-/* The three texts are the daemon's JSON: they are written in, never read. NULL: Orthanc does not store it. */
+/* The texts are the daemon's JSON: written in, never read. NULL: Orthanc does not store the job. */
 static const char* job_serialized(void* p) {
   daemon_job* job = p;
   char* text = NULL;
   pthread_mutex_lock(&job->lock);
-  if (asprintf(&text, "{\"Format\":\"" SERIALIZED_FORMAT "\",\"Content\":%s,\"State\":%s,\"InitialState\":%s}",
-               job->content, job->state, job->initial_state) < 0) {
+  if (asprintf(&text, "{\"Format\":\"" OCS_SERIALIZED_JOB_FORMAT "\",\"Content\":%s,\"State\":%s}", job->content,
+               job->state) < 0) {
     text = NULL;
   }
   pthread_mutex_unlock(&job->lock);
@@ -107,16 +103,15 @@ static OrthancPluginErrorCode job_stop(void* p, OrthancPluginJobStopReason reaso
   return OrthancPluginErrorCode_Success;
 }
 
+/* The daemon starts the job over at its next step: it knows how a job starts (protocol.ts, JOB_STEP). */
 static OrthancPluginErrorCode job_reset(void* p) {
   daemon_job* job = p;
-  char* state = strdup(job->initial_state);
-  if (state == NULL) return OrthancPluginErrorCode_NotEnoughMemory;
+  char* state;
   pthread_mutex_lock(&job->lock);
-  free(job->state);
-  job->state = state;
-  job->progress = 0;
+  int ok = asprintf(&state, "{\"" OCS_JOB_START_OVER_KEY "\":%s}", job->state) >= 0;
+  if (ok) free(job->state), job->state = state, job->progress = 0;
   pthread_mutex_unlock(&job->lock);
-  return OrthancPluginErrorCode_Success;
+  return ok ? OrthancPluginErrorCode_Success : OrthancPluginErrorCode_NotEnoughMemory;
 }
 
 /* Replaces `*field` with the string at the cursor unless it is empty; -1 when it does not fit. */
@@ -141,69 +136,62 @@ static OrthancPluginJobStepStatus job_step(void* p) {
   request rq = {.op = OCS_OP_JOB_STEP, .verb = "run", .uuid = "", .payload = state, .size = strlen(state),
                 .what = what, .answer = &answer, .serve = serve_callback};
   OrthancPluginErrorCode code = call_daemon(&rq, NULL);
-  free(state);
   uint32_t status = OrthancPluginJobStepStatus_Failure, progress = 0;
-  if (code == OrthancPluginErrorCode_Success) {
-    cursor c = {answer.data, answer.data + answer.size};
-    pthread_mutex_lock(&job->lock);
-    int malformed = take_u32(&c, &status) != 0 || take_u32(&c, &progress) != 0 || update_from(&c, &job->content) != 0 ||
-                    update_from(&c, &job->state) != 0 || c.next != c.end ||
-                    status < OrthancPluginJobStepStatus_Success || status > OrthancPluginJobStepStatus_Continue;
-    if (!malformed) job->progress = progress > 1000000 ? 1.0f : (float)progress / 1000000.0f;
-    pthread_mutex_unlock(&job->lock);
-    if (malformed) {
-      log_message(LOG_ERROR, "%s: protocol error: a malformed answer of %llu bytes", what,
-                  (unsigned long long)answer.size);
-      status = OrthancPluginJobStepStatus_Failure;
-    }
-  }
-  free(answer.data);
-  return (OrthancPluginJobStepStatus)status;
+  cursor c = {answer.data, answer.data + answer.size};
+  pthread_mutex_lock(&job->lock);
+  int malformed = code == OrthancPluginErrorCode_Success &&
+                  (take_u32(&c, &status) != 0 || take_u32(&c, &progress) != 0 || update_from(&c, &job->content) != 0 ||
+                   update_from(&c, &job->state) != 0 || c.next != c.end ||
+                   status < OrthancPluginJobStepStatus_Success || status > OrthancPluginJobStepStatus_Continue);
+  if (code == OrthancPluginErrorCode_Success && !malformed)
+    job->progress = progress > OCS_PROGRESS_SCALE ? 1.0f : (float)progress / OCS_PROGRESS_SCALE;
+  pthread_mutex_unlock(&job->lock);
+  if (malformed) log_message(LOG_ERROR, "%s: protocol error: a malformed answer of %llu bytes", what, (unsigned long long)answer.size);
+  free(state), free(answer.data);
+  return malformed ? OrthancPluginJobStepStatus_Failure : (OrthancPluginJobStepStatus)status;
 }
 
 /* A job of the daemon's, ready to submit; NULL when memory is short. Takes its strings (frees them on failure). */
-static OrthancPluginJob* create_job(char* type, char* content, char* state, char* initial_state) {
+static OrthancPluginJob* create_job(char* type, char* content, char* state) {
   daemon_job* job = calloc(1, sizeof *job);
   OrthancPluginJob* created = NULL;
   if (job != NULL) {
     pthread_mutex_init(&job->lock, NULL);
-    job->type = type, job->content = content, job->state = state, job->initial_state = initial_state;
+    job->type = type, job->content = content, job->state = state;
   }
-  if (job != NULL && type != NULL && content != NULL && state != NULL && initial_state != NULL) {
+  if (job != NULL && type != NULL && content != NULL && state != NULL) {
     created = OrthancPluginCreateJob(g_context, job, job_finalize, type, job_progress, job_content, job_serialized,
                                      job_step, job_stop, job_reset);
   }
   if (created == NULL && job != NULL) job_finalize(job);
-  else if (created == NULL) free(type), free(content), free(state), free(initial_state);
+  else if (created == NULL) free(type), free(content), free(state);
   return created;
 }
 
-/* Orthanc calls this at start-up for each job it stored: the daemon says whether it is one of ours (then
- * its content, state and initial state, as strings) or not (an empty answer). */
+/* Orthanc calls this at start-up for each job it stored: the daemon says whether it is one of ours (then its
+ * content and state) or not (an empty answer). */
 static OrthancPluginJob* unserialize_job(const char* type, const char* serialized) {
-  size_t size = 4 + strlen(type) + strlen(serialized);
-  uint8_t* payload = malloc(size);
-  if (payload == NULL) return NULL;
-  memcpy(put_string(payload, type), serialized, strlen(serialized));
+  reply payload = {NULL, 0}, answer = {NULL, 0};
+  FILE* f = open_memstream((char**)&payload.data, &payload.size);
+  if (f == NULL) return NULL;
+  put_string(f, type), fputs(serialized, f), fclose(f);
   char what[128];
   snprintf(what, sizeof what, "a stored %s job", type);
-  reply answer = {NULL, 0};
-  request rq = {.op = OCS_OP_JOB_RESTORE, .verb = "restore", .uuid = "", .payload = payload, .size = size,
-                .what = what, .answer = &answer};
+  request rq = {.op = OCS_OP_JOB_RESTORE, .verb = "restore", .uuid = "", .payload = payload.data,
+                .size = payload.size, .what = what, .answer = &answer};
   OrthancPluginJob* job = NULL;
   if (call_daemon(&rq, NULL) == OrthancPluginErrorCode_Success && answer.size > 0) {
     cursor c = {answer.data, answer.data + answer.size};
-    char *content = take_string(&c), *state = take_string(&c), *initial = take_string(&c);
-    job = c.next == c.end ? create_job(strdup(type), content, state, initial) : NULL;
+    char *content = take_string(&c), *state = take_string(&c);
+    if (c.next == c.end) job = create_job(strdup(type), content, state);
+    else free(content), free(state);
     if (job == NULL) log_message(LOG_ERROR, "cannot restore %s: a malformed answer, or memory is short", what);
-    if (c.next != c.end) free(content), free(state), free(initial);
   }
-  free(payload), free(answer.data);
+  free(payload.data), free(answer.data);
   return job;
 }
 
-/* ---------------------------------------------------------------------------------------------- */
-/* Callbacks                                                                                      */
+/* ---- Callbacks ---- */
 
 static int send_callback_answer(int fd, int32_t code, const void* body, uint64_t size) {
   uint8_t header[OCS_CALLBACK_HEADER_SIZE];
@@ -245,13 +233,13 @@ static int serve_job_callback(int fd, cursor* c) {
     free(type), free(content), free(state);
     return CALLBACK_MALFORMED;
   }
-  char* shown = strdup(type);
-  OrthancPluginJob* job = create_job(type, content, state, strdup(state));
+  char shown[128];
+  snprintf(shown, sizeof shown, "%s", type);
+  OrthancPluginJob* job = create_job(type, content, state);
   char* id = job != NULL ? OrthancPluginSubmitJob(g_context, job, (int32_t)priority) : NULL;
-  if (id == NULL) log_message(LOG_ERROR, "cannot submit a %s job to Orthanc's job engine", shown ? shown : "");
-  free(shown);
-  int error = id != NULL ? send_callback_answer(fd, OrthancPluginErrorCode_Success, id, strlen(id))
-                         : send_callback_answer(fd, OrthancPluginErrorCode_InternalError, NULL, 0);
+  if (id == NULL) log_message(LOG_ERROR, "cannot submit a %s job to Orthanc's job engine", shown);
+  int error = send_callback_answer(fd, id != NULL ? OrthancPluginErrorCode_Success : OrthancPluginErrorCode_InternalError,
+                                   id, id != NULL ? strlen(id) : 0);
   if (id != NULL) OrthancPluginFreeString(g_context, id);
   return error;
 }
@@ -266,51 +254,32 @@ static int serve_callback(int fd, const uint8_t* header, char* cause, size_t cau
   cursor c = {payload, payload + size};
   if (error == 0) error = kind == OCS_CALLBACK_ORTHANC_REST ? serve_rest_callback(fd, &c) : serve_job_callback(fd, &c);
   if (error == CALLBACK_MALFORMED) {
-    snprintf(cause, cause_size, "protocol error: a malformed callback (kind %u, %llu bytes)", kind,
-             (unsigned long long)size);
+    snprintf(cause, cause_size, "protocol error: a malformed callback (kind %u, %llu bytes)", kind, (unsigned long long)size);
   }
   free(payload);
   return error;
 }
 
-/* ---------------------------------------------------------------------------------------------- */
-/* REST routes                                                                                    */
+/* ---- REST routes ---- */
 
-/* The client's credentials stay in Orthanc, which has already checked them. */
-static int forwarded(const char* name) { return strcmp(name, "authorization") != 0 && strcmp(name, "cookie") != 0; }
-
-/* An HTTP request as a REST payload (protocol.ts), malloc()ed, of `*size` bytes; NULL when larger than
- * OCS_MAX_REST_PAYLOAD (`*size` then says how large) or when memory is short. */
-static uint8_t* encode_rest_request(const char* url, const OrthancPluginHttpRequest* http, uint64_t* size) {
-  /* The strings after the url, in order: the groups, the arguments' keys and values, the headers' (the
-   * forwarded ones): measured in a first pass, written in a second. */
-  const char* const* lists[3][2] = {{http->groups, NULL}, {http->getKeys, http->getValues},
-                                    {http->headersKeys, http->headersValues}};
-  uint32_t counts[3] = {http->groupsCount, http->getCount, 0};
-  uint64_t total = OCS_REST_REQUEST_FIXED_SIZE + 4 + strlen(url) + http->bodySize;
-  for (int l = 0; l < 3; l++) {
-    for (uint32_t i = 0; i < (l == 2 ? http->headersCount : counts[l]); i++) {
-      if (l == 2 && !forwarded(lists[l][0][i])) continue;
-      for (int k = 0; k < 2 && lists[l][k] != NULL; k++) total += 4 + strlen(lists[l][k][i]);
-      counts[2] += l == 2;
-    }
+/* An HTTP request as a REST payload (protocol.ts) in `*payload`; -1 when memory is short. The client's
+ * credentials (authorization, cookie) stay in Orthanc, which has already checked them. */
+static int encode_rest_request(const char* url, const OrthancPluginHttpRequest* http, reply* payload) {
+  FILE* f = open_memstream((char**)&payload->data, &payload->size);
+  if (f == NULL) return -1;
+  uint32_t headers = 0, fixed[] = {http->method, http->groupsCount, http->getCount, 0, http->bodySize, 0};
+  for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) put_u32(f, fixed[i]);
+  put_string(f, url);
+  for (uint32_t i = 0; i < http->groupsCount; i++) put_string(f, http->groups[i]);
+  for (uint32_t i = 0; i < http->getCount; i++) put_string(f, http->getKeys[i]), put_string(f, http->getValues[i]);
+  for (uint32_t i = 0; i < http->headersCount; i++) {
+    if (strcmp(http->headersKeys[i], "authorization") == 0 || strcmp(http->headersKeys[i], "cookie") == 0) continue;
+    put_string(f, http->headersKeys[i]), put_string(f, http->headersValues[i]), headers++;
   }
-  uint8_t* payload = (*size = total) <= OCS_MAX_REST_PAYLOAD ? calloc(1, total) : NULL;
-  if (payload == NULL) return NULL;
-  ocs_put_u32(payload + OCS_REST_METHOD, (uint32_t)http->method);
-  ocs_put_u32(payload + OCS_REST_GROUP_COUNT, counts[0]);
-  ocs_put_u32(payload + OCS_REST_ARGUMENT_COUNT, counts[1]);
-  ocs_put_u32(payload + OCS_REST_HEADER_COUNT, counts[2]);
-  ocs_put_u32(payload + OCS_REST_BODY_SIZE, http->bodySize);
-  uint8_t* next = put_string(payload + OCS_REST_REQUEST_FIXED_SIZE, url);
-  for (int l = 0; l < 3; l++) {
-    for (uint32_t i = 0; i < (l == 2 ? http->headersCount : counts[l]); i++) {
-      if (l == 2 && !forwarded(lists[l][0][i])) continue;
-      for (int k = 0; k < 2 && lists[l][k] != NULL; k++) next = put_string(next, lists[l][k][i]);
-    }
-  }
-  if (http->bodySize > 0) memcpy(next, http->body, http->bodySize);
-  return payload;
+  fwrite(http->body, 1, http->bodySize, f);
+  if (fclose(f) != 0) return free(payload->data), payload->data = NULL, -1;
+  ocs_put_u32(payload->data + OCS_REST_HEADER_COUNT, headers);
+  return 0;
 }
 
 static void send_text_status(OrthancPluginRestOutput* output, uint16_t status, const char* text) {
@@ -320,27 +289,27 @@ static void send_text_status(OrthancPluginRestOutput* output, uint16_t status, c
 
 /* Hands the daemon's answer to Orthanc: 200 as a buffer, 405 with its allowed methods, else a status. */
 static OrthancPluginErrorCode send_rest_answer(OrthancPluginRestOutput* output, const char* what, const reply* r) {
-  const uint8_t* data = r->data;
-  uint32_t status = r->size >= OCS_REST_ANSWER_FIXED_SIZE ? ocs_get_u32(data + OCS_REST_ANSWER_STATUS) : 0;
-  uint64_t type_length = status != 0 ? ocs_get_u32(data + OCS_REST_ANSWER_TYPE_LENGTH) : 0;
-  uint64_t allow_length = status != 0 ? ocs_get_u32(data + OCS_REST_ANSWER_ALLOW_LENGTH) : 0;
+  uint32_t status = r->size >= OCS_REST_ANSWER_FIXED_SIZE ? ocs_get_u32(r->data + OCS_REST_ANSWER_STATUS) : 0;
+  uint64_t type_length = status != 0 ? ocs_get_u32(r->data + OCS_REST_ANSWER_TYPE_LENGTH) : 0;
+  uint64_t allow_length = status != 0 ? ocs_get_u32(r->data + OCS_REST_ANSWER_ALLOW_LENGTH) : 0;
   uint64_t used = OCS_REST_ANSWER_FIXED_SIZE + type_length + allow_length;
-  if (status < 100 || status > 599 || type_length > TEXT_CAPACITY || allow_length > TEXT_CAPACITY || used > r->size) {
+  if (status < 100 || status > 599 || used > r->size) {
     log_message(LOG_ERROR, "cannot forward %s: protocol error: a malformed REST answer of %llu bytes", what,
                 (unsigned long long)r->size);
     return OrthancPluginErrorCode_Plugin;
   }
-  char type[TEXT_CAPACITY + 1], allow[TEXT_CAPACITY + 1];
-  snprintf(type, sizeof type, "%.*s", (int)type_length, (const char*)data + OCS_REST_ANSWER_FIXED_SIZE);
-  snprintf(allow, sizeof allow, "%.*s", (int)allow_length, (const char*)data + OCS_REST_ANSWER_FIXED_SIZE + type_length);
-  const char* body = (const char*)data + used;
-  if (status == 200) OrthancPluginAnswerBuffer(g_context, output, body, (uint32_t)(r->size - used), type);
+  char* type = strndup((const char*)r->data + OCS_REST_ANSWER_FIXED_SIZE, type_length);
+  char* allow = strndup((const char*)r->data + OCS_REST_ANSWER_FIXED_SIZE + type_length, allow_length);
+  const char* body = (const char*)r->data + used;
+  if (type == NULL || allow == NULL) status = 0;
+  else if (status == 200) OrthancPluginAnswerBuffer(g_context, output, body, (uint32_t)(r->size - used), type);
   else if (status == 405) OrthancPluginSendMethodNotAllowed(g_context, output, allow);
   else {
     if (type[0] != '\0') OrthancPluginSetHttpHeader(g_context, output, "Content-Type", type);
     OrthancPluginSendHttpStatus(g_context, output, (uint16_t)status, body, (uint32_t)(r->size - used));
   }
-  return OrthancPluginErrorCode_Success;
+  free(type), free(allow);
+  return status != 0 ? OrthancPluginErrorCode_Success : OrthancPluginErrorCode_NotEnoughMemory;
 }
 
 /* The callback of every route in REST_ROUTES: forwards the request to the daemon and its answer back. */
@@ -348,26 +317,20 @@ static OrthancPluginErrorCode rest_forward(OrthancPluginRestOutput* output, cons
                                            const OrthancPluginHttpRequest* http) {
   char what[512];
   snprintf(what, sizeof what, "%s %s", METHODS[(unsigned)http->method < 5 ? http->method : 0], url);
-  uint64_t size = 0;
-  uint8_t* payload = encode_rest_request(url, http, &size);
-  if (payload == NULL && size > OCS_MAX_REST_PAYLOAD) {
-    send_text_status(output, 413, PLUGIN_NAME ": the request is too large\n");
-    return OrthancPluginErrorCode_Success;
-  }
-  if (payload == NULL) return OrthancPluginErrorCode_NotEnoughMemory;
-  reply answer = {NULL, 0};
-  request rq = {.op = OCS_OP_REST, .verb = "forward", .uuid = "", .payload = payload, .size = size, .what = what,
-                .answer = &answer, .serve = serve_callback, .no_retry = http->method != OrthancPluginHttpMethod_Get};
-  int answered;
-  OrthancPluginErrorCode code = call_daemon(&rq, &answered);
-  free(payload);
-  if (code == OrthancPluginErrorCode_Success) code = send_rest_answer(output, what, &answer);
+  reply payload = {NULL, 0}, answer = {NULL, 0};
+  if (encode_rest_request(url, http, &payload) != 0) return OrthancPluginErrorCode_NotEnoughMemory;
+  request rq = {.op = OCS_OP_REST, .verb = "forward", .uuid = "", .payload = payload.data, .size = payload.size,
+                .what = what, .answer = &answer, .serve = serve_callback, .no_retry = http->method != OrthancPluginHttpMethod_Get};
+  int answered = 1;
+  OrthancPluginErrorCode code = payload.size <= OCS_MAX_REST_PAYLOAD ? call_daemon(&rq, &answered) : OrthancPluginErrorCode_Success;
+  if (payload.size > OCS_MAX_REST_PAYLOAD) send_text_status(output, 413, PLUGIN_NAME ": the request is too large\n");
+  else if (code == OrthancPluginErrorCode_Success) code = send_rest_answer(output, what, &answer);
   else if (!answered) {
     /* A load balancer's probe must fail: 503, with the cause in Orthanc's log (call_daemon logged it). */
     send_text_status(output, 503, PLUGIN_NAME ": the daemon is unreachable; Orthanc's log says why\n");
     code = OrthancPluginErrorCode_Success;
   }
-  free(answer.data);
+  free(payload.data), free(answer.data);
   return code;
 }
 

@@ -62,49 +62,15 @@ static pthread_t g_thread;
 static int g_thread_started;
 extern char** environ;
 
-typedef void (*line_handler)(const char* line, handshake* h);
-
-/* Hands every complete line of a non-blocking pipe over (without "\r"); a line longer than LINE_CAPACITY
- * in pieces. At end-of-file, hands the unfinished line over too and closes the pipe. */
-static void read_lines(int* fd, line_buffer* b, line_handler handler, handshake* h) {
-  char chunk[4096];
-  for (ssize_t n; *fd >= 0;) {
-    n = read(*fd, chunk, sizeof chunk);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-    for (ssize_t i = 0; i <= n; i++) {
-      int end = i == n ? n <= 0 && b->length > 0 : chunk[i] == '\n' || b->length == LINE_CAPACITY;
-      if (end) {
-        b->text[b->length - (b->length > 0 && b->text[b->length - 1] == '\r')] = '\0';
-        b->length = 0;
-        handler(b->text, h);
-      }
-      if (i < n && chunk[i] != '\n') b->text[b->length++] = chunk[i];
-    }
-    if (n <= 0) close_fd(fd);
-  }
-}
-
-/* A stderr line "I text", "W text" or "E text" goes to Orthanc's log at that level; others as errors. */
-static void forward_log_line(const char* line, handshake* unused) {
-  (void)unused;
-  char level = line[0] != '\0' && (line[1] == ' ' || line[1] == '\0') ? line[0] : '?';
-  int known = level == OCS_LOG_INFO || level == OCS_LOG_WARNING || level == OCS_LOG_ERROR;
-  char message[LINE_CAPACITY + sizeof DAEMON_PREFIX];
-  snprintf(message, sizeof message, "%s%s", DAEMON_PREFIX, known ? line + 1 + (line[1] == ' ') : line);
-  if (line[0] != '\0') {
-    log_text(level == OCS_LOG_INFO ? LOG_INFO : level == OCS_LOG_WARNING ? LOG_WARNING : LOG_ERROR, message);
-  }
-}
-
-/* A line on stdout: the first "OCS ..." one is the handshake; others are logged. */
-static void on_stdout_line(const char* line, handshake* h) {
-  size_t prefix = strlen(OCS_HANDSHAKE_PREFIX), disabled = strlen(OCS_HANDSHAKE_DISABLED);
-  int at = 0;
-  if (h == NULL || h->seen || strncmp(line, OCS_HANDSHAKE_PREFIX, prefix) != 0) {
-    char message[LINE_CAPACITY + sizeof DAEMON_PREFIX];
-    snprintf(message, sizeof message, "%s%s", DAEMON_PREFIX, line);
-    if (line[0] != '\0') log_text(LOG_INFO, message);
+/* A line of the daemon's: the first "OCS ..." one on stdout is the handshake (when `h`); any other goes to
+ * Orthanc's log, a stderr line "I text", "W text" or "E text" at that level, others as errors (stdout: info). */
+static void on_line(const char* line, handshake* h, int from_stderr) {
+  size_t disabled = strlen(OCS_HANDSHAKE_DISABLED), failed = strlen(OCS_HANDSHAKE_FAILED " ");
+  int at = 0, known = from_stderr && line[0] != '\0' && strchr("IWE", line[0]) != NULL && line[1] == ' ';
+  if (line[0] == '\0') return;
+  if (from_stderr || h == NULL || h->seen || strncmp(line, OCS_HANDSHAKE_PREFIX, strlen(OCS_HANDSHAKE_PREFIX)) != 0) {
+    log_level level = !from_stderr || line[0] == OCS_LOG_INFO ? LOG_INFO : line[0] == OCS_LOG_WARNING ? LOG_WARNING : LOG_ERROR;
+    log_text(known || !from_stderr ? level : LOG_ERROR, DAEMON_PREFIX, line + (known ? 2 : 0));
     return;
   }
   h->seen = 1;
@@ -116,10 +82,30 @@ static void on_stdout_line(const char* line, handshake* h) {
   } else if (strncmp(line, OCS_HANDSHAKE_DISABLED, disabled) == 0) {
     h->result = OUTCOME_DISABLED;
     snprintf(h->reason, sizeof h->reason, "%s", line + disabled + (line[disabled] == ' '));
-  } else if (strncmp(line, OCS_HANDSHAKE_FAILED " ", strlen(OCS_HANDSHAKE_FAILED) + 1) == 0) {
-    snprintf(h->reason, sizeof h->reason, "%s", line + strlen(OCS_HANDSHAKE_FAILED) + 1);
+  } else if (strncmp(line, OCS_HANDSHAKE_FAILED " ", failed) == 0) {
+    snprintf(h->reason, sizeof h->reason, "%s", line + failed);
   } else {
     snprintf(h->reason, sizeof h->reason, "unexpected handshake from the daemon: %s", line);
+  }
+}
+
+/* Hands every complete line of a non-blocking pipe over (without "\r"); a line longer than LINE_CAPACITY
+ * in pieces. At end-of-file, hands the unfinished line over too and closes the pipe. */
+static void read_lines(int* fd, line_buffer* b, handshake* h, int from_stderr) {
+  char chunk[4096];
+  for (ssize_t n; *fd >= 0;) {
+    n = read(*fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    for (ssize_t i = 0; i <= n; i++) {
+      if (i == n ? n <= 0 && b->length > 0 : chunk[i] == '\n' || b->length == LINE_CAPACITY) {
+        b->text[b->length - (b->length > 0 && b->text[b->length - 1] == '\r')] = '\0';
+        b->length = 0;
+        on_line(b->text, h, from_stderr);
+      }
+      if (i < n && chunk[i] != '\n') b->text[b->length++] = chunk[i];
+    }
+    if (n <= 0) close_fd(fd);
   }
 }
 
@@ -143,52 +129,45 @@ static char** daemon_environment(void) {
 }
 
 /*
- * Starts `node <script> --bridge-...` with no other descriptor of Orthanc, default signal handling, and
- * its own process group (a Ctrl-C in Orthanc's terminal must not stop it before Orthanc: it exits when
- * its stdin closes). The flags tell the daemon what the bridge read, so that it can check it against its
- * own reading of the configuration. Returns 0, or -1 and why.
+ * Starts `node <script> --bridge-...` with no other descriptor of Orthanc, default signal handling, and its own
+ * process group (a Ctrl-C in Orthanc's terminal must not stop it before Orthanc: it exits when its stdin
+ * closes). The flags say what the bridge read, which the daemon checks against its own reading of the
+ * configuration. Returns 0, or -1 and why.
  */
 static int spawn_daemon(daemon_process* d, char* why, size_t why_size) {
   int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
-  char *version = NULL, *node = NULL, *script = NULL, *timeout = NULL;
+  char* argv[] = {g_settings->node, g_settings->daemon_script, NULL, NULL, NULL, NULL, NULL};
   int rc = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0 || make_pipe(out) != 0 || make_pipe(err) != 0;
   rc = rc ? errno : 0;
-  if (asprintf(&version, "%s%s", OCS_FLAG_BRIDGE_VERSION, OCS_VERSION) < 0 ||
-      asprintf(&node, "%s%s", OCS_FLAG_NODE, g_settings->node) < 0 ||
-      asprintf(&script, "%s%s", OCS_FLAG_DAEMON, g_settings->daemon_script) < 0 ||
-      asprintf(&timeout, "%s%d", OCS_FLAG_STARTUP_TIMEOUT, g_settings->startup_timeout_s) < 0) {
+  if (asprintf(&argv[2], "%s%s", OCS_FLAG_BRIDGE_VERSION, OCS_VERSION) < 0 ||
+      asprintf(&argv[3], "%s%s", OCS_FLAG_NODE, g_settings->node) < 0 ||
+      asprintf(&argv[4], "%s%s", OCS_FLAG_DAEMON, g_settings->daemon_script) < 0 ||
+      asprintf(&argv[5], "%s%d", OCS_FLAG_STARTUP_TIMEOUT, g_settings->startup_timeout_s) < 0) {
     rc = ENOMEM;
   }
-  char* argv[] = {g_settings->node, g_settings->daemon_script, version, node, script, timeout, NULL};
   char** env = rc == 0 ? daemon_environment() : NULL;
   if (rc == 0 && env == NULL) rc = ENOMEM;
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attributes;
   sigset_t no_signals, all_signals;
-  sigemptyset(&no_signals);
-  sigfillset(&all_signals);
-  posix_spawn_file_actions_init(&actions);
-  posix_spawnattr_init(&attributes);
-  if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, in[0], 0);
-  if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-  if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, err[1], 2);
+  sigemptyset(&no_signals), sigfillset(&all_signals);
+  posix_spawn_file_actions_init(&actions), posix_spawnattr_init(&attributes);
+  int child_ends[] = {in[0], out[1], err[1]};
+  for (int i = 0; i < 3 && rc == 0; i++) rc = posix_spawn_file_actions_adddup2(&actions, child_ends[i], i);
   if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   if (rc == 0) rc = posix_spawnattr_setsigmask(&attributes, &no_signals);
   if (rc == 0) rc = posix_spawnattr_setsigdefault(&attributes, &all_signals);
   if (rc == 0) rc = posix_spawnattr_setpgroup(&attributes, 0);
-  if (rc == 0) rc = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                                              POSIX_SPAWN_SETPGROUP);
+  if (rc == 0) rc = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
   if (rc == 0) rc = posix_spawnp(&d->pid, g_settings->node, &actions, &attributes, argv, env);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attributes);
-  free(env), free(version), free(node), free(script), free(timeout);
+  posix_spawn_file_actions_destroy(&actions), posix_spawnattr_destroy(&attributes);
+  free(env), free(argv[2]), free(argv[3]), free(argv[4]), free(argv[5]);
   close_fd(&in[0]), close_fd(&out[1]), close_fd(&err[1]);
   *d = (daemon_process){.pid = rc == 0 ? d->pid : -1, .in_fd = in[1], .out_fd = out[0], .err_fd = err[0],
                         .pidfd = -1, .status = -1};
   if (rc != 0) {
-    snprintf(why, why_size,
-             "cannot start %s (%s): %s (set " SECTION ".Node to the Node.js program: a name looked up in PATH, "
-             "or an absolute path)", g_settings->node, g_settings->node_origin, error_text(rc));
+    snprintf(why, why_size, "cannot start %s (%s): %s (set " SECTION ".Node to the Node.js program: a name looked up "
+             "in PATH, or an absolute path)", g_settings->node, g_settings->node_origin, error_text(rc));
     close_fd(&d->in_fd), close_fd(&d->out_fd), close_fd(&d->err_fd);
     return -1;
   }
@@ -227,8 +206,8 @@ static int pump(daemon_process* d, handshake* h, int64_t ms, int wake_on_stop) {
   /* Without a pidfd, the end of the daemon is seen by polling waitpid() every 50 ms. */
   if (!reap(d)) poll(fds, 5, (int)(d->pidfd >= 0 ? ms : ms < 0 || ms > 50 ? 50 : ms));
   int ended = reap(d);
-  read_lines(&d->out_fd, &d->out_line, on_stdout_line, h);
-  read_lines(&d->err_fd, &d->err_line, forward_log_line, NULL);
+  read_lines(&d->out_fd, &d->out_line, h, 0);
+  read_lines(&d->err_fd, &d->err_line, NULL, 1);
   while (d->fed < size && d->in_fd >= 0 && !ended) {
     ssize_t sent = send(d->in_fd, config + d->fed, size - d->fed, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (sent < 0 && errno == EINTR) continue;
@@ -311,7 +290,8 @@ outcome supervisor_start(daemon_settings* settings, int* range, char* reason, si
 /* Starts daemons until one is READY; returns 1 then, 0 when Orthanc is stopping first. */
 static int restart_daemon(daemon_process* d) {
   struct pollfd stop = {stop_fd(), POLLIN, 0};
-  for (int delay = RESTART_FIRST_DELAY_S;; delay = delay * 2 > RESTART_MAX_DELAY_S ? RESTART_MAX_DELAY_S : delay * 2) {
+  for (int delay = RESTART_FIRST_DELAY_S, next;; delay = next) {
+    next = delay * 2 > RESTART_MAX_DELAY_S ? RESTART_MAX_DELAY_S : delay * 2;
     for (int64_t end = now_ms() + delay * 1000; !is_stopping() && now_ms() < end;) poll(&stop, 1, (int)(end - now_ms()));
     if (is_stopping()) return 0;
     handshake h;
@@ -326,8 +306,7 @@ static int restart_daemon(daemon_process* d) {
     }
     if (is_stopping()) return 0;
     log_message(LOG_ERROR, "cannot restart the daemon: %s%s; next attempt in %d s",
-                h.result == OUTCOME_DISABLED ? "it answered DISABLED: " : "", h.reason,
-                delay * 2 > RESTART_MAX_DELAY_S ? RESTART_MAX_DELAY_S : delay * 2);
+                h.result == OUTCOME_DISABLED ? "it answered DISABLED: " : "", h.reason, next);
   }
 }
 

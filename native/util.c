@@ -15,22 +15,23 @@ OrthancPluginContext* g_context;
 static int g_stopping; /* atomic */
 static int g_stop_pipe[2] = {-1, -1};
 
-void log_text(log_level level, const char* text) {
+/* Logs `prefix` then `text` (cut at 8 KiB). */
+void log_text(log_level level, const char* prefix, const char* text) {
+  char line[8192];
+  snprintf(line, sizeof line, "%s%s", prefix, text);
   if (g_context == NULL) return;
-  if (level == LOG_INFO) OrthancPluginLogInfo(g_context, text);
-  else if (level == LOG_WARNING) OrthancPluginLogWarning(g_context, text);
-  else OrthancPluginLogError(g_context, text);
+  if (level == LOG_INFO) OrthancPluginLogInfo(g_context, line);
+  else if (level == LOG_WARNING) OrthancPluginLogWarning(g_context, line);
+  else OrthancPluginLogError(g_context, line);
 }
 
-/* Logs "orthanc-cloud-storage: <formatted text>". */
 void log_message(log_level level, const char* format, ...) {
   char text[8192];
-  int prefix = snprintf(text, sizeof text, "%s: ", PLUGIN_NAME);
   va_list arguments;
   va_start(arguments, format);
-  vsnprintf(text + prefix, sizeof text - (size_t)prefix, format, arguments);
+  vsnprintf(text, sizeof text, format, arguments);
   va_end(arguments);
-  log_text(level, text);
+  log_text(level, PLUGIN_NAME ": ", text);
 }
 
 const char* error_text(int error) {
@@ -59,15 +60,9 @@ void close_fd(int* fd) {
 int make_pipe(int ends[2]) {
   if (pipe2(ends, O_CLOEXEC) != 0) return -1;
   for (int i = 0; i < 2; i++) {
-    int moved = ends[i] > 2 ? ends[i] : fcntl(ends[i], F_DUPFD_CLOEXEC, 3);
-    int error = errno;
+    int moved = ends[i] > 2 ? ends[i] : fcntl(ends[i], F_DUPFD_CLOEXEC, 3), error = errno;
     if (moved != ends[i]) close(ends[i]);
-    ends[i] = moved;
-    if (moved < 0) {
-      close_fd(&ends[1 - i]);
-      errno = error;
-      return -1;
-    }
+    if ((ends[i] = moved) < 0) return close_fd(&ends[1 - i]), errno = error, -1;
   }
   return 0;
 }
@@ -78,7 +73,6 @@ int stop_init(void) {
 }
 
 int stop_fd(void) { return g_stop_pipe[0]; }
-
 int is_stopping(void) { return __atomic_load_n(&g_stopping, __ATOMIC_ACQUIRE); }
 
 void announce_stop(void) {

@@ -14,9 +14,11 @@ import {
   parseMoveStorageRequest,
   resolveResources,
   runMoveStep,
+  startOverMoveState,
 } from "../ops/move-storage.js";
 import type { OrthancCallbacks } from "./bridge-callbacks.js";
 import { BridgedOrthanc } from "./bridged-orthanc.js";
+import { startingOver } from "./job-restore.js";
 import { JobStepStatus, type JobStepAnswer } from "./protocol.js";
 import type { RestReply, RestRoute } from "./rest-router.js";
 
@@ -65,10 +67,11 @@ export function moveStorageRoute({ area, logger }: MoveStorageOptions): RestRout
   };
 }
 
-/** Runs one step of a MoveStorage job from the state the bridge kept. */
+/** Runs one step of a MoveStorage job from the state the bridge kept (from the start once Orthanc reset it). */
 export function moveStorageJobStep({ area, logger }: MoveStorageOptions) {
   return async (stateText: string, callbacks: OrthancCallbacks): Promise<JobStepAnswer> => {
-    const state = parseMoveState(stateText);
+    const { state: kept, startOver } = startingOver(stateText);
+    const state = startOver ? startOverMoveState(parseMoveState(kept)) : parseMoveState(kept);
     const { state: next, done } = await runMoveStep(area, new BridgedOrthanc(callbacks), state, {
       sliceMs: STEP_SLICE_MS,
     });

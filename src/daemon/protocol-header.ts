@@ -10,6 +10,7 @@ import {
   DAEMON_ENVIRONMENT,
   Handshake,
   HttpMethod,
+  JOB_START_OVER_KEY,
   JOB_STEP_ANSWER_FIXED_SIZE,
   JobStepAnswerOffset,
   JobStepStatus,
@@ -67,6 +68,7 @@ export const HEADER_CONSTANTS: Readonly<Record<string, number | string | readonl
   OCS_PROGRESS_SCALE: PROGRESS_SCALE,
   OCS_READY_SCANF_FORMAT: READY_SCANF_FORMAT,
   OCS_SERIALIZED_JOB_FORMAT: SERIALIZED_JOB_FORMAT,
+  OCS_JOB_START_OVER_KEY: JOB_START_OVER_KEY,
   OCS_REST_ROUTES: REST_ROUTES,
   OCS_DAEMON_ENVIRONMENT: Object.entries(DAEMON_ENVIRONMENT).map(([name, value]) => `${name}=${value}`),
 };

@@ -18,13 +18,13 @@
 //        0    4 magic        "OCS1"
 //        4    4 code         an OrthancPluginErrorCode (i32); 0 = success
 //        8    8 size         success: bytes of data that follow (READ_WHOLE, READ_RANGE, REST); error:
-//                            bytes of a UTF-8 message that follows (the bridge logs it); else 0
+//                            bytes of a UTF-8 message that follows (logged by the daemon); else 0
 //
 // JOB_RESTORE (op 7): Orthanc found a job it had stored (at start-up) and asks whether it is one of ours.
 // Payload: string type (Orthanc's job type), then the serialized job up to the end (the bridge's
-// serialization: {"Format":"orthanc-cloud-storage/1","Content":…,"State":…,"InitialState":…}, as Orthanc
-// stored it). Answer: a success response whose `size` bytes are empty when the job is not ours, else the
-// strings content, state and initial state. So the bridge never reads JSON.
+// serialization: {"Format":"orthanc-cloud-storage/1","Content":…,"State":…}, as Orthanc stored it; older
+// bridges added "InitialState"). Answer: a success response whose `size` bytes are empty when the job is not
+// ours, else the strings content and state. So the bridge never reads JSON.
 //
 // A READ_WHOLE whose body fails after its header was sent cannot change its answer: the daemon closes
 // the connection and the bridge, short of bytes, reports a storage error.
@@ -62,7 +62,9 @@
 // JOB_STEP (op 6): one step of a job the daemon submitted to Orthanc's job engine (SUBMIT_JOB below). The
 // bridge holds each job's state, an opaque JSON text the daemon wrote, and sends it as the payload (at most
 // MAX_REST_PAYLOAD bytes); the daemon keeps nothing between steps, so a restarted daemon goes on with the
-// next step. Its answer is a success response whose `size` bytes are:
+// next step. When Orthanc resets a job (to resubmit it), the bridge wraps the state it holds as
+// {"StartOver":<state>} (JOB_START_OVER_KEY): the daemon, which knows how a job starts, starts it over from
+// there at the next step. Its answer is a success response whose `size` bytes are:
 //        0    4 status        JobStepStatus below (Orthanc's OrthancPluginJobStepStatus)
 //        4    4 progress      millionths (0..1000000)
 //        8      content       string: the job's new public content (JSON), or empty to keep it
@@ -467,6 +469,9 @@ export type CallbackKindCode = (typeof CallbackKind)[keyof typeof CallbackKind];
 /** The "Format" of the bridge's serialized jobs, so that ours are told from the official plugin's. */
 export const SERIALIZED_JOB_FORMAT = "orthanc-cloud-storage/1";
 
+/** The key under which the bridge wraps the state of a job Orthanc reset: {"StartOver":<state>}. */
+export const JOB_START_OVER_KEY = "StartOver";
+
 /** A job Orthanc stored, as the bridge forwards it (op JOB_RESTORE). */
 export interface JobRestoreRequest {
   /** Orthanc's job type ("MoveStorage"). */
@@ -479,7 +484,6 @@ export interface JobRestoreRequest {
 export interface RestoredJob {
   content: string;
   state: string;
-  initialState: string;
 }
 
 export function decodeJobRestoreRequest(payload: Buffer): JobRestoreRequest {
@@ -496,15 +500,14 @@ export function encodeJobRestoreRequest(request: JobRestoreRequest): Buffer {
 /** The answer to JOB_RESTORE: empty when the job is not ours. */
 export function encodeJobRestoreAnswer(job: RestoredJob | undefined): Buffer {
   if (job === undefined) return Buffer.alloc(0);
-  return Buffer.concat([encodeString(job.content), encodeString(job.state), encodeString(job.initialState)]);
+  return Buffer.concat([encodeString(job.content), encodeString(job.state)]);
 }
 
 /** Decode a JOB_RESTORE answer, as the bridge does (used by tests). */
 export function decodeJobRestoreAnswer(payload: Buffer): RestoredJob | undefined {
   if (payload.length === 0) return undefined;
   const cursor = new Cursor(payload, "job restore answer");
-  const job = { content: cursor.string("content"), state: cursor.string("state"), initialState: "" };
-  job.initialState = cursor.string("initialState");
+  const job = { content: cursor.string("content"), state: cursor.string("state") };
   cursor.end();
   return job;
 }

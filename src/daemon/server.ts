@@ -274,7 +274,7 @@ async function answerStorage(
 
 /**
  * Answers a REST request with the router's status, content type and body. A payload that cannot be a
- * REST request gets an error code and a message, which the bridge logs (Orthanc then answers 500).
+ * REST request gets an error code and a message, logged here (Orthanc then answers 500).
  */
 async function answerRest(
   socket: Socket,
@@ -287,7 +287,7 @@ async function answerRest(
   );
 }
 
-/** A job step: its answer, or an error code whose message the bridge logs (the job then fails). */
+/** A job step: its answer, or an error code and a message, logged here (the job then fails). */
 async function answerJobStep(
   socket: Socket,
   { jobStep, logger }: Services,

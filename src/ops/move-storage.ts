@@ -169,6 +169,17 @@ export interface MoveStorageState {
 
 const MAX_FAILURES_KEPT = 50;
 
+/** What a job has done when it starts: nothing. */
+const NOTHING_DONE = {
+  Next: 0,
+  Moved: 0,
+  AlreadyThere: 0,
+  WouldMove: 0,
+  Bytes: 0,
+  Vanished: 0,
+  FailedCount: 0,
+} as const;
+
 export function initialMoveState(request: MoveStorageRequest, resolved: ResolvedResources): MoveStorageState {
   return {
     Type: MOVE_STORAGE_JOB_TYPE,
@@ -177,15 +188,14 @@ export function initialMoveState(request: MoveStorageRequest, resolved: Resolved
     DryRun: request.dryRun,
     Content: resolved.content,
     Resources: resolved.resources,
-    Next: 0,
-    Moved: 0,
-    AlreadyThere: 0,
-    WouldMove: 0,
-    Bytes: 0,
-    Vanished: 0,
-    FailedCount: 0,
+    ...NOTHING_DONE,
     Failures: [],
   };
+}
+
+/** The state a job starts from, for the same resources: what a reset of the job (to resubmit it) runs. */
+export function startOverMoveState(state: MoveStorageState): MoveStorageState {
+  return { ...state, ...NOTHING_DONE, Failures: [] };
 }
 
 /** The job's public content: the official one (the ids asked, by level), then what happened so far. */

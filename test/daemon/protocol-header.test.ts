@@ -40,6 +40,15 @@ describe("build/protocol.h, generated from protocol.ts", () => {
     assert.match(HEADER, /^#define OCS_DAEMON_ENVIRONMENT \{"MALLOC_MMAP_MAX_=0", /m);
   });
 
+  it("gives Orthanc's own values to the error codes, which the bridge hands to Orthanc as they are", async () => {
+    // Orthanc's plugin SDK header, as the bridge is built against it (Debian: orthanc-dev).
+    const sdk = await readFile("/usr/include/orthanc/OrthancCPlugin.h", "utf8");
+    for (const [name, value] of Object.entries(protocol.OrthancCode)) {
+      const declared = new RegExp(`OrthancPluginErrorCode_${name} = (-?\\d+)`).exec(sdk);
+      assert.equal(Number(declared?.[1]), value, `OrthancPluginErrorCode_${name}`);
+    }
+  });
+
   it("defines every OCS_ name the bridge's C files use", async () => {
     const dir = join(repoRoot, "native");
     const used = new Set<string>();

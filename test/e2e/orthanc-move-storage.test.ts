@@ -257,6 +257,16 @@ for (const release of ORTHANC_RELEASES)
       } finally {
         await writeFile(path, original);
       }
+      // Resubmitted, the failed job starts over (Orthanc resets it; the daemon, which knows how it starts, runs
+      // it from the start: protocol.ts, JOB_STEP) and moves what it could not move before.
+      const jobs = await orthanc.json<Array<JobInfo & { ID: string }>>("/jobs?expand");
+      const failed = jobs.find((job) => JSON.stringify(job.Content).includes(dicom!.Uuid));
+      assert.ok(failed !== undefined && failed.State === "Failure", JSON.stringify(jobs));
+      assert.equal((await orthanc.request("POST", `/jobs/${failed.ID}/resubmit`, "")).status, 200);
+      const resubmitted = await waitForJob(failed.ID);
+      assert.equal(resubmitted.State, "Success", JSON.stringify(resubmitted.Content));
+      assert.equal(resubmitted.Content["Failed"], 0);
+      assert.ok((resubmitted.Content["AlreadyThere"] as number) > 0, "started over: the others were there");
       const retry = await moveStorage({ Resources: [victim.id], TargetStorage: "object-storage" });
       assert.equal(retry.status, 200, retry.text);
       await assertServedIdentical();

@@ -8,6 +8,7 @@ import {
   initialMoveState,
   moveContent,
   parseMoveState,
+  startOverMoveState,
   parseMoveStorageRequest,
 } from "../../src/ops/move-storage.js";
 
@@ -72,6 +73,16 @@ describe("MoveStorage job state", () => {
     assert.equal(content["Resources"], 2);
     assert.equal(content["Moved"], 0);
     assert.equal(content["DryRun"], undefined);
+  });
+
+  it("starts a job over from any of its states: same resources, nothing done", () => {
+    const initial = initialMoveState(
+      { resources: ["s"], target: "object-storage", synchronous: false, priority: 0, dryRun: true },
+      { content: { Studies: ["s"] }, resources: [["studies", "s"]] },
+    );
+    const advanced = { ...initial, Next: 1, WouldMove: 4, Bytes: 9, FailedCount: 1 };
+    advanced.Failures = [{ Resource: "/studies/s", Attachment: "a", Error: "x" }];
+    assert.deepEqual(startOverMoveState(advanced), initial);
   });
 
   it("refuses a state that is not a MoveStorage state of format 1", () => {
