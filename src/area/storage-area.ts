@@ -8,7 +8,7 @@ import { StorageError, describeCause, isStorageError } from "../errors.js";
 import type { HeldPlaintext, ObjectCodec } from "../crypto/codec.js";
 import { assertAttachment, type ParsedObjectKey } from "../layout/object-key.js";
 import type { Logger } from "../log.js";
-import type { ObjectStore } from "../stores/object-store.js";
+import type { ObjectBody, ObjectStore } from "../stores/object-store.js";
 import { peekHead } from "./peek-head.js";
 
 /** One storage of the area: a store and how attachments are named in it. */
@@ -31,6 +31,12 @@ export interface AttachmentRead {
   /** Bytes in `body`: the whole attachment, or the range asked for. */
   size: number;
   body: Readable;
+  /**
+   * The same bytes, when they are all in memory already (a small local file, or a decrypted plaintext): the
+   * daemon then sends them in one write, and destroys `body` once they are sent (which gives a decrypted
+   * read's memory reservation back).
+   */
+  bytes?: Uint8Array;
   /** Which tier served the read, and under which key. */
   tier: string;
   key: string;
@@ -189,13 +195,13 @@ export class StorageArea {
       if (object === null) return null;
       const subject = describeObject(tier, key);
       codec.plaintextSize(object.size, subject);
-      await this.checkHead(object.body, object.size, object.size, contentType, subject);
-      return { size: object.size, body: object.body, tier: tier.name, key };
+      await this.checkHead(object, object.size, object.size, contentType, subject);
+      return { size: object.size, body: object.body, bytes: object.bytes, tier: tier.name, key };
     }
     const held = await this.decodeWhole(tier, key);
     if (held === null) return null;
     const { plaintext, release } = held;
-    return { size: plaintext.length, body: heldBody(plaintext, release), tier: tier.name, key };
+    return { size: plaintext.length, ...heldBody(plaintext, release), tier: tier.name, key };
   }
 
   private async readRangeFrom(
@@ -211,9 +217,9 @@ export class StorageArea {
       // Orthanc 1.10.1 range-reads from 0 only (/tags: up to the pixel data); a range further in shows no
       // first bytes to check, and costs no extra request.
       if (start === 0) {
-        await this.checkHead(object.body, end, object.size, contentType, describeObject(tier, key));
+        await this.checkHead(object, end, object.size, contentType, describeObject(tier, key));
       }
-      return { size: end - start, body: object.body, tier: tier.name, key };
+      return { size: end - start, body: object.body, bytes: object.bytes, tier: tier.name, key };
     }
     // An A1 object cannot be read in part: decrypt it whole, then cut the range out.
     const held = await this.decodeWhole(tier, key);
@@ -227,12 +233,7 @@ export class StorageArea {
         `bytes [${start}, ${end}) asked of an attachment of ${plaintext.length} bytes`,
       );
     }
-    return {
-      size: end - start,
-      body: heldBody(plaintext.subarray(start, end), release),
-      tier: tier.name,
-      key,
-    };
+    return { size: end - start, ...heldBody(plaintext.subarray(start, end), release), tier: tier.name, key };
   }
 
   /**
@@ -240,7 +241,7 @@ export class StorageArea {
    * anything is sent; a refused body is destroyed so its file or connection is released.
    */
   private async checkHead(
-    body: Readable,
+    { body, bytes }: ObjectBody,
     available: number,
     storedSize: number,
     contentType: number,
@@ -249,7 +250,8 @@ export class StorageArea {
     const { codec } = this.options;
     if (codec.headBytes === 0) return;
     try {
-      const head = await peekHead(body, Math.min(codec.headBytes, available));
+      const count = Math.min(codec.headBytes, available);
+      const head = bytes !== undefined ? bytes.subarray(0, count) : await peekHead(body, count);
       codec.checkHead(head, storedSize, contentType, subject);
     } catch (error) {
       body.destroy();
@@ -269,15 +271,22 @@ export class StorageArea {
   private async decodeWhole(tier: StorageTier, key: string): Promise<HeldPlaintext | null> {
     const object = await tier.store.get(key);
     if (object === null) return null;
-    return this.options.codec.decodeHeld(object.body, object.size, describeObject(tier, key));
+    if (object.bytes === undefined) {
+      return this.options.codec.decodeHeld(object.body, object.size, describeObject(tier, key));
+    }
+    object.body.destroy(); // its bytes are taken whole instead
+    return this.options.codec.decodeHeld(object.bytes, object.size, describeObject(tier, key));
   }
 }
 
-/** The plaintext as a stream that gives its memory reservation back once read to the end or destroyed. */
-function heldBody(plaintext: Uint8Array, release: () => void): Readable {
+/**
+ * The plaintext, and as a stream that gives its memory reservation back once read to the end or destroyed
+ * (also when the plaintext was sent from `bytes`).
+ */
+function heldBody(plaintext: Uint8Array, release: () => void): { body: Readable; bytes: Uint8Array } {
   const body = Readable.from([plaintext]);
   body.once("close", release);
-  return body;
+  return { body, bytes: plaintext };
 }
 
 function describeObject(tier: StorageTier, key: string): string {

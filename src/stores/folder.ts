@@ -2,12 +2,21 @@
 // objects are files named by their key under a root folder, "/" in a key being a sub-folder.
 
 import { randomBytes } from "node:crypto";
-import { constants, createReadStream } from "node:fs";
+import { closeSync, constants, createReadStream, renameSync, rmSync } from "node:fs";
 import { access, mkdir, open, readdir, rename, rmdir, stat, unlink, type FileHandle } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { Readable } from "node:stream";
 
 import { StorageError, describeCause } from "../errors.js";
+import {
+  SYNC_FILE_LIMIT,
+  bufferedBody,
+  isMissing,
+  openToRead,
+  readRange,
+  writeNewFile,
+  type OpenedFile,
+} from "./local-file-io.js";
 import type { ByteRange, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
 
 export interface FolderStoreOptions {
@@ -22,10 +31,7 @@ export interface FolderStoreOptions {
 const DRIVER_NAME = "folder";
 /** Temporary files are hidden siblings of their target, so the rename that publishes them is atomic. */
 const TEMP_MARKER = ".tmp-";
-/**
- * Largest read of a file at a time. A DICOM file (typically under 1 MiB) is then read by one call to the
- * thread pool instead of one per 64 KiB (the stream default), each a round trip through the event loop.
- */
+/** Largest read at a time of a file streamed (above SYNC_FILE_LIMIT): one thread-pool trip per MiB. */
 const MAX_READ_CHUNK = 1024 * 1024;
 
 export async function createFolderStore(options: FolderStoreOptions): Promise<ObjectStore> {
@@ -51,6 +57,18 @@ class FolderStore implements ObjectStore {
   async put(key: string, data: Uint8Array): Promise<void> {
     const path = this.pathOf(key);
     const temp = join(dirname(path), `.${basename(key)}${TEMP_MARKER}${randomBytes(6).toString("hex")}`);
+    if (!this.fsync && data.length <= SYNC_FILE_LIMIT) {
+      // One unit of work on this thread (local-file-io.ts says why); with fsync on, the disk's wait is the
+      // cost, and it must not stall the event loop.
+      try {
+        writeNewFile(temp, data);
+        renameSync(temp, path);
+      } catch (cause) {
+        rmSync(temp, { force: true }); // the temp file may not exist; the original error is what matters
+        throw storeError("write", path, cause);
+      }
+      return;
+    }
     try {
       const file = await openNew(temp);
       try {
@@ -94,18 +112,24 @@ class FolderStore implements ObjectStore {
     }
   }
 
-  async get(key: string, range?: ByteRange): Promise<ObjectBody | null> {
+  get(key: string, range?: ByteRange): Promise<ObjectBody | null> {
+    // A throw in the executor rejects: errors still come as a rejection, as from every driver.
+    return new Promise((resolve) => resolve(this.openNow(key, range)));
+  }
+
+  /** `get`, in one unit of work on this thread up to the stream of a large file (local-file-io.ts). */
+  private openNow(key: string, range?: ByteRange): ObjectBody | null {
     const path = this.pathOf(key);
-    let file: FileHandle;
+    let file: OpenedFile | null;
     try {
-      file = await open(path, constants.O_RDONLY);
+      file = openToRead(path);
     } catch (cause) {
-      if (isMissing(cause)) return null;
       throw storeError("read", path, cause);
     }
+    if (file === null) return null;
+    const { fd, size } = file;
+    let streaming = false;
     try {
-      // The size comes from the descriptor just opened: no second lookup by name, no race with a rename.
-      const { size } = await file.stat();
       const { start, end } = range ?? { start: 0, end: size };
       if (start < 0 || start > end || end > size) {
         throw new StorageError(
@@ -114,22 +138,24 @@ class FolderStore implements ObjectStore {
           `bytes [${start}, ${end}) asked of an object of ${size} bytes`,
         );
       }
-      if (start === end) {
-        await file.close();
-        return { size, body: Readable.from([]) };
+      if (end - start <= SYNC_FILE_LIMIT) {
+        const bytes = readRange(fd, start, end);
+        return { size, body: bufferedBody(bytes), bytes };
       }
       const body = createReadStream("", {
-        fd: file,
+        fd,
         start,
         end: end - 1,
         autoClose: true,
-        highWaterMark: Math.min(end - start, MAX_READ_CHUNK),
+        highWaterMark: MAX_READ_CHUNK,
       });
+      streaming = true;
       return { size, body };
     } catch (error) {
-      await file.close();
       if (error instanceof StorageError) throw error;
       throw storeError("read", path, error);
+    } finally {
+      if (!streaming) closeSync(fd);
     }
   }
 
@@ -251,11 +277,6 @@ function sizeMismatch(path: string, received: number, size: number): StorageErro
       ? `the body ended after ${received} of the ${size} announced bytes`
       : `the body went past the ${size} announced bytes`;
   return new StorageError("INTEGRITY", { operation: "write", subject: path }, detail);
-}
-
-function isMissing(error: unknown): boolean {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  return code === "ENOENT" || code === "ENOTDIR";
 }
 
 async function syncFolder(folder: string): Promise<void> {

@@ -1,20 +1,32 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, rm, writeFile, mkdir, stat } from "node:fs/promises";
+import { closeSync } from "node:fs";
+import { mkdtemp, readdir, readFile, rm, writeFile, mkdir, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Readable } from "node:stream";
 import { describe, it } from "node:test";
 
 import { isStorageError } from "../../src/errors.js";
 import { createFolderStore } from "../../src/stores/folder.js";
+import {
+  SYNC_FILE_LIMIT,
+  bufferedBody,
+  openToRead,
+  readRange,
+  writeNewFile,
+} from "../../src/stores/local-file-io.js";
 import { objectStoreConformance } from "./conformance.js";
 
-objectStoreConformance("folder", async () => {
-  const root = await mkdtemp(join(tmpdir(), "ocs-folder-"));
-  return {
-    store: await createFolderStore({ root, fsync: true }),
-    cleanup: () => rm(root, { recursive: true, force: true }),
-  };
-});
+// Both write paths: with fsync, through the thread pool; without, small objects in one unit on the thread.
+for (const fsync of [true, false]) {
+  objectStoreConformance(`folder, fsync ${fsync ? "on" : "off"}`, async () => {
+    const root = await mkdtemp(join(tmpdir(), "ocs-folder-"));
+    return {
+      store: await createFolderStore({ root, fsync }),
+      cleanup: () => rm(root, { recursive: true, force: true }),
+    };
+  });
+}
 
 describe("folder driver", () => {
   async function freshStore(fsync = false) {
@@ -65,15 +77,97 @@ describe("folder driver", () => {
     });
   }
 
-  it("reports a write that cannot succeed with the file and the cause", async () => {
+  for (const fsync of [false, true]) {
+    it(`reports a write that cannot succeed with the file and the cause, and leaves no temporary file (fsync ${fsync ? "on" : "off"})`, async () => {
+      const { root, store } = await freshStore(fsync);
+      await mkdir(join(root, "taken.dcm"));
+      await writeFile(join(root, "taken.dcm", "inside"), "a folder stands where the object goes");
+      await assert.rejects(store.put("taken.dcm", Buffer.from("x")), (error) => {
+        assert.ok(isStorageError(error, "STORE_FAILED"));
+        assert.match(error.message, /^write .*taken\.dcm: a folder stands where the object file should be/);
+        return true;
+      });
+      assert.deepEqual(await readdir(root), ["taken.dcm"]);
+      await rm(root, { recursive: true });
+    });
+  }
+
+  it("creates the missing folders of a key on a write without fsync", async () => {
+    const { root, store } = await freshStore(false);
+    await store.put("0a/1b/new.dcm", Buffer.from("deep"));
+    assert.equal(await readFile(join(root, "0a/1b/new.dcm"), "utf8"), "deep");
+    await rm(root, { recursive: true });
+  });
+
+  it("hands over a small object's bytes whole, and streams a large one", async () => {
     const { root, store } = await freshStore();
-    await mkdir(join(root, "taken.dcm"));
-    await writeFile(join(root, "taken.dcm", "inside"), "a folder stands where the object goes");
-    await assert.rejects(store.put("taken.dcm", Buffer.from("x")), (error) => {
+    const small = Buffer.alloc(SYNC_FILE_LIMIT, 1);
+    const large = Buffer.alloc(SYNC_FILE_LIMIT + 1, 2);
+    await store.put("small", small);
+    await store.put("large", large);
+    const whole = await store.get("small");
+    assert.ok(whole?.bytes !== undefined);
+    assert.ok(whole.bytes.equals(small));
+    assert.ok((await readAll(whole.body)).equals(small), "its body carries the same bytes");
+    const range = await store.get("small", { start: 10, end: 20 });
+    assert.deepEqual(range?.bytes, small.subarray(10, 20));
+    const streamed = await store.get("large");
+    assert.ok(streamed !== null);
+    assert.equal(streamed.bytes, undefined);
+    assert.equal(streamed.size, large.length);
+    assert.ok((await readAll(streamed.body)).equals(large));
+    const tail = await store.get("large", { start: 1, end: large.length });
+    assert.ok(tail?.bytes !== undefined, "a range within the limit is read whole, whatever the file's size");
+    assert.ok(tail.bytes.equals(large.subarray(1)));
+    tail.body.destroy();
+    await rm(root, { recursive: true });
+  });
+
+  it("reports a read that cannot succeed with the file and the cause", async () => {
+    const { root, store } = await freshStore();
+    await mkdir(join(root, "folder.dcm"));
+    await assert.rejects(store.get("folder.dcm"), (error) => {
       assert.ok(isStorageError(error, "STORE_FAILED"));
-      assert.match(error.message, /^write .*taken\.dcm: /);
+      assert.match(error.message, /^read .*folder\.dcm: a folder stands where the object file should be/);
       return true;
     });
     await rm(root, { recursive: true });
   });
 });
+
+describe("local file I/O in one unit", () => {
+  it("refuses to read past the end of a file that was cut short", async () => {
+    const root = await mkdtemp(join(tmpdir(), "ocs-local-io-"));
+    await writeFile(join(root, "short"), "12345");
+    const file = openToRead(join(root, "short"));
+    assert.ok(file !== null);
+    try {
+      assert.equal(file.size, 5);
+      assert.equal(readRange(file.fd, 1, 4).toString(), "234");
+      assert.throws(() => readRange(file.fd, 0, 8), /the file ended after 5 bytes/);
+    } finally {
+      closeSync(file.fd);
+    }
+    assert.equal(openToRead(join(root, "missing")), null);
+    assert.equal(openToRead(join(root, "short", "under-a-file")), null, "ENOTDIR is a missing object too");
+    await rm(root, { recursive: true });
+  });
+
+  it("never replaces an existing file", async () => {
+    const root = await mkdtemp(join(tmpdir(), "ocs-local-io-"));
+    writeNewFile(join(root, "once"), Buffer.from("first"));
+    assert.throws(() => writeNewFile(join(root, "once"), Buffer.from("second")), { code: "EEXIST" });
+    assert.equal(await readFile(join(root, "once"), "utf8"), "first");
+    await rm(root, { recursive: true });
+  });
+
+  it("gives an empty body for no bytes", async () => {
+    assert.equal((await readAll(bufferedBody(Buffer.alloc(0)))).length, 0);
+  });
+});
+
+async function readAll(body: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
