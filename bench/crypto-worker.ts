@@ -11,6 +11,7 @@ import { A1Codec } from "../src/crypto/a1-codec.js";
 import { STREAM_CREATES_ABOVE } from "../src/daemon/frame-reader.js";
 import { KeyRing } from "../src/crypto/key-ring.js";
 import { MemoryBudget } from "../src/crypto/memory-budget.js";
+import { SYNC_FILE_LIMIT } from "../src/stores/local-file-io.js";
 
 /** What a stored object's stream delivers per chunk (fs.createReadStream's default highWaterMark). */
 const READ_CHUNK = 64 * 1024;
@@ -24,6 +25,8 @@ const WARM_UP_MS = 300;
 
 export interface CryptoSpeed {
   direction: "encrypt" | "decrypt";
+  /** A decryption's input: streamed in 64 KiB chunks (a cloud store), or whole (the folder store, ≤ 4 MiB). */
+  input?: "whole";
   size: number;
   cpuMegabytesPerSecond: number;
   wallMegabytesPerSecond: number;
@@ -86,5 +89,16 @@ for (const size of sizes) {
     cpuMegabytesPerSecond: decryptCpu,
     wallMegabytesPerSecond: decryptWall,
   });
+  if (size <= SYNC_FILE_LIMIT) {
+    // As the storage area decrypts a read from the folder store, which hands over a small file whole.
+    const [wholeCpu, wholeWall] = await measure(size, () => codec.decode(stored, stored.length, "bench"));
+    speeds.push({
+      direction: "decrypt",
+      input: "whole",
+      size,
+      cpuMegabytesPerSecond: wholeCpu,
+      wallMegabytesPerSecond: wholeWall,
+    });
+  }
 }
 process.stdout.write(`${JSON.stringify(speeds)}\n`);
