@@ -37,6 +37,8 @@ export interface AttachmentRead {
    * read's memory reservation back).
    */
   bytes?: Uint8Array;
+  /** With `bytes`: call once they are sent, to hand their memory back to the store (ObjectBody.recycle). */
+  recycle?: () => void;
   /** Which tier served the read, and under which key. */
   tier: string;
   key: string;
@@ -196,7 +198,8 @@ export class StorageArea {
       const subject = describeObject(tier, key);
       codec.plaintextSize(object.size, subject);
       await this.checkHead(object, object.size, object.size, contentType, subject);
-      return { size: object.size, body: object.body, bytes: object.bytes, tier: tier.name, key };
+      const { body, bytes, recycle } = object;
+      return { size: object.size, body, bytes, recycle, tier: tier.name, key };
     }
     const held = await this.decodeWhole(tier, key);
     if (held === null) return null;
@@ -219,7 +222,8 @@ export class StorageArea {
       if (start === 0) {
         await this.checkHead(object, end, object.size, contentType, describeObject(tier, key));
       }
-      return { size: end - start, body: object.body, bytes: object.bytes, tier: tier.name, key };
+      const { body, bytes, recycle } = object;
+      return { size: end - start, body, bytes, recycle, tier: tier.name, key };
     }
     // An A1 object cannot be read in part: decrypt it whole, then cut the range out.
     const held = await this.decodeWhole(tier, key);
@@ -275,7 +279,15 @@ export class StorageArea {
       return this.options.codec.decodeHeld(object.body, object.size, describeObject(tier, key));
     }
     object.body.destroy(); // its bytes are taken whole instead
-    return this.options.codec.decodeHeld(object.bytes, object.size, describeObject(tier, key));
+    let held: HeldPlaintext | undefined;
+    try {
+      held = await this.options.codec.decodeHeld(object.bytes, object.size, describeObject(tier, key));
+      return held;
+    } finally {
+      // Refused, or decoded into memory of its own: the stored bytes can go back to the store. A codec that
+      // returned its input as is (plaintext) keeps them.
+      if (held?.plaintext.buffer !== object.bytes.buffer) object.recycle?.();
+    }
   }
 }
 

@@ -316,9 +316,10 @@ async function answerPayload(
  * The header, then the body as it streams from the store. Once the header is out the answer cannot
  * change: a body that fails or comes up short closes the connection, and the bridge sees it.
  */
-async function sendBody(socket: Socket, { size, body, bytes }: AttachmentRead): Promise<void> {
+async function sendBody(socket: Socket, { size, body, bytes, recycle }: AttachmentRead): Promise<void> {
   if (bytes !== undefined) {
     await sendBytes(socket, size, body, bytes);
+    recycle?.(); // only once the socket is done with them: a failed send drops them instead
     return;
   }
   await write(socket, encodeResponseHeader(OrthancCode.Success, size));

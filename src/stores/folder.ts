@@ -9,6 +9,7 @@ import { Readable } from "node:stream";
 
 import { StorageError, describeCause } from "../errors.js";
 import {
+  ReadBuffers,
   SYNC_FILE_LIMIT,
   bufferedBody,
   isMissing,
@@ -47,6 +48,7 @@ export async function createFolderStore(options: FolderStoreOptions): Promise<Ob
 
 class FolderStore implements ObjectStore {
   readonly driver = DRIVER_NAME;
+  private readonly buffers = new ReadBuffers();
 
   constructor(
     readonly location: string,
@@ -139,8 +141,8 @@ class FolderStore implements ObjectStore {
         );
       }
       if (end - start <= SYNC_FILE_LIMIT) {
-        const bytes = readRange(fd, start, end);
-        return { size, body: bufferedBody(bytes), bytes };
+        const bytes = readRange(fd, start, end, this.buffers);
+        return { size, body: bufferedBody(bytes), bytes, recycle: () => this.buffers.give(bytes) };
       }
       const body = createReadStream("", {
         fd,

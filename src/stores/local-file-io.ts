@@ -37,10 +37,13 @@ export function openToRead(path: string): OpenedFile | null {
   }
 }
 
-/** Bytes [start, end) of an open file, read whole; throws when the file is shorter than that now. */
-export function readRange(fd: number, start: number, end: number): Buffer {
-  // allocUnsafe: every byte is overwritten, or the buffer is dropped with an error.
-  const bytes = Buffer.allocUnsafe(end - start);
+/**
+ * Bytes [start, end) of an open file, read whole into a buffer from `buffers` (or a new one); throws when the
+ * file is shorter than that now.
+ */
+export function readRange(fd: number, start: number, end: number, buffers?: ReadBuffers): Buffer {
+  // Not zero-filled: every byte is overwritten, or the buffer is dropped with an error.
+  const bytes = buffers?.take(end - start) ?? Buffer.allocUnsafe(end - start);
   let filled = 0;
   while (filled < bytes.length) {
     const read = readSync(fd, bytes, filled, bytes.length - filled, start + filled);
@@ -72,6 +75,52 @@ export function writeNewFile(path: string, data: Uint8Array): void {
     while (written < data.length) written += writeSync(fd, data, written, data.length - written);
   } finally {
     closeSync(fd);
+  }
+}
+
+/** Reads smaller than this take a fresh buffer: small allocations are cheap, and Node pools the smallest. */
+const MIN_POOLED = 16 * 1024;
+
+/**
+ * Buffers for whole-file reads, reused once their bytes were sent. Without them every read allocated a
+ * buffer of its file's size, and the garbage collector's work on them took more of the daemon's CPU than the
+ * reads themselves (about 120 µs of a 270 KB read, in a CPU profile). A buffer comes back only through
+ * `give`, which its one consumer calls once done with it; one never given back is collected as usual.
+ * Buffers are sized in powers of two, and at most `capacity` bytes of them wait for reuse.
+ */
+export class ReadBuffers {
+  private readonly free = new Map<number, ArrayBuffer[]>();
+  /** Memory lent out, so that a buffer given back twice (or one never lent) is never pooled. */
+  private readonly lent = new WeakSet<ArrayBuffer>();
+  private freeBytes = 0;
+
+  constructor(private readonly capacity = 32 * 1024 * 1024) {}
+
+  /** A buffer of `size` bytes, whose contents are not cleared. */
+  take(size: number): Buffer {
+    if (size < MIN_POOLED || size > SYNC_FILE_LIMIT) return Buffer.allocUnsafe(size);
+    const capacity = 2 ** Math.ceil(Math.log2(size));
+    let memory = this.free.get(capacity)?.pop();
+    if (memory === undefined) memory = new ArrayBuffer(capacity);
+    else this.freeBytes -= capacity;
+    this.lent.add(memory);
+    return Buffer.from(memory, 0, size);
+  }
+
+  /** Gives back a buffer from `take` whose bytes are no longer used by anyone. */
+  give(bytes: Uint8Array): void {
+    const memory = bytes.buffer;
+    if (!(memory instanceof ArrayBuffer) || !this.lent.delete(memory)) return;
+    if (this.freeBytes + memory.byteLength > this.capacity) return;
+    const list = this.free.get(memory.byteLength) ?? [];
+    list.push(memory);
+    this.free.set(memory.byteLength, list);
+    this.freeBytes += memory.byteLength;
+  }
+
+  /** Bytes waiting for reuse (for tests). */
+  get pooledBytes(): number {
+    return this.freeBytes;
   }
 }
 

@@ -19,6 +19,11 @@ export interface ObjectBody {
    * may take them instead of reading `body`, and then destroys `body`.
    */
   bytes?: Buffer;
+  /**
+   * With `bytes`: hands their memory back to the driver for its next reads. Call it once done with them
+   * (sent, or decoded into other memory), then never touch them again; not calling it is fine.
+   */
+  recycle?: () => void;
 }
 
 export interface ObjectInfo {

@@ -9,6 +9,7 @@ import { describe, it } from "node:test";
 import { isStorageError } from "../../src/errors.js";
 import { createFolderStore } from "../../src/stores/folder.js";
 import {
+  ReadBuffers,
   SYNC_FILE_LIMIT,
   bufferedBody,
   openToRead,
@@ -123,6 +124,23 @@ describe("folder driver", () => {
     await rm(root, { recursive: true });
   });
 
+  it("reuses a read's memory once it is recycled, and never before", async () => {
+    const { root, store } = await freshStore();
+    await store.put("one", Buffer.alloc(100_000, 1));
+    await store.put("two", Buffer.alloc(100_000, 2));
+    const one = await store.get("one");
+    const two = await store.get("two");
+    assert.ok(one?.bytes !== undefined && two?.bytes !== undefined);
+    assert.notEqual(two.bytes.buffer, one.bytes.buffer);
+    one.body.destroy();
+    one.recycle?.();
+    const again = await store.get("two");
+    assert.equal(again?.bytes?.buffer, one.bytes.buffer, "the recycled memory serves the next read");
+    assert.ok(again.bytes.equals(Buffer.alloc(100_000, 2)));
+    assert.ok(two.bytes.equals(Buffer.alloc(100_000, 2)), "a buffer not recycled is left alone");
+    await rm(root, { recursive: true });
+  });
+
   it("reports a read that cannot succeed with the file and the cause", async () => {
     const { root, store } = await freshStore();
     await mkdir(join(root, "folder.dcm"));
@@ -159,6 +177,28 @@ describe("local file I/O in one unit", () => {
     assert.throws(() => writeNewFile(join(root, "once"), Buffer.from("second")), { code: "EEXIST" });
     assert.equal(await readFile(join(root, "once"), "utf8"), "first");
     await rm(root, { recursive: true });
+  });
+
+  it("reuses a read buffer only once it is given back, once, and keeps at most its capacity", () => {
+    const buffers = new ReadBuffers(512 * 1024);
+    const first = buffers.take(200_000);
+    assert.equal(first.length, 200_000);
+    const second = buffers.take(200_000);
+    assert.notEqual(second.buffer, first.buffer, "a buffer lent out is not lent again");
+    buffers.give(first);
+    buffers.give(first);
+    assert.equal(buffers.pooledBytes, 256 * 1024, "given back twice, pooled once");
+    const third = buffers.take(150_000);
+    assert.equal(third.buffer, first.buffer, "the same size class is reused");
+    assert.equal(buffers.pooledBytes, 0);
+    assert.notEqual(buffers.take(150_000).buffer, first.buffer, "and lent to one reader at a time");
+    buffers.give(Buffer.alloc(200_000));
+    assert.equal(buffers.pooledBytes, 0, "a buffer it did not lend is never pooled");
+    buffers.give(second);
+    buffers.give(third);
+    buffers.give(buffers.take(300_000));
+    assert.equal(buffers.pooledBytes, 512 * 1024, "beyond its capacity, a buffer given back is dropped");
+    assert.equal(buffers.take(100).buffer.byteLength < 16 * 1024, true, "small reads are not pooled");
   });
 
   it("gives an empty body for no bytes", async () => {
