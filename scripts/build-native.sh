@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Orthanc plugin (the bridge, native/*.c) into build/libOrthancCloudStorage.so with the system C
-# compiler. Needs only the Orthanc plugin SDK header (Debian: orthanc-dev) and glibc >= 2.34.
+# compiler. Needs the Orthanc plugin SDK header (Debian: orthanc-dev), glibc >= 2.34, and the compiled
+# TypeScript (npm run build): the wire protocol's constants come from dist/src/daemon/protocol-header.js,
+# written to build/protocol.h, so that src/daemon/protocol.ts is their only source.
 # Usage: scripts/build-native.sh [extra compiler flags...]   e.g. -fsanitize=address for a test build.
 # The version reported to Orthanc is $OCS_VERSION, or else package.json's.
 set -euo pipefail
@@ -20,10 +22,17 @@ fi
 version=${OCS_VERSION:-$(sed -n 's/^  "version": "\([^"]*\)",*$/\1/p' package.json | head -n 1)}
 version=${version:-0.1.0}
 
+generator=dist/src/daemon/protocol-header.js
+if [ ! -f "$generator" ]; then
+  echo "build-native: $generator is missing: run \"npm run build\" first" >&2
+  exit 1
+fi
 mkdir -p build
-"$cc" -O2 -g -Wall -Wextra -Werror -std=gnu11 -shared -fPIC -fvisibility=hidden \
+node --input-type=module \
+  -e "process.stdout.write((await import('./$generator')).protocolHeader())" >build/protocol.h
+"$cc" -O2 -g -Wall -Wextra -Werror -std=gnu11 -shared -fPIC -fvisibility=hidden -Ibuild \
   -DOCS_VERSION="\"$version\"" \
-  -o build/libOrthancCloudStorage.so native/bridge.c native/jobs.c native/json-scan.c "$@" -lpthread
+  -o build/libOrthancCloudStorage.so native/*.c "$@" -lpthread
 
 # Only the 4 entry points Orthanc looks up may be exported.
 exported=$(nm -D --defined-only build/libOrthancCloudStorage.so | awk '$2 ~ /^[TDBR]$/ { print $3 }' | sort | tr '\n' ' ')

@@ -1,6 +1,6 @@
 // From resolved options to a working StorageArea: the codec, the stores and hybrid mode (spec §4.1).
 
-import type { ResolvedConfig } from "../config/types.js";
+import type { BackendSection, ResolvedConfig } from "../config/types.js";
 import { A1Codec } from "../crypto/a1-codec.js";
 import type { ObjectCodec } from "../crypto/codec.js";
 import { KeyRing } from "../crypto/key-ring.js";
@@ -15,7 +15,7 @@ import {
 } from "../layout/object-key.js";
 import type { Logger } from "../log.js";
 import { createFolderStore } from "../stores/folder.js";
-import { createS3Store } from "../stores/s3.js";
+import { DRIVERS, type DriverOpener } from "../stores/drivers.js";
 import type { ObjectStore } from "../stores/object-store.js";
 import { StorageArea, type StorageTier } from "./storage-area.js";
 
@@ -83,19 +83,7 @@ async function openCodec(config: ResolvedConfig, logger: Logger): Promise<Object
 
 async function openObjectStore(config: ResolvedConfig, logger: Logger): Promise<ObjectStore> {
   const { backend } = config;
-  switch (backend.section) {
-    case "LocalObjectStorage":
-      return createFolderStore({ root: backend.local.path, fsync: backend.local.fsync });
-    case "AwsS3Storage":
-      return createS3Store(backend.s3, logger);
-    case "AzureBlobStorage": {
-      // Loaded on demand: each cloud SDK is large, and only the configured one is needed.
-      const { createAzureStore } = await import("../stores/azure.js");
-      return createAzureStore(backend.azure, logger);
-    }
-    case "GoogleCloudStorage": {
-      const { createGcsStore } = await import("../stores/gcs.js");
-      return createGcsStore(backend.gcs, logger);
-    }
-  }
+  // The driver is the one of backend.section, so it takes this very backend: TypeScript cannot pair the two.
+  const open = DRIVERS[backend.section] as DriverOpener<BackendSection>;
+  return open(backend, logger);
 }

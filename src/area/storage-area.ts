@@ -18,13 +18,10 @@ export interface StorageTier {
   store: ObjectStore;
   /** Keys under which an attachment may be found, the one to write first (spec §2.4). */
   keysOf(uuid: string, contentType: number): string[];
-  /**
-   * The inverse, for tools that walk the store (verify, reencrypt): the attachment a key names, or null.
-   * Always set by openStorageArea; a tier without it is not walked by those tools.
-   */
-  parseKey?(key: string): ParsedObjectKey | null;
+  /** The inverse, for tools that walk the store (verify, reencrypt): the attachment a key names, or null. */
+  parseKey(key: string): ParsedObjectKey | null;
   /** The prefix every key of this tier starts with ("" or "RootPath/"), for listing its objects. */
-  listPrefix?: string;
+  listPrefix: string;
 }
 
 export interface AttachmentRead {

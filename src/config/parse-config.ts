@@ -1,4 +1,5 @@
-// Orthanc's merged configuration (JSON) → typed, validated options (types.ts), in three steps:
+// Orthanc's merged configuration (JSON) → typed, validated options (types.ts), in three steps (each backend
+// section's own options are read by its module under sections/, the rest here):
 // parse (each option read against its schema entry, section-reader.ts), normalize (units, trimming, paths,
 // deprecated names), validate (rules across options). Every problem is collected, not just the first:
 // unlike the official plugins, an invalid value is an error, never a silent fallback (spec §9).
@@ -7,15 +8,10 @@ import { stat } from "node:fs/promises";
 import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 
 import { StorageError } from "../errors.js";
-import {
-  AZURE_ACCESS_TIERS,
-  HYBRID_MODES,
-  S3_CHECKSUM_CALCULATIONS,
-  S3_STORAGE_CLASSES,
-  STORAGE_STRUCTURES,
-  backendSectionOptions,
-  optionGroup,
-} from "./options.js";
+import { readBridgeSection } from "./bridge-section.js";
+import { nonEmpty, type OrthancGlobals } from "./backend-section.js";
+import { BACKEND_SECTION_MODULES, backendSectionOptions, optionGroup } from "./option-groups.js";
+import { BYTES_PER_MB, HYBRID_MODES, STORAGE_STRUCTURES } from "./options.js";
 import { readOrthancConfigFile } from "./read-config.js";
 import {
   Diagnostics,
@@ -28,18 +24,14 @@ import {
 } from "./section-reader.js";
 import {
   BACKEND_SECTIONS,
-  type AzureOptions,
   type BackendOptions,
   type BackendSection,
   type CommonOptions,
   type ConfigResult,
   type EncryptionOptions,
-  type GcsOptions,
-  type LocalOptions,
   type MasterKeyRef,
   type OrthancGlobalOptions,
   type ResolvedConfig,
-  type S3Options,
 } from "./types.js";
 
 export { formatResolvedConfig } from "./format-config.js";
@@ -49,20 +41,15 @@ export interface ResolveOptions {
   baseDir?: string;
 }
 
-const MS_PER_SECOND = 1000;
-/** spec §1.10: the plugins' "MB" is MB × 1024 × 1024 bytes. */
-const BYTES_PER_MB = 1024 * 1024;
 /** spec §3.1: the plugins' own default, not Orthanc's "OrthancStorage". */
 const PLUGIN_STORAGE_DIRECTORY = "OrthancStorageNotDefined";
-/** S3 object tagging limits (AWS, and the S3-compatible servers we test). */
-const S3_MAX_TAGS = 10;
-const S3_MAX_TAG_KEY = 128;
-const S3_MAX_TAG_VALUE = 256;
-/** Azure container names: 3–63 lowercase letters, digits and single hyphens, or a reserved `$` name. */
-const AZURE_CONTAINER_NAME = /^(?=.{3,63}$)[a-z0-9]+(?:-[a-z0-9]+)*$/;
-const AZURE_RESERVED_CONTAINERS = ["$root", "$web", "$logs"];
-/** One `Name=value` segment of an Azure connection string; no value (key, URL, SAS token) holds a space. */
-const AZURE_SEGMENT = /^\s*[A-Za-z][A-Za-z0-9]*\s*=\S*\s*$/;
+
+/** An empty StorageEncryption section: what it means, and how to turn encryption on. */
+export const EMPTY_ENCRYPTION_WARNING =
+  "empty section: client-side encryption is off, objects are stored as they are. To encrypt, add " +
+  '"MasterKey": [<key id>, "<path to key file>"] to this section (make the key with ' +
+  "`orthanc-cloud-storage keygen` or `openssl rand -base64 32`); to keep it off and silence this warning, " +
+  'write "Enable": false or remove the section';
 
 /** spec §3, StoragePlugin.cpp: the plugin stays disabled, Orthanc keeps its own storage. */
 export const DISABLED_REASON = `no ${BACKEND_SECTIONS.join("/")} section found in configuration, plugin is disabled`;
@@ -81,6 +68,11 @@ export function resolveConfig(orthancJson: unknown, options: ResolveOptions = {}
 
   const sections = BACKEND_SECTIONS.filter((section) => Object.hasOwn(orthancJson, section));
   warnLegacyLocations(orthancJson, sections, diagnostics);
+  // Read first, and even without a backend section: a bad OrthancCloudStorage stops Orthanc either way.
+  const bridge = readBridgeSection(orthancJson, context);
+  if (sections.length === 0 && diagnostics.errors.length > 0) {
+    return { ok: false, errors: diagnostics.errors, warnings: diagnostics.warnings };
+  }
   if (sections.length === 0) {
     return { ok: "disabled", reason: DISABLED_REASON, warnings: diagnostics.warnings };
   }
@@ -118,7 +110,7 @@ export function resolveConfig(orthancJson: unknown, options: ResolveOptions = {}
     storageDirectory: globals.storageDirectory,
     syncStorageArea: globals.syncStorageArea,
   };
-  return { ok: true, config: { ...resolved, orthanc, warnings: diagnostics.warnings } };
+  return { ok: true, config: { ...resolved, orthanc, bridge, warnings: diagnostics.warnings } };
 }
 
 /**
@@ -172,12 +164,6 @@ export function requireValidConfig(result: ConfigResult): ResolvedConfig | undef
 
 // --- Orthanc's own options (spec §3.1) ---
 
-interface OrthancGlobals extends OrthancGlobalOptions {
-  /** `HttpsCACertificates`, for S3 only. */
-  caFile: string | undefined;
-  storageDirectorySet: boolean;
-}
-
 function readOrthancGlobals(r: SectionReader): OrthancGlobals {
   return {
     storageDirectory: r.string("StorageDirectory") ?? PLUGIN_STORAGE_DIRECTORY,
@@ -208,176 +194,10 @@ function warnLegacyLocations(
   }
 }
 
-// --- Backend sections (spec §3.2–3.4, and ours) ---
+// --- Backend sections (spec §3.2–3.4, and ours): each read by its module under sections/ ---
 
 function readBackend(section: BackendSection, r: SectionReader, globals: OrthancGlobals): BackendOptions {
-  switch (section) {
-    case "AwsS3Storage":
-      return { section, s3: readS3(r, globals) };
-    case "AzureBlobStorage":
-      return { section, azure: readAzure(r) };
-    case "GoogleCloudStorage":
-      return { section, gcs: readGcs(r) };
-    case "LocalObjectStorage":
-      return { section, local: readLocal(r, globals) };
-  }
-}
-
-// A required string read as undefined has already been reported: "" is only a placeholder in a result
-// that is then discarded.
-
-function readS3(r: SectionReader, globals: OrthancGlobals): S3Options {
-  const s3: S3Options = {
-    bucketName: r.string("BucketName") ?? "",
-    region: r.string("Region") ?? "",
-    virtualAddressing: r.boolean("VirtualAddressing"),
-    connectTimeoutMs: readConnectTimeout(r) * MS_PER_SECOND,
-    requestTimeoutMs: r.unsigned("RequestTimeout") * MS_PER_SECOND,
-    tags: readTags(r),
-    maxConnections: r.unsigned("MaxConnections"),
-    maxRetries: r.unsigned("MaxRetries"),
-    useTransferManager: r.boolean("UseTransferManager"),
-    transferPoolSize: r.unsigned("TransferPoolSize"),
-    transferBufferBytes: r.unsigned("TransferBufferSize") * BYTES_PER_MB,
-    enableAwsSdkLogs: r.boolean("EnableAwsSdkLogs"),
-    checksumCalculation: r.oneOf("ChecksumCalculation", S3_CHECKSUM_CALCULATIONS) ?? "WhenRequired",
-  };
-  const credentials = readCredentials(r);
-  if (credentials !== undefined) Object.assign(s3, credentials);
-  const endpoint = nonEmpty(r.string("Endpoint"));
-  if (endpoint !== undefined) s3.endpoint = endpoint;
-  const storageClass = r.oneOf("StorageClass", S3_STORAGE_CLASSES);
-  if (storageClass !== undefined) s3.storageClass = storageClass;
-  if (globals.caFile !== undefined) s3.caFile = globals.caFile;
-  return s3;
-}
-
-/** spec §3.2: `ConnectionTimeout` (2.5.2) is the documented name; we honour it, and it wins. Seconds. */
-function readConnectTimeout(r: SectionReader): number {
-  const connect = r.unsigned("ConnectTimeout");
-  const connection = r.optionalUnsigned("ConnectionTimeout");
-  if (connection !== undefined && r.has("ConnectTimeout") && connection !== connect) {
-    r.warn("ConnectTimeout", `ignored: ConnectionTimeout (${connection} s) is also set and wins`);
-  }
-  return connection ?? connect;
-}
-
-/** spec §3.2: static credentials need both keys; neither means the default credentials chain. */
-function readCredentials(r: SectionReader): { accessKey: string; secretKey: string } | undefined {
-  const accessKey = r.string("AccessKey");
-  const secretKey = r.string("SecretKey");
-  if (accessKey === "") r.fail("AccessKey", "a non-empty string", accessKey);
-  if (secretKey === "") r.fail("SecretKey", "a non-empty string", secretKey);
-  if (r.has("AccessKey") && !r.has("SecretKey")) {
-    r.fail("SecretKey", "a string when AccessKey is set (both or neither)", undefined);
-  }
-  if (r.has("SecretKey") && !r.has("AccessKey")) {
-    r.fail("AccessKey", "a string when SecretKey is set (both or neither)", undefined);
-  }
-  return accessKey && secretKey ? { accessKey, secretKey } : undefined;
-}
-
-function readTags(r: SectionReader): Record<string, string> {
-  const tags = r.stringMap("Tags");
-  const entries = Object.entries(tags);
-  if (entries.length > S3_MAX_TAGS) r.fail("Tags", `at most ${S3_MAX_TAGS} tags (S3 limit)`, r.raw("Tags"));
-  for (const [key, value] of entries) {
-    const path = `${r.pathOf("Tags")}.${key}`;
-    if (key.length === 0 || key.length > S3_MAX_TAG_KEY) {
-      r.failAt(path, `a tag name of 1 to ${S3_MAX_TAG_KEY} characters (S3 limit)`, key);
-    }
-    if (value.length > S3_MAX_TAG_VALUE) {
-      r.failAt(path, `a tag value of at most ${S3_MAX_TAG_VALUE} characters (S3 limit)`, value);
-    }
-  }
-  return tags;
-}
-
-function readAzure(r: SectionReader): AzureOptions {
-  // spec §3.3: both are trimmed (spaces, CR, LF) since 0.9.3; an end of line made the URI invalid.
-  const connectionString = r.string("ConnectionString")?.trim();
-  if (connectionString === "") r.fail("ConnectionString", "a non-empty string", connectionString);
-  else if (connectionString !== undefined && !isConnectionString(connectionString)) {
-    r.fail("ConnectionString", '"Name=value" pairs separated by ";"', connectionString);
-  }
-  const accountUrl = readAccountUrl(r);
-  // Ours: AccountUrl is the alternative to the official ConnectionString; exactly one of the two.
-  if (!r.has("ConnectionString") && !r.has("AccountUrl")) {
-    r.fail("ConnectionString", "a non-empty string", undefined, "ConnectionString or AccountUrl is required");
-  } else if (r.has("ConnectionString") && r.has("AccountUrl")) {
-    r.fail("AccountUrl", "nothing when ConnectionString is set (one or the other)", r.raw("AccountUrl"));
-  }
-  const containerName = r.string("ContainerName")?.trim();
-  if (containerName !== undefined && !isContainerName(containerName)) {
-    r.fail(
-      "ContainerName",
-      "3 to 63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit",
-      r.raw("ContainerName"),
-    );
-  }
-  const azure: AzureOptions = {
-    containerName: containerName ?? "",
-    createContainerIfNotExists: r.boolean("CreateContainerIfNotExists"),
-    maxRetries: r.unsigned("MaxRetries"),
-    connectTimeoutMs: r.unsigned("ConnectionTimeout") * MS_PER_SECOND,
-    requestTimeoutMs: r.unsigned("RequestTimeout") * MS_PER_SECOND,
-  };
-  if (connectionString) azure.connectionString = connectionString;
-  if (accountUrl !== undefined) azure.accountUrl = accountUrl;
-  const accessTier = r.oneOf("AccessTier", AZURE_ACCESS_TIERS);
-  if (accessTier !== undefined) azure.accessTier = accessTier;
-  return azure;
-}
-
-/** Ours: bearer tokens only travel over TLS, and a SAS belongs in a connection string. */
-function readAccountUrl(r: SectionReader): string | undefined {
-  const value = r.string("AccountUrl")?.trim();
-  if (value === undefined) return undefined;
-  const url = URL.canParse(value) ? new URL(value) : undefined;
-  if (url?.protocol !== "https:" || url.search !== "" || url.hash !== "" || url.username !== "") {
-    r.fail(
-      "AccountUrl",
-      'an https:// URL without query, e.g. "https://<account>.blob.core.windows.net"',
-      r.raw("AccountUrl"),
-      url?.search ? "a SAS token goes into ConnectionString as SharedAccessSignature" : undefined,
-    );
-    return undefined;
-  }
-  return value.replace(/\/+$/, "");
-}
-
-function isConnectionString(value: string): boolean {
-  const segments = value.split(";").filter((s) => s.trim() !== "");
-  return segments.length > 0 && segments.every((s) => AZURE_SEGMENT.test(s));
-}
-
-function isContainerName(value: string): boolean {
-  return AZURE_CONTAINER_NAME.test(value) || AZURE_RESERVED_CONTAINERS.includes(value);
-}
-
-function readGcs(r: SectionReader): GcsOptions {
-  const gcs: GcsOptions = {
-    bucketName: r.string("BucketName") ?? "",
-    maxRetries: r.unsigned("MaxRetries"),
-    connectTimeoutMs: r.unsigned("ConnectionTimeout") * MS_PER_SECOND,
-    requestTimeoutMs: r.unsigned("RequestTimeout") * MS_PER_SECOND,
-  };
-  // Optional since ours reads application default credentials; an empty path is still a mistake.
-  const serviceAccountFile = r.string("ServiceAccountFile");
-  if (serviceAccountFile === "") r.fail("ServiceAccountFile", "a non-empty string", serviceAccountFile);
-  else if (serviceAccountFile !== undefined) gcs.serviceAccountFile = serviceAccountFile;
-  const endpoint = r.string("Endpoint")?.trim();
-  if (endpoint !== undefined) {
-    const url = URL.canParse(endpoint) ? new URL(endpoint) : undefined;
-    if ((url?.protocol !== "http:" && url?.protocol !== "https:") || url.search !== "" || url.hash !== "") {
-      r.fail("Endpoint", 'an http:// or https:// URL, e.g. "http://127.0.0.1:9199"', r.raw("Endpoint"));
-    } else gcs.endpoint = endpoint.replace(/\/+$/, "");
-  }
-  return gcs;
-}
-
-function readLocal(r: SectionReader, globals: OrthancGlobals): LocalOptions {
-  return { path: r.string("Path") ?? "", fsync: r.boolean("Fsync", globals.syncStorageArea) };
+  return BACKEND_SECTION_MODULES[section].read(r, globals);
 }
 
 // --- Options common to every section (spec §3.1, §4.1) ---
@@ -430,15 +250,18 @@ function readHybridMode(r: SectionReader): CommonOptions["hybridMode"] {
 
 /**
  * spec §1.9: where the official plugin logs a warning and silently stores plaintext (MasterKey missing or
- * malformed, one bad previous key), we refuse the configuration.
+ * malformed, one bad previous key), we refuse the configuration. The one exception is an empty section
+ * (`"StorageEncryption" : {}`, in every sample of the Orthanc Book): it asks for nothing, so it means no
+ * encryption, said in a warning.
  */
 function readEncryption(
   r: SectionReader | undefined,
   path: string,
   context: ReaderContext,
 ): EncryptionOptions {
-  if (r === undefined) {
-    // No section: no encryption; the budget keeps its default for tools that decrypt anyway.
+  if (r === undefined || r.isEmpty()) {
+    if (r !== undefined) context.diagnostics.warn(path, EMPTY_ENCRYPTION_WARNING);
+    // No encryption; the budget keeps its default for tools that decrypt anyway.
     const defaults = new SectionReader({}, path, optionGroup("StorageEncryption").options, context);
     return { enabled: false, previousMasterKeys: [], maxConcurrentInputBytes: budgetBytes(defaults) };
   }
@@ -482,10 +305,4 @@ function checkDistinctKeyIds(
       r.failAt(path, "a key id used by no other key", key.id, `${other} has the same id`);
     } else seen.set(key.id, path.slice(r.path.length + 1));
   });
-}
-
-// --- helpers ---
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === "" ? undefined : value;
 }

@@ -4,7 +4,8 @@
 
 import { isAbsolute, resolve } from "node:path";
 
-import { MAX_UNSIGNED, OPTION_GROUPS, type OptionGroupId, type OptionSpec, optionGroup } from "./options.js";
+import { OPTION_GROUPS, optionGroup } from "./option-groups.js";
+import { MAX_UNSIGNED, type OptionGroupId, type OptionSpec } from "./options.js";
 import { HIDDEN, looksLikeKey } from "./secret-shapes.js";
 import type { MasterKeyRef } from "./types.js";
 
@@ -92,6 +93,11 @@ export class SectionReader {
   has(name: string): boolean {
     this.spec(name);
     return Object.hasOwn(this.json, name);
+  }
+
+  /** Whether the section holds no option at all (`{}`). */
+  isEmpty(): boolean {
+    return Object.keys(this.json).length === 0;
   }
 
   /** The raw JSON value, for cross-option rules. */

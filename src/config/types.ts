@@ -1,5 +1,12 @@
+import type { S3Options } from "./sections/aws-s3-storage.js";
+import type { AzureOptions } from "./sections/azure-blob-storage.js";
+import type { GcsOptions } from "./sections/google-cloud-storage.js";
+import type { LocalOptions } from "./sections/local-object-storage.js";
+
 // The typed, validated options produced from an Orthanc configuration (spec §3).
 // Everything downstream (area, crypto, drivers, CLI) depends on these types only, never on raw JSON.
+
+import type { BridgeOptions } from "./bridge-section.js";
 
 /** The backend sections we accept; exactly one may be present. */
 export type BackendSection =
@@ -43,71 +50,12 @@ export interface CommonOptions {
   encryption: EncryptionOptions;
 }
 
-/** spec §3.2 */
-export interface S3Options {
-  bucketName: string;
-  region: string;
-  accessKey?: string;
-  secretKey?: string;
-  endpoint?: string;
-  virtualAddressing: boolean;
-  /** milliseconds; `ConnectionTimeout` wins over `ConnectTimeout` (both are seconds in the JSON). */
-  connectTimeoutMs: number;
-  requestTimeoutMs: number;
-  storageClass?: string;
-  tags: Record<string, string>;
-  maxConnections: number;
-  maxRetries: number;
-  useTransferManager: boolean;
-  transferPoolSize: number;
-  /** bytes; the option is in MB */
-  transferBufferBytes: number;
-  enableAwsSdkLogs: boolean;
-  /** Ours: when the SDK adds CRC checksums ("WhenRequired" suits every S3-compatible store). */
-  checksumCalculation: "WhenRequired" | "WhenSupported";
-  /** Orthanc's global `HttpsCACertificates`, when set. */
-  caFile?: string;
-}
-
-/** spec §3.3 */
-export interface AzureOptions {
-  /** Exactly one of `connectionString` and `accountUrl` is set (checked by the configuration). */
-  connectionString?: string;
-  /** Ours: the account's blob endpoint, with the SDK's default Azure credential (managed identity...). */
-  accountUrl?: string;
-  containerName: string;
-  createContainerIfNotExists: boolean;
-  accessTier?: string;
-  /** Ours, as in AwsS3Storage: retries of a failed request. */
-  maxRetries: number;
-  /** Ours, milliseconds (seconds in the JSON): time allowed to open a connection. */
-  connectTimeoutMs: number;
-  /** Ours, milliseconds (seconds in the JSON): time allowed for one whole operation, body and retries included. */
-  requestTimeoutMs: number;
-}
-
-/** spec §3.4 */
-export interface GcsOptions {
-  /** Not set: application default credentials (the official plugin requires the file). */
-  serviceAccountFile?: string;
-  bucketName: string;
-  /** Ours: another server (emulator, private endpoint); a plain http:// one gets no credentials. */
-  endpoint?: string;
-  /** Ours, as in AwsS3Storage: retries of a failed request. */
-  maxRetries: number;
-  /** Ours, milliseconds: the SDK's per-request timeout for reads, deletes and lists. */
-  connectTimeoutMs: number;
-  /** Ours, milliseconds: the SDK's per-request timeout for uploads. */
-  requestTimeoutMs: number;
-}
-
-/** Our embedded backend: objects as files in a folder, named exactly as in a bucket. */
-export interface LocalOptions {
-  /** Folder holding the objects (created when missing). */
-  path: string;
-  /** fsync each object and its folder before a write is acknowledged. Default: Orthanc's SyncStorageArea. */
-  fsync: boolean;
-}
+// Each backend's options type lives with its section (sections/), imported by its driver; here for the
+// union below and for the code that handles every backend.
+export type { S3Options } from "./sections/aws-s3-storage.js";
+export type { AzureOptions } from "./sections/azure-blob-storage.js";
+export type { GcsOptions } from "./sections/google-cloud-storage.js";
+export type { LocalOptions } from "./sections/local-object-storage.js";
 
 export type BackendOptions =
   | { section: "AwsS3Storage"; s3: S3Options }
@@ -127,6 +75,8 @@ export interface ResolvedConfig {
   backend: BackendOptions;
   common: CommonOptions;
   orthanc: OrthancGlobalOptions;
+  /** Our `OrthancCloudStorage` section: how the bridge runs the daemon (bridge-section.ts). */
+  bridge: BridgeOptions;
   /** Non-fatal remarks for the log (deprecated options, ignored legacy sections). */
   warnings: string[];
 }

@@ -1,4 +1,4 @@
-// Reassembles requests from the bytes of one connection: an 80-byte header, then for CREATE, REST and JOB_STEP a
+// Reassembles requests from the bytes of one connection: an 80-byte header, then for CREATE, REST and the job ops a
 // payload that is copied once, straight into a buffer of its announced size. A CREATE larger than
 // `streamCreatesAbove` is not gathered: its frame comes out as soon as its header is read, with a body stream
 // fed by the bytes that follow, and the reader asks its connection to pause while that body is full.
@@ -99,7 +99,8 @@ export class FrameReader {
         offset += taken;
         if (this.headerFilled < REQUEST_HEADER_SIZE) break;
         const request = decodeRequestHeader(this.header);
-        if ((request.op === Op.REST || request.op === Op.JOB_STEP) && request.size > MAX_REST_PAYLOAD) {
+        const small = request.op === Op.REST || request.op === Op.JOB_STEP || request.op === Op.JOB_RESTORE;
+        if (small && request.size > MAX_REST_PAYLOAD) {
           throw new ProtocolError(
             `a ${request.op === Op.REST ? "REST request" : "job state"} of ${request.size} bytes is larger than ${MAX_REST_PAYLOAD}`,
           );

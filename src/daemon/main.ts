@@ -9,8 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 import { openStorageArea } from "../area/open-storage-area.js";
+import { bridgeReadingErrors, type BridgeFlags } from "../config/bridge-section.js";
 import { parseOrthancConfigText } from "../config/read-config.js";
 import { resolveConfig } from "../config/parse-config.js";
+import { Diagnostics } from "../config/section-reader.js";
 import { A1Codec } from "../crypto/a1-codec.js";
 import { describeCause } from "../errors.js";
 import { stderrLogger as logger } from "../log.js";
@@ -18,6 +20,7 @@ import { HealthCheck } from "./health.js";
 import { locateRoute } from "./locate-route.js";
 import { DaemonMetrics } from "./metrics.js";
 import { moveStorageJobStep, moveStorageRoute } from "./move-storage-route.js";
+import { BridgeFlag, Handshake, encodeReadyLine } from "./protocol.js";
 import { readUntilNul } from "./read-until-nul.js";
 import { RestRouter } from "./rest-router.js";
 import { listenForBridge, type BridgeServer } from "./server.js";
@@ -26,7 +29,21 @@ import { bridgeVersion, daemonVersion } from "./versions.js";
 
 /** One handshake line on stdout (protocol.ts); newlines inside a reason would split it. */
 function handshake(line: string): void {
-  process.stdout.write(`OCS ${line.replace(/[\r\n]+/g, " ")}\n`);
+  process.stdout.write(`${line.replace(/[\r\n]+/g, " ")}\n`);
+}
+
+/** The values the bridge says it used (BridgeFlag); none when the daemon was not started by the bridge. */
+function bridgeFlags(argv: readonly string[]): BridgeFlags {
+  const flag = (prefix: string): string | undefined =>
+    argv.find((argument) => argument.startsWith(prefix))?.slice(prefix.length);
+  const flags: BridgeFlags = {};
+  const [node, daemon, startupTimeout] = [BridgeFlag.NODE, BridgeFlag.DAEMON, BridgeFlag.STARTUP_TIMEOUT].map(
+    flag,
+  );
+  if (node !== undefined) flags.node = node;
+  if (daemon !== undefined) flags.daemon = daemon;
+  if (startupTimeout !== undefined) flags.startupTimeout = startupTimeout;
+  return flags;
 }
 
 async function start(): Promise<void> {
@@ -36,11 +53,14 @@ async function start(): Promise<void> {
   );
   for (const warning of result.ok === true ? result.config.warnings : result.warnings) logger.warn(warning);
   if (result.ok === "disabled") {
-    handshake(`DISABLED ${result.reason}`);
+    handshake(`${Handshake.DISABLED} ${result.reason}`);
     process.exit(0);
   }
-  if (result.ok === false) {
-    handshake(`FAILED invalid configuration: ${result.errors.join("; ")}`);
+  const reading = new Diagnostics();
+  if (result.ok === true) bridgeReadingErrors(result.config.bridge, bridgeFlags(process.argv), reading);
+  const errors = result.ok === false ? result.errors : reading.errors;
+  if (result.ok === false || errors.length > 0) {
+    handshake(`${Handshake.FAILED} invalid configuration: ${errors.join("; ")}`);
     process.exit(1);
   }
   const { config } = result;
@@ -77,8 +97,16 @@ async function start(): Promise<void> {
   process.on("SIGINT", () => stop("SIGINT"));
   process.stdin.resume(); // keep reading, to see the lifeline's end
 
-  handshake(`READY range=${area.codec.supportsRangeReads ? 1 : 0} socket=${socketPath}`);
-  logger.info(`serving Orthanc on ${socketPath} (pid ${process.pid})`);
+  // TypeScript decides what the bridge registers: range reads only when the stored format allows them.
+  handshake(
+    encodeReadyLine({
+      range: area.codec.supportsRangeReads,
+      requestTimeoutS: config.bridge.requestTimeoutS,
+      connectTimeoutS: config.bridge.connectTimeoutS,
+      socketPath,
+    }),
+  );
+  logger.info(`serving Orthanc on ${socketPath} (pid ${process.pid}, Node.js ${process.version})`);
 }
 
 let stopping = false;
@@ -92,6 +120,6 @@ async function shutdown(why: string, server: BridgeServer, socketDir: string): P
 }
 
 start().catch((error: unknown) => {
-  handshake(`FAILED ${describeCause(error)}`);
+  handshake(`${Handshake.FAILED} ${describeCause(error)}`);
   process.exit(1);
 });

@@ -1,5 +1,6 @@
-// The wire protocol between the native bridge (native/bridge.c) and the daemon. This file is the
-// reference: native/protocol.h mirrors every constant and cites it. All integers are little-endian.
+// The wire protocol between the native bridge (native/) and the daemon. This file is the single source of
+// truth: the bridge's build generates its build/protocol.h from these constants (protocol-header.ts), so
+// the C side has no number of its own. All integers are little-endian.
 //
 // One request in flight per connection. Each Orthanc thread owns one connection.
 //
@@ -18,6 +19,12 @@
 //        4    4 code         an OrthancPluginErrorCode (i32); 0 = success
 //        8    8 size         success: bytes of data that follow (READ_WHOLE, READ_RANGE, REST); error:
 //                            bytes of a UTF-8 message that follows (the bridge logs it); else 0
+//
+// JOB_RESTORE (op 7): Orthanc found a job it had stored (at start-up) and asks whether it is one of ours.
+// Payload: string type (Orthanc's job type), then the serialized job up to the end (the bridge's
+// serialization: {"Format":"orthanc-cloud-storage/1","Content":…,"State":…,"InitialState":…}, as Orthanc
+// stored it). Answer: a success response whose `size` bytes are empty when the job is not ours, else the
+// strings content, state and initial state. So the bridge never reads JSON.
 //
 // A READ_WHOLE whose body fails after its header was sent cannot change its answer: the daemon closes
 // the connection and the bridge, short of bytes, reports a storage error.
@@ -74,20 +81,24 @@
 // The bridge answers each callback with a 16-byte header ("OCSC", i32 code: an OrthancPluginErrorCode,
 // u64 size), then `size` bytes: ORTHANC_REST: Orthanc's answer body; SUBMIT_JOB: the job's id.
 //
-// The bridge starts the daemon as `node <script> --bridge-version=<version>`, its own version (the one
-// it reports to Orthanc), which /cloud-storage/health reports, with Orthanc's environment plus
-// DAEMON_ENVIRONMENT below (each variable only when Orthanc's environment does not set it).
+// The bridge starts the daemon as `node <script> --bridge-version=<version> --bridge-node=<program>
+// --bridge-daemon=<script> --bridge-startup-timeout=<seconds>` (BridgeFlag): its own version (the one it
+// reports to Orthanc, which /cloud-storage/health reports), and the values it used before the daemon
+// existed, which the daemon checks against its own reading of OrthancCloudStorage (bridge-section.ts). Its
+// environment is Orthanc's plus DAEMON_ENVIRONMENT below (each variable only when Orthanc's does not set it).
 //
 // Start-up handshake, on the daemon's stdout, one line each (the bridge waits for one of them):
-//   "OCS READY range=<0|1> socket=<path>"   serving; range=1 when READ_RANGE may be registered
+//   "OCS READY range=<0|1> request-timeout=<s> connect-timeout=<s> socket=<path>"   serving (encodeReadyLine):
+//        range=1 when READ_RANGE may be registered (the stored format allows it); the timeouts are
+//        OrthancCloudStorage's RequestTimeout and ConnectTimeout; the path is the rest of the line
 //   "OCS DISABLED <reason>"                  no backend section: the plugin stays disabled
 //   "OCS FAILED <reason>"                    Orthanc must refuse to start; the reason is for its log
-// The daemon's log lines go to stderr as "I <text>", "W <text>" or "E <text>" (src/log.ts).
+// The daemon's log lines go to stderr as "I <text>", "W <text>" or "E <text>" (LogPrefix, src/log.ts).
 // The bridge writes Orthanc's merged configuration to the daemon's stdin, then a NUL byte, and keeps
 // stdin open: end-of-file there means Orthanc is gone, and the daemon exits.
 
 /**
- * Variables the bridge adds to the daemon's environment (OCS_DAEMON_ENVIRONMENT in native/protocol.h):
+ * Variables the bridge adds to the daemon's environment (OCS_DAEMON_ENVIRONMENT in the generated protocol.h):
  * glibc malloc settings. By default glibc serves every allocation above 128 KiB (an attachment, a
  * decrypted object) with a fresh mmap and returns freed memory to the kernel at once, so each request
  * faults its buffers in again page by page, which on a VM costs more than the AES-GCM work on them
@@ -100,10 +111,33 @@ export const DAEMON_ENVIRONMENT: Readonly<Record<string, string>> = {
   MALLOC_TRIM_THRESHOLD_: String(128 * 1024 * 1024),
 };
 
+/** "OCS1" read as a little-endian u32: catches a desynchronised stream at once. */
 export const MAGIC = 0x3153434f;
+/** "OCSC": a callback, or the bridge's answer to one, not a response. */
+export const CALLBACK_MAGIC = 0x4353434f;
 export const REQUEST_HEADER_SIZE = 80;
 export const RESPONSE_HEADER_SIZE = 16;
+export const CALLBACK_HEADER_SIZE = 16;
 export const UUID_FIELD_SIZE = 48;
+
+/** Where each field of a request header starts (the table above). */
+export const RequestOffset = { MAGIC: 0, OP: 4, CONTENT_TYPE: 8, SIZE: 16, START: 24, UUID: 32 } as const;
+/** Where each field of a 16-byte header starts: responses, callbacks (CODE holds the kind) and their answers. */
+export const ResponseOffset = { MAGIC: 0, CODE: 4, SIZE: 8 } as const;
+/** Where each fixed field of a REST payload starts, then of a REST answer. */
+export const RestRequestOffset = {
+  METHOD: 0,
+  GROUP_COUNT: 4,
+  ARGUMENT_COUNT: 8,
+  HEADER_COUNT: 12,
+  BODY_SIZE: 16,
+} as const;
+export const RestAnswerOffset = { STATUS: 0, TYPE_LENGTH: 4, ALLOW_LENGTH: 8 } as const;
+/** Where the fixed fields of a JOB_STEP answer start. */
+export const JobStepAnswerOffset = { STATUS: 0, PROGRESS: 4 } as const;
+export const JOB_STEP_ANSWER_FIXED_SIZE = 8;
+/** Progress is sent in millionths. */
+export const PROGRESS_SCALE = 1_000_000;
 
 export const Op = {
   CREATE: 1,
@@ -114,12 +148,70 @@ export const Op = {
   REST: 5,
   /** One step of a job the daemon submitted (payload: the job's state). */
   JOB_STEP: 6,
+  /** A job Orthanc stored, to be recognised and read back (payload and answer above). */
+  JOB_RESTORE: 7,
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
+const LAST_OP = Op.JOB_RESTORE;
+
+/** The daemon's command line, after its script (see above). */
+export const BridgeFlag = {
+  BRIDGE_VERSION: "--bridge-version=",
+  NODE: "--bridge-node=",
+  DAEMON: "--bridge-daemon=",
+  STARTUP_TIMEOUT: "--bridge-startup-timeout=",
+} as const;
+
+/** The handshake: the first word of each line, then the words of a READY line in their order. */
+export const Handshake = {
+  PREFIX: "OCS ",
+  READY: "OCS READY",
+  DISABLED: "OCS DISABLED",
+  FAILED: "OCS FAILED",
+} as const;
+const READY_FIELDS = ["range", "request-timeout", "connect-timeout", "socket"] as const;
+
+/** What a READY line tells the bridge. */
+export interface ReadyLine {
+  range: boolean;
+  requestTimeoutS: number;
+  connectTimeoutS: number;
+  socketPath: string;
+}
+
+/** "OCS READY range=1 request-timeout=1200 connect-timeout=5 socket=/tmp/…/bridge.sock" */
+export function encodeReadyLine(ready: ReadyLine): string {
+  const values = [ready.range ? 1 : 0, ready.requestTimeoutS, ready.connectTimeoutS, ready.socketPath];
+  return [Handshake.READY, ...READY_FIELDS.map((field, i) => `${field}=${values[i]}`)].join(" ");
+}
+
+/** The bridge's reading of a READY line (used by tests); undefined when the line is not one. */
+export function decodeReadyLine(line: string): ReadyLine | undefined {
+  const match = new RegExp(
+    `^${Handshake.READY} ${READY_FIELDS.map((field) => `${field}=(${field === "socket" ? ".+" : "\\d+"})`).join(" ")}$`,
+  ).exec(line);
+  if (match === null) return undefined;
+  const [range, request, connect, socketPath] = match.slice(1) as [string, string, string, string];
+  return {
+    range: range === "1",
+    requestTimeoutS: Number(request),
+    connectTimeoutS: Number(connect),
+    socketPath,
+  };
+}
+
+/** The READY line as the bridge reads it with sscanf: "%d" for each number, "%n" where the path starts. */
+export const READY_SCANF_FORMAT = [
+  Handshake.READY,
+  ...READY_FIELDS.map((field) => `${field}=${field === "socket" ? "%n" : "%d"}`),
+].join(" ");
+
+/** The level prefixes of the daemon's log lines on stderr ("I text"). */
+export const LogPrefix = { INFO: "I", WARNING: "W", ERROR: "E" } as const;
 
 /** Ops whose request carries a payload of `size` bytes. */
 export function hasPayload(op: OpCode): boolean {
-  return op === Op.CREATE || op === Op.REST || op === Op.JOB_STEP;
+  return op === Op.CREATE || op === Op.REST || op === Op.JOB_STEP || op === Op.JOB_RESTORE;
 }
 
 /** Orthanc's OrthancPluginHttpMethod. */
@@ -128,8 +220,8 @@ export type HttpMethodName = keyof typeof HttpMethod;
 
 /**
  * The routes the bridge registers with OrthancPluginRegisterRestCallbackNoLock (Perl regular expressions
- * matched against the whole path), in step with OCS_REST_ROUTES in native/protocol.h. Under a prefix of
- * our own, so they never clash with Orthanc's routes or another plugin's.
+ * matched against the whole path; OCS_REST_ROUTES in the generated header). Under a prefix of our own, so
+ * they never clash with Orthanc's routes or another plugin's.
  */
 export const REST_ROUTES = [
   "/cloud-storage/health",
@@ -170,25 +262,25 @@ export interface Request {
 /** Decode a request header; throws a ProtocolError when the bytes cannot be one. */
 export function decodeRequestHeader(header: Uint8Array): Request {
   const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
-  const magic = view.getUint32(0, true);
+  const magic = view.getUint32(RequestOffset.MAGIC, true);
   if (magic !== MAGIC)
     throw new ProtocolError(`bad magic 0x${magic.toString(16)}: the stream is out of step`);
-  const op = view.getUint32(4, true);
-  if (op < Op.CREATE || op > Op.JOB_STEP) throw new ProtocolError(`unknown operation ${op}`);
-  const size = view.getBigUint64(16, true);
-  const start = view.getBigUint64(24, true);
+  const op = view.getUint32(RequestOffset.OP, true);
+  if (op < Op.CREATE || op > LAST_OP) throw new ProtocolError(`unknown operation ${op}`);
+  const size = view.getBigUint64(RequestOffset.SIZE, true);
+  const start = view.getBigUint64(RequestOffset.START, true);
   if (size > BigInt(Number.MAX_SAFE_INTEGER) || start > BigInt(Number.MAX_SAFE_INTEGER)) {
     throw new ProtocolError(`size ${size} or start ${start} is out of range`);
   }
   // Only the padding is cut: a NUL inside the uuid stays in it, so "<uuid>\0../../x" is refused as a whole
   // (object-key.ts) instead of being read as its valid prefix.
-  const uuidBytes = header.subarray(32, 32 + UUID_FIELD_SIZE);
+  const uuidBytes = header.subarray(RequestOffset.UUID, RequestOffset.UUID + UUID_FIELD_SIZE);
   let end = UUID_FIELD_SIZE;
   while (end > 0 && uuidBytes[end - 1] === 0) end--;
   const uuid = Buffer.from(uuidBytes.subarray(0, end)).toString("latin1");
   return {
     op: op as OpCode,
-    contentType: view.getUint32(8, true),
+    contentType: view.getUint32(RequestOffset.CONTENT_TYPE, true),
     size: Number(size),
     start: Number(start),
     uuid,
@@ -198,15 +290,15 @@ export function decodeRequestHeader(header: Uint8Array): Request {
 /** Encode a request header (used by tests and tools that talk to the daemon like the bridge does). */
 export function encodeRequestHeader(request: Request): Buffer {
   const header = Buffer.alloc(REQUEST_HEADER_SIZE);
-  header.writeUInt32LE(MAGIC, 0);
-  header.writeUInt32LE(request.op, 4);
-  header.writeUInt32LE(request.contentType, 8);
-  header.writeBigUInt64LE(BigInt(request.size), 16);
-  header.writeBigUInt64LE(BigInt(request.start), 24);
+  header.writeUInt32LE(MAGIC, RequestOffset.MAGIC);
+  header.writeUInt32LE(request.op, RequestOffset.OP);
+  header.writeUInt32LE(request.contentType, RequestOffset.CONTENT_TYPE);
+  header.writeBigUInt64LE(BigInt(request.size), RequestOffset.SIZE);
+  header.writeBigUInt64LE(BigInt(request.start), RequestOffset.START);
   const uuid = Buffer.from(request.uuid, "latin1");
   if (uuid.length > UUID_FIELD_SIZE)
     throw new ProtocolError(`uuid of ${uuid.length} bytes does not fit the header`);
-  uuid.copy(header, 32);
+  uuid.copy(header, RequestOffset.UUID);
   return header;
 }
 
@@ -217,16 +309,20 @@ export function encodeResponseHeader(code: number, size: number): Buffer {
 /** The 16-byte headers of responses and callbacks: a magic, an i32 (code or kind), a u64 size. */
 function encodeShortHeader(magic: number, word: number, size: number): Buffer {
   const header = Buffer.alloc(RESPONSE_HEADER_SIZE);
-  header.writeUInt32LE(magic, 0);
-  header.writeInt32LE(word, 4);
-  header.writeBigUInt64LE(BigInt(size), 8);
+  header.writeUInt32LE(magic, ResponseOffset.MAGIC);
+  header.writeInt32LE(word, ResponseOffset.CODE);
+  header.writeBigUInt64LE(BigInt(size), ResponseOffset.SIZE);
   return header;
 }
 
 export function decodeResponseHeader(header: Uint8Array): { code: number; size: number } {
   const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
-  if (view.getUint32(0, true) !== MAGIC) throw new ProtocolError("bad magic in a response");
-  return { code: view.getInt32(4, true), size: Number(view.getBigUint64(8, true)) };
+  if (view.getUint32(ResponseOffset.MAGIC, true) !== MAGIC)
+    throw new ProtocolError("bad magic in a response");
+  return {
+    code: view.getInt32(ResponseOffset.CODE, true),
+    size: Number(view.getBigUint64(ResponseOffset.SIZE, true)),
+  };
 }
 
 /** An HTTP request as the bridge forwards it (op REST). */
@@ -280,11 +376,11 @@ export function decodeRestRequest(payload: Buffer): RestRequest {
 /** Encode a REST payload, as the bridge does (used by tests and tools). */
 export function encodeRestRequest(request: RestRequest): Buffer {
   const fixed = Buffer.alloc(REST_REQUEST_FIXED_SIZE);
-  fixed.writeUInt32LE(HttpMethod[request.method], 0);
-  fixed.writeUInt32LE(request.groups.length, 4);
-  fixed.writeUInt32LE(request.getArguments.length, 8);
-  fixed.writeUInt32LE(request.headers.length, 12);
-  fixed.writeUInt32LE(request.body.length, 16);
+  fixed.writeUInt32LE(HttpMethod[request.method], RestRequestOffset.METHOD);
+  fixed.writeUInt32LE(request.groups.length, RestRequestOffset.GROUP_COUNT);
+  fixed.writeUInt32LE(request.getArguments.length, RestRequestOffset.ARGUMENT_COUNT);
+  fixed.writeUInt32LE(request.headers.length, RestRequestOffset.HEADER_COUNT);
+  fixed.writeUInt32LE(request.body.length, RestRequestOffset.BODY_SIZE);
   const strings = [request.url, ...request.groups, ...request.getArguments.flat(), ...request.headers.flat()];
   return Buffer.concat([fixed, ...strings.map(encodeString), request.body]);
 }
@@ -294,9 +390,9 @@ export function encodeRestAnswer(answer: RestAnswer): Buffer {
   const contentType = Buffer.from(answer.contentType, "latin1");
   const allow = Buffer.from(answer.allow, "latin1");
   const fixed = Buffer.alloc(REST_ANSWER_FIXED_SIZE);
-  fixed.writeUInt32LE(answer.status, 0);
-  fixed.writeUInt32LE(contentType.length, 4);
-  fixed.writeUInt32LE(allow.length, 8);
+  fixed.writeUInt32LE(answer.status, RestAnswerOffset.STATUS);
+  fixed.writeUInt32LE(contentType.length, RestAnswerOffset.TYPE_LENGTH);
+  fixed.writeUInt32LE(allow.length, RestAnswerOffset.ALLOW_LENGTH);
   const size = fixed.length + contentType.length + allow.length + answer.body.length;
   if (size > MAX_REST_PAYLOAD) {
     throw new ProtocolError(`a REST answer of ${size} bytes is larger than ${MAX_REST_PAYLOAD} bytes`);
@@ -332,9 +428,10 @@ export interface JobStepAnswer {
 }
 
 export function encodeJobStepAnswer(answer: JobStepAnswer): Buffer {
-  const fixed = Buffer.alloc(8);
-  fixed.writeUInt32LE(answer.status, 0);
-  fixed.writeUInt32LE(Math.round(Math.min(1, Math.max(0, answer.progress)) * 1_000_000), 4);
+  const fixed = Buffer.alloc(JOB_STEP_ANSWER_FIXED_SIZE);
+  fixed.writeUInt32LE(answer.status, JobStepAnswerOffset.STATUS);
+  const progress = Math.round(Math.min(1, Math.max(0, answer.progress)) * PROGRESS_SCALE);
+  fixed.writeUInt32LE(progress, JobStepAnswerOffset.PROGRESS);
   const size = fixed.length + 8 + Buffer.byteLength(answer.content) + Buffer.byteLength(answer.state);
   if (size > MAX_REST_PAYLOAD) {
     throw new ProtocolError(`a job step answer of ${size} bytes is larger than ${MAX_REST_PAYLOAD} bytes`);
@@ -346,19 +443,61 @@ export function encodeJobStepAnswer(answer: JobStepAnswer): Buffer {
 export function decodeJobStepAnswer(payload: Buffer): JobStepAnswer {
   const cursor = new Cursor(payload, "job step answer");
   const status = cursor.u32("status") as JobStepStatusCode;
-  const progress = cursor.u32("progress") / 1_000_000;
+  const progress = cursor.u32("progress") / PROGRESS_SCALE;
   const content = cursor.string("content");
   const state = cursor.string("state");
   cursor.end();
   return { status, progress, content, state };
 }
 
-export const CALLBACK_MAGIC = 0x4353434f;
-export const CALLBACK_HEADER_SIZE = 16;
-
 /** What the daemon asks the bridge to do inside Orthanc (callbacks, above). */
 export const CallbackKind = { ORTHANC_REST: 1, SUBMIT_JOB: 2 } as const;
 export type CallbackKindCode = (typeof CallbackKind)[keyof typeof CallbackKind];
+
+/** The "Format" of the bridge's serialized jobs, so that ours are told from the official plugin's. */
+export const SERIALIZED_JOB_FORMAT = "orthanc-cloud-storage/1";
+
+/** A job Orthanc stored, as the bridge forwards it (op JOB_RESTORE). */
+export interface JobRestoreRequest {
+  /** Orthanc's job type ("MoveStorage"). */
+  type: string;
+  /** The serialization Orthanc stored (JSON). */
+  serialized: string;
+}
+
+/** A job read back: what the bridge needs to create it again. */
+export interface RestoredJob {
+  content: string;
+  state: string;
+  initialState: string;
+}
+
+export function decodeJobRestoreRequest(payload: Buffer): JobRestoreRequest {
+  const cursor = new Cursor(payload, "job restore request");
+  const type = cursor.string("type");
+  return { type, serialized: cursor.rest().toString("utf8") };
+}
+
+/** Encode a JOB_RESTORE payload, as the bridge does (used by tests). */
+export function encodeJobRestoreRequest(request: JobRestoreRequest): Buffer {
+  return Buffer.concat([encodeString(request.type), Buffer.from(request.serialized, "utf8")]);
+}
+
+/** The answer to JOB_RESTORE: empty when the job is not ours. */
+export function encodeJobRestoreAnswer(job: RestoredJob | undefined): Buffer {
+  if (job === undefined) return Buffer.alloc(0);
+  return Buffer.concat([encodeString(job.content), encodeString(job.state), encodeString(job.initialState)]);
+}
+
+/** Decode a JOB_RESTORE answer, as the bridge does (used by tests). */
+export function decodeJobRestoreAnswer(payload: Buffer): RestoredJob | undefined {
+  if (payload.length === 0) return undefined;
+  const cursor = new Cursor(payload, "job restore answer");
+  const job = { content: cursor.string("content"), state: cursor.string("state"), initialState: "" };
+  job.initialState = cursor.string("initialState");
+  cursor.end();
+  return job;
+}
 
 /** A call to Orthanc's own REST API, made by the bridge. */
 export interface OrthancRestCall {
@@ -407,8 +546,13 @@ export function encodeCallback(
 /** Decode a callback frame's header, as the bridge does (used by tests). */
 export function decodeCallbackHeader(header: Uint8Array): { kind: number; size: number } {
   const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
-  if (view.getUint32(0, true) !== CALLBACK_MAGIC) throw new ProtocolError("bad magic in a callback");
-  return { kind: view.getUint32(4, true), size: Number(view.getBigUint64(8, true)) };
+  if (view.getUint32(ResponseOffset.MAGIC, true) !== CALLBACK_MAGIC) {
+    throw new ProtocolError("bad magic in a callback");
+  }
+  return {
+    kind: view.getUint32(ResponseOffset.CODE, true),
+    size: Number(view.getBigUint64(ResponseOffset.SIZE, true)),
+  };
 }
 
 /** Encode the header of the bridge's answer to a callback (used by tests standing in for the bridge). */
@@ -419,15 +563,15 @@ export function encodeCallbackAnswerHeader(code: number, size: number): Buffer {
 /** Decode the header of the bridge's answer to a callback. */
 export function decodeCallbackAnswerHeader(header: Uint8Array): { code: number; size: number } {
   const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
-  const magic = view.getUint32(0, true);
+  const magic = view.getUint32(ResponseOffset.MAGIC, true);
   if (magic !== CALLBACK_MAGIC) {
     throw new ProtocolError(`bad magic 0x${magic.toString(16)} in the answer to a callback`);
   }
-  const size = view.getBigUint64(8, true);
+  const size = view.getBigUint64(ResponseOffset.SIZE, true);
   if (size > BigInt(MAX_REST_PAYLOAD)) {
     throw new ProtocolError(`an answer to a callback of ${size} bytes (at most ${MAX_REST_PAYLOAD})`);
   }
-  return { code: view.getInt32(4, true), size: Number(size) };
+  return { code: view.getInt32(ResponseOffset.CODE, true), size: Number(size) };
 }
 
 function encodeString(text: string): Buffer {

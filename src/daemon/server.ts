@@ -16,13 +16,16 @@ import { FrameReader, type Frame } from "./frame-reader.js";
 import {
   Op,
   OrthancCode,
+  decodeJobRestoreRequest,
   decodeRestRequest,
+  encodeJobRestoreAnswer,
   encodeJobStepAnswer,
   encodeResponseHeader,
   encodeRestAnswer,
   type JobStepAnswer,
   type OpCode,
 } from "./protocol.js";
+import { restoreJob } from "./job-restore.js";
 import { RestRouter } from "./rest-router.js";
 
 const OP_NAMES: Readonly<Record<number, string>> = {
@@ -187,6 +190,12 @@ async function answer(
     await answerJobStep(socket, services, frame, callbacks);
     return;
   }
+  if (frame.request.op === Op.JOB_RESTORE) {
+    await answerPayload(socket, services.logger, "job restore", () =>
+      Promise.resolve(encodeJobRestoreAnswer(restoreJob(decodeJobRestoreRequest(frame.payload)))),
+    );
+    return;
+  }
   const started = performance.now();
   const event: RequestEvent = {
     op: frame.request.op,
@@ -254,6 +263,7 @@ async function answerStorage(
       return 0;
     case Op.REST:
     case Op.JOB_STEP:
+    case Op.JOB_RESTORE:
       throw new Error(`operation ${op} is not a storage request`);
   }
 }

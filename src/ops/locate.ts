@@ -80,7 +80,7 @@ function locationOf(
   readable: boolean,
   askedType: number | undefined,
 ): Location {
-  const parsed = tier.parseKey?.(key) ?? null;
+  const parsed = tier.parseKey(key);
   return {
     tier: tier.name,
     location: tier.store.location,

@@ -81,8 +81,8 @@ export async function reencryptStorage(
   const listed: Array<{ tier: StorageTier; info: ObjectInfo }> = [];
   let notOurs = 0;
   for (const tier of area.tiers) {
-    for await (const info of tier.store.list(tier.listPrefix ?? "")) {
-      if ((tier.parseKey?.(info.key) ?? null) === null) notOurs++;
+    for await (const info of tier.store.list(tier.listPrefix)) {
+      if (tier.parseKey(info.key) === null) notOurs++;
       else listed.push({ tier, info });
     }
   }

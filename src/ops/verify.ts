@@ -93,7 +93,7 @@ export async function verifyStorage(
   const listed: Record<string, number> = {};
   for (const tier of area.tiers) {
     const objects = new Map<string, number>();
-    for await (const info of tier.store.list(tier.listPrefix ?? "")) objects.set(info.key, info.size);
+    for await (const info of tier.store.list(tier.listPrefix)) objects.set(info.key, info.size);
     listings.set(tier, objects);
     listed[tier.name] = objects.size;
     progress.log(`listed ${objects.size} objects in the ${tier.name} storage (${tier.store.location})`);
@@ -232,7 +232,7 @@ async function classifyUnreferenced(
   orphans: { delete: boolean; dryRun: boolean },
 ): Promise<VerifyRecord> {
   const base = { tier: tier.name, key, size };
-  const parsed = tier.parseKey?.(key) ?? null;
+  const parsed = tier.parseKey(key);
   if (parsed === null)
     return { ...base, outcome: "not-ours", detail: "not an attachment's key under this layout" };
   if (referencedUuids.has(parsed.uuid)) {

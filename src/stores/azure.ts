@@ -20,7 +20,8 @@ import {
   type StoragePipelineOptions,
 } from "@azure/storage-blob";
 
-import type { AzureOptions } from "../config/types.js";
+import type { AzureOptions } from "../config/sections/azure-blob-storage.js";
+import { azureAccount, type AzureAccount } from "../config/sections/azure-connection-string.js";
 import { StorageError, isStorageError } from "../errors.js";
 import { readWholeBody } from "./sized-body.js";
 import { answerRangeWithoutFetch, badRange, totalSizeOf } from "./range-errors.js";
@@ -34,29 +35,14 @@ import {
   type AzureErrorContext,
 } from "./azure-errors.js";
 
+/** Names the driver in messages and metrics. */
 const DRIVER_NAME = "azure";
+/** Names the configuration section in messages. */
 const SECTION = "AzureBlobStorage";
 /** The exponential backoff's first delay; the SDK's default (4 s) makes a start-up on a dead endpoint slow. */
 const RETRY_DELAY_MS = 1000;
+/** The longest wait between two tries, however many retries the backoff has doubled through. */
 const MAX_RETRY_DELAY_MS = 30_000;
-/** Azurite's well-known development account (public, documented by Microsoft). */
-const DEVELOPMENT_ACCOUNT = "devstoreaccount1";
-const DEVELOPMENT_KEY =
-  "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-const DEVELOPMENT_ENDPOINT = `http://127.0.0.1:10000/${DEVELOPMENT_ACCOUNT}`;
-
-/** Where and how to reach the account: what a connection string or AccountUrl says. */
-export interface AzureAccount {
-  /** The account's blob endpoint, without trailing slash and without SAS query. */
-  endpoint: string;
-  /** Known from AccountName or the endpoint; for messages. */
-  account: string | undefined;
-  credential:
-    | { kind: "account key"; accountName: string; accountKey: string }
-    | { kind: "shared access signature"; sas: string }
-    | { kind: "default Azure credential" };
-}
-
 /**
  * Open the container: checks the connection string, then creates the container when
  * CreateContainerIfNotExists is true (spec §3.3), so that wrong credentials stop start-up. Without it no
@@ -79,148 +65,6 @@ export async function createAzureStore(options: AzureOptions, logger: Logger): P
   const store = new AzureStore(options, account, service.getContainerClient(options.containerName), agent);
   if (options.createContainerIfNotExists) await store.createContainer(logger);
   return store;
-}
-
-/** The account from ConnectionString or AccountUrl (exactly one is set: the configuration checks it). */
-export function azureAccount(options: Pick<AzureOptions, "connectionString" | "accountUrl">): AzureAccount {
-  if (options.accountUrl !== undefined) {
-    const endpoint = options.accountUrl.replace(/\/+$/, "");
-    return { endpoint, account: accountFromUrl(endpoint), credential: { kind: "default Azure credential" } };
-  }
-  return parseConnectionString(options.connectionString ?? "");
-}
-
-/**
- * An Azure storage connection string, read more leniently than the SDK does (setting names in any case,
- * the https protocol and core.windows.net by default, as in the other Azure SDKs), with errors that name
- * the missing setting and never show a value.
- */
-export function parseConnectionString(text: string): AzureAccount {
-  const settings = new Map<string, string>();
-  for (const segment of text.split(";")) {
-    if (segment.trim() === "") continue;
-    const equals = segment.indexOf("=");
-    if (equals <= 0) throw connectionStringError("every part must be a Name=value pair");
-    settings.set(segment.slice(0, equals).trim().toLowerCase(), segment.slice(equals + 1).trim());
-  }
-  const get = (name: string): string | undefined => {
-    const value = settings.get(name.toLowerCase());
-    return value === "" ? undefined : value;
-  };
-
-  if (get("UseDevelopmentStorage")?.toLowerCase() === "true") {
-    return {
-      endpoint: DEVELOPMENT_ENDPOINT,
-      account: DEVELOPMENT_ACCOUNT,
-      credential: { kind: "account key", accountName: DEVELOPMENT_ACCOUNT, accountKey: DEVELOPMENT_KEY },
-    };
-  }
-  const accountName = get("AccountName");
-  const accountKey = get("AccountKey");
-  const sas = get("SharedAccessSignature")?.replace(/^\?/, "");
-  let endpoint = get("BlobEndpoint")?.replace(/\/+$/, "");
-  if (endpoint === undefined) {
-    if (accountName === undefined) {
-      throw connectionStringError("it needs AccountName, or BlobEndpoint, to know the storage account");
-    }
-    const protocol = (get("DefaultEndpointsProtocol") ?? "https").toLowerCase();
-    if (protocol !== "https" && protocol !== "http") {
-      throw connectionStringError('DefaultEndpointsProtocol must be "https" or "http"');
-    }
-    endpoint = `${protocol}://${accountName}.blob.${get("EndpointSuffix") ?? "core.windows.net"}`;
-  } else if (!/^https?:\/\/[^/?#]+/i.test(endpoint) || /[?#]/.test(endpoint)) {
-    throw connectionStringError("BlobEndpoint must be an http:// or https:// URL without query");
-  }
-  const account = accountName ?? accountFromUrl(endpoint);
-  if (accountKey !== undefined && sas !== undefined) {
-    throw connectionStringError("it has both AccountKey and SharedAccessSignature: keep one");
-  }
-  if (accountKey !== undefined) {
-    if (accountName === undefined) throw connectionStringError("AccountKey needs AccountName");
-    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(accountKey) || accountKey.length % 4 !== 0) {
-      throw connectionStringError("AccountKey is not base64 (copy it again from the portal's Access keys)");
-    }
-    return { endpoint, account, credential: { kind: "account key", accountName, accountKey } };
-  }
-  if (sas !== undefined) return { endpoint, account, credential: { kind: "shared access signature", sas } };
-  throw connectionStringError(
-    "it has neither AccountKey nor SharedAccessSignature (use AccountUrl for a managed identity)",
-  );
-}
-
-function connectionStringError(problem: string): StorageError {
-  return new StorageError(
-    "CONFIG_INVALID",
-    { operation: "open backend", subject: `${SECTION}.ConnectionString` },
-    `${problem}; the connection string is not shown because it holds a secret`,
-  );
-}
-
-/** `https://acct.blob.core.windows.net` → acct; `http://127.0.0.1:10000/acct` (emulator) → acct. */
-function accountFromUrl(endpoint: string): string | undefined {
-  const url = URL.canParse(endpoint) ? new URL(endpoint) : undefined;
-  if (url === undefined) return undefined;
-  const firstPathPart = url.pathname.split("/").find((part) => part !== "");
-  if (firstPathPart !== undefined) return firstPathPart;
-  const firstLabel = url.hostname.split(".")[0];
-  return firstLabel === undefined || /^\d+$/.test(firstLabel) ? undefined : firstLabel;
-}
-
-async function serviceClient(
-  account: AzureAccount,
-  pipelineOptions: StoragePipelineOptions,
-): Promise<BlobServiceClient> {
-  const { credential, endpoint } = account;
-  switch (credential.kind) {
-    case "account key": {
-      const key = new StorageSharedKeyCredential(credential.accountName, credential.accountKey);
-      return new BlobServiceClient(endpoint, newPipeline(key, pipelineOptions));
-    }
-    case "shared access signature":
-      return new BlobServiceClient(
-        `${endpoint}?${credential.sas}`,
-        newPipeline(new AnonymousCredential(), pipelineOptions),
-      );
-    case "default Azure credential": {
-      // Loaded only here: @azure/identity is large and most configurations use a connection string.
-      const { DefaultAzureCredential } = await import("@azure/identity");
-      const token: TokenCredential = new DefaultAzureCredential();
-      return new BlobServiceClient(endpoint, newPipeline(token, pipelineOptions));
-    }
-  }
-}
-
-/**
- * A keep-alive agent that gives up on a connection not open within ConnectionTimeout (Node has no such
- * setting). None behind an HTTP proxy: the SDK's proxy support only works without an agent of ours.
- */
-function connectionAgent(endpoint: string, timeoutMs: number, logger: Logger): HttpAgent | undefined {
-  const proxy = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"].some((name) => process.env[name]);
-  if (proxy) {
-    if (timeoutMs > 0)
-      logger.info(`${SECTION}: an HTTP proxy is configured: ConnectionTimeout does not apply`);
-    return undefined;
-  }
-  const agent = endpoint.toLowerCase().startsWith("https:")
-    ? new HttpsAgent({ keepAlive: true })
-    : new HttpAgent({ keepAlive: true });
-  if (timeoutMs <= 0) return agent;
-  const createConnection = agent.createConnection.bind(agent);
-  agent.createConnection = (connectOptions, callback) => {
-    const socket = createConnection(connectOptions, callback);
-    if (socket instanceof Socket && socket.connecting) {
-      const timer = setTimeout(() => {
-        const error = new Error(
-          `connect ETIMEDOUT: no connection within ConnectionTimeout (${timeoutMs / 1000} s)`,
-        );
-        socket.destroy(Object.assign(error, { code: "ETIMEDOUT" }));
-      }, timeoutMs);
-      socket.once("connect", () => clearTimeout(timer));
-      socket.once("close", () => clearTimeout(timer));
-    }
-    return socket;
-  };
-  return agent;
 }
 
 class AzureStore implements ObjectStore {
@@ -383,4 +227,63 @@ class AzureStore implements ObjectStore {
   private subject(key: string): string {
     return `${this.location}/${key}`;
   }
+}
+
+// --- helpers ---
+
+async function serviceClient(
+  account: AzureAccount,
+  pipelineOptions: StoragePipelineOptions,
+): Promise<BlobServiceClient> {
+  const { credential, endpoint } = account;
+  switch (credential.kind) {
+    case "account key": {
+      const key = new StorageSharedKeyCredential(credential.accountName, credential.accountKey);
+      return new BlobServiceClient(endpoint, newPipeline(key, pipelineOptions));
+    }
+    case "shared access signature":
+      return new BlobServiceClient(
+        `${endpoint}?${credential.sas}`,
+        newPipeline(new AnonymousCredential(), pipelineOptions),
+      );
+    case "default Azure credential": {
+      // Loaded only here: @azure/identity is large and most configurations use a connection string.
+      const { DefaultAzureCredential } = await import("@azure/identity");
+      const token: TokenCredential = new DefaultAzureCredential();
+      return new BlobServiceClient(endpoint, newPipeline(token, pipelineOptions));
+    }
+  }
+}
+
+/**
+ * A keep-alive agent that gives up on a connection not open within ConnectionTimeout (Node has no such
+ * setting). None behind an HTTP proxy: the SDK's proxy support only works without an agent of ours.
+ */
+function connectionAgent(endpoint: string, timeoutMs: number, logger: Logger): HttpAgent | undefined {
+  const proxy = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"].some((name) => process.env[name]);
+  if (proxy) {
+    if (timeoutMs > 0)
+      logger.info(`${SECTION}: an HTTP proxy is configured: ConnectionTimeout does not apply`);
+    return undefined;
+  }
+  const agent = endpoint.toLowerCase().startsWith("https:")
+    ? new HttpsAgent({ keepAlive: true })
+    : new HttpAgent({ keepAlive: true });
+  if (timeoutMs <= 0) return agent;
+  const createConnection = agent.createConnection.bind(agent);
+  agent.createConnection = (connectOptions, callback) => {
+    const socket = createConnection(connectOptions, callback);
+    if (socket instanceof Socket && socket.connecting) {
+      const timer = setTimeout(() => {
+        const error = new Error(
+          `connect ETIMEDOUT: no connection within ConnectionTimeout (${timeoutMs / 1000} s)`,
+        );
+        socket.destroy(Object.assign(error, { code: "ETIMEDOUT" }));
+      }, timeoutMs);
+      socket.once("connect", () => clearTimeout(timer));
+      socket.once("close", () => clearTimeout(timer));
+    }
+    return socket;
+  };
+  return agent;
 }

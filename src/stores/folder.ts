@@ -29,11 +29,24 @@ export interface FolderStoreOptions {
   pruneEmptyFolders?: boolean;
 }
 
+/** Names the driver in messages and metrics. */
 const DRIVER_NAME = "folder";
 /** Temporary files are hidden siblings of their target, so the rename that publishes them is atomic. */
 const TEMP_MARKER = ".tmp-";
 /** Largest read at a time of a file streamed (above SYNC_FILE_LIMIT): one thread-pool trip per MiB. */
 const MAX_READ_CHUNK = 1024 * 1024;
+/** OS error codes an administrator can act on, in words. */
+const OS_ERROR_HINTS: Readonly<Record<string, string>> = {
+  ENOSPC: "the disk is full",
+  EDQUOT: "the disk quota is exhausted",
+  EACCES: "permission denied: check the owner and mode of the storage folder",
+  EPERM: "operation not permitted: check the owner and mode of the storage folder",
+  EROFS: "the file system is read-only",
+  EIO: "input/output error from the disk",
+  EISDIR: "a folder stands where the object file should be",
+  ENOTDIR: "a file stands where a folder of the key should be",
+  EMFILE: "too many open files: raise the process's file descriptor limit",
+};
 
 export async function createFolderStore(options: FolderStoreOptions): Promise<ObjectStore> {
   const root = resolve(options.root);
@@ -289,19 +302,6 @@ async function syncFolder(folder: string): Promise<void> {
     await handle.close();
   }
 }
-
-/** OS error codes an administrator can act on, in words. */
-const OS_ERROR_HINTS: Readonly<Record<string, string>> = {
-  ENOSPC: "the disk is full",
-  EDQUOT: "the disk quota is exhausted",
-  EACCES: "permission denied: check the owner and mode of the storage folder",
-  EPERM: "operation not permitted: check the owner and mode of the storage folder",
-  EROFS: "the file system is read-only",
-  EIO: "input/output error from the disk",
-  EISDIR: "a folder stands where the object file should be",
-  ENOTDIR: "a file stands where a folder of the key should be",
-  EMFILE: "too many open files: raise the process's file descriptor limit",
-};
 
 function storeError(operation: string, path: string, cause: unknown): StorageError {
   const code = (cause as NodeJS.ErrnoException | undefined)?.code;

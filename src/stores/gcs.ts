@@ -5,8 +5,6 @@
 // under the AwsS3Storage option names, errors that name the cause. Beyond it: application default
 // credentials when no ServiceAccountFile is given, and an Endpoint (emulator, private endpoint).
 
-import { createPrivateKey } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import { Readable } from "node:stream";
 
 import {
@@ -17,17 +15,22 @@ import {
   type StorageOptions,
 } from "@google-cloud/storage";
 
-import type { GcsOptions } from "../config/types.js";
-import { StorageError, describeCause } from "../errors.js";
+import type { GcsOptions } from "../config/sections/google-cloud-storage.js";
+import { StorageError } from "../errors.js";
 import { readWholeBody } from "./sized-body.js";
 import { answerRangeWithoutFetch, badRange, totalSizeOf } from "./range-errors.js";
 import type { Logger } from "../log.js";
 import type { ByteRange, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
 import { describeGcsError, gcsStatus, isObjectNotFound, type GcsErrorContext } from "./gcs-errors.js";
+import { findCredentials, readServiceAccountFile } from "./gcs-credentials.js";
 
+/** Names the driver in messages and metrics. */
 const DRIVER_NAME = "gcs";
+/** Names the configuration section in messages. */
 const SECTION = "GoogleCloudStorage";
+/** Google's JSON API, when no Endpoint is set. */
 const GOOGLE_ENDPOINT = "https://storage.googleapis.com";
+/** Objects per list request: the JSON API's maximum, so a listing takes the fewest round trips. */
 const LIST_PAGE_SIZE = 1000;
 
 /** The answer's status and headers, as the SDK's read stream reports them in its "response" event. */
@@ -44,7 +47,7 @@ export async function createGcsStore(options: GcsOptions, logger: Logger): Promi
   const account =
     options.serviceAccountFile === undefined
       ? undefined
-      : await readKeyFile(options.serviceAccountFile, !plainHttp);
+      : await readServiceAccountFile(options.serviceAccountFile, !plainHttp);
   let credential: string;
   if (plainHttp) {
     credential = "no credentials (plain-HTTP Endpoint)";
@@ -89,83 +92,6 @@ export async function createGcsStore(options: GcsOptions, logger: Logger): Promi
   };
   if (!plainHttp) await findCredentials(storage, errorContext);
   return new GcsStore(options, storage, errorContext);
-}
-
-/**
- * Have google-auth-library find the credentials now (the key file: no request; application default
- * credentials: at most a probe of the metadata server): when it finds none, the SDK sends every request
- * anonymously, and the service's 401 would hide the cause.
- */
-async function findCredentials(storage: Storage, context: GcsErrorContext): Promise<void> {
-  try {
-    await storage.authClient.getClient();
-  } catch (cause) {
-    throw new StorageError(
-      "STORE_FAILED",
-      { operation: "find credentials", subject: SECTION, cause },
-      describeGcsError(cause, context),
-    );
-  }
-}
-
-type RequestInterceptor = NonNullable<Storage["interceptors"][number]["request"]>;
-
-const withoutSharedPool: RequestInterceptor = (request) => {
-  request.forever = false;
-  // The SDK's own options type (teeny-request's) lacks `uri` but every request it intercepts has one.
-  return request as ReturnType<RequestInterceptor>;
-};
-
-/**
- * Read the key file now, so that a wrong path stops start-up with its own message rather than the first
- * request's. A parse error shows no part of the file: it holds a private key. `used`: its private key will
- * sign requests, so it must be one (otherwise OpenSSL's decoder error would only come with the first token).
- */
-async function readKeyFile(path: string, used: boolean): Promise<{ email: string | undefined }> {
-  const fail = (problem: string, cause?: unknown): StorageError =>
-    new StorageError(
-      "CONFIG_INVALID",
-      { operation: "open backend", subject: `${SECTION}.ServiceAccountFile`, cause },
-      problem,
-    );
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (cause) {
-    throw fail(`cannot read ${path}: ${describeCause(cause)}`, cause);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw fail(`${path} is not valid JSON: expected a service account key file downloaded from Google Cloud`);
-  }
-  const key = json as { type?: unknown; client_email?: unknown; private_key?: unknown } | null;
-  if (typeof key !== "object" || key === null || typeof key.type !== "string") {
-    throw fail(`${path} is not a Google credentials file (no "type"): expected a service account key file`);
-  }
-  if (
-    key.type === "service_account" &&
-    (typeof key.client_email !== "string" || typeof key.private_key !== "string")
-  ) {
-    throw fail(`${path} is a service account file without client_email or private_key`);
-  }
-  if (used && key.type === "service_account" && !isPrivateKeyPem(key.private_key as string)) {
-    throw fail(
-      `the private_key of ${path} is not a PEM private key: expected "-----BEGIN PRIVATE KEY-----", ` +
-        'base64 lines and "-----END PRIVATE KEY-----", as in the key file Google Cloud gives (download a new one)',
-    );
-  }
-  return { email: typeof key.client_email === "string" ? key.client_email : undefined };
-}
-
-function isPrivateKeyPem(text: string): boolean {
-  try {
-    createPrivateKey({ key: text, format: "pem" });
-    return true;
-  } catch {
-    return false; // OpenSSL's reason says nothing an administrator can act on, and may quote the key
-  }
 }
 
 class GcsStore implements ObjectStore {
@@ -309,6 +235,8 @@ class GcsStore implements ObjectStore {
   }
 }
 
+// --- helpers ---
+
 /** The SDK sends the request on the first read; its "response" event comes before any error it reads. */
 function openReadStream(
   file: File,
@@ -348,3 +276,11 @@ function slice(body: Readable, start: number, end: number): Readable {
   }
   return Readable.from(bytes(), { objectMode: false });
 }
+
+type RequestInterceptor = NonNullable<Storage["interceptors"][number]["request"]>;
+
+const withoutSharedPool: RequestInterceptor = (request) => {
+  request.forever = false;
+  // The SDK's own options type (teeny-request's) lacks `uri` but every request it intercepts has one.
+  return request as ReturnType<RequestInterceptor>;
+};

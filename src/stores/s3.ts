@@ -4,9 +4,6 @@
 // LIST first), tags sent with the PUT itself, streamed bodies, errors that name the cause.
 
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { Agent as HttpAgent } from "node:http";
-import { Agent as HttpsAgent } from "node:https";
 import { Readable } from "node:stream";
 
 import {
@@ -22,20 +19,20 @@ import {
   UploadPartCommand,
   type CompletedPart,
   type GetObjectCommandOutput,
-  type S3ClientConfig,
-  type StorageClass,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 
-import type { S3Options } from "../config/types.js";
+import type { S3Options } from "../config/sections/aws-s3-storage.js";
 import { StorageError, describeCause, isStorageError } from "../errors.js";
 import { answerRangeWithoutFetch, badRange, totalSizeOf } from "./range-errors.js";
 import type { Logger } from "../log.js";
 import type { ByteRange, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
+import { clientConfig, normalizeEndpoint, writeParams } from "./s3-client.js";
 import { describeS3Error, isS3NotFound, s3ErrorCode } from "./s3-errors.js";
 import { rangedBody } from "./ranged-body.js";
 import { bodyParts, readWholeBody } from "./sized-body.js";
 
+/** Names the driver in messages and metrics. */
 const DRIVER_NAME = "s3";
 /** Streamed writes above this size go up in parts of this size (S3's minimum part is 5 MiB). */
 export const STREAM_PART_BYTES = 8 * 1024 * 1024;
@@ -49,56 +46,6 @@ export function createS3Store(
   client: S3Client = new S3Client(clientConfig(options, logger)),
 ): ObjectStore {
   return new S3Store(options, client);
-}
-
-/** The SDK client's configuration from the plugin's options (spec §3.2). */
-export function clientConfig(options: S3Options, logger: Logger): S3ClientConfig {
-  const agentOptions = { keepAlive: true, maxSockets: options.maxConnections };
-  const config: S3ClientConfig = {
-    region: options.region,
-    forcePathStyle: !options.virtualAddressing,
-    // MaxRetries counts retries; the SDK counts attempts.
-    maxAttempts: options.maxRetries + 1,
-    requestHandler: {
-      connectionTimeout: options.connectTimeoutMs,
-      // RequestTimeout bounds each try (spec §3.2, as the official SDK's requestTimeoutMs): until the answer's
-      // headers (without throwOnRequestTimeout the SDK only prints a warning and waits on), then as the
-      // longest silence of the socket while a body streams. Each retry gets its own.
-      requestTimeout: options.requestTimeoutMs,
-      throwOnRequestTimeout: true,
-      socketTimeout: options.requestTimeoutMs,
-      httpAgent: new HttpAgent(agentOptions),
-      httpsAgent: new HttpsAgent(
-        options.caFile === undefined ? agentOptions : { ...agentOptions, ca: readFileSync(options.caFile) },
-      ),
-    },
-    requestChecksumCalculation:
-      options.checksumCalculation === "WhenSupported" ? "WHEN_SUPPORTED" : "WHEN_REQUIRED",
-    responseChecksumValidation:
-      options.checksumCalculation === "WhenSupported" ? "WHEN_SUPPORTED" : "WHEN_REQUIRED",
-  };
-  if (options.endpoint !== undefined) config.endpoint = normalizeEndpoint(options.endpoint);
-  // Both or neither (checked by the configuration); neither: the SDK's default credential chain (1.3.0).
-  if (options.accessKey !== undefined && options.secretKey !== undefined) {
-    config.credentials = { accessKeyId: options.accessKey, secretAccessKey: options.secretKey };
-  }
-  if (options.enableAwsSdkLogs) {
-    // spec §3.2: Debug/Trace as info, Warn as warning, everything else as error.
-    config.logger = {
-      trace: (...content: unknown[]) => logger.info(`AWS SDK: ${content.map(String).join(" ")}`),
-      debug: (...content: unknown[]) => logger.info(`AWS SDK: ${content.map(String).join(" ")}`),
-      info: (...content: unknown[]) => logger.info(`AWS SDK: ${content.map(String).join(" ")}`),
-      warn: (...content: unknown[]) => logger.warn(`AWS SDK: ${content.map(String).join(" ")}`),
-      error: (...content: unknown[]) => logger.error(`AWS SDK: ${content.map(String).join(" ")}`),
-    };
-  }
-  return config;
-}
-
-/** `Endpoint` as the official samples write it: with or without scheme (HTTPS by default), trailing slash. */
-export function normalizeEndpoint(endpoint: string): string {
-  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(endpoint) ? endpoint : `https://${endpoint}`;
-  return withScheme.replace(/\/+$/, "");
 }
 
 class S3Store implements ObjectStore {
@@ -115,12 +62,7 @@ class S3Store implements ObjectStore {
   // https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html
   async put(key: string, data: Uint8Array): Promise<void> {
     const { options } = this;
-    const common = {
-      Bucket: options.bucketName,
-      Key: key,
-      StorageClass: options.storageClass as StorageClass | undefined,
-      Tagging: tagging(options.tags),
-    };
+    const common = writeParams(options, key);
     await this.call("write", key, async () => {
       if (options.useTransferManager && data.length > options.transferBufferBytes) {
         // Multipart, TransferPoolSize parts in flight (spec §3.2 UseTransferManager).
@@ -156,13 +98,7 @@ class S3Store implements ObjectStore {
     const { options } = this;
     const target = { Bucket: options.bucketName, Key: key };
     const created = await this.call("start multipart upload of", key, () =>
-      this.client.send(
-        new CreateMultipartUploadCommand({
-          ...target,
-          StorageClass: options.storageClass as StorageClass | undefined,
-          Tagging: tagging(options.tags),
-        }),
-      ),
+      this.client.send(new CreateMultipartUploadCommand(writeParams(options, key))),
     );
     const uploadId = created?.UploadId;
     if (uploadId === undefined) throw this.failure("write", key, new Error("S3 answered no UploadId"));
@@ -357,11 +293,4 @@ class S3Store implements ObjectStore {
   private subject(key: string): string {
     return `${this.location}/${key}`;
   }
-}
-
-/** S3's `x-amz-tagging` header: URL-encoded `key=value` pairs. */
-function tagging(tags: Record<string, string>): string | undefined {
-  const entries = Object.entries(tags);
-  if (entries.length === 0) return undefined;
-  return entries.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join("&");
 }

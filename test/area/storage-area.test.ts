@@ -64,6 +64,7 @@ async function makeArea(setup: Setup = {}, root?: string): Promise<Fixture> {
       },
     },
     orthanc: { storageDirectory: join(root, "OrthancStorage"), syncStorageArea: false },
+    bridge: { startupTimeoutS: 60, requestTimeoutS: 1200, connectTimeoutS: 5 },
     warnings: [],
   };
   const logger = new MemoryLogger();

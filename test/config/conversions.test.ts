@@ -3,7 +3,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { AZURE_ACCESS_TIERS, HYBRID_MODES, S3_STORAGE_CLASSES } from "../../src/config/options.js";
+import { HYBRID_MODES } from "../../src/config/options.js";
+import { S3_STORAGE_CLASSES } from "../../src/config/sections/aws-s3-storage.js";
+import { AZURE_ACCESS_TIERS } from "../../src/config/sections/azure-blob-storage.js";
 import type { ResolvedConfig } from "../../src/config/types.js";
 import { MIB, azureOf, config, gcsOf, localOf, resolveOk, s3Of, type Json } from "./helpers.js";
 

@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { OPTION_GROUPS, type OptionGroupId } from "../../src/config/options.js";
+import { OPTION_GROUPS } from "../../src/config/option-groups.js";
+import type { OptionGroupId } from "../../src/config/options.js";
 import { resolveConfig } from "../../src/config/parse-config.js";
 import { BACKEND_SECTIONS, type BackendSection, type ResolvedConfig } from "../../src/config/types.js";
 import { MIB, MINIMAL, azureOf, config, gcsOf, localOf, resolveOk, s3Of } from "./helpers.js";
@@ -342,6 +343,42 @@ const ROWS: readonly DefaultRow[] = [
     sections: S3,
     actual: (c) => s3Of(c).caFile,
     expected: undefined,
+  },
+  // ours: the bridge's section, without which the plugin runs the bundled Node and the daemon beside it
+  {
+    group: "OrthancCloudStorage",
+    option: "Node",
+    sections: BACKEND_SECTIONS,
+    actual: (c) => c.bridge.node,
+    expected: undefined,
+  },
+  {
+    group: "OrthancCloudStorage",
+    option: "Daemon",
+    sections: BACKEND_SECTIONS,
+    actual: (c) => c.bridge.daemon,
+    expected: undefined,
+  },
+  {
+    group: "OrthancCloudStorage",
+    option: "StartupTimeout",
+    sections: BACKEND_SECTIONS,
+    actual: (c) => c.bridge.startupTimeoutS,
+    expected: 60,
+  },
+  {
+    group: "OrthancCloudStorage",
+    option: "RequestTimeout",
+    sections: BACKEND_SECTIONS,
+    actual: (c) => c.bridge.requestTimeoutS,
+    expected: 1200,
+  },
+  {
+    group: "OrthancCloudStorage",
+    option: "ConnectTimeout",
+    sections: BACKEND_SECTIONS,
+    actual: (c) => c.bridge.connectTimeoutS,
+    expected: 5,
   },
 ];
 

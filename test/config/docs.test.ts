@@ -5,7 +5,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 
-import { OPTION_GROUPS, describeDefault, describeType } from "../../src/config/options.js";
+import { OPTION_GROUPS } from "../../src/config/option-groups.js";
+import { describeDefault, describeType } from "../../src/config/options.js";
 import { resolveConfig } from "../../src/config/parse-config.js";
 import { parseOrthancConfigText } from "../../src/config/read-config.js";
 import { repoRoot } from "../helpers/paths.js";

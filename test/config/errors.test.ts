@@ -304,7 +304,23 @@ const ROWS: readonly ErrorRow[] = [
   },
   {
     name: "encryption enabled without MasterKey",
-    json: enc({}),
+    json: enc({ Enable: true }),
+    message: `AwsS3Storage.StorageEncryption.MasterKey: expected ${KEY}, got nothing (required when Enable is true)`,
+  },
+  // issue 19: only an empty section means "off"; any option in it asks for encryption.
+  {
+    name: "a budget without MasterKey",
+    json: enc({ MaxConcurrentInputSize: 1024 }),
+    message: `AwsS3Storage.StorageEncryption.MasterKey: expected ${KEY}, got nothing (required when Enable is true)`,
+  },
+  {
+    name: "previous keys without MasterKey",
+    json: enc({ PreviousMasterKeys: [[1, "/k"]] }),
+    message: `AwsS3Storage.StorageEncryption.MasterKey: expected ${KEY}, got nothing (required when Enable is true)`,
+  },
+  {
+    name: "only Verbose, without MasterKey",
+    json: enc({ Verbose: true }),
     message: `AwsS3Storage.StorageEncryption.MasterKey: expected ${KEY}, got nothing (required when Enable is true)`,
   },
   {

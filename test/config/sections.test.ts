@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { DISABLED_REASON, resolveConfig } from "../../src/config/parse-config.js";
+import { DISABLED_REASON, EMPTY_ENCRYPTION_WARNING, resolveConfig } from "../../src/config/parse-config.js";
 import { BACKEND_SECTIONS } from "../../src/config/types.js";
 import { config, resolveOk, type Json } from "./helpers.js";
 
@@ -148,6 +148,16 @@ describe("config warnings", () => {
       const json = config("AwsS3Storage", { StorageEncryption: { MasterKey: [1, "/k"], Verbose: verbose } });
       assert.deepEqual(resolveOk(json).warnings, []);
     }
+  });
+
+  it("an empty StorageEncryption (the Orthanc Book's samples) means no encryption, with a warning", () => {
+    for (const section of BACKEND_SECTIONS) {
+      const resolved = resolveOk(config(section, { StorageEncryption: {} }));
+      assert.equal(resolved.common.encryption.enabled, false);
+      assert.deepEqual(resolved.warnings, [`${section}.StorageEncryption: ${EMPTY_ENCRYPTION_WARNING}`]);
+    }
+    assert.match(EMPTY_ENCRYPTION_WARNING, /encryption is off/);
+    assert.match(EMPTY_ENCRYPTION_WARNING, /add "MasterKey": \[<key id>, "<path to key file>"\]/);
   });
 
   it("an unknown option with a wrong value is a warning only", () => {

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, describe, it } from "node:test";
 
-import { Op } from "../../src/daemon/protocol.js";
+import { Op, decodeReadyLine } from "../../src/daemon/protocol.js";
 import { BridgeClient } from "../helpers/bridge-client.js";
 import { startDaemon } from "../helpers/daemon-process.js";
 
@@ -29,10 +29,16 @@ describe("daemon process", () => {
         StorageEncryption: { MasterKey: [1, join(root, "master.key")] },
       },
     });
-    const match = /^READY range=(\d) socket=(.+)$/.exec(daemon.handshake);
-    assert.ok(match, daemon.handshake);
-    assert.equal(match[1], "0", "A1 objects cannot be range-read: the bridge must not register readRange");
-    const socket = match[2] as string;
+    const ready = decodeReadyLine(`OCS ${daemon.handshake}`);
+    assert.ok(ready, daemon.handshake);
+    assert.equal(
+      ready.range,
+      false,
+      "A1 objects cannot be range-read: the bridge must not register readRange",
+    );
+    assert.equal(ready.requestTimeoutS, 1200, "OrthancCloudStorage.RequestTimeout's default, for the bridge");
+    assert.equal(ready.connectTimeoutS, 5, "OrthancCloudStorage.ConnectTimeout's default, for the bridge");
+    const socket = ready.socketPath;
     const client = await BridgeClient.connect(socket);
     const uuid = randomUUID();
     assert.equal(

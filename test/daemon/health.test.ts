@@ -46,7 +46,13 @@ function probeStore(get: () => Promise<ObjectBody | null>): ObjectStore & { gets
 
 function check(store: ObjectStore, codec: ObjectCodec = new PlainCodec(), timeoutMs = 3000): HealthCheck {
   const area = new StorageArea({
-    primary: { name: "object-storage", store, keysOf: (uuid) => [`${uuid}.dcm`] },
+    primary: {
+      name: "object-storage",
+      store,
+      keysOf: (uuid) => [`${uuid}.dcm`],
+      parseKey: () => null,
+      listPrefix: "",
+    },
     codec,
     logger: new MemoryLogger(),
   });

@@ -1,28 +1,19 @@
 // The REST operation of the wire protocol: payload and answer layouts, and native/protocol.h in step.
 
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { describe, it } from "node:test";
 
 import {
   HttpMethod,
   MAX_REST_PAYLOAD,
-  Op,
   ProtocolError,
-  REQUEST_HEADER_SIZE,
-  RESPONSE_HEADER_SIZE,
   REST_ANSWER_FIXED_SIZE,
   REST_REQUEST_FIXED_SIZE,
-  REST_ROUTES,
-  DAEMON_ENVIRONMENT,
-  UUID_FIELD_SIZE,
   decodeRestAnswer,
   decodeRestRequest,
   encodeRestAnswer,
   encodeRestRequest,
   CALLBACK_HEADER_SIZE,
-  CALLBACK_MAGIC,
   CallbackKind,
   JobStepStatus,
   decodeCallbackAnswerHeader,
@@ -34,7 +25,6 @@ import {
   encodeResponseHeader,
   type RestRequest,
 } from "../../src/daemon/protocol.js";
-import { repoRoot } from "../helpers/paths.js";
 
 const REQUEST: RestRequest = {
   method: "PUT",
@@ -111,42 +101,6 @@ describe("REST answer", () => {
   it("refuses an answer larger than MAX_REST_PAYLOAD", () => {
     const body = Buffer.alloc(MAX_REST_PAYLOAD);
     assert.throws(() => encodeRestAnswer({ status: 200, contentType: "x", allow: "", body }), ProtocolError);
-  });
-});
-
-describe("native/protocol.h", () => {
-  it("mirrors the constants and routes of protocol.ts", async () => {
-    const header = await readFile(join(repoRoot, "native", "protocol.h"), "utf8");
-    const define = (name: string): string => {
-      const match = new RegExp(`#define ${name} (.+)`).exec(header);
-      assert.ok(match, `${name} is defined`);
-      return (match[1] as string).replace(/\/\*.*$/, "").trim();
-    };
-    assert.equal(define("OCS_REQUEST_HEADER_SIZE"), String(REQUEST_HEADER_SIZE));
-    assert.equal(define("OCS_RESPONSE_HEADER_SIZE"), String(RESPONSE_HEADER_SIZE));
-    assert.equal(define("OCS_UUID_FIELD_SIZE"), String(UUID_FIELD_SIZE));
-    assert.equal(define("OCS_REST_REQUEST_FIXED_SIZE"), String(REST_REQUEST_FIXED_SIZE));
-    assert.equal(define("OCS_REST_ANSWER_FIXED_SIZE"), String(REST_ANSWER_FIXED_SIZE));
-    assert.equal(define("OCS_MAX_REST_PAYLOAD"), "(16u * 1024 * 1024)");
-    assert.equal(16 * 1024 * 1024, MAX_REST_PAYLOAD);
-    assert.equal(
-      define("OCS_REST_ROUTES"),
-      `{${REST_ROUTES.map((route) => JSON.stringify(route)).join(", ")}}`,
-    );
-    for (const [name, value] of Object.entries(Op)) {
-      assert.match(header, new RegExp(`OCS_OP_${name} = ${value},`), `OCS_OP_${name}`);
-    }
-    assert.equal(define("OCS_CALLBACK_MAGIC"), `0x${CALLBACK_MAGIC.toString(16)}u`);
-    assert.equal(define("OCS_CALLBACK_HEADER_SIZE"), String(CALLBACK_HEADER_SIZE));
-    for (const [name, value] of Object.entries(CallbackKind)) {
-      assert.match(header, new RegExp(`OCS_CALLBACK_${name} = ${value},`), `OCS_CALLBACK_${name}`);
-    }
-    assert.equal(
-      define("OCS_DAEMON_ENVIRONMENT"),
-      `{${Object.entries(DAEMON_ENVIRONMENT)
-        .map(([name, value]) => JSON.stringify(`${name}=${value}`))
-        .join(", ")}}`,
-    );
   });
 });
 

@@ -26,6 +26,7 @@ import {
   UUID_FIELD_SIZE,
   encodeRestRequest,
   type HttpMethodName,
+  decodeReadyLine,
 } from "../../src/daemon/protocol.js";
 import { BridgeClient } from "../helpers/bridge-client.js";
 import { startDaemon, type StartedDaemon } from "../helpers/daemon-process.js";
@@ -168,7 +169,7 @@ const jobState = fc.oneof(
 const completeFrame = fc
   .record({
     op: fc.oneof(
-      { arbitrary: fc.integer({ min: Op.CREATE, max: Op.JOB_STEP }), weight: 6 },
+      { arbitrary: fc.integer({ min: Op.CREATE, max: Op.JOB_RESTORE }), weight: 7 },
       fc.integer({ min: 0, max: 8 }),
       fc.integer({ min: 0, max: 0xffff_ffff }),
     ),
@@ -187,7 +188,7 @@ const completeFrame = fc
         ? Buffer.from(f.create)
         : f.op === Op.REST
           ? f.rest
-          : f.op === Op.JOB_STEP
+          : f.op === Op.JOB_STEP || f.op === Op.JOB_RESTORE
             ? f.job
             : null;
     const size = payload === null ? f.size : BigInt(payload.length);
@@ -201,7 +202,7 @@ const completeFrame = fc
 /** A frame cut short: a payload op announcing more bytes (up to what the reader accepts) than are sent. */
 const truncatedFrame = fc
   .record({
-    op: fc.constantFrom(Op.CREATE, Op.REST, Op.JOB_STEP),
+    op: fc.constantFrom(Op.CREATE, Op.REST, Op.JOB_STEP, Op.JOB_RESTORE),
     announced: fc.oneof(fc.integer({ min: 1, max: 10_000 }), fc.integer({ min: 1, max: MAX_CREATE })),
     sent: fc.nat({ max: 9_999 }),
     uuid: uuidField,
@@ -228,6 +229,9 @@ const oversizedFrame = fc.oneof(
   fc.bigInt({ min: BigInt(MAX_CREATE) + 1n, max: U64_MAX }).map((size) => ({ op: Op.CREATE, size })),
   fc.bigInt({ min: BigInt(MAX_REST_PAYLOAD) + 1n, max: U64_MAX }).map((size) => ({ op: Op.REST, size })),
   fc.bigInt({ min: BigInt(MAX_REST_PAYLOAD) + 1n, max: U64_MAX }).map((size) => ({ op: Op.JOB_STEP, size })),
+  fc
+    .bigInt({ min: BigInt(MAX_REST_PAYLOAD) + 1n, max: U64_MAX })
+    .map((size) => ({ op: Op.JOB_RESTORE, size })),
 );
 
 describe("daemon socket under fuzzing (fast-check)", () => {
@@ -249,9 +253,9 @@ describe("daemon socket under fuzzing (fast-check)", () => {
         StorageEncryption: { MasterKey: [1, join(root, "master.key")] },
       },
     });
-    const match = /^READY range=\d socket=(.+)$/.exec(daemon.handshake);
-    assert.ok(match, daemon.handshake);
-    socketPath = match[1] as string;
+    const ready = decodeReadyLine(`OCS ${daemon.handshake}`);
+    assert.ok(ready, daemon.handshake);
+    socketPath = ready.socketPath;
     // Opened before any fuzzing, and kept open throughout.
     witness = await BridgeClient.connect(socketPath);
     const created = await witness.call(
@@ -315,7 +319,7 @@ describe("daemon socket under fuzzing (fast-check)", () => {
           seen.set(kind, (seen.get(kind) ?? 0) + 1);
           const malformed =
             frame.op < Op.CREATE ||
-            frame.op > Op.JOB_STEP ||
+            frame.op > Op.JOB_RESTORE ||
             frame.size > BigInt(Number.MAX_SAFE_INTEGER) ||
             frame.start > BigInt(Number.MAX_SAFE_INTEGER);
           if (malformed) {
@@ -330,9 +334,10 @@ describe("daemon socket under fuzzing (fast-check)", () => {
             assert.equal(reaction.outcome, "answer", `op ${frame.op} got no answer`);
             const { code, body } = responseOf(reaction);
             assert.ok(ORTHANC_CODES.has(code), `code ${code} is one the bridge knows`);
-            if (code !== 0 && frame.op !== Op.REST && frame.op !== Op.JOB_STEP) assert.equal(body.length, 0);
-            if (code !== 0 && (frame.op === Op.REST || frame.op === Op.JOB_STEP)) {
-              assert.ok(body.length > 0, "a failed REST request or job step says why");
+            const saysWhy = frame.op === Op.REST || frame.op === Op.JOB_STEP || frame.op === Op.JOB_RESTORE;
+            if (code !== 0 && !saysWhy) assert.equal(body.length, 0);
+            if (code !== 0 && saysWhy) {
+              assert.ok(body.length > 0, "a failed REST request, job step or job restore says why");
             }
           }
           await assertStillServing();

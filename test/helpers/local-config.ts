@@ -28,6 +28,7 @@ export function localConfig(root: string, options: LocalConfigOptions): Resolved
       },
     },
     orthanc: { storageDirectory: join(root, "fs"), syncStorageArea: false },
+    bridge: { startupTimeoutS: 60, requestTimeoutS: 1200, connectTimeoutS: 5 },
     warnings: [],
   };
 }

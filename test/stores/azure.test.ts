@@ -16,7 +16,8 @@ import {
 
 import type { AzureOptions } from "../../src/config/types.js";
 import { isStorageError } from "../../src/errors.js";
-import { azureAccount, createAzureStore, parseConnectionString } from "../../src/stores/azure.js";
+import { azureAccount, parseConnectionString } from "../../src/config/sections/azure-connection-string.js";
+import { createAzureStore } from "../../src/stores/azure.js";
 import {
   AZURITE_ACCOUNT,
   AZURITE_KEY,

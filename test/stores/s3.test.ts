@@ -9,7 +9,8 @@ import { GetObjectTaggingCommand, ListMultipartUploadsCommand, S3Client } from "
 
 import type { S3Options } from "../../src/config/types.js";
 import { isStorageError } from "../../src/errors.js";
-import { clientConfig, createS3Store, normalizeEndpoint } from "../../src/stores/s3.js";
+import { clientConfig, normalizeEndpoint } from "../../src/stores/s3-client.js";
+import { createS3Store } from "../../src/stores/s3.js";
 import { MemoryLogger } from "../helpers/memory-logger.js";
 import { freePort } from "../helpers/orthanc.js";
 import { createBucket, deleteBucketWithObjects, startRgw, type RgwServer } from "../helpers/rgw.js";

@@ -1,0 +1,319 @@
+/*
+ * The connection to the daemon. Orthanc's threads (HTTP, DICOM, jobs: ~50 at once) call concurrently;
+ * each keeps its own socket (t_fd), reopened once the supervisor has published a restarted daemon. A call
+ * is one request frame and its answer (protocol.h); the daemon may first send callback frames, which the
+ * request's own `serve` function answers (rest.c), so this file knows nothing of what they do.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "bridge.h"
+
+#define CONNECT_RETRY_MS 100
+#define RETRY_PAUSE_MS 250         /* at most, before retrying a broken connection: see call_daemon() */
+#define ERROR_MESSAGE_CAPACITY 4096 /* longest error message logged from an answer */
+#define PATH_CAPACITY sizeof(((struct sockaddr_un*)0)->sun_path)
+
+typedef enum {
+  EXCHANGE_DONE,    /* an answer, success or the daemon's error code */
+  EXCHANGE_BROKEN,  /* the connection failed: worth one more try on a new one */
+  EXCHANGE_TIMEOUT, /* the request timeout expired: not retried */
+  EXCHANGE_FAILED,  /* an answer that cannot be used */
+} exchange_status;
+
+/* Where requests go, as the daemon's READY line said; the supervisor changes it after a restart. */
+static pthread_rwlock_t g_lock = PTHREAD_RWLOCK_INITIALIZER;
+static char g_path[PATH_CAPACITY];
+static int g_request_timeout_s, g_connect_timeout_s;
+static unsigned g_generation;      /* counts daemons that became ready */
+static unsigned g_dead_generation; /* the generation of the last daemon seen to exit (atomic) */
+
+static pthread_key_t g_key; /* its destructor closes the socket of an ending thread */
+static int g_key_created;
+static __thread int t_fd = -1;
+static __thread unsigned t_generation;
+
+static void close_at_thread_exit(void* value) { close((int)(intptr_t)value - 1); }
+
+int connection_init(void) {
+  int rc = pthread_key_create(&g_key, close_at_thread_exit);
+  g_key_created = rc == 0;
+  return rc;
+}
+
+static void connection_close(void) {
+  if (t_fd < 0) return;
+  close_fd(&t_fd);
+  if (g_key_created) pthread_setspecific(g_key, NULL);
+}
+
+void connection_release(void) {
+  if (!g_key_created) return;
+  connection_close();
+  pthread_key_delete(g_key); /* no destructor may run once this library is unloaded */
+  g_key_created = 0;
+}
+
+void connection_publish(const char* socket_path, int request_timeout_s, int connect_timeout_s) {
+  pthread_rwlock_wrlock(&g_lock);
+  snprintf(g_path, sizeof g_path, "%s", socket_path); /* its length was checked at the handshake */
+  g_request_timeout_s = request_timeout_s;
+  g_connect_timeout_s = connect_timeout_s;
+  g_generation++;
+  pthread_rwlock_unlock(&g_lock);
+}
+
+void connection_daemon_exited(void) {
+  pthread_rwlock_rdlock(&g_lock);
+  __atomic_store_n(&g_dead_generation, g_generation, __ATOMIC_RELEASE);
+  pthread_rwlock_unlock(&g_lock);
+}
+
+typedef struct {
+  char path[PATH_CAPACITY];
+  int request_timeout_s, connect_timeout_s;
+  unsigned generation;
+} endpoint;
+
+static void current_endpoint(endpoint* e) {
+  pthread_rwlock_rdlock(&g_lock);
+  *e = (endpoint){.request_timeout_s = g_request_timeout_s, .connect_timeout_s = g_connect_timeout_s,
+                  .generation = g_generation};
+  memcpy(e->path, g_path, PATH_CAPACITY);
+  pthread_rwlock_unlock(&g_lock);
+}
+
+static void set_timeout(int fd, int option, int seconds) {
+  struct timeval timeout = {seconds, 0};
+  setsockopt(fd, SOL_SOCKET, option, &timeout, sizeof timeout);
+}
+
+static int connect_once(const endpoint* e) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  struct sockaddr_un address = {.sun_family = AF_UNIX};
+  memcpy(address.sun_path, e->path, PATH_CAPACITY);
+  set_timeout(fd, SO_SNDTIMEO, e->connect_timeout_s); /* connect() waits while the backlog is full */
+  if (connect(fd, (struct sockaddr*)&address, sizeof address) != 0) {
+    int error = errno;
+    close(fd);
+    errno = error;
+    return -1;
+  }
+  set_timeout(fd, SO_RCVTIMEO, e->request_timeout_s);
+  set_timeout(fd, SO_SNDTIMEO, e->request_timeout_s);
+  return fd;
+}
+
+/* This thread's socket to the current daemon; connecting is retried for the connect timeout (a restart
+ * takes about 1 s). Returns the socket, or -1 and the cause. */
+static int connection_get(endpoint* e, char* cause, size_t cause_size) {
+  current_endpoint(e);
+  if (t_fd >= 0 && t_generation == e->generation) return t_fd;
+  connection_close();
+  for (int64_t deadline = now_ms() + (int64_t)e->connect_timeout_s * 1000;; current_endpoint(e)) {
+    int fd = connect_once(e);
+    if (fd >= 0) {
+      t_fd = fd;
+      t_generation = e->generation;
+      pthread_setspecific(g_key, (void*)(intptr_t)(fd + 1));
+      return fd;
+    }
+    if (is_stopping() || now_ms() >= deadline) {
+      snprintf(cause, cause_size, "daemon unreachable at %s: %s", e->path, error_text(errno));
+      return -1;
+    }
+    sleep_ms(CONNECT_RETRY_MS);
+  }
+}
+
+int send_all(int fd, const void* data, uint64_t size) {
+  for (const char* next = data; size > 0;) {
+    ssize_t sent = send(fd, next, size > (1u << 30) ? (1u << 30) : (size_t)size, MSG_NOSIGNAL);
+    if (sent < 0 && errno == EINTR) continue;
+    if (sent < 0) return errno;
+    next += sent;
+    size -= (uint64_t)sent;
+  }
+  return 0;
+}
+
+int recv_all(int fd, void* data, uint64_t size, uint64_t* received) {
+  for (*received = 0; *received < size;) {
+    uint64_t left = size - *received;
+    ssize_t n = recv(fd, (char*)data + *received, left > (1u << 30) ? (1u << 30) : (size_t)left, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return n == 0 ? IO_EOF : errno;
+    *received += (uint64_t)n;
+  }
+  return 0;
+}
+
+/* Describes an I/O failure while `doing` something, and tells whether it is worth a retry. */
+static exchange_status io_failure(int error, const endpoint* e, const char* doing, char* cause, size_t size) {
+  if (error == EAGAIN || error == EWOULDBLOCK) {
+    snprintf(cause, size, "no answer within %d s (" SECTION ".RequestTimeout) while %s", e->request_timeout_s,
+             doing);
+    return EXCHANGE_TIMEOUT;
+  }
+  if (error == IO_EOF) snprintf(cause, size, "the daemon closed the connection while %s", doing);
+  else snprintf(cause, size, "connection to the daemon lost while %s: %s", doing, error_text(error));
+  return EXCHANGE_BROKEN;
+}
+
+/* "attachment <uuid> (content type <n>)", or what the REST request or job is. */
+static void describe(const request* rq, char* text, size_t size) {
+  if (rq->what != NULL) snprintf(text, size, "%s", rq->what);
+  else snprintf(text, size, "attachment %s (content type %d)", rq->uuid, (int)rq->type);
+}
+
+/* Logs the message that follows an error answer (its first ERROR_MESSAGE_CAPACITY bytes); the
+ * connection is closed when the rest cannot be skipped. */
+static void log_error_message(int fd, const request* rq, int32_t code, uint64_t size) {
+  char message[ERROR_MESSAGE_CAPACITY + 1], scratch[4096], subject[512];
+  uint64_t kept = size < ERROR_MESSAGE_CAPACITY ? size : ERROR_MESSAGE_CAPACITY, received;
+  int error = recv_all(fd, message, kept, &received);
+  message[received] = '\0';
+  for (uint64_t skipped = kept; error == 0 && skipped < size; skipped += received) {
+    error = recv_all(fd, scratch, size - skipped < sizeof scratch ? size - skipped : sizeof scratch, &received);
+  }
+  if (error != 0) connection_close();
+  describe(rq, subject, sizeof subject);
+  log_message(LOG_ERROR, "%s %s: error %d: %s%s", rq->verb, subject, (int)code, message, size > kept ? " [...]" : "");
+}
+
+/* The body of a success answer: into a buffer of the Orthanc core (read whole), into Orthanc's own
+ * (read range: exactly its size), or into a reply of its own (REST, jobs). */
+static exchange_status receive_body(int fd, const request* rq, const endpoint* e, uint64_t size,
+                                    OrthancPluginErrorCode* code, char* cause, size_t cause_size) {
+  void* into = NULL;
+  if (rq->op == OCS_OP_READ_RANGE && size != rq->target->size) {
+    *code = OrthancPluginErrorCode_BadRange;
+    snprintf(cause, cause_size, "the daemon answered %llu bytes for a range of %llu bytes", (unsigned long long)size,
+             (unsigned long long)rq->target->size);
+    return EXCHANGE_FAILED;
+  }
+  if (rq->answer != NULL && size > OCS_MAX_REST_PAYLOAD) {
+    *code = OrthancPluginErrorCode_Plugin;
+    snprintf(cause, cause_size, "protocol error: an answer of %llu bytes (at most %u)", (unsigned long long)size,
+             OCS_MAX_REST_PAYLOAD);
+    return EXCHANGE_FAILED;
+  }
+  if (rq->op == OCS_OP_READ_RANGE) into = rq->target->data;
+  else if (rq->op == OCS_OP_READ_WHOLE)
+    into = OrthancPluginCreateMemoryBuffer64(g_context, rq->target, size) == 0 ? rq->target->data : NULL;
+  else into = rq->answer->data = malloc(size > 0 ? size : 1);
+  if (into == NULL) {
+    *code = OrthancPluginErrorCode_NotEnoughMemory;
+    snprintf(cause, cause_size, "cannot allocate %llu bytes", (unsigned long long)size);
+    return EXCHANGE_FAILED;
+  }
+  uint64_t received;
+  int error = recv_all(fd, into, size, &received);
+  if (error == 0 && rq->answer != NULL) rq->answer->size = size;
+  if (error == 0) return EXCHANGE_DONE;
+  if (rq->op == OCS_OP_READ_WHOLE) OrthancPluginFreeMemoryBuffer64(g_context, rq->target);
+  if (rq->op == OCS_OP_READ_WHOLE) *rq->target = (OrthancPluginMemoryBuffer64){NULL, 0};
+  if (rq->answer != NULL) free(rq->answer->data), rq->answer->data = NULL;
+  char doing[128];
+  snprintf(doing, sizeof doing, "receiving the answer (%llu of %llu bytes)", (unsigned long long)received,
+           (unsigned long long)size);
+  return io_failure(error, e, doing, cause, cause_size);
+}
+
+/* One request and its answer on this thread's socket `fd`, callbacks served on the way. */
+static exchange_status exchange(int fd, const request* rq, const endpoint* e, const uint8_t* header,
+                                OrthancPluginErrorCode* code, char* cause, size_t cause_size) {
+  int error = send_all(fd, header, OCS_REQUEST_HEADER_SIZE);
+  if (error == 0 && rq->payload != NULL) error = send_all(fd, rq->payload, rq->size);
+  if (error != 0) return io_failure(error, e, "sending the request", cause, cause_size);
+  uint8_t response[OCS_RESPONSE_HEADER_SIZE];
+  uint64_t received;
+  *code = OrthancPluginErrorCode_StorageAreaPlugin;
+  for (;;) {
+    error = recv_all(fd, response, sizeof response, &received);
+    if (error != 0) return io_failure(error, e, "waiting for the answer", cause, cause_size);
+    if (ocs_get_u32(response + OCS_RESP_MAGIC) != OCS_CALLBACK_MAGIC) break;
+    error = rq->serve != NULL ? rq->serve(fd, response, cause, cause_size) : CALLBACK_MALFORMED;
+    if (rq->serve == NULL) snprintf(cause, cause_size, "protocol error: a callback in answer to a storage request");
+    if (error == CALLBACK_MALFORMED) return EXCHANGE_FAILED;
+    if (error != 0) return io_failure(error, e, "serving a callback", cause, cause_size);
+  }
+  if (ocs_get_u32(response + OCS_RESP_MAGIC) != OCS_MAGIC) {
+    snprintf(cause, cause_size, "protocol error: bad magic in the daemon's answer");
+    return EXCHANGE_FAILED;
+  }
+  int32_t answer = (int32_t)ocs_get_u32(response + OCS_RESP_CODE);
+  uint64_t size = ocs_get_u64(response + OCS_RESP_SIZE);
+  if (answer != OrthancPluginErrorCode_Success) {
+    *code = (OrthancPluginErrorCode)answer; /* as is: 13 is a 404 for Orthanc, 41 a bad range... */
+    if (size > 0) log_error_message(fd, rq, answer, size);
+    return EXCHANGE_DONE;
+  }
+  *code = OrthancPluginErrorCode_Success;
+  if (rq->target != NULL || rq->answer != NULL) return receive_body(fd, rq, e, size, code, cause, cause_size);
+  if (size == 0) return EXCHANGE_DONE;
+  *code = OrthancPluginErrorCode_StorageAreaPlugin;
+  snprintf(cause, cause_size, "protocol error: %llu unexpected bytes after a success", (unsigned long long)size);
+  return EXCHANGE_FAILED;
+}
+
+/* Waits until the daemon of `generation` is seen to exit, for RETRY_PAUSE_MS at most. */
+static void pause_before_retry(unsigned generation) {
+  for (int waited = 0; waited < RETRY_PAUSE_MS; waited += 10) {
+    if (__atomic_load_n(&g_dead_generation, __ATOMIC_ACQUIRE) == generation || is_stopping()) return;
+    sleep_ms(10);
+  }
+}
+
+/*
+ * Sends a request and returns the daemon's answer; `*answered` (when not NULL) tells whether the daemon
+ * answered, even with an error. A broken connection is retried once on a new one (each storage operation
+ * is idempotent for one uuid) unless rq->no_retry; a timeout is not. Failures are logged.
+ *
+ * Before the retry, pause_before_retry() waits for the supervisor to see the daemon exit: a daemon being
+ * killed may still accept a connection for a moment, then reset it; once it has exited, connecting fails
+ * instead and connection_get() waits for the restarted one. When the daemon did not die (it closed one
+ * connection), the pause costs RETRY_PAUSE_MS.
+ */
+OrthancPluginErrorCode call_daemon(const request* rq, int* answered) {
+  uint8_t header[OCS_REQUEST_HEADER_SIZE] = {0};
+  char cause[512 + PATH_CAPACITY] = "", subject[512];
+  OrthancPluginErrorCode code = OrthancPluginErrorCode_StorageAreaPlugin;
+  int attempt = 1;
+  if (answered != NULL) *answered = 0;
+  size_t uuid_length = strlen(rq->uuid);
+  ocs_put_u32(header + OCS_REQ_MAGIC, OCS_MAGIC);
+  ocs_put_u32(header + OCS_REQ_OP, rq->op);
+  ocs_put_u32(header + OCS_REQ_CONTENT_TYPE, (uint32_t)rq->type);
+  ocs_put_u64(header + OCS_REQ_SIZE, rq->size);
+  ocs_put_u64(header + OCS_REQ_START, rq->start);
+  if (uuid_length > OCS_UUID_FIELD_SIZE) {
+    snprintf(cause, sizeof cause, "the uuid is longer than %d bytes", OCS_UUID_FIELD_SIZE);
+  } else {
+    memcpy(header + OCS_REQ_UUID, rq->uuid, uuid_length);
+    for (endpoint e;; attempt++) {
+      int fd = connection_get(&e, cause, sizeof cause);
+      if (fd < 0) break;
+      exchange_status status = exchange(fd, rq, &e, header, &code, cause, sizeof cause);
+      if (answered != NULL) *answered = status == EXCHANGE_DONE || status == EXCHANGE_FAILED;
+      if (status == EXCHANGE_DONE) return code;
+      connection_close();
+      if (status != EXCHANGE_FAILED) code = OrthancPluginErrorCode_StorageAreaPlugin;
+      if (status != EXCHANGE_BROKEN || attempt == 2 || rq->no_retry) break;
+      pause_before_retry(e.generation);
+    }
+  }
+  describe(rq, subject, sizeof subject);
+  log_message(LOG_ERROR, "cannot %s %s: %s%s", rq->verb, subject, cause,
+              attempt == 2 ? " (after a retry on a new connection)" : "");
+  return code;
+}

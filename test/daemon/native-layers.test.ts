@@ -1,0 +1,67 @@
+// The bridge stays a thin shim (issue 14): no JSON parser, a bounded size, and calls that run one way, down
+// the list of files in native/bridge.h, so that no C file calls back into a file that calls it.
+
+import assert from "node:assert/strict";
+import { readFile, readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+
+import { repoRoot } from "../helpers/paths.js";
+
+const NATIVE = join(repoRoot, "native");
+/** A ratchet: 2,442 lines before issue 14, which aims at 800; lower it as the bridge shrinks. */
+const MAX_LINES = 1500;
+
+/** The C files in bridge.h's order (its first comment), top first. */
+async function layers(): Promise<string[]> {
+  const header = await readFile(join(NATIVE, "bridge.h"), "utf8");
+  return [...header.matchAll(/^ \* {3}(\w+\.c) /gm)].map((m) => m[1] as string);
+}
+
+/** The functions and globals bridge.h declares for each file ("/* file.c *\/" then its declarations). */
+async function exportsByFile(): Promise<Map<string, string[]>> {
+  const header = await readFile(join(NATIVE, "bridge.h"), "utf8");
+  const byFile = new Map<string, string[]>();
+  let file: string | undefined;
+  for (const line of header.split("\n")) {
+    const marker = /^\/\* (\w+\.c) \*\/$/.exec(line);
+    if (marker) file = marker[1];
+    // A declaration starts at the first column (struct fields are indented), after any __attribute__.
+    const declared = /^(?:__attribute__\(\(.*?\)\) )?\w[\w* ]*?\**(\w+)(?:\(|;)/.exec(line);
+    if (file !== undefined && declared && !line.startsWith("typedef") && !line.startsWith("#")) {
+      byFile.set(file, [...(byFile.get(file) ?? []), declared[1] as string]);
+    }
+  }
+  return byFile;
+}
+
+describe("native/", () => {
+  it(`holds fewer than ${MAX_LINES} lines, and no JSON parser`, async () => {
+    const files = await readdir(NATIVE);
+    assert.ok(!files.some((file) => file.startsWith("json-scan")), files.join(" "));
+    let lines = 0;
+    for (const file of files) lines += (await readFile(join(NATIVE, file), "utf8")).split("\n").length - 1;
+    assert.ok(lines < MAX_LINES, `${lines} lines`);
+  });
+
+  it("lists every C file in bridge.h, and each calls only the files below it", async () => {
+    const order = await layers();
+    const cFiles = (await readdir(NATIVE)).filter((file) => file.endsWith(".c")).sort();
+    assert.deepEqual([...order].sort(), cFiles);
+    const exported = await exportsByFile();
+    assert.ok((exported.get("connection.c") ?? []).includes("call_daemon"), "bridge.h is read");
+    const upward: string[] = [];
+    for (const [index, file] of order.entries()) {
+      const text = (await readFile(join(NATIVE, file), "utf8")).replace(/\/\*[\s\S]*?\*\//g, "");
+      for (const [other, names] of exported) {
+        if (other === file) continue;
+        const below = order.indexOf(other) > index;
+        for (const name of names) {
+          if (!below && new RegExp(`\\b${name}\\b`).test(text))
+            upward.push(`${file} uses ${name} of ${other}`);
+        }
+      }
+    }
+    assert.deepEqual(upward, []);
+  });
+});
