@@ -1,23 +1,13 @@
-// The three cloud servers the cloud and requests targets use, started by the test helpers (Ceph RGW,
-// Azurite, the GCS emulator), each behind one small interface: the Orthanc configuration section for a
+// The three cloud servers the cloud and requests targets use, started by the fixtures of test-support/
+// (Ceph RGW, Azurite, the GCS emulator), each behind one small interface: the Orthanc configuration for a
 // bucket, a direct SDK write (the baseline of the cloud target), and a count of the requests the server
 // received (RGW's own access log; for Azurite and the emulator, a recording proxy in front of them).
 
-import { randomUUID } from "node:crypto";
-
-import { PutObjectCommand } from "@aws-sdk/client-s3";
-
-import { azuriteClient, azuriteConnectionString, startAzurite } from "../test/helpers/azurite.js";
-import { emulatorClient, startGcsEmulator } from "../test/helpers/gcs-emulator.js";
-import { startRecordingProxy, type RecordingServer } from "../test/helpers/http-recorder.js";
-import {
-  createBucket,
-  rgwS3Section,
-  markRequestLog,
-  readRequestLog,
-  rgwClient,
-  startRgw,
-} from "../test/helpers/rgw.js";
+import { azuriteConnectionString, startAzurite } from "../test-support/azurite.js";
+import type { BucketFixture, TestServer } from "../test-support/bucket-fixture.js";
+import { startGcsEmulator } from "../test-support/gcs-emulator.js";
+import { startRecordingProxy, type RecordingServer } from "../test-support/http-recorder.js";
+import { markRequestLog, readRequestLog, startRgw } from "../test-support/rgw.js";
 
 export interface CloudBackend {
   /** For messages and labels: "S3 (Ceph RGW)"... */
@@ -51,19 +41,11 @@ export const CLOUD_BACKENDS: readonly CloudBackendStarter[] = [
     async start() {
       const server = await startRgw();
       try {
-        const bucket = `bench-${randomUUID()}`;
-        await createBucket(server, bucket);
-        const client = rgwClient(server);
+        const bucket = await server.bucket("bench");
         return {
           name: this.name,
-          orthancConfig: (extra = {}) => ({
-            AwsS3Storage: rgwS3Section(server, bucket, extra),
-          }),
-          put: async (key, bytes) => {
-            await client.send(
-              new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes, ContentLength: bytes.length }),
-            );
-          },
+          orthancConfig: (extra = {}) => bucket.orthancConfig(extra),
+          put: (key, bytes) => bucket.write(key, bytes),
           startCounting: async () => {
             const mark = await markRequestLog(server);
             return async () => {
@@ -74,10 +56,8 @@ export const CLOUD_BACKENDS: readonly CloudBackendStarter[] = [
               };
             };
           },
-          stop: async () => {
-            client.destroy();
-            await server.stop();
-          },
+          // The bucket goes with the whole cluster.
+          stop: () => server.stop(),
         };
       } catch (error) {
         await server.stop();
@@ -88,72 +68,65 @@ export const CLOUD_BACKENDS: readonly CloudBackendStarter[] = [
   {
     name: "Azure Blob (Azurite)",
     async start({ counted }) {
-      const server = await startAzurite();
-      let proxy: RecordingServer | undefined;
-      try {
-        const container = `bench-${randomUUID()}`;
-        const containerClient = azuriteClient(server).getContainerClient(container);
-        await containerClient.create();
-        if (counted) proxy = await startRecordingProxy(new URL(server.endpoint).origin);
-        const connectionString =
-          proxy === undefined
-            ? server.connectionString
-            : azuriteConnectionString(`${proxy.url}${new URL(server.endpoint).pathname}`);
-        return {
-          name: this.name,
-          orthancConfig: (extra = {}) => ({
-            AzureBlobStorage: { ConnectionString: connectionString, ContainerName: container, ...extra },
-          }),
-          put: async (key, bytes) => {
-            await containerClient.getBlockBlobClient(key).uploadData(bytes);
-          },
-          startCounting: () => Promise.resolve(recorded(proxy, this.name)),
-          stop: async () => {
-            await proxy?.close();
-            await server.stop();
-          },
-        };
-      } catch (error) {
-        await proxy?.close();
-        await server.stop();
-        throw error;
-      }
+      return proxiedBackend(this.name, await startAzurite(), counted, async (server) => ({
+        bucket: await server.container("bench"),
+        upstream: new URL(server.endpoint).origin,
+        through: (proxy) => ({
+          ConnectionString: azuriteConnectionString(`${proxy}${new URL(server.endpoint).pathname}`),
+        }),
+      }));
     },
   },
   {
     name: "GCS (emulator)",
     async start({ counted }) {
-      const server = await startGcsEmulator();
-      let proxy: RecordingServer | undefined;
-      try {
-        // The emulator makes buckets on first use: a fresh name is an empty bucket.
-        const bucket = `bench-${randomUUID()}`;
-        const bucketClient = emulatorClient(server).bucket(bucket);
-        if (counted) proxy = await startRecordingProxy(server.endpoint);
-        return {
-          name: this.name,
-          orthancConfig: (extra = {}) => ({
-            GoogleCloudStorage: { BucketName: bucket, Endpoint: proxy?.url ?? server.endpoint, ...extra },
-          }),
-          put: async (key, bytes) => {
-            await bucketClient
-              .file(key)
-              .save(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length), { resumable: false });
-          },
-          startCounting: () => Promise.resolve(recorded(proxy, this.name)),
-          stop: async () => {
-            await proxy?.close();
-            await server.stop();
-          },
-        };
-      } catch (error) {
-        await proxy?.close();
-        await server.stop();
-        throw error;
-      }
+      return proxiedBackend(this.name, await startGcsEmulator(), counted, (server) =>
+        Promise.resolve({
+          // The emulator makes buckets on first use: a fresh name is an empty bucket.
+          bucket: server.bucket("bench"),
+          upstream: server.endpoint,
+          through: (proxy) => ({ Endpoint: proxy }),
+        }),
+      );
     },
   },
 ];
+
+/**
+ * A backend on a server that keeps no request log of its own: with `counted`, its Orthanc section goes
+ * through a recording proxy in front of `upstream` (`through` gives the options that point it there).
+ */
+async function proxiedBackend<Server extends TestServer>(
+  name: string,
+  server: Server,
+  counted: boolean,
+  open: (server: Server) => Promise<{
+    bucket: BucketFixture<unknown, unknown>;
+    upstream: string;
+    through: (proxyUrl: string) => Record<string, unknown>;
+  }>,
+): Promise<CloudBackend> {
+  let proxy: RecordingServer | undefined;
+  try {
+    const { bucket, upstream, through } = await open(server);
+    if (counted) proxy = await startRecordingProxy(upstream);
+    const redirect = proxy === undefined ? {} : through(proxy.url);
+    return {
+      name,
+      orthancConfig: (extra = {}) => bucket.orthancConfig({ ...redirect, ...extra }),
+      put: (key, bytes) => bucket.write(key, bytes),
+      startCounting: () => Promise.resolve(recorded(proxy, name)),
+      stop: async () => {
+        await proxy?.close();
+        await server.stop();
+      },
+    };
+  } catch (error) {
+    await proxy?.close();
+    await server.stop();
+    throw error;
+  }
+}
 
 /** A counter over the proxy's record from now on. */
 function recorded(proxy: RecordingServer | undefined, name: string): () => Promise<RequestCount> {

@@ -7,8 +7,8 @@ import { randomFill, randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 
 import { Op } from "../src/daemon/protocol.js";
-import { BridgeClient } from "../test/helpers/bridge-client.js";
-import { startDaemon, type StartedDaemon } from "../test/helpers/daemon-process.js";
+import { BridgeClient } from "../test-support/bridge-client.js";
+import { startDaemon, type StartedDaemon } from "../test-support/daemon-process.js";
 
 export const MIB = 1024 * 1024;
 

@@ -6,7 +6,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 
 import { forEachParallel } from "../src/ops/parallel.js";
-import { dicomDir } from "../test/helpers/paths.js";
+import { dicomDir } from "../test-support/paths.js";
 
 /** The middle value (the lower one of the two middle values for an even count). */
 export function median(values: readonly number[]): number {

@@ -23,7 +23,7 @@
 #   RGW_STOP_TIMEOUT             seconds between SIGTERM and SIGKILL in stop (default 10)
 #
 # Daemon logs are in DIR/log: mon.a.log, osd.0.log, client.rgw.gw.log (each request appears there as
-# a "beast:" access-log line, which test/helpers/rgw.ts reads to count requests), *.out (stdout/stderr).
+# a "beast:" access-log line, which test-support/rgw.ts reads to count requests), *.out (stdout/stderr).
 set -euo pipefail
 
 SELF="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"

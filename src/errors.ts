@@ -1,6 +1,7 @@
 // Every failure the storage layer reports: one class, one table of stable codes.
-// The bridge (issue 3) maps codes to Orthanc error codes, so keep this table and docs/errors.md in step
-// (test/errors.test.ts checks it).
+// The daemon hands Orthanc an error code for each (src/daemon/error-codes.ts); docs/errors.md lists every
+// code with its meaning, its Orthanc error code and the HTTP status Orthanc answers, and
+// test/errors.test.ts keeps the three in step.
 
 /** Stable error codes, each with the one-line meaning an administrator reads in docs/errors.md. */
 export const ERROR_CODES = {
@@ -16,6 +17,8 @@ export const ERROR_CODES = {
   INTEGRITY: "the object failed its integrity check: it was corrupted, truncated or tampered with",
   TOO_LARGE: "the object is larger than the MaxConcurrentInputSize memory budget",
   STORE_FAILED: "the storage backend failed the operation (I/O, network, permissions)",
+  BRIDGE_FAILED:
+    "an exchange between the daemon and Orthanc failed: the connection closed, or Orthanc refused or sent what the protocol does not allow",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

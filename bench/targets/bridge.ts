@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 import { forEachParallel } from "../../src/ops/parallel.js";
-import { OrthancInstance } from "../../test/helpers/orthanc.js";
+import { OrthancInstance } from "../../test-support/orthanc.js";
 import { HttpClient } from "../http-client.js";
 import {
   fixed,

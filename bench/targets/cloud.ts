@@ -5,7 +5,7 @@
 // its built-in filesystem storage is timed alongside, to show how much of the gap is Orthanc's own work
 // (parsing the DICOM file, its index), which no storage plugin can remove.
 
-import { OrthancInstance } from "../../test/helpers/orthanc.js";
+import { OrthancInstance } from "../../test-support/orthanc.js";
 import { CLOUD_BACKENDS, type CloudBackend } from "../cloud-backends.js";
 import {
   fixed,

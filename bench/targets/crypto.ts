@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 
 import { DAEMON_ENVIRONMENT } from "../../src/daemon/protocol.js";
-import { repoRoot } from "../../test/helpers/paths.js";
+import { repoRoot } from "../../test-support/paths.js";
 import type { CryptoSpeed } from "../crypto-worker.js";
 import { fixed, median } from "../measure.js";
 import type { BenchTarget, TargetResult } from "../target.js";

@@ -9,13 +9,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-import {
-  createBucket,
-  rgwS3Section,
-  deleteBucketWithObjects,
-  startRgw,
-  type RgwServer,
-} from "../../test/helpers/rgw.js";
+import { startRgw, type RgwServer } from "../../test-support/rgw.js";
 import { LoadedDaemon, MIB, megabytes, randomPayload } from "../daemon-load.js";
 import { median } from "../measure.js";
 import type { BenchTarget, TargetResult } from "../target.js";
@@ -56,14 +50,8 @@ export const memory: BenchTarget = {
         LocalObjectStorage: { Path: join(scratch, "objects"), StorageEncryption: encryption(budgetMb) },
       });
       rgw = await startRgw();
-      const bucket = "bench-memory";
-      await createBucket(rgw, bucket);
-      const server = rgw;
-      const s3 = (budgetMb?: number) => ({
-        AwsS3Storage: rgwS3Section(server, bucket, {
-          StorageEncryption: encryption(budgetMb),
-        }),
-      });
+      const bucket = await rgw.bucket("bench-memory");
+      const s3 = (budgetMb?: number) => bucket.orthancConfig({ StorageEncryption: encryption(budgetMb) });
 
       const payload = await randomPayload(OBJECT_BYTES);
       const times = Math.max(1, Math.min(rounds, MAX_ROUNDS));
@@ -95,7 +83,7 @@ export const memory: BenchTarget = {
         const run = await measure(`RGW, MaxConcurrentInputSize ${budgetMb}`, s3(budgetMb), RGW_OBJECT_BYTES);
         rgwBudgets.push([budgetMb, run]);
       }
-      await deleteBucketWithObjects(server, bucket);
+      await bucket.cleanup();
 
       const results: TargetResult[] = [
         peakResult(`peak daemon RSS, ${UPLOADS} x 256 MB A1 uploads, folder`, onFolder),

@@ -9,7 +9,7 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-import { OrthancInstance } from "../../test/helpers/orthanc.js";
+import { OrthancInstance } from "../../test-support/orthanc.js";
 import { CLOUD_BACKENDS, type CloudBackend } from "../cloud-backends.js";
 import { sampleDicomFiles, type SampleFile } from "../measure.js";
 import type { BenchTarget, TargetResult } from "../target.js";

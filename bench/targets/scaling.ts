@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
-import { repoRoot } from "../../test/helpers/paths.js";
+import { repoRoot } from "../../test-support/paths.js";
 import { LoadedDaemon, MIB, megabytes, randomPayload } from "../daemon-load.js";
 import { median } from "../measure.js";
 import type { BenchTarget, TargetResult } from "../target.js";

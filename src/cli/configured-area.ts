@@ -9,6 +9,7 @@ import { describeCause } from "../errors.js";
 import type { Logger } from "../log.js";
 import { OrthancApiError, OrthancClient } from "../ops/orthanc-api.js";
 import { createProgress, type Progress } from "../ops/progress.js";
+import { problemsText } from "../ops/run-report.js";
 import { ExitError, usageError } from "./exit-error.js";
 
 export interface ConfiguredArea {
@@ -92,6 +93,6 @@ export async function withOrthancErrors<T>(run: () => Promise<T>): Promise<T> {
 /** The end of every storage tool: exit 1 when the run found or caused any problem. */
 export function finish(command: string, problems: number): void {
   if (problems > 0) {
-    throw new ExitError(`${command}: ${problems} problem${problems === 1 ? "" : "s"} (see above)`, 1);
+    throw new ExitError(`${command}: ${problemsText(problems)} (see above)`, 1);
   }
 }

@@ -72,7 +72,8 @@ export function encryptA1WithSecrets(
 export function decryptA1(stored: Uint8Array, ring: KeyRing, subject: string): Uint8Array {
   const header = decodeA1Header(stored, stored.length, subject);
   // Unreachable: with the whole object at hand the header either decodes or throws.
-  if (header === null) throw new Error(`decrypt ${subject}: incomplete header`);
+  if (header === null)
+    throw new StorageError("INTEGRITY", { operation: "decrypt", subject }, "incomplete header");
   const key = keyFor(header, ring, subject);
   const decipher = startDecryption(header, key);
   const tagOffset = stored.length - A1_TAG_LENGTH;

@@ -4,6 +4,7 @@
 
 import type { Socket } from "node:net";
 
+import { StorageError } from "../errors.js";
 import {
   CALLBACK_HEADER_SIZE,
   ProtocolError,
@@ -60,7 +61,11 @@ export class ConnectionCallbacks implements OrthancCallbacks {
   async submitJob(job: JobSubmission): Promise<string> {
     const answer = await this.serialized(() => this.send(encodeCallback({ kind: "job", job })));
     if (answer.code !== 0 || answer.body.length === 0) {
-      throw new Error(`Orthanc refused to create the ${job.type} job (error code ${answer.code})`);
+      throw new StorageError(
+        "BRIDGE_FAILED",
+        { operation: "create job", subject: job.type },
+        `Orthanc refused to create the ${job.type} job (error code ${answer.code})`,
+      );
     }
     return answer.body.toString("utf8");
   }
@@ -114,7 +119,7 @@ export class ConnectionCallbacks implements OrthancCallbacks {
   private send(frame: Buffer): Promise<CallbackAnswer> {
     return new Promise((resolve, reject) => {
       if (this.closed !== undefined || this.socket.destroyed) {
-        reject(this.closed ?? new Error("the bridge closed the connection"));
+        reject(this.closed ?? bridgeClosed());
         return;
       }
       this.pending = {
@@ -132,4 +137,13 @@ export class ConnectionCallbacks implements OrthancCallbacks {
       this.socket.resume();
     });
   }
+}
+
+/** The error of every exchange cut by the bridge closing its connection. */
+export function bridgeClosed(): StorageError {
+  return new StorageError(
+    "BRIDGE_FAILED",
+    { operation: "talk to Orthanc" },
+    "the bridge closed the connection",
+  );
 }

@@ -16,6 +16,7 @@ const CODES: Readonly<Record<ErrorCode, number>> = {
   CONFIG_INVALID: OrthancCode.StorageAreaPlugin,
   CONFIG_UNREADABLE: OrthancCode.StorageAreaPlugin,
   KEY_FILE_INVALID: OrthancCode.StorageAreaPlugin,
+  BRIDGE_FAILED: OrthancCode.StorageAreaPlugin,
 };
 
 /** OS errors that Orthanc has a precise code for: a full disk is FullStorage (HTTP 507-like message). */

@@ -2,6 +2,7 @@
 // serialization (native/rest.c: {"Format", "Content", "State", "InitialState"}), as Orthanc stored it (it
 // may have re-written the JSON); the three texts are handed back as the bridge gave them, JSON re-encoded.
 
+import { StorageError } from "../errors.js";
 import { SERIALIZED_JOB_FORMAT, type JobRestoreRequest, type RestoredJob } from "./protocol.js";
 
 /** The job's texts when the serialization is ours; undefined when it is another plugin's job. */
@@ -17,7 +18,11 @@ export function restoreJob({ type, serialized }: JobRestoreRequest): RestoredJob
   if (record["Format"] !== SERIALIZED_JOB_FORMAT) return undefined;
   const texts = [record["Content"], record["State"], record["InitialState"]];
   if (texts.some((value) => typeof value !== "object" || value === null)) {
-    throw new Error(`a stored ${type} job of ours is incomplete: it lacks Content, State or InitialState`);
+    throw new StorageError(
+      "BRIDGE_FAILED",
+      { operation: "restore job", subject: type },
+      `a stored ${type} job of ours is incomplete: it lacks Content, State or InitialState`,
+    );
   }
   const [content, state, initialState] = texts.map((value) => JSON.stringify(value)) as [
     string,

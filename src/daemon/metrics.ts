@@ -25,7 +25,7 @@ export const OPERATION_NAMES = {
   [Op.REMOVE]: "remove",
 } as const satisfies Partial<Record<OpCode, string>>;
 
-/** Error label of a failure that is not a StorageError (a bug, or the bridge gone mid-answer). */
+/** Error label of a failure that is not a StorageError: a bug (Orthanc gone mid-answer is BRIDGE_FAILED). */
 export const INTERNAL_ERROR = "INTERNAL";
 
 /** From a local disk (~0.1 ms) to a slow cloud upload (a minute). */

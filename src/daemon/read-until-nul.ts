@@ -2,6 +2,8 @@
 
 import type { Readable } from "node:stream";
 
+import { StorageError } from "../errors.js";
+
 /** Read text up to (not including) the first NUL; the stream stays open and paused after it. */
 export function readUntilNul(input: Readable): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -20,7 +22,9 @@ export function readUntilNul(input: Readable): Promise<string> {
     const onEnd = (): void => {
       cleanup();
       reject(
-        new Error(
+        new StorageError(
+          "CONFIG_UNREADABLE",
+          { operation: "read the configuration", subject: "from stdin" },
           "stdin ended before the configuration's closing NUL byte: was the daemon started by the bridge?",
         ),
       );

@@ -8,9 +8,9 @@ import { createServer, type Server, type Socket } from "node:net";
 import type { Readable } from "node:stream";
 
 import type { AttachmentRead, StorageArea } from "../area/storage-area.js";
-import { describeCause } from "../errors.js";
+import { describeCause, isStorageError, StorageError } from "../errors.js";
 import type { Logger } from "../log.js";
-import { ConnectionCallbacks, type OrthancCallbacks } from "./bridge-callbacks.js";
+import { bridgeClosed, ConnectionCallbacks, type OrthancCallbacks } from "./bridge-callbacks.js";
 import { orthancCodeOf } from "./error-codes.js";
 import { FrameReader, type Frame } from "./frame-reader.js";
 import {
@@ -155,7 +155,7 @@ function serveConnection(socket: Socket, services: Services): void {
   };
 
   socket.on("close", () => {
-    const error = new Error("the bridge closed the connection");
+    const error = bridgeClosed();
     callbacks.fail(error);
     reader.abort(error);
   });
@@ -264,7 +264,11 @@ async function answerStorage(
     case Op.REST:
     case Op.JOB_STEP:
     case Op.JOB_RESTORE:
-      throw new Error(`operation ${op} is not a storage request`);
+      throw new StorageError(
+        "BRIDGE_FAILED",
+        { operation: "answer", subject: `operation ${op}` },
+        "it is not a storage request",
+      );
   }
 }
 
@@ -291,7 +295,9 @@ async function answerJobStep(
   callbacks: OrthancCallbacks,
 ): Promise<void> {
   await answerPayload(socket, logger, "job step", async () => {
-    if (jobStep === undefined) throw new Error("this daemon runs no jobs");
+    if (jobStep === undefined) {
+      throw new StorageError("BRIDGE_FAILED", { operation: "job step" }, "this daemon runs no jobs");
+    }
     return encodeJobStepAnswer(await jobStep(payload.toString("utf8"), callbacks));
   });
 }
@@ -338,16 +344,19 @@ async function sendBody(socket: Socket, { size, body, bytes, recycle }: Attachme
     for await (const chunk of body) {
       const bytes = chunk as Buffer;
       sent += bytes.length;
-      if (sent > size) throw new Error(`the body is longer than the ${size} bytes announced`);
+      if (sent > size) throw bodyMismatch(size, `the body is longer than the ${size} bytes announced`);
       await write(socket, bytes);
     }
-    if (sent !== size) throw new Error(`the body ended after ${sent} of ${size} bytes`);
+    if (sent !== size) throw bodyMismatch(size, `the body ended after ${sent} of ${size} bytes`);
   } catch (error) {
     body.destroy();
     socket.destroy();
-    throw new Error(`sending ${size} bytes to Orthanc failed after ${sent}: ${describeCause(error)}`, {
-      cause: error,
-    });
+    // A store's own failure keeps its code (INTEGRITY, STORE_FAILED...); anything else is the connection's.
+    throw new StorageError(
+      isStorageError(error) ? error.code : "BRIDGE_FAILED",
+      { operation: "sending", subject: `${size} bytes to Orthanc`, cause: error },
+      `failed after ${sent}: ${describeCause(error)}`,
+    );
   }
 }
 
@@ -357,7 +366,8 @@ async function sendBody(socket: Socket, { size, body, bytes, recycle }: Attachme
  */
 async function sendBytes(socket: Socket, size: number, body: Readable, bytes: Uint8Array): Promise<void> {
   try {
-    if (bytes.length !== size) throw new Error(`${bytes.length} bytes in hand for ${size} announced`);
+    if (bytes.length !== size)
+      throw bodyMismatch(size, `${bytes.length} bytes in hand for ${size} announced`);
     socket.cork();
     const header = write(socket, encodeResponseHeader(OrthancCode.Success, size));
     const sent = write(socket, bytes);
@@ -365,17 +375,26 @@ async function sendBytes(socket: Socket, size: number, body: Readable, bytes: Ui
     await Promise.all([header, sent]);
   } catch (error) {
     socket.destroy();
-    throw new Error(`sending ${size} bytes to Orthanc failed: ${describeCause(error)}`, { cause: error });
+    throw new StorageError(
+      isStorageError(error) ? error.code : "BRIDGE_FAILED",
+      { operation: "sending", subject: `${size} bytes to Orthanc`, cause: error },
+      describeCause(error),
+    );
   } finally {
     body.destroy();
   }
+}
+
+/** A body of another size than the store announced: the object changed while it was read. */
+function bodyMismatch(size: number, detail: string): StorageError {
+  return new StorageError("STORE_FAILED", { operation: "read", subject: `a body of ${size} bytes` }, detail);
 }
 
 /** Write with back-pressure: resolves once the socket took the bytes. */
 function write(socket: Socket, bytes: Uint8Array): Promise<void> {
   return new Promise((resolve, reject) => {
     if (socket.destroyed) {
-      reject(new Error("the bridge closed the connection"));
+      reject(bridgeClosed());
       return;
     }
     socket.write(bytes, (error) => (error ? reject(error) : resolve()));

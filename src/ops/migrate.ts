@@ -4,14 +4,14 @@
 // Resumable by construction: an object already there and verified is skipped, and writes are atomic.
 
 import type { StorageArea, StorageTier } from "../area/storage-area.js";
-import { describeCause, isStorageError } from "../errors.js";
+import { describeCause, isStorageError, StorageError } from "../errors.js";
 import { fileSystemKey, parseObjectKey, type KeyLayout } from "../layout/object-key.js";
 import type { ObjectStore } from "../stores/object-store.js";
 import type { IndexedAttachment } from "./index-walk.js";
 import { walkIndex } from "./index-walk.js";
 import type { OrthancIndex } from "./orthanc-api.js";
 import type { Progress } from "./progress.js";
-import type { RunReport } from "./run-report.js";
+import { problemsText, type RunReport } from "./run-report.js";
 import { digestPlaintext, md5Of, type PlaintextDigest } from "./stored-object.js";
 
 /** spec §2.5: Orthanc's own aa/bb/uuid files. */
@@ -97,7 +97,13 @@ export async function migrateFileSystem(
   const { progress, report } = options;
   // The object-storage side, whichever tier is primary (hybrid WriteToFileSystem makes the disk primary).
   const target = area.tiers.find((tier) => tier.name === "object-storage");
-  if (target === undefined) throw new Error("the storage area has no object-storage tier");
+  if (target === undefined) {
+    throw new StorageError(
+      "CONFIG_INVALID",
+      { operation: "migrate", subject: "into the storage area" },
+      "it has no object-storage tier",
+    );
+  }
   const summary: MigrateSummary = {
     attachments: 0,
     resources: 0,
@@ -111,7 +117,7 @@ export async function migrateFileSystem(
   let problems = 0;
   const detail = (): string =>
     `${report.count("copied") + report.count("would-copy")} copied, ${report.count("already-there")} already there, ` +
-    `${problems} problem${problems === 1 ? "" : "s"}`;
+    problemsText(problems);
 
   progress.start("migrate", await client.resourceCount(), "resources");
   const walk = await walkIndex(client, {
@@ -120,13 +126,12 @@ export async function migrateFileSystem(
     onAttachment: async (attachment) => {
       uuids.add(attachment.uuid);
       const record = await migrateOne(area.codec, target, attachment, options, summary);
-      report.add(record);
-      if (report.isProblem(record.outcome)) {
-        problems++;
-        progress.log(
-          `${record.outcome}: ${record.source} (${record.level}/${record.resource}, ${record.attachment}): ${record.detail}`,
-        );
-      }
+      const problem = report.addTelling(
+        record,
+        (line) => progress.log(line),
+        (r) => `${r.outcome}: ${r.source} (${r.level}/${r.resource}, ${r.attachment}): ${r.detail}`,
+      );
+      if (problem) problems++;
     },
   });
   progress.stop();

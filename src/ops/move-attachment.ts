@@ -42,7 +42,11 @@ export function tiersForMove(
   const targetTier = area.tiers.find((tier) => tier.name === target);
   const sourceTier = area.tiers.find((tier) => tier.name !== target);
   if (area.tiers.length !== 2 || targetTier === undefined || sourceTier === undefined) {
-    throw new Error("moving attachments between storages needs hybrid mode (HybridMode is Disabled)");
+    throw new StorageError(
+      "CONFIG_INVALID",
+      { operation: "move attachments", subject: "between storages" },
+      "this needs hybrid mode (HybridMode is Disabled)",
+    );
   }
   return { source: sourceTier, target: targetTier };
 }

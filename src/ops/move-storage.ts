@@ -4,7 +4,7 @@
 // slice. The job's whole state travels with each step (protocol.ts, JOB_STEP), so a step can run in any
 // daemon, and a job Orthanc stored before a restart goes on where it stopped.
 
-import { describeCause } from "../errors.js";
+import { describeCause, StorageError } from "../errors.js";
 import type { StorageArea } from "../area/storage-area.js";
 import { STORAGE_NAMES, moveAttachment, tiersForMove, type StorageName } from "./move-attachment.js";
 import type { OrthancIndex, ResourceLevel } from "./orthanc-api.js";
@@ -292,7 +292,11 @@ async function moveResource(
 export function parseMoveState(text: string): MoveStorageState {
   const state = JSON.parse(text) as Partial<MoveStorageState>;
   if (state.Type !== MOVE_STORAGE_JOB_TYPE || state.Format !== 1 || !Array.isArray(state.Resources)) {
-    throw new Error(`not a ${MOVE_STORAGE_JOB_TYPE} job state of format 1`);
+    throw new StorageError(
+      "BRIDGE_FAILED",
+      { operation: "restore job", subject: String(state.Type) },
+      `not a ${MOVE_STORAGE_JOB_TYPE} job state of format 1`,
+    );
   }
   return state as MoveStorageState;
 }

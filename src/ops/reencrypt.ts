@@ -9,7 +9,7 @@ import { describeCause, isStorageError } from "../errors.js";
 import type { ObjectInfo } from "../stores/object-store.js";
 import { forEachParallel } from "./parallel.js";
 import type { Progress } from "./progress.js";
-import type { RunReport } from "./run-report.js";
+import { problemsText, type RunReport } from "./run-report.js";
 import { describeObjectAt, type ObjectFormat } from "./stored-object.js";
 
 export type ReencryptOutcome =
@@ -141,13 +141,14 @@ export async function reencryptStorage(
       keyId,
       ...record,
     };
-    report.add(full);
+    const problem = report.addTelling(
+      full,
+      (line) => progress.log(line),
+      (r) => `${r.outcome}: ${r.tier} ${r.key}: ${"detail" in r ? r.detail : ""}`,
+    );
     if (record.outcome === "rewritten") rewritten.add(candidate);
-    if (report.isProblem(record.outcome)) {
-      problems++;
-      progress.log(`${record.outcome}: ${full.tier} ${full.key}: ${"detail" in record ? record.detail : ""}`);
-    }
-    progress.tick(`${rewritten.size} rewritten, ${problems} problem${problems === 1 ? "" : "s"}`);
+    if (problem) problems++;
+    progress.tick(`${rewritten.size} rewritten, ${problemsText(problems)}`);
   });
   progress.stop();
 

@@ -36,6 +36,21 @@ export class RunReport<Outcome extends string> {
     this.stream?.write(`${JSON.stringify(record)}\n`);
   }
 
+  /**
+   * add(), and when the record is a problem, tell `log` (the progress display) in the words of `line`, as
+   * every storage tool does as it goes. True for a problem.
+   */
+  addTelling<R extends ReportRecord<Outcome>>(
+    record: R,
+    log: (line: string) => void,
+    line: (record: R) => string,
+  ): boolean {
+    this.add(record);
+    if (!this.isProblem(record.outcome)) return false;
+    log(line(record));
+    return true;
+  }
+
   count(outcome: Outcome): number {
     return this.counts.get(outcome) ?? 0;
   }
@@ -77,6 +92,11 @@ export class RunReport<Outcome extends string> {
     }
     if (this.failure !== undefined) throw this.failure;
   }
+}
+
+/** "1 problem", "3 problems". */
+export function problemsText(count: number): string {
+  return `${count} problem${count === 1 ? "" : "s"}`;
 }
 
 /** Columns aligned with spaces; numbers (and "-") right-aligned. */

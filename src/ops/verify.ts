@@ -7,7 +7,7 @@ import type { IndexedAttachment } from "./index-walk.js";
 import { walkIndex } from "./index-walk.js";
 import type { OrthancIndex } from "./orthanc-api.js";
 import type { Progress } from "./progress.js";
-import type { RunReport } from "./run-report.js";
+import { problemsText, type RunReport } from "./run-report.js";
 import { digestPlaintext, type PlaintextDigest } from "./stored-object.js";
 
 export type VerifyOutcome =
@@ -102,7 +102,7 @@ export async function verifyStorage(
   const referencedKeys = new Map<StorageTier, Set<string>>(area.tiers.map((tier) => [tier, new Set()]));
   const referencedUuids = new Set<string>();
   let problems = 0;
-  const detail = (): string => `${report.count("ok")} ok, ${problems} problem${problems === 1 ? "" : "s"}`;
+  const detail = (): string => `${report.count("ok")} ok, ${problemsText(problems)}`;
 
   progress.start("verify", await client.resourceCount(), "resources");
   const walk = await walkIndex(client, {
@@ -115,11 +115,7 @@ export async function verifyStorage(
           referencedKeys.get(tier)?.add(key);
       }
       for (const record of await checkAttachment(area, attachment)) {
-        report.add(record);
-        if (report.isProblem(record.outcome)) {
-          problems++;
-          progress.log(problemLine(record));
-        }
+        if (report.addTelling(record, (line) => progress.log(line), problemLine)) problems++;
       }
     },
   });

@@ -1,12 +1,17 @@
 // The folder driver (`LocalObjectStorage`, and Orthanc's own `StorageDirectory` in hybrid mode):
 // objects are files named by their key under a root folder, "/" in a key being a sub-folder.
 
-import { randomBytes } from "node:crypto";
-import { closeSync, constants, createReadStream, renameSync, rmSync } from "node:fs";
-import { access, mkdir, open, readdir, rename, rmdir, stat, unlink, type FileHandle } from "node:fs/promises";
+import { closeSync, constants, createReadStream } from "node:fs";
+import { access, mkdir, readdir, rmdir, stat, unlink } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { Readable } from "node:stream";
 
+import {
+  isTemporaryName,
+  writeBytesAtomicallyNow,
+  writeFileAtomically,
+  type AtomicWriteOptions,
+} from "../atomic-file.js";
 import { StorageError, describeCause } from "../errors.js";
 import {
   ReadBuffers,
@@ -15,7 +20,6 @@ import {
   isMissing,
   openToRead,
   readRange,
-  writeNewFile,
   type OpenedFile,
 } from "./local-file-io.js";
 import type { ByteRange, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
@@ -31,8 +35,6 @@ export interface FolderStoreOptions {
 
 /** Names the driver in messages and metrics. */
 const DRIVER_NAME = "folder";
-/** Temporary files are hidden siblings of their target, so the rename that publishes them is atomic. */
-const TEMP_MARKER = ".tmp-";
 /** Largest read at a time of a file streamed (above SYNC_FILE_LIMIT): one thread-pool trip per MiB. */
 const MAX_READ_CHUNK = 1024 * 1024;
 /** OS error codes an administrator can act on, in words. */
@@ -61,41 +63,29 @@ export async function createFolderStore(options: FolderStoreOptions): Promise<Ob
 
 class FolderStore implements ObjectStore {
   readonly driver = DRIVER_NAME;
+  /** Objects are written whole or not at all, their folders created on demand. */
+  private readonly writeOptions: AtomicWriteOptions;
   private readonly buffers = new ReadBuffers();
 
   constructor(
     readonly location: string,
-    private readonly fsync: boolean,
+    fsync: boolean,
     private readonly pruneEmptyFolders: boolean,
-  ) {}
+  ) {
+    this.writeOptions = { fsync, createFolders: true };
+  }
 
   async put(key: string, data: Uint8Array): Promise<void> {
     const path = this.pathOf(key);
-    const temp = join(dirname(path), `.${basename(key)}${TEMP_MARKER}${randomBytes(6).toString("hex")}`);
-    if (!this.fsync && data.length <= SYNC_FILE_LIMIT) {
-      // One unit of work on this thread (local-file-io.ts says why); with fsync on, the disk's wait is the
-      // cost, and it must not stall the event loop.
-      try {
-        writeNewFile(temp, data);
-        renameSync(temp, path);
-      } catch (cause) {
-        rmSync(temp, { force: true }); // the temp file may not exist; the original error is what matters
-        throw storeError("write", path, cause);
-      }
-      return;
-    }
     try {
-      const file = await openNew(temp);
-      try {
-        await file.writeFile(data);
-        if (this.fsync) await file.sync();
-      } finally {
-        await file.close();
+      if (this.writeOptions.fsync !== true && data.length <= SYNC_FILE_LIMIT) {
+        // One unit of work on this thread (local-file-io.ts says why); with fsync on, the disk's wait is the
+        // cost, and it must not stall the event loop.
+        writeBytesAtomicallyNow(path, data, this.writeOptions);
+      } else {
+        await writeFileAtomically(path, (file) => file.writeFile(data), this.writeOptions);
       }
-      await rename(temp, path);
-      if (this.fsync) await syncFolder(dirname(path));
     } catch (cause) {
-      await unlink(temp).catch(() => undefined); // the temp file may not exist; the original error is what matters
       throw storeError("write", path, cause);
     }
   }
@@ -103,26 +93,22 @@ class FolderStore implements ObjectStore {
   /** Chunk by chunk into the temporary file: the driver holds one chunk of the body at a time. */
   async putStream(key: string, body: Readable, size: number): Promise<void> {
     const path = this.pathOf(key);
-    const temp = join(dirname(path), `.${basename(key)}${TEMP_MARKER}${randomBytes(6).toString("hex")}`);
     try {
-      const file = await openNew(temp);
-      try {
-        let written = 0;
-        for await (const chunk of body as AsyncIterable<Uint8Array>) {
-          written += chunk.length;
-          if (written > size) throw sizeMismatch(path, written, size);
-          await file.write(chunk);
-        }
-        if (written < size) throw sizeMismatch(path, written, size);
-        if (this.fsync) await file.sync();
-      } finally {
-        await file.close();
-      }
-      await rename(temp, path);
-      if (this.fsync) await syncFolder(dirname(path));
+      await writeFileAtomically(
+        path,
+        async (file) => {
+          let written = 0;
+          for await (const chunk of body as AsyncIterable<Uint8Array>) {
+            written += chunk.length;
+            if (written > size) throw sizeMismatch(path, written, size);
+            await file.write(chunk);
+          }
+          if (written < size) throw sizeMismatch(path, written, size);
+        },
+        this.writeOptions,
+      );
     } catch (cause) {
       body.destroy();
-      await unlink(temp).catch(() => undefined); // the temp file may not exist; the original error is what matters
       throw cause instanceof StorageError ? cause : storeError("write", path, cause);
     }
   }
@@ -221,7 +207,7 @@ class FolderStore implements ObjectStore {
       const path = join(folder, entry.name);
       if (entry.isDirectory()) {
         yield* this.walk(path);
-      } else if (entry.isFile() && !isTempName(entry.name)) {
+      } else if (entry.isFile() && !isTemporaryName(entry.name)) {
         const info = await this.head(this.keyOf(path));
         if (info !== null) yield info;
       }
@@ -263,44 +249,12 @@ class FolderStore implements ObjectStore {
   }
 }
 
-/**
- * Creates a file that must not exist yet, and its folder when that is missing: tried first without the
- * folder, as the folder of a flat layout always exists (one system call saved on every write).
- */
-async function openNew(path: string): Promise<FileHandle> {
-  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
-  try {
-    return await open(path, flags, 0o600);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-    await mkdir(dirname(path), { recursive: true });
-    return open(path, flags, 0o600);
-  }
-}
-
-function basename(key: string): string {
-  return key.slice(key.lastIndexOf("/") + 1);
-}
-
-function isTempName(name: string): boolean {
-  return name.startsWith(".") && name.includes(TEMP_MARKER);
-}
-
 function sizeMismatch(path: string, received: number, size: number): StorageError {
   const detail =
     received < size
       ? `the body ended after ${received} of the ${size} announced bytes`
       : `the body went past the ${size} announced bytes`;
   return new StorageError("INTEGRITY", { operation: "write", subject: path }, detail);
-}
-
-async function syncFolder(folder: string): Promise<void> {
-  const handle = await open(folder, constants.O_RDONLY);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 function storeError(operation: string, path: string, cause: unknown): StorageError {

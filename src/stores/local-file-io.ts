@@ -1,5 +1,6 @@
-// Small local files read or written in one unit of work on the daemon's own thread: open, size, read (or
-// write) and close as consecutive system calls, instead of one trip through libuv's thread pool for each.
+// Small local files read in one unit of work on the daemon's own thread: open, size, read and close as
+// consecutive system calls, instead of one trip through libuv's thread pool for each (writes: the same
+// in writeBytesAtomicallyNow, src/atomic-file.ts).
 //
 // Why (issue 15, measured in docs/performance.md#bridge): a 270 KB DICOM file comes from the page cache in
 // 20 to 50 µs, but each pool trip costs a wake-up of a pool thread and one of the event loop, and on 2 busy
@@ -7,8 +8,7 @@
 // of worker threads doing the same unit was measured too: one message each way cost more than the unit.
 // Above SYNC_FILE_LIMIT the caller streams instead, so the event loop never stalls for long on a large one.
 
-import { closeSync, constants, fstatSync, mkdirSync, openSync, readSync, writeSync } from "node:fs";
-import { dirname } from "node:path";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { Readable } from "node:stream";
 
 /** Largest file (or range) read, or written, in one unit on the event loop; larger ones are streamed. */
@@ -53,29 +53,6 @@ export function readRange(fd: number, start: number, end: number, buffers?: Read
     filled += read;
   }
   return bytes;
-}
-
-/**
- * Creates `path`, which must not exist yet (its folder is created when missing), with `data` in it, mode
- * 0600. On failure the file may exist, partly written: the caller removes it.
- */
-export function writeNewFile(path: string, data: Uint8Array): void {
-  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
-  let fd: number;
-  try {
-    fd = openSync(path, flags, 0o600);
-  } catch (error) {
-    // The folder of a flat layout always exists: tried without it first (one system call saved per write).
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-    mkdirSync(dirname(path), { recursive: true });
-    fd = openSync(path, flags, 0o600);
-  }
-  try {
-    let written = 0;
-    while (written < data.length) written += writeSync(fd, data, written, data.length - written);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** Reads smaller than this take a fresh buffer: small allocations are cheap, and Node pools the smallest. */

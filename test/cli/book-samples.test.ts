@@ -14,7 +14,7 @@ import { applyEdits, modify } from "jsonc-parser";
 
 import { EMPTY_ENCRYPTION_WARNING, loadConfig } from "../../src/config/parse-config.js";
 import { normalizeEndpoint } from "../../src/stores/s3-client.js";
-import { repoRoot } from "../helpers/paths.js";
+import { repoRoot } from "../../test-support/paths.js";
 import { run } from "./support.js";
 
 const SAMPLES = join(repoRoot, "test", "fixtures", "book-samples");

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 
-import { dicomDir, repoRoot, vectorsDir } from "../helpers/paths.js";
+import { dicomDir, repoRoot, vectorsDir } from "../../test-support/paths.js";
 
 const bin = join(repoRoot, "bin", "orthanc-cloud-storage");
 

@@ -6,8 +6,8 @@ import { copyFile, mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
-import { OrthancInstance } from "../helpers/orthanc.js";
-import { dicomDir } from "../helpers/paths.js";
+import { OrthancInstance } from "../../test-support/orthanc.js";
+import { dicomDir } from "../../test-support/paths.js";
 import { localStorage, run, workFolder, writeConfig } from "./support.js";
 
 interface Info {

@@ -8,18 +8,10 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
-import { startScriptedServer } from "../helpers/http-recorder.js";
-import { OrthancInstance } from "../helpers/orthanc.js";
-import {
-  dicomFixtures,
-  filesUnder,
-  localStorage,
-  md5,
-  run,
-  start,
-  workFolder,
-  writeConfig,
-} from "./support.js";
+import { filesUnder } from "../../test-support/folder.js";
+import { startScriptedServer } from "../../test-support/http-recorder.js";
+import { OrthancInstance } from "../../test-support/orthanc.js";
+import { dicomFixtures, localStorage, md5, run, start, workFolder, writeConfig } from "./support.js";
 
 const NOTE = "a study-level note, user content type 1025";
 

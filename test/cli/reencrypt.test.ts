@@ -7,8 +7,8 @@ import { copyFile, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promi
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
-import { OrthancInstance } from "../helpers/orthanc.js";
-import { dicomDir } from "../helpers/paths.js";
+import { OrthancInstance } from "../../test-support/orthanc.js";
+import { dicomDir } from "../../test-support/paths.js";
 import { dicomFixtures, localStorage, md5, run, workFolder, writeConfig } from "./support.js";
 
 const NOTE = "a note under the old key";

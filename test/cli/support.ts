@@ -7,7 +7,7 @@ import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-import { dicomDir, repoRoot } from "../helpers/paths.js";
+import { dicomDir, repoRoot } from "../../test-support/paths.js";
 
 export const bin = join(repoRoot, "bin", "orthanc-cloud-storage");
 
@@ -85,13 +85,4 @@ export async function writeConfig(
 export async function dicomFixtures(): Promise<Array<{ name: string; data: Buffer }>> {
   const names = (await readdir(dicomDir)).filter((name) => name.endsWith(".dcm")).sort();
   return Promise.all(names.map(async (name) => ({ name, data: await readFile(join(dicomDir, name)) })));
-}
-
-/** Every file under a folder (relative paths), temporary files of the folder driver included. */
-export async function filesUnder(folder: string): Promise<string[]> {
-  const entries = await readdir(folder, { recursive: true, withFileTypes: true }).catch(() => []);
-  return entries
-    .filter((entry) => entry.isFile())
-    .map((entry) => join(entry.parentPath, entry.name).slice(folder.length + 1))
-    .sort();
 }

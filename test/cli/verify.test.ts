@@ -7,7 +7,8 @@ import { copyFile, readFile, rm, stat, unlink, writeFile } from "node:fs/promise
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
-import { freePort, OrthancInstance } from "../helpers/orthanc.js";
+import { freePort } from "../../test-support/free-port.js";
+import { OrthancInstance } from "../../test-support/orthanc.js";
 import { dicomFixtures, localStorage, run, runWithEnv, workFolder, writeConfig } from "./support.js";
 
 interface Info {

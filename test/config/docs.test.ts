@@ -9,7 +9,7 @@ import { OPTION_GROUPS } from "../../src/config/option-groups.js";
 import { describeDefault, describeType } from "../../src/config/options.js";
 import { resolveConfig } from "../../src/config/parse-config.js";
 import { parseOrthancConfigText } from "../../src/config/read-config.js";
-import { repoRoot } from "../helpers/paths.js";
+import { repoRoot } from "../../test-support/paths.js";
 
 const DOC = readFileSync(join(repoRoot, "docs", "configuration.md"), "utf8");
 

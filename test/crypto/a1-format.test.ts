@@ -27,7 +27,7 @@ import {
   encodeA1Prefix,
   isA1InPlaceOfPlaintext,
 } from "../../src/crypto/a1-format.js";
-import { dicomDir } from "../helpers/paths.js";
+import { dicomDir } from "../../test-support/paths.js";
 import { hex, manifest, patternBytes, rejectsWith, vectorBytes } from "./support.js";
 
 const eiv = patternBytes(32, 1);

@@ -10,7 +10,7 @@ import { keyFileExposure, parseKeyFile, readKeyFile } from "../../src/crypto/key
 import { KeyRing } from "../../src/crypto/key-ring.js";
 import { localConfig } from "../helpers/local-config.js";
 import { MemoryLogger } from "../helpers/memory-logger.js";
-import { vectorsDir } from "../helpers/paths.js";
+import { vectorsDir } from "../../test-support/paths.js";
 import { hex, manifest, rejectsWith, tempDir } from "./support.js";
 
 const KEY = Uint8Array.from({ length: 32 }, (_, i) => (i * 37 + 11) & 0xff);

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { isStorageError, type ErrorCode } from "../../src/errors.js";
 import { KeyRing } from "../../src/crypto/key-ring.js";
 import { parseKeyFile } from "../../src/crypto/key-file.js";
-import { vectorsDir } from "../helpers/paths.js";
+import { vectorsDir } from "../../test-support/paths.js";
 
 export type KeyConfig = { MasterKey: [number, string]; PreviousMasterKeys: [number, string][] };
 

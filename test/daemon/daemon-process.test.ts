@@ -6,8 +6,8 @@ import { dirname, join } from "node:path";
 import { after, describe, it } from "node:test";
 
 import { Op, decodeReadyLine } from "../../src/daemon/protocol.js";
-import { BridgeClient } from "../helpers/bridge-client.js";
-import { startDaemon } from "../helpers/daemon-process.js";
+import { BridgeClient } from "../../test-support/bridge-client.js";
+import { startDaemon } from "../../test-support/daemon-process.js";
 
 const roots: string[] = [];
 after(() => Promise.all(roots.map((root) => rm(root, { recursive: true, force: true }))));

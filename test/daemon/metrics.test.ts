@@ -21,7 +21,7 @@ import {
 } from "../../src/daemon/protocol.js";
 import { RestRouter } from "../../src/daemon/rest-router.js";
 import { listenForBridge, type BridgeServer } from "../../src/daemon/server.js";
-import { BridgeClient } from "../helpers/bridge-client.js";
+import { BridgeClient } from "../../test-support/bridge-client.js";
 import { localConfig } from "../helpers/local-config.js";
 import { MemoryLogger } from "../helpers/memory-logger.js";
 import { metricValue, parseMetrics, type Sample } from "../helpers/prometheus.js";

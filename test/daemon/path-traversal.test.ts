@@ -18,11 +18,12 @@ import { listenForBridge, type BridgeServer } from "../../src/daemon/server.js";
 import {
   deleteContainer,
   startAzurite,
+  testAzureOptions,
   azuriteConnectionString,
   type AzuriteServer,
-} from "../helpers/azurite.js";
-import { BridgeClient } from "../helpers/bridge-client.js";
-import { startRecordingProxy, type RecordingServer } from "../helpers/http-recorder.js";
+} from "../../test-support/azurite.js";
+import { BridgeClient } from "../../test-support/bridge-client.js";
+import { startRecordingProxy, type RecordingServer } from "../../test-support/http-recorder.js";
 import { localConfig } from "../helpers/local-config.js";
 import { MemoryLogger } from "../helpers/memory-logger.js";
 
@@ -86,16 +87,11 @@ const azure: Backend = {
       ...base,
       backend: {
         section: "AzureBlobStorage",
-        azure: {
-          connectionString: azuriteConnectionString(
-            `${proxy.url}/${new URL(azurite.endpoint).pathname.slice(1)}`,
-          ),
-          containerName: container,
-          createContainerIfNotExists: true,
-          maxRetries: 0,
-          connectTimeoutMs: 5_000,
-          requestTimeoutMs: 30_000,
-        },
+        azure: testAzureOptions(
+          azuriteConnectionString(`${proxy.url}/${new URL(azurite.endpoint).pathname.slice(1)}`),
+          container,
+          { maxRetries: 0, requestTimeoutMs: 30_000 },
+        ),
       },
     };
   },

@@ -9,7 +9,7 @@ import { describe, it } from "node:test";
 import { HEADER_CONSTANTS, HEADER_GROUPS, protocolHeader } from "../../src/daemon/protocol-header.js";
 import * as protocol from "../../src/daemon/protocol.js";
 import { READY_SCANF_FORMAT, decodeReadyLine, encodeReadyLine } from "../../src/daemon/protocol.js";
-import { repoRoot } from "../helpers/paths.js";
+import { repoRoot } from "../../test-support/paths.js";
 
 const HEADER = protocolHeader();
 const DEFINED = [...HEADER.matchAll(/^#define (OCS_\w+)/gm)].map((m) => m[1] as string);

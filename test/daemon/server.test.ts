@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { openStorageArea } from "../../src/area/open-storage-area.js";
 import { Op, OrthancCode, encodeRequestHeader } from "../../src/daemon/protocol.js";
 import { listenForBridge, type BridgeServer } from "../../src/daemon/server.js";
-import { BridgeClient } from "../helpers/bridge-client.js";
+import { BridgeClient } from "../../test-support/bridge-client.js";
 import { localConfig } from "../helpers/local-config.js";
 import { MemoryLogger } from "../helpers/memory-logger.js";
 

@@ -11,8 +11,8 @@ import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 
 import { Op, OrthancCode } from "../../src/daemon/protocol.js";
-import { BridgeClient } from "../helpers/bridge-client.js";
-import { OrthancInstance } from "../helpers/orthanc.js";
+import { BridgeClient } from "../../test-support/bridge-client.js";
+import { OrthancInstance } from "../../test-support/orthanc.js";
 
 const run = promisify(execFile);
 

@@ -28,8 +28,8 @@ import {
   type HttpMethodName,
   decodeReadyLine,
 } from "../../src/daemon/protocol.js";
-import { BridgeClient } from "../helpers/bridge-client.js";
-import { startDaemon, type StartedDaemon } from "../helpers/daemon-process.js";
+import { BridgeClient } from "../../test-support/bridge-client.js";
+import { startDaemon, type StartedDaemon } from "../../test-support/daemon-process.js";
 
 /** Runs per property: enough to hit every branch of the reader many times, well under a minute. */
 const RUNS = 300;

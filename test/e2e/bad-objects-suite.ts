@@ -14,20 +14,22 @@ import { after, before, describe, it } from "node:test";
 
 import { encryptA1 } from "../../src/crypto/a1-cipher.js";
 import { KeyRing } from "../../src/crypto/key-ring.js";
-import { OrthancInstance } from "../helpers/orthanc.js";
-import { dicomDir } from "../helpers/paths.js";
+import type { BucketFixture } from "../../test-support/bucket-fixture.js";
+import { OrthancInstance } from "../../test-support/orthanc.js";
+import { dicomDir } from "../../test-support/paths.js";
 
 /** Our site's master key (id 1), and another site's keys. */
 const OUR_KEY = Buffer.alloc(32, 0x5a);
 const OTHER_SITE_KEY = Buffer.alloc(32, 0xa5);
 
-/** A backend as these scenarios see it: its section, and raw access to its objects by key. */
-export interface RawBackend {
-  section(common: Record<string, unknown>): Record<string, unknown>;
-  read(key: string): Promise<Buffer>;
-  write(key: string, data: Uint8Array): Promise<void>;
-  cleanup(): Promise<void>;
-}
+/**
+ * A backend as these scenarios see it: its section, and raw access to its objects by key. A bucket
+ * fixture of test-support/ is one.
+ */
+export type RawBackend = Pick<
+  BucketFixture<unknown, unknown>,
+  "orthancConfig" | "read" | "write" | "cleanup"
+>;
 
 export interface Scenario {
   name: string;
@@ -153,7 +155,7 @@ export function badObjectSuite(
           workDir,
           config: {
             UnknownSopClassAccepted: true,
-            ...backend.section({
+            ...backend.orthancConfig({
               StorageEncryption: { Enable: encrypted, MasterKey: [1, join(workDir, "master.key")] },
             }),
           },

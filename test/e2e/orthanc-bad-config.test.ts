@@ -9,8 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 
-import { daemonScript } from "../helpers/daemon-process.js";
-import { OrthancInstance } from "../helpers/orthanc.js";
+import { daemonScript } from "../../test-support/daemon-process.js";
+import { OrthancInstance } from "../../test-support/orthanc.js";
 
 async function workDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), "ocs-bad-config-"));

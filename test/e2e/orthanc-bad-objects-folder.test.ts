@@ -1,19 +1,9 @@
 // Bad objects planted in a LocalObjectStorage folder, read through a real Orthanc (bad-objects-suite.ts).
 
-import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 
+import { folderBucket } from "../../test-support/folder.js";
 import { badObjectSuite } from "./bad-objects-suite.js";
 
-badObjectSuite("LocalObjectStorage", (workDir) => {
-  const root = join(workDir, "objects");
-  return Promise.resolve({
-    section: (common) => ({ LocalObjectStorage: { Path: root, ...common } }),
-    read: (key) => readFile(join(root, key)),
-    write: async (key, data) => {
-      await mkdir(dirname(join(root, key)), { recursive: true });
-      await writeFile(join(root, key), data);
-    },
-    cleanup: () => Promise.resolve(), // the folder is in Orthanc's work folder, removed with it
-  });
-});
+// The folder is in Orthanc's work folder, removed with it (and by the fixture's cleanup).
+badObjectSuite("LocalObjectStorage", (workDir) => folderBucket(join(workDir, "objects")));

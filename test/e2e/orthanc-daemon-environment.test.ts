@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { it } from "node:test";
 
 import { DAEMON_ENVIRONMENT } from "../../src/daemon/protocol.js";
-import { OrthancInstance } from "../helpers/orthanc.js";
+import { OrthancInstance } from "../../test-support/orthanc.js";
 
 it("starts the daemon with DAEMON_ENVIRONMENT, except for variables Orthanc's environment sets", async () => {
   const [overridden, added] = Object.keys(DAEMON_ENVIRONMENT) as [string, string];

@@ -4,22 +4,16 @@
 // the shared check of test/helpers/consistency.ts; docs/reliability.md lists the figures.
 
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 
 import { checkAfterFault, ingestAcrossOutage, OperationLedger } from "../helpers/consistency.js";
 import { uniqueCopies } from "../helpers/dicom-copies.js";
-import { OrthancInstance } from "../helpers/orthanc.js";
-import {
-  createBucket,
-  rgwS3Section,
-  deleteBucketWithObjects,
-  startRgw,
-  type RgwServer,
-} from "../helpers/rgw.js";
+import { OrthancInstance } from "../../test-support/orthanc.js";
+import { startRgw, type RgwServer } from "../../test-support/rgw.js";
+import { serverForFile } from "../helpers/server-for-file.js";
 import { isRunning, waitFor } from "../helpers/wait.js";
 
 /** Small fixtures: the scenarios are about the fault, not about volume. */
@@ -35,41 +29,31 @@ const MAX_RETRIES = 1;
 /** Far above the (MaxRetries + 1) × RequestTimeout an operation may take against a frozen server. */
 const BOUND_MS = 60_000;
 
-let rgw: RgwServer | undefined;
-const started = (async () => (rgw = await startRgw()))();
-after(async () => {
-  await started.catch(() => undefined); // a failed start is reported by the tests that awaited it
-  await rgw?.stop();
-});
+const rgw = serverForFile(startRgw);
 
 interface Setup {
   server: RgwServer;
-  bucket: string;
   workDir: string;
   config: Record<string, unknown>;
   cleanup(): Promise<void>;
 }
 
 async function s3Setup(): Promise<Setup> {
-  const server = await started;
-  const bucket = `faults-${randomUUID()}`;
-  await createBucket(server, bucket);
+  const server = await rgw;
+  const bucket = await server.bucket("faults");
   const workDir = await mkdtemp(join(tmpdir(), "ocs-faults-s3-"));
   await writeFile(join(workDir, "master.key"), Buffer.alloc(32, 7).toString("base64"), { mode: 0o600 });
   return {
     server,
-    bucket,
     workDir,
-    config: {
-      AwsS3Storage: rgwS3Section(server, bucket, {
-        RequestTimeout: REQUEST_TIMEOUT_S,
-        ConnectionTimeout: REQUEST_TIMEOUT_S,
-        MaxRetries: MAX_RETRIES,
-        StorageEncryption: { MasterKey: [1, join(workDir, "master.key")] },
-      }),
-    },
+    config: bucket.orthancConfig({
+      RequestTimeout: REQUEST_TIMEOUT_S,
+      ConnectionTimeout: REQUEST_TIMEOUT_S,
+      MaxRetries: MAX_RETRIES,
+      StorageEncryption: { MasterKey: [1, join(workDir, "master.key")] },
+    }),
     cleanup: async () => {
-      await deleteBucketWithObjects(server, bucket);
+      await bucket.cleanup();
       await rm(workDir, { recursive: true, force: true });
     },
   };

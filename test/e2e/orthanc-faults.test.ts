@@ -11,10 +11,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 
-import { filesUnder } from "../cli/support.js";
+import { filesUnder } from "../../test-support/folder.js";
 import { checkAfterFault, OperationLedger } from "../helpers/consistency.js";
-import { OrthancInstance } from "../helpers/orthanc.js";
-import { dicomDir } from "../helpers/paths.js";
+import { OrthancInstance } from "../../test-support/orthanc.js";
+import { dicomDir } from "../../test-support/paths.js";
 import { mountSmallDisk, type SmallDisk } from "../helpers/small-disk.js";
 import { isRunning, waitFor } from "../helpers/wait.js";
 

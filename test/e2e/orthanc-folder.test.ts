@@ -1,22 +1,9 @@
 // The end-to-end suite on the embedded LocalObjectStorage backend; objects are checked in the folder itself.
 
-import { readdir, readFile } from "node:fs/promises";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 
+import { folderBucket } from "../../test-support/folder.js";
 import { orthancStorageSuite } from "./storage-suite.js";
 
-orthancStorageSuite("LocalObjectStorage", (workDir) => {
-  const objects = join(workDir, "objects");
-  return Promise.resolve({
-    section: (common) => ({ LocalObjectStorage: { Path: objects, ...common } }),
-    listKeys: async () => {
-      const entries = await readdir(objects, { recursive: true, withFileTypes: true }).catch(() => []);
-      return entries
-        .filter((entry) => entry.isFile())
-        .map((entry) => relative(objects, join(entry.parentPath, entry.name)))
-        .sort();
-    },
-    read: (key) => readFile(join(objects, key)),
-    cleanup: () => Promise.resolve(), // the folder is inside the work folder, removed with Orthanc's
-  });
-});
+// The folder is inside Orthanc's work folder, removed with it (and by the fixture's cleanup).
+orthancStorageSuite("LocalObjectStorage", (workDir) => folderBucket(join(workDir, "objects")));

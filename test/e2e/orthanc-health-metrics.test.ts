@@ -3,24 +3,18 @@
 // (a folder that cannot be traversed, a Ceph RGW that stops answering) and coming back.
 
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
 import { mkdtemp, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 
 import type { HealthReport } from "../../src/daemon/health.js";
-import { daemonScript } from "../helpers/daemon-process.js";
-import { OrthancInstance } from "../helpers/orthanc.js";
-import { dicomDir, repoRoot } from "../helpers/paths.js";
+import { daemonScript } from "../../test-support/daemon-process.js";
+import { OrthancInstance } from "../../test-support/orthanc.js";
+import { dicomDir, repoRoot } from "../../test-support/paths.js";
 import { metricValue, parseMetrics, type Sample } from "../helpers/prometheus.js";
-import {
-  createBucket,
-  rgwS3Section,
-  deleteBucketWithObjects,
-  startRgw,
-  type RgwServer,
-} from "../helpers/rgw.js";
+import { startRgw } from "../../test-support/rgw.js";
+import { serverForFile } from "../helpers/server-for-file.js";
 
 const FILES = [
   "PR-gsps-utf8.dcm",
@@ -209,28 +203,18 @@ describe("health and metrics on a real Orthanc (LocalObjectStorage)", () => {
 });
 
 describe("health on a real Orthanc (AwsS3Storage on Ceph RGW)", () => {
-  let rgw: RgwServer | undefined;
-  const started = (async () => (rgw = await startRgw()))();
-  after(async () => {
-    await started.catch(() => undefined); // a failed start is reported by the test that awaited it
-    await rgw?.stop();
-  });
+  const rgw = serverForFile(startRgw);
 
   it("turns 503 within a few seconds when RGW stops answering, and 200 once it answers again", async () => {
-    const server = await started;
-    const bucket = `health-${randomUUID()}`;
-    await createBucket(server, bucket);
-    const orthanc = await OrthancInstance.start({
-      config: {
-        AwsS3Storage: rgwS3Section(server, bucket),
-      },
-    });
-    const rgwPid = Number((await readFile(join(server.dir, "rgw.pid"), "utf8")).trim());
+    const server = await rgw;
+    const bucket = await server.bucket("health");
+    const orthanc = await OrthancInstance.start({ config: bucket.orthancConfig() });
+    const rgwPid = await server.gatewayPid();
     try {
       const healthy = await health(orthanc);
       assert.equal(healthy.status, 200);
       assert.equal(healthy.report.backend.section, "AwsS3Storage");
-      assert.equal(healthy.report.backend.location, `s3://${bucket}`);
+      assert.equal(healthy.report.backend.location, `s3://${bucket.name}`);
 
       process.kill(rgwPid, "SIGSTOP"); // radosgw still accepts connections, but never answers
       try {
@@ -247,7 +231,7 @@ describe("health on a real Orthanc (AwsS3Storage on Ceph RGW)", () => {
       assert.equal(back.report.backend.reachable, true);
     } finally {
       await orthanc.destroy();
-      await deleteBucketWithObjects(server, bucket);
+      await bucket.cleanup();
     }
   });
 });

@@ -9,19 +9,14 @@ import { createHash } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, it } from "node:test";
+import { it } from "node:test";
 import { promisify } from "node:util";
 
 import { describeCause } from "../../src/errors.js";
-import { OrthancInstance } from "../helpers/orthanc.js";
-import { dicomDir } from "../helpers/paths.js";
-import {
-  createBucket,
-  rgwS3Section,
-  deleteBucketWithObjects,
-  startRgw,
-  type RgwServer,
-} from "../helpers/rgw.js";
+import { OrthancInstance } from "../../test-support/orthanc.js";
+import { dicomDir } from "../../test-support/paths.js";
+import { startRgw } from "../../test-support/rgw.js";
+import { serverForFile } from "../helpers/server-for-file.js";
 
 const CLIENTS = 50;
 /** How long the clients keep starting new operations (a bound on time, not a speed target). */
@@ -38,17 +33,10 @@ const MARGIN_MB = 160;
 
 const md5 = (data: Uint8Array): string => createHash("md5").update(data).digest("hex");
 
-let rgw: RgwServer | undefined;
-const started = (async () => (rgw = await startRgw()))();
-after(async () => {
-  await started.catch(() => undefined); // a failed start is reported by the test that awaited it
-  await rgw?.stop();
-});
+const rgw = serverForFile(startRgw);
 
 it(`${CLIENTS} clients upload, read and delete for ${LOAD_MS / 1000} s through Orthanc, encrypted on RGW`, async () => {
-  const server = await started;
-  const bucket = "load-test";
-  await createBucket(server, bucket);
+  const bucket = await (await rgw).bucket("load-test");
   const workDir = await mkdtemp(join(tmpdir(), "ocs-load-"));
   const keyFile = join(workDir, "master.key");
   await writeFile(keyFile, Buffer.alloc(32, 0x3c).toString("base64"), { mode: 0o600 });
@@ -62,7 +50,7 @@ it(`${CLIENTS} clients upload, read and delete for ${LOAD_MS / 1000} s through O
       // client does not read for 500 ms is cut, with a 200 and its Content-Length already sent. Without
       // keep-alive, HttpRequestTimeout (30 s) applies. This is Orthanc's HTTP layer, not the storage.
       KeepAlive: false,
-      AwsS3Storage: rgwS3Section(server, bucket, {
+      ...bucket.orthancConfig({
         StorageEncryption: { MasterKey: [1, keyFile], MaxConcurrentInputSize: BUDGET_MB },
       }),
     },
@@ -189,7 +177,7 @@ it(`${CLIENTS} clients upload, read and delete for ${LOAD_MS / 1000} s through O
     assert.ok(peakMb < limitMb, `daemon peak RSS ${peakMb.toFixed(0)} MB, limit ${limitMb} MB`);
   } finally {
     await orthanc.destroy();
-    await deleteBucketWithObjects(server, bucket);
+    await bucket.cleanup();
     await rm(workDir, { recursive: true, force: true });
   }
 });

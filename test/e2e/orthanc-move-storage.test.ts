@@ -4,7 +4,6 @@
 // attachments moved too; and GET /cloud-storage/locate/{uuid} saying where each attachment is.
 
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -12,17 +11,9 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
 import { run } from "../cli/support.js";
-import { OrthancInstance } from "../helpers/orthanc.js";
-import { dicomDir } from "../helpers/paths.js";
-import {
-  createBucket,
-  rgwS3Section,
-  deleteBucketWithObjects,
-  rgwClient,
-  startRgw,
-  type RgwServer,
-} from "../helpers/rgw.js";
-import { paginateListObjectsV2 } from "@aws-sdk/client-s3";
+import { OrthancInstance } from "../../test-support/orthanc.js";
+import { dicomDir } from "../../test-support/paths.js";
+import { startRgw, type RgwBucket, type RgwServer } from "../../test-support/rgw.js";
 
 const FILES = [
   "PR-gsps-utf8.dcm",
@@ -52,14 +43,13 @@ interface JobInfo {
 }
 
 let rgw: RgwServer;
-let bucket: string;
+let bucket: RgwBucket;
 let orthanc: OrthancInstance;
 const uploaded: Uploaded[] = [];
 
 before(async () => {
   rgw = await startRgw();
-  bucket = `move-${randomUUID()}`;
-  await createBucket(rgw, bucket);
+  bucket = await rgw.bucket("move");
   const workDir = await mkdtemp(join(tmpdir(), "ocs-move-"));
   orthanc = await OrthancInstance.start({ workDir, config: await configuration(workDir) });
   for (const name of FILES) {
@@ -74,10 +64,8 @@ before(async () => {
 
 after(async () => {
   await orthanc?.destroy();
-  if (rgw !== undefined) {
-    await deleteBucketWithObjects(rgw, bucket).catch(() => undefined);
-    await rgw.stop();
-  }
+  await bucket?.cleanup().catch(() => undefined);
+  await rgw?.stop();
 });
 
 async function configuration(workDir: string): Promise<Record<string, unknown>> {
@@ -85,24 +73,11 @@ async function configuration(workDir: string): Promise<Record<string, unknown>> 
   await writeFile(keyFile, Buffer.alloc(32, 9).toString("base64"), { mode: 0o600 });
   return {
     UserContentType: { notes: NOTES_TYPE },
-    AwsS3Storage: rgwS3Section(rgw, bucket, {
+    ...bucket.orthancConfig({
       HybridMode: "WriteToFileSystem",
       StorageEncryption: { Enable: true, MasterKey: [1, keyFile] },
     }),
   };
-}
-
-async function bucketKeys(): Promise<string[]> {
-  const client = rgwClient(rgw);
-  const keys: string[] = [];
-  try {
-    for await (const page of paginateListObjectsV2({ client }, { Bucket: bucket })) {
-      for (const object of page.Contents ?? []) keys.push(object.Key ?? "");
-    }
-  } finally {
-    client.destroy();
-  }
-  return keys.sort();
 }
 
 function filePath(uuid: string): string {
@@ -145,7 +120,7 @@ describe("/move-storage in hybrid mode, StorageDirectory <-> Ceph RGW, encrypted
     const [dicom] = await attachmentsOf("instances", uploaded[0]!.id);
     assert.ok(existsSync(filePath(dicom!.Uuid)));
     assert.equal((await readFile(filePath(dicom!.Uuid))).subarray(0, 2).toString(), "A1");
-    assert.deepEqual(await bucketKeys(), []);
+    assert.deepEqual(await bucket.listKeys(), []);
 
     const response = await orthanc.request("GET", `/cloud-storage/locate/${dicom!.Uuid}`);
     assert.equal(response.status, 200);
@@ -177,7 +152,7 @@ describe("/move-storage in hybrid mode, StorageDirectory <-> Ceph RGW, encrypted
 
     for (const info of before)
       assert.equal(existsSync(filePath(info.Uuid)), false, `${info.Uuid} left the disk`);
-    const keys = await bucketKeys();
+    const keys = await bucket.listKeys();
     for (const info of before) {
       assert.ok(
         keys.some((key) => key.startsWith(info.Uuid) && key.endsWith(".enc")),
@@ -215,7 +190,7 @@ describe("/move-storage in hybrid mode, StorageDirectory <-> Ceph RGW, encrypted
     assert.equal(job.Progress, 100);
     assert.deepEqual(job.Content["Patients"], patients);
     assert.equal(job.Content["Failed"], 0);
-    assert.deepEqual(await bucketKeys(), [], "every object came back to the disk");
+    assert.deepEqual(await bucket.listKeys(), [], "every object came back to the disk");
     for (const { id } of uploaded) {
       for (const info of await attachmentsOf("instances", id)) assert.ok(existsSync(filePath(info.Uuid)));
     }
@@ -253,7 +228,7 @@ describe("/move-storage in hybrid mode, StorageDirectory <-> Ceph RGW, encrypted
       assert.match(content.Failures[0]!["Error"]!, /integrity|authentic|tag/i);
       assert.ok(existsSync(path), "the corrupted source is kept");
       assert.ok(
-        !(await bucketKeys()).some((key) => key.startsWith(dicom!.Uuid)),
+        !(await bucket.listKeys()).some((key) => key.startsWith(dicom!.Uuid)),
         "no copy of it in the bucket",
       );
     } finally {
@@ -283,7 +258,7 @@ describe("/move-storage in hybrid mode, StorageDirectory <-> Ceph RGW, encrypted
 
   it("is driven by the CLI: move-storage --dry-run counts, then moves and follows the job to its end", async () => {
     const patients = [...new Set(uploaded.map((file) => file.patient))];
-    const keysBefore = await bucketKeys();
+    const keysBefore = await bucket.listKeys();
     const dry = await run(
       "move-storage",
       "--orthanc",
@@ -296,12 +271,12 @@ describe("/move-storage in hybrid mode, StorageDirectory <-> Ceph RGW, encrypted
     assert.equal(dry.code, 0, dry.stderr);
     const wouldMove = Number(/(\d+) attachments would move/.exec(dry.stdout)?.[1]);
     assert.ok(wouldMove > 0, dry.stdout);
-    assert.deepEqual(await bucketKeys(), keysBefore, "a dry run moves nothing");
+    assert.deepEqual(await bucket.listKeys(), keysBefore, "a dry run moves nothing");
 
     const moved = await run("move-storage", "--orthanc", orthanc.url, "--to", "object-storage", ...patients);
     assert.equal(moved.code, 0, moved.stderr);
     assert.match(moved.stdout, new RegExp(`${wouldMove} attachments moved .* 0 failed`));
-    assert.equal((await bucketKeys()).length, keysBefore.length + wouldMove);
+    assert.equal((await bucket.listKeys()).length, keysBefore.length + wouldMove);
     await assertServedIdentical();
 
     const wrong = await run("move-storage", "--orthanc", orthanc.url, "--to", "object-storage", "nope");
@@ -313,13 +288,10 @@ describe("/move-storage in hybrid mode, StorageDirectory <-> Ceph RGW, encrypted
 describe("a MoveStorage job Orthanc stored", () => {
   it("is restored after Orthanc restarts (jobs unserializer) and runs to its end when resumed", async () => {
     const workDir = await mkdtemp(join(tmpdir(), "ocs-move-restore-"));
-    const restoreBucket = `restore-${randomUUID()}`;
-    await createBucket(rgw, restoreBucket);
+    const restoreBucket = await rgw.bucket("restore");
     const config = {
       ConcurrentJobs: 1,
-      AwsS3Storage: rgwS3Section(rgw, restoreBucket, {
-        HybridMode: "WriteToFileSystem",
-      }),
+      ...restoreBucket.orthancConfig({ HybridMode: "WriteToFileSystem" }),
     };
     let node = await OrthancInstance.start({ workDir, config });
     try {
@@ -336,7 +308,7 @@ describe("a MoveStorage job Orthanc stored", () => {
         return ((await response.json()) as { ID: string }).ID;
       };
       // A stopped RGW holds the only job worker in the first job's first step; the second job waits, paused.
-      const rgwPid = Number((await readFile(join(rgw.dir, "rgw.pid"), "utf8")).trim());
+      const rgwPid = await rgw.gatewayPid();
       process.kill(rgwPid, "SIGSTOP");
       let second: string;
       try {
@@ -370,7 +342,7 @@ describe("a MoveStorage job Orthanc stored", () => {
       for (const id of ids) assert.equal((await node.request("GET", `/instances/${id}/file`)).status, 200);
     } finally {
       await node.destroy();
-      await deleteBucketWithObjects(rgw, restoreBucket).catch(() => undefined);
+      await restoreBucket.cleanup().catch(() => undefined);
     }
   });
 });

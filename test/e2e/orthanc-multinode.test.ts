@@ -6,27 +6,23 @@
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { createHash, randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 
-import { GetObjectCommand, paginateListObjectsV2, type S3Client } from "@aws-sdk/client-s3";
-
 import { decryptA1 } from "../../src/crypto/a1-cipher.js";
 import { KeyRing } from "../../src/crypto/key-ring.js";
 import { objectKey } from "../../src/layout/object-key.js";
 import { uniqueCopies } from "../helpers/dicom-copies.js";
-import { OrthancInstance, pluginPath } from "../helpers/orthanc.js";
-import { dicomDir } from "../helpers/paths.js";
-import { startPostgres, type PostgresServer } from "../helpers/postgres.js";
-import { createBucket, rgwS3Section, rgwClient, startRgw, type RgwServer } from "../helpers/rgw.js";
+import { OrthancInstance, pluginPath } from "../../test-support/orthanc.js";
+import { dicomDir } from "../../test-support/paths.js";
+import { postgresIndexPlugin, startPostgres, type PostgresServer } from "../../test-support/postgres.js";
+import { startRgw, type RgwBucket, type RgwServer } from "../../test-support/rgw.js";
 import { isRunning, sleep, waitFor } from "../helpers/wait.js";
 
-/** The index plugin of Debian's orthanc-postgresql (4.0 on Debian 12). */
-const postgresIndexPlugin = "/usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so";
 const KEY = Buffer.alloc(32, 0x3c);
 const LAYOUT = { structure: "flat", rootPath: "", encrypted: true } as const;
 /** Orthanc's content types → the one the plugin receives: user types arrive as 0. */
@@ -40,9 +36,8 @@ type NodeName = "A" | "B" | "C";
 describe("three Orthanc nodes on one PostgreSQL index and one RGW bucket, encryption on", () => {
   let rgw: RgwServer | undefined;
   let postgres: PostgresServer | undefined;
-  let s3: S3Client | undefined;
+  let bucket: RgwBucket;
   let keyDir: string | undefined;
-  const bucket = `multinode-${randomUUID()}`;
   const nodes = new Map<NodeName, OrthancInstance>();
   const node = (name: NodeName): OrthancInstance => nodes.get(name) as OrthancInstance;
   let config: Record<string, unknown>;
@@ -53,23 +48,13 @@ describe("three Orthanc nodes on one PostgreSQL index and one RGW bucket, encryp
     if (startedPostgres.status === "fulfilled") postgres = startedPostgres.value;
     for (const result of [startedRgw, startedPostgres]) if (result.status === "rejected") throw result.reason;
     const [server, database] = [rgw as RgwServer, postgres as PostgresServer];
-    await createBucket(server, bucket);
-    s3 = rgwClient(server);
+    bucket = await server.bucket("multinode");
     keyDir = await mkdtemp(join(tmpdir(), "ocs-multinode-"));
     await writeFile(join(keyDir, "master.key"), KEY.toString("base64") + "\n", { mode: 0o600 });
     config = {
       Plugins: [pluginPath, postgresIndexPlugin],
-      PostgreSQL: {
-        EnableIndex: true,
-        EnableStorage: false,
-        Host: database.host,
-        Port: database.port,
-        Database: database.database,
-        Username: database.username,
-        Password: database.password,
-        Lock: false,
-      },
-      AwsS3Storage: rgwS3Section(server, bucket, {
+      PostgreSQL: database.orthancSection(),
+      ...bucket.orthancConfig({
         StorageStructure: LAYOUT.structure,
         StorageEncryption: { Enable: true, MasterKey: [1, join(keyDir, "master.key")] },
       }),
@@ -89,17 +74,12 @@ describe("three Orthanc nodes on one PostgreSQL index and one RGW bucket, encryp
 
   after(async () => {
     await Promise.all([...nodes.values()].map((instance) => instance.destroy()));
-    s3?.destroy();
     await Promise.all([rgw?.stop(), postgres?.stop()]); // the bucket goes with the whole RGW cluster
     if (keyDir !== undefined) await rm(keyDir, { recursive: true, force: true });
   });
 
   async function bucketKeys(): Promise<Set<string>> {
-    const keys = new Set<string>();
-    for await (const page of paginateListObjectsV2({ client: s3 as S3Client }, { Bucket: bucket })) {
-      for (const object of page.Contents ?? []) keys.add(object.Key ?? "");
-    }
-    return keys;
+    return new Set(await bucket.listKeys());
   }
 
   /** The object keys of every attachment of an instance, as the index (read through `via`) names them. */
@@ -138,10 +118,7 @@ describe("three Orthanc nodes on one PostgreSQL index and one RGW bucket, encryp
     for (const key of keys) assert.ok(stored.has(key), `${key} is in the bucket`);
     const dicomKey = keys.find((key) => key.endsWith(".dcm.enc"));
     assert.ok(dicomKey !== undefined, `the DICOM attachment is among ${keys.join(", ")}`);
-    const object = await (s3 as S3Client).send(new GetObjectCommand({ Bucket: bucket, Key: dicomKey }));
-    const bytes = Buffer.from(
-      await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
-    );
+    const bytes = await bucket.read(dicomKey);
     assert.equal(bytes.subarray(0, 2).toString(), "A1", "the object is in the A1 format");
     assert.deepEqual(Buffer.from(decryptA1(bytes, new KeyRing({ id: 1, key: KEY }), dicomKey)), data);
   });

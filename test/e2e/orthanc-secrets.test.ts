@@ -11,24 +11,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 
-import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
+import { DeleteObjectCommand } from "@aws-sdk/client-s3";
 
 import { run } from "../cli/support.js";
-import {
-  AZURITE_ACCOUNT,
-  azuriteConnectionString,
-  startAzurite,
-  type AzuriteServer,
-} from "../helpers/azurite.js";
-import { freePort, OrthancInstance } from "../helpers/orthanc.js";
-import { dicomDir } from "../helpers/paths.js";
-import {
-  createBucket,
-  deleteBucketWithObjects,
-  rgwClient,
-  startRgw,
-  type RgwServer,
-} from "../helpers/rgw.js";
+import { AZURITE_ACCOUNT, azuriteConnectionString, startAzurite } from "../../test-support/azurite.js";
+import { freePort } from "../../test-support/free-port.js";
+import { OrthancInstance } from "../../test-support/orthanc.js";
+import { dicomDir } from "../../test-support/paths.js";
+import { rgwS3Section, startRgw, type RgwServer } from "../../test-support/rgw.js";
+import { serverForFile } from "../helpers/server-for-file.js";
 
 /** Every secret this file configures; each text checked must hold none of them, nor a part of one. */
 const secrets: string[] = [];
@@ -85,54 +76,40 @@ async function refusedWithoutSecrets(
   assertNoSecret(`${name}: the CLI`, await cliOutputs(dir, config));
 }
 
-let rgw: RgwServer | undefined;
-let azurite: AzuriteServer | undefined;
-const rgwStarted = (async () => (rgw = await startRgw()))();
-const azuriteStarted = (async () => (azurite = await startAzurite()))();
+const rgwStarted = serverForFile(startRgw);
+const azuriteStarted = serverForFile(startAzurite);
 const work = mkdtemp(join(tmpdir(), "ocs-secrets-"));
 after(async () => {
-  await Promise.allSettled([rgwStarted, azuriteStarted]); // failures are reported by the tests
-  await rgw?.stop();
-  await azurite?.stop();
   await rm(await work, { recursive: true, force: true });
 });
 
+/** The AwsS3Storage section for `bucket`; the gateway's secret key is one of the secrets. */
 function s3Section(server: RgwServer, bucket: string, extra: Record<string, unknown>) {
-  return {
-    BucketName: bucket,
-    Region: "us-east-1",
-    Endpoint: server.endpoint,
-    VirtualAddressing: false,
-    AccessKey: server.accessKey,
-    SecretKey: secret(server.secretKey),
-    ...extra,
-  };
+  secret(server.secretKey);
+  return rgwS3Section(server, bucket, extra);
 }
 
 describe("no secret in logs, answers or CLI output", () => {
   it("S3 on RGW, running: a corrupted and a missing object, health, metrics, CLI", async () => {
     const server = await rgwStarted;
     const dir = await mkdtemp(join(await work, "s3-"));
-    const bucket = "secrets-running";
-    await createBucket(server, bucket);
+    const bucket = await server.bucket("secrets-running");
     const config = {
-      AwsS3Storage: s3Section(server, bucket, {
+      AwsS3Storage: s3Section(server, bucket.name, {
         StorageEncryption: { MasterKey: [1, await masterKey(dir)] },
       }),
     };
     const orthanc = await OrthancInstance.start({ config });
-    const client = rgwClient(server);
     try {
       const files = ["PR-gsps-utf8.dcm", "SR-basic-text-latin2.dcm"];
       const ids: string[] = [];
       for (const name of files) ids.push((await orthanc.upload(await readFile(join(dicomDir, name)))).ID);
-      const objects = (await client.send(new ListObjectsV2Command({ Bucket: bucket }))).Contents ?? [];
-      const dicomKeys = objects.map((o) => o.Key ?? "").filter((key) => key.endsWith(".dcm.enc"));
+      const dicomKeys = (await bucket.listKeys()).filter((key) => key.endsWith(".dcm.enc"));
       assert.equal(dicomKeys.length, 2);
       // Corrupt one object (its tag fails), delete the other: both reads fail, with messages.
       const [corrupted, deleted] = dicomKeys as [string, string];
-      await client.send(new PutObjectCommand({ Bucket: bucket, Key: corrupted, Body: randomBytes(200) }));
-      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: deleted }));
+      await bucket.write(corrupted, randomBytes(200));
+      await bucket.client.send(new DeleteObjectCommand({ Bucket: bucket.name, Key: deleted }));
       const answers: string[] = [];
       for (const id of ids) {
         const response = await orthanc.request("GET", `/instances/${id}/file`);
@@ -157,9 +134,8 @@ describe("no secret in logs, answers or CLI output", () => {
       assert.equal(verify.code, 1, `verify finds the two problems:\n${verify.stdout}${verify.stderr}`);
       assertNoSecret("the CLI's verify", verify.stdout + verify.stderr);
     } finally {
-      client.destroy();
       await orthanc.destroy();
-      await deleteBucketWithObjects(server, bucket);
+      await bucket.cleanup();
     }
   });
 

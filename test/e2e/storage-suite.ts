@@ -15,8 +15,9 @@ import type { StorageStructure } from "../../src/config/types.js";
 import { decryptA1 } from "../../src/crypto/a1-cipher.js";
 import { KeyRing } from "../../src/crypto/key-ring.js";
 import { objectKey } from "../../src/layout/object-key.js";
-import { OrthancInstance } from "../helpers/orthanc.js";
-import { dicomDir } from "../helpers/paths.js";
+import type { BucketFixture } from "../../test-support/bucket-fixture.js";
+import { OrthancInstance } from "../../test-support/orthanc.js";
+import { dicomDir } from "../../test-support/paths.js";
 
 /** Files Orthanc 1.10.1 cannot render (README of the fixtures): /preview answers 415 for them. */
 const NO_PREVIEW = new Set([
@@ -43,15 +44,14 @@ export interface Variant {
   rootPath: string;
 }
 
-/** A backend as the suite sees it: its configuration section, and an independent view of its objects. */
-export interface TestBackend {
-  /** The backend section (e.g. `{ AwsS3Storage: {...} }`), given the options common to every section. */
-  section(common: Record<string, unknown>): Record<string, unknown>;
-  /** Every object key, sorted. */
-  listKeys(): Promise<string[]>;
-  read(key: string): Promise<Buffer>;
-  cleanup(): Promise<void>;
-}
+/**
+ * A backend as the suite sees it: its configuration section (given the options common to every section),
+ * and an independent view of its objects. A bucket fixture of test-support/ is one.
+ */
+export type TestBackend = Pick<
+  BucketFixture<unknown, unknown>,
+  "orthancConfig" | "listKeys" | "read" | "cleanup"
+>;
 
 const VARIANTS: Variant[] = [
   { structure: "flat", encrypted: true, rootPath: "" },
@@ -86,7 +86,7 @@ export function orthancStorageSuite(
           config: {
             UserContentType: { note: [1024, "text/plain"], big: [1025, "application/octet-stream"] },
             UnknownSopClassAccepted: true,
-            ...backend.section({
+            ...backend.orthancConfig({
               StorageStructure: variant.structure,
               RootPath: variant.rootPath,
               StorageEncryption: { Enable: variant.encrypted, MasterKey: [1, join(workDir, "master.key")] },

@@ -15,7 +15,7 @@ import { createProgress } from "../../src/ops/progress.js";
 import { RunReport } from "../../src/ops/run-report.js";
 import { VERIFY_OUTCOMES, VERIFY_PROBLEMS, verifyStorage, type VerifyOutcome } from "../../src/ops/verify.js";
 import { MemoryLogger } from "./memory-logger.js";
-import type { OrthancInstance } from "./orthanc.js";
+import type { OrthancInstance } from "../../test-support/orthanc.js";
 
 const md5 = (data: Uint8Array): string => createHash("md5").update(data).digest("hex");
 /** Orthanc's JSON error answers span lines: one line each in the diagnostics. */

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
-import { dicomDir } from "./paths.js";
+import { dicomDir } from "../../test-support/paths.js";
 
 const run = promisify(execFile);
 

@@ -12,7 +12,7 @@ import { OrthancApiError, OrthancClient } from "../../src/ops/orthanc-api.js";
 import { forEachParallel } from "../../src/ops/parallel.js";
 import { createProgress } from "../../src/ops/progress.js";
 import { formatTable, RunReport } from "../../src/ops/run-report.js";
-import { startScriptedServer } from "../helpers/http-recorder.js";
+import { startScriptedServer } from "../../test-support/http-recorder.js";
 
 describe("forEachParallel", () => {
   it("never runs more than N at once, and handles every item of an async stream once", async () => {

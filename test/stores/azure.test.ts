@@ -25,68 +25,58 @@ import {
   azuriteConnectionString,
   deleteContainer,
   startAzurite,
+  testAzureOptions,
+  type AzuriteContainer,
   type AzuriteServer,
-} from "../helpers/azurite.js";
-import { startRecordingProxy, startScriptedServer, type RecordingServer } from "../helpers/http-recorder.js";
+} from "../../test-support/azurite.js";
+import {
+  startRecordingProxy,
+  startScriptedServer,
+  type RecordingServer,
+} from "../../test-support/http-recorder.js";
 import { MemoryLogger } from "../helpers/memory-logger.js";
-import { freePort } from "../helpers/orthanc.js";
+import { serverForFile } from "../helpers/server-for-file.js";
+import { freePort } from "../../test-support/free-port.js";
 import { objectStoreConformance, readBody } from "./conformance.js";
 
 const WRONG_KEY = Buffer.alloc(64, 7).toString("base64");
 
-let azurite: AzuriteServer | undefined;
-const started = (async () => {
-  azurite = await startAzurite();
+const started = serverForFile(async () => {
+  const azurite = await startAzurite();
   process.stderr.write(`# Azurite answered ${azurite.startMs} ms after spawn (pid ${azurite.pid})\n`);
   return azurite;
-})();
-after(async () => {
-  await started.catch(() => undefined); // a failed start is reported by the tests that awaited it
-  await azurite?.stop();
 });
 
-function optionsFor(connectionString: string, container: string, overrides: Partial<AzureOptions> = {}) {
-  const options: AzureOptions = {
-    connectionString,
-    containerName: container,
-    createContainerIfNotExists: true,
-    maxRetries: 1,
-    connectTimeoutMs: 5_000,
-    requestTimeoutMs: 60_000,
-    ...overrides,
-  };
-  return options;
-}
-
 objectStoreConformance("azure on Azurite", async () => {
-  const server = await started;
-  const container = `conformance-${randomUUID()}`;
+  // Not created here: the driver creates it (CreateContainerIfNotExists).
+  const container = await (await started).container("conformance", { create: false });
   return {
-    store: await createAzureStore(optionsFor(server.connectionString, container), new MemoryLogger()),
-    cleanup: () => deleteContainer(server, container),
+    store: await createAzureStore(container.storeOptions(), new MemoryLogger()),
+    cleanup: () => container.cleanup(),
   };
 });
 
 describe("azure driver on Azurite", () => {
   let server: AzuriteServer;
+  let fixture: AzuriteContainer;
   let container: string;
   let proxy: RecordingServer;
   before(async () => {
     server = await started;
-    container = `driver-${randomUUID()}`;
-    await azuriteClient(server).getContainerClient(container).create();
+    fixture = await server.container("driver");
+    container = fixture.name;
     proxy = await startRecordingProxy(new URL(server.endpoint).origin);
   });
   after(async () => {
     await proxy?.close();
-    await deleteContainer(server, container);
+    await fixture?.cleanup();
   });
 
   /** A store whose requests go through the recording proxy. */
   async function counted(overrides: Partial<AzureOptions> = {}) {
     const connectionString = azuriteConnectionString(`${proxy.url}/${AZURITE_ACCOUNT}`);
     const store = await createAzureStore(
-      optionsFor(connectionString, container, overrides),
+      testAzureOptions(connectionString, container, overrides),
       new MemoryLogger(),
     );
     proxy.requests.length = 0;
@@ -154,7 +144,7 @@ describe("azure driver on Azurite", () => {
   it("creates a missing container at start-up and warns to check that it is private, once", async () => {
     const created = `created-${randomUUID()}`;
     const logger = new MemoryLogger();
-    const store = await createAzureStore(optionsFor(server.connectionString, created), logger);
+    const store = await createAzureStore(testAzureOptions(server.connectionString, created), logger);
     try {
       const warnings = logger.lines.filter((l) => l.level === "warn").map((l) => l.message);
       assert.equal(warnings.length, 1);
@@ -165,7 +155,7 @@ describe("azure driver on Azurite", () => {
       const access = await azuriteClient(server).getContainerClient(created).getAccessPolicy();
       assert.equal(access.blobPublicAccess, undefined, "no public access");
       const again = new MemoryLogger();
-      await (await createAzureStore(optionsFor(server.connectionString, created), again)).close();
+      await (await createAzureStore(testAzureOptions(server.connectionString, created), again)).close();
       assert.deepEqual(again.lines, []);
     } finally {
       await store.close();
@@ -175,7 +165,7 @@ describe("azure driver on Azurite", () => {
 
   it("says when the container does not exist and CreateContainerIfNotExists is false", async () => {
     const missing = `missing-${randomUUID()}`;
-    const options = optionsFor(server.connectionString, missing, { createContainerIfNotExists: false });
+    const options = testAzureOptions(server.connectionString, missing, { createContainerIfNotExists: false });
     const store = await createAzureStore(options, new MemoryLogger());
     const expected = new RegExp(
       `the container "${missing}" does not exist in storage account "${AZURITE_ACCOUNT}" \\(ContainerNotFound\\)`,
@@ -202,9 +192,9 @@ describe("azure driver on Azurite", () => {
     };
     const wrong = azuriteConnectionString(server.endpoint, WRONG_KEY);
     // At start-up: CreateContainerIfNotExists sends the first request.
-    await assert.rejects(createAzureStore(optionsFor(wrong, container), new MemoryLogger()), check);
+    await assert.rejects(createAzureStore(testAzureOptions(wrong, container), new MemoryLogger()), check);
     const store = await createAzureStore(
-      optionsFor(wrong, container, { createContainerIfNotExists: false }),
+      testAzureOptions(wrong, container, { createContainerIfNotExists: false }),
       new MemoryLogger(),
     );
     await assert.rejects(store.get("anything.dcm"), check);
@@ -224,7 +214,7 @@ describe("azure driver on Azurite", () => {
       credential,
     ).toString();
     const connectionString = `BlobEndpoint=${server.endpoint};SharedAccessSignature=${sas}`;
-    const store = await createAzureStore(optionsFor(connectionString, container), new MemoryLogger());
+    const store = await createAzureStore(testAzureOptions(connectionString, container), new MemoryLogger());
     assert.doesNotMatch(store.location, /sig=/);
     await store.put("sas.dcm", Buffer.from("through a SAS"));
     const object = await store.get("sas.dcm");
@@ -234,7 +224,7 @@ describe("azure driver on Azurite", () => {
 
     const tampered = connectionString.replace(/sig=[^&]+/, `sig=${encodeURIComponent(WRONG_KEY)}`);
     const refused = await createAzureStore(
-      optionsFor(tampered, container, { createContainerIfNotExists: false }),
+      testAzureOptions(tampered, container, { createContainerIfNotExists: false }),
       new MemoryLogger(),
     );
     await assert.rejects(refused.get("sas.dcm"), (error: unknown) => {
@@ -265,7 +255,7 @@ describe("azure driver on Azurite", () => {
     ];
     for (const [connectionString, expected] of cases) {
       await assert.rejects(
-        createAzureStore(optionsFor(connectionString, container), new MemoryLogger()),
+        createAzureStore(testAzureOptions(connectionString, container), new MemoryLogger()),
         (error: unknown) => {
           assert.ok(isStorageError(error, "CONFIG_INVALID"), String(error));
           assert.match(error.message, /^open backend AzureBlobStorage\.ConnectionString: /);
@@ -302,7 +292,7 @@ describe("azure driver on Azurite", () => {
   it("says when the endpoint is unreachable", async () => {
     const port = await freePort();
     const endpoint = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
-    const options = optionsFor(azuriteConnectionString(endpoint), container, {
+    const options = testAzureOptions(azuriteConnectionString(endpoint), container, {
       maxRetries: 0,
       createContainerIfNotExists: false,
     });
@@ -320,7 +310,7 @@ describe("azure driver on Azurite", () => {
       res.end('<?xml version="1.0"?><Error><Code>ServerBusy</Code><Message>busy</Message></Error>');
     });
     try {
-      const options = optionsFor(azuriteConnectionString(`${busy.url}/${AZURITE_ACCOUNT}`), container, {
+      const options = testAzureOptions(azuriteConnectionString(`${busy.url}/${AZURITE_ACCOUNT}`), container, {
         maxRetries: 2,
         createContainerIfNotExists: false,
       });
@@ -339,11 +329,15 @@ describe("azure driver on Azurite", () => {
   it("gives up on a silent server after RequestTimeout", async () => {
     const silent = await startScriptedServer(() => undefined);
     try {
-      const options = optionsFor(azuriteConnectionString(`${silent.url}/${AZURITE_ACCOUNT}`), container, {
-        maxRetries: 0,
-        requestTimeoutMs: 300,
-        createContainerIfNotExists: false,
-      });
+      const options = testAzureOptions(
+        azuriteConnectionString(`${silent.url}/${AZURITE_ACCOUNT}`),
+        container,
+        {
+          maxRetries: 0,
+          requestTimeoutMs: 300,
+          createContainerIfNotExists: false,
+        },
+      );
       const store = await createAzureStore(options, new MemoryLogger());
       const begin = Date.now();
       await assert.rejects(store.get("x.dcm"), /no complete answer from .* within RequestTimeout \(0\.3 s\)/);

@@ -3,7 +3,7 @@
 // servers answering as GCS does; requests are counted by a recording proxy in front of the emulator.
 
 import assert from "node:assert/strict";
-import { generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,38 +12,27 @@ import { after, before, describe, it } from "node:test";
 import type { GcsOptions } from "../../src/config/types.js";
 import { isStorageError } from "../../src/errors.js";
 import { createGcsStore } from "../../src/stores/gcs.js";
-import { emptyBucket, emulatorClient, startGcsEmulator, type GcsEmulator } from "../helpers/gcs-emulator.js";
-import { startRecordingProxy, startScriptedServer, type RecordingServer } from "../helpers/http-recorder.js";
+import {
+  startGcsEmulator,
+  testGcsOptions,
+  type GcsBucket,
+  type GcsEmulator,
+} from "../../test-support/gcs-emulator.js";
+import {
+  startRecordingProxy,
+  startScriptedServer,
+  type RecordingServer,
+} from "../../test-support/http-recorder.js";
 import { MemoryLogger } from "../helpers/memory-logger.js";
-import { freePort } from "../helpers/orthanc.js";
+import { serverForFile } from "../helpers/server-for-file.js";
+import { freePort } from "../../test-support/free-port.js";
 import { objectStoreConformance, readBody } from "./conformance.js";
 
-let emulator: GcsEmulator | undefined;
-const started = (async () => {
-  emulator = await startGcsEmulator();
+const started = serverForFile(async () => {
+  const emulator = await startGcsEmulator();
   process.stderr.write(`# GCS emulator answered ${emulator.startMs} ms after spawn (pid ${emulator.pid})\n`);
   return emulator;
-})();
-after(async () => {
-  await started.catch(() => undefined); // a failed start is reported by the tests that awaited it
-  await emulator?.stop();
 });
-
-function optionsFor(
-  endpoint: string | undefined,
-  bucket: string,
-  overrides: Partial<GcsOptions> = {},
-): GcsOptions {
-  const options: GcsOptions = {
-    bucketName: bucket,
-    maxRetries: 1,
-    connectTimeoutMs: 5_000,
-    requestTimeoutMs: 60_000,
-    ...overrides,
-  };
-  if (endpoint !== undefined) options.endpoint = endpoint;
-  return options;
-}
 
 /** GCS's JSON error body. */
 function gcsError(code: number, message: string, reason: string): string {
@@ -51,34 +40,35 @@ function gcsError(code: number, message: string, reason: string): string {
 }
 
 objectStoreConformance("gcs on the Firebase Storage emulator", async () => {
-  const server = await started;
-  const bucket = `conformance-${randomUUID()}`;
+  const bucket = (await started).bucket("conformance");
   return {
-    store: await createGcsStore(optionsFor(server.endpoint, bucket), new MemoryLogger()),
-    cleanup: () => emptyBucket(server, bucket),
+    store: await createGcsStore(bucket.storeOptions(), new MemoryLogger()),
+    cleanup: () => bucket.cleanup(),
   };
 });
 
 describe("gcs driver on the Firebase Storage emulator", () => {
   let server: GcsEmulator;
+  let fixture: GcsBucket;
   let bucket: string;
   let proxy: RecordingServer;
   let workDir: string;
   before(async () => {
     server = await started;
-    bucket = `driver-${randomUUID()}`;
+    fixture = server.bucket("driver");
+    bucket = fixture.name;
     proxy = await startRecordingProxy(server.endpoint);
     workDir = await mkdtemp(join(tmpdir(), "ocs-gcs-test-"));
   });
   after(async () => {
     await proxy?.close();
-    await emptyBucket(server, bucket);
+    await fixture?.cleanup();
     await rm(workDir, { recursive: true, force: true });
   });
 
   /** A store whose requests go through the recording proxy. */
   async function counted(overrides: Partial<GcsOptions> = {}) {
-    const store = await createGcsStore(optionsFor(proxy.url, bucket, overrides), new MemoryLogger());
+    const store = await createGcsStore(testGcsOptions(proxy.url, bucket, overrides), new MemoryLogger());
     proxy.requests.length = 0;
     return store;
   }
@@ -123,7 +113,7 @@ describe("gcs driver on the Firebase Storage emulator", () => {
       proxy.requests[0]?.url ?? "",
       new RegExp(`^/upload/storage/v1/b/${bucket}/o\\?.*uploadType=multipart`),
     );
-    const [metadata] = await emulatorClient(server).bucket(bucket).file("single.dcm").getMetadata();
+    const [metadata] = await fixture.client.file("single.dcm").getMetadata();
     assert.equal(Number(metadata.size), 3 * 1024 * 1024);
   });
 
@@ -144,7 +134,7 @@ describe("gcs driver on the Firebase Storage emulator", () => {
     );
     const logger = new MemoryLogger();
     const store = await createGcsStore(
-      optionsFor(proxy.url, bucket, { serviceAccountFile: keyFile }),
+      testGcsOptions(proxy.url, bucket, { serviceAccountFile: keyFile }),
       logger,
     );
     proxy.requests.length = 0;
@@ -163,7 +153,7 @@ describe("gcs driver on the Firebase Storage emulator", () => {
       res.end(gcsError(404, "The specified bucket does not exist.", "notFound"));
     });
     try {
-      const store = await createGcsStore(optionsFor(missing.url, "no-such-bucket"), new MemoryLogger());
+      const store = await createGcsStore(testGcsOptions(missing.url, "no-such-bucket"), new MemoryLogger());
       const expected = new RegExp(
         `the bucket "no-such-bucket" does not exist at ${missing.url} \\(HTTP 404\\)`,
       );
@@ -194,7 +184,7 @@ describe("gcs driver on the Firebase Storage emulator", () => {
         res.end(gcsError(status, message, status === 401 ? "authError" : "forbidden"));
       });
       try {
-        const store = await createGcsStore(optionsFor(refusing.url, "b"), new MemoryLogger());
+        const store = await createGcsStore(testGcsOptions(refusing.url, "b"), new MemoryLogger());
         await assert.rejects(store.head("x.dcm"), expected);
       } finally {
         await refusing.close();
@@ -205,7 +195,7 @@ describe("gcs driver on the Firebase Storage emulator", () => {
   it("says when the endpoint is unreachable", async () => {
     const port = await freePort();
     const store = await createGcsStore(
-      optionsFor(`http://127.0.0.1:${port}`, bucket, { maxRetries: 0 }),
+      testGcsOptions(`http://127.0.0.1:${port}`, bucket, { maxRetries: 0 }),
       new MemoryLogger(),
     );
     const expected = new RegExp(`cannot reach http://127.0.0.1:${port}: the connection was refused`);
@@ -219,7 +209,10 @@ describe("gcs driver on the Firebase Storage emulator", () => {
       res.end(gcsError(503, "Service Unavailable", "backendError"));
     });
     try {
-      const store = await createGcsStore(optionsFor(busy.url, "b", { maxRetries: 1 }), new MemoryLogger());
+      const store = await createGcsStore(
+        testGcsOptions(busy.url, "b", { maxRetries: 1 }),
+        new MemoryLogger(),
+      );
       await assert.rejects(
         store.head("x.dcm"),
         /busy or failing \(HTTP 503: Service Unavailable\) and still was after 2 attempts/,
@@ -233,7 +226,7 @@ describe("gcs driver on the Firebase Storage emulator", () => {
   it("gives up on a silent server after ConnectionTimeout (reads) and RequestTimeout (uploads)", async () => {
     const silent = await startScriptedServer(() => undefined);
     try {
-      const options = optionsFor(silent.url, "b", {
+      const options = testGcsOptions(silent.url, "b", {
         maxRetries: 0,
         connectTimeoutMs: 300,
         requestTimeoutMs: 400,
@@ -265,7 +258,7 @@ describe("gcs driver on the Firebase Storage emulator", () => {
     // No Endpoint: Google's, over HTTPS, so credentials are used. Tests have no network: Google's token
     // service is out of reach, which shows that the key file's account asked it for a token.
     const store = await createGcsStore(
-      optionsFor(undefined, "b", { serviceAccountFile: keyFile, maxRetries: 0 }),
+      testGcsOptions(undefined, "b", { serviceAccountFile: keyFile, maxRetries: 0 }),
       new MemoryLogger(),
     );
     await assert.rejects(store.head("x.dcm"), (error: unknown) => {
@@ -303,7 +296,7 @@ describe("gcs driver on the Firebase Storage emulator", () => {
       ],
     ] as const) {
       await assert.rejects(
-        createGcsStore(optionsFor(undefined, "b", { serviceAccountFile: file }), new MemoryLogger()),
+        createGcsStore(testGcsOptions(undefined, "b", { serviceAccountFile: file }), new MemoryLogger()),
         (error: unknown) => {
           assert.ok(isStorageError(error, "CONFIG_INVALID"));
           assert.match(error.message, /^open backend GoogleCloudStorage\.ServiceAccountFile: /);
@@ -323,7 +316,7 @@ describe("gcs driver on the Firebase Storage emulator", () => {
     try {
       const begin = Date.now();
       await assert.rejects(
-        createGcsStore(optionsFor(undefined, "b", { maxRetries: 0 }), new MemoryLogger()),
+        createGcsStore(testGcsOptions(undefined, "b", { maxRetries: 0 }), new MemoryLogger()),
         (error: unknown) => {
           assert.ok(isStorageError(error, "STORE_FAILED"));
           assert.match(

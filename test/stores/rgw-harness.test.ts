@@ -24,7 +24,7 @@ import {
   rgwClient,
   startRgw,
   type RgwServer,
-} from "../helpers/rgw.js";
+} from "../../test-support/rgw.js";
 
 /** True while the pid is a live process (a zombie waiting to be reaped counts as gone). */
 function alive(pid: number): boolean {

@@ -13,6 +13,7 @@ import type { S3Options } from "../../src/config/types.js";
 import { isStorageError } from "../../src/errors.js";
 import { createS3Store } from "../../src/stores/s3.js";
 import type { ObjectStore } from "../../src/stores/object-store.js";
+import { testS3Options } from "../../test-support/rgw.js";
 import { MemoryLogger } from "../helpers/memory-logger.js";
 import { startSilentServer, type SilentServer } from "../helpers/silent-server.js";
 import { readBody } from "./conformance.js";
@@ -22,24 +23,10 @@ const REQUEST_TIMEOUT_MS = 1000;
 const BOUND_MS = 30_000;
 
 function options(endpoint: string, maxRetries: number, connectTimeoutMs = 5_000): S3Options {
-  return {
-    bucketName: "hanging-bucket",
-    region: "us-east-1",
-    accessKey: "AKIAHANGINGSERVER000",
-    secretKey: "secret",
-    endpoint,
-    virtualAddressing: false,
-    connectTimeoutMs,
-    requestTimeoutMs: REQUEST_TIMEOUT_MS,
-    tags: {},
-    maxConnections: 25,
-    maxRetries,
-    useTransferManager: false,
-    transferPoolSize: 4,
-    transferBufferBytes: 5 * 1024 * 1024,
-    enableAwsSdkLogs: false,
-    checksumCalculation: "WhenRequired",
-  };
+  return testS3Options(
+    { endpoint, accessKey: "AKIAHANGINGSERVER000", secretKey: "secret", bucketName: "hanging-bucket" },
+    { connectTimeoutMs, requestTimeoutMs: REQUEST_TIMEOUT_MS, maxRetries },
+  );
 }
 
 /** The operation's error, and how long it took to come (never a pass on time alone: the error is checked). */

@@ -1,7 +1,7 @@
 // The S3 driver against a real S3 server: Ceph RGW, started by the test (it checks signatures for real).
 
 import assert from "node:assert/strict";
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 
@@ -12,48 +12,20 @@ import { isStorageError } from "../../src/errors.js";
 import { clientConfig, normalizeEndpoint } from "../../src/stores/s3-client.js";
 import { createS3Store } from "../../src/stores/s3.js";
 import { MemoryLogger } from "../helpers/memory-logger.js";
-import { freePort } from "../helpers/orthanc.js";
-import { createBucket, deleteBucketWithObjects, startRgw, type RgwServer } from "../helpers/rgw.js";
+import { freePort } from "../../test-support/free-port.js";
+import { startRgw, testS3Options, type RgwBucket, type RgwServer } from "../../test-support/rgw.js";
 import { recordRequests } from "../helpers/s3-requests.js";
+import { serverForFile } from "../helpers/server-for-file.js";
 import { objectStoreConformance, readBody } from "./conformance.js";
 
 const MIB = 1024 * 1024;
-let rgw: RgwServer | undefined;
-const started = (async () => (rgw = await startRgw()))();
-after(async () => {
-  await started.catch(() => undefined); // a failed start is reported by the tests that awaited it
-  await rgw?.stop();
-});
-
-function optionsFor(server: RgwServer, bucket: string, overrides: Partial<S3Options> = {}): S3Options {
-  return {
-    bucketName: bucket,
-    region: "us-east-1",
-    accessKey: server.accessKey,
-    secretKey: server.secretKey,
-    endpoint: server.endpoint,
-    virtualAddressing: false,
-    connectTimeoutMs: 5_000,
-    requestTimeoutMs: 60_000,
-    tags: {},
-    maxConnections: 25,
-    maxRetries: 2,
-    useTransferManager: false,
-    transferPoolSize: 4,
-    transferBufferBytes: 5 * MIB,
-    enableAwsSdkLogs: false,
-    checksumCalculation: "WhenRequired",
-    ...overrides,
-  };
-}
+const rgw = serverForFile(startRgw);
 
 async function bucketTarget(overrides: Partial<S3Options> = {}) {
-  const server = await started;
-  const bucket = `conformance-${randomUUID()}`;
-  await createBucket(server, bucket);
+  const bucket = await (await rgw).bucket("conformance");
   return {
-    store: createS3Store(optionsFor(server, bucket, overrides), new MemoryLogger()),
-    cleanup: () => deleteBucketWithObjects(server, bucket),
+    store: createS3Store(bucket.storeOptions(overrides), new MemoryLogger()),
+    cleanup: () => bucket.cleanup(),
   };
 }
 
@@ -65,16 +37,15 @@ objectStoreConformance("s3 on Ceph RGW, UseTransferManager", () =>
 
 describe("s3 driver on Ceph RGW", () => {
   let server: RgwServer;
-  let bucket: string;
+  let bucket: RgwBucket;
   before(async () => {
-    server = await started;
-    bucket = `driver-${randomUUID()}`;
-    await createBucket(server, bucket);
+    server = await rgw;
+    bucket = await server.bucket("driver");
   });
-  after(() => deleteBucketWithObjects(server, bucket));
+  after(() => bucket?.cleanup());
 
   function counted(overrides: Partial<S3Options> = {}) {
-    const options = optionsFor(server, bucket, overrides);
+    const options = bucket.storeOptions(overrides);
     const client = new S3Client(clientConfig(options, new MemoryLogger()));
     const requests = recordRequests(client);
     return { store: createS3Store(options, new MemoryLogger(), client), requests };
@@ -91,7 +62,7 @@ describe("s3 driver on Ceph RGW", () => {
     assert.deepEqual(await readBody(object), data);
     assert.deepEqual(
       requests.map((r) => `${r.method} ${r.path}`),
-      [`GET /${bucket}/one-request.dcm`],
+      [`GET /${bucket.name}/one-request.dcm`],
     );
   });
 
@@ -117,8 +88,8 @@ describe("s3 driver on Ceph RGW", () => {
       put?.headers["content-md5"],
       (await import("node:crypto")).createHash("md5").update(data).digest("base64"),
     );
-    const client = new S3Client(clientConfig(optionsFor(server, bucket), new MemoryLogger()));
-    const tags = await client.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: "tagged.dcm" }));
+    const client = new S3Client(clientConfig(bucket.storeOptions(), new MemoryLogger()));
+    const tags = await client.send(new GetObjectTaggingCommand({ Bucket: bucket.name, Key: "tagged.dcm" }));
     client.destroy();
     assert.deepEqual(Object.fromEntries((tags.TagSet ?? []).map((t) => [t.Key, t.Value])), {
       site: "liège",
@@ -165,17 +136,14 @@ describe("s3 driver on Ceph RGW", () => {
     );
     await assert.rejects(store.putStream("failed.dcm", failing, 20 * MIB), /closed the connection/);
     assert.equal(requests.filter((r) => r.method === "DELETE" && "uploadId" in r.query).length, 1, "aborted");
-    const client = new S3Client(clientConfig(optionsFor(server, bucket, {}), new MemoryLogger()));
-    const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+    const client = new S3Client(clientConfig(bucket.storeOptions(), new MemoryLogger()));
+    const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket.name }));
     client.destroy();
     assert.deepEqual(uploads.Uploads ?? [], [], "no unfinished upload is left in the bucket");
   });
 
   it("names the access key, never the secret, when the secret key is wrong", async () => {
-    const store = createS3Store(
-      optionsFor(server, bucket, { secretKey: "not-the-secret" }),
-      new MemoryLogger(),
-    );
+    const store = createS3Store(bucket.storeOptions({ secretKey: "not-the-secret" }), new MemoryLogger());
     await assert.rejects(store.get("anything.dcm"), (error) => {
       assert.ok(isStorageError(error, "STORE_FAILED"));
       assert.match(error.message, /signature did not match/);
@@ -187,10 +155,7 @@ describe("s3 driver on Ceph RGW", () => {
   });
 
   it("says when the access key is unknown", async () => {
-    const store = createS3Store(
-      optionsFor(server, bucket, { accessKey: "NOSUCHKEY123" }),
-      new MemoryLogger(),
-    );
+    const store = createS3Store(bucket.storeOptions({ accessKey: "NOSUCHKEY123" }), new MemoryLogger());
     await assert.rejects(
       store.put("x.dcm", Buffer.from("x")),
       /"NOSUCHKEY123" is unknown .*InvalidAccessKeyId/,
@@ -198,14 +163,17 @@ describe("s3 driver on Ceph RGW", () => {
   });
 
   it("says when the bucket does not exist", async () => {
-    const store = createS3Store(optionsFor(server, "no-such-bucket-here"), new MemoryLogger());
+    const store = createS3Store(
+      testS3Options({ ...server, bucketName: "no-such-bucket-here" }),
+      new MemoryLogger(),
+    );
     await assert.rejects(store.get("x.dcm"), /bucket "no-such-bucket-here" does not exist .*NoSuchBucket/);
   });
 
   it("says when the endpoint is unreachable", async () => {
     const port = await freePort();
     const store = createS3Store(
-      optionsFor(server, bucket, { endpoint: `http://127.0.0.1:${port}`, maxRetries: 0 }),
+      bucket.storeOptions({ endpoint: `http://127.0.0.1:${port}`, maxRetries: 0 }),
       new MemoryLogger(),
     );
     await assert.rejects(

@@ -4,22 +4,12 @@
 import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 
-import {
-  MIGRATE_OUTCOMES,
-  MIGRATE_PROBLEMS,
-  migrateFileSystem,
-  type MigrateOutcome,
-} from "../../ops/migrate.js";
-import { formatTable, RunReport } from "../../ops/run-report.js";
+import { MIGRATE_OUTCOMES, MIGRATE_PROBLEMS, migrateFileSystem } from "../../ops/migrate.js";
+import { formatTable } from "../../ops/run-report.js";
 import { createFolderStore } from "../../stores/folder.js";
-import {
-  finish,
-  openConfiguredArea,
-  orthancClientFrom,
-  progressFor,
-  withOrthancErrors,
-} from "../configured-area.js";
+import { orthancClientFrom, withOrthancErrors } from "../configured-area.js";
 import { usageError } from "../exit-error.js";
+import { runStorageTool } from "../storage-tool.js";
 
 export interface MigrateCommandOptions {
   config: string;
@@ -43,10 +33,14 @@ export async function migrate(options: MigrateCommandOptions, print: (line: stri
   );
   if (!isFolder) throw usageError(`--from ${options.from}: not a folder (Orthanc's StorageDirectory)`);
 
-  const { area, description } = await openConfiguredArea(options.config);
-  const report = new RunReport<MigrateOutcome>(MIGRATE_OUTCOMES, MIGRATE_PROBLEMS, options.report);
-  const progress = progressFor(print);
-  try {
+  const tool = {
+    name: "migrate",
+    config: options.config,
+    report: options.report,
+    outcomes: MIGRATE_OUTCOMES,
+    problems: MIGRATE_PROBLEMS,
+  };
+  await runStorageTool(tool, print, async ({ area, description, report, progress }) => {
     if (area.tiers.some((tier) => tier.name === "object-storage" && tier.store.location === from)) {
       throw usageError(`--from ${options.from} is the configured object storage itself`);
     }
@@ -77,10 +71,5 @@ export async function migrate(options: MigrateCommandOptions, print: (line: stri
       );
     }
     print(`migrate: ${report.problems === 0 ? "complete" : `${report.problems} problem(s)`}`);
-  } finally {
-    progress.stop();
-    await area.close();
-    await report.close();
-  }
-  finish("migrate", report.problems);
+  });
 }

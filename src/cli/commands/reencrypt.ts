@@ -1,17 +1,17 @@
 // `reencrypt --config CONFIG`: key rotation. An inventory of objects and bytes per master key id, then every
 // object not under the current MasterKey rewritten under it. Exit 1 on any problem.
 
+import type { EncryptionOptions, MasterKeyRef } from "../../config/types.js";
 import {
   REENCRYPT_OUTCOMES,
   REENCRYPT_PROBLEMS,
   reencryptStorage,
   type InventoryLine,
-  type ReencryptOutcome,
 } from "../../ops/reencrypt.js";
-import { formatTable, RunReport } from "../../ops/run-report.js";
-import { finish, openConfiguredArea, progressFor } from "../configured-area.js";
+import { formatTable } from "../../ops/run-report.js";
+import type { ConfiguredArea } from "../configured-area.js";
 import { ExitError } from "../exit-error.js";
-import type { EncryptionOptions } from "../../config/types.js";
+import { runStorageTool } from "../storage-tool.js";
 
 export interface ReencryptCommandOptions {
   config: string;
@@ -24,20 +24,26 @@ export async function reencrypt(
   options: ReencryptCommandOptions,
   print: (line: string) => void,
 ): Promise<void> {
-  const { config, area, description } = await openConfiguredArea(options.config);
-  const { encryption } = config.common;
-  const current = encryption.masterKey;
-  if (!encryption.enabled || current === undefined) {
-    await area.close();
-    throw new ExitError(
-      `reencrypt: encryption is not enabled in ${options.config}: set StorageEncryption.MasterKey to the new key ` +
-        "and list the old one in PreviousMasterKeys",
-      1,
-    );
-  }
-  const report = new RunReport<ReencryptOutcome>(REENCRYPT_OUTCOMES, REENCRYPT_PROBLEMS, options.report);
-  const progress = progressFor(print);
-  try {
+  const tool = {
+    name: "reencrypt",
+    config: options.config,
+    report: options.report,
+    outcomes: REENCRYPT_OUTCOMES,
+    problems: REENCRYPT_PROBLEMS,
+    check: ({ config }: ConfiguredArea) => {
+      const { encryption } = config.common;
+      if (!encryption.enabled || encryption.masterKey === undefined) {
+        throw new ExitError(
+          `reencrypt: encryption is not enabled in ${options.config}: set StorageEncryption.MasterKey to the new key ` +
+            "and list the old one in PreviousMasterKeys",
+          1,
+        );
+      }
+    },
+  };
+  await runStorageTool(tool, print, async ({ config, area, description, report, progress }) => {
+    const { encryption } = config.common;
+    const current = encryption.masterKey as MasterKeyRef; // check() refused a configuration without one
     print(description);
     const summary = await reencryptStorage(area, {
       currentKeyId: current.id,
@@ -68,12 +74,7 @@ export async function reencrypt(
             (report.problems === 0 ? "; the previous keys can be removed from the configuration" : "")
           : `reencrypt: ${stale} object(s) are still under another key than ${current.id}`,
     );
-  } finally {
-    progress.stop();
-    await area.close();
-    await report.close();
-  }
-  finish("reencrypt", report.problems);
+  });
 }
 
 function inventoryTable(lines: readonly InventoryLine[], encryption: EncryptionOptions): string[] {

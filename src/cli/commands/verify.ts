@@ -1,14 +1,9 @@
 // `verify --config CONFIG --orthanc URL`: scrub the storage against Orthanc's index. Exit 1 on any problem.
 
-import { formatTable, RunReport } from "../../ops/run-report.js";
-import { VERIFY_OUTCOMES, VERIFY_PROBLEMS, verifyStorage, type VerifyOutcome } from "../../ops/verify.js";
-import {
-  finish,
-  openConfiguredArea,
-  orthancClientFrom,
-  progressFor,
-  withOrthancErrors,
-} from "../configured-area.js";
+import { formatTable } from "../../ops/run-report.js";
+import { VERIFY_OUTCOMES, VERIFY_PROBLEMS, verifyStorage } from "../../ops/verify.js";
+import { orthancClientFrom, withOrthancErrors } from "../configured-area.js";
+import { runStorageTool } from "../storage-tool.js";
 
 export interface VerifyCommandOptions {
   config: string;
@@ -24,11 +19,15 @@ export interface VerifyCommandOptions {
 
 export async function verify(options: VerifyCommandOptions, print: (line: string) => void): Promise<void> {
   const client = orthancClientFrom(options);
-  const { area, description } = await openConfiguredArea(options.config);
-  const report = new RunReport<VerifyOutcome>(VERIFY_OUTCOMES, VERIFY_PROBLEMS, options.report);
-  const progress = progressFor(print);
-  print(description);
-  try {
+  const tool = {
+    name: "verify",
+    config: options.config,
+    report: options.report,
+    outcomes: VERIFY_OUTCOMES,
+    problems: VERIFY_PROBLEMS,
+  };
+  await runStorageTool(tool, print, async ({ area, description, report, progress }) => {
+    print(description);
     const summary = await withOrthancErrors(() =>
       verifyStorage(area, client, {
         parallel: options.parallel,
@@ -50,10 +49,5 @@ export async function verify(options: VerifyCommandOptions, print: (line: string
       print("orphans were not deleted: the index changed during the scan; run again when Orthanc is idle");
     }
     print(`verify: ${report.problems === 0 ? "clean" : `${report.problems} problem(s)`}`);
-  } finally {
-    progress.stop();
-    await area.close();
-    await report.close();
-  }
-  finish("verify", report.problems);
+  });
 }

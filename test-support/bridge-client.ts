@@ -7,7 +7,7 @@ import {
   decodeResponseHeader,
   encodeRequestHeader,
   type Request,
-} from "../../src/daemon/protocol.js";
+} from "../src/daemon/protocol.js";
 
 export interface Response {
   code: number;

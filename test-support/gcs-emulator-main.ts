@@ -47,7 +47,7 @@ emulator._rulesManager.start = () => Promise.resolve([]);
 emulator._rulesManager.stop = () => Promise.resolve();
 
 const stop = (): void => {
-  emulator.stop().finally(() => process.exit(0));
+  void emulator.stop().finally(() => process.exit(0));
 };
 process.once("SIGTERM", stop);
 process.once("SIGINT", stop);

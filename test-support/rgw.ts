@@ -1,6 +1,6 @@
-// Starts a real S3 server for the tests: a throwaway Ceph RGW (scripts/rgw.sh, Debian packages) on
-// 127.0.0.1 with random keys, so signatures are really checked. Also reads radosgw's access log, for
-// tests that must prove how many requests reached the server (not only how many the SDK sent).
+// The S3 fixture: a throwaway Ceph RGW (scripts/rgw.sh, Debian packages) on 127.0.0.1 with random keys,
+// so signatures are really checked, and its buckets (bucket-fixture.ts). Also reads radosgw's access log,
+// for tests that must prove how many requests reached the server (not only how many the SDK sent).
 
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -14,16 +14,21 @@ import {
   DeleteBucketCommand,
   DeleteObjectsCommand,
   ListMultipartUploadsCommand,
+  GetObjectCommand,
   ListObjectsV2Command,
+  paginateListObjectsV2,
+  PutObjectCommand,
   S3Client,
   S3ServiceException,
 } from "@aws-sdk/client-s3";
 
+import type { S3Options } from "../src/config/types.js";
+import { freshBucketName, onceCleanup, type BucketFixture, type TestServer } from "./bucket-fixture.js";
 import { repoRoot } from "./paths.js";
 
 export const rgwScript = join(repoRoot, "scripts", "rgw.sh");
 
-export interface RgwServer {
+export interface RgwServer extends TestServer {
   /** `http://127.0.0.1:PORT`, for path-style addressing. */
   endpoint: string;
   accessKey: string;
@@ -38,7 +43,11 @@ export interface RgwServer {
   gatewayPid(): Promise<number>;
   /** Start radosgw again on the same port once a test has killed it; resolves when it answers. */
   startGateway(): Promise<void>;
+  /** A new, empty bucket named `prefix-<uuid>`. */
+  bucket(prefix?: string): Promise<RgwBucket>;
 }
+
+export type RgwBucket = BucketFixture<S3Options, S3Client>;
 
 interface ScriptResult {
   code: number | null;
@@ -90,12 +99,14 @@ export async function startRgw(): Promise<RgwServer> {
   }
   const [, endpoint = "", accessKey = "", secretKey = ""] = match;
   let stopping: Promise<void> | undefined;
-  return {
+  const server: RgwServer = {
     endpoint,
     accessKey,
     secretKey,
     dir,
     logFile: join(dir, "log", "client.rgw.gw.log"),
+    bucket: (prefix = "test") => rgwBucket(server, freshBucketName(prefix)),
+    [Symbol.asyncDispose]: () => server.stop(),
     async gatewayPid() {
       const pid = Number((await readFile(join(dir, "rgw.pid"), "utf8")).trim());
       if (!Number.isInteger(pid) || pid <= 0) throw new Error(`${join(dir, "rgw.pid")} holds no pid`);
@@ -119,6 +130,7 @@ export async function startRgw(): Promise<RgwServer> {
       return stopping;
     },
   };
+  return server;
 }
 
 /** An SDK client with the settings that work against RGW 16; override the keys to test refusals. */
@@ -139,6 +151,70 @@ export function rgwClient(
     responseChecksumValidation: "WHEN_REQUIRED",
     maxAttempts: 1,
   });
+}
+
+/**
+ * The driver's options for `bucketName` at `endpoint`, with the tests' settings (one retry less than the
+ * default, 5 s to connect); `overrides` replace any field.
+ */
+export function testS3Options(
+  target: { endpoint: string; accessKey: string; secretKey: string; bucketName: string },
+  overrides: Partial<S3Options> = {},
+): S3Options {
+  return {
+    bucketName: target.bucketName,
+    region: "us-east-1",
+    accessKey: target.accessKey,
+    secretKey: target.secretKey,
+    endpoint: target.endpoint,
+    virtualAddressing: false,
+    connectTimeoutMs: 5_000,
+    requestTimeoutMs: 60_000,
+    tags: {},
+    maxConnections: 25,
+    maxRetries: 2,
+    useTransferManager: false,
+    transferPoolSize: 4,
+    transferBufferBytes: 5 * 1024 * 1024,
+    enableAwsSdkLogs: false,
+    checksumCalculation: "WhenRequired",
+    ...overrides,
+  };
+}
+
+/** Create the bucket `name` on `server` and return its fixture. */
+export async function rgwBucket(server: RgwServer, name: string): Promise<RgwBucket> {
+  await createBucket(server, name);
+  const client = rgwClient(server);
+  return {
+    sectionName: "AwsS3Storage",
+    name,
+    client,
+    orthancConfig: (extra = {}) => ({ AwsS3Storage: rgwS3Section(server, name, extra) }),
+    storeOptions: (overrides = {}) => testS3Options({ ...server, bucketName: name }, overrides),
+    listKeys: async () => {
+      const keys: string[] = [];
+      for await (const page of paginateListObjectsV2({ client }, { Bucket: name })) {
+        for (const object of page.Contents ?? []) keys.push(object.Key ?? "");
+      }
+      return keys.sort();
+    },
+    read: async (key) => {
+      const response = await client.send(new GetObjectCommand({ Bucket: name, Key: key }));
+      return Buffer.from(
+        await (response.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
+      );
+    },
+    write: async (key, data) => {
+      await client.send(
+        new PutObjectCommand({ Bucket: name, Key: key, Body: data, ContentLength: data.length }),
+      );
+    },
+    ...onceCleanup(async () => {
+      client.destroy();
+      await deleteBucketWithObjects(server, name);
+    }),
+  };
 }
 
 export async function createBucket(server: RgwServer, name: string): Promise<void> {

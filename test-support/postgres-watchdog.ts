@@ -1,4 +1,4 @@
-// `node --import lifeline.js postgres-watchdog.js PID DIR`, started by test/helpers/postgres.ts next to
+// `node --import lifeline.js postgres-watchdog.js PID DIR`, started by test-support/postgres.ts next to
 // the PostgreSQL server it starts. PostgreSQL is no Node process and cannot be preloaded with lifeline.js,
 // so this process carries the lifeline for it: when the test process dies without stopping the server,
 // lifeline.js sends us SIGTERM, and we stop the server (fast shutdown, then SIGKILL) and remove its folder.

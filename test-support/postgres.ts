@@ -12,14 +12,17 @@ import { tmpdir, userInfo } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { freePort } from "./orthanc.js";
+import type { TestServer } from "./bucket-fixture.js";
+import { freePort } from "./free-port.js";
 
 export const postgresBin = "/usr/lib/postgresql/15/bin";
+/** The index plugin of Debian's orthanc-postgresql (4.0 on Debian 12). */
+export const postgresIndexPlugin = "/usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so";
 
 const helpersDir = dirname(fileURLToPath(import.meta.url));
 const STOP_TIMEOUT_MS = 10_000;
 
-export interface PostgresServer {
+export interface PostgresServer extends TestServer {
   host: "127.0.0.1";
   port: number;
   database: string;
@@ -33,6 +36,12 @@ export interface PostgresServer {
   log(): Promise<string>;
   /** Fast shutdown by pid (SIGINT), SIGKILL after 10 s; then remove the folder. Safe to call more than once. */
   stop(): Promise<void>;
+  /**
+   * The `PostgreSQL` section of orthanc-postgresql for this database: the index only, and `Lock` off so
+   * that several Orthanc nodes share it; `extra` adds or overrides options. Add postgresIndexPlugin to
+   * Orthanc's `Plugins`.
+   */
+  orthancSection(extra?: Record<string, unknown>): Record<string, unknown>;
 }
 
 /** The user the server runs as: `postgres` when we are root, else ourselves. */
@@ -182,6 +191,18 @@ export async function startPostgres(
       startMs: Date.now() - started,
       log,
       stop,
+      orthancSection: (extra = {}) => ({
+        EnableIndex: true,
+        EnableStorage: false,
+        Host: "127.0.0.1",
+        Port: port,
+        Database: database,
+        Username: username,
+        Password: password,
+        Lock: false,
+        ...extra,
+      }),
+      [Symbol.asyncDispose]: stop,
     };
   } catch (error) {
     const output = await log();

@@ -1,6 +1,6 @@
-// Local HTTP servers for driver tests: a recording reverse proxy in front of a test server (to count the
-// requests a driver really sends, retries included, whatever the SDK), and scripted servers that answer
-// as a failing or silent cloud would. Both listen on 127.0.0.1 on a port of their own.
+// Local HTTP servers for driver tests and benches: a recording reverse proxy in front of a test server
+// (to count the requests a driver really sends, retries included, whatever the SDK), and scripted servers
+// that answer as a failing or silent cloud would. Both listen on 127.0.0.1 on a port of their own.
 
 import {
   createServer,

@@ -5,51 +5,15 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 import { daemonScript } from "./daemon-process.js";
+import { freePorts } from "./free-port.js";
 import { repoRoot } from "./paths.js";
 
 export const pluginPath = join(repoRoot, "build", "libOrthancCloudStorage.so");
 export const orthancBinary = "/usr/sbin/Orthanc";
-
-/** A port on 127.0.0.1 that nothing listens on right now. */
-export async function freePort(): Promise<number> {
-  return (await freePorts(1))[0] as number;
-}
-
-/**
- * `count` distinct ports on 127.0.0.1 that nothing listens on right now. Each is held until all are
- * chosen: ports chosen one after another could be the same one twice (seen: Orthanc's HTTP and DICOM
- * servers given one port).
- */
-export async function freePorts(count: number): Promise<number[]> {
-  const servers: Server[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      const server = createServer();
-      servers.push(server);
-      await new Promise<void>((resolve, reject) => {
-        server.once("error", reject);
-        server.listen(0, "127.0.0.1", resolve);
-      });
-    }
-    return servers.map((server) => {
-      const address = server.address();
-      if (typeof address !== "object" || address === null) throw new Error("no port");
-      return address.port;
-    });
-  } finally {
-    await Promise.all(
-      servers.map(
-        (server) =>
-          new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve())),
-      ),
-    );
-  }
-}
 
 export interface OrthancOptions {
   /** Top-level options merged into the generated configuration (backend section, UserContentType...). */
@@ -60,7 +24,7 @@ export interface OrthancOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-export class OrthancInstance {
+export class OrthancInstance implements AsyncDisposable {
   private exitCode: number | null | undefined;
 
   private constructor(
@@ -175,6 +139,11 @@ export class OrthancInstance {
   async destroy(): Promise<void> {
     await this.stop();
     await rm(this.workDir, { recursive: true, force: true });
+  }
+
+  /** destroy(), for `await using orthanc = await OrthancInstance.start(...)`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.destroy();
   }
 
   async request(

@@ -1,4 +1,4 @@
-// Where tests find the repository and its fixtures, whether run from src (ts) or dist (compiled js).
+// Where the tests and the benches find the repository and its fixtures, from src (ts) or dist (compiled js).
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
