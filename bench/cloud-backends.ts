@@ -27,6 +27,8 @@ export interface RequestCount {
   requests: number;
   /** Those that read a byte range: answered 206 (RGW's log), or sent with a Range header (the proxy). */
   ranged: number;
+  /** Those that write (any method but GET and HEAD: an object, or a step of a multipart upload). */
+  writes: number;
 }
 
 export interface CloudBackendStarter {
@@ -53,6 +55,7 @@ export const CLOUD_BACKENDS: readonly CloudBackendStarter[] = [
               return {
                 requests: logged.length,
                 ranged: logged.filter((request) => request.status === 206).length,
+                writes: logged.filter((request) => isWrite(request.method)).length,
               };
             };
           },
@@ -139,6 +142,11 @@ function recorded(proxy: RecordingServer | undefined, name: string): () => Promi
     const ranged = received.filter(
       (request) => request.headers.range !== undefined || request.headers["x-ms-range"] !== undefined,
     );
-    return Promise.resolve({ requests: received.length, ranged: ranged.length });
+    const writes = received.filter((request) => isWrite(request.method));
+    return Promise.resolve({ requests: received.length, ranged: ranged.length, writes: writes.length });
   };
+}
+
+function isWrite(method: string): boolean {
+  return method !== "GET" && method !== "HEAD";
 }

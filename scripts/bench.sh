@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 # Orthanc and Ceph's S3 gateway are the servers measured; openssl is the crypto target's baseline; gnuplot
 # draws the scaling target's plot.
 bash scripts/setup.sh orthanc iproute2 procps radosgw ceph-mon ceph-osd ceph-common openssl gnuplot-nox
+source scripts/runtime.sh
 # In a private network namespace with loopback only, like the tests: the servers started (Orthanc binds
 # every interface) are reachable from here and from nowhere else.
 exec unshare --net -- bash -c 'ip link set lo up && exec node dist/bench/run.js "$@"' bench "$@"

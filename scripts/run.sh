@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh orthanc
+source scripts/runtime.sh
 
 state="$PWD/state"
 mkdir -p "$state"
@@ -43,7 +44,6 @@ cat >"$state/orthanc.json" <<JSON
   "RemoteAccessAllowed": false,
   "AuthenticationEnabled": false,
   "Plugins": ["$PWD/build/libOrthancCloudStorage.so"],
-  "OrthancCloudStorage": { "Node": "$(command -v node)" },
   "LocalObjectStorage": {
     "Path": "$state/objects",
     "StorageEncryption": { "Enable": true, "MasterKey": [1, "$state/master.key"] }

@@ -12,7 +12,7 @@ export const ERROR_CODES = {
   NOT_FOUND: "the object does not exist in any configured storage",
   BAD_RANGE: "a range read asks for bytes past the end of the attachment",
   UNSUPPORTED_FORMAT:
-    "the object is not in a format this configuration can read (plaintext where encryption is on, or an A1 object where it is off)",
+    "the object is not in a format this configuration can read (plaintext where encryption is on, or an A1 or v2 object where it is off)",
   UNKNOWN_KEY_ID: "the object was encrypted with a master key id that is not configured",
   INTEGRITY: "the object failed its integrity check: it was corrupted, truncated or tampered with",
   TOO_LARGE: "the object is larger than the MaxConcurrentInputSize memory budget",

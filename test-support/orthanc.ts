@@ -6,10 +6,11 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 
 import { daemonScript } from "./daemon-process.js";
 import { freePorts } from "./free-port.js";
+import { inRootfsScript } from "./orthanc-releases.js";
 import { repoRoot } from "./paths.js";
 
 export const pluginPath = join(repoRoot, "build", "libOrthancCloudStorage.so");
@@ -22,6 +23,11 @@ export interface OrthancOptions {
   workDir?: string;
   /** Orthanc's environment (which the daemon inherits); this process's when absent. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Run the Orthanc of this root filesystem (test-support/orthanc-releases.ts) instead of the host's, through
+   * scripts/in-rootfs.sh: the checkout, the temporary folder and this Node appear at their own paths inside.
+   */
+  rootfs?: string;
 }
 
 export class OrthancInstance implements AsyncDisposable {
@@ -88,7 +94,10 @@ export class OrthancInstance implements AsyncDisposable {
     const configFile = join(workDir, "orthanc.json");
     await writeFile(configFile, JSON.stringify(configuration, null, 2));
     const logFile = join(workDir, "orthanc.log");
-    const child = spawn(orthancBinary, [`--logfile=${logFile}`, configFile], {
+    const command = [orthancBinary, `--logfile=${logFile}`, configFile];
+    const [file, ...args] =
+      options.rootfs === undefined ? command : inRootfs(options.rootfs, workDir, command);
+    const child = spawn(file as string, args, {
       cwd: workDir,
       env: options.env ?? process.env,
       stdio: ["ignore", "ignore", "ignore"],
@@ -183,4 +192,20 @@ export class OrthancInstance implements AsyncDisposable {
       );
     });
   }
+}
+
+/** `command` run in a root filesystem, its changes kept in `workDir` (scripts/in-rootfs.sh; the pid stays Orthanc's). */
+function inRootfs(rootfs: string, workDir: string, command: string[]): string[] {
+  const binds = [repoRoot, tmpdir(), workDir, process.execPath].filter(
+    (path, index, all) => !all.slice(0, index).some((outer) => !relative(outer, path).startsWith("..")),
+  );
+  return [
+    "bash",
+    inRootfsScript,
+    ...binds.flatMap((path) => ["--bind", path]),
+    rootfs,
+    join(workDir, ".rootfs"),
+    "--",
+    ...command,
+  ];
 }

@@ -273,6 +273,8 @@ export interface LoggedRequest {
   /** The raw query string after `?`, `""` when none (the SDK adds e.g. `x-id=GetObject`). */
   query: string;
   status: number;
+  /** Body bytes sent in the answer (0 when radosgw logs "-"). */
+  bytes: number;
   /** RGW's user id, `anonymous` for unsigned requests, `-` when authentication failed. */
   user: string;
 }
@@ -282,7 +284,7 @@ export type RequestLogMark = number;
 
 // radosgw writes, once each request is answered:
 // `... 1 beast: 0x7f..: 127.0.0.1 - test [29/Nov/2026:09:18:31.000 +0000] "GET /b/k?x-id=GetObject HTTP/1.1" 200 7 ...`
-const beastLine = /\bbeast: \S+ \S+ - (\S+) \[[^\]]*\] "(\S+) (\S+) [^"]*" (\d{3}) /;
+const beastLine = /\bbeast: \S+ \S+ - (\S+) \[[^\]]*\] "(\S+) (\S+) [^"]*" (\d{3}) (\d+|-)/;
 const markerPrefix = "/ocs-request-log-mark-";
 
 /** Bytes [start, end) of a file as text; `end` defaults to the current end of the file. */
@@ -335,7 +337,7 @@ export async function readRequestLog(server: RgwServer, mark: RequestLogMark): P
   for (const line of text.split("\n")) {
     const match = beastLine.exec(line);
     if (match === null) continue;
-    const [, user = "", method = "", target = "", status = "0"] = match;
+    const [, user = "", method = "", target = "", status = "0", bytes = "-"] = match;
     const question = target.indexOf("?");
     const path = question === -1 ? target : target.slice(0, question);
     if (path.startsWith(markerPrefix)) continue;
@@ -344,6 +346,7 @@ export async function readRequestLog(server: RgwServer, mark: RequestLogMark): P
       path,
       query: question === -1 ? "" : target.slice(question + 1),
       status: Number(status),
+      bytes: bytes === "-" ? 0 : Number(bytes),
       user,
     });
   }

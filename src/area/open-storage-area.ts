@@ -1,8 +1,8 @@
 // From resolved options to a working StorageArea: the codec, the stores and hybrid mode (spec §4.1).
 
 import type { BackendSection, ResolvedConfig } from "../config/types.js";
-import { A1Codec } from "../crypto/a1-codec.js";
 import type { ObjectCodec } from "../crypto/codec.js";
+import { EncryptedCodec } from "../crypto/encrypted-codec.js";
 import { KeyRing } from "../crypto/key-ring.js";
 import { MemoryBudget } from "../crypto/memory-budget.js";
 import { PlainCodec } from "../crypto/plain-codec.js";
@@ -49,7 +49,7 @@ export async function openStorageArea(
   };
   logger.info(
     `${config.backend.section}: objects in ${objectTier.store.location}, ${common.storageStructure} structure, ` +
-      `client-side encryption ${common.encryption.enabled ? "enabled" : "disabled"}`,
+      `client-side encryption ${common.encryption.enabled ? `enabled (new objects in format ${codec.format})` : "disabled"}`,
   );
   if (common.hybridMode === "Disabled") return new StorageArea({ primary: objectTier, codec, logger });
 
@@ -78,7 +78,7 @@ async function openCodec(config: ResolvedConfig, logger: Logger): Promise<Object
   if (!encryption.enabled) return new PlainCodec();
   const ring = await KeyRing.load(encryption);
   for (const warning of ring.warnings) logger.warn(warning);
-  return new A1Codec(ring, new MemoryBudget(encryption.maxConcurrentInputBytes));
+  return new EncryptedCodec(ring, new MemoryBudget(encryption.maxConcurrentInputBytes), encryption.format);
 }
 
 async function openObjectStore(config: ResolvedConfig, logger: Logger): Promise<ObjectStore> {

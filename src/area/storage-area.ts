@@ -9,7 +9,8 @@ import type { HeldPlaintext, ObjectCodec } from "../crypto/codec.js";
 import { assertAttachment, type ParsedObjectKey } from "../layout/object-key.js";
 import type { Logger } from "../log.js";
 import type { ObjectBody, ObjectStore } from "../stores/object-store.js";
-import { peekHead } from "./peek-head.js";
+import { peekHead } from "../crypto/peek-head.js";
+import { v2RangeReaderFor, type V2RangeReader } from "./v2-range-read.js";
 
 /** One storage of the area: a store and how attachments are named in it. */
 export interface StorageTier {
@@ -57,8 +58,12 @@ export class StorageArea {
   /** The primary tier, then the secondary one in hybrid mode. */
   readonly tiers: readonly StorageTier[];
 
+  /** Set when the codec writes v2: ranges of encrypted objects are read by their segments. */
+  readonly #v2Ranges: V2RangeReader | undefined;
+
   constructor(private readonly options: StorageAreaOptions) {
     this.tiers = options.secondary === undefined ? [options.primary] : [options.primary, options.secondary];
+    this.#v2Ranges = v2RangeReaderFor(options.codec);
   }
 
   get codec(): ObjectCodec {
@@ -89,7 +94,7 @@ export class StorageArea {
     const { primary, codec } = this.options;
     const key = primary.keysOf(uuid, contentType)[0] as string;
     const subject = describeObject(primary, key);
-    const stored = await codec.encode(data, subject);
+    const stored = await codec.encode(data, subject, { uuid, contentType });
     await primary.store.put(key, stored);
   }
 
@@ -106,14 +111,20 @@ export class StorageArea {
     }
     const { primary, codec } = this.options;
     const key = primary.keysOf(uuid, contentType)[0] as string;
-    await codec.encodeStream(body, size, describeObject(primary, key), (stored, storedSize) =>
-      primary.store.putStream(key, stored, storedSize),
+    await codec.encodeStream(
+      body,
+      size,
+      describeObject(primary, key),
+      (stored, storedSize) => primary.store.putStream(key, stored, storedSize),
+      { uuid, contentType },
     );
   }
 
   /** The whole attachment. NOT_FOUND when no tier holds it. */
   readWhole(uuid: string, contentType: number): Promise<AttachmentRead> {
-    return this.readFromTiers(uuid, contentType, (tier, key) => this.readWholeFrom(tier, key, contentType));
+    return this.readFromTiers(uuid, contentType, (tier, key) =>
+      this.readWholeFrom(tier, key, uuid, contentType),
+    );
   }
 
   /** `length` bytes from `start`. BAD_RANGE when the range does not lie within the attachment. */
@@ -126,7 +137,7 @@ export class StorageArea {
       );
     }
     return this.readFromTiers(uuid, contentType, (tier, key) =>
-      this.readRangeFrom(tier, key, contentType, start, start + length),
+      this.readRangeFrom(tier, key, uuid, contentType, start, start + length),
     );
   }
 
@@ -185,10 +196,11 @@ export class StorageArea {
   private async readWholeFrom(
     tier: StorageTier,
     key: string,
+    uuid: string,
     contentType: number,
   ): Promise<AttachmentRead | null> {
     const { codec } = this.options;
-    if (codec.supportsRangeReads) {
+    if (codec.format === "plaintext") {
       // Plaintext: the store's stream goes straight through, no copy, once its first bytes are checked.
       const object = await tier.store.get(key);
       if (object === null) return null;
@@ -198,7 +210,7 @@ export class StorageArea {
       const { body, bytes, recycle } = object;
       return { size: object.size, body, bytes, recycle, tier: tier.name, key };
     }
-    const held = await this.decodeWhole(tier, key);
+    const held = await this.decodeWhole(tier, key, uuid, contentType);
     if (held === null) return null;
     const { plaintext, release } = held;
     return { size: plaintext.length, ...heldBody(plaintext, release), tier: tier.name, key };
@@ -207,11 +219,12 @@ export class StorageArea {
   private async readRangeFrom(
     tier: StorageTier,
     key: string,
+    uuid: string,
     contentType: number,
     start: number,
     end: number,
   ): Promise<AttachmentRead | null> {
-    if (this.options.codec.supportsRangeReads) {
+    if (this.options.codec.format === "plaintext") {
       const object = await tier.store.get(key, { start, end });
       if (object === null) return null;
       // Orthanc 1.10.1 range-reads from 0 only (/tags: up to the pixel data); a range further in shows no
@@ -222,8 +235,16 @@ export class StorageArea {
       const { body, bytes, recycle } = object;
       return { size: end - start, body, bytes, recycle, tier: tier.name, key };
     }
+    if (this.#v2Ranges !== undefined && end > start) {
+      const subject = describeObject(tier, key);
+      const read = await this.#v2Ranges.read(tier.store, key, subject, { uuid, contentType }, start, end);
+      if (read === null) return null;
+      if (read !== "whole") {
+        return { size: end - start, ...heldBody(read.plaintext, read.release), tier: tier.name, key };
+      }
+    }
     // An A1 object cannot be read in part: decrypt it whole, then cut the range out.
-    const held = await this.decodeWhole(tier, key);
+    const held = await this.decodeWhole(tier, key, uuid, contentType);
     if (held === null) return null;
     const { plaintext, release } = held;
     if (end > plaintext.length) {
@@ -269,16 +290,22 @@ export class StorageArea {
    * Fetch and authenticate a whole encoded object; null when it does not exist. Its plaintext stays counted
    * in the memory budget until `release`.
    */
-  private async decodeWhole(tier: StorageTier, key: string): Promise<HeldPlaintext | null> {
+  private async decodeWhole(
+    tier: StorageTier,
+    key: string,
+    uuid: string,
+    contentType: number,
+  ): Promise<HeldPlaintext | null> {
     const object = await tier.store.get(key);
     if (object === null) return null;
+    const subject = describeObject(tier, key);
     if (object.bytes === undefined) {
-      return this.options.codec.decodeHeld(object.body, object.size, describeObject(tier, key));
+      return this.options.codec.decodeHeld(object.body, object.size, subject, { uuid, contentType });
     }
     object.body.destroy(); // its bytes are taken whole instead
     let held: HeldPlaintext | undefined;
     try {
-      held = await this.options.codec.decodeHeld(object.bytes, object.size, describeObject(tier, key));
+      held = await this.options.codec.decodeHeld(object.bytes, object.size, subject, { uuid, contentType });
       return held;
     } finally {
       // Refused, or decoded into memory of its own: the stored bytes can go back to the store. A codec that

@@ -58,14 +58,43 @@ export function buildProgram(): Command {
 
   program
     .command("decrypt")
-    .description("decrypt an A1 object; the key is chosen by the id stored in the object")
+    .description(
+      "decrypt an A1 or v2 object (told by its first bytes); the key is chosen by the id stored in the object",
+    )
     .addOption(keyOption())
+    .option(
+      "--uuid <uuid>",
+      "v2 only: the attachment's uuid the object is bound to (as in Orthanc's " +
+        "/instances/{id}/attachments/dicom/info); default: taken from the file's name (uuid.dcm.enc)",
+      parseUuid,
+    )
+    .option(
+      "--content-type <n>",
+      "v2 only: the attachment's content type, checked against the object's header (1 DICOM, 2 JSON, " +
+        "3 DICOM header); default: the file name's, else the header's",
+      parseContentType,
+    )
     .argument("<in>", "encrypted object (e.g. a .dcm.enc downloaded from the bucket)")
     .argument("<out>", "plaintext file to write, only once the object is authenticated")
-    .action(async (input: string, output: string, options: { key: KeyArgument[] }) => {
-      const { decrypt } = await import("./commands/decrypt.js");
-      await decrypt({ key: options.key, input, output }, print);
-    });
+    .addHelpText(
+      "after",
+      "\nExamples:\n" +
+        "  orthanc-cloud-storage decrypt --key 1:master.key 5a9efe80-da97-44b0-82b2-0fb7fd25f1ed.dcm.enc out.dcm\n" +
+        "  orthanc-cloud-storage decrypt --key 1:master.key --uuid 5a9efe80-da97-44b0-82b2-0fb7fd25f1ed object.bin out.dcm",
+    )
+    .action(
+      async (
+        input: string,
+        output: string,
+        options: { key: KeyArgument[]; uuid?: string; contentType?: number },
+      ) => {
+        const { decrypt } = await import("./commands/decrypt.js");
+        await decrypt(
+          { key: options.key, input, output, uuid: options.uuid, contentType: options.contentType },
+          print,
+        );
+      },
+    );
 
   program
     .command("inspect")
@@ -216,10 +245,11 @@ export function buildProgram(): Command {
   program
     .command("reencrypt")
     .description(
-      "key rotation: count objects and bytes per master key id, then rewrite every object whose key id is " +
-        "not the current MasterKey's: decrypted with the configured keys (PreviousMasterKeys), encrypted with " +
-        "the MasterKey, replaced under the same name, read back and compared. Objects already under the " +
-        "MasterKey are skipped, so an interrupted run is simply started again.",
+      "key rotation and format conversion: count objects and bytes per master key id and format, then " +
+        "rewrite every object whose key id is not the current MasterKey's or whose format is not " +
+        "StorageEncryption.Format (A1 or v2): decrypted with the configured keys (PreviousMasterKeys), " +
+        "encrypted with the MasterKey in that format, replaced under the same name, read back and compared. " +
+        "Objects already so are skipped, so an interrupted run is simply started again.",
     )
     .addOption(configOption())
     .addOption(parallelOption())
@@ -282,6 +312,13 @@ function parseContentType(value: string): number {
     throw new InvalidArgumentError("expected an integer from 0 to 65535 (1 DICOM, 2 JSON, 3 DICOM header)");
   }
   return type;
+}
+
+function parseUuid(value: string): string {
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(value)) {
+    throw new InvalidArgumentError("expected a canonical lowercase uuid (36 characters)");
+  }
+  return value;
 }
 
 function parsePositiveInteger(value: string): number {

@@ -45,6 +45,7 @@ function encryptionLines(encryption: EncryptionOptions): Line[] {
         encryption.masterKey === undefined ? "not set" : keyRef(encryption.masterKey),
       ],
       ["StorageEncryption.PreviousMasterKeys", `[${encryption.previousMasterKeys.map(keyRef).join(", ")}]`],
+      ["StorageEncryption.Format", json(encryption.format ?? "A1")],
     );
   }
   lines.push([

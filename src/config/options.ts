@@ -4,7 +4,7 @@
 // under sections/, and option-groups.ts lists them all. The parser reads defaults and allowed values from
 // the schema, and test/config checks docs/configuration.md against it, so the three stay in step.
 
-import type { BackendSection, HybridMode, StorageStructure } from "./types.js";
+import type { BackendSection, EncryptionFormat, HybridMode, StorageStructure } from "./types.js";
 
 /** The JSON shapes an option can take. */
 export type OptionType =
@@ -90,6 +90,9 @@ export const HYBRID_MODES = [
   "WriteToObjectStorage",
   "WriteToFileSystem",
 ] as const satisfies readonly HybridMode[];
+
+/** docs/encryption-format-v2.md: A1 is the official format, v2 ours. */
+export const ENCRYPTION_FORMATS = ["A1", "v2"] as const satisfies readonly EncryptionFormat[];
 
 /** spec §2.2, §2.3 */
 export const STORAGE_STRUCTURES = ["flat", "legacy"] as const satisfies readonly StorageStructure[];
@@ -199,6 +202,18 @@ export const ENCRYPTION: readonly OptionSpec[] = [
     description:
       "Memory budget shared by all encryptions and decryptions in progress; an object larger " +
       "than the whole budget is refused.",
+  },
+  {
+    name: "Format",
+    type: "enum",
+    values: ENCRYPTION_FORMATS,
+    default: "A1",
+    since: "ours",
+    description:
+      'The format new objects are written in; both are always read. `"A1"`: the official plugins\' format ' +
+      '(a site can switch back to them). `"v2"`: ours (docs/encryption-format-v2.md): range reads on encrypted ' +
+      "objects (no `.dcm.head` copy per instance), key commitment, objects bound to their name. " +
+      "`reencrypt` converts a store either way.",
   },
   {
     name: "Verbose",

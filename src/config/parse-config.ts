@@ -11,7 +11,7 @@ import { StorageError } from "../errors.js";
 import { readBridgeSection } from "./bridge-section.js";
 import { nonEmpty, type OrthancGlobals } from "./backend-section.js";
 import { BACKEND_SECTION_MODULES, backendSectionOptions, optionGroup } from "./option-groups.js";
-import { BYTES_PER_MB, HYBRID_MODES, STORAGE_STRUCTURES } from "./options.js";
+import { BYTES_PER_MB, ENCRYPTION_FORMATS, HYBRID_MODES, STORAGE_STRUCTURES } from "./options.js";
 import { readOrthancConfigFile } from "./read-config.js";
 import {
   Diagnostics,
@@ -269,6 +269,7 @@ function readEncryption(
   const masterKey = r.masterKey("MasterKey");
   const previous = r.masterKeyList("PreviousMasterKeys");
   const maxConcurrentInputBytes = budgetBytes(r);
+  const format = r.oneOf("Format", ENCRYPTION_FORMATS) ?? "A1";
   if (enabled && !r.has("MasterKey")) {
     r.fail("MasterKey", KEY_PAIR, undefined, "required when Enable is true");
   }
@@ -277,6 +278,7 @@ function readEncryption(
   if (!enabled) return { enabled: false, previousMasterKeys: [], maxConcurrentInputBytes };
   const encryption: EncryptionOptions = {
     enabled,
+    format,
     previousMasterKeys: previous.keys,
     maxConcurrentInputBytes,
   };

@@ -31,9 +31,14 @@ export interface MasterKeyRef {
   path: string;
 }
 
+/** The format new encrypted objects are written in: the official plugins' (spec §1.1) or ours. */
+export type EncryptionFormat = "A1" | "v2";
+
 /** spec §1.9: the `StorageEncryption` sub-section, resolved. */
 export interface EncryptionOptions {
   enabled: boolean;
+  /** `Format` (ours, docs/encryption-format-v2.md): "A1" when absent. Both formats are always read. */
+  format?: EncryptionFormat;
   /** Present when enabled. */
   masterKey?: MasterKeyRef;
   previousMasterKeys: MasterKeyRef[];

@@ -2,6 +2,7 @@
 // stored object by its first bytes. No cryptography and no keys here: bytes in, fields or errors out.
 
 import { StorageError } from "../errors.js";
+import { decodeV2Header, hasV2Magic, v2KeyIdHex, v2SegmentCount, v2StoredSize } from "./v2-format.js";
 
 // spec §1.1 byte table. Offsets and lengths in bytes.
 //
@@ -62,6 +63,15 @@ export interface A1Header {
 
 export type StoredObjectDescription =
   | { format: "A1"; keyId: number; keyIdHex: string; plaintextSize: number }
+  | {
+      format: "v2";
+      keyId: number;
+      keyIdHex: string;
+      plaintextSize: number;
+      contentType: number;
+      segmentSize: number;
+      segments: number;
+    }
   | { format: "plaintext"; looksLike: "DICOM" | "JSON" | "unknown" };
 
 /** The 70-byte prefix of an object encrypted under key `keyId`. */
@@ -125,6 +135,7 @@ export function describeStoredObject(firstBytes: Uint8Array, storedSize: number)
   if (firstBytes.length < needed) {
     throw new RangeError(`describeStoredObject needs the first ${needed} bytes, got ${firstBytes.length}`);
   }
+  if (firstBytes.length >= 4 && hasV2Magic(firstBytes)) return describeV2(firstBytes, storedSize);
   if (storedSize >= A1_VERSION_LENGTH && hasA1Version(firstBytes)) {
     checkA1Framing(firstBytes, storedSize, "object");
     return {
@@ -148,6 +159,8 @@ export function describeStoredObject(firstBytes: Uint8Array, storedSize: number)
  */
 export function isA1InPlaceOfPlaintext(head: Uint8Array, storedSize: number, contentType: number): boolean {
   if (!ORTHANC_FORMAT_TYPES.has(contentType)) return false;
+  // v2's magic is 4 bytes none of Orthanc's formats starts with (docs/encryption-format-v2.md, "Layout").
+  if (head.length >= 4 && hasV2Magic(head)) return guessPlaintext(head) !== "DICOM";
   if (storedSize < A1_OVERHEAD || head.length < Math.min(storedSize, DESCRIBE_PREFIX_BYTES)) return false;
   if (!hasA1Version(head)) return false;
   return guessPlaintext(head) !== "DICOM" && !isOrthancCompressed(head);
@@ -159,6 +172,31 @@ export function viewOf(bytes: Uint8Array): DataView {
 }
 
 // --- helpers ---
+
+/** A v2 object's header fields (no key needed); "damaged" errors when they cannot describe this object. */
+function describeV2(firstBytes: Uint8Array, storedSize: number): StoredObjectDescription {
+  const header = decodeV2Header(firstBytes, "object");
+  if (header === null) {
+    throw formatError("object", `a v2 object too short for its 124-byte header: ${storedSize} bytes`);
+  }
+  const expected = v2StoredSize(header.plaintextSize, header.segmentShift);
+  if (expected !== storedSize) {
+    throw new StorageError(
+      "INTEGRITY",
+      { operation: "decrypt", subject: "object" },
+      `a v2 object of ${storedSize} bytes, where its header says ${expected}`,
+    );
+  }
+  return {
+    format: "v2",
+    keyId: header.keyId,
+    keyIdHex: v2KeyIdHex(firstBytes),
+    plaintextSize: header.plaintextSize,
+    contentType: header.contentType,
+    segmentSize: 2 ** header.segmentShift,
+    segments: v2SegmentCount(header.plaintextSize, header.segmentShift),
+  };
+}
 
 /** spec §1.6 steps 3 to 5, plus our minimum size. False: `bytes` is too short to tell yet. */
 function checkA1Framing(bytes: Uint8Array, storedSize: number, subject: string): boolean {
@@ -186,7 +224,12 @@ function notA1Detail(bytes: Uint8Array): string {
   const hex = Array.from(first, (b) => `0x${b.toString(16).padStart(2, "0").toUpperCase()}`).join(" ");
   const printable = first.every((b) => b >= 0x20 && b < 0x7f);
   const shown = printable ? `${hex} (${JSON.stringify(String.fromCharCode(...first))})` : hex;
-  return `not an A1 object: it starts with ${shown}, not 0x41 0x31 ("A1")${guessCause(bytes)}`;
+  // Every encrypted read recognises both formats (encrypted-codec.ts): a v2 object whose magic was altered
+  // lands here too.
+  return (
+    `not an A1 object: it starts with ${shown}, not 0x41 0x31 ("A1"), nor a v2 object (0x89 0x4F 0x43 0x53): ` +
+    `not a recognised encrypted format${guessCause(bytes)}`
+  );
 }
 
 function guessCause(bytes: Uint8Array): string {

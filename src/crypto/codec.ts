@@ -3,6 +3,16 @@
 
 import type { Readable } from "node:stream";
 
+/**
+ * The attachment an object belongs to. v2 binds the uuid into the object's keys (an object copied under
+ * another name fails) and records the content type; A1 and plaintext ignore it.
+ */
+export interface AttachmentIdentity {
+  uuid: string;
+  /** Known to every reader but tools walking a legacy-structure store (whose keys carry none). */
+  contentType?: number;
+}
+
 export interface HeldPlaintext {
   plaintext: Uint8Array;
   /** Gives the reservation back; more calls have no effect. */
@@ -13,7 +23,7 @@ export interface HeldPlaintext {
 export type StoreStream = (stored: Readable, storedSize: number) => Promise<void>;
 
 export interface ObjectCodec {
-  /** The stored format this codec writes: "plaintext" or "A1". */
+  /** The stored format this codec writes: "plaintext", "A1" or "v2". */
   readonly format: string;
   /** Whether a byte range of the plaintext can be read without fetching the whole object. */
   readonly supportsRangeReads: boolean;
@@ -30,7 +40,7 @@ export interface ObjectCodec {
   /** Plaintext size for a stored object of `storedSize` bytes; throws UNSUPPORTED_FORMAT when impossible. */
   plaintextSize(storedSize: number, subject: string): number;
   /** Turn a whole plaintext into the bytes to store. `subject` names the object in errors. */
-  encode(plaintext: Uint8Array, subject: string): Promise<Uint8Array>;
+  encode(plaintext: Uint8Array, subject: string, attachment?: AttachmentIdentity): Promise<Uint8Array>;
   /**
    * Turn a plaintext stream of `plaintextSize` bytes into the bytes to store, as a stream of
    * `storedSize(plaintextSize)` bytes handed to `store`, which must consume it; settles when `store` does.
@@ -41,15 +51,26 @@ export interface ObjectCodec {
     plaintextSize: number,
     subject: string,
     store: StoreStream,
+    attachment?: AttachmentIdentity,
   ): Promise<void>;
   /**
    * Turn a stored object (whole buffer or stream of `storedSize` bytes) back into its plaintext.
    * Nothing is returned before the object is authenticated: a failure never yields partial plaintext.
    */
-  decode(stored: Uint8Array | Readable, storedSize: number, subject: string): Promise<Uint8Array>;
+  decode(
+    stored: Uint8Array | Readable,
+    storedSize: number,
+    subject: string,
+    attachment?: AttachmentIdentity,
+  ): Promise<Uint8Array>;
   /**
    * As decode, but the memory the plaintext is counted for stays reserved until `release` is called: for a
    * caller that keeps the plaintext a while (the daemon, until it is sent to Orthanc).
    */
-  decodeHeld(stored: Uint8Array | Readable, storedSize: number, subject: string): Promise<HeldPlaintext>;
+  decodeHeld(
+    stored: Uint8Array | Readable,
+    storedSize: number,
+    subject: string,
+    attachment?: AttachmentIdentity,
+  ): Promise<HeldPlaintext>;
 }

@@ -4,7 +4,12 @@
 
 import type { Readable } from "node:stream";
 import { StorageError } from "../errors.js";
-import { DESCRIBE_PREFIX_BYTES, describeStoredObject, isA1InPlaceOfPlaintext } from "./a1-format.js";
+import {
+  DESCRIBE_PREFIX_BYTES,
+  describeStoredObject,
+  isA1InPlaceOfPlaintext,
+  type StoredObjectDescription,
+} from "./a1-format.js";
 import type { HeldPlaintext, ObjectCodec, StoreStream } from "./codec.js";
 import { lengthMismatch, readExactly } from "./exact-length.js";
 
@@ -15,12 +20,16 @@ export class PlainCodec implements ObjectCodec {
 
   checkHead(head: Uint8Array, storedSize: number, contentType: number, subject: string): void {
     if (!isA1InPlaceOfPlaintext(head, storedSize, contentType)) return;
-    const described = describeStoredObject(head, storedSize);
-    const keyId = described.format === "A1" ? ` under master key id '${described.keyIdHex}'` : "";
+    const described = describeOrDamaged(head, storedSize);
+    const format = described?.format === "v2" ? "v2" : "A1";
+    const keyId =
+      described?.format === "A1" || described?.format === "v2"
+        ? ` under master key id '${described.keyIdHex}'`
+        : "";
     throw new StorageError(
       "UNSUPPORTED_FORMAT",
       { operation: "read", subject },
-      `an A1-encrypted object${keyId}, but StorageEncryption is disabled: its bytes are not the attachment ` +
+      `an ${format}-encrypted object${keyId}, but StorageEncryption is disabled: its bytes are not the attachment ` +
         "and are not served. Enable StorageEncryption with that master key, or restore the plaintext object",
     );
   }
@@ -63,6 +72,15 @@ export class PlainCodec implements ObjectCodec {
     if (!(stored instanceof Uint8Array)) return await readExactly(stored, storedSize, "read", subject);
     if (stored.length !== storedSize) throw lengthMismatch("read", subject, stored.length, storedSize);
     return stored;
+  }
+}
+
+/** What the first bytes say, or undefined when they start like an encrypted object but are damaged. */
+function describeOrDamaged(head: Uint8Array, storedSize: number): StoredObjectDescription | undefined {
+  try {
+    return describeStoredObject(head, storedSize);
+  } catch {
+    return undefined; // the refusal below names the object either way; a damaged one has no key id to show
   }
 }
 

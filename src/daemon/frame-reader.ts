@@ -3,10 +3,10 @@
 // `streamCreatesAbove` is not gathered: its frame comes out as soon as its header is read, with a body stream
 // fed by the bytes that follow, and the reader asks its connection to pause while that body is full.
 
-import { constants } from "node:buffer";
 import { Readable } from "node:stream";
 
 import {
+  MAX_CREATE_SIZE,
   MAX_REST_PAYLOAD,
   Op,
   ProtocolError,
@@ -16,7 +16,6 @@ import {
   type Request,
 } from "./protocol.js";
 
-const MAX_LENGTH = constants.MAX_LENGTH;
 /** CREATEs above this size are streamed: the most one connection holds of a gathered attachment. */
 export const STREAM_CREATES_ABOVE = 8 * 1024 * 1024;
 /** A streamed body's buffer: beyond it the connection is paused until the body is read. */
@@ -108,9 +107,9 @@ export class FrameReader {
         this.headerFilled = 0;
         // Refused at the header even when it would stream: a body this large would keep the connection
         // busy for gigabytes that Orthanc cannot have sent (it holds each attachment in one buffer).
-        if (request.op === Op.CREATE && request.size > MAX_LENGTH) {
+        if (request.op === Op.CREATE && request.size > MAX_CREATE_SIZE) {
           throw new ProtocolError(
-            `an attachment of ${request.size} bytes is larger than Node's buffers (${MAX_LENGTH})`,
+            `an attachment of ${request.size} bytes is larger than ${MAX_CREATE_SIZE} (4 GiB), the most a CREATE may announce`,
           );
         }
         if (

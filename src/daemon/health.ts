@@ -5,6 +5,7 @@
 import type { StorageArea } from "../area/storage-area.js";
 import type { BackendSection } from "../config/types.js";
 import { A1Codec } from "../crypto/a1-codec.js";
+import { EncryptedCodec } from "../crypto/encrypted-codec.js";
 import { describeCause } from "../errors.js";
 import type { RestRoute } from "./rest-router.js";
 import type { Versions } from "./versions.js";
@@ -56,7 +57,9 @@ export class HealthCheck {
     const probe = await this.probe();
     const codec = area.codec;
     const keys =
-      codec instanceof A1Codec ? { loaded: true, currentKeyId: codec.ring.current.id } : { loaded: false };
+      codec instanceof A1Codec || codec instanceof EncryptedCodec
+        ? { loaded: true, currentKeyId: codec.ring.current.id }
+        : { loaded: false };
     const encrypted = codec.format !== "plaintext";
     return {
       healthy: probe.reachable && (keys.loaded || !encrypted),

@@ -12,8 +12,9 @@ import { openStorageArea } from "../area/open-storage-area.js";
 import { bridgeReadingErrors, type BridgeFlags } from "../config/bridge-section.js";
 import { parseOrthancConfigText } from "../config/read-config.js";
 import { resolveConfig } from "../config/parse-config.js";
+import { servesRangeReads } from "../area/range-reads.js";
 import { Diagnostics } from "../config/section-reader.js";
-import { A1Codec } from "../crypto/a1-codec.js";
+import { EncryptedCodec } from "../crypto/encrypted-codec.js";
 import { describeCause } from "../errors.js";
 import { stderrLogger as logger } from "../log.js";
 import { HealthCheck } from "./health.js";
@@ -69,12 +70,12 @@ async function start(): Promise<void> {
   const metrics = new DaemonMetrics({
     section,
     versions,
-    format: config.common.encryption.enabled ? "A1" : "plaintext",
+    format: config.common.encryption.enabled ? (config.common.encryption.format ?? "A1") : "plaintext",
   });
   const area = await openStorageArea(config, logger, {
     wrapStore: (store, tier) => metrics.observeStore(store, tier),
   });
-  if (area.codec instanceof A1Codec) metrics.watchMemoryBudget(area.codec.budget);
+  if (area.codec instanceof EncryptedCodec) metrics.watchMemoryBudget(area.codec.budget);
   await area.checkAccess();
 
   const health = new HealthCheck({ area, section, versions });
@@ -97,10 +98,11 @@ async function start(): Promise<void> {
   process.on("SIGINT", () => stop("SIGINT"));
   process.stdin.resume(); // keep reading, to see the lifeline's end
 
-  // TypeScript decides what the bridge registers: range reads only when the stored format allows them.
+  // TypeScript decides what the bridge registers: range reads only when the stored format allows them
+  // (plaintext, or v2 as the write format: range-reads.ts).
   handshake(
     encodeReadyLine({
-      range: area.codec.supportsRangeReads,
+      range: servesRangeReads(config.common.encryption),
       requestTimeoutS: config.bridge.requestTimeoutS,
       connectTimeoutS: config.bridge.connectTimeoutS,
       socketPath,

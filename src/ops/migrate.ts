@@ -212,7 +212,10 @@ async function migrateOne(
     }
 
     stage = "write the target object";
-    const stored = await codec.encode(data, `${target.store.location}/${key}`);
+    const stored = await codec.encode(data, `${target.store.location}/${key}`, {
+      uuid: attachment.uuid,
+      contentType: attachment.contentType,
+    });
     await target.store.put(key, stored);
     stage = "read back the target object";
     const back = await digestPlaintext(target, key, codec);

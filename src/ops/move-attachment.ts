@@ -83,7 +83,9 @@ export async function moveAttachment(
   // Bytes go as stored (an encrypted object stays encrypted under its key id), except plaintext files Orthanc
   // wrote before encryption was turned on: those are encrypted on the way, so the target can read them.
   const needsEncoding = area.codec.format !== "plaintext" && formatOf(stored) === "plaintext";
-  const copy = needsEncoding ? await area.codec.encode(plaintext, subject) : stored;
+  const copy = needsEncoding
+    ? await area.codec.encode(plaintext, subject, { uuid, contentType: attachment.contentType })
+    : stored;
 
   await tiers.target.store.put(targetKey, copy);
   const written = await readAll(tiers.target.store, targetKey, subject);
@@ -109,7 +111,10 @@ async function plaintextMatchingIndex(
   const plaintext =
     area.codec.format !== "plaintext" && formatOf(stored) === "plaintext"
       ? stored
-      : await area.codec.decode(stored, stored.length, location);
+      : await area.codec.decode(stored, stored.length, location, {
+          uuid: attachment.uuid,
+          contentType: attachment.contentType,
+        });
   const md5 = attachment.storedMd5 === undefined ? undefined : md5Of(plaintext);
   if (plaintext.length !== attachment.storedSize || (md5 !== undefined && md5 !== attachment.storedMd5)) {
     throw new StorageError(

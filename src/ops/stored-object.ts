@@ -4,7 +4,7 @@
 import { createHash } from "node:crypto";
 
 import type { StorageTier } from "../area/storage-area.js";
-import type { ObjectCodec } from "../crypto/codec.js";
+import type { AttachmentIdentity, ObjectCodec } from "../crypto/codec.js";
 import {
   DESCRIBE_PREFIX_BYTES,
   describeStoredObject,
@@ -47,6 +47,11 @@ export function formatDescription(description: ObjectFormat): string {
   switch (description.format) {
     case "A1":
       return `A1, key id ${description.keyId} (${description.keyIdHex}), ${description.plaintextSize} bytes of plaintext`;
+    case "v2":
+      return (
+        `v2, key id ${description.keyId} (${description.keyIdHex}), ${description.plaintextSize} bytes of plaintext ` +
+        `in ${description.segments} segment(s) of ${description.segmentSize} bytes, content type ${description.contentType}`
+      );
     case "plaintext":
       return `plaintext (${description.looksLike === "unknown" ? "not DICOM or JSON" : description.looksLike})`;
     case "damaged":
@@ -62,7 +67,16 @@ export async function readPlaintext(
 ): Promise<Uint8Array | null> {
   const object = await tier.store.get(key);
   if (object === null) return null;
-  return codec.decode(object.body, object.size, `${tier.store.location}/${key}`);
+  return codec.decode(object.body, object.size, `${tier.store.location}/${key}`, attachmentOf(tier, key));
+}
+
+/** The attachment a key names (v2 objects are bound to it); undefined for a key outside the layout. */
+export function attachmentOf(tier: StorageTier, key: string): AttachmentIdentity | undefined {
+  const parsed = tier.parseKey?.(key) ?? null;
+  if (parsed === null) return undefined;
+  return parsed.contentType === undefined
+    ? { uuid: parsed.uuid }
+    : { uuid: parsed.uuid, contentType: parsed.contentType };
 }
 
 export interface PlaintextDigest {
@@ -79,7 +93,7 @@ export async function digestPlaintext(
   key: string,
   codec: ObjectCodec,
 ): Promise<PlaintextDigest | null> {
-  if (!codec.supportsRangeReads) {
+  if (codec.format !== "plaintext") {
     const plaintext = await readPlaintext(tier, key, codec);
     return plaintext === null ? null : { size: plaintext.length, md5: md5Of(plaintext) };
   }

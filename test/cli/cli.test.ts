@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 
-import { dicomDir, repoRoot, vectorsDir } from "../../test-support/paths.js";
+import { dicomDir, fixturesDir, repoRoot, vectorsDir } from "../../test-support/paths.js";
 
 const bin = join(repoRoot, "bin", "orthanc-cloud-storage");
 
@@ -110,6 +110,55 @@ describe("CLI", () => {
     const back = join(work, "x.dcm");
     assert.equal((await run("decrypt", "--key", `7:${key}`, encrypted, back)).code, 0);
     assert.deepEqual(await readFile(back), await readFile(source));
+  });
+
+  it("decrypts a v2 object, bound to the uuid its name or --uuid gives", async () => {
+    const v2Dir = join(fixturesDir, "v2-vectors");
+    const manifest = JSON.parse(await readFile(join(v2Dir, "manifest.json"), "utf8")) as {
+      master_key: { id: number; key_hex: string };
+      uuid: string;
+      cases: Array<{ id: string; content_type: number; stored: string; plaintext: string }>;
+    };
+    const kase = manifest.cases.find((c) => c.id === "three-segments");
+    assert.ok(kase !== undefined && kase.content_type === 3);
+    const key = join(work, "v2-master.key");
+    await writeFile(key, Buffer.from(manifest.master_key.key_hex, "hex").toString("base64"));
+    const keyArg = `${manifest.master_key.id}:${key}`;
+    const plaintext = await readFile(join(v2Dir, kase.plaintext));
+    const stored = join(v2Dir, kase.stored);
+
+    // Under its object's name (flat layout, content type 3): uuid and content type from the name.
+    const named = join(work, `${manifest.uuid}.dcm.head.enc`);
+    await writeFile(named, await readFile(stored));
+    const inspected = JSON.parse((await run("inspect", "--json", named)).stdout) as Record<string, unknown>;
+    assert.equal(inspected.format, "v2");
+    const fromName = join(work, "v2-from-name");
+    const decrypted = await run("decrypt", "--key", keyArg, named, fromName);
+    assert.equal(decrypted.code, 0, decrypted.stderr);
+    assert.match(decrypted.stdout, /\(v2\)/);
+    assert.deepEqual(await readFile(fromName), plaintext);
+
+    // Under another name: refused without --uuid (exit 2, saying so), read with it.
+    const without = await run("decrypt", "--key", keyArg, stored, join(work, "v2-without"));
+    assert.equal(without.code, 2);
+    assert.match(without.stderr, /three-segments\.v2.*--uuid/s);
+    const fromOption = join(work, "v2-from-option");
+    const withUuid = await run("decrypt", "--key", keyArg, "--uuid", manifest.uuid, stored, fromOption);
+    assert.equal(withUuid.code, 0, withUuid.stderr);
+    assert.deepEqual(await readFile(fromOption), plaintext);
+
+    // Another attachment's uuid, or another content type: an integrity error naming the file, no output.
+    const renamed = join(work, "v2-renamed");
+    const other = "ffeeddcc-bbaa-4999-8888-777766665555";
+    const wrongUuid = await run("decrypt", "--key", keyArg, "--uuid", other, stored, renamed);
+    assert.equal(wrongUuid.code, 1);
+    assert.match(wrongUuid.stderr, /three-segments\.v2/);
+    assert.match(wrongUuid.stderr, /commitment/);
+    const wrongType = await run("decrypt", "--key", keyArg, "--content-type", "1", named, renamed);
+    assert.equal(wrongType.code, 1);
+    assert.match(wrongType.stderr, /content type 3, read as content type 1/);
+    await assert.rejects(stat(renamed), { code: "ENOENT" });
+    assert.equal((await run("decrypt", "--key", keyArg, "--uuid", "NOT-A-UUID", stored, renamed)).code, 2);
   });
 
   it("exits 2 on usage errors", async () => {

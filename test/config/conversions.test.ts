@@ -211,6 +211,13 @@ const ROWS: readonly ConversionRow[] = [
     actual: (c) => [c.common.rootPath, c.common.storageStructure, c.common.enableLegacyUnknownFiles],
     expected: ["a/b/", "legacy", true],
   },
+  // docs/encryption-format-v2.md
+  {
+    name: "Format v2",
+    json: config("AwsS3Storage", { StorageEncryption: { MasterKey: [3, "/k3"], Format: "v2" } }),
+    actual: (c) => c.common.encryption.format,
+    expected: "v2",
+  },
   // spec §1.9
   {
     name: "MasterKey and PreviousMasterKeys",
@@ -226,6 +233,7 @@ const ROWS: readonly ConversionRow[] = [
     actual: (c) => c.common.encryption,
     expected: {
       enabled: true,
+      format: "A1",
       masterKey: { id: 3, path: "/k3" },
       previousMasterKeys: [
         { id: 1, path: "/k1" },

@@ -119,6 +119,14 @@ const ROWS: readonly DefaultRow[] = [
   },
   {
     group: "StorageEncryption",
+    option: "Format",
+    sections: BACKEND_SECTIONS,
+    extra: WITH_KEY,
+    actual: (c) => c.common.encryption.format,
+    expected: "A1",
+  },
+  {
+    group: "StorageEncryption",
     option: "Verbose",
     sections: S3,
     extra: { StorageEncryption: { MasterKey: [1, "/k"], Verbose: true } },

@@ -31,6 +31,12 @@ const ROWS: readonly ErrorRow[] = [
       'did you mean "flat"?',
     ],
   },
+  // docs/encryption-format-v2.md: StorageEncryption.Format
+  {
+    name: "unknown StorageEncryption.Format",
+    json: config("AwsS3Storage", { StorageEncryption: { MasterKey: [1, "/k"], Format: "V2" } }),
+    message: ['AwsS3Storage.StorageEncryption.Format: expected "A1" or "v2", got "V2"', 'did you mean "v2"?'],
+  },
   // spec §3.1, §4.1: HybridMode
   {
     name: "unknown HybridMode",

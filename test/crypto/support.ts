@@ -140,7 +140,8 @@ export async function webCryptoDecryptA1(
   const keyId = (stored[2]! | (stored[3]! << 8) | (stored[4]! << 16) | (stored[5]! << 24)) >>> 0;
   const kek = keysById.get(keyId);
   if (kek === undefined) throw new Error(`no key ${keyId}`);
-  const ctrKey = await subtle.importKey("raw", kek, "AES-CTR", false, ["encrypt"]);
+  // A copy: WebCrypto takes only ArrayBuffer-backed bytes, and a key may be a view of a shared buffer.
+  const ctrKey = await subtle.importKey("raw", new Uint8Array(kek), "AES-CTR", false, ["encrypt"]);
   const keystream = new Uint8Array(
     await subtle.encrypt(
       { name: "AES-CTR", counter: new Uint8Array(16), length: 128 },

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
 import { openStorageArea } from "../../src/area/open-storage-area.js";
-import { A1Codec } from "../../src/crypto/a1-codec.js";
+import { EncryptedCodec } from "../../src/crypto/encrypted-codec.js";
 import { DaemonMetrics } from "../../src/daemon/metrics.js";
 import {
   Op,
@@ -74,7 +74,7 @@ for (const encrypted of [false, true]) {
       const area = await openStorageArea(config, logger, {
         wrapStore: (store, tier) => metrics.observeStore(store, tier),
       });
-      if (area.codec instanceof A1Codec) metrics.watchMemoryBudget(area.codec.budget);
+      if (area.codec instanceof EncryptedCodec) metrics.watchMemoryBudget(area.codec.budget);
       const router = new RestRouter([metrics.route()], logger);
       socketPath = join(root, "bridge.sock");
       server = await listenForBridge(socketPath, area, logger, { router, observer: metrics });

@@ -17,6 +17,7 @@ import {
   CALLBACK_MAGIC,
   HttpMethod,
   MAGIC,
+  MAX_CREATE_SIZE,
   MAX_REST_PAYLOAD,
   Op,
   OrthancCode,
@@ -33,8 +34,8 @@ import { startDaemon, type StartedDaemon } from "../../test-support/daemon-proce
 
 /** Runs per property: enough to hit every branch of the reader many times, well under a minute. */
 const RUNS = 300;
-/** Node 20's largest Buffer: the frame reader refuses a CREATE announcing more. */
-const MAX_CREATE = 2 ** 32;
+/** The frame reader refuses a CREATE announcing more. */
+const MAX_CREATE = MAX_CREATE_SIZE;
 const U64_MAX = 2n ** 64n - 1n;
 const ORTHANC_CODES = new Set<number>(Object.values(OrthancCode));
 /**

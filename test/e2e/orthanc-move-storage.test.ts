@@ -1,7 +1,8 @@
 // POST /move-storage on a real Orthanc in hybrid mode, between its StorageDirectory and a Ceph RGW bucket,
 // encrypted: the official request and answers, a job in Orthanc's job list, every attachment verified on
 // the target before its source goes (a corrupted source is refused and kept), study- and patient-level
-// attachments moved too; and GET /cloud-storage/locate/{uuid} saying where each attachment is.
+// attachments moved too; and GET /cloud-storage/locate/{uuid} saying where each attachment is. The first
+// part on every Orthanc version the project tests.
 
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
@@ -12,6 +13,12 @@ import { after, before, describe, it } from "node:test";
 
 import { run } from "../cli/support.js";
 import { OrthancInstance } from "../../test-support/orthanc.js";
+import {
+  ORTHANC_RELEASES,
+  releaseOptions,
+  releaseTitle,
+  type OrthancRelease,
+} from "../../test-support/orthanc-releases.js";
 import { dicomDir } from "../../test-support/paths.js";
 import { startRgw, type RgwBucket, type RgwServer } from "../../test-support/rgw.js";
 
@@ -49,9 +56,22 @@ const uploaded: Uploaded[] = [];
 
 before(async () => {
   rgw = await startRgw();
+});
+
+after(async () => {
+  await rgw?.stop();
+});
+
+/** The first part's Orthanc (on `release`) with its bucket and files: one after the other, never at once. */
+async function startFirstPart(release: OrthancRelease): Promise<void> {
   bucket = await rgw.bucket("move");
   const workDir = await mkdtemp(join(tmpdir(), "ocs-move-"));
-  orthanc = await OrthancInstance.start({ workDir, config: await configuration(workDir) });
+  orthanc = await OrthancInstance.start({
+    workDir,
+    ...(await releaseOptions(release)),
+    config: await configuration(workDir),
+  });
+  uploaded.length = 0;
   for (const name of FILES) {
     const data = await readFile(join(dicomDir, name));
     const answer = await orthanc.upload(data);
@@ -60,13 +80,12 @@ before(async () => {
     const study = await orthanc.json<{ ParentPatient: string }>(`/studies/${series.ParentStudy}`);
     uploaded.push({ id: answer.ID, patient: study.ParentPatient, study: series.ParentStudy, data });
   }
-});
+}
 
-after(async () => {
+async function stopFirstPart(): Promise<void> {
   await orthanc?.destroy();
   await bucket?.cleanup().catch(() => undefined);
-  await rgw?.stop();
-});
+}
 
 async function configuration(workDir: string): Promise<Record<string, unknown>> {
   const keyFile = join(workDir, "master.key");
@@ -115,175 +134,186 @@ async function assertServedIdentical(): Promise<void> {
   }
 }
 
-describe("/move-storage in hybrid mode, StorageDirectory <-> Ceph RGW, encrypted", () => {
-  it("writes new files to the file system first (WriteToFileSystem), encrypted, and locates them there", async () => {
-    const [dicom] = await attachmentsOf("instances", uploaded[0]!.id);
-    assert.ok(existsSync(filePath(dicom!.Uuid)));
-    assert.equal((await readFile(filePath(dicom!.Uuid))).subarray(0, 2).toString(), "A1");
-    assert.deepEqual(await bucket.listKeys(), []);
+for (const release of ORTHANC_RELEASES)
+  describe(`/move-storage in hybrid mode, StorageDirectory <-> Ceph RGW, encrypted (${releaseTitle(release)})`, () => {
+    before(() => startFirstPart(release));
+    after(stopFirstPart);
 
-    const response = await orthanc.request("GET", `/cloud-storage/locate/${dicom!.Uuid}`);
-    assert.equal(response.status, 200);
-    const located = (await response.json()) as {
-      found: boolean;
-      locations: Array<{ tier: string; key: string; description: { format: string; keyId: number } }>;
-    };
-    assert.equal(located.found, true);
-    assert.equal(located.locations.length, 1);
-    assert.equal(located.locations[0]!.tier, "file-system");
-    assert.equal(located.locations[0]!.description.format, "A1");
-    assert.equal(located.locations[0]!.description.keyId, 1);
-  });
+    it("writes new files to the file system first (WriteToFileSystem), encrypted, and locates them there", async () => {
+      const [dicom] = await attachmentsOf("instances", uploaded[0]!.id);
+      assert.ok(existsSync(filePath(dicom!.Uuid)));
+      assert.equal((await readFile(filePath(dicom!.Uuid))).subarray(0, 2).toString(), "A1");
+      assert.deepEqual(await bucket.listKeys(), []);
 
-  it("moves a study synchronously to the bucket, study-level attachments included, and answers the job's content", async () => {
-    const { study, id } = uploaded[0]!;
-    const notes = Buffer.from("study notes, moved with the study");
-    const put = await orthanc.request("PUT", `/studies/${study}/attachments/notes`, notes);
-    assert.equal(put.status, 200);
-    const before = [...(await attachmentsOf("instances", id)), ...(await attachmentsOf("studies", study))];
-    assert.ok(before.some((info) => info.ContentType === NOTES_TYPE));
-
-    const { status, text } = await moveStorage({ Resources: [study], TargetStorage: "object-storage" });
-    assert.equal(status, 200, text);
-    const content = JSON.parse(text) as Record<string, unknown>;
-    assert.deepEqual(content["Studies"], [study]);
-    assert.equal(content["Moved"], before.length);
-    assert.equal(content["Failed"], 0);
-
-    for (const info of before)
-      assert.equal(existsSync(filePath(info.Uuid)), false, `${info.Uuid} left the disk`);
-    const keys = await bucket.listKeys();
-    for (const info of before) {
-      assert.ok(
-        keys.some((key) => key.startsWith(info.Uuid) && key.endsWith(".enc")),
-        `${info.Uuid} in the bucket`,
-      );
-    }
-    const notesBack = await orthanc.request("GET", `/studies/${study}/attachments/notes/data`);
-    assert.ok(Buffer.from(await notesBack.arrayBuffer()).equals(notes));
-    await assertServedIdentical();
-
-    const located = (await (
-      await orthanc.request("GET", `/cloud-storage/locate/${before[0]!.Uuid}`)
-    ).json()) as {
-      locations: Array<{ tier: string }>;
-    };
-    assert.deepEqual(
-      located.locations.map((location) => location.tier),
-      ["object-storage"],
-    );
-  });
-
-  it("moves patients back asynchronously as a MoveStorage job, and a second move finds them already there", async () => {
-    const patients = [...new Set(uploaded.map((file) => file.patient))];
-    const { status, text } = await moveStorage({
-      Resources: patients,
-      TargetStorage: "file-system",
-      Asynchronous: true,
-    });
-    assert.equal(status, 200, text);
-    const answer = JSON.parse(text) as { ID: string; Path: string };
-    assert.equal(answer.Path, `/jobs/${answer.ID}`);
-    const job = await waitForJob(answer.ID);
-    assert.equal(job.State, "Success", JSON.stringify(job.Content));
-    assert.equal(job.Type, "MoveStorage");
-    assert.equal(job.Progress, 100);
-    assert.deepEqual(job.Content["Patients"], patients);
-    assert.equal(job.Content["Failed"], 0);
-    assert.deepEqual(await bucket.listKeys(), [], "every object came back to the disk");
-    for (const { id } of uploaded) {
-      for (const info of await attachmentsOf("instances", id)) assert.ok(existsSync(filePath(info.Uuid)));
-    }
-    await assertServedIdentical();
-
-    const again = await moveStorage({ Resources: patients, TargetStorage: "file-system" });
-    assert.equal(again.status, 200, again.text);
-    const content = JSON.parse(again.text) as Record<string, number>;
-    assert.equal(content["Moved"], 0);
-    assert.ok(content["AlreadyThere"]! > 0);
-  });
-
-  it("refuses to move a corrupted source, keeps it, and moves the others (the job fails, naming it)", async () => {
-    const [victim, other] = [uploaded[1]!, uploaded[2]!];
-    const [dicom] = (await attachmentsOf("instances", victim.id)).filter((info) => info.ContentType === 1);
-    const path = filePath(dicom!.Uuid);
-    const original = await readFile(path);
-    const corrupted = Buffer.from(original);
-    corrupted[corrupted.length - 20]! ^= 0xff;
-    await writeFile(path, corrupted);
-    try {
-      const { status, text } = await moveStorage({
-        Resources: [victim.id, other.id],
-        TargetStorage: "object-storage",
-      });
-      assert.equal(status, 500, text);
-      const content = JSON.parse(text) as {
-        Failed: number;
-        Moved: number;
-        Failures: Array<Record<string, string>>;
+      const response = await orthanc.request("GET", `/cloud-storage/locate/${dicom!.Uuid}`);
+      assert.equal(response.status, 200);
+      const located = (await response.json()) as {
+        found: boolean;
+        locations: Array<{ tier: string; key: string; description: { format: string; keyId: number } }>;
       };
-      assert.equal(content.Failed, 1);
-      assert.ok(content.Moved >= 1);
-      assert.equal(content.Failures[0]!["Attachment"], dicom!.Uuid);
-      assert.match(content.Failures[0]!["Error"]!, /integrity|authentic|tag/i);
-      assert.ok(existsSync(path), "the corrupted source is kept");
-      assert.ok(
-        !(await bucket.listKeys()).some((key) => key.startsWith(dicom!.Uuid)),
-        "no copy of it in the bucket",
-      );
-    } finally {
-      await writeFile(path, original);
-    }
-    const retry = await moveStorage({ Resources: [victim.id], TargetStorage: "object-storage" });
-    assert.equal(retry.status, 200, retry.text);
-    await assertServedIdentical();
-  });
-
-  it("answers the official errors: 400 for a bad body, 404 for an unknown resource, 405 for GET", async () => {
-    const noResources = await moveStorage({ TargetStorage: "file-system" });
-    assert.equal(noResources.status, 400);
-    assert.match(noResources.text, /"Resources"/);
-    const badTarget = await moveStorage({ Resources: [], TargetStorage: "tape" });
-    assert.equal(badTarget.status, 400);
-    assert.match(badTarget.text, /TargetStorage/);
-    const unknown = await moveStorage({
-      Resources: ["0000000-1111111-2222222-3333333-4444444"],
-      TargetStorage: "file-system",
+      assert.equal(located.found, true);
+      assert.equal(located.locations.length, 1);
+      assert.equal(located.locations[0]!.tier, "file-system");
+      assert.equal(located.locations[0]!.description.format, "A1");
+      assert.equal(located.locations[0]!.description.keyId, 1);
     });
-    assert.equal(unknown.status, 404);
-    const get = await orthanc.request("GET", "/move-storage");
-    assert.equal(get.status, 405);
-    assert.equal(get.headers.get("allow"), "POST");
+
+    it("moves a study synchronously to the bucket, study-level attachments included, and answers the job's content", async () => {
+      const { study, id } = uploaded[0]!;
+      const notes = Buffer.from("study notes, moved with the study");
+      const put = await orthanc.request("PUT", `/studies/${study}/attachments/notes`, notes);
+      assert.equal(put.status, 200);
+      const before = [...(await attachmentsOf("instances", id)), ...(await attachmentsOf("studies", study))];
+      assert.ok(before.some((info) => info.ContentType === NOTES_TYPE));
+
+      const { status, text } = await moveStorage({ Resources: [study], TargetStorage: "object-storage" });
+      assert.equal(status, 200, text);
+      const content = JSON.parse(text) as Record<string, unknown>;
+      assert.deepEqual(content["Studies"], [study]);
+      assert.equal(content["Moved"], before.length);
+      assert.equal(content["Failed"], 0);
+
+      for (const info of before)
+        assert.equal(existsSync(filePath(info.Uuid)), false, `${info.Uuid} left the disk`);
+      const keys = await bucket.listKeys();
+      for (const info of before) {
+        assert.ok(
+          keys.some((key) => key.startsWith(info.Uuid) && key.endsWith(".enc")),
+          `${info.Uuid} in the bucket`,
+        );
+      }
+      const notesBack = await orthanc.request("GET", `/studies/${study}/attachments/notes/data`);
+      assert.ok(Buffer.from(await notesBack.arrayBuffer()).equals(notes));
+      await assertServedIdentical();
+
+      const located = (await (
+        await orthanc.request("GET", `/cloud-storage/locate/${before[0]!.Uuid}`)
+      ).json()) as {
+        locations: Array<{ tier: string }>;
+      };
+      assert.deepEqual(
+        located.locations.map((location) => location.tier),
+        ["object-storage"],
+      );
+    });
+
+    it("moves patients back asynchronously as a MoveStorage job, and a second move finds them already there", async () => {
+      const patients = [...new Set(uploaded.map((file) => file.patient))];
+      const { status, text } = await moveStorage({
+        Resources: patients,
+        TargetStorage: "file-system",
+        Asynchronous: true,
+      });
+      assert.equal(status, 200, text);
+      const answer = JSON.parse(text) as { ID: string; Path: string };
+      assert.equal(answer.Path, `/jobs/${answer.ID}`);
+      const job = await waitForJob(answer.ID);
+      assert.equal(job.State, "Success", JSON.stringify(job.Content));
+      assert.equal(job.Type, "MoveStorage");
+      assert.equal(job.Progress, 100);
+      assert.deepEqual(job.Content["Patients"], patients);
+      assert.equal(job.Content["Failed"], 0);
+      assert.deepEqual(await bucket.listKeys(), [], "every object came back to the disk");
+      for (const { id } of uploaded) {
+        for (const info of await attachmentsOf("instances", id)) assert.ok(existsSync(filePath(info.Uuid)));
+      }
+      await assertServedIdentical();
+
+      const again = await moveStorage({ Resources: patients, TargetStorage: "file-system" });
+      assert.equal(again.status, 200, again.text);
+      const content = JSON.parse(again.text) as Record<string, number>;
+      assert.equal(content["Moved"], 0);
+      assert.ok(content["AlreadyThere"]! > 0);
+    });
+
+    it("refuses to move a corrupted source, keeps it, and moves the others (the job fails, naming it)", async () => {
+      const [victim, other] = [uploaded[1]!, uploaded[2]!];
+      const [dicom] = (await attachmentsOf("instances", victim.id)).filter((info) => info.ContentType === 1);
+      const path = filePath(dicom!.Uuid);
+      const original = await readFile(path);
+      const corrupted = Buffer.from(original);
+      corrupted[corrupted.length - 20]! ^= 0xff;
+      await writeFile(path, corrupted);
+      try {
+        const { status, text } = await moveStorage({
+          Resources: [victim.id, other.id],
+          TargetStorage: "object-storage",
+        });
+        assert.equal(status, 500, text);
+        const content = JSON.parse(text) as {
+          Failed: number;
+          Moved: number;
+          Failures: Array<Record<string, string>>;
+        };
+        assert.equal(content.Failed, 1);
+        assert.ok(content.Moved >= 1);
+        assert.equal(content.Failures[0]!["Attachment"], dicom!.Uuid);
+        assert.match(content.Failures[0]!["Error"]!, /integrity|authentic|tag/i);
+        assert.ok(existsSync(path), "the corrupted source is kept");
+        assert.ok(
+          !(await bucket.listKeys()).some((key) => key.startsWith(dicom!.Uuid)),
+          "no copy of it in the bucket",
+        );
+      } finally {
+        await writeFile(path, original);
+      }
+      const retry = await moveStorage({ Resources: [victim.id], TargetStorage: "object-storage" });
+      assert.equal(retry.status, 200, retry.text);
+      await assertServedIdentical();
+    });
+
+    it("answers the official errors: 400 for a bad body, 404 for an unknown resource, 405 for GET", async () => {
+      const noResources = await moveStorage({ TargetStorage: "file-system" });
+      assert.equal(noResources.status, 400);
+      assert.match(noResources.text, /"Resources"/);
+      const badTarget = await moveStorage({ Resources: [], TargetStorage: "tape" });
+      assert.equal(badTarget.status, 400);
+      assert.match(badTarget.text, /TargetStorage/);
+      const unknown = await moveStorage({
+        Resources: ["0000000-1111111-2222222-3333333-4444444"],
+        TargetStorage: "file-system",
+      });
+      assert.equal(unknown.status, 404);
+      const get = await orthanc.request("GET", "/move-storage");
+      assert.equal(get.status, 405);
+      assert.equal(get.headers.get("allow"), "POST");
+    });
+
+    it("is driven by the CLI: move-storage --dry-run counts, then moves and follows the job to its end", async () => {
+      const patients = [...new Set(uploaded.map((file) => file.patient))];
+      const keysBefore = await bucket.listKeys();
+      const dry = await run(
+        "move-storage",
+        "--orthanc",
+        orthanc.url,
+        "--to",
+        "object-storage",
+        "--dry-run",
+        ...patients,
+      );
+      assert.equal(dry.code, 0, dry.stderr);
+      const wouldMove = Number(/(\d+) attachments would move/.exec(dry.stdout)?.[1]);
+      assert.ok(wouldMove > 0, dry.stdout);
+      assert.deepEqual(await bucket.listKeys(), keysBefore, "a dry run moves nothing");
+
+      const moved = await run(
+        "move-storage",
+        "--orthanc",
+        orthanc.url,
+        "--to",
+        "object-storage",
+        ...patients,
+      );
+      assert.equal(moved.code, 0, moved.stderr);
+      assert.match(moved.stdout, new RegExp(`${wouldMove} attachments moved .* 0 failed`));
+      assert.equal((await bucket.listKeys()).length, keysBefore.length + wouldMove);
+      await assertServedIdentical();
+
+      const wrong = await run("move-storage", "--orthanc", orthanc.url, "--to", "object-storage", "nope");
+      assert.equal(wrong.code, 1);
+      assert.match(wrong.stderr, /HTTP 404.*unknown resource "nope"/s);
+    });
   });
-
-  it("is driven by the CLI: move-storage --dry-run counts, then moves and follows the job to its end", async () => {
-    const patients = [...new Set(uploaded.map((file) => file.patient))];
-    const keysBefore = await bucket.listKeys();
-    const dry = await run(
-      "move-storage",
-      "--orthanc",
-      orthanc.url,
-      "--to",
-      "object-storage",
-      "--dry-run",
-      ...patients,
-    );
-    assert.equal(dry.code, 0, dry.stderr);
-    const wouldMove = Number(/(\d+) attachments would move/.exec(dry.stdout)?.[1]);
-    assert.ok(wouldMove > 0, dry.stdout);
-    assert.deepEqual(await bucket.listKeys(), keysBefore, "a dry run moves nothing");
-
-    const moved = await run("move-storage", "--orthanc", orthanc.url, "--to", "object-storage", ...patients);
-    assert.equal(moved.code, 0, moved.stderr);
-    assert.match(moved.stdout, new RegExp(`${wouldMove} attachments moved .* 0 failed`));
-    assert.equal((await bucket.listKeys()).length, keysBefore.length + wouldMove);
-    await assertServedIdentical();
-
-    const wrong = await run("move-storage", "--orthanc", orthanc.url, "--to", "object-storage", "nope");
-    assert.equal(wrong.code, 1);
-    assert.match(wrong.stderr, /HTTP 404.*unknown resource "nope"/s);
-  });
-});
 
 describe("a MoveStorage job Orthanc stored", () => {
   it("is restored after Orthanc restarts (jobs unserializer) and runs to its end when resumed", async () => {

@@ -1,6 +1,7 @@
 // The end-to-end suite every backend runs: a real Orthanc (Debian package) with our bridge and daemon,
-// in each layout, with and without encryption. Object names are checked with an independent view of the
-// backend (the folder itself, or another S3 client), never through our own driver.
+// in each layout, with and without encryption, on one of the Orthanc versions of orthanc-releases.ts.
+// Object names are checked with an independent view of the backend (the folder itself, or another S3
+// client), never through our own driver.
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -17,6 +18,12 @@ import { KeyRing } from "../../src/crypto/key-ring.js";
 import { objectKey } from "../../src/layout/object-key.js";
 import type { BucketFixture } from "../../test-support/bucket-fixture.js";
 import { OrthancInstance } from "../../test-support/orthanc.js";
+import {
+  HOST_ORTHANC,
+  releaseOptions,
+  releaseTitle,
+  type OrthancRelease,
+} from "../../test-support/orthanc-releases.js";
 import { dicomDir } from "../../test-support/paths.js";
 
 /** Files Orthanc 1.10.1 cannot render (README of the fixtures): /preview answers 415 for them. */
@@ -63,10 +70,11 @@ const VARIANTS: Variant[] = [
 export function orthancStorageSuite(
   backendName: string,
   createBackend: (workDir: string) => Promise<TestBackend>,
+  release: OrthancRelease = HOST_ORTHANC,
 ): void {
   for (const variant of VARIANTS) {
     const title = `${variant.structure}, RootPath "${variant.rootPath}", encryption ${variant.encrypted ? "on" : "off"}`;
-    describe(`Orthanc on ${backendName} (${title})`, () => {
+    describe(`${releaseTitle(release)} on ${backendName} (${title})`, () => {
       let orthanc: OrthancInstance;
       let backend: TestBackend;
       const listObjects = (): Promise<string[]> => backend.listKeys();
@@ -83,6 +91,7 @@ export function orthancStorageSuite(
         backend = await createBackend(workDir);
         orthanc = await OrthancInstance.start({
           workDir,
+          ...(await releaseOptions(release)),
           config: {
             UserContentType: { note: [1024, "text/plain"], big: [1025, "application/octet-stream"] },
             UnknownSopClassAccepted: true,
@@ -97,6 +106,15 @@ export function orthancStorageSuite(
       after(async () => {
         await orthanc?.destroy();
         await backend?.cleanup();
+      });
+
+      it(`runs Orthanc ${release.version}`, async () => {
+        assert.equal((await orthanc.json<{ Version: string }>("/system")).Version, release.version);
+        // The bridge, built once against Debian 12's header, says in the log which Orthanc it runs in.
+        assert.match(
+          await orthanc.log(),
+          new RegExp(`in Orthanc ${release.version.replaceAll(".", "\\.")} `),
+        );
       });
 
       it("stores every sample file sent by REST, and gives each back byte-identical", async () => {

@@ -1,5 +1,6 @@
-// `reencrypt --config CONFIG`: key rotation. An inventory of objects and bytes per master key id, then every
-// object not under the current MasterKey rewritten under it. Exit 1 on any problem.
+// `reencrypt --config CONFIG`: key rotation and format conversion. An inventory of objects and bytes per
+// master key id and format, then every object not under the current MasterKey in the configured
+// StorageEncryption.Format rewritten so. Exit 1 on any problem.
 
 import type { EncryptionOptions, MasterKeyRef } from "../../config/types.js";
 import {
@@ -47,6 +48,7 @@ export async function reencrypt(
     print(description);
     const summary = await reencryptStorage(area, {
       currentKeyId: current.id,
+      format: encryption.format ?? "A1",
       parallel: options.parallel,
       dryRun: options.dryRun,
       progress,
@@ -63,16 +65,19 @@ export async function reencrypt(
       print("after:");
       for (const line of inventoryTable(summary.after, encryption)) print(line);
     }
+    const format = encryption.format ?? "A1";
     const stale = summary.after
-      .filter((line) => typeof line.under === "number" && line.under !== current.id)
+      .filter(
+        (line) => typeof line.under === "number" && (line.under !== current.id || line.format !== format),
+      )
       .reduce((n, line) => n + line.objects, 0);
     print(
       options.dryRun
-        ? `reencrypt: ${report.count("would-rewrite")} object(s) would be rewritten under key ${current.id}`
+        ? `reencrypt: ${report.count("would-rewrite")} object(s) would be rewritten under key ${current.id} in ${format}`
         : stale === 0
-          ? `reencrypt: no object is under another key than ${current.id}` +
+          ? `reencrypt: every object is in ${format}, and no object is under another key than ${current.id}` +
             (report.problems === 0 ? "; the previous keys can be removed from the configuration" : "")
-          : `reencrypt: ${stale} object(s) are still under another key than ${current.id}`,
+          : `reencrypt: ${stale} object(s) are still under another key than ${current.id} or in another format than ${format}`,
     );
   });
 }
@@ -85,8 +90,8 @@ function inventoryTable(lines: readonly InventoryLine[], encryption: EncryptionO
     return previous.has(under) ? `key ${under} (previous)` : `key ${under} (not configured)`;
   };
   const rows = [
-    ["under", "objects", "bytes"],
-    ...lines.map((l) => [label(l.under), String(l.objects), String(l.bytes)]),
+    ["under", "objects", "bytes", "format"],
+    ...lines.map((l) => [label(l.under), String(l.objects), String(l.bytes), l.format ?? ""]),
   ];
   return lines.length === 0 ? ["  no objects"] : formatTable(rows);
 }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Readable } from "node:stream";
 import { describe, it } from "node:test";
 
-import { peekHead } from "../../src/area/peek-head.js";
+import { peekHead } from "../../src/crypto/peek-head.js";
 
 const bytes = Buffer.from(Array.from({ length: 300 }, (_, i) => i % 251));
 
