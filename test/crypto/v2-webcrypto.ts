@@ -37,7 +37,7 @@ export async function openHeader(
   const plaintextSize = Number(view.getBigUint64(12, false));
   const kek = masterKeys.get(keyId);
   if (kek === undefined) throw new Error(`unknown key ${keyId}`);
-  const kekKey = await subtle.importKey("raw", kek, "HKDF", false, ["deriveBits"]);
+  const kekKey = await subtle.importKey("raw", new Uint8Array(kek), "HKDF", false, ["deriveBits"]);
   const wrapping = await subtle.deriveBits(
     {
       name: "HKDF",
@@ -83,7 +83,7 @@ export async function openSegment(
   }
   iv[11] = index === opened.segmentCount - 1 ? 1 : 0;
   return new Uint8Array(
-    await subtle.decrypt({ name: "AES-GCM", iv, tagLength: 128 }, opened.segmentKey, stored),
+    await subtle.decrypt({ name: "AES-GCM", iv, tagLength: 128 }, opened.segmentKey, new Uint8Array(stored)),
   );
 }
 
