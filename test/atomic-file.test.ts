@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, it } from "node:test";
 
-import { isTemporaryName, writeFileAtomically } from "../src/atomic-file.js";
+import { isTemporaryName, writeBytesAtomicallyNow, writeFileAtomically } from "../src/atomic-file.js";
 
 let dir: string;
 before(async () => {
@@ -56,4 +56,21 @@ it("tells temporary names from object names", () => {
   assert.equal(isTemporaryName(".b.dcm.tmp-0123456789ab"), true);
   assert.equal(isTemporaryName("b.dcm"), false);
   assert.equal(isTemporaryName(".hidden"), false);
+});
+
+it("writes bytes in hand the same way on the calling thread: replaced whole, folders only when asked", async () => {
+  const target = join(dir, "now.bin");
+  await writeFile(target, "old");
+  writeBytesAtomicallyNow(target, Buffer.from("new"));
+  assert.equal(await readFile(target, "utf8"), "new");
+  assert.deepEqual(
+    (await readdir(dir)).filter((name) => name.startsWith(".now")),
+    [],
+    "no temporary file is left",
+  );
+  const deep = join(dir, "now", "deeper", "deep.bin");
+  assert.throws(() => writeBytesAtomicallyNow(deep, Buffer.from("x")), { code: "ENOENT" });
+  writeBytesAtomicallyNow(deep, Buffer.from("x"), { createFolders: true });
+  assert.equal(await readFile(deep, "utf8"), "x");
+  assert.deepEqual(await readdir(join(dir, "now", "deeper")), ["deep.bin"]);
 });

@@ -1,14 +1,22 @@
-// Target 1, bridge overhead: uploads and reads of the sample DICOM files through a real Orthanc, with its
-// built-in filesystem storage (the baseline) and with our plugin on the folder backend, at 1 and 8
-// concurrent clients. The Orthancs run side by side and are measured in turn within each round; each
-// round's ratio is baseline time / our time (1.0: as fast, above: faster), and the target reports the
-// median of the rounds. Ours with A1 encryption is measured too, for the detail lines only.
+// Target 1, bridge overhead (issue 15's mix): the sample DICOM files uploaded through a real Orthanc, each
+// read whole twice, then deleted, with the three phases timed apart; at 1, 4 and 8 concurrent clients,
+// each either opening a new connection per request (as many scripts and proxies do) or keeping its
+// connection alive. Then one client on one keep-alive connection reads the files one at a time, and each
+// read's latency is recorded (median and 90th percentile).
+//
+// Orthanc runs with its built-in filesystem storage (the baseline), with our plugin on the folder backend
+// (plaintext), and with A1 encryption; its storage cache off and SyncStorageArea false for all three, so
+// that neither side's fsync is timed. The Orthancs run side by side and are measured in turn within each
+// round, in a rotating order; each round's ratio is baseline time / our time (1.0: as fast, above: faster),
+// and the target reports the median of the rounds.
 
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
+import { forEachParallel } from "../../src/ops/parallel.js";
 import { OrthancInstance } from "../../test-support/orthanc.js";
+import { HttpClient } from "../http-client.js";
 import {
   fixed,
   median,
@@ -21,55 +29,101 @@ import {
 } from "../measure.js";
 import type { BenchTarget, TargetResult } from "../target.js";
 
-const GOAL = 0.9;
-const CONCURRENCIES = [1, 8];
-/** Passes over the files per measurement: one pass at 8 clients takes a few hundred ms, too short to time alone. */
-const PASSES = 2;
+const CONCURRENCIES = [1, 4, 8];
+const KEEP_ALIVE = [false, true];
+/** Whole reads of each file per pass (the issue's mix: each read twice). */
+const READS_PER_FILE = 2;
+/** Reads of each file, one at a time on one connection, for the latency figures. */
+const LATENCY_READS_PER_FILE = 3;
+/** Latency ratio (ours / built-in) not to exceed: lower is better. */
+const LATENCY_GOAL = 1.2;
+
+const PHASES = ["upload", "read", "delete"] as const;
+type Phase = (typeof PHASES)[number];
 
 interface Setup {
   name: string;
+  /** Goal for its throughput ratios against the built-in storage (none for the baseline itself). */
+  goal?: number;
   /** Top-level configuration options for this Orthanc (its work folder given). */
   config(workDir: string): Promise<Record<string, unknown>>;
 }
 
-const SETUPS: readonly Setup[] = [
-  // Orthanc's own storage; SyncStorageArea keeps its default (true), as ours does through Fsync.
-  { name: "built-in filesystem", config: () => Promise.resolve({ Plugins: [] }) },
-  {
-    name: "ours, folder",
-    config: (workDir) =>
-      Promise.resolve({
-        LocalObjectStorage: { Path: join(workDir, "objects"), StorageEncryption: { Enable: false } },
-      }),
-  },
-  {
-    name: "ours, folder, A1",
-    config: async (workDir) => {
-      const keyFile = join(workDir, "master.key");
-      await writeFile(keyFile, Buffer.alloc(32, 7).toString("base64"), { mode: 0o600 });
-      return {
-        LocalObjectStorage: {
-          Path: join(workDir, "objects"),
-          StorageEncryption: { MasterKey: [1, keyFile] },
-        },
-      };
+/** Options of every Orthanc measured. */
+const COMMON = { SyncStorageArea: false };
+
+/** Our plugin on the folder backend, plaintext or A1, with the daemon script given (this build's by default). */
+function oursSetups(label: string, daemon?: string, goals: { plain?: number; a1?: number } = {}): Setup[] {
+  const plugin =
+    daemon === undefined ? {} : { OrthancCloudStorage: { Node: process.execPath, Daemon: daemon } };
+  return [
+    {
+      name: `${label}, folder`,
+      goal: goals.plain,
+      config: (workDir) =>
+        Promise.resolve({
+          ...COMMON,
+          ...plugin,
+          LocalObjectStorage: { Path: join(workDir, "objects"), StorageEncryption: { Enable: false } },
+        }),
     },
-  },
+    {
+      name: `${label}, folder, A1`,
+      goal: goals.a1,
+      config: async (workDir) => {
+        const keyFile = join(workDir, "master.key");
+        await writeFile(keyFile, Buffer.alloc(32, 7).toString("base64"), { mode: 0o600 });
+        return {
+          ...COMMON,
+          ...plugin,
+          LocalObjectStorage: {
+            Path: join(workDir, "objects"),
+            StorageEncryption: { MasterKey: [1, keyFile] },
+          },
+        };
+      },
+    },
+  ];
+}
+
+/**
+ * OCS_BENCH_BEFORE_DAEMON: the daemon script (dist/src/daemon/main.js) of another build, measured in the same
+ * run as "before" (its plugin library is this build's: the bridge did not change), for a before and after
+ * measured side by side.
+ */
+const BEFORE_DAEMON = process.env.OCS_BENCH_BEFORE_DAEMON;
+
+const SETUPS: readonly Setup[] = [
+  { name: "built-in filesystem", config: () => Promise.resolve({ ...COMMON, Plugins: [] }) },
+  ...oursSetups("ours", undefined, { plain: 0.9, a1: 0.8 }),
+  ...(BEFORE_DAEMON === undefined ? [] : oursSetups("before", BEFORE_DAEMON)),
 ];
 
-/** Milliseconds of one round for one Orthanc and one concurrency. */
-interface RoundTiming {
-  uploadMs: number;
-  readMs: number;
+/** Milliseconds of each phase of one pass. */
+type PassTiming = Record<Phase, number>;
+
+/** One cell of the grid: a concurrency and a connection policy. */
+interface Mix {
+  concurrency: number;
+  keepAlive: boolean;
+}
+
+const MIXES: readonly Mix[] = CONCURRENCIES.flatMap((concurrency) =>
+  KEEP_ALIVE.map((keepAlive) => ({ concurrency, keepAlive })),
+);
+
+function describeMix({ concurrency, keepAlive }: Mix): string {
+  return `${concurrency} client(s), ${keepAlive ? "keep-alive" : "a connection per request"}`;
 }
 
 export const bridge: BenchTarget = {
   name: "bridge",
   async run({ rounds, log }) {
     const files = await sampleDicomFiles();
-    const megabytes = (totalBytes(files) * PASSES) / 1e6;
+    const bytes = totalBytes(files);
     log(
-      `${files.length} sample DICOM files uploaded then read whole (/file), ${PASSES} passes (${fixed(megabytes, 1)} MB) per round`,
+      `${files.length} sample DICOM files (${fixed(bytes / 1e6, 1)} MB) uploaded, each read whole (/file) ` +
+        `${READS_PER_FILE} times, then deleted; storage cache off, SyncStorageArea false`,
     );
     const orthancs: OrthancInstance[] = [];
     try {
@@ -77,48 +131,66 @@ export const bridge: BenchTarget = {
         const workDir = await mkdtemp(join(tmpdir(), "ocs-bench-bridge-"));
         orthancs.push(await OrthancInstance.start({ workDir, config: await setup.config(workDir) }));
       }
-      // timings[concurrency][setup][round]
-      const timings = CONCURRENCIES.map(() => SETUPS.map((): RoundTiming[] => []));
+      // passes[mix][setup][round]; latencies[setup][round][read]
+      const passes = MIXES.map(() => SETUPS.map((): PassTiming[] => []));
+      const latencies = SETUPS.map((): number[][] => []);
       for (let round = 0; round < rounds; round++) {
-        for (const [c, concurrency] of CONCURRENCIES.entries()) {
+        for (const [m, mix] of MIXES.entries()) {
           for (const s of roundOrder(SETUPS.length, round)) {
-            timings[c]?.[s]?.push(await measureRound(orthancs[s] as OrthancInstance, files, concurrency));
+            passes[m]?.[s]?.push(await measurePass(orthancs[s] as OrthancInstance, files, mix));
           }
+        }
+        for (const s of roundOrder(SETUPS.length, round)) {
+          latencies[s]?.push(await measureLatencies(orthancs[s] as OrthancInstance, files));
         }
       }
       const results: TargetResult[] = [];
-      for (const [c, concurrency] of CONCURRENCIES.entries()) {
-        const bySetup = timings[c] as RoundTiming[][];
-        const baseline = bySetup[0] as RoundTiming[];
-        log(`${concurrency} client(s), median of ${rounds} rounds:`);
+      for (const [m, mix] of MIXES.entries()) {
+        log(`${describeMix(mix)}, median of ${rounds} rounds:`);
+        const bySetup = passes[m] as PassTiming[][];
+        const baseline = bySetup[0] as PassTiming[];
         for (const [s, setup] of SETUPS.entries()) {
-          const own = bySetup[s] as RoundTiming[];
-          const upload = median(own.map((t) => t.uploadMs));
-          const read = median(own.map((t) => t.readMs));
-          const uploadRatio = median(own.map((t, r) => (baseline[r] as RoundTiming).uploadMs / t.uploadMs));
-          const readRatio = median(own.map((t, r) => (baseline[r] as RoundTiming).readMs / t.readMs));
-          log(
-            `  ${setup.name.padEnd(20)} upload ${fixed(upload, 0, 5)} ms (${fixed(megabytesPerSecond(megabytes * 1e6, upload), 1, 5)} MB/s, ${fixed(uploadRatio, 2)}x)` +
-              `   read ${fixed(read, 0, 5)} ms (${fixed(megabytesPerSecond(megabytes * 1e6, read), 1, 5)} MB/s, ${fixed(readRatio, 2)}x)`,
-          );
-          if (setup.name === "ours, folder") {
-            results.push(
-              {
-                label: `bridge: uploads, ${concurrency} client(s), ours / built-in`,
-                measured: uploadRatio,
-                goal: GOAL,
+          const own = bySetup[s] as PassTiming[];
+          const cells = PHASES.map((phase) => {
+            const ms = median(own.map((t) => t[phase]));
+            const ratio = median(own.map((t, r) => (baseline[r] as PassTiming)[phase] / t[phase]));
+            const moved = phase === "read" ? bytes * READS_PER_FILE : bytes;
+            if (setup.goal !== undefined) {
+              results.push({
+                label: `bridge: ${phase}s, ${describeMix(mix)}, ${setup.name} / built-in`,
+                measured: ratio,
+                goal: setup.goal,
                 higherIsBetter: true,
                 unit: "x",
-              },
-              {
-                label: `bridge: reads, ${concurrency} client(s), ours / built-in`,
-                measured: readRatio,
-                goal: GOAL,
-                higherIsBetter: true,
-                unit: "x",
-              },
-            );
-          }
+              });
+            }
+            const rate = phase === "delete" ? "" : ` ${fixed(megabytesPerSecond(moved, ms), 1, 5)} MB/s`;
+            return `${phase} ${fixed(ms, 0, 5)} ms (${fixed(ratio, 2)}x${rate})`;
+          });
+          log(`  ${setup.name.padEnd(22)} ${cells.join("   ")}`);
+        }
+      }
+      log(
+        `one client, one keep-alive connection, each file read whole ${LATENCY_READS_PER_FILE} times, one read at a time (all rounds):`,
+      );
+      const baseline = latencies[0] as number[][];
+      for (const [s, setup] of SETUPS.entries()) {
+        const own = latencies[s] as number[][];
+        const all = own.flat();
+        // Paired by round: this round's median against the built-in's median of the same round.
+        const ratio = median(own.map((reads, r) => median(reads) / median(baseline[r] as number[])));
+        log(
+          `  ${setup.name.padEnd(22)} per read: median ${fixed(median(all), 2, 5)} ms, ` +
+            `90th percentile ${fixed(percentile(all, 0.9), 2, 5)} ms (${fixed(ratio, 2)}x the built-in's median)`,
+        );
+        if (setup.goal !== undefined) {
+          results.push({
+            label: `bridge: median read latency, 1 client, keep-alive, ${setup.name} / built-in`,
+            measured: ratio,
+            goal: LATENCY_GOAL,
+            higherIsBetter: false,
+            unit: "x",
+          });
         }
       }
       return results;
@@ -128,46 +200,85 @@ export const bridge: BenchTarget = {
   },
 };
 
-/** PASSES times: upload every file, read each back whole, then delete them (not timed), `concurrency` at a time. */
-async function measureRound(
-  orthanc: OrthancInstance,
-  files: SampleFile[],
-  concurrency: number,
-): Promise<RoundTiming> {
-  const total: RoundTiming = { uploadMs: 0, readMs: 0 };
-  for (let pass = 0; pass < PASSES; pass++) {
-    const { uploadMs, readMs } = await measurePass(orthanc, files, concurrency);
-    total.uploadMs += uploadMs;
-    total.readMs += readMs;
+/** Upload every file, read each whole READS_PER_FILE times, then delete them, `concurrency` at a time. */
+async function measurePass(orthanc: OrthancInstance, files: SampleFile[], mix: Mix): Promise<PassTiming> {
+  const client = new HttpClient(mix.keepAlive ? mix.concurrency : 0);
+  try {
+    const ids: string[] = new Array<string>(files.length);
+    const upload = await timeParallel(files, mix.concurrency, async (file, index) => {
+      ids[index] = await uploadFile(orthanc, client, file);
+    });
+    const reads = Array.from({ length: READS_PER_FILE }, () => files.map((_, index) => index)).flat();
+    const read = await timeParallel(reads, mix.concurrency, (index) =>
+      readFile(orthanc, client, files[index] as SampleFile, ids[index] as string),
+    );
+    const remove = await timeParallel(ids, mix.concurrency, (id) => deleteInstance(orthanc, client, id));
+    client.assertConnectionsKept();
+    return { upload, read, delete: remove };
+  } finally {
+    client.close();
   }
-  return total;
 }
 
-async function measurePass(
+/** Milliseconds of each read of the files, one read at a time on one keep-alive connection. */
+async function measureLatencies(orthanc: OrthancInstance, files: SampleFile[]): Promise<number[]> {
+  const setUp = new HttpClient(4);
+  const client = new HttpClient(1);
+  try {
+    const ids: string[] = new Array<string>(files.length);
+    await forEachParallel(
+      files.map((file, index) => ({ file, index })),
+      4,
+      async ({ file, index }) => {
+        ids[index] = await uploadFile(orthanc, setUp, file);
+      },
+    );
+    const times: number[] = [];
+    for (let pass = 0; pass < LATENCY_READS_PER_FILE; pass++) {
+      for (const [index, file] of files.entries()) {
+        const started = performance.now();
+        await readFile(orthanc, client, file, ids[index] as string);
+        times.push(performance.now() - started);
+      }
+    }
+    client.assertConnectionsKept();
+    await forEachParallel(ids, 4, (id) => deleteInstance(orthanc, setUp, id));
+    return times;
+  } finally {
+    client.close();
+    setUp.close();
+  }
+}
+
+async function uploadFile(orthanc: OrthancInstance, client: HttpClient, file: SampleFile): Promise<string> {
+  const answer = await client.request(`${orthanc.url}/instances`, "POST", file.bytes, "application/dicom");
+  const text = answer.body.toString("utf8");
+  if (answer.status !== 200) throw new Error(`upload ${file.name}: HTTP ${answer.status} ${text}`);
+  const { ID, Status } = JSON.parse(text) as { ID: string; Status: string };
+  if (Status !== "Success") throw new Error(`upload ${file.name}: Orthanc answered ${Status}`);
+  return ID;
+}
+
+async function readFile(
   orthanc: OrthancInstance,
-  files: SampleFile[],
-  concurrency: number,
-): Promise<RoundTiming> {
-  const ids: string[] = new Array<string>(files.length);
-  const uploadMs = await timeParallel(files, concurrency, async (file, index) => {
-    const answer = await orthanc.upload(file.bytes);
-    if (answer.Status !== "Success")
-      throw new Error(`upload ${file.name}: Orthanc answered ${answer.Status}`);
-    ids[index] = answer.ID;
-  });
-  const readMs = await timeParallel(ids, concurrency, async (id, index) => {
-    const response = await orthanc.request("GET", `/instances/${id}/file`);
-    const body = await response.arrayBuffer();
-    if (!response.ok) throw new Error(`read ${files[index]?.name}: HTTP ${response.status}`);
-    if (body.byteLength !== files[index]?.bytes.length)
-      throw new Error(
-        `read ${files[index]?.name}: ${body.byteLength} bytes, expected ${files[index]?.bytes.length}`,
-      );
-  });
-  await timeParallel(ids, concurrency, async (id) => {
-    const response = await orthanc.request("DELETE", `/instances/${id}`);
-    await response.arrayBuffer();
-    if (!response.ok) throw new Error(`delete instance ${id}: HTTP ${response.status}`);
-  });
-  return { uploadMs, readMs };
+  client: HttpClient,
+  file: SampleFile,
+  id: string,
+): Promise<void> {
+  const answer = await client.request(`${orthanc.url}/instances/${id}/file`, "GET");
+  if (answer.status !== 200) throw new Error(`read ${file.name}: HTTP ${answer.status}`);
+  if (!answer.body.equals(file.bytes)) {
+    throw new Error(`read ${file.name}: ${answer.body.length} bytes that are not the file uploaded`);
+  }
+}
+
+async function deleteInstance(orthanc: OrthancInstance, client: HttpClient, id: string): Promise<void> {
+  const answer = await client.request(`${orthanc.url}/instances/${id}`, "DELETE");
+  if (answer.status !== 200) throw new Error(`delete instance ${id}: HTTP ${answer.status}`);
+}
+
+/** The value below which a fraction `p` of the values lie (nearest rank). */
+function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] as number;
 }

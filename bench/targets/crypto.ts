@@ -37,18 +37,27 @@ export const crypto: BenchTarget = {
     const ratios = cases.map((): number[] => []);
     const v2Speeds = cases.map((): CryptoSpeed[] => []);
     const v2Ratios = cases.map((): number[] => []);
+    /** Decryptions of a stored object in hand whole (the folder store's small files), by format and size. */
+    const wholeRatios: Record<string, number[]> = {};
     for (let round = 0; round < rounds; round++) {
       for (const direction of DIRECTIONS) openssl[direction].push(await opensslSpeed(direction));
       const speeds = await measureOurs(round % 2 === 1);
       for (const [c, { direction, size }] of cases.entries()) {
-        const speed = speeds.find((s) => s.format === "A1" && s.direction === direction && s.size === size);
-        const v2 = speeds.find((s) => s.format === "v2" && s.direction === direction && s.size === size);
+        const streamed = speeds.filter(
+          (s) => s.input === undefined && s.direction === direction && s.size === size,
+        );
+        const speed = streamed.find((s) => s.format === "A1");
+        const v2 = streamed.find((s) => s.format === "v2");
         if (speed === undefined || v2 === undefined)
           throw new Error(`the crypto worker measured no A1 or v2 ${direction} of ${size} bytes`);
         v2Speeds[c]?.push(v2);
         v2Ratios[c]?.push(v2.cpuMegabytesPerSecond / speed.cpuMegabytesPerSecond);
         ours[c]?.push(speed);
         ratios[c]?.push(speed.cpuMegabytesPerSecond / (openssl[direction][round] as number));
+      }
+      for (const speed of speeds.filter((s) => s.input === "whole")) {
+        const key = `${speed.format} ${speed.size / MIB}`;
+        (wholeRatios[key] ??= []).push(speed.cpuMegabytesPerSecond / (openssl.decrypt[round] as number));
       }
     }
     const results: TargetResult[] = [];
@@ -84,6 +93,12 @@ export const crypto: BenchTarget = {
           unit: "x",
         });
       }
+    }
+    for (const [key, values] of Object.entries(wholeRatios)) {
+      const [format, mib] = key.split(" ");
+      log(
+        `decrypt of a ${mib} MiB ${format} object in hand whole (the folder store): ${fixed(median(values), 2)}x openssl`,
+      );
     }
     return results;
   },

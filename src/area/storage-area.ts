@@ -8,7 +8,7 @@ import { StorageError, describeCause, isStorageError } from "../errors.js";
 import type { HeldPlaintext, ObjectCodec } from "../crypto/codec.js";
 import { assertAttachment, type ParsedObjectKey } from "../layout/object-key.js";
 import type { Logger } from "../log.js";
-import type { ObjectStore } from "../stores/object-store.js";
+import type { ObjectBody, ObjectStore } from "../stores/object-store.js";
 import { peekHead } from "../crypto/peek-head.js";
 import { v2RangeReaderFor, type V2RangeReader } from "./v2-range-read.js";
 
@@ -29,6 +29,14 @@ export interface AttachmentRead {
   /** Bytes in `body`: the whole attachment, or the range asked for. */
   size: number;
   body: Readable;
+  /**
+   * The same bytes, when they are all in memory already (a small local file, or a decrypted plaintext): the
+   * daemon then sends them in one write, and destroys `body` once they are sent (which gives a decrypted
+   * read's memory reservation back).
+   */
+  bytes?: Uint8Array;
+  /** With `bytes`: call once they are sent, to hand their memory back to the store (ObjectBody.recycle). */
+  recycle?: () => void;
   /** Which tier served the read, and under which key. */
   tier: string;
   key: string;
@@ -198,13 +206,14 @@ export class StorageArea {
       if (object === null) return null;
       const subject = describeObject(tier, key);
       codec.plaintextSize(object.size, subject);
-      await this.checkHead(object.body, object.size, object.size, contentType, subject);
-      return { size: object.size, body: object.body, tier: tier.name, key };
+      await this.checkHead(object, object.size, object.size, contentType, subject);
+      const { body, bytes, recycle } = object;
+      return { size: object.size, body, bytes, recycle, tier: tier.name, key };
     }
     const held = await this.decodeWhole(tier, key, uuid, contentType);
     if (held === null) return null;
     const { plaintext, release } = held;
-    return { size: plaintext.length, body: heldBody(plaintext, release), tier: tier.name, key };
+    return { size: plaintext.length, ...heldBody(plaintext, release), tier: tier.name, key };
   }
 
   private async readRangeFrom(
@@ -221,16 +230,17 @@ export class StorageArea {
       // Orthanc 1.10.1 range-reads from 0 only (/tags: up to the pixel data); a range further in shows no
       // first bytes to check, and costs no extra request.
       if (start === 0) {
-        await this.checkHead(object.body, end, object.size, contentType, describeObject(tier, key));
+        await this.checkHead(object, end, object.size, contentType, describeObject(tier, key));
       }
-      return { size: end - start, body: object.body, tier: tier.name, key };
+      const { body, bytes, recycle } = object;
+      return { size: end - start, body, bytes, recycle, tier: tier.name, key };
     }
     if (this.#v2Ranges !== undefined && end > start) {
       const subject = describeObject(tier, key);
       const read = await this.#v2Ranges.read(tier.store, key, subject, { uuid, contentType }, start, end);
       if (read === null) return null;
       if (read !== "whole") {
-        return { size: end - start, body: heldBody(read.plaintext, read.release), tier: tier.name, key };
+        return { size: end - start, ...heldBody(read.plaintext, read.release), tier: tier.name, key };
       }
     }
     // An A1 object cannot be read in part: decrypt it whole, then cut the range out.
@@ -245,12 +255,7 @@ export class StorageArea {
         `bytes [${start}, ${end}) asked of an attachment of ${plaintext.length} bytes`,
       );
     }
-    return {
-      size: end - start,
-      body: heldBody(plaintext.subarray(start, end), release),
-      tier: tier.name,
-      key,
-    };
+    return { size: end - start, ...heldBody(plaintext.subarray(start, end), release), tier: tier.name, key };
   }
 
   /**
@@ -258,7 +263,7 @@ export class StorageArea {
    * anything is sent; a refused body is destroyed so its file or connection is released.
    */
   private async checkHead(
-    body: Readable,
+    { body, bytes }: ObjectBody,
     available: number,
     storedSize: number,
     contentType: number,
@@ -267,7 +272,8 @@ export class StorageArea {
     const { codec } = this.options;
     if (codec.headBytes === 0) return;
     try {
-      const head = await peekHead(body, Math.min(codec.headBytes, available));
+      const count = Math.min(codec.headBytes, available);
+      const head = bytes !== undefined ? bytes.subarray(0, count) : await peekHead(body, count);
       codec.checkHead(head, storedSize, contentType, subject);
     } catch (error) {
       body.destroy();
@@ -292,18 +298,31 @@ export class StorageArea {
   ): Promise<HeldPlaintext | null> {
     const object = await tier.store.get(key);
     if (object === null) return null;
-    return this.options.codec.decodeHeld(object.body, object.size, describeObject(tier, key), {
-      uuid,
-      contentType,
-    });
+    const subject = describeObject(tier, key);
+    if (object.bytes === undefined) {
+      return this.options.codec.decodeHeld(object.body, object.size, subject, { uuid, contentType });
+    }
+    object.body.destroy(); // its bytes are taken whole instead
+    let held: HeldPlaintext | undefined;
+    try {
+      held = await this.options.codec.decodeHeld(object.bytes, object.size, subject, { uuid, contentType });
+      return held;
+    } finally {
+      // Refused, or decoded into memory of its own: the stored bytes can go back to the store. A codec that
+      // returned its input as is (plaintext) keeps them.
+      if (held?.plaintext.buffer !== object.bytes.buffer) object.recycle?.();
+    }
   }
 }
 
-/** The plaintext as a stream that gives its memory reservation back once read to the end or destroyed. */
-function heldBody(plaintext: Uint8Array, release: () => void): Readable {
+/**
+ * The plaintext, and as a stream that gives its memory reservation back once read to the end or destroyed
+ * (also when the plaintext was sent from `bytes`).
+ */
+function heldBody(plaintext: Uint8Array, release: () => void): { body: Readable; bytes: Uint8Array } {
   const body = Readable.from([plaintext]);
   body.once("close", release);
-  return body;
+  return { body, bytes: plaintext };
 }
 
 function describeObject(tier: StorageTier, key: string): string {

@@ -28,6 +28,13 @@ export const A1_MAX_PLAINTEXT = 2 ** 36 - 32;
  * is fresh memory the kernel must fault in page by page (the dominant cost on a VM; docs/performance.md).
  */
 const UPDATE_CHUNK = 64 * 1024;
+/**
+ * Largest ciphertext decrypted whole by one update (a stored object in hand: a small local file, or a
+ * gathered one). Up to this size one update, whose output is the plaintext, beats pieces copied into a
+ * buffer (1 MiB: 2,800 against 2,100 MB/s of CPU here); above it, a fresh output buffer that large costs
+ * more in page faults than the copies (64 MiB: 1,250 against 1,600 MB/s).
+ */
+export const WHOLE_DECRYPT_LIMIT = 8 * 1024 * 1024;
 
 /** Encrypts a whole plaintext under the ring's current key, with a fresh random IV and DEK (spec §1.2). */
 export function encryptA1(plaintext: Uint8Array, ring: KeyRing, subject: string): Uint8Array {
@@ -71,9 +78,17 @@ export function decryptA1(stored: Uint8Array, ring: KeyRing, subject: string): U
   const decipher = startDecryption(header, key);
   const tagOffset = stored.length - A1_TAG_LENGTH;
   decipher.setAuthTag(stored.subarray(tagOffset));
-  // Not zero-filled: the ciphertext is exactly as long, and every byte of it is written below.
-  const plaintext = uninitialisedBytes(header.plaintextSize);
-  updateInto(decipher, stored.subarray(A1_CIPHERTEXT_OFFSET, tagOffset), plaintext, 0);
+  const ciphertext = stored.subarray(A1_CIPHERTEXT_OFFSET, tagOffset);
+  let plaintext: Uint8Array;
+  if (ciphertext.length <= WHOLE_DECRYPT_LIMIT) {
+    // One update: OpenSSL's output is the plaintext itself, no piece copied into another buffer.
+    const output = decipher.update(ciphertext);
+    plaintext = new Uint8Array(output.buffer, output.byteOffset, output.length);
+  } else {
+    // Not zero-filled: the ciphertext is exactly as long, and every byte of it is written below.
+    plaintext = uninitialisedBytes(header.plaintextSize);
+    updateInto(decipher, ciphertext, plaintext, 0);
+  }
   verify(decipher, plaintext, key, subject);
   return plaintext;
 }

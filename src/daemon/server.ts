@@ -7,7 +7,7 @@ import { chmod } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
 import type { Readable } from "node:stream";
 
-import type { StorageArea } from "../area/storage-area.js";
+import type { AttachmentRead, StorageArea } from "../area/storage-area.js";
 import { describeCause, isStorageError, StorageError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { bridgeClosed, ConnectionCallbacks, type OrthancCallbacks } from "./bridge-callbacks.js";
@@ -249,12 +249,12 @@ async function answerStorage(
       return 0;
     case Op.READ_WHOLE: {
       const read = await area.readWhole(uuid, contentType);
-      await sendBody(socket, read.size, read.body);
+      await sendBody(socket, read);
       return read.size;
     }
     case Op.READ_RANGE: {
       const read = await area.readRange(uuid, contentType, request.start, request.size);
-      await sendBody(socket, read.size, read.body);
+      await sendBody(socket, read);
       return read.size;
     }
     case Op.REMOVE:
@@ -332,7 +332,12 @@ async function answerPayload(
  * The header, then the body as it streams from the store. Once the header is out the answer cannot
  * change: a body that fails or comes up short closes the connection, and the bridge sees it.
  */
-async function sendBody(socket: Socket, size: number, body: Readable): Promise<void> {
+async function sendBody(socket: Socket, { size, body, bytes, recycle }: AttachmentRead): Promise<void> {
+  if (bytes !== undefined) {
+    await sendBytes(socket, size, body, bytes);
+    recycle?.(); // only once the socket is done with them: a failed send drops them instead
+    return;
+  }
   await write(socket, encodeResponseHeader(OrthancCode.Success, size));
   let sent = 0;
   try {
@@ -352,6 +357,31 @@ async function sendBody(socket: Socket, size: number, body: Readable): Promise<v
       { operation: "sending", subject: `${size} bytes to Orthanc`, cause: error },
       `failed after ${sent}: ${describeCause(error)}`,
     );
+  }
+}
+
+/**
+ * An answer whose bytes are all in memory: the header and the bytes leave in one write (one system call and
+ * one wake-up of the bridge for a small one), then `body`, unread, is destroyed.
+ */
+async function sendBytes(socket: Socket, size: number, body: Readable, bytes: Uint8Array): Promise<void> {
+  try {
+    if (bytes.length !== size)
+      throw bodyMismatch(size, `${bytes.length} bytes in hand for ${size} announced`);
+    socket.cork();
+    const header = write(socket, encodeResponseHeader(OrthancCode.Success, size));
+    const sent = write(socket, bytes);
+    socket.uncork();
+    await Promise.all([header, sent]);
+  } catch (error) {
+    socket.destroy();
+    throw new StorageError(
+      isStorageError(error) ? error.code : "BRIDGE_FAILED",
+      { operation: "sending", subject: `${size} bytes to Orthanc`, cause: error },
+      describeCause(error),
+    );
+  } finally {
+    body.destroy();
   }
 }
 

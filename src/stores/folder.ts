@@ -1,13 +1,27 @@
 // The folder driver (`LocalObjectStorage`, and Orthanc's own `StorageDirectory` in hybrid mode):
 // objects are files named by their key under a root folder, "/" in a key being a sub-folder.
 
-import { constants, createReadStream } from "node:fs";
-import { access, mkdir, open, readdir, rmdir, stat, unlink, type FileHandle } from "node:fs/promises";
+import { closeSync, constants, createReadStream } from "node:fs";
+import { access, mkdir, readdir, rmdir, stat, unlink } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { Readable } from "node:stream";
 
-import { writeFileAtomically, isTemporaryName, type AtomicWriteOptions } from "../atomic-file.js";
+import {
+  isTemporaryName,
+  writeBytesAtomicallyNow,
+  writeFileAtomically,
+  type AtomicWriteOptions,
+} from "../atomic-file.js";
 import { StorageError, describeCause } from "../errors.js";
+import {
+  ReadBuffers,
+  SYNC_FILE_LIMIT,
+  bufferedBody,
+  isMissing,
+  openToRead,
+  readRange,
+  type OpenedFile,
+} from "./local-file-io.js";
 import type { ByteRange, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
 
 export interface FolderStoreOptions {
@@ -21,10 +35,7 @@ export interface FolderStoreOptions {
 
 /** Names the driver in messages and metrics. */
 const DRIVER_NAME = "folder";
-/**
- * Largest read of a file at a time. A DICOM file (typically under 1 MiB) is then read by one call to the
- * thread pool instead of one per 64 KiB (the stream default), each a round trip through the event loop.
- */
+/** Largest read at a time of a file streamed (above SYNC_FILE_LIMIT): one thread-pool trip per MiB. */
 const MAX_READ_CHUNK = 1024 * 1024;
 /** OS error codes an administrator can act on, in words. */
 const OS_ERROR_HINTS: Readonly<Record<string, string>> = {
@@ -54,6 +65,7 @@ class FolderStore implements ObjectStore {
   readonly driver = DRIVER_NAME;
   /** Objects are written whole or not at all, their folders created on demand. */
   private readonly writeOptions: AtomicWriteOptions;
+  private readonly buffers = new ReadBuffers();
 
   constructor(
     readonly location: string,
@@ -66,7 +78,13 @@ class FolderStore implements ObjectStore {
   async put(key: string, data: Uint8Array): Promise<void> {
     const path = this.pathOf(key);
     try {
-      await writeFileAtomically(path, (file) => file.writeFile(data), this.writeOptions);
+      if (this.writeOptions.fsync !== true && data.length <= SYNC_FILE_LIMIT) {
+        // One unit of work on this thread (local-file-io.ts says why); with fsync on, the disk's wait is the
+        // cost, and it must not stall the event loop.
+        writeBytesAtomicallyNow(path, data, this.writeOptions);
+      } else {
+        await writeFileAtomically(path, (file) => file.writeFile(data), this.writeOptions);
+      }
     } catch (cause) {
       throw storeError("write", path, cause);
     }
@@ -95,18 +113,24 @@ class FolderStore implements ObjectStore {
     }
   }
 
-  async get(key: string, range?: ByteRange): Promise<ObjectBody | null> {
+  get(key: string, range?: ByteRange): Promise<ObjectBody | null> {
+    // A throw in the executor rejects: errors still come as a rejection, as from every driver.
+    return new Promise((resolve) => resolve(this.openNow(key, range)));
+  }
+
+  /** `get`, in one unit of work on this thread up to the stream of a large file (local-file-io.ts). */
+  private openNow(key: string, range?: ByteRange): ObjectBody | null {
     const path = this.pathOf(key);
-    let file: FileHandle;
+    let file: OpenedFile | null;
     try {
-      file = await open(path, constants.O_RDONLY);
+      file = openToRead(path);
     } catch (cause) {
-      if (isMissing(cause)) return null;
       throw storeError("read", path, cause);
     }
+    if (file === null) return null;
+    const { fd, size } = file;
+    let streaming = false;
     try {
-      // The size comes from the descriptor just opened: no second lookup by name, no race with a rename.
-      const { size } = await file.stat();
       const { start, end } = range ?? { start: 0, end: size };
       if (start < 0 || start > end || end > size) {
         throw new StorageError(
@@ -115,22 +139,24 @@ class FolderStore implements ObjectStore {
           `bytes [${start}, ${end}) asked of an object of ${size} bytes`,
         );
       }
-      if (start === end) {
-        await file.close();
-        return { size, body: Readable.from([]) };
+      if (end - start <= SYNC_FILE_LIMIT) {
+        const bytes = readRange(fd, start, end, this.buffers);
+        return { size, body: bufferedBody(bytes), bytes, recycle: () => this.buffers.give(bytes) };
       }
       const body = createReadStream("", {
-        fd: file,
+        fd,
         start,
         end: end - 1,
         autoClose: true,
-        highWaterMark: Math.min(end - start, MAX_READ_CHUNK),
+        highWaterMark: MAX_READ_CHUNK,
       });
+      streaming = true;
       return { size, body };
     } catch (error) {
-      await file.close();
       if (error instanceof StorageError) throw error;
       throw storeError("read", path, error);
+    } finally {
+      if (!streaming) closeSync(fd);
     }
   }
 
@@ -229,11 +255,6 @@ function sizeMismatch(path: string, received: number, size: number): StorageErro
       ? `the body ended after ${received} of the ${size} announced bytes`
       : `the body went past the ${size} announced bytes`;
   return new StorageError("INTEGRITY", { operation: "write", subject: path }, detail);
-}
-
-function isMissing(error: unknown): boolean {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  return code === "ENOENT" || code === "ENOTDIR";
 }
 
 function storeError(operation: string, path: string, cause: unknown): StorageError {

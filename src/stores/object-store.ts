@@ -14,6 +14,16 @@ export interface ObjectBody {
   size: number;
   /** The bytes asked for: the whole object, or just the range. Must be consumed or destroyed. */
   body: Readable;
+  /**
+   * The same bytes, when the driver already holds them all (a small local file, read in one go): a caller
+   * may take them instead of reading `body`, and then destroys `body`.
+   */
+  bytes?: Buffer;
+  /**
+   * With `bytes`: hands their memory back to the driver for its next reads. Call it once done with them
+   * (sent, or decoded into other memory), then never touch them again; not calling it is fine.
+   */
+  recycle?: () => void;
 }
 
 export interface ObjectInfo {

@@ -5,8 +5,14 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createA1EncryptStream, decryptA1, decryptA1Stream, encryptA1 } from "../../src/crypto/a1-cipher.js";
-import type { ErrorCode } from "../../src/errors.js";
+import {
+  WHOLE_DECRYPT_LIMIT,
+  createA1EncryptStream,
+  decryptA1,
+  decryptA1Stream,
+  encryptA1,
+} from "../../src/crypto/a1-cipher.js";
+import { isStorageError, type ErrorCode } from "../../src/errors.js";
 import {
   assertSameBytes,
   chunked,
@@ -74,6 +80,22 @@ describe("A1 output read by an independent WebCrypto implementation", () => {
     assert.equal(stored.length, 86);
     assert.equal((await webCryptoDecryptA1(stored, keysById)).plaintext.length, 0);
   });
+});
+
+describe("whole decryption on both sides of the one-update limit", () => {
+  for (const size of [WHOLE_DECRYPT_LIMIT, WHOLE_DECRYPT_LIMIT + 1]) {
+    it(`${size} bytes: the plaintext back, and a flipped byte refused`, () => {
+      const plaintext = patternBytes(size, 7);
+      const stored = encryptA1(plaintext, ring, "subject");
+      assertSameBytes(decryptA1(stored, ring, "subject"), plaintext);
+      const tampered = Uint8Array.from(stored);
+      tampered[stored.length - 100] = (tampered[stored.length - 100] ?? 0) ^ 1;
+      assert.throws(
+        () => decryptA1(tampered, ring, "subject"),
+        (error) => isStorageError(error, "INTEGRITY"),
+      );
+    });
+  }
 });
 
 describe("round trips at boundary sizes", () => {
