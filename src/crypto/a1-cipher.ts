@@ -16,18 +16,13 @@ import {
   encodeA1Prefix,
   type A1Header,
 } from "./a1-format.js";
+import { uninitialisedBytes, updateInto } from "./cipher-output.js";
 import { abandon, chunksOf, lengthMismatch, type ByteSource } from "./exact-length.js";
 import type { KeyRing, MasterKey } from "./key-ring.js";
 
 /** NIST SP 800-38D: GCM encrypts at most 2^39 - 256 bits under one key and IV. */
 export const A1_MAX_PLAINTEXT = 2 ** 36 - 32;
 
-/**
- * Bytes given to OpenSSL per update call. Each call returns a new buffer of its input's size: 64 KiB ones
- * come from malloc's free lists, warm in cache and already mapped, where one buffer of a whole large object
- * is fresh memory the kernel must fault in page by page (the dominant cost on a VM; docs/performance.md).
- */
-const UPDATE_CHUNK = 64 * 1024;
 /**
  * Largest ciphertext decrypted whole by one update (a stored object in hand: a small local file, or a
  * gathered one). Up to this size one update, whose output is the plaintext, beats pieces copied into a
@@ -185,31 +180,6 @@ export async function decryptA1Stream(
 }
 
 // --- helpers ---
-
-/** Runs `input` through the cipher UPDATE_CHUNK bytes at a time into `output` from `offset`; returns the end. */
-function updateInto(
-  cipher: CipherGCM | DecipherGCM,
-  input: Uint8Array,
-  output: Uint8Array,
-  offset: number,
-): number {
-  let end = offset;
-  for (let start = 0; start < input.length; start += UPDATE_CHUNK) {
-    const part = cipher.update(input.subarray(start, start + UPDATE_CHUNK));
-    output.set(part, end);
-    end += part.length;
-  }
-  return end;
-}
-
-/**
- * A buffer whose bytes the caller overwrites, all of them, before anyone reads it: not zero-filled. A plain
- * Uint8Array (not a Buffer, whose slice() is a view), like the results callers had before.
- */
-function uninitialisedBytes(size: number): Uint8Array {
-  const bytes = Buffer.allocUnsafeSlow(size);
-  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
-}
 
 /** spec §1.2: a new random IV and DEK for every object. */
 function freshSecrets(): { iv: Uint8Array; dek: Uint8Array } {

@@ -17,6 +17,7 @@ import {
 import { Transform, type TransformCallback } from "node:stream";
 import { StorageError } from "../errors.js";
 import type { AttachmentIdentity } from "./codec.js";
+import { uninitialisedBytes, updateInto } from "./cipher-output.js";
 import { abandon, chunksOf, lengthMismatch, type ByteSource } from "./exact-length.js";
 import type { KeyRing, MasterKey } from "./key-ring.js";
 import {
@@ -54,11 +55,6 @@ const KEY_WRAP_IV = Buffer.from("A6A6A6A6A6A6A6A6", "hex");
 const KEY_LENGTH = 32;
 const NONCE_LENGTH = 12;
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-/**
- * Bytes given to OpenSSL per update call, as A1 does (a1-cipher.ts): each call returns a new buffer of its
- * input's size, and 64 KiB ones come warm from malloc's free lists whatever the segment size.
- */
-const UPDATE_CHUNK = 64 * 1024;
 /**
  * The one nonce buffer every segment's context is started with: createCipheriv copies the IV into OpenSSL's
  * context, and everything here is synchronous, so one buffer rewritten per segment is never seen half done.
@@ -522,33 +518,11 @@ function openSegment(
   return end;
 }
 
-/** Runs `input` through the cipher UPDATE_CHUNK bytes at a time into `output` from `offset`; returns the end. */
-function updateInto(
-  cipher: CipherGCM | DecipherGCM,
-  input: Uint8Array,
-  output: Uint8Array,
-  offset: number,
-): number {
-  let end = offset;
-  for (let start = 0; start < input.length; start += UPDATE_CHUNK) {
-    const part = cipher.update(input.subarray(start, start + UPDATE_CHUNK));
-    output.set(part, end);
-    end += part.length;
-  }
-  return end;
-}
-
 /** The segment key, the first 32 bytes of the derivation, as a KeyObject; wipes `derived`. */
 function segmentKeyOf(derived: Uint8Array): KeyObject {
   const key = createSecretKey(derived.subarray(0, KEY_LENGTH));
   derived.fill(0);
   return key;
-}
-
-/** A buffer the caller writes entirely before anyone reads it: not zero-filled (as A1's, a1-cipher.ts). */
-function uninitialisedBytes(size: number): Uint8Array {
-  const bytes = Buffer.allocUnsafeSlow(size);
-  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
 }
 
 function writableContentType(attachment: AttachmentIdentity, subject: string): number {
