@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Orthanc 1.13.0's header (scripts/orthanc-sdk.sh); the functions of 1.10.1 it marks deprecated are still used. */
+#define ORTHANC_PLUGIN_DEPRECATED
 #include <orthanc/OrthancCPlugin.h>
 
 #include "protocol.h" /* generated from src/daemon/protocol.ts at build time */
@@ -59,6 +61,8 @@ typedef struct {
   OrthancPluginContentType type;
   const void* payload;                 /* create, REST, JOB_STEP, JOB_RESTORE */
   uint64_t size, start;                /* the payload's size; read range: its length and start */
+  uint32_t record;                     /* CREATE: CreateFlag bits; else the size of record_data */
+  const void* record_data;             /* READ_RANGE, REMOVE: the attachment's custom data, sent after the header */
   OrthancPluginMemoryBuffer64* target; /* read whole: allocated here; read range: Orthanc's */
   const char* what;                    /* REST, jobs: "GET /cloud-storage/health", "a step of job X" */
   reply* answer;                       /* REST, jobs */
@@ -81,14 +85,14 @@ typedef struct {
   char* configuration; /* Orthanc's merged configuration, given to every daemon */
 } daemon_settings;
 typedef enum { OUTCOME_FAILED = 0, OUTCOME_READY, OUTCOME_DISABLED } outcome;
-/* Starts the daemon, waits for its handshake: READY (`*range` set, the connection published), DISABLED or
- * FAILED, `reason` saying why. */
-outcome supervisor_start(daemon_settings* settings, int* range, char* reason, size_t reason_size);
+/* Starts the daemon, waits for its handshake: READY (`*range`, `*custom_data` set, the connection published),
+ * DISABLED or FAILED, `reason` saying why. */
+outcome supervisor_start(daemon_settings* settings, int* range, int* custom_data, char* reason, size_t reason_size);
 int supervisor_watch(void); /* after READY: restart the daemon whenever it ends; 0, or -1 after logging */
 void supervisor_stop(void); /* once announce_stop() was called */
 
 /* storage.c */
-void storage_register(int range);
+void storage_register(int range, int custom_data);
 
 /* rest.c */
 void rest_register(void);

@@ -198,6 +198,7 @@ static exchange_status exchange(int fd, const request* rq, const endpoint* e, co
                                 OrthancPluginErrorCode* code, char* cause, size_t cause_size) {
   int error = send_all(fd, header, OCS_REQUEST_HEADER_SIZE);
   if (error == 0 && rq->payload != NULL) error = send_all(fd, rq->payload, rq->size);
+  if (error == 0 && rq->record_data != NULL) error = send_all(fd, rq->record_data, rq->record);
   if (error != 0) return io_failure(error, e, "sending the request", cause, cause_size);
   uint8_t response[OCS_RESPONSE_HEADER_SIZE];
   uint64_t received;
@@ -257,6 +258,7 @@ OrthancPluginErrorCode call_daemon(const request* rq, int* answered) {
   ocs_put_u32(header + OCS_REQ_MAGIC, OCS_MAGIC);
   ocs_put_u32(header + OCS_REQ_OP, rq->op);
   ocs_put_u32(header + OCS_REQ_CONTENT_TYPE, (uint32_t)rq->type);
+  ocs_put_u32(header + OCS_REQ_RECORD, rq->record);
   ocs_put_u64(header + OCS_REQ_SIZE, rq->size);
   ocs_put_u64(header + OCS_REQ_START, rq->start);
   if (strlen(rq->uuid) > OCS_UUID_FIELD_SIZE) {

@@ -124,11 +124,11 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
     release_resources();
     return -1;
   }
-  int range = 0;
+  int range = 0, custom_data = 0;
   char reason[8192];
-  outcome result = supervisor_start(&g_settings, &range, reason, sizeof reason);
+  outcome result = supervisor_start(&g_settings, &range, &custom_data, reason, sizeof reason);
   if (result == OUTCOME_READY && supervisor_watch() == 0) {
-    storage_register(range);
+    storage_register(range, custom_data);
     rest_register();
     return 0;
   }

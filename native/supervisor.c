@@ -39,7 +39,7 @@ typedef struct {
 typedef struct {
   int seen; /* a handshake line arrived */
   outcome result;
-  int range, request_timeout_s, connect_timeout_s;
+  int range, custom_data, request_timeout_s, connect_timeout_s;
   char socket[LINE_CAPACITY];
   char reason[LINE_CAPACITY + 512];
 } handshake;
@@ -75,7 +75,8 @@ static void on_line(const char* line, handshake* h, int from_stderr) {
   }
   h->seen = 1;
   h->result = OUTCOME_FAILED;
-  if (sscanf(line, OCS_READY_SCANF_FORMAT, &h->range, &h->request_timeout_s, &h->connect_timeout_s, &at) == 3 && at > 0 &&
+  if (sscanf(line, OCS_READY_SCANF_FORMAT, &h->range, &h->custom_data, &h->request_timeout_s, &h->connect_timeout_s,
+             &at) == 4 && at > 0 &&
       line[at] != '\0' && strlen(line + at) < sizeof ((struct sockaddr_un*)0)->sun_path) {
     h->result = OUTCOME_READY;
     snprintf(h->socket, sizeof h->socket, "%s", line + at);
@@ -136,13 +137,14 @@ static char** daemon_environment(void) {
  */
 static int spawn_daemon(daemon_process* d, char* why, size_t why_size) {
   int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
-  char* argv[] = {g_settings->node, g_settings->daemon_script, NULL, NULL, NULL, NULL, NULL};
+  char* argv[] = {g_settings->node, g_settings->daemon_script, NULL, NULL, NULL, NULL, NULL, NULL};
   int rc = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0 || make_pipe(out) != 0 || make_pipe(err) != 0;
   rc = rc ? errno : 0;
   if (asprintf(&argv[2], "%s%s", OCS_FLAG_BRIDGE_VERSION, OCS_VERSION) < 0 ||
       asprintf(&argv[3], "%s%s", OCS_FLAG_NODE, g_settings->node) < 0 ||
       asprintf(&argv[4], "%s%s", OCS_FLAG_DAEMON, g_settings->daemon_script) < 0 ||
-      asprintf(&argv[5], "%s%d", OCS_FLAG_STARTUP_TIMEOUT, g_settings->startup_timeout_s) < 0) {
+      asprintf(&argv[5], "%s%d", OCS_FLAG_STARTUP_TIMEOUT, g_settings->startup_timeout_s) < 0 ||
+      asprintf(&argv[6], "%s%s", OCS_FLAG_ORTHANC_VERSION, g_context->orthancVersion) < 0) {
     rc = ENOMEM;
   }
   char** env = rc == 0 ? daemon_environment() : NULL;
@@ -161,7 +163,7 @@ static int spawn_daemon(daemon_process* d, char* why, size_t why_size) {
   if (rc == 0) rc = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
   if (rc == 0) rc = posix_spawnp(&d->pid, g_settings->node, &actions, &attributes, argv, env);
   posix_spawn_file_actions_destroy(&actions), posix_spawnattr_destroy(&attributes);
-  free(env), free(argv[2]), free(argv[3]), free(argv[4]), free(argv[5]);
+  free(env), free(argv[2]), free(argv[3]), free(argv[4]), free(argv[5]), free(argv[6]);
   close_fd(&in[0]), close_fd(&out[1]), close_fd(&err[1]);
   *d = (daemon_process){.pid = rc == 0 ? d->pid : -1, .in_fd = in[1], .out_fd = out[0], .err_fd = err[0],
                         .pidfd = -1, .status = -1};
@@ -274,15 +276,17 @@ static void start_daemon(daemon_process* d, handshake* h) {
   else connection_publish(h->socket, h->request_timeout_s, h->connect_timeout_s);
 }
 
-outcome supervisor_start(daemon_settings* settings, int* range, char* reason, size_t reason_size) {
+outcome supervisor_start(daemon_settings* settings, int* range, int* custom_data, char* reason, size_t reason_size) {
   handshake h;
   g_settings = settings;
   start_daemon(&g_daemon, &h);
   g_range = *range = h.range;
+  *custom_data = h.custom_data;
   snprintf(reason, reason_size, "%s", h.result == OUTCOME_READY ? h.socket : h.reason);
   if (h.result == OUTCOME_READY) {
-    log_message(LOG_WARNING, "the daemon is ready: pid %d, socket %s, range reads %s, Node.js %s (%s)",
-                (int)g_daemon.pid, h.socket, h.range ? "on" : "off", settings->node, settings->node_origin);
+    log_message(LOG_WARNING, "the daemon is ready: pid %d, socket %s, range reads %s, custom data %s, Node.js %s (%s)",
+                (int)g_daemon.pid, h.socket, h.range ? "on" : "off", h.custom_data ? "on" : "off", settings->node,
+                settings->node_origin);
   }
   return h.result;
 }

@@ -10,6 +10,7 @@ import {
   candidateKeys,
   fileSystemKey,
   keyPrefix,
+  namedObjectKey,
   parseObjectKey,
   type KeyLayout,
 } from "../layout/object-key.js";
@@ -23,6 +24,9 @@ export interface OpenStorageAreaOptions {
   /** Wraps each store as it is opened (the daemon counts the requests of each tier this way). */
   wrapStore?: (store: ObjectStore, tier: string) => ObjectStore;
 }
+
+/** The name records give hybrid mode's disk tier (the object storage's is its section's name). */
+export const FILE_SYSTEM_BACKEND = "FileSystem";
 
 /** spec §2.5: Orthanc's own aa/bb/uuid files are the legacy structure without a root. */
 const FILE_SYSTEM_LAYOUT: Pick<KeyLayout, "structure" | "rootPath"> = { structure: "legacy", rootPath: "" };
@@ -42,20 +46,26 @@ export async function openStorageArea(
   };
   const objectTier: StorageTier = {
     name: "object-storage",
+    backend: config.backend.section,
     store: wrap(await openObjectStore(config, logger), "object-storage"),
     keysOf: (uuid, contentType) => candidateKeys(layout, uuid, contentType, common.enableLegacyUnknownFiles),
     parseKey: (key) => parseObjectKey(layout, key),
     listPrefix: keyPrefix(layout.rootPath),
+    namedKey: (name, contentType) => namedObjectKey(layout, name, contentType),
   };
+  const { objectNames } = config.bridge;
   logger.info(
     `${config.backend.section}: objects in ${objectTier.store.location}, ${common.storageStructure} structure, ` +
       `client-side encryption ${common.encryption.enabled ? `enabled (new objects in format ${codec.format})` : "disabled"}`,
   );
-  if (common.hybridMode === "Disabled") return new StorageArea({ primary: objectTier, codec, logger });
+  if (common.hybridMode === "Disabled") {
+    return new StorageArea({ primary: objectTier, codec, logger, ...(objectNames ? { objectNames } : {}) });
+  }
 
   // spec §2.5: Orthanc's own layout under StorageDirectory, never an extension.
   const fileTier: StorageTier = {
     name: "file-system",
+    backend: FILE_SYSTEM_BACKEND,
     store: wrap(
       await createFolderStore({
         root: config.orthanc.storageDirectory,
@@ -70,7 +80,7 @@ export async function openStorageArea(
   const [primary, secondary] =
     common.hybridMode === "WriteToObjectStorage" ? [objectTier, fileTier] : [fileTier, objectTier];
   logger.info(`hybrid mode ${common.hybridMode}: primary ${primary.name}, secondary ${secondary.name}`);
-  return new StorageArea({ primary, secondary, codec, logger });
+  return new StorageArea({ primary, secondary, codec, logger, ...(objectNames ? { objectNames } : {}) });
 }
 
 async function openCodec(config: ResolvedConfig, logger: Logger): Promise<ObjectCodec> {

@@ -9,10 +9,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 import { openStorageArea } from "../area/open-storage-area.js";
+import { BRIDGE_SECTION } from "../config/bridge-options.js";
 import { bridgeReadingErrors, type BridgeFlags } from "../config/bridge-section.js";
 import { parseOrthancConfigText } from "../config/read-config.js";
 import { resolveConfig } from "../config/parse-config.js";
 import { servesRangeReads } from "../area/range-reads.js";
+import { hasCustomData } from "../area/orthanc-features.js";
 import { Diagnostics } from "../config/section-reader.js";
 import { EncryptedCodec } from "../crypto/encrypted-codec.js";
 import { describeCause } from "../errors.js";
@@ -33,10 +35,14 @@ function handshake(line: string): void {
   process.stdout.write(`${line.replace(/[\r\n]+/g, " ")}\n`);
 }
 
+/** The value of one --bridge-* flag; undefined when absent. */
+function flagValue(argv: readonly string[], prefix: string): string | undefined {
+  return argv.find((argument) => argument.startsWith(prefix))?.slice(prefix.length);
+}
+
 /** The values the bridge says it used (BridgeFlag); none when the daemon was not started by the bridge. */
 function bridgeFlags(argv: readonly string[]): BridgeFlags {
-  const flag = (prefix: string): string | undefined =>
-    argv.find((argument) => argument.startsWith(prefix))?.slice(prefix.length);
+  const flag = (prefix: string): string | undefined => flagValue(argv, prefix);
   const flags: BridgeFlags = {};
   const [node, daemon, startupTimeout] = [BridgeFlag.NODE, BridgeFlag.DAEMON, BridgeFlag.STARTUP_TIMEOUT].map(
     flag,
@@ -66,6 +72,21 @@ async function start(): Promise<void> {
   }
   const { config } = result;
   const section = config.backend.section;
+  // Orthanc >= 1.12.8 keeps a record with each attachment (custom data): the bridge then registers that API.
+  const orthancVersion = flagValue(process.argv, BridgeFlag.ORTHANC_VERSION);
+  const customData = orthancVersion !== undefined && hasCustomData(orthancVersion);
+  logger.info(
+    `Orthanc ${orthancVersion ?? "(version not given)"}: ${customData ? "custom data per attachment (one request per read)" : "no custom data, objects found by their uuid names"}`,
+  );
+  if (config.bridge.objectNames !== undefined && !customData) {
+    handshake(
+      `${Handshake.FAILED} invalid configuration: ${BRIDGE_SECTION}.ObjectNames: object names from DICOM tags ` +
+        `("${config.bridge.objectNames.text}") need Orthanc 1.12.8 or newer, which keeps each object's name in ` +
+        `its index (custom data); this is Orthanc ${orthancVersion ?? "of an unknown version"}. Set it to "uuid" ` +
+        "or upgrade Orthanc",
+    );
+    process.exit(1);
+  }
   const versions = { plugin: bridgeVersion(process.argv), daemon: await daemonVersion() };
   const metrics = new DaemonMetrics({
     section,
@@ -103,6 +124,7 @@ async function start(): Promise<void> {
   handshake(
     encodeReadyLine({
       range: servesRangeReads(config.common.encryption),
+      customData,
       requestTimeoutS: config.bridge.requestTimeoutS,
       connectTimeoutS: config.bridge.connectTimeoutS,
       socketPath,

@@ -9,10 +9,19 @@
 //        0    4 magic        "OCS1" (0x3153434f as u32 LE): catches a desynchronised stream at once
 //        4    4 op           Op below
 //        8    4 contentType  Orthanc's OrthancPluginContentType (0..3 as the core passes them); REST: 0
-//       12    4 reserved     0
+//       12    4 record       CREATE: CreateFlag bits below; READ_RANGE, READ_WHOLE, REMOVE: the length of the
+//                            attachment's record (its custom data, Orthanc >= 1.12.8), whose bytes follow the
+//                            header as the payload (0: none); else 0
 //       16    8 size         CREATE, REST: payload length; READ_RANGE: length asked for; else 0
 //       24    8 start        READ_RANGE: first byte; else 0
 //       32   48 uuid         the attachment uuid, ASCII, NUL-padded (36 characters in practice); REST: empty
+//
+// Custom data (Orthanc >= 1.12.8, when the READY line says custom-data=1: the bridge then registers
+// OrthancPluginRegisterStorageArea3). A CREATE with CreateFlag.RECORD is answered with the attachment's
+// record (src/area/attachment-record.ts) as the success response's `size` bytes, which the bridge hands to
+// Orthanc as the custom data; Orthanc gives it back on every READ_RANGE (there is no READ_WHOLE then: a
+// whole read is a range of the whole size) and REMOVE, where the bridge sends it after the header. The
+// bridge never reads it.
 //
 // Response: a 16-byte header, then `size` bytes.
 //        0    4 magic        "OCS1"
@@ -126,7 +135,28 @@ export const CALLBACK_HEADER_SIZE = 16;
 export const UUID_FIELD_SIZE = 48;
 
 /** Where each field of a request header starts (the table above). */
-export const RequestOffset = { MAGIC: 0, OP: 4, CONTENT_TYPE: 8, SIZE: 16, START: 24, UUID: 32 } as const;
+export const RequestOffset = {
+  MAGIC: 0,
+  OP: 4,
+  CONTENT_TYPE: 8,
+  RECORD: 12,
+  SIZE: 16,
+  START: 24,
+  UUID: 32,
+} as const;
+
+/** The bits of a CREATE's `record` field, set by the bridge on Orthanc >= 1.12.8 (custom data). */
+export const CreateFlag = {
+  /** Answer with the attachment's record: Orthanc keeps it as the attachment's custom data. */
+  RECORD: 1,
+  /** The attachment is the DICOM instance being stored (Orthanc passed it to the create callback). */
+  DICOM: 2,
+  /** Orthanc compressed the content (StorageCompression): its bytes are not the DICOM file as is. */
+  COMPRESSED: 4,
+} as const;
+
+/** The largest record the daemon accepts after a header: ours take a few hundred bytes. */
+export const MAX_RECORD_SIZE = 64 * 1024;
 /** Where each field of a 16-byte header starts: responses, callbacks (CODE holds the kind) and their answers. */
 export const ResponseOffset = { MAGIC: 0, CODE: 4, SIZE: 8 } as const;
 /** Where each fixed field of a REST payload starts, then of a REST answer. */
@@ -165,6 +195,8 @@ export const BridgeFlag = {
   NODE: "--bridge-node=",
   DAEMON: "--bridge-daemon=",
   STARTUP_TIMEOUT: "--bridge-startup-timeout=",
+  /** Orthanc's version as the running Orthanc reports it (custom data from 1.12.8). */
+  ORTHANC_VERSION: "--bridge-orthanc=",
 } as const;
 
 /** The handshake: the first word of each line, then the words of a READY line in their order. */
@@ -174,19 +206,27 @@ export const Handshake = {
   DISABLED: "OCS DISABLED",
   FAILED: "OCS FAILED",
 } as const;
-const READY_FIELDS = ["range", "request-timeout", "connect-timeout", "socket"] as const;
+const READY_FIELDS = ["range", "custom-data", "request-timeout", "connect-timeout", "socket"] as const;
 
 /** What a READY line tells the bridge. */
 export interface ReadyLine {
   range: boolean;
+  /** Register the storage area with custom data (Orthanc >= 1.12.8): records in both directions. */
+  customData: boolean;
   requestTimeoutS: number;
   connectTimeoutS: number;
   socketPath: string;
 }
 
-/** "OCS READY range=1 request-timeout=1200 connect-timeout=5 socket=/tmp/…/bridge.sock" */
+/** "OCS READY range=1 custom-data=0 request-timeout=1200 connect-timeout=5 socket=/tmp/…/bridge.sock" */
 export function encodeReadyLine(ready: ReadyLine): string {
-  const values = [ready.range ? 1 : 0, ready.requestTimeoutS, ready.connectTimeoutS, ready.socketPath];
+  const values = [
+    ready.range ? 1 : 0,
+    ready.customData ? 1 : 0,
+    ready.requestTimeoutS,
+    ready.connectTimeoutS,
+    ready.socketPath,
+  ];
   return [Handshake.READY, ...READY_FIELDS.map((field, i) => `${field}=${values[i]}`)].join(" ");
 }
 
@@ -196,9 +236,16 @@ export function decodeReadyLine(line: string): ReadyLine | undefined {
     `^${Handshake.READY} ${READY_FIELDS.map((field) => `${field}=(${field === "socket" ? ".+" : "\\d+"})`).join(" ")}$`,
   ).exec(line);
   if (match === null) return undefined;
-  const [range, request, connect, socketPath] = match.slice(1) as [string, string, string, string];
+  const [range, customData, request, connect, socketPath] = match.slice(1) as [
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
   return {
     range: range === "1",
+    customData: customData === "1",
     requestTimeoutS: Number(request),
     connectTimeoutS: Number(connect),
     socketPath,
@@ -217,6 +264,11 @@ export const LogPrefix = { INFO: "I", WARNING: "W", ERROR: "E" } as const;
 /** Ops whose request carries a payload of `size` bytes. */
 export function hasPayload(op: OpCode): boolean {
   return op === Op.CREATE || op === Op.REST || op === Op.JOB_STEP || op === Op.JOB_RESTORE;
+}
+
+/** Ops whose request carries the attachment's record (`record` bytes) after the header. */
+export function carriesRecord(op: OpCode): boolean {
+  return op === Op.READ_WHOLE || op === Op.READ_RANGE || op === Op.REMOVE;
 }
 
 /** Orthanc's OrthancPluginHttpMethod. */
@@ -266,6 +318,8 @@ export const OrthancCode = {
 export interface Request {
   op: OpCode;
   contentType: number;
+  /** The `record` field: CREATE's CreateFlag bits, or the length of the record that follows (0 when absent). */
+  record?: number;
   size: number;
   start: number;
   uuid: string;
@@ -281,6 +335,10 @@ export function decodeRequestHeader(header: Uint8Array): Request {
   if (op < Op.CREATE || op > LAST_OP) throw new ProtocolError(`unknown operation ${op}`);
   const size = view.getBigUint64(RequestOffset.SIZE, true);
   const start = view.getBigUint64(RequestOffset.START, true);
+  const record = view.getUint32(RequestOffset.RECORD, true);
+  if (carriesRecord(op as OpCode) && record > MAX_RECORD_SIZE) {
+    throw new ProtocolError(`a record of ${record} bytes is larger than ${MAX_RECORD_SIZE}`);
+  }
   if (size > BigInt(Number.MAX_SAFE_INTEGER) || start > BigInt(Number.MAX_SAFE_INTEGER)) {
     throw new ProtocolError(`size ${size} or start ${start} is out of range`);
   }
@@ -293,6 +351,7 @@ export function decodeRequestHeader(header: Uint8Array): Request {
   return {
     op: op as OpCode,
     contentType: view.getUint32(RequestOffset.CONTENT_TYPE, true),
+    record,
     size: Number(size),
     start: Number(start),
     uuid,
@@ -305,6 +364,7 @@ export function encodeRequestHeader(request: Request): Buffer {
   header.writeUInt32LE(MAGIC, RequestOffset.MAGIC);
   header.writeUInt32LE(request.op, RequestOffset.OP);
   header.writeUInt32LE(request.contentType, RequestOffset.CONTENT_TYPE);
+  header.writeUInt32LE(request.record ?? 0, RequestOffset.RECORD);
   header.writeBigUInt64LE(BigInt(request.size), RequestOffset.SIZE);
   header.writeBigUInt64LE(BigInt(request.start), RequestOffset.START);
   const uuid = Buffer.from(request.uuid, "latin1");

@@ -7,13 +7,14 @@ import { chmod } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
 import type { Readable } from "node:stream";
 
-import type { AttachmentRead, StorageArea } from "../area/storage-area.js";
+import type { AttachmentRead, CreateOptions, StorageArea } from "../area/storage-area.js";
 import { describeCause, isStorageError, StorageError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { bridgeClosed, ConnectionCallbacks, type OrthancCallbacks } from "./bridge-callbacks.js";
 import { orthancCodeOf } from "./error-codes.js";
 import { FrameReader, type Frame } from "./frame-reader.js";
 import {
+  CreateFlag,
   Op,
   OrthancCode,
   decodeJobRestoreRequest,
@@ -230,6 +231,15 @@ async function answer(
   }
 }
 
+/** A CREATE's CreateFlag bits, as the area takes them. */
+function createOptions(flags: number): CreateOptions {
+  return {
+    record: (flags & CreateFlag.RECORD) !== 0,
+    dicom: (flags & CreateFlag.DICOM) !== 0,
+    compressed: (flags & CreateFlag.COMPRESSED) !== 0,
+  };
+}
+
 function describeRequest({ request }: Frame): string {
   return `${OP_NAMES[request.op]} attachment ${request.uuid} (content type ${request.contentType})`;
 }
@@ -242,23 +252,29 @@ async function answerStorage(
 ): Promise<number> {
   const { op, uuid, contentType } = request;
   switch (op) {
-    case Op.CREATE:
-      if (body !== undefined) await area.createStream(uuid, contentType, body, request.size);
-      else await area.create(uuid, contentType, payload);
-      await write(socket, encodeResponseHeader(OrthancCode.Success, 0));
+    case Op.CREATE: {
+      // On Orthanc >= 1.12.8 the answer carries the attachment's record, which Orthanc keeps as its custom data.
+      const options = createOptions(request.record ?? 0);
+      const record =
+        body !== undefined
+          ? await area.createStream(uuid, contentType, body, request.size, options)
+          : await area.create(uuid, contentType, payload, options);
+      const answer = record ?? Buffer.alloc(0);
+      await write(socket, Buffer.concat([encodeResponseHeader(OrthancCode.Success, answer.length), answer]));
       return 0;
+    }
     case Op.READ_WHOLE: {
-      const read = await area.readWhole(uuid, contentType);
+      const read = await area.readWhole(uuid, contentType, payload);
       await sendBody(socket, read);
       return read.size;
     }
     case Op.READ_RANGE: {
-      const read = await area.readRange(uuid, contentType, request.start, request.size);
+      const read = await area.readRange(uuid, contentType, request.start, request.size, payload);
       await sendBody(socket, read);
       return read.size;
     }
     case Op.REMOVE:
-      await area.remove(uuid, contentType);
+      await area.remove(uuid, contentType, payload);
       await write(socket, encodeResponseHeader(OrthancCode.Success, 0));
       return 0;
     case Op.REST:

@@ -388,6 +388,14 @@ const ROWS: readonly DefaultRow[] = [
     actual: (c) => c.bridge.connectTimeoutS,
     expected: 5,
   },
+  {
+    group: "OrthancCloudStorage",
+    option: "ObjectNames",
+    sections: BACKEND_SECTIONS,
+    // "uuid": no pattern, the official names.
+    actual: (c) => c.bridge.objectNames,
+    expected: undefined,
+  },
 ];
 
 describe("config defaults", () => {

@@ -48,6 +48,7 @@ function check(store: ObjectStore, codec: ObjectCodec = new PlainCodec(), timeou
   const area = new StorageArea({
     primary: {
       name: "object-storage",
+      backend: "AwsS3Storage",
       store,
       keysOf: (uuid) => [`${uuid}.dcm`],
       parseKey: () => null,

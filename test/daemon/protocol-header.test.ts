@@ -66,6 +66,7 @@ describe("build/protocol.h, generated from protocol.ts", () => {
 describe("the READY line", () => {
   const ready = {
     range: true,
+    customData: true,
     requestTimeoutS: 1200,
     connectTimeoutS: 5,
     socketPath: "/tmp/ocs-a b/bridge.sock",
@@ -83,6 +84,6 @@ describe("the READY line", () => {
     );
     const match = pattern.exec(encodeReadyLine({ ...ready, range: false }));
     assert.ok(match, READY_SCANF_FORMAT);
-    assert.deepEqual(match.slice(1), ["0", "1200", "5", ready.socketPath]);
+    assert.deepEqual(match.slice(1), ["0", "1", "1200", "5", ready.socketPath]);
   });
 });
