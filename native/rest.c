@@ -244,15 +244,56 @@ static int serve_job_callback(int fd, cursor* c) {
   return error;
 }
 
+/* ATTACHMENT_RECORD (Orthanc >= 1.12.8): the custom data Orthanc keeps with an attachment, as is. */
+static int serve_record_callback(int fd, cursor* c) {
+  char* uuid = take_string(c);
+  if (uuid == NULL || c->next != c->end) return free(uuid), CALLBACK_MALFORMED;
+  OrthancPluginMemoryBuffer data = {NULL, 0};
+  OrthancPluginErrorCode code = OrthancPluginGetAttachmentCustomData(g_context, &data, uuid);
+  free(uuid);
+  int error = send_callback_answer(fd, code, data.data, code == OrthancPluginErrorCode_Success ? data.size : 0);
+  if (data.data != NULL) OrthancPluginFreeMemoryBuffer(g_context, &data);
+  return error;
+}
+
+/* ADOPT (Orthanc >= 1.12.8): a u32 record size, the record, the DICOM file up to the end; Orthanc indexes the
+ * file with the record as its custom data, without storing it. Answers a u32 store status, then the instance's
+ * id and the attachment's uuid as strings. */
+static int serve_adopt_callback(int fd, cursor* c) {
+  uint32_t size = 0, status = OrthancPluginStoreStatus_Failure;
+  if (take_u32(c, &size) != 0 || (uint64_t)(c->end - c->next) < size) return CALLBACK_MALFORMED;
+  OrthancPluginMemoryBuffer id = {NULL, 0}, uuid = {NULL, 0};
+  OrthancPluginErrorCode code = OrthancPluginAdoptDicomInstance(g_context, &id, &uuid, (OrthancPluginStoreStatus*)&status,
+                                                                c->next + size, c->end - c->next - size, c->next, size);
+  reply answer = {NULL, 0};
+  FILE* f = open_memstream((char**)&answer.data, &answer.size);
+  if (f != NULL) {
+    put_u32(f, status), put_u32(f, id.size), fwrite(id.data, 1, id.size, f), put_u32(f, uuid.size);
+    fwrite(uuid.data, 1, uuid.size, f), fclose(f);
+  }
+  int error = send_callback_answer(fd, f == NULL ? OrthancPluginErrorCode_NotEnoughMemory : code, answer.data,
+                                   f != NULL && code == OrthancPluginErrorCode_Success ? answer.size : 0);
+  if (id.data != NULL) OrthancPluginFreeMemoryBuffer(g_context, &id);
+  if (uuid.data != NULL) OrthancPluginFreeMemoryBuffer(g_context, &uuid);
+  free(answer.data);
+  return error;
+}
+
 /* Serves one callback whose header was just read on `fd`: reads its payload, calls Orthanc, answers. */
 static int serve_callback(int fd, const uint8_t* header, char* cause, size_t cause_size) {
   uint32_t kind = ocs_get_u32(header + OCS_RESP_CODE);
   uint64_t size = ocs_get_u64(header + OCS_RESP_SIZE), received;
-  int known = kind == OCS_CALLBACK_ORTHANC_REST || kind == OCS_CALLBACK_SUBMIT_JOB;
-  uint8_t* payload = known && size <= OCS_MAX_REST_PAYLOAD ? malloc(size > 0 ? size : 1) : NULL;
+  int known = kind >= OCS_CALLBACK_ORTHANC_REST && kind <= OCS_CALLBACK_ADOPT;
+  uint64_t most = kind == OCS_CALLBACK_ADOPT ? OCS_MAX_CREATE_SIZE : OCS_MAX_REST_PAYLOAD; /* adopt: a DICOM file */
+  uint8_t* payload = known && size <= most ? malloc(size > 0 ? size : 1) : NULL;
   int error = payload != NULL ? recv_all(fd, payload, size, &received) : CALLBACK_MALFORMED;
   cursor c = {payload, payload + size};
-  if (error == 0) error = kind == OCS_CALLBACK_ORTHANC_REST ? serve_rest_callback(fd, &c) : serve_job_callback(fd, &c);
+  if (error == 0) {
+    error = kind == OCS_CALLBACK_ORTHANC_REST         ? serve_rest_callback(fd, &c)
+            : kind == OCS_CALLBACK_SUBMIT_JOB         ? serve_job_callback(fd, &c)
+            : kind == OCS_CALLBACK_ATTACHMENT_RECORD ? serve_record_callback(fd, &c)
+                                                      : serve_adopt_callback(fd, &c);
+  }
   if (error == CALLBACK_MALFORMED) {
     snprintf(cause, cause_size, "protocol error: a malformed callback (kind %u, %llu bytes)", kind, (unsigned long long)size);
   }

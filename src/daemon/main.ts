@@ -21,14 +21,30 @@ import { describeCause } from "../errors.js";
 import { stderrLogger as logger } from "../log.js";
 import { HealthCheck } from "./health.js";
 import { locateRoute } from "./locate-route.js";
+import { adoptJobStep, adoptRoute } from "./adopt-route.js";
+import { startingOver } from "./job-restore.js";
+import { isAdoptState } from "../ops/adopt.js";
 import { DaemonMetrics } from "./metrics.js";
 import { moveStorageJobStep, moveStorageRoute } from "./move-storage-route.js";
 import { BridgeFlag, Handshake, encodeReadyLine } from "./protocol.js";
 import { readUntilNul } from "./read-until-nul.js";
 import { RestRouter } from "./rest-router.js";
-import { listenForBridge, type BridgeServer } from "./server.js";
+import { listenForBridge, type BridgeServer, type JobStepper } from "./server.js";
 import { createSocketFolder } from "./socket-folder.js";
 import { bridgeVersion, daemonVersion } from "./versions.js";
+
+/** Each job's steps to its own runner: adoptions' states say so (isAdoptState), the others are moves. */
+function jobSteps(move: JobStepper, adopt: JobStepper): JobStepper {
+  return (stateText, callbacks) => {
+    let state: unknown;
+    try {
+      state = JSON.parse(startingOver(stateText).state);
+    } catch {
+      state = undefined; // the move's own parser names the problem
+    }
+    return isAdoptState(state) ? adopt(stateText, callbacks) : move(stateText, callbacks);
+  };
+}
 
 /** One handshake line on stdout (protocol.ts); newlines inside a reason would split it. */
 function handshake(line: string): void {
@@ -101,14 +117,20 @@ async function start(): Promise<void> {
 
   const health = new HealthCheck({ area, section, versions });
   const router = new RestRouter(
-    [health.route(), metrics.route(), locateRoute(area), moveStorageRoute({ area, logger })],
+    [
+      health.route(),
+      metrics.route(),
+      locateRoute(area, { customData }),
+      moveStorageRoute({ area, logger }),
+      adoptRoute({ area, logger, customData }),
+    ],
     logger,
   );
   const socketDir = await createSocketFolder(tmpdir());
   const socketPath = join(socketDir, "bridge.sock");
   const server = await listenForBridge(socketPath, area, logger, {
     router,
-    jobStep: moveStorageJobStep({ area, logger }),
+    jobStep: jobSteps(moveStorageJobStep({ area, logger }), adoptJobStep({ area, logger })),
     observer: metrics,
   });
   // Handlers first: a stop request may follow the handshake at once.

@@ -3,6 +3,7 @@
 // becomes OCS_<GROUP>_<NAME>; test/daemon/protocol-header.test.ts checks that none is left out.
 
 import {
+  AdoptStatus,
   BridgeFlag,
   CALLBACK_HEADER_SIZE,
   CALLBACK_MAGIC,
@@ -42,6 +43,7 @@ export const HEADER_GROUPS: ReadonlyArray<readonly [string, Readonly<Record<stri
   ["OCS_OP_", Op],
   ["OCS_CALLBACK_", CallbackKind],
   ["OCS_CREATE_", CreateFlag],
+  ["OCS_ADOPT_", AdoptStatus],
   ["OCS_CODE_", OrthancCode],
   ["OCS_METHOD_", HttpMethod],
   ["OCS_JOB_", JobStepStatus],

@@ -89,8 +89,16 @@
 //                 bridge calls Orthanc's built-in REST API (OrthancPluginRestApiGet/Post/Put/Delete)
 //   SUBMIT_JOB:   u32 priority (i32), string type, string content, string state; the bridge creates the
 //                 job (OrthancPluginCreateJob) and submits it
+//   ATTACHMENT_RECORD: string uuid; the bridge answers the attachment's custom data as is
+//                 (OrthancPluginGetAttachmentCustomData, Orthanc >= 1.12.8)
+//   ADOPT:        u32 n, n bytes of record, then a DICOM file up to the end (at most MAX_CREATE_SIZE bytes
+//                 in all, the one callback allowed more than MAX_REST_PAYLOAD): the bridge has Orthanc index
+//                 the file with the record as custom data, without storing it (OrthancPluginAdoptDicomInstance,
+//                 Orthanc >= 1.12.8), and answers u32 store status (Orthanc's OrthancPluginStoreStatus),
+//                 string instance id, string attachment uuid
 // The bridge answers each callback with a 16-byte header ("OCSC", i32 code: an OrthancPluginErrorCode,
-// u64 size), then `size` bytes: ORTHANC_REST: Orthanc's answer body; SUBMIT_JOB: the job's id.
+// u64 size), then `size` bytes: ORTHANC_REST: Orthanc's answer body; SUBMIT_JOB: the job's id;
+// ATTACHMENT_RECORD: the custom data; ADOPT: as above.
 //
 // The bridge starts the daemon as `node <script> --bridge-version=<version> --bridge-node=<program>
 // --bridge-daemon=<script> --bridge-startup-timeout=<seconds>` (BridgeFlag): its own version (the one it
@@ -284,6 +292,8 @@ export const REST_ROUTES = [
   "/cloud-storage/health",
   "/cloud-storage/metrics",
   "/cloud-storage/locate/([^/]+)",
+  // Orthanc >= 1.12.8: adopting the DICOM files of a bucket prefix (src/daemon/adopt-route.ts).
+  "/cloud-storage/adopt",
   // The official plugin's route (spec §4.3), at the same path so that scripts written for it keep working.
   "/move-storage",
 ] as const;
@@ -523,7 +533,14 @@ export function decodeJobStepAnswer(payload: Buffer): JobStepAnswer {
 }
 
 /** What the daemon asks the bridge to do inside Orthanc (callbacks, above). */
-export const CallbackKind = { ORTHANC_REST: 1, SUBMIT_JOB: 2 } as const;
+export const CallbackKind = {
+  ORTHANC_REST: 1,
+  SUBMIT_JOB: 2,
+  /** Orthanc >= 1.12.8: the custom data (record) Orthanc keeps with an attachment. */
+  ATTACHMENT_RECORD: 3,
+  /** Orthanc >= 1.12.8: index a DICOM file already in a backend (OrthancPluginAdoptDicomInstance). */
+  ADOPT: 4,
+} as const;
 export type CallbackKindCode = (typeof CallbackKind)[keyof typeof CallbackKind];
 
 /** The "Format" of the bridge's serialized jobs, so that ours are told from the official plugin's. */
@@ -588,13 +605,50 @@ export interface JobSubmission {
   state: string;
 }
 
+/** A DICOM file to adopt, with the record Orthanc keeps as its custom data (callback ADOPT). */
+export interface AdoptCall {
+  record: Uint8Array;
+  dicom: Uint8Array;
+}
+
+/** What Orthanc answered to an adoption. */
+export interface AdoptAnswer {
+  /** Orthanc's OrthancPluginStoreStatus (AdoptStatus). */
+  status: number;
+  instanceId: string;
+  attachmentUuid: string;
+}
+
+/** Orthanc's OrthancPluginStoreStatus. */
+export const AdoptStatus = {
+  Success: 0,
+  AlreadyStored: 1,
+  Failure: 2,
+  FilteredOut: 3,
+  StorageFull: 4,
+} as const;
+
 /** A callback frame: header and payload. */
 export function encodeCallback(
-  call: { kind: "rest"; rest: OrthancRestCall } | { kind: "job"; job: JobSubmission },
+  call:
+    | { kind: "rest"; rest: OrthancRestCall }
+    | { kind: "job"; job: JobSubmission }
+    | { kind: "record"; uuid: string }
+    | { kind: "adopt"; adopt: AdoptCall },
 ): Buffer {
   let payload: Buffer;
   let kind: CallbackKindCode;
-  if (call.kind === "rest") {
+  let most = MAX_REST_PAYLOAD;
+  if (call.kind === "record") {
+    payload = encodeString(call.uuid);
+    kind = CallbackKind.ATTACHMENT_RECORD;
+  } else if (call.kind === "adopt") {
+    const size = Buffer.alloc(4);
+    size.writeUInt32LE(call.adopt.record.length, 0);
+    payload = Buffer.concat([size, call.adopt.record, call.adopt.dicom]);
+    kind = CallbackKind.ADOPT;
+    most = MAX_CREATE_SIZE; // a whole DICOM file
+  } else if (call.kind === "rest") {
     const method = Buffer.alloc(4);
     method.writeUInt32LE(HttpMethod[call.rest.method], 0);
     payload = Buffer.concat([method, encodeString(call.rest.uri), call.rest.body ?? Buffer.alloc(0)]);
@@ -610,8 +664,8 @@ export function encodeCallback(
     ]);
     kind = CallbackKind.SUBMIT_JOB;
   }
-  if (payload.length > MAX_REST_PAYLOAD) {
-    throw new ProtocolError(`a callback of ${payload.length} bytes is larger than ${MAX_REST_PAYLOAD} bytes`);
+  if (payload.length > most) {
+    throw new ProtocolError(`a callback of ${payload.length} bytes is larger than ${most} bytes`);
   }
   return Buffer.concat([encodeShortHeader(CALLBACK_MAGIC, kind, payload.length), payload]);
 }
@@ -645,6 +699,18 @@ export function decodeCallbackAnswerHeader(header: Uint8Array): { code: number; 
     throw new ProtocolError(`an answer to a callback of ${size} bytes (at most ${MAX_REST_PAYLOAD})`);
   }
   return { code: view.getInt32(ResponseOffset.CODE, true), size: Number(size) };
+}
+
+/** Decode the bridge's answer to an ADOPT callback. */
+export function decodeAdoptAnswer(payload: Buffer): AdoptAnswer {
+  const cursor = new Cursor(payload, "adopt answer");
+  const answer = {
+    status: cursor.u32("status"),
+    instanceId: cursor.string("instance id"),
+    attachmentUuid: cursor.string("attachment uuid"),
+  };
+  cursor.end();
+  return answer;
 }
 
 function encodeString(text: string): Buffer {
