@@ -296,11 +296,29 @@ export class StorageArea {
         );
         return;
       }
-      await this.tierNamed(recorded.backend, uuid).store.delete(recorded.key);
+      const tier = this.tierNamed(recorded.backend, uuid);
+      await tier.store.delete(recorded.key);
+      // Hybrid mode: /move-storage moves objects between the two tiers under their uuid names without
+      // changing the record, so the other tier's uuid names are deleted too (one more request per name).
+      if (this.tiers.length === 1 || recorded.adopted) return;
+      await this.removeByUuid(
+        uuid,
+        contentType,
+        this.tiers.filter((other) => other !== tier),
+      );
       return;
     }
+    await this.removeByUuid(uuid, contentType, this.tiers);
+  }
+
+  /** Deletes an attachment under every candidate key of `tiers`, reporting failures once all were tried. */
+  private async removeByUuid(
+    uuid: string,
+    contentType: number,
+    tiers: readonly StorageTier[],
+  ): Promise<void> {
     const failures: unknown[] = [];
-    for (const tier of this.tiers) {
+    for (const tier of tiers) {
       for (const key of tier.keysOf(uuid, contentType)) {
         try {
           await tier.store.delete(key);
@@ -332,11 +350,28 @@ export class StorageArea {
   ): Promise<AttachmentRead> {
     assertAttachment(uuid, contentType);
     const recorded = this.readRecord(uuid, record);
-    if (recorded === undefined) return this.readFromTiers(uuid, contentType, readFrom);
+    if (recorded === undefined) {
+      if (this.options.objectNames === undefined || contentType !== ContentType.Dicom) {
+        return this.readFromTiers(uuid, contentType, readFrom);
+      }
+      return this.readFromTiers(uuid, contentType, readFrom).catch((error: unknown) => {
+        if (!isStorageError(error, "NOT_FOUND")) throw error;
+        throw new StorageError(
+          "NOT_FOUND",
+          { operation: "read attachment", subject: uuid, cause: error },
+          `${describeCause(error)}; ObjectNames is set, and objects named from DICOM tags are found only through ` +
+            "the record Orthanc keeps with each attachment, but this one came without any: does Orthanc's " +
+            "database keep custom data (docs/backends.md)?",
+        );
+      });
+    }
     const tier = this.tierNamed(recorded.backend, uuid);
     const read = await readFrom(tier, recorded.key, this.codecFor(recorded, uuid));
     if (read !== null) return read;
-    this.options.logger.warn(
+    // Expected in hybrid mode once /move-storage moved the object (it keeps the record); a surprise otherwise.
+    const { logger } = this.options;
+    const log = (line: string): void => (this.tiers.length > 1 ? logger.info(line) : logger.warn(line));
+    log(
       `attachment ${uuid}: no object ${describeObject(tier, recorded.key)}, where its custom data points; ` +
         "looking for it under the names derived from its uuid",
     );

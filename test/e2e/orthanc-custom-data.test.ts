@@ -414,3 +414,31 @@ it("loses nothing when the daemon is killed during an adoption: the job goes on 
   assert.equal(job.Content.Adopted + job.Content.AlreadyStored, COUNT, JSON.stringify(job.Content));
   assert.equal((await orthanc.json<string[]>("/instances")).length, COUNT, "every file adopted once");
 });
+
+it("hybrid mode on Orthanc 1.13.0: attachments moved by /move-storage keep their old record, and still read and delete whole", async () => {
+  assert.ok(RELEASE);
+  await using bucket = await (await rgw).bucket("hybrid-records");
+  const files = await Promise.all(
+    ["PR-gsps-utf8.dcm", "SR-basic-text-latin2.dcm"].map((n) => readFile(join(dicomDir, n))),
+  );
+  await using orthanc = await OrthancInstance.start({
+    ...(await releaseOptions(RELEASE)),
+    config: bucket.orthancConfig({ HybridMode: "WriteToFileSystem", StorageEncryption: { Enable: false } }),
+  });
+  const ids = [];
+  for (const data of files) ids.push((await orthanc.upload(data)).ID);
+  assert.deepEqual(await bucket.listKeys(), [], "written to the disk first");
+  const moved = await orthanc.request(
+    "POST",
+    "/move-storage",
+    JSON.stringify({ Resources: ids, TargetStorage: "object-storage", Asynchronous: false }),
+  );
+  assert.equal(moved.status, 200, await moved.clone().text());
+  assert.equal((await bucket.listKeys()).length, files.length, "moved to the bucket");
+  for (const [index, id] of ids.entries()) {
+    const response = await orthanc.request("GET", `/instances/${id}/file`);
+    assert.ok(Buffer.from(await response.arrayBuffer()).equals(files[index] as Buffer));
+  }
+  for (const id of ids) assert.equal((await orthanc.request("DELETE", `/instances/${id}`)).status, 200);
+  assert.deepEqual(await bucket.listKeys(), [], "the moved objects are deleted with their instances");
+});
