@@ -55,8 +55,15 @@ export function roundTripSuite(
       await proxy?.stop();
     });
 
-    /** What `operation` cost at the proxy, with the request lines for the message. */
+    /**
+     * What `operation` cost at the proxy, with the request lines for the message. A read just before makes
+     * sure a connection is open: a test server closes one idle for 5 s (Node's keep-alive timeout), which
+     * a slow machine could reach between two tests. (Not a HEAD: the Azure SDK hands its socket back to the
+     * pool a moment after a HEAD's promise resolves, so a request sent at once opens another connection.)
+     */
     async function cost(operation: () => Promise<void>): Promise<{ counts: ProxyCounts; seen: string }> {
+      const warm = await store.get("warm-up.dcm");
+      if (warm !== null) await readBody(warm);
       const since = (proxy as LatencyProxy).counts();
       const first = (proxy as LatencyProxy).requests.length;
       await operation();
