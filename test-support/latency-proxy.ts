@@ -51,6 +51,8 @@ export interface LatencyProxy extends TestServer {
   counts(): ProxyCounts;
   /** The counts since `since` (an earlier counts()), for one operation. */
   countsSince(since: ProxyCounts): ProxyCounts;
+  /** The most bytes one direction of one connection ever held (read, not yet written on): the window's proof. */
+  heldHighWater(): number;
   /** Close the listener and every connection through it. Safe to call more than once. */
   stop(): Promise<void>;
 }
@@ -72,6 +74,7 @@ export async function startLatencyProxy(options: LatencyProxyOptions): Promise<L
   const sockets = new Set<Socket>();
   const requests: ProxiedRequest[] = [];
   const totals: ProxyCounts = { connections: 0, requests: 0, turns: 0 };
+  const held = { highWater: 0 };
 
   const server: Server = createServer({ allowHalfOpen: true, noDelay: true }, (client) => {
     const id = ++totals.connections;
@@ -90,10 +93,10 @@ export async function startLatencyProxy(options: LatencyProxyOptions): Promise<L
     const turns = new TurnCounter(id, requests, totals);
     // The handshake: a client's first bytes reach the target a round trip after it connected.
     const handshakeDone = accepted + 2 * options.delayMs;
-    delayedPipe(client, upstream, options.delayMs, window, handshakeDone, abort, (chunk) =>
+    delayedPipe(client, upstream, options.delayMs, window, handshakeDone, abort, held, (chunk) =>
       turns.fromClient(chunk),
     );
-    delayedPipe(upstream, client, options.delayMs, window, 0, abort, () => turns.fromServer());
+    delayedPipe(upstream, client, options.delayMs, window, 0, abort, held, () => turns.fromServer());
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -113,6 +116,7 @@ export async function startLatencyProxy(options: LatencyProxyOptions): Promise<L
       requests: totals.requests - since.requests,
       turns: totals.turns - since.turns,
     }),
+    heldHighWater: () => held.highWater,
     stop: () =>
       (stopping ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -135,6 +139,7 @@ function delayedPipe(
   window: number,
   notBefore: number,
   abort: () => void,
+  stats: { highWater: number },
   observe: (chunk: Buffer) => void,
 ): void {
   // Chunks (or null: the end) in arrival order, each with the time it is due; the delay is constant, so the
@@ -172,6 +177,7 @@ function delayedPipe(
     const now = performance.now();
     queue.push({ due: Math.max(now, notBefore) + delayMs, chunk });
     held += chunk.length;
+    stats.highWater = Math.max(stats.highWater, held + to.writableLength);
     schedule();
     if (held + to.writableLength > window) from.pause();
   });
