@@ -94,7 +94,9 @@ describe("latency proxy over a raw TCP echo server", () => {
       const warm = await timeEcho(socket, "second");
       assert.ok(warm >= 2 * DELAY_MS - 1, `a warm round trip took ${warm.toFixed(1)} ms`);
       assert.ok(warm < 2 * DELAY_MS + SLACK_MS, `a warm round trip took ${warm.toFixed(1)} ms`);
-      assert.ok(first >= 4 * DELAY_MS - 1, `the first round trip took ${first.toFixed(1)} ms`);
+      // The handshake is counted from the proxy's accept, which this process may see a little after its
+      // connect: a margin of a few ms, still far above a round trip without the handshake (2 * DELAY_MS).
+      assert.ok(first >= 4 * DELAY_MS - 15, `the first round trip took ${first.toFixed(1)} ms`);
     } finally {
       socket.destroy();
     }
