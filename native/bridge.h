@@ -3,9 +3,9 @@
  *   plugin.c      Orthanc's entry points: reads what is needed before the daemon exists, registers
  *   storage.c     the storage area's callbacks          \
  *   rest.c        the REST routes, the jobs, callbacks   } each forwards calls through connection.c
- *   supervisor.c  the daemon process: spawn, handshake, lifeline, log forwarding, restart
+ *   supervisor.c  the supervisor process (src/daemon/supervisor.ts): spawn once, lifeline, its lines to the log
  *   connection.c  one socket per Orthanc thread: framing, send/receive, one retry
- *   util.c        Orthanc's context, its log, the clock, the stop signal
+ *   util.c        Orthanc's context, its log, the clock, the stop flag
  * Nothing here is exported from the library (-fvisibility=hidden).
  */
 #ifndef OCS_BRIDGE_H
@@ -20,6 +20,9 @@
 
 #define PLUGIN_NAME "orthanc-cloud-storage"
 #define SECTION "OrthancCloudStorage"
+#ifndef OCS_VERSION
+#define OCS_VERSION "0.1.0" /* scripts/build-native.sh sets package.json's */
+#endif
 
 /* The frames' integers are little-endian, written byte by byte: no dependence on the host's order. */
 static inline void ocs_put_u32(uint8_t* p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> 8 * i); }
@@ -36,12 +39,8 @@ const char* error_text(int error);
 int64_t now_ms(void);
 void sleep_ms(int64_t ms);
 void close_fd(int* fd);
-int make_pipe(int ends[2]); /* close-on-exec, both ends above 2 */
-int stop_init(void);        /* 0, or -1 with errno */
-int stop_fd(void);          /* readable once Orthanc is stopping */
 int is_stopping(void);
-void announce_stop(void);
-void stop_release(void);
+void set_stopping(int stopping); /* 1 once Orthanc is stopping */
 
 /* connection.c */
 #define IO_EOF (-1)
@@ -74,18 +73,13 @@ int recv_all(int fd, void* data, uint64_t size, uint64_t* received);    /* 0, IO
 OrthancPluginErrorCode call_daemon(const request* rq, int* answered); /* logs its failures */
 
 /* supervisor.c */
-typedef struct {
-  char *node, *daemon_script; /* node: a path, or a name looked up in PATH */
-  const char* node_origin;    /* for the log: "OrthancCloudStorage.Node", "the bundled runtime"... */
-  int startup_timeout_s;
-  char* configuration; /* Orthanc's merged configuration, given to every daemon */
-} daemon_settings;
 typedef enum { OUTCOME_FAILED = 0, OUTCOME_READY, OUTCOME_DISABLED } outcome;
-/* Starts the daemon, waits for its handshake: READY (`*range` set, the connection published), DISABLED or
- * FAILED, `reason` saying why. */
-outcome supervisor_start(daemon_settings* settings, int* range, char* reason, size_t reason_size);
-int supervisor_watch(void); /* after READY: restart the daemon whenever it ends; 0, or -1 after logging */
-void supervisor_stop(void); /* once announce_stop() was called */
+/* Starts the supervisor (`node`: a path, or a name looked up in PATH), which starts the daemon, and waits for
+ * its handshake: READY (`*range` set, the connection published, a thread reading the supervisor's lines),
+ * DISABLED or FAILED (`reason` says why; no process is left). */
+outcome supervisor_start(const char* node, const char* script, const char* configuration, int* range, char* reason,
+                         size_t reason_size);
+void supervisor_stop(void); /* once set_stopping(1) was called */
 
 /* storage.c */
 void storage_register(int range);

@@ -83,25 +83,42 @@
 // The bridge answers each callback with a 16-byte header ("OCSC", i32 code: an OrthancPluginErrorCode,
 // u64 size), then `size` bytes: ORTHANC_REST: Orthanc's answer body; SUBMIT_JOB: the job's id.
 //
-// The bridge starts the daemon as `node <script> --bridge-version=<version> --bridge-node=<program>
-// --bridge-daemon=<script> --bridge-startup-timeout=<seconds>` (BridgeFlag): its own version (the one it
-// reports to Orthanc, which /cloud-storage/health reports), and the values it used before the daemon
-// existed, which the daemon checks against its own reading of OrthancCloudStorage (bridge-section.ts). Its
-// environment is Orthanc's plus DAEMON_ENVIRONMENT below (each variable only when Orthanc's does not set it).
+// The bridge starts one process, once: the supervisor (supervisor.ts), as `node <script> --supervise
+// --bridge-version=<version>` (SUPERVISE_FLAG, BridgeFlag), with the runtime and the script beside the
+// plugin's library. The version is the one the bridge reports to Orthanc (which /cloud-storage/health
+// reports). The bridge writes Orthanc's merged configuration to its stdin, then a NUL byte, and keeps stdin
+// open: end-of-file there means Orthanc is gone or stopping. The supervisor starts the daemon the same way
+// (OrthancCloudStorage's Node and Daemon, the same flags but --supervise, the configuration on stdin), in
+// Orthanc's environment plus DAEMON_ENVIRONMENT below (each variable only when Orthanc's does not set it),
+// waits StartupTimeout for its handshake, and restarts it when it dies.
 //
-// Start-up handshake, on the daemon's stdout, one line each (the bridge waits for one of them):
+// Start-up handshake, on the daemon's stdout, one line each:
 //   "OCS READY range=<0|1> request-timeout=<s> connect-timeout=<s> socket=<path>"   serving (encodeReadyLine):
-//        range=1 when READ_RANGE may be registered (the stored format allows it); the timeouts are
-//        OrthancCloudStorage's RequestTimeout and ConnectTimeout; the path is the rest of the line
+//        range=1 when READ_RANGE may be registered (the stored format allows it); the
+//        timeouts are OrthancCloudStorage's RequestTimeout and ConnectTimeout; the path is the rest of the line
 //   "OCS DISABLED <reason>"                  no backend section: the plugin stays disabled
 //   "OCS FAILED <reason>"                    Orthanc must refuse to start; the reason is for its log
 // The daemon's log lines go to stderr as "I <text>", "W <text>" or "E <text>" (LogPrefix, src/log.ts).
-// The bridge writes Orthanc's merged configuration to the daemon's stdin, then a NUL byte, and keeps
-// stdin open: end-of-file there means Orthanc is gone, and the daemon exits.
+//
+// The supervisor's stdout and stderr are one pipe to the bridge, which reads lines (SupervisorLine):
+//   the first daemon's handshake line as it is (after anything but READY, the supervisor exits); then
+//   "OCS EXITED" when the daemon died, and the READY line of each daemon started after it;
+//   log lines: a level letter (LogPrefix), then what follows "orthanc-cloud-storage" in Orthanc's log:
+//   ": <text>" for the supervisor's own messages, " daemon: <text>" for the daemon's lines.
+// Any other line (Node's own output, should the supervisor crash) is logged as an error.
+
+/** The flag that makes the daemon's script the supervisor. */
+export const SUPERVISE_FLAG = "--supervise";
+
+/** What the supervisor writes to the bridge besides the daemon's handshake lines. */
+export const SupervisorLine = {
+  EXITED: "OCS EXITED",
+  PLUGIN: ": ",
+  DAEMON: " daemon: ",
+} as const;
 
 /**
- * Variables the bridge adds to the daemon's environment (OCS_DAEMON_ENVIRONMENT in the generated protocol.h):
- * glibc malloc settings. By default glibc serves every allocation above 128 KiB (an attachment, a
+ * Variables the supervisor adds to the daemon's environment: glibc malloc settings. By default glibc serves every allocation above 128 KiB (an attachment, a
  * decrypted object) with a fresh mmap and returns freed memory to the kernel at once, so each request
  * faults its buffers in again page by page, which on a VM costs more than the AES-GCM work on them
  * (docs/performance.md). With these, large buffers come from the heap, and up to 128 MiB of freed memory
@@ -159,12 +176,9 @@ export const Op = {
 export type OpCode = (typeof Op)[keyof typeof Op];
 const LAST_OP = Op.JOB_RESTORE;
 
-/** The daemon's command line, after its script (see above). */
+/** The command line of the supervisor and the daemon, after their script (see above). */
 export const BridgeFlag = {
   BRIDGE_VERSION: "--bridge-version=",
-  NODE: "--bridge-node=",
-  DAEMON: "--bridge-daemon=",
-  STARTUP_TIMEOUT: "--bridge-startup-timeout=",
 } as const;
 
 /** The handshake: the first word of each line, then the words of a READY line in their order. */
