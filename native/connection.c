@@ -130,7 +130,7 @@ int recv_all(int fd, void* data, uint64_t size, uint64_t* received) {
 /* Describes an I/O failure while `doing` something, and tells whether it is worth a retry. */
 static exchange_status io_failure(int error, const endpoint* e, const char* doing, char* cause, size_t size) {
   if (error == EAGAIN || error == EWOULDBLOCK) {
-    snprintf(cause, size, "no answer within %d s (" SECTION ".RequestTimeout) while %s", e->request_timeout_s, doing);
+    snprintf(cause, size, "no answer within %d s (OrthancCloudStorage.RequestTimeout) while %s", e->request_timeout_s, doing);
     return EXCHANGE_TIMEOUT;
   }
   if (error == IO_EOF) snprintf(cause, size, "the daemon closed the connection while %s", doing);
@@ -155,7 +155,7 @@ static exchange_status receive_body(int fd, const request* rq, const endpoint* e
   int error = into != NULL ? recv_all(fd, into, size, &received) : 0;
   *code = into != NULL ? OrthancPluginErrorCode_Success : OrthancPluginErrorCode_NotEnoughMemory;
   if (into == NULL) return snprintf(cause, cause_size, "cannot take an answer of %llu bytes", (unsigned long long)size), EXCHANGE_FAILED;
-  if (error == 0 && rq->answer != NULL) rq->answer->size = size;
+  if (error == 0 && rq->answer != NULL) rq->answer->size = size, rq->answer->data[size] = 0; /* rest.c reads strings */
   if (error == 0) return EXCHANGE_DONE;
   if (rq->op == OCS_OP_READ_WHOLE) OrthancPluginFreeMemoryBuffer64(g_context, rq->target), *rq->target = (OrthancPluginMemoryBuffer64){NULL, 0};
   if (rq->answer != NULL) free(rq->answer->data), rq->answer->data = NULL;

@@ -1,9 +1,8 @@
 /*
- * The supervisor process (src/daemon/supervisor.ts): the one process the bridge starts, once. Its stdin gets
+ * The supervisor process (src/daemon/supervisor.ts), the one process the bridge starts. Its stdin gets
  * Orthanc's configuration, then stays open as a lifeline (end-of-file: Orthanc is stopping or gone). It starts
- * the daemon, restarts it when it dies, and writes lines on one pipe (its stdout and stderr): the daemon's
- * handshake lines, which tell the connection where the daemon is, and log lines (protocol.ts). The bridge
- * reads them, then, after READY, a thread of its own does until the supervisor ends.
+ * and restarts the daemon and writes lines on one pipe (its stdout and stderr, protocol.ts): the daemon's
+ * handshake lines, which tell the connection where the daemon is, and log lines. A thread reads them after READY.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -37,28 +36,27 @@ static pthread_t g_thread;
 static int g_thread_started;
 extern char** environ;
 
-/* A line of the supervisor's: a log line ("W: text", "W daemon: text"), a READY line (the connection goes
- * there), EXITED (the daemon died), or the first daemon's DISABLED or FAILED; `h` until that handshake. */
+/* A line of the supervisor's: a log line ("W: text", "W daemon: text"), a READY line (where the connection
+ * goes), EXITED (the daemon died), or the first daemon's DISABLED or FAILED; `h` until that handshake. */
 static void on_line(const char* line, handshake* h) {
   int range, request_timeout, connect_timeout, at = 0;
-  if (strncmp(line, OCS_HANDSHAKE_PREFIX, strlen(OCS_HANDSHAKE_PREFIX)) != 0) {
-    int known = line[0] != '\0' && strchr("IWE", line[0]) != NULL && (line[1] == ' ' || line[1] == ':');
+  int known = line[0] != '\0' && strchr("IWE", line[0]) != NULL && (line[1] == ' ' || line[1] == ':');
+  if (strncmp(line, OCS_HANDSHAKE_PREFIX, strlen(OCS_HANDSHAKE_PREFIX)) != 0 && line[0] != '\0') {
     log_level level = line[0] == OCS_LOG_INFO ? LOG_INFO : line[0] == OCS_LOG_WARNING ? LOG_WARNING : LOG_ERROR;
-    if (line[0] != '\0') log_text(known ? level : LOG_ERROR, known ? PLUGIN_NAME : PLUGIN_NAME " supervisor: ", line + known);
+    log_line(known ? level : LOG_ERROR, known ? PLUGIN_NAME : PLUGIN_NAME " supervisor: ", "%s", line + known);
   } else if (sscanf(line, OCS_READY_SCANF_FORMAT, &range, &request_timeout, &connect_timeout, &at) == 3 && at > 0 &&
              line[at] != '\0' && strlen(line + at) < sizeof ((struct sockaddr_un*)0)->sun_path) {
     connection_publish(line + at, request_timeout, connect_timeout);
     if (h != NULL) h->seen = 1, h->range = range, h->result = OUTCOME_READY;
   } else if (strcmp(line, OCS_SUPERVISOR_LINE_EXITED) == 0) {
     connection_daemon_exited(); /* see call_daemon() */
-  } else if (h != NULL) {
+  } else if (h != NULL && line[0] != '\0') {
     const char* reason = strchr(line + strlen(OCS_HANDSHAKE_PREFIX), ' ');
     h->seen = 1;
-    h->result = strncmp(line, OCS_HANDSHAKE_DISABLED " ", strlen(OCS_HANDSHAKE_DISABLED " ")) == 0 ? OUTCOME_DISABLED
-                                                                                                  : OUTCOME_FAILED;
+    h->result = strncmp(line, OCS_HANDSHAKE_DISABLED " ", strlen(OCS_HANDSHAKE_DISABLED " ")) ? OUTCOME_FAILED : OUTCOME_DISABLED;
     snprintf(h->reason, sizeof h->reason, "%s", reason != NULL ? reason + 1 : line);
-  } else {
-    log_text(LOG_ERROR, PLUGIN_NAME " supervisor: protocol error: an unexpected line: ", line);
+  } else if (line[0] != '\0') {
+    log_message(LOG_ERROR, "protocol error: an unexpected line from the supervisor: %s", line);
   }
 }
 
@@ -67,17 +65,16 @@ static void on_line(const char* line, handshake* h) {
 static int read_lines(handshake* h) {
   char chunk[4096];
   ssize_t n = read(g_lines, chunk, sizeof chunk);
-  if (n < 0) return errno == EINTR ? 0 : -1;
-  for (ssize_t i = 0; i <= n; i++) {
-    if (i < n && chunk[i] != '\n') {
+  for (ssize_t i = 0; i < n + (n == 0); i++) { /* at the end (n == 0), once for the unfinished line */
+    if (n > 0 && chunk[i] != '\n') {
       if (g_length < LINE_CAPACITY) g_line[g_length++] = chunk[i];
-    } else if (i < n || g_length > 0) {
+    } else if (n > 0 || g_length > 0) {
       g_line[g_length - (g_length > 0 && g_line[g_length - 1] == '\r')] = '\0';
       g_length = 0;
       on_line(g_line, h);
     }
   }
-  return n == 0 ? -1 : 0;
+  return n > 0 || (n < 0 && errno == EINTR) ? 0 : -1;
 }
 
 /* `fd`, moved above 2 so that it cannot be one of the standard streams the child's are set to. */
@@ -89,7 +86,7 @@ static int above_2(int fd) {
 
 /* Starts `node <script> --supervise --bridge-version=<version>` with no other descriptor of Orthanc, default
  * signal handling, and a process group of its own (a Ctrl-C in Orthanc's terminal must not stop the daemon
- * before Orthanc does). Returns 0 or an errno value. */
+ * before Orthanc). Returns 0 or an errno value. */
 static int spawn_supervisor(const char* node, const char* script) {
   int in[2] = {-1, -1}, out[2] = {-1, -1}, rc = 0;
   char* argv[] = {(char*)node, (char*)script, OCS_SUPERVISE_FLAG, OCS_FLAG_BRIDGE_VERSION OCS_VERSION, NULL};
@@ -101,8 +98,7 @@ static int spawn_supervisor(const char* node, const char* script) {
   sigset_t no_signals, all_signals;
   sigemptyset(&no_signals), sigfillset(&all_signals);
   posix_spawn_file_actions_init(&actions), posix_spawnattr_init(&attributes);
-  int child_ends[] = {in[0], out[1], out[1]};
-  for (int i = 0; i < 3 && rc == 0; i++) rc = posix_spawn_file_actions_adddup2(&actions, child_ends[i], i);
+  for (int i = 0; i < 3 && rc == 0; i++) rc = posix_spawn_file_actions_adddup2(&actions, i == 0 ? in[0] : out[1], i);
   if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   if (rc == 0) rc = posix_spawnattr_setsigmask(&attributes, &no_signals);
   if (rc == 0) rc = posix_spawnattr_setsigdefault(&attributes, &all_signals);
@@ -116,7 +112,7 @@ static int spawn_supervisor(const char* node, const char* script) {
   return rc;
 }
 
-/* Closes the lifeline and waits STOP_GRACE_S for the supervisor to stop the daemon and exit, else kills it.
+/* Closes the lifeline, waits STOP_GRACE_S for the supervisor to stop the daemon and exit, else kills it.
  * Returns its wait status; -1 if unknown. */
 static int stop_supervisor(void) {
   int status = -1;
@@ -151,7 +147,7 @@ outcome supervisor_start(const char* node, const char* script, const char* confi
     return OUTCOME_FAILED;
   }
   log_message(LOG_INFO, "started the supervisor: pid %d, %s %s", (int)g_pid, node, script);
-  /* With its NUL byte, which ends it. The supervisor, which reads it first, enforces StartupTimeout. */
+  /* With its NUL byte, which ends it. The supervisor reads it first, and enforces StartupTimeout. */
   send_all(g_lifeline, configuration, strlen(configuration) + 1);
   while (!h.seen && read_lines(&h) == 0) {
   }

@@ -12,23 +12,18 @@
 OrthancPluginContext* g_context;
 static int g_stopping; /* atomic */
 
-/* Logs `prefix` then `text` (cut at 8 KiB). */
-void log_text(log_level level, const char* prefix, const char* text) {
+/* Logs `prefix`, then the formatted text (cut at 8 KiB). */
+void log_line(log_level level, const char* prefix, const char* format, ...) {
   char line[8192];
-  snprintf(line, sizeof line, "%s%s", prefix, text);
+  int used = snprintf(line, sizeof line, "%s", prefix);
+  va_list arguments;
+  va_start(arguments, format);
+  vsnprintf(line + used, sizeof line - (size_t)used, format, arguments);
+  va_end(arguments);
   if (g_context == NULL) return;
   if (level == LOG_INFO) OrthancPluginLogInfo(g_context, line);
   else if (level == LOG_WARNING) OrthancPluginLogWarning(g_context, line);
   else OrthancPluginLogError(g_context, line);
-}
-
-void log_message(log_level level, const char* format, ...) {
-  char text[8192];
-  va_list arguments;
-  va_start(arguments, format);
-  vsnprintf(text, sizeof text, format, arguments);
-  va_end(arguments);
-  log_text(level, PLUGIN_NAME ": ", text);
 }
 
 const char* error_text(int error) {
