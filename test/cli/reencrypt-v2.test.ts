@@ -9,12 +9,14 @@ import { readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
+import { V2_DEFAULT_SEGMENT_SHIFT } from "../../src/crypto/v2-format.js";
 import { OrthancInstance } from "../../test-support/orthanc.js";
 import { dicomFixtures, localStorage, md5, run, workFolder, writeConfig } from "./support.js";
 
 const NOTE = "a user attachment, type 1025";
 const UUID_NAME = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(\.[a-z.]+)?$/;
 const V2_MAGIC = Buffer.from([0x89, 0x4f, 0x43, 0x53]);
+const SEGMENT = 2 ** V2_DEFAULT_SEGMENT_SHIFT;
 
 interface Layout {
   name: string;
@@ -166,7 +168,7 @@ for (const layout of LAYOUTS) {
         string,
         unknown
       >;
-      const plaintextSize = bytes.length - 124 - 16 * Math.ceil((bytes.length - 124) / (65536 + 16));
+      const plaintextSize = bytes.length - 124 - 16 * Math.ceil((bytes.length - 124) / (SEGMENT + 16));
       assert.deepEqual(inspected, {
         file: largest,
         storedSize: bytes.length,
@@ -175,8 +177,8 @@ for (const layout of LAYOUTS) {
         keyIdHex: "02000000",
         plaintextSize,
         contentType: 1,
-        segmentSize: 65536,
-        segments: Math.ceil(plaintextSize / 65536),
+        segmentSize: SEGMENT,
+        segments: Math.ceil(plaintextSize / SEGMENT),
       });
 
       // Key 1 gone: Orthanc reads the v2 store; then back to A1 (for the official plugins) while it runs.
