@@ -39,7 +39,7 @@ typedef struct {
 typedef struct {
   int seen; /* a handshake line arrived */
   outcome result;
-  int range, request_timeout_s, connect_timeout_s;
+  int range, request_timeout_s, connect_timeout_s, stop_grace_s;
   char socket[LINE_CAPACITY];
   char reason[LINE_CAPACITY + 512];
 } handshake;
@@ -58,6 +58,7 @@ typedef struct {
 static daemon_settings* g_settings;
 static daemon_process g_daemon = {.pid = -1, .pidfd = -1, .in_fd = -1, .out_fd = -1, .err_fd = -1};
 static int g_range;
+static int g_stop_grace_s = STOP_GRACE_S; /* the daemon's stop-grace, never below STOP_GRACE_S */
 static pthread_t g_thread;
 static int g_thread_started;
 extern char** environ;
@@ -75,7 +76,7 @@ static void on_line(const char* line, handshake* h, int from_stderr) {
   }
   h->seen = 1;
   h->result = OUTCOME_FAILED;
-  if (sscanf(line, OCS_READY_SCANF_FORMAT, &h->range, &h->request_timeout_s, &h->connect_timeout_s, &at) == 3 && at > 0 &&
+  if (sscanf(line, OCS_READY_SCANF_FORMAT, &h->range, &h->request_timeout_s, &h->connect_timeout_s, &h->stop_grace_s, &at) == 4 && at > 0 &&
       line[at] != '\0' && strlen(line + at) < sizeof ((struct sockaddr_un*)0)->sun_path) {
     h->result = OUTCOME_READY;
     snprintf(h->socket, sizeof h->socket, "%s", line + at);
@@ -279,6 +280,7 @@ outcome supervisor_start(daemon_settings* settings, int* range, char* reason, si
   g_settings = settings;
   start_daemon(&g_daemon, &h);
   g_range = *range = h.range;
+  if (h.result == OUTCOME_READY && h.stop_grace_s > g_stop_grace_s) g_stop_grace_s = h.stop_grace_s;
   snprintf(reason, reason_size, "%s", h.result == OUTCOME_READY ? h.socket : h.reason);
   if (h.result == OUTCOME_READY) {
     log_message(LOG_WARNING, "the daemon is ready: pid %d, socket %s, range reads %s, Node.js %s (%s)",
@@ -325,7 +327,7 @@ static void* supervise(void* unused) {
     stop_daemon(&g_daemon, 0); /* it has ended: only closes its streams */
     if (!restart_daemon(&g_daemon)) break;
   }
-  stop_daemon(&g_daemon, STOP_GRACE_S);
+  stop_daemon(&g_daemon, g_stop_grace_s);
   return NULL;
 }
 

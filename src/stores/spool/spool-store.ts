@@ -204,12 +204,15 @@ export class SpoolStore implements ObjectStore {
     }
     const flying = this.inFlight.get(key);
     if (flying !== undefined && flying.kind === "spool") {
+      // Marked first, in this tick: the uploader deletes the object once its upload lands, whatever follows.
       const from = this.pathOf(flying);
       flying.kind = "deleted";
-      flying.tombstoned = rename(from, this.pathOf(flying)).then(() => syncFolder(this.options.folder));
+      const renamed = rename(from, this.pathOf(flying)).then(() => syncFolder(this.options.folder));
+      flying.tombstoned = renamed.catch(() => undefined);
       try {
-        await flying.tombstoned;
+        await renamed;
       } catch (cause) {
+        // Without its tombstone on disk, a crash before the upload lands would leave the object behind.
         throw storeError("mark as deleted in the write-behind spool", from, cause);
       }
     }
@@ -430,21 +433,28 @@ export class SpoolStore implements ObjectStore {
         await entry.tombstoned;
         await this.backend.delete(entry.key);
       }
-      this.succeeded();
-      this.queue.delete(entry.seq);
-      if (this.live.get(entry.key) === entry) this.live.delete(entry.key);
-      await this.removeFile(entry).catch((error: unknown) => {
-        // Uploaded: a file left behind is uploaded again after a restart, which is harmless.
-        this.options.logger.warn(`write-behind spool: ${describeCause(error)}`);
-      });
     } catch (error) {
       this.failed(entry, error);
-    } finally {
-      entry.uploading = false;
-      this.inFlight.delete(entry.key);
-      if (this.queue.size === 0) for (const resolve of this.drainWaiters.splice(0)) resolve();
-      this.kick();
+      this.settle(entry);
+      return;
     }
+    this.succeeded();
+    this.queue.delete(entry.seq);
+    if (this.live.get(entry.key) === entry) this.live.delete(entry.key);
+    // Done before its file goes: a delete of the key from now on is the backend's alone.
+    this.settle(entry);
+    await this.removeFile(entry).catch((error: unknown) => {
+      // Uploaded: a file left behind is uploaded again after a restart, which is harmless.
+      this.options.logger.warn(`write-behind spool: ${describeCause(error)}`);
+    });
+  }
+
+  /** The entry's upload is over (done or failed): free its slot, wake drain waiters, start the next. */
+  private settle(entry: Entry): void {
+    entry.uploading = false;
+    this.inFlight.delete(entry.key);
+    if (this.queue.size === 0) for (const resolve of this.drainWaiters.splice(0)) resolve();
+    this.kick();
   }
 
   private async upload(entry: Entry): Promise<void> {
@@ -527,13 +537,17 @@ export class SpoolStore implements ObjectStore {
   }
 
   private async removeFile(entry: Entry): Promise<void> {
-    const path = this.pathOf(entry);
-    try {
-      await unlink(path);
-    } catch (cause) {
-      if (!isMissing(cause)) throw storeError("remove from the write-behind spool", path, cause);
-    }
     this.pendingBytes -= entry.size;
+    // A tombstone whose rename failed still has its file under the spool name.
+    const names = isTombstone(entry) ? (["deleted", "spool"] as const) : (["spool"] as const);
+    for (const kind of names) {
+      const path = join(this.options.folder, spoolFileName(entry.seq, kind));
+      try {
+        await unlink(path);
+      } catch (cause) {
+        if (!isMissing(cause)) throw storeError("remove from the write-behind spool", path, cause);
+      }
+    }
   }
 
   /** One file found at start-up: queued, dropped (superseded) or set aside (damaged). */
