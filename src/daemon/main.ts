@@ -154,7 +154,7 @@ async function shutdown(why: string, { server, socketDir, area, drainTimeoutMs }
   const spool = spoolOf(area);
   if (spool !== undefined && spool.backlog().objects > 0) {
     const before = spool.backlog();
-    logger.info(
+    logger.warn(
       `write-behind spool: uploading ${before.objects} object(s) (${before.bytes} bytes) before exiting, ` +
         `for up to ${drainTimeoutMs / 1000} s (LocalDisk.ShutdownDrainTimeout)`,
     );

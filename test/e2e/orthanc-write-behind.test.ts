@@ -305,6 +305,53 @@ describe("write-behind on a real Orthanc (S3 on Ceph RGW, encrypted)", () => {
     }
   });
 
+  it("bounds the wait of Orthanc's shutdown by ShutdownDrainTimeout; the rest drains at the next start", async (t) => {
+    const s = await setup({ ShutdownDrainTimeout: 4 });
+    const workDir = join(s.workDir, "orthanc");
+    let orthanc = await OrthancInstance.start({ workDir, config: s.config });
+    let down = false;
+    try {
+      const pool = await uniqueCopies(SMALL, 3);
+      const ledger = new OperationLedger();
+      await killGateway(s.server);
+      down = true;
+      for (const [i, data] of pool.entries()) {
+        assert.ok(
+          await ledger.upload(orthanc, data, `upload ${i} (radosgw down)`),
+          ledger.refused.join("; "),
+        );
+      }
+      const backlog = (await spoolReport(orthanc)).objects;
+      const t0 = Date.now();
+      await orthanc.stop();
+      const stopMs = Date.now() - t0;
+      t.diagnostic(`Orthanc stopped in ${stopMs} ms with ${backlog} objects spooled and radosgw down`);
+      assert.ok(stopMs >= 4000, "the shutdown waited for the drain");
+      assert.ok(stopMs < 4000 + 20_000, "no longer than ShutdownDrainTimeout, and the time to stop");
+      const left = (await filesUnder(join(s.tier, "spool"))).filter((name) => name.endsWith(".spool"));
+      assert.equal(left.length, backlog, "what could not be uploaded stays in the spool");
+
+      await s.server.startGateway();
+      down = false;
+      orthanc = await OrthancInstance.start({ workDir, config: s.config });
+      await drained(orthanc);
+      await checkAfterFault(t, {
+        scenario:
+          "Orthanc stopped while radosgw is down, started again once it is back (write-behind, S3 on Ceph RGW)",
+        orthanc,
+        storage: s.storage,
+        acknowledged: ledger.acknowledged,
+        counts: ledger.counts,
+        refusals: ledger.refused,
+      }).then((figures) => assert.equal(figures.orphans, 0));
+      await assertSpoolEmpty(s.tier);
+    } finally {
+      if (down) await s.server.startGateway();
+      await orthanc.stop();
+      await s.cleanup();
+    }
+  });
+
   it("refuses uploads cleanly when the disk under the spool is full, and takes them again once it drained", async (t) => {
     const s = await setup();
     let disk: SmallDisk | undefined;

@@ -226,6 +226,35 @@ describe("write-behind spool", () => {
     await spool.close();
   });
 
+  it("a delete just after an upload landed goes to the backend, and never fails on the vanishing file", async () => {
+    const { spool, gate, backendRoot, spoolFolder } = await setup();
+    for (let round = 0; round < 20; round++) {
+      const key = `landed-${round}`;
+      let release!: () => void;
+      gate.hold = new Promise((resolve) => (release = resolve));
+      await spool.put(key, Buffer.from("x"));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      release();
+      // Wait for the upload to land, then delete while the spool removes its file.
+      while (!gate.puts.includes(key)) await new Promise((resolve) => setImmediate(resolve));
+      await spool.delete(key);
+    }
+    assert.equal(await spool.drain(5000), true);
+    assert.deepEqual(await filesUnder(backendRoot), []);
+    assert.deepEqual(await spoolFiles(spoolFolder), []);
+    await spool.close();
+  });
+
+  it("drain retries at once, without waiting out a backoff begun during an outage", async () => {
+    const { spool, gate } = await setup({ retryBaseMs: 60_000, retryMaxMs: 60_000 });
+    gate.down = true;
+    await spool.put("waiting", Buffer.from("x"));
+    await new Promise((resolve) => setTimeout(resolve, 30)); // failed once: the next try is a minute away
+    gate.down = false;
+    assert.equal(await spool.drain(2000), true);
+    await spool.close();
+  });
+
   it("after a crash: drains what was acknowledged, never uploads half-written files, honours tombstones", async () => {
     const first = await setup({ concurrency: 4 });
     first.gate.hold = new Promise(() => undefined); // the uploads of the first daemon never end

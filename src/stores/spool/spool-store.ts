@@ -254,9 +254,15 @@ export class SpoolStore implements ObjectStore {
     return backlog;
   }
 
-  /** Resolves true once the spool is empty, or false after `timeoutMs` (uploads then go on). */
+  /**
+   * Resolves true once the spool is empty, or false after `timeoutMs` (uploads then go on). Retries at once:
+   * a backoff begun during an outage must not outlast the time given to drain (e.g. at shutdown).
+   */
   drain(timeoutMs: number): Promise<boolean> {
     if (this.queue.size === 0) return Promise.resolve(true);
+    this.pauseUntil = 0;
+    for (const entry of this.queue.values()) entry.notBefore = 0;
+    this.kick();
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
