@@ -6,11 +6,12 @@
 // uploaded), and the spool holds no file. docs/reliability.md#write-behind lists the figures.
 
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 
+import { readSpoolHeader } from "../../src/stores/spool/spool-file.js";
 import { filesUnder } from "../../test-support/folder.js";
 import { OrthancInstance } from "../../test-support/orthanc.js";
 import { startRgw, type RgwServer } from "../../test-support/rgw.js";
@@ -173,6 +174,16 @@ describe("write-behind on a real Orthanc (S3 on Ceph RGW, encrypted)", () => {
       assert.equal(metricValue(samples, "orthanc_cloud_storage_spool_capacity_bytes"), 1024 * 1024);
       assert.equal(metricValue(samples, "orthanc_cloud_storage_spool_failing"), 1);
       assert.ok(metricValue(samples, "orthanc_cloud_storage_spool_oldest_age_seconds") > 0);
+      // Encryption on: only ciphertext (A1 objects) on the local disk.
+      const spooled = (await filesUnder(join(s.tier, "spool"))).filter((name) => name.endsWith(".spool"));
+      assert.ok(spooled.length > 0);
+      for (const name of spooled) {
+        const path = join(s.tier, "spool", name);
+        const header = await readSpoolHeader(path);
+        const data = (await readFile(path)).subarray(header.dataOffset);
+        assert.equal(data.subarray(0, 2).toString("latin1"), "A1", `${name} holds an A1 object`);
+        assert.ok(!data.includes(Buffer.from("DICM")), `${name} holds no plaintext DICOM`);
+      }
       // Acknowledged uploads read back from the spool meanwhile.
       for (const id of whileDown.slice(0, 3)) {
         const response = await orthanc.request("GET", `/instances/${id}/file`);
