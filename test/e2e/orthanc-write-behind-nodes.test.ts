@@ -15,7 +15,7 @@ import { startScriptedServer, type RecordingServer } from "../../test-support/ht
 import { OrthancInstance, pluginPath } from "../../test-support/orthanc.js";
 import { postgresIndexPlugin, startPostgres, type PostgresServer } from "../../test-support/postgres.js";
 import { startRgw, type RgwServer } from "../../test-support/rgw.js";
-import { uniqueCopies } from "../helpers/dicom-copies.js";
+import { uniqueCopies } from "../../test-support/dicom-copies.js";
 import { waitFor } from "../helpers/wait.js";
 
 /** B's LocalDisk.PendingReadWait, in seconds. */

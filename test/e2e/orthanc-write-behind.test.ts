@@ -16,7 +16,7 @@ import { filesUnder } from "../../test-support/folder.js";
 import { OrthancInstance } from "../../test-support/orthanc.js";
 import { startRgw, type RgwServer } from "../../test-support/rgw.js";
 import { checkAfterFault, OperationLedger } from "../helpers/consistency.js";
-import { uniqueCopies } from "../helpers/dicom-copies.js";
+import { uniqueCopies } from "../../test-support/dicom-copies.js";
 import { serverForFile } from "../helpers/server-for-file.js";
 import { metricValue, parseMetrics } from "../helpers/prometheus.js";
 import { mountSmallDisk, type SmallDisk } from "../helpers/small-disk.js";

@@ -1,0 +1,157 @@
+// The daemon: started by the supervisor (supervisor.ts) as main.js without --supervise. It reads Orthanc's
+// merged configuration on stdin (up to a NUL byte), validates it, opens the storage, answers the start-up handshake on stdout,
+// then serves the bridge on a private Unix socket until stdin closes (Orthanc is gone) or SIGTERM:
+// Orthanc's storage calls, the REST routes /cloud-storage/health, /cloud-storage/metrics,
+// /cloud-storage/locate/{uuid} and /move-storage, and the steps of the move-storage jobs.
+
+import { rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+import { spoolOf } from "../area/local-disk-tier.js";
+import { openStorageArea } from "../area/open-storage-area.js";
+import type { StorageArea } from "../area/storage-area.js";
+import { parseOrthancConfigText } from "../config/read-config.js";
+import { resolveConfig } from "../config/parse-config.js";
+import { servesRangeReads } from "../area/range-reads.js";
+import { EncryptedCodec } from "../crypto/encrypted-codec.js";
+import { describeCause } from "../errors.js";
+import { stderrLogger as logger } from "../log.js";
+import { HealthCheck } from "./health.js";
+import { locateRoute } from "./locate-route.js";
+import { DaemonMetrics } from "./metrics.js";
+import { moveStorageJobStep, moveStorageRoute } from "./move-storage-route.js";
+import { Handshake, encodeReadyLine } from "./protocol.js";
+import { readUntilNul } from "./read-until-nul.js";
+import { RestRouter } from "./rest-router.js";
+import { listenForBridge, type BridgeServer } from "./server.js";
+import { createSocketFolder } from "./socket-folder.js";
+import { bridgeVersion, daemonVersion } from "./versions.js";
+
+/** One handshake line on stdout (protocol.ts); newlines inside a reason would split it. */
+function handshake(line: string): void {
+  process.stdout.write(`${line.replace(/[\r\n]+/g, " ")}\n`);
+}
+
+async function start(): Promise<void> {
+  const text = await readUntilNul(process.stdin);
+  const result = resolveConfig(
+    parseOrthancConfigText(text, "the configuration Orthanc passed to the plugin"),
+  );
+  for (const warning of result.ok === true ? result.config.warnings : result.warnings) logger.warn(warning);
+  if (result.ok === "disabled") {
+    handshake(`${Handshake.DISABLED} ${result.reason}`);
+    process.exit(0);
+  }
+  if (result.ok === false) {
+    handshake(`${Handshake.FAILED} invalid configuration: ${result.errors.join("; ")}`);
+    process.exit(1);
+  }
+  const { config } = result;
+  const section = config.backend.section;
+  const versions = { plugin: bridgeVersion(process.argv), daemon: await daemonVersion() };
+  const metrics = new DaemonMetrics({
+    section,
+    versions,
+    format: config.common.encryption.enabled ? (config.common.encryption.format ?? "A1") : "plaintext",
+  });
+  const area = await openStorageArea(config, logger, {
+    wrapStore: (store, tier) => metrics.observeStore(store, tier),
+    localDisk: true,
+  });
+  if (area.codec instanceof EncryptedCodec) metrics.watchMemoryBudget(area.codec.budget);
+  const spool = spoolOf(area);
+  const localDisk = config.bridge.localDisk;
+  if (spool !== undefined && localDisk !== undefined) metrics.watchSpool(spool, localDisk.maxPendingBytes);
+  await area.checkAccess();
+
+  const health = new HealthCheck({
+    area,
+    section,
+    versions,
+    ...(spool !== undefined && localDisk !== undefined
+      ? {
+          spool: {
+            store: spool,
+            capacityBytes: localDisk.maxPendingBytes,
+            alertAgeMs: localDisk.backlogAlertAgeMs,
+          },
+        }
+      : {}),
+  });
+  const router = new RestRouter(
+    [health.route(), metrics.route(), locateRoute(area), moveStorageRoute({ area, logger })],
+    logger,
+  );
+  const socketDir = await createSocketFolder(tmpdir());
+  const socketPath = join(socketDir, "bridge.sock");
+  const server = await listenForBridge(socketPath, area, logger, {
+    router,
+    jobStep: moveStorageJobStep({ area, logger }),
+    observer: metrics,
+  });
+  // Handlers first: a stop request may follow the handshake at once.
+  const drainTimeoutMs = spool === undefined ? 0 : (localDisk?.shutdownDrainTimeoutMs ?? 0);
+  const stop = (why: string): void => void shutdown(why, { server, socketDir, area, drainTimeoutMs });
+  process.stdin.on("end", () => stop("stdin closed: Orthanc is gone"));
+  process.stdin.on("close", () => stop("stdin closed: Orthanc is gone"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.stdin.resume(); // keep reading, to see the lifeline's end
+
+  // TypeScript decides what the bridge registers: range reads only when the stored format allows them
+  // (plaintext, or v2 as the write format: range-reads.ts).
+  handshake(
+    encodeReadyLine({
+      range: servesRangeReads(config.common.encryption),
+      requestTimeoutS: config.bridge.requestTimeoutS,
+      connectTimeoutS: config.bridge.connectTimeoutS,
+      // The drain, and a margin for the exit itself.
+      stopGraceS: Math.ceil(drainTimeoutMs / 1000) + STOP_MARGIN_S,
+      socketPath,
+    }),
+  );
+  logger.info(`serving Orthanc on ${socketPath} (pid ${process.pid}, Node.js ${process.version})`);
+}
+
+/** Beyond the spool's drain, what the daemon asks to be given to exit (the supervisor's own minimum is 5 s). */
+const STOP_MARGIN_S = 3;
+
+interface Running {
+  server: BridgeServer;
+  socketDir: string;
+  area: StorageArea;
+  /** LocalDisk.ShutdownDrainTimeout with write-behind on; 0 otherwise. */
+  drainTimeoutMs: number;
+}
+
+let stopping = false;
+async function shutdown(why: string, { server, socketDir, area, drainTimeoutMs }: Running): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info(`stopping: ${why}`);
+  await server.close();
+  await rm(socketDir, { recursive: true, force: true });
+  const spool = spoolOf(area);
+  if (spool !== undefined && spool.backlog().objects > 0) {
+    const before = spool.backlog();
+    logger.warn(
+      `write-behind spool: uploading ${before.objects} object(s) (${before.bytes} bytes) before exiting, ` +
+        `for up to ${drainTimeoutMs / 1000} s (LocalDisk.ShutdownDrainTimeout)`,
+    );
+    if (!(await spool.drain(drainTimeoutMs))) {
+      const left = spool.backlog();
+      logger.warn(
+        `write-behind spool: ${left.objects} object(s) (${left.bytes} bytes) still wait for upload; they are ` +
+          "uploaded when this node starts again, and exist only on its local disk until then",
+      );
+    }
+  }
+  await area.close().catch((error: unknown) => logger.warn(`closing the storage: ${describeCause(error)}`));
+  process.exit(0);
+}
+
+start().catch((error: unknown) => {
+  handshake(`${Handshake.FAILED} ${describeCause(error)}`);
+  process.exit(1);
+});
