@@ -73,4 +73,13 @@ export const BRIDGE_OPTIONS: readonly OptionSpec[] = [
       "Orthanc. Values are escaped, other attachments and name collisions keep uuid names " +
       "([backends.md](backends.md#object-names-from-dicom-tags)).",
   },
+  {
+    name: "LocalDisk",
+    type: "section",
+    section: "LocalDisk",
+    since: "ours",
+    description:
+      "A tier on this node's local disk in front of the backend: write-behind and a read cache " +
+      "(see OrthancCloudStorage.LocalDisk below). Not set: every operation goes to the backend.",
+  },
 ];

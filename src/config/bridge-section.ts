@@ -5,6 +5,7 @@
 // of the connection reach the bridge in the READY line.
 
 import { BRIDGE_OPTIONS, BRIDGE_SECTION, MAX_BRIDGE_SECONDS } from "./bridge-options.js";
+import { readLocalDiskSection, type LocalDiskOptions } from "./local-disk-section.js";
 import type { ReaderContext } from "./section-reader.js";
 import { SectionReader, isJsonObject, showValue } from "./section-reader.js";
 import { UUID_NAMES, parseNamePattern, type NamePattern } from "../layout/tag-names.js";
@@ -19,6 +20,8 @@ export interface BridgeOptions {
   connectTimeoutS: number;
   /** `ObjectNames`: the pattern naming new DICOM objects; undefined for "uuid" (the official names). */
   objectNames?: NamePattern;
+  /** `LocalDisk`: the local disk tier; undefined when not configured. */
+  localDisk?: LocalDiskOptions;
 }
 
 /** The section read from Orthanc's top level; every problem recorded in the diagnostics. */
@@ -43,6 +46,8 @@ export function readBridgeSection(
   if (daemon !== undefined) options.daemon = daemon;
   const objectNames = namePattern(r);
   if (objectNames !== undefined) options.objectNames = objectNames;
+  const localDisk = readLocalDiskSection(r.section("LocalDisk"), context);
+  if (localDisk !== undefined) options.localDisk = localDisk;
   r.warnUnknownOptions();
   return options;
 }

@@ -11,9 +11,9 @@ import { repoRoot } from "../../test-support/paths.js";
 const NATIVE = join(repoRoot, "native");
 /**
  * A ratchet: 2,442 lines before issue 14, which aims at 800; lower it as the bridge shrinks. Issue 16 added
- * 57 for the storage area with custom data, the attachment-record and adopt callbacks (Orthanc >= 1.12.8).
+ * 58 for the storage area with custom data, the attachment-record and adopt callbacks (Orthanc >= 1.12.8).
  */
-const MAX_LINES = 1018;
+const MAX_LINES = 1019;
 
 /** The C files in bridge.h's order (its first comment), top first. */
 async function layers(): Promise<string[]> {
