@@ -1,5 +1,7 @@
 // From resolved options to a working StorageArea: the codec, the stores and hybrid mode (spec §4.1).
 
+import { createHash } from "node:crypto";
+
 import type { BackendSection, ResolvedConfig } from "../config/types.js";
 import type { ObjectCodec } from "../crypto/codec.js";
 import { EncryptedCodec } from "../crypto/encrypted-codec.js";
@@ -17,11 +19,17 @@ import type { Logger } from "../log.js";
 import { createFolderStore } from "../stores/folder.js";
 import { DRIVERS, type DriverOpener } from "../stores/drivers.js";
 import type { ObjectStore } from "../stores/object-store.js";
+import { withLocalDisk, type LocalDiskContext } from "./local-disk-tier.js";
 import { StorageArea, type StorageTier } from "./storage-area.js";
 
 export interface OpenStorageAreaOptions {
   /** Wraps each store as it is opened (the daemon counts the requests of each tier this way). */
   wrapStore?: (store: ObjectStore, tier: string) => ObjectStore;
+  /**
+   * Put OrthancCloudStorage.LocalDisk, when configured, in front of the object storage. The daemon only:
+   * the CLI's tools run beside it and must not share its folder.
+   */
+  localDisk?: Omit<LocalDiskContext, "identity">;
 }
 
 /** spec §2.5: Orthanc's own aa/bb/uuid files are the legacy structure without a root. */
@@ -42,7 +50,7 @@ export async function openStorageArea(
   };
   const objectTier: StorageTier = {
     name: "object-storage",
-    store: wrap(await openObjectStore(config, logger), "object-storage"),
+    store: await openObjectTierStore(config, codec, logger, options),
     keysOf: (uuid, contentType) => candidateKeys(layout, uuid, contentType, common.enableLegacyUnknownFiles),
     parseKey: (key) => parseObjectKey(layout, key),
     listPrefix: keyPrefix(layout.rootPath),
@@ -71,6 +79,44 @@ export async function openStorageArea(
     common.hybridMode === "WriteToObjectStorage" ? [objectTier, fileTier] : [fileTier, objectTier];
   logger.info(`hybrid mode ${common.hybridMode}: primary ${primary.name}, secondary ${secondary.name}`);
   return new StorageArea({ primary, secondary, codec, logger });
+}
+
+/** The backend's store, its requests counted (wrapStore), behind the local disk tier when there is one. */
+async function openObjectTierStore(
+  config: ResolvedConfig,
+  codec: ObjectCodec,
+  logger: Logger,
+  options: OpenStorageAreaOptions,
+): Promise<ObjectStore> {
+  const backend = await openObjectStore(config, logger);
+  const store = options.wrapStore?.(backend, "object-storage") ?? backend;
+  const localDisk = config.bridge.localDisk;
+  if (localDisk === undefined || options.localDisk === undefined) return store;
+  return withLocalDisk(store, localDisk, logger, {
+    ...options.localDisk,
+    identity: storedBytesIdentity(config, backend, codec),
+  });
+}
+
+/**
+ * What the bytes stored under a key depend on besides the key: the backend, and the keys that decrypt them
+ * (fingerprinted, never written as such). Keys in the layout (RootPath, structure, `.enc`) are in the key.
+ */
+function storedBytesIdentity(config: ResolvedConfig, backend: ObjectStore, codec: ObjectCodec): string {
+  const ring = codec instanceof EncryptedCodec ? codec.ring : undefined;
+  const keys =
+    ring === undefined
+      ? []
+      : [ring.current, ...ring.previous.values()]
+          .sort((a, b) => a.id - b.id)
+          .map((key) => ({
+            id: key.id,
+            fingerprint: createHash("sha256")
+              .update("orthanc-cloud-storage read cache identity\0")
+              .update(key.key)
+              .digest("hex"),
+          }));
+  return `${JSON.stringify({ version: 1, backend: config.backend.section, location: backend.location, keys }, null, 2)}\n`;
 }
 
 async function openCodec(config: ResolvedConfig, logger: Logger): Promise<ObjectCodec> {

@@ -16,6 +16,7 @@ import { servesRangeReads } from "../area/range-reads.js";
 import { Diagnostics } from "../config/section-reader.js";
 import { EncryptedCodec } from "../crypto/encrypted-codec.js";
 import { describeCause } from "../errors.js";
+import type { ReadCache } from "../stores/read-cache.js";
 import { stderrLogger as logger } from "../log.js";
 import { HealthCheck } from "./health.js";
 import { locateRoute } from "./locate-route.js";
@@ -72,13 +73,20 @@ async function start(): Promise<void> {
     versions,
     format: config.common.encryption.enabled ? (config.common.encryption.format ?? "A1") : "plaintext",
   });
+  let readCache: ReadCache | undefined;
   const area = await openStorageArea(config, logger, {
     wrapStore: (store, tier) => metrics.observeStore(store, tier),
+    localDisk: {
+      readCacheOpened: (cache) => {
+        readCache = cache;
+        metrics.watchReadCache(cache);
+      },
+    },
   });
   if (area.codec instanceof EncryptedCodec) metrics.watchMemoryBudget(area.codec.budget);
   await area.checkAccess();
 
-  const health = new HealthCheck({ area, section, versions });
+  const health = new HealthCheck({ area, section, versions, readCache });
   const router = new RestRouter(
     [health.route(), metrics.route(), locateRoute(area), moveStorageRoute({ area, logger })],
     logger,
