@@ -163,7 +163,11 @@ export class DaemonMetrics implements DispatchObserver {
     const registers = [this.registry];
     const counters: Array<[string, string, keyof ReadCacheStats]> = [
       ["hits_total", "Reads (whole or range) served from the read cache", "hits"],
-      ["misses_total", "Reads sent to the backend past the read cache", "misses"],
+      [
+        "misses_total",
+        "Reads served by the backend past the read cache (missing objects not counted)",
+        "misses",
+      ],
       ["hit_bytes_total", "Object bytes served from the read cache", "hitBytes"],
       ["fills_total", "Objects written into the read cache (on read and on put)", "fills"],
       ["filled_bytes_total", "Bytes written into the read cache, digests included", "filledBytes"],

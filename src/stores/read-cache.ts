@@ -74,7 +74,7 @@ export interface ReadCacheStats {
   objects: number;
   /** Reads (whole or range) served from the cache. */
   hits: number;
-  /** Reads sent to the backend. */
+  /** Reads served by the backend (of objects that exist). */
   misses: number;
   /** Object bytes served from the cache. */
   hitBytes: number;
@@ -255,21 +255,23 @@ export class ReadCache implements ObjectStore {
     const cached = await this.#readCached(key, range);
     if (cached !== null) return cached;
     const claim = this.#claims.get(key);
-    if (range !== undefined || claim?.kind === "write") {
-      this.#stats.misses++;
-      return this.#backend.get(key, range);
-    }
+    if (range !== undefined || claim?.kind === "write") return this.#countMiss(this.#backend.get(key, range));
     if (claim?.filled !== undefined) {
       // Another read is fetching this object: wait for its fill rather than fetching it again.
       if (await claim.filled) {
         const filled = await this.#readCached(key, range);
         if (filled !== null) return filled;
       }
-      this.#stats.misses++;
-      return this.#backend.get(key);
+      return this.#countMiss(this.#backend.get(key));
     }
-    this.#stats.misses++;
-    return this.#fetchAndFill(key);
+    return this.#countMiss(this.#fetchAndFill(key));
+  }
+
+  /** A read the backend served; one of an object that does not exist (the health probe's) is no miss. */
+  async #countMiss(read: Promise<ObjectBody | null>): Promise<ObjectBody | null> {
+    const object = await read;
+    if (object !== null) this.#stats.misses++;
+    return object;
   }
 
   head(key: string): Promise<ObjectInfo | null> {
