@@ -68,16 +68,6 @@ export class BlockDigests {
   }
 }
 
-/** The whole cache file of `data`, in one buffer. */
-export function encodeEntry(data: Uint8Array): Buffer {
-  const digests = new BlockDigests();
-  digests.update(data);
-  const file = Buffer.allocUnsafe(entryBytes(data.length));
-  file.set(data, 0);
-  digests.trailer().copy(file, data.length);
-  return file;
-}
-
 /** Why a cache file cannot be trusted, in words for the log. */
 export class CorruptEntry extends Error {}
 

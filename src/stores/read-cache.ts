@@ -22,12 +22,7 @@ import { mkdir, open, readFile, readdir, rename, rm, stat, unlink, type FileHand
 import { dirname, join } from "node:path";
 import { Transform, pipeline, type Readable } from "node:stream";
 
-import {
-  isTemporaryName,
-  temporaryPath,
-  writeBytesAtomicallyNow,
-  writeFileAtomically,
-} from "../atomic-file.js";
+import { isTemporaryName, temporaryPath, writeFileAtomically } from "../atomic-file.js";
 import { StorageError, describeCause } from "../errors.js";
 import type { Logger } from "../log.js";
 import {
@@ -37,7 +32,6 @@ import {
   FOOTER_BYTES,
   checkBlocks,
   digestSpan,
-  encodeEntry,
   entryBytes,
   sizeFromFooter,
 } from "./cache-entry.js";
@@ -102,7 +96,7 @@ const FAN_OUT_NAME = /^[0-9a-f]{2}$/;
 interface Claim {
   kind: "read" | "write";
   cancelled: boolean;
-  /** A read's fill: true once its entry is in place. */
+  /** A fill in progress (a read's, or a put's once the backend has the object): true once in place. */
   filled?: Promise<boolean>;
 }
 
@@ -224,20 +218,22 @@ export class ReadCache implements ObjectStore {
 
   async put(key: string, data: Uint8Array): Promise<void> {
     const claim = this.#claimForWrite(key);
+    let handedOver = false;
     try {
       await this.#drop(key);
       await this.#backend.put(key, data);
-      await this.#fillFromBytes(key, data, claim);
+      handedOver = await this.#fillFromBytes(key, data, claim, () => this.#release(key, claim));
     } finally {
-      this.#release(key, claim);
+      if (!handedOver) this.#release(key, claim);
     }
   }
 
   async putStream(key: string, body: Readable, size: number): Promise<void> {
     const claim = this.#claimForWrite(key);
+    let handedOver = false;
     try {
       await this.#drop(key);
-      const fill = this.#admissible(size) ? new StreamFill(this.#pathOf(key), size) : undefined;
+      const fill = this.#admissible(size) ? this.#newFill(key, size) : undefined;
       const teed = fill === undefined ? body : tee(body, fill);
       try {
         await this.#backend.putStream(key, teed, size);
@@ -245,9 +241,12 @@ export class ReadCache implements ObjectStore {
         this.#track(fill?.abort());
         throw error;
       }
-      if (fill !== undefined) await this.#commitFill(key, fill, claim);
+      if (fill !== undefined) {
+        this.#commitInBackground(key, fill, claim, () => this.#release(key, claim));
+        handedOver = true;
+      }
     } finally {
-      this.#release(key, claim);
+      if (!handedOver) this.#release(key, claim);
     }
   }
 
@@ -255,15 +254,16 @@ export class ReadCache implements ObjectStore {
     const cached = await this.#readCached(key, range);
     if (cached !== null) return cached;
     const claim = this.#claims.get(key);
-    if (range !== undefined || claim?.kind === "write") return this.#countMiss(this.#backend.get(key, range));
-    if (claim?.filled !== undefined) {
-      // Another read is fetching this object: wait for its fill rather than fetching it again.
+    if (range === undefined && claim?.filled !== undefined) {
+      // Another read is fetching this object, or a put's bytes are being written: wait for that fill
+      // rather than fetching the object again.
       if (await claim.filled) {
         const filled = await this.#readCached(key, range);
         if (filled !== null) return filled;
       }
       return this.#countMiss(this.#backend.get(key));
     }
+    if (range !== undefined || claim !== undefined) return this.#countMiss(this.#backend.get(key, range));
     return this.#countMiss(this.#fetchAndFill(key));
   }
 
@@ -292,8 +292,8 @@ export class ReadCache implements ObjectStore {
     return this.#backend.list(prefix);
   }
 
+  /** Waits for the fills in progress (a body handed out must be read or destroyed first). */
   async close(): Promise<void> {
-    for (const claim of this.#claims.values()) claim.cancelled = true;
     await this.settled();
     await this.#backend.close();
   }
@@ -438,13 +438,14 @@ export class ReadCache implements ObjectStore {
       return object;
     }
     if (object.bytes !== undefined) {
-      // The backend holds them already (a local store): write the entry now, before the caller may
-      // hand their memory back.
-      await this.#fillFromBytes(key, object.bytes, claim);
-      done(this.#policy.has(nameOf(key)));
+      // The backend holds them already (a local store): copied before the caller may hand them back.
+      const handedOver = await this.#fillFromBytes(key, object.bytes, claim, () =>
+        done(this.#policy.has(nameOf(key))),
+      );
+      if (!handedOver) done(this.#policy.has(nameOf(key)));
       return object;
     }
-    const fill = new StreamFill(this.#pathOf(key), object.size);
+    const fill = this.#newFill(key, object.size);
     // Tracked from now on: settled() and close() wait until the caller has read the body or given up.
     let finished: () => void = () => undefined;
     this.#track(new Promise<void>((resolve) => (finished = resolve)));
@@ -461,36 +462,63 @@ export class ReadCache implements ObjectStore {
     return { size: object.size, body };
   }
 
-  /** An entry from bytes in hand; a failure to write it is logged, never the caller's failure. */
-  async #fillFromBytes(key: string, data: Uint8Array, claim: Claim): Promise<void> {
-    if (claim.cancelled || !this.#admissible(data.length)) return;
+  /**
+   * An entry from bytes in hand; a failure to write it is logged, never the caller's failure. A small one
+   * is copied, then written in the background: true when so, and `finished` is called once it is done (the
+   * claim stays until then, so a delete meanwhile cancels it). A large one is written from `data` before
+   * this returns.
+   */
+  async #fillFromBytes(key: string, data: Uint8Array, claim: Claim, finished: () => void): Promise<boolean> {
+    if (claim.cancelled || !this.#admissible(data.length)) return false;
+    if (entryBytes(data.length) <= SYNC_FILE_LIMIT) {
+      const fill = this.#newFill(key, data.length);
+      fill.add(data);
+      this.#commitInBackground(key, fill, claim, finished);
+      return true;
+    }
     const path = this.#pathOf(key);
     try {
-      if (entryBytes(data.length) <= SYNC_FILE_LIMIT) {
-        writeBytesAtomicallyNow(path, encodeEntry(data), { createFolders: true });
-      } else {
-        const digests = new BlockDigests();
-        digests.update(data);
-        const trailer = digests.trailer();
-        // Two writes rather than a copy of a large object: writeFile continues at the handle's position.
-        await writeFileAtomically(
-          path,
-          async (file) => {
-            await file.writeFile(data);
-            await file.writeFile(trailer);
-          },
-          { createFolders: true },
-        );
-      }
+      const digests = new BlockDigests();
+      digests.update(data);
+      const trailer = digests.trailer();
+      // Two writes rather than a copy of a large object: writeFile continues at the handle's position.
+      await writeFileAtomically(
+        path,
+        async (file) => {
+          await file.writeFile(data);
+          await file.writeFile(trailer);
+        },
+        { createFolders: true },
+      );
     } catch (error) {
       this.#diskError("write", path, key, error);
-      return;
+      return false;
     }
     this.#placed(key, path, entryBytes(data.length), claim);
+    return false;
+  }
+
+  /**
+   * A put's fill, once the backend has the object, written while the put returns; reads of the object
+   * meanwhile wait for it (claim.filled). `finished` releases the claim.
+   */
+  #commitInBackground(key: string, fill: StreamFill, claim: Claim, finished: () => void): void {
+    const committed = this.#commitFill(key, fill, claim).finally(finished);
+    this.#track(committed);
+    claim.filled ??= committed.then(
+      () => !claim.cancelled && this.#policy.has(nameOf(key)),
+      () => false,
+    );
+  }
+
+  #newFill(key: string, size: number): StreamFill {
+    return new StreamFill(this.#pathOf(key), size, this.#buffers);
   }
 
   /** A StreamFill whose bytes all came: renamed into place and admitted, unless cancelled meanwhile. */
   async #commitFill(key: string, fill: StreamFill, claim: Claim): Promise<void> {
+    // Let the answer that brought the bytes go out first: the entry's digests and writes come after.
+    await new Promise((resolve) => setImmediate(resolve));
     if (claim.cancelled || !fill.complete) {
       await fill.abort();
       return;
@@ -571,10 +599,15 @@ export class ReadCache implements ObjectStore {
     this.#logger.warn(`read cache: cannot ${operation} ${path}${object}: ${describeCause(error)}`);
   }
 
+  /** Work that nobody awaits: counted for settled(), and its failure logged (never thrown at nobody). */
   #track(work: Promise<unknown> | undefined): void {
     if (work === undefined) return;
-    this.#background.add(work);
-    void work.finally(() => this.#background.delete(work));
+    const tracked = work.then(
+      () => undefined,
+      (error: unknown) => this.#diskError("clean up", this.#folder, undefined, error),
+    );
+    this.#background.add(tracked);
+    void tracked.finally(() => this.#background.delete(tracked));
   }
 
   async #empty(why: string): Promise<void> {
@@ -653,9 +686,10 @@ function tee(body: Readable, fill: StreamFill, settled?: (complete: boolean) => 
 const FILL_BATCH = 1024 * 1024;
 
 /**
- * A new entry written as its bytes come: a small one gathered in memory and written at the end in one
- * unit on this thread (local-file-io.ts), a large one in batches into a temporary file. Either way it
- * appears under its name only through a rename, with its trailer.
+ * A new entry written as its bytes come. A small one is gathered in a pooled buffer (a copy per chunk is
+ * all a miss pays on its way), digested and written once the caller has everything; a large one is
+ * digested as it comes and written in batches into a temporary file. Either way it appears under its
+ * name only through a rename, with its trailer.
  */
 class StreamFill {
   readonly #digests = new BlockDigests();
@@ -670,12 +704,16 @@ class StreamFill {
   #failure: unknown;
   #received = 0;
 
+  readonly #buffers: ReadBuffers;
+
   constructor(
     readonly path: string,
     readonly size: number,
+    buffers: ReadBuffers,
   ) {
     this.#temp = temporaryPath(path);
-    if (entryBytes(size) <= SYNC_FILE_LIMIT) this.#whole = Buffer.allocUnsafe(entryBytes(size));
+    this.#buffers = buffers;
+    if (entryBytes(size) <= SYNC_FILE_LIMIT) this.#whole = buffers.take(entryBytes(size));
   }
 
   /** Every announced byte came, and no more. */
@@ -688,10 +726,10 @@ class StreamFill {
       this.#failure ??= new Error(`the object brought more than its announced ${this.size} bytes`);
     }
     if (this.#failure !== undefined) return;
-    this.#digests.update(chunk);
     if (this.#whole !== undefined) {
       this.#whole.set(chunk, this.#received);
     } else {
+      this.#digests.update(chunk);
       for (let offset = 0; offset < chunk.length;) {
         this.#batch ??= Buffer.allocUnsafe(FILL_BATCH);
         const take = Math.min(FILL_BATCH - this.#batchFill, chunk.length - offset);
@@ -706,12 +744,18 @@ class StreamFill {
 
   /** Write what is left and the trailer, then rename the file into place. */
   async commit(): Promise<void> {
-    const trailer = this.#digests.trailer();
-    if (this.#whole !== undefined) {
-      trailer.copy(this.#whole, this.size);
-      writeBytesAtomicallyNow(this.path, this.#whole, { createFolders: true });
+    const whole = this.#whole;
+    if (whole !== undefined) {
+      try {
+        this.#digests.update(whole.subarray(0, this.size));
+        this.#digests.trailer().copy(whole, this.size);
+        await writeFileAtomically(this.path, (file) => file.writeFile(whole), { createFolders: true });
+      } finally {
+        this.#releaseWhole();
+      }
       return;
     }
+    const trailer = this.#digests.trailer();
     this.#flush();
     this.#queue(trailer);
     await this.#writes;
@@ -728,12 +772,22 @@ class StreamFill {
   /** Drop what was written. */
   async abort(): Promise<void> {
     this.#failure ??= new Error("abandoned");
+    this.#releaseWhole();
     await this.#writes;
     const file = this.#file;
     this.#file = undefined;
     if (file === undefined) return;
     await (await file.catch(() => undefined))?.close().catch(() => undefined);
     await rm(this.#temp, { force: true });
+  }
+
+  #released = false;
+
+  /** The small entry's buffer back to the pool, once. */
+  #releaseWhole(): void {
+    if (this.#whole === undefined || this.#released) return;
+    this.#released = true;
+    this.#buffers.give(this.#whole);
   }
 
   #flush(): void {

@@ -178,13 +178,17 @@ describe("read cache", () => {
     const f = await fixture({ capacityBytes: 10 * entryBytes(size) + 100 });
     const hot = ["hot/1", "hot/2", "hot/3"];
     for (const key of hot) await f.backend.put(key, randomBytes(size));
-    for (let pass = 0; pass < 2; pass++) for (const key of hot) await bytesOf(await f.cache.get(key));
+    // Each fill settled before the next read: fills that run together may land in any order.
+    const read = async (key: string) => {
+      await bytesOf(await f.cache.get(key));
+      await f.cache.settled();
+    };
+    for (let pass = 0; pass < 2; pass++) for (const key of hot) await read(key);
     for (const key of hot) assert.ok(f.cache.isProtected(key), `${key} promoted by its second read`);
     for (let i = 0; i < 40; i++) {
       await f.backend.put(`scan/${i}`, randomBytes(size));
-      await bytesOf(await f.cache.get(`scan/${i}`));
+      await read(`scan/${i}`);
     }
-    await f.cache.settled();
     for (const key of hot) assert.ok(f.cache.holds(key), `${key} survived the scan`);
     assert.ok(f.cache.holds("scan/39"), "the latest object of the scan is cached");
     assert.equal(f.cache.holds("scan/0"), false, "the scan's first objects were evicted");
@@ -228,7 +232,10 @@ describe("read cache", () => {
 
   it("evicts the oldest entries when reopened with a smaller size, and empties itself for another identity", async () => {
     const f = await fixture();
-    for (let i = 0; i < 5; i++) await f.cache.put(`k${i}`, randomBytes(100_000));
+    for (let i = 0; i < 5; i++) {
+      await f.cache.put(`k${i}`, randomBytes(100_000));
+      await f.cache.settled(); // one after the other: their files' times give the order at the restart
+    }
     let cache = await f.reopen({ capacityBytes: 3 * entryBytes(100_000) });
     assert.equal(cache.stats().objects, 3);
     assert.ok(cache.holds("k4"));
@@ -243,6 +250,7 @@ describe("read cache", () => {
       const f = await fixture();
       const data = randomBytes(damage.includes("large") ? 6 * MB : 50_000);
       await f.cache.put("d.dcm", data);
+      await f.cache.settled(); // a put's entry is written while the put returns
       const path = entryPath(f.cacheFolder, "d.dcm");
       if (damage === "a truncated file") {
         await truncate(path, 20_000);
@@ -270,6 +278,7 @@ describe("read cache", () => {
   it("drops an entry on delete before the backend's delete returns, and on put before the new bytes", async () => {
     const f = await fixture();
     await f.cache.put("x.dcm", Buffer.from("first"));
+    await f.cache.settled();
     const path = entryPath(f.cacheFolder, "x.dcm");
     await stat(path);
     await f.cache.put("x.dcm", Buffer.from("second"));
