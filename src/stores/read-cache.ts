@@ -188,16 +188,20 @@ export class ReadCache implements ObjectStore {
       let temporary = 0;
       for (const fanOut of await readdir(this.#folder)) {
         if (!FAN_OUT_NAME.test(fanOut)) continue;
-        for (const name of await readdir(join(this.#folder, fanOut))) {
-          const path = join(this.#folder, fanOut, name);
-          if (isTemporaryName(name)) {
-            await rm(path, { force: true });
-            temporary++;
-          } else if (ENTRY_NAME.test(name) && name.startsWith(fanOut)) {
-            const info = await stat(path);
-            if (info.isFile()) entries.push({ name, bytes: info.size, mtimeMs: info.mtimeMs });
-          }
-        }
+        // One sub-folder's files at once: a large cache is listed in seconds, not one stat at a time.
+        const names = await readdir(join(this.#folder, fanOut));
+        await Promise.all(
+          names.map(async (name) => {
+            const path = join(this.#folder, fanOut, name);
+            if (isTemporaryName(name)) {
+              await rm(path, { force: true });
+              temporary++;
+            } else if (ENTRY_NAME.test(name) && name.startsWith(fanOut)) {
+              const info = await stat(path);
+              if (info.isFile()) entries.push({ name, bytes: info.size, mtimeMs: info.mtimeMs });
+            }
+          }),
+        );
       }
       entries.sort((a, b) => a.mtimeMs - b.mtimeMs);
       for (const { name, bytes } of entries) this.#admit(name, bytes);
