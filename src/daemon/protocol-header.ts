@@ -7,7 +7,6 @@ import {
   CALLBACK_HEADER_SIZE,
   CALLBACK_MAGIC,
   CallbackKind,
-  DAEMON_ENVIRONMENT,
   Handshake,
   HttpMethod,
   JOB_START_OVER_KEY,
@@ -32,6 +31,8 @@ import {
   RestAnswerOffset,
   RestRequestOffset,
   SERIALIZED_JOB_FORMAT,
+  SUPERVISE_FLAG,
+  SupervisorLine,
   UUID_FIELD_SIZE,
 } from "./protocol.js";
 
@@ -50,6 +51,7 @@ export const HEADER_GROUPS: ReadonlyArray<readonly [string, Readonly<Record<stri
   ["OCS_FLAG_", BridgeFlag],
   ["OCS_HANDSHAKE_", Handshake],
   ["OCS_LOG_", LogPrefix],
+  ["OCS_SUPERVISOR_LINE_", SupervisorLine],
 ];
 
 /** The single constants, by their C names. */
@@ -70,7 +72,7 @@ export const HEADER_CONSTANTS: Readonly<Record<string, number | string | readonl
   OCS_SERIALIZED_JOB_FORMAT: SERIALIZED_JOB_FORMAT,
   OCS_JOB_START_OVER_KEY: JOB_START_OVER_KEY,
   OCS_REST_ROUTES: REST_ROUTES,
-  OCS_DAEMON_ENVIRONMENT: Object.entries(DAEMON_ENVIRONMENT).map(([name, value]) => `${name}=${value}`),
+  OCS_SUPERVISE_FLAG: SUPERVISE_FLAG,
 };
 
 /** "InexistentFile" → "INEXISTENT_FILE"; names already in capitals stay. */

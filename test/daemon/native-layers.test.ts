@@ -10,7 +10,7 @@ import { repoRoot } from "../../test-support/paths.js";
 
 const NATIVE = join(repoRoot, "native");
 /** A ratchet: 2,442 lines before issue 14, which aims at 800; lower it as the bridge shrinks. */
-const MAX_LINES = 1340;
+const MAX_LINES = 961;
 
 /** The C files in bridge.h's order (its first comment), top first. */
 async function layers(): Promise<string[]> {
