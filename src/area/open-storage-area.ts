@@ -26,10 +26,12 @@ export interface OpenStorageAreaOptions {
   /** Wraps each store as it is opened (the daemon counts the requests of each tier this way). */
   wrapStore?: (store: ObjectStore, tier: string) => ObjectStore;
   /**
-   * Put OrthancCloudStorage.LocalDisk, when configured, in front of the object storage. The daemon only:
-   * the CLI's tools run beside it and must not share its folder.
+   * Open OrthancCloudStorage.LocalDisk in front of the backend when configured (the daemon does; the CLI's
+   * tools, which may run beside a daemon, work on the backend alone).
    */
-  localDisk?: Omit<LocalDiskContext, "identity">;
+  localDisk?: boolean;
+  /** With localDisk: told of the read cache once open (the daemon's metrics and health watch it). */
+  readCacheOpened?: LocalDiskContext["readCacheOpened"];
 }
 
 /** spec §2.5: Orthanc's own aa/bb/uuid files are the legacy structure without a root. */
@@ -48,9 +50,17 @@ export async function openStorageArea(
     rootPath: common.rootPath,
     encrypted: common.encryption.enabled,
   };
+  const localDisk = options.localDisk === true ? config.bridge.localDisk : undefined;
+  const backend = wrap(await openObjectStore(config, logger), "object-storage");
   const objectTier: StorageTier = {
     name: "object-storage",
-    store: await openObjectTierStore(config, codec, logger, options),
+    store:
+      localDisk === undefined
+        ? backend
+        : await withLocalDisk(backend, localDisk, logger, {
+            identity: storedBytesIdentity(config, backend, codec),
+            readCacheOpened: options.readCacheOpened,
+          }),
     keysOf: (uuid, contentType) => candidateKeys(layout, uuid, contentType, common.enableLegacyUnknownFiles),
     parseKey: (key) => parseObjectKey(layout, key),
     listPrefix: keyPrefix(layout.rootPath),
@@ -59,7 +69,11 @@ export async function openStorageArea(
     `${config.backend.section}: objects in ${objectTier.store.location}, ${common.storageStructure} structure, ` +
       `client-side encryption ${common.encryption.enabled ? `enabled (new objects in format ${codec.format})` : "disabled"}`,
   );
-  if (common.hybridMode === "Disabled") return new StorageArea({ primary: objectTier, codec, logger });
+  // issue 17: with write-behind on another node, an object may be in no bucket yet; the wait is the daemon's.
+  const pendingReadWaitMs = localDisk?.pendingReadWaitMs ?? 0;
+  if (common.hybridMode === "Disabled") {
+    return new StorageArea({ primary: objectTier, codec, logger, pendingReadWaitMs });
+  }
 
   // spec §2.5: Orthanc's own layout under StorageDirectory, never an extension.
   const fileTier: StorageTier = {
@@ -78,24 +92,7 @@ export async function openStorageArea(
   const [primary, secondary] =
     common.hybridMode === "WriteToObjectStorage" ? [objectTier, fileTier] : [fileTier, objectTier];
   logger.info(`hybrid mode ${common.hybridMode}: primary ${primary.name}, secondary ${secondary.name}`);
-  return new StorageArea({ primary, secondary, codec, logger });
-}
-
-/** The backend's store, its requests counted (wrapStore), behind the local disk tier when there is one. */
-async function openObjectTierStore(
-  config: ResolvedConfig,
-  codec: ObjectCodec,
-  logger: Logger,
-  options: OpenStorageAreaOptions,
-): Promise<ObjectStore> {
-  const backend = await openObjectStore(config, logger);
-  const store = options.wrapStore?.(backend, "object-storage") ?? backend;
-  const localDisk = config.bridge.localDisk;
-  if (localDisk === undefined || options.localDisk === undefined) return store;
-  return withLocalDisk(store, localDisk, logger, {
-    ...options.localDisk,
-    identity: storedBytesIdentity(config, backend, codec),
-  });
+  return new StorageArea({ primary, secondary, codec, logger, pendingReadWaitMs });
 }
 
 /**
@@ -116,7 +113,8 @@ function storedBytesIdentity(config: ResolvedConfig, backend: ObjectStore, codec
               .update(key.key)
               .digest("hex"),
           }));
-  return `${JSON.stringify({ version: 1, backend: config.backend.section, location: backend.location, keys }, null, 2)}\n`;
+  const identity = { version: 1, backend: config.backend.section, location: backend.location, keys };
+  return `${JSON.stringify(identity, null, 2)}\n`;
 }
 
 async function openCodec(config: ResolvedConfig, logger: Logger): Promise<ObjectCodec> {

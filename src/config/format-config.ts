@@ -37,6 +37,10 @@ function localDiskLines(config: ResolvedConfig): string[] {
     ["Path", json(localDisk.path)],
     ["WriteBehind", json(localDisk.writeBehind)],
     ["MaxPendingSize", String(localDisk.maxPendingBytes / BYTES_PER_MB)],
+    ["UploadConcurrency", String(localDisk.uploadConcurrency)],
+    ["ShutdownDrainTimeout", String(localDisk.shutdownDrainTimeoutMs / 1000)],
+    ["PendingReadWait", String(localDisk.pendingReadWaitMs / 1000)],
+    ["BacklogAlertAge", String(localDisk.backlogAlertAgeMs / 1000)],
     ["ReadCacheSize", String(localDisk.readCacheBytes / BYTES_PER_MB)],
   ];
   return lines.map(([option, value]) => `OrthancCloudStorage.LocalDisk.${option} = ${value}`);

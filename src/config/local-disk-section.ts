@@ -9,6 +9,7 @@ import type { ReaderContext, SectionReader } from "./section-reader.js";
 export const LOCAL_DISK_SECTION = "LocalDisk";
 
 const BYTES_PER_MB = 1024 * 1024;
+const MS_PER_S = 1000;
 
 export const LOCAL_DISK_OPTIONS: readonly OptionSpec[] = [
   {
@@ -42,6 +43,46 @@ export const LOCAL_DISK_OPTIONS: readonly OptionSpec[] = [
       "fill it, creates fail with an error saying so (nothing is dropped, the disk is not filled).",
   },
   {
+    name: "UploadConcurrency",
+    type: "unsigned",
+    default: 4,
+    min: 1,
+    since: "ours",
+    description:
+      "With WriteBehind: how many uploads from the spool to the backend run at once (oldest objects first).",
+  },
+  {
+    name: "ShutdownDrainTimeout",
+    type: "unsigned",
+    default: 30,
+    unit: "s",
+    since: "ours",
+    description:
+      "With WriteBehind: how long Orthanc's shutdown waits for the spool to drain. What is left is uploaded " +
+      "on the next start of this node.",
+  },
+  {
+    name: "PendingReadWait",
+    type: "unsigned",
+    default: 10,
+    unit: "s",
+    since: "ours",
+    description:
+      "How long a read of an object missing from the backend keeps polling for it before failing with " +
+      "PENDING_ELSEWHERE: in a cluster with write-behind, another node may not have uploaded it yet. 0: fail at once.",
+  },
+  {
+    name: "BacklogAlertAge",
+    type: "unsigned",
+    default: 300,
+    min: 1,
+    unit: "s",
+    since: "ours",
+    description:
+      "With WriteBehind: /cloud-storage/health turns unhealthy (503) when the oldest object waiting in the " +
+      "spool is older than this, or when the spool is 90% full.",
+  },
+  {
     name: "ReadCacheSize",
     type: "unsigned",
     default: 0,
@@ -58,6 +99,11 @@ export interface LocalDiskOptions {
   path: string;
   writeBehind: boolean;
   maxPendingBytes: number;
+  uploadConcurrency: number;
+  shutdownDrainTimeoutMs: number;
+  /** 0: a read of a missing object fails at once. */
+  pendingReadWaitMs: number;
+  backlogAlertAgeMs: number;
   /** 0: no read cache. */
   readCacheBytes: number;
 }
@@ -73,6 +119,10 @@ export function readLocalDiskSection(
     path: path ?? "",
     writeBehind: r.boolean("WriteBehind"),
     maxPendingBytes: r.unsigned("MaxPendingSize") * BYTES_PER_MB,
+    uploadConcurrency: r.unsigned("UploadConcurrency"),
+    shutdownDrainTimeoutMs: r.unsigned("ShutdownDrainTimeout") * MS_PER_S,
+    pendingReadWaitMs: r.unsigned("PendingReadWait") * MS_PER_S,
+    backlogAlertAgeMs: r.unsigned("BacklogAlertAge") * MS_PER_S,
     readCacheBytes: r.unsigned("ReadCacheSize") * BYTES_PER_MB,
   };
   r.warnUnknownOptions();

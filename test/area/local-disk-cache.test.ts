@@ -40,6 +40,10 @@ async function setUp(encrypted: boolean): Promise<{ root: string; config: Resolv
     path: join(root, "tier"),
     writeBehind: false,
     maxPendingBytes: 10 * MB,
+    uploadConcurrency: 2,
+    shutdownDrainTimeoutMs: 1000,
+    pendingReadWaitMs: 0,
+    backlogAlertAgeMs: 60_000,
     readCacheBytes: 16 * MB,
   };
   return { root, config };
@@ -54,13 +58,8 @@ async function open(config: ResolvedConfig, daemon = true): Promise<Opened> {
   let cache: ReadCache | undefined;
   const area = await openStorageArea(config, new MemoryLogger(), {
     wrapStore: (store, tier) => metrics.observeStore(store, tier),
-    ...(daemon
-      ? {
-          localDisk: {
-            readCacheOpened: (opened: ReadCache) => void metrics.watchReadCache((cache = opened)),
-          },
-        }
-      : {}),
+    localDisk: daemon,
+    readCacheOpened: (opened: ReadCache) => void metrics.watchReadCache((cache = opened)),
   });
   return { area, metrics, cache };
 }

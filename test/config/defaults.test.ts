@@ -401,6 +401,10 @@ const ROWS: readonly DefaultRow[] = [
     [
       ["WriteBehind", "writeBehind", false],
       ["MaxPendingSize", "maxPendingBytes", 10240 * MIB],
+      ["UploadConcurrency", "uploadConcurrency", 4],
+      ["ShutdownDrainTimeout", "shutdownDrainTimeoutMs", 30_000],
+      ["PendingReadWait", "pendingReadWaitMs", 10_000],
+      ["BacklogAlertAge", "backlogAlertAgeMs", 300_000],
       ["ReadCacheSize", "readCacheBytes", 0],
     ] as const
   ).map(([option, field, expected]): DefaultRow => ({

@@ -19,7 +19,16 @@ describe("OrthancCloudStorage.LocalDisk", () => {
         {},
         {
           OrthancCloudStorage: {
-            LocalDisk: { Path: "/srv/tier", WriteBehind: true, MaxPendingSize: 64, ReadCacheSize: 512 },
+            LocalDisk: {
+              Path: "/srv/tier",
+              WriteBehind: true,
+              MaxPendingSize: 64,
+              UploadConcurrency: 8,
+              ShutdownDrainTimeout: 20,
+              PendingReadWait: 0,
+              BacklogAlertAge: 60,
+              ReadCacheSize: 512,
+            },
           },
         },
       ),
@@ -28,11 +37,15 @@ describe("OrthancCloudStorage.LocalDisk", () => {
       path: "/srv/tier",
       writeBehind: true,
       maxPendingBytes: 64 * MB,
+      uploadConcurrency: 8,
+      shutdownDrainTimeoutMs: 20_000,
+      pendingReadWaitMs: 0,
+      backlogAlertAgeMs: 60_000,
       readCacheBytes: 512 * MB,
     });
     assert.match(
       formatResolvedConfig(full),
-      /OrthancCloudStorage\.LocalDisk\.Path = "\/srv\/tier"\nOrthancCloudStorage\.LocalDisk\.WriteBehind = true\nOrthancCloudStorage\.LocalDisk\.MaxPendingSize = 64\nOrthancCloudStorage\.LocalDisk\.ReadCacheSize = 512$/,
+      /OrthancCloudStorage\.LocalDisk\.Path = "\/srv\/tier"\nOrthancCloudStorage\.LocalDisk\.WriteBehind = true\nOrthancCloudStorage\.LocalDisk\.MaxPendingSize = 64\n.*UploadConcurrency = 8\n.*ShutdownDrainTimeout = 20\n.*PendingReadWait = 0\n.*BacklogAlertAge = 60\nOrthancCloudStorage\.LocalDisk\.ReadCacheSize = 512$/,
     );
     const cacheOnly = resolveOk(
       config(
@@ -47,6 +60,10 @@ describe("OrthancCloudStorage.LocalDisk", () => {
       path: "/srv/tier",
       writeBehind: false,
       maxPendingBytes: 10240 * MB,
+      uploadConcurrency: 4,
+      shutdownDrainTimeoutMs: 30_000,
+      pendingReadWaitMs: 10_000,
+      backlogAlertAgeMs: 300_000,
       readCacheBytes: MB,
     });
   });
