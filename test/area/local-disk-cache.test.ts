@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 
+import { spoolOf } from "../../src/area/local-disk-tier.js";
 import { openStorageArea } from "../../src/area/open-storage-area.js";
 import type { StorageArea } from "../../src/area/storage-area.js";
 import type { ResolvedConfig } from "../../src/config/types.js";
@@ -166,6 +167,31 @@ describe("the read cache's scope", () => {
     await area.create(randomUUID(), 1, randomBytes(1000));
     assert.equal(cache, undefined);
     await assert.rejects(readdir(join(root, "tier")), { code: "ENOENT" });
+    await area.close();
+  });
+});
+
+describe("the read cache under the write-behind spool", () => {
+  it("is filled by the spool's uploads: a read after the drain needs no request to the backend", async () => {
+    const { config } = await setUp(true);
+    const localDisk = config.bridge.localDisk;
+    assert.ok(localDisk);
+    localDisk.writeBehind = true;
+    const { area, metrics, cache } = await open(config);
+    assert.ok(cache);
+    const spool = spoolOf(area);
+    assert.ok(spool, "spool(cache(backend))");
+    const uuid = randomUUID();
+    const data = randomBytes(150_000);
+    await area.create(uuid, 1, data);
+    assert.equal(await spool.drain(10_000), true, "the spool drained");
+    await cache.settled();
+    assert.equal(cache.stats().objects, 1, "the upload filled the cache");
+    const read = await area.readWhole(uuid, 1);
+    assert.ok(Buffer.from(read.bytes ?? []).equals(data));
+    read.body.destroy();
+    assert.equal(await backendGets(metrics), 0);
+    assert.equal(cache.stats().hits, 1);
     await area.close();
   });
 });
