@@ -247,7 +247,9 @@ class FolderStore implements ObjectStore {
         "a key must be non-empty '/'-separated names without '.', '..', '\\' or empty segments",
       );
     }
-    return join(this.location, ...segments);
+    // The segments were checked above, so joining them is a concatenation: path.join's normalisation of
+    // the whole path at every read showed in a CPU profile of the daemon.
+    return `${this.location}${this.location.endsWith(sep) ? "" : sep}${segments.join(sep)}`;
   }
 
   private keyOf(path: string): string {
