@@ -199,6 +199,8 @@ static exchange_status receive_body(int fd, const request* rq, const endpoint* e
   char doing[128];
   snprintf(doing, sizeof doing, "%s (%llu of %llu bytes)", file >= 0 ? "reading its file" : "receiving the answer",
            (unsigned long long)received, (unsigned long long)size);
+  if (file >= 0 && error == IO_EOF) /* the file was cut short since the daemon opened it: worth a retry too */
+    return snprintf(cause, cause_size, "the daemon's file ended early while %s", doing), EXCHANGE_BROKEN;
   return io_failure(error, e, doing, cause, cause_size);
 }
 
