@@ -11,7 +11,6 @@ import {
   FILE_HOLD_MS,
   FILE_MAGIC,
   FileAnswerOffset,
-  DAEMON_ENVIRONMENT,
   Handshake,
   HttpMethod,
   JOB_START_OVER_KEY,
@@ -37,6 +36,8 @@ import {
   RestAnswerOffset,
   RestRequestOffset,
   SERIALIZED_JOB_FORMAT,
+  SUPERVISE_FLAG,
+  SupervisorLine,
   UUID_FIELD_SIZE,
 } from "./protocol.js";
 
@@ -57,6 +58,7 @@ export const HEADER_GROUPS: ReadonlyArray<readonly [string, Readonly<Record<stri
   ["OCS_FLAG_", BridgeFlag],
   ["OCS_HANDSHAKE_", Handshake],
   ["OCS_LOG_", LogPrefix],
+  ["OCS_SUPERVISOR_LINE_", SupervisorLine],
 ];
 
 /** The single constants, by their C names. */
@@ -80,7 +82,7 @@ export const HEADER_CONSTANTS: Readonly<Record<string, number | string | readonl
   OCS_SERIALIZED_JOB_FORMAT: SERIALIZED_JOB_FORMAT,
   OCS_JOB_START_OVER_KEY: JOB_START_OVER_KEY,
   OCS_REST_ROUTES: REST_ROUTES,
-  OCS_DAEMON_ENVIRONMENT: Object.entries(DAEMON_ENVIRONMENT).map(([name, value]) => `${name}=${value}`),
+  OCS_SUPERVISE_FLAG: SUPERVISE_FLAG,
 };
 
 /** "InexistentFile" → "INEXISTENT_FILE"; names already in capitals stay. */
