@@ -88,7 +88,8 @@ function openNewNow(path: string, createFolders: boolean): number {
   }
 }
 
-function temporaryPath(path: string): string {
+/** A new hidden temporary sibling of `path` (isTemporaryName), for writers that rename it into place themselves. */
+export function temporaryPath(path: string): string {
   return join(dirname(path), `.${basename(path)}${TEMP_MARKER}${randomBytes(6).toString("hex")}`);
 }
 

@@ -11,6 +11,7 @@ import { isStorageError } from "../errors.js";
 import type { SpoolBacklog, SpoolStore } from "../stores/spool/spool-store.js";
 import { observeStore, type StoreMethod, type StoreOutcome } from "../stores/observed-store.js";
 import type { ObjectStore } from "../stores/object-store.js";
+import type { ReadCache, ReadCacheStats } from "../stores/read-cache.js";
 import { Op, type OpCode } from "./protocol.js";
 import type { RestRoute } from "./rest-router.js";
 import type { DispatchObserver, RequestEvent } from "./server.js";
@@ -174,6 +175,56 @@ export class DaemonMetrics implements DispatchObserver {
         this.set(budget.waiting);
       },
     });
+  }
+
+  /** The read cache's counters and size (LocalDisk.ReadCacheSize), read from it at each scrape. */
+  watchReadCache(cache: Pick<ReadCache, "stats">): void {
+    const registers = [this.registry];
+    const counters: Array<[string, string, keyof ReadCacheStats]> = [
+      ["hits_total", "Reads (whole or range) served from the read cache", "hits"],
+      [
+        "misses_total",
+        "Reads served by the backend past the read cache (missing objects not counted)",
+        "misses",
+      ],
+      ["hit_bytes_total", "Object bytes served from the read cache", "hitBytes"],
+      ["fills_total", "Objects written into the read cache (on read and on put)", "fills"],
+      ["filled_bytes_total", "Bytes written into the read cache, digests included", "filledBytes"],
+      ["evictions_total", "Objects evicted from the read cache to make room", "evictions"],
+      ["evicted_bytes_total", "Bytes evicted from the read cache", "evictedBytes"],
+      [
+        "integrity_failures_total",
+        "Read cache files that failed their SHA-256 check (dropped, read from the backend)",
+        "integrityFailures",
+      ],
+      ["disk_errors_total", "Read cache files that could not be read, written or removed", "diskErrors"],
+    ];
+    for (const [name, help, field] of counters) {
+      new Counter({
+        name: `${PREFIX}read_cache_${name}`,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(cache.stats()[field]);
+        },
+      });
+    }
+    const gauges: Array<[string, string, keyof ReadCacheStats]> = [
+      ["bytes", "Bytes in the read cache, digests included", "bytes"],
+      ["objects", "Objects in the read cache", "objects"],
+      ["capacity_bytes", "LocalDisk.ReadCacheSize, in bytes", "capacityBytes"],
+    ];
+    for (const [name, help, field] of gauges) {
+      new Gauge({
+        name: `${PREFIX}read_cache_${name}`,
+        help,
+        registers,
+        collect() {
+          this.set(cache.stats()[field]);
+        },
+      });
+    }
   }
 
   /** Gauges of the write-behind spool's backlog (LocalDisk.WriteBehind on only). */
