@@ -55,7 +55,8 @@ typedef struct {
   OrthancPluginContentType type;
   const void* payload;                 /* create, REST, JOB_STEP, JOB_RESTORE */
   uint64_t size, start;                /* the payload's size; read range: its length and start */
-  uint32_t record;                     /* CREATE: CreateFlag bits; else the size of record_data */
+  uint16_t flags;                      /* CREATE: CreateFlag bits (protocol.ts); the bridge adds FILE_ANSWER */
+  uint32_t record;                     /* the size of record_data (at most OCS_MAX_RECORD_SIZE) */
   const void* record_data;             /* READ_RANGE, REMOVE: the attachment's custom data, sent after the header */
   OrthancPluginMemoryBuffer64* target; /* read whole: allocated here; read range: Orthanc's */
   const char* what;                    /* REST, jobs: "GET /cloud-storage/health", "a step of job X" */

@@ -14,7 +14,7 @@ static OrthancPluginErrorCode storage_create3(OrthancPluginMemoryBuffer* custom_
   reply record = {NULL, 0};
   request rq = {.op = OCS_OP_CREATE, .verb = "create", .uuid = uuid, .type = type, .payload = content, .size = size,
                 .answer = custom_data != NULL ? &record : NULL,
-                .record = custom_data == NULL ? 0 : OCS_CREATE_RECORD | (dicom != NULL ? OCS_CREATE_DICOM : 0) |
+                .flags = custom_data == NULL ? 0 : OCS_CREATE_RECORD | (dicom != NULL ? OCS_CREATE_DICOM : 0) |
                           (compression != OrthancPluginCompressionType_None ? OCS_CREATE_COMPRESSED : 0)};
   OrthancPluginErrorCode code = call_daemon(&rq, NULL);
   if (code == 0 && record.size > 0 && OrthancPluginCreateMemoryBuffer(g_context, custom_data, record.size) != 0)

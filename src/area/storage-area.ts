@@ -11,7 +11,7 @@ import type { HeldPlaintext, ObjectCodec } from "../crypto/codec.js";
 import { ContentType, assertAttachment, type ParsedObjectKey } from "../layout/object-key.js";
 import { nameFromDicom, type NamePattern } from "../layout/tag-names.js";
 import type { Logger } from "../log.js";
-import type { ObjectBody, ObjectStore } from "../stores/object-store.js";
+import type { GetOptions, ObjectBody, ObjectStore, OpenFileBody } from "../stores/object-store.js";
 import { peekHead } from "../crypto/peek-head.js";
 import { PlainCodec } from "../crypto/plain-codec.js";
 import { decodeRecord, encodeRecord, recordFormatOf, type AttachmentRecord } from "./attachment-record.js";
@@ -52,6 +52,11 @@ export interface AttachmentRead {
   bytes?: Uint8Array;
   /** With `bytes`: call once they are sent, to hand their memory back to the store (ObjectBody.recycle). */
   recycle?: () => void;
+  /**
+   * With ReadOptions.file, for a plaintext object of a local store: the open file holding the bytes
+   * (ObjectBody.file), which the daemon may hand to the bridge instead of sending them; `body` closes it.
+   */
+  file?: OpenFileBody;
   /** Which tier served the read, and under which key. */
   tier: string;
   key: string;
@@ -65,6 +70,15 @@ export interface CreateOptions {
   dicom?: boolean;
   /** Orthanc compressed it (StorageCompression). */
   compressed?: boolean;
+}
+
+/** How a read may be answered, and what Orthanc kept of the attachment. */
+export interface ReadOptions extends GetOptions {
+  /**
+   * The attachment's record (its custom data, Orthanc >= 1.12.8): when non-empty, the attachment is read from
+   * the object it names only.
+   */
+  record?: Uint8Array;
 }
 
 export interface StorageAreaOptions {
@@ -187,12 +201,13 @@ export class StorageArea {
   }
 
   /**
-   * The whole attachment. NOT_FOUND when no tier holds it. With its `record` (non-empty), from the object it
+   * The whole attachment. NOT_FOUND when no tier holds it. With `options.record` (non-empty), from the object it
    * names only.
    */
-  readWhole(uuid: string, contentType: number, record?: Uint8Array): Promise<AttachmentRead> {
+  readWhole(uuid: string, contentType: number, options: ReadOptions = {}): Promise<AttachmentRead> {
+    const { record, ...get } = options;
     return this.readFrom(uuid, contentType, record, (tier, key, codec) =>
-      this.readWholeFrom(tier, key, uuid, contentType, codec),
+      this.readWholeFrom(tier, key, uuid, contentType, codec, get),
     );
   }
 
@@ -202,7 +217,7 @@ export class StorageArea {
     contentType: number,
     start: number,
     length: number,
-    record?: Uint8Array,
+    options: ReadOptions = {},
   ): Promise<AttachmentRead> {
     if (!Number.isSafeInteger(start) || !Number.isSafeInteger(length) || start < 0 || length < 0) {
       throw new StorageError(
@@ -211,8 +226,9 @@ export class StorageArea {
         `start ${start} and length ${length} must be non-negative integers`,
       );
     }
+    const { record, ...get } = options;
     return this.readFrom(uuid, contentType, record, (tier, key, codec) =>
-      this.readRangeFrom(tier, key, uuid, contentType, start, start + length, codec),
+      this.readRangeFrom(tier, key, uuid, contentType, start, start + length, codec, get),
     );
   }
 
@@ -468,16 +484,23 @@ export class StorageArea {
     uuid: string,
     contentType: number,
     codec: ObjectCodec,
+    options: GetOptions,
   ): Promise<AttachmentRead | null> {
     if (codec.format === "plaintext") {
-      // Plaintext: the store's stream goes straight through, no copy, once its first bytes are checked.
-      const object = await tier.store.get(key);
+      // Plaintext: the store's stream (or its file) goes straight through, no copy, once its first bytes
+      // are checked.
+      const object = await tier.store.get(key, undefined, options);
       if (object === null) return null;
       const subject = describeObject(tier, key);
-      codec.plaintextSize(object.size, subject);
+      try {
+        codec.plaintextSize(object.size, subject);
+      } catch (error) {
+        object.body.destroy();
+        throw error;
+      }
       await this.checkHead(codec, object, object.size, object.size, contentType, subject);
-      const { body, bytes, recycle } = object;
-      return { size: object.size, body, bytes, recycle, tier: tier.name, key };
+      const { body, bytes, recycle, file } = object;
+      return { size: object.size, body, bytes, recycle, file, tier: tier.name, key };
     }
     const held = await this.decodeWhole(tier, key, uuid, contentType);
     if (held === null) return null;
@@ -493,17 +516,18 @@ export class StorageArea {
     start: number,
     end: number,
     codec: ObjectCodec,
+    options: GetOptions,
   ): Promise<AttachmentRead | null> {
     if (codec.format === "plaintext") {
-      const object = await tier.store.get(key, { start, end });
+      const object = await tier.store.get(key, { start, end }, options);
       if (object === null) return null;
       // Orthanc 1.10.1 range-reads from 0 only (/tags: up to the pixel data); a range further in shows no
       // first bytes to check, and costs no extra request.
       if (start === 0) {
         await this.checkHead(codec, object, end, object.size, contentType, describeObject(tier, key));
       }
-      const { body, bytes, recycle } = object;
-      return { size: end - start, body, bytes, recycle, tier: tier.name, key };
+      const { body, bytes, recycle, file } = object;
+      return { size: end - start, body, bytes, recycle, file, tier: tier.name, key };
     }
     if (this.#v2Ranges !== undefined && end > start) {
       const subject = describeObject(tier, key);
@@ -534,7 +558,7 @@ export class StorageArea {
    */
   private async checkHead(
     codec: ObjectCodec,
-    { body, bytes }: ObjectBody,
+    { body, bytes, file }: ObjectBody,
     available: number,
     storedSize: number,
     contentType: number,
@@ -543,7 +567,12 @@ export class StorageArea {
     if (codec.headBytes === 0) return;
     try {
       const count = Math.min(codec.headBytes, available);
-      const head = bytes !== undefined ? bytes.subarray(0, count) : await peekHead(body, count);
+      const head =
+        bytes !== undefined
+          ? bytes.subarray(0, count)
+          : file !== undefined
+            ? file.peek(count)
+            : await peekHead(body, count);
       codec.checkHead(head, storedSize, contentType, subject);
     } catch (error) {
       body.destroy();

@@ -9,9 +9,10 @@
 //        0    4 magic        "OCS1" (0x3153434f as u32 LE): catches a desynchronised stream at once
 //        4    4 op           Op below
 //        8    4 contentType  Orthanc's OrthancPluginContentType (0..3 as the core passes them); REST: 0
-//       12    4 record       CREATE: CreateFlag bits below; READ_RANGE, READ_WHOLE, REMOVE: the length of the
-//                            attachment's record (its custom data, Orthanc >= 1.12.8), whose bytes follow the
-//                            header as the payload (0: none); else 0
+//       12    2 flags        RequestFlag bits below, and on a CREATE the CreateFlag bits (distinct ones); else 0
+//       14    2 record       READ_RANGE, READ_WHOLE, REMOVE: the length of the attachment's record (its custom
+//                            data, Orthanc >= 1.12.8, at most MAX_RECORD_SIZE), whose bytes follow the header
+//                            as the payload (0: none); else 0
 //       16    8 size         CREATE, REST: payload length; READ_RANGE: length asked for; else 0
 //       24    8 start        READ_RANGE: first byte; else 0
 //       32   48 uuid         the attachment uuid, ASCII, NUL-padded (36 characters in practice); REST: empty
@@ -28,6 +29,20 @@
 //        4    4 code         an OrthancPluginErrorCode (i32); 0 = success
 //        8    8 size         success: bytes of data that follow (READ_WHOLE, READ_RANGE, REST); error:
 //                            bytes of a UTF-8 message that follows (logged by the daemon); else 0
+//
+// File answers: a READ_WHOLE or READ_RANGE with the flag FILE_ANSWER may be answered, instead of a success
+// response and its bytes, with a 32-byte file answer saying where the daemon holds the bytes: an open file
+// of its own, which the bridge opens as /proc/<pid>/fd/<fd> and reads `size` bytes of from `offset` straight
+// into Orthanc's buffer (one copy, as Orthanc's own storage makes, instead of three through the socket).
+//        0    4 magic        "OCSF" (0x4653434f as u32 LE)
+//        4    4 fd           the daemon's descriptor (i32)
+//        8    8 size         bytes of the answer
+//       16    8 offset       where they start in the file
+//       24    4 pid          the daemon's process id
+//       28    4 reserved     0
+// The daemon keeps the file open until the next request on the connection (or for FILE_HOLD_MS at most, or
+// until the connection closes). A bridge that cannot open it (no /proc, a hardened ptrace policy) sends the
+// same request again without the flag, and stops setting it.
 //
 // JOB_RESTORE (op 7): Orthanc found a job it had stored (at start-up) and asks whether it is one of ours.
 // Payload: string type (Orthanc's job type), then the serialized job up to the end (the bridge's
@@ -154,7 +169,12 @@ export const DAEMON_ENVIRONMENT: Readonly<Record<string, string>> = {
 export const MAGIC = 0x3153434f;
 /** "OCSC": a callback, or the bridge's answer to one, not a response. */
 export const CALLBACK_MAGIC = 0x4353434f;
+/** "OCSF": a file answer (above), not a response with its bytes. */
+export const FILE_MAGIC = 0x4653434f;
 export const REQUEST_HEADER_SIZE = 80;
+export const FILE_ANSWER_SIZE = 32;
+/** How long the daemon keeps a file it answered with open when no next request comes. */
+export const FILE_HOLD_MS = 1000;
 export const RESPONSE_HEADER_SIZE = 16;
 export const CALLBACK_HEADER_SIZE = 16;
 export const UUID_FIELD_SIZE = 48;
@@ -164,24 +184,32 @@ export const RequestOffset = {
   MAGIC: 0,
   OP: 4,
   CONTENT_TYPE: 8,
-  RECORD: 12,
+  FLAGS: 12,
+  RECORD: 14,
   SIZE: 16,
   START: 24,
   UUID: 32,
 } as const;
+/** Bits of a request's flags. */
+export const RequestFlag = { FILE_ANSWER: 1 } as const;
 
-/** The bits of a CREATE's `record` field, set by the bridge on Orthanc >= 1.12.8 (custom data). */
+/**
+ * The flag bits of a CREATE, set by the bridge on Orthanc >= 1.12.8 (custom data); they share the flags field
+ * with RequestFlag, so their bits are distinct from its.
+ */
 export const CreateFlag = {
   /** Answer with the attachment's record: Orthanc keeps it as the attachment's custom data. */
-  RECORD: 1,
+  RECORD: 2,
   /** The attachment is the DICOM instance being stored (Orthanc passed it to the create callback). */
-  DICOM: 2,
+  DICOM: 4,
   /** Orthanc compressed the content (StorageCompression): its bytes are not the DICOM file as is. */
-  COMPRESSED: 4,
+  COMPRESSED: 8,
 } as const;
 
-/** The largest record the daemon accepts after a header: ours take a few hundred bytes. */
-export const MAX_RECORD_SIZE = 64 * 1024;
+/** The largest record a request carries (its length is a u16 of the header): ours take a few hundred bytes. */
+export const MAX_RECORD_SIZE = 0xffff;
+/** Where each field of a file answer starts. */
+export const FileAnswerOffset = { MAGIC: 0, FD: 4, SIZE: 8, OFFSET: 16, PID: 24 } as const;
 /** Where each field of a 16-byte header starts: responses, callbacks (CODE holds the kind) and their answers. */
 export const ResponseOffset = { MAGIC: 0, CODE: 4, SIZE: 8 } as const;
 /** Where each fixed field of a REST payload starts, then of a REST answer (its text ends before the body). */
@@ -357,7 +385,9 @@ export const OrthancCode = {
 export interface Request {
   op: OpCode;
   contentType: number;
-  /** The `record` field: CREATE's CreateFlag bits, or the length of the record that follows (0 when absent). */
+  /** RequestFlag bits, and a CREATE's CreateFlag bits (0 when absent). */
+  flags?: number;
+  /** The length of the record that follows (READ_WHOLE, READ_RANGE, REMOVE; 0 when absent). */
   record?: number;
   size: number;
   start: number;
@@ -374,10 +404,6 @@ export function decodeRequestHeader(header: Uint8Array): Request {
   if (op < Op.CREATE || op > LAST_OP) throw new ProtocolError(`unknown operation ${op}`);
   const size = view.getBigUint64(RequestOffset.SIZE, true);
   const start = view.getBigUint64(RequestOffset.START, true);
-  const record = view.getUint32(RequestOffset.RECORD, true);
-  if (carriesRecord(op as OpCode) && record > MAX_RECORD_SIZE) {
-    throw new ProtocolError(`a record of ${record} bytes is larger than ${MAX_RECORD_SIZE}`);
-  }
   if (size > BigInt(Number.MAX_SAFE_INTEGER) || start > BigInt(Number.MAX_SAFE_INTEGER)) {
     throw new ProtocolError(`size ${size} or start ${start} is out of range`);
   }
@@ -390,7 +416,8 @@ export function decodeRequestHeader(header: Uint8Array): Request {
   return {
     op: op as OpCode,
     contentType: view.getUint32(RequestOffset.CONTENT_TYPE, true),
-    record,
+    flags: view.getUint16(RequestOffset.FLAGS, true),
+    record: view.getUint16(RequestOffset.RECORD, true),
     size: Number(size),
     start: Number(start),
     uuid,
@@ -403,7 +430,18 @@ export function encodeRequestHeader(request: Request): Buffer {
   header.writeUInt32LE(MAGIC, RequestOffset.MAGIC);
   header.writeUInt32LE(request.op, RequestOffset.OP);
   header.writeUInt32LE(request.contentType, RequestOffset.CONTENT_TYPE);
-  header.writeUInt32LE(request.record ?? 0, RequestOffset.RECORD);
+  const flags = request.flags ?? 0;
+  const record = request.record ?? 0;
+  if (!Number.isInteger(flags) || flags < 0 || flags > 0xffff) {
+    throw new ProtocolError(`flags 0x${flags.toString(16)} do not fit the header's 16 bits`);
+  }
+  if (!Number.isInteger(record) || record < 0 || record > MAX_RECORD_SIZE) {
+    throw new ProtocolError(
+      `a record of ${record} bytes is larger than the ${MAX_RECORD_SIZE} a request header can announce`,
+    );
+  }
+  header.writeUInt16LE(flags, RequestOffset.FLAGS);
+  header.writeUInt16LE(record, RequestOffset.RECORD);
   header.writeBigUInt64LE(BigInt(request.size), RequestOffset.SIZE);
   header.writeBigUInt64LE(BigInt(request.start), RequestOffset.START);
   const uuid = Buffer.from(request.uuid, "latin1");
@@ -415,6 +453,35 @@ export function encodeRequestHeader(request: Request): Buffer {
 
 export function encodeResponseHeader(code: number, size: number): Buffer {
   return encodeShortHeader(MAGIC, code, size);
+}
+
+/** A file answer: `size` bytes from `offset` of the daemon's open descriptor `fd` (process `pid`). */
+export function encodeFileAnswer(fd: number, size: number, offset: number, pid: number): Buffer {
+  const answer = Buffer.alloc(FILE_ANSWER_SIZE);
+  answer.writeUInt32LE(FILE_MAGIC, FileAnswerOffset.MAGIC);
+  answer.writeInt32LE(fd, FileAnswerOffset.FD);
+  answer.writeBigUInt64LE(BigInt(size), FileAnswerOffset.SIZE);
+  answer.writeBigUInt64LE(BigInt(offset), FileAnswerOffset.OFFSET);
+  answer.writeUInt32LE(pid, FileAnswerOffset.PID);
+  return answer;
+}
+
+/** Decode a file answer (for tests and tools that play the bridge). */
+export function decodeFileAnswer(answer: Uint8Array): {
+  fd: number;
+  size: number;
+  offset: number;
+  pid: number;
+} {
+  const view = new DataView(answer.buffer, answer.byteOffset, answer.byteLength);
+  if (answer.byteLength !== FILE_ANSWER_SIZE || view.getUint32(FileAnswerOffset.MAGIC, true) !== FILE_MAGIC)
+    throw new ProtocolError("not a file answer");
+  return {
+    fd: view.getInt32(FileAnswerOffset.FD, true),
+    size: Number(view.getBigUint64(FileAnswerOffset.SIZE, true)),
+    offset: Number(view.getBigUint64(FileAnswerOffset.OFFSET, true)),
+    pid: view.getUint32(FileAnswerOffset.PID, true),
+  };
 }
 
 /** The 16-byte headers of responses and callbacks: a magic, an i32 (code or kind), a u64 size. */

@@ -53,7 +53,7 @@ describe("records and ObjectNames in the storage area", () => {
       const key = `${RT_NAME}.dcm${encrypted ? ".enc" : ""}`;
       assert.equal(decodeRecord(record, uuid).key, key);
       await access(join(objects, key));
-      assert.ok((await body(await area.readRange(uuid, 1, 0, dicom.length, record))).equals(dicom));
+      assert.ok((await body(await area.readRange(uuid, 1, 0, dicom.length, { record }))).equals(dicom));
       await area.remove(uuid, 1, record);
       await assert.rejects(access(join(objects, key)));
     });
@@ -113,10 +113,12 @@ describe("records and ObjectNames in the storage area", () => {
       keepOnRemove: true,
     };
     assert.ok(
-      (await body(await area.readRange(uuid, 1, 0, dicom.length, encodeRecord(adopted)))).equals(dicom),
+      (await body(await area.readRange(uuid, 1, 0, dicom.length, { record: encodeRecord(adopted) }))).equals(
+        dicom,
+      ),
     );
     await assert.rejects(
-      area.readRange(uuid, 1, 0, 10, encodeRecord({ ...adopted, adopted: false })),
+      area.readRange(uuid, 1, 0, 10, { record: encodeRecord({ ...adopted, adopted: false }) }),
       (error: unknown) =>
         isStorageError(error, "UNSUPPORTED_FORMAT") &&
         /not served as if it were decrypted/.test(error.message),
@@ -138,7 +140,7 @@ describe("records and ObjectNames in the storage area", () => {
       keepOnRemove: false,
     });
     await assert.rejects(
-      area.readRange(uuid, 1, 0, 10, record),
+      area.readRange(uuid, 1, 0, 10, { record }),
       (error: unknown) =>
         isStorageError(error, "NOT_FOUND") &&
         /backend "AwsS3Storage", which this configuration does not have/.test(error.message),

@@ -7,6 +7,7 @@ import {
   MAX_RECORD_SIZE,
   MAX_REST_PAYLOAD,
   Op,
+  RequestFlag,
   ProtocolError,
   REQUEST_HEADER_SIZE,
   decodeRequestHeader,
@@ -55,11 +56,12 @@ function stream(): { bytes: Buffer; expected: Array<{ op: number; payload: strin
     encodeRequestHeader({ op: Op.CREATE, contentType: 0, size: 0, start: 0, uuid: UUID }),
     encodeRequestHeader({ op: Op.READ_RANGE, contentType: 1, size: 100, start: 7, uuid: UUID }),
     encodeRequestHeader({ op: Op.REMOVE, contentType: 3, size: 0, start: 0, uuid: UUID }),
-    // Orthanc >= 1.12.8: a create asking for a record, then a range read and a remove carrying one.
+    // Orthanc >= 1.12.8: a create asking for a record, then a range read (that may be a file answer) and a
+    // remove carrying one: flags and the record's length share the header's word at offset 12.
     encodeRequestHeader({
       op: Op.CREATE,
       contentType: 1,
-      record: 7,
+      flags: 0b1110, // CreateFlag: RECORD | DICOM | COMPRESSED
       size: create.length,
       start: 0,
       uuid: UUID,
@@ -68,6 +70,7 @@ function stream(): { bytes: Buffer; expected: Array<{ op: number; payload: strin
     encodeRequestHeader({
       op: Op.READ_RANGE,
       contentType: 1,
+      flags: RequestFlag.FILE_ANSWER,
       record: RECORD.length,
       size: 9,
       start: 0,
@@ -157,6 +160,7 @@ describe("frame reader", () => {
     const header = encodeRequestHeader({
       op: Op.READ_RANGE,
       contentType: 3,
+      flags: RequestFlag.FILE_ANSWER,
       size: 656,
       start: 2 ** 40,
       uuid: UUID,
@@ -165,6 +169,7 @@ describe("frame reader", () => {
     assert.deepEqual(decodeRequestHeader(header), {
       op: Op.READ_RANGE,
       contentType: 3,
+      flags: RequestFlag.FILE_ANSWER,
       record: 0,
       size: 656,
       start: 2 ** 40,
@@ -199,15 +204,19 @@ describe("frame reader", () => {
       uuid: "",
     });
     assert.throws(() => new FrameReader().push(hugeRest), /REST request of 16777217 bytes is larger/);
-    const hugeRecord = encodeRequestHeader({
-      op: Op.READ_RANGE,
-      contentType: 1,
-      record: MAX_RECORD_SIZE + 1,
-      size: 10,
-      start: 0,
-      uuid: UUID,
-    });
-    assert.throws(() => new FrameReader().push(hugeRecord), /record of 65537 bytes is larger than 65536/);
+    // A record's length is a u16 of the header: a longer one cannot be announced, and is refused when encoded.
+    assert.throws(
+      () =>
+        encodeRequestHeader({
+          op: Op.READ_RANGE,
+          contentType: 1,
+          record: MAX_RECORD_SIZE + 1,
+          size: 10,
+          start: 0,
+          uuid: UUID,
+        }),
+      /record of 65536 bytes is larger than the 65535 a request header can announce/,
+    );
   });
 
   it("streams a CREATE above the threshold: the frame at its header, the body split at every byte", async () => {

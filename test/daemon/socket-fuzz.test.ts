@@ -28,7 +28,6 @@ import {
   encodeRestRequest,
   type HttpMethodName,
   decodeReadyLine,
-  MAX_RECORD_SIZE,
 } from "../../src/daemon/protocol.js";
 import { BridgeClient } from "../../test-support/bridge-client.js";
 import { startDaemon, type StartedDaemon } from "../../test-support/daemon-process.js";
@@ -49,7 +48,9 @@ interface RawHeader {
   magic: number;
   op: number;
   contentType: number;
-  /** CREATE: CreateFlag bits; READ_*, REMOVE: the length of the record that follows. */
+  /** RequestFlag bits, and CREATE's CreateFlag bits (u16). */
+  flags: number;
+  /** READ_*, REMOVE: the length of the record that follows (u16); ignored by the other ops. */
   record: number;
   size: bigint;
   start: bigint;
@@ -62,7 +63,8 @@ function rawHeader(h: RawHeader): Buffer {
   header.writeUInt32LE(h.magic, 0);
   header.writeUInt32LE(h.op, 4);
   header.writeUInt32LE(h.contentType, 8);
-  header.writeUInt32LE(h.record, 12);
+  header.writeUInt16LE(h.flags, 12);
+  header.writeUInt16LE(h.record, 14);
   header.writeBigUInt64LE(h.size, 16);
   header.writeBigUInt64LE(h.start, 24);
   header.set(h.uuid.subarray(0, UUID_FIELD_SIZE), 32);
@@ -177,7 +179,8 @@ const completeFrame = fc
       fc.integer({ min: 0, max: 0xffff_ffff }),
     ),
     contentType: fc.oneof(fc.integer({ min: 0, max: 4 }), fc.integer({ min: 0, max: 0xffff_ffff })),
-    record: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 0xffff_ffff })),
+    flags: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 0xffff })),
+    record: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 0xffff })),
     // Orthanc >= 1.12.8: reads and removes carry the attachment's record (any bytes: refused, or a miss).
     recordBytes: fc.uint8Array({ maxLength: 300 }),
     size: anyU64,
@@ -197,15 +200,14 @@ const completeFrame = fc
             ? f.job
             : null;
     const size = payload === null ? f.size : BigInt(payload.length);
-    // A record as long as announced, or an announced length beyond MAX_RECORD_SIZE with nothing after it.
+    // A record as long as announced for the ops that carry one; any length field, with nothing after it, for
+    // the others (they ignore it).
     const withRecord = f.op === Op.READ_WHOLE || f.op === Op.READ_RANGE || f.op === Op.REMOVE;
-    const oversized = withRecord && f.record > MAX_RECORD_SIZE;
-    const record = withRecord && !oversized ? Buffer.from(f.recordBytes) : Buffer.alloc(0);
-    const field = withRecord && !oversized ? record.length : f.record;
+    const record = withRecord ? Buffer.from(f.recordBytes) : Buffer.alloc(0);
+    const field = withRecord ? record.length : f.record;
     return {
       ...f,
       size,
-      oversized,
       bytes: Buffer.concat([
         rawHeader({ ...f, record: field, magic: MAGIC, size }),
         payload ?? Buffer.alloc(0),
@@ -229,6 +231,7 @@ const truncatedFrame = fc
       ...f,
       magic: MAGIC,
       contentType: 1,
+      flags: 0,
       record: 0,
       size: BigInt(f.announced),
       start: 0n,
@@ -336,8 +339,7 @@ describe("daemon socket under fuzzing (fast-check)", () => {
             frame.op < Op.CREATE ||
             frame.op > Op.JOB_RESTORE ||
             frame.size > BigInt(Number.MAX_SAFE_INTEGER) ||
-            frame.start > BigInt(Number.MAX_SAFE_INTEGER) ||
-            frame.oversized;
+            frame.start > BigInt(Number.MAX_SAFE_INTEGER);
           if (malformed) {
             assert.equal(
               reaction.outcome,
@@ -391,7 +393,16 @@ describe("daemon socket under fuzzing (fast-check)", () => {
   it("oversized length fields: closed at the header, before any payload is awaited", HANG, async () => {
     await fc.assert(
       fc.asyncProperty(oversizedFrame, uuidField, async ({ op, size }, uuid) => {
-        const header = rawHeader({ magic: MAGIC, op, contentType: 1, record: 0, size, start: 0n, uuid });
+        const header = rawHeader({
+          magic: MAGIC,
+          op,
+          contentType: 1,
+          flags: 0,
+          record: 0,
+          size,
+          start: 0n,
+          uuid,
+        });
         // Not half-closed: the daemon must close by itself, as soon as it reads the header.
         const reaction = await react(socketPath, header, false);
         assert.equal(reaction.outcome, "closed");
