@@ -103,7 +103,8 @@ async function openNew(path: string, createFolders: boolean): Promise<FileHandle
   }
 }
 
-async function syncFolder(folder: string): Promise<void> {
+/** fsync a folder, so that a rename or a new name in it is durable. */
+export async function syncFolder(folder: string): Promise<void> {
   const handle = await open(folder, constants.O_RDONLY);
   try {
     await handle.sync();
