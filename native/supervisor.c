@@ -39,15 +39,16 @@ extern char** environ;
 /* A line of the supervisor's: a log line ("W: text", "W daemon: text"), a READY line (where the connection
  * goes), EXITED (the daemon died), or the first daemon's DISABLED or FAILED; `h` until that handshake. */
 static void on_line(const char* line, handshake* h) {
-  int range, request_timeout, connect_timeout, at = 0;
+  int range, custom_data, request_timeout, connect_timeout, at = 0;
   int known = line[0] != '\0' && strchr("IWE", line[0]) != NULL && (line[1] == ' ' || line[1] == ':');
   if (strncmp(line, OCS_HANDSHAKE_PREFIX, strlen(OCS_HANDSHAKE_PREFIX)) != 0 && line[0] != '\0') {
     log_level level = line[0] == OCS_LOG_INFO ? LOG_INFO : line[0] == OCS_LOG_WARNING ? LOG_WARNING : LOG_ERROR;
     log_line(known ? level : LOG_ERROR, known ? PLUGIN_NAME : PLUGIN_NAME " supervisor: ", "%s", line + known);
-  } else if (sscanf(line, OCS_READY_SCANF_FORMAT, &range, &request_timeout, &connect_timeout, &g_stop_grace_s, &at) == 4 &&
+  } else if (sscanf(line, OCS_READY_SCANF_FORMAT, &range, &custom_data, &request_timeout, &connect_timeout,
+                    &g_stop_grace_s, &at) == 5 &&
              at > 0 && line[at] != '\0' && strlen(line + at) < sizeof ((struct sockaddr_un*)0)->sun_path) {
     connection_publish(line + at, request_timeout, connect_timeout);
-    if (h != NULL) h->seen = 1, h->range = range, h->result = OUTCOME_READY;
+    if (h != NULL) h->seen = 1, h->range = range | custom_data << 1, h->result = OUTCOME_READY; /* bridge.h */
   } else if (strcmp(line, OCS_SUPERVISOR_LINE_EXITED) == 0) {
     connection_daemon_exited(); /* see call_daemon() */
   } else if (h != NULL && line[0] != '\0') {
@@ -89,7 +90,9 @@ static int above_2(int fd) {
  * before Orthanc). Returns 0 or an errno value. */
 static int spawn_supervisor(const char* node, const char* script) {
   int in[2] = {-1, -1}, out[2] = {-1, -1}, rc = 0;
-  char* argv[] = {(char*)node, (char*)script, OCS_SUPERVISE_FLAG, OCS_FLAG_BRIDGE_VERSION OCS_VERSION, NULL};
+  char orthanc[128]; /* the daemon decides from it whether to use custom data (Orthanc >= 1.12.8) */
+  snprintf(orthanc, sizeof orthanc, "%s%s", OCS_FLAG_ORTHANC_VERSION, g_context->orthancVersion);
+  char* argv[] = {(char*)node, (char*)script, OCS_SUPERVISE_FLAG, OCS_FLAG_BRIDGE_VERSION OCS_VERSION, orthanc, NULL};
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0 || pipe2(out, O_CLOEXEC) != 0) rc = errno;
   for (int i = 0; i < 2; i++) in[i] = above_2(in[i]), out[i] = above_2(out[i]);
   if (rc == 0 && (in[0] < 0 || in[1] < 0 || out[0] < 0 || out[1] < 0)) rc = errno;

@@ -12,6 +12,7 @@ import {
   candidateKeys,
   fileSystemKey,
   keyPrefix,
+  namedObjectKey,
   parseObjectKey,
   type KeyLayout,
 } from "../layout/object-key.js";
@@ -34,6 +35,9 @@ export interface OpenStorageAreaOptions {
   readCacheOpened?: LocalDiskContext["readCacheOpened"];
 }
 
+/** The name records give hybrid mode's disk tier (the object storage's is its section's name). */
+export const FILE_SYSTEM_BACKEND = "FileSystem";
+
 /** spec §2.5: Orthanc's own aa/bb/uuid files are the legacy structure without a root. */
 const FILE_SYSTEM_LAYOUT: Pick<KeyLayout, "structure" | "rootPath"> = { structure: "legacy", rootPath: "" };
 
@@ -54,6 +58,7 @@ export async function openStorageArea(
   const backend = wrap(await openObjectStore(config, logger), "object-storage");
   const objectTier: StorageTier = {
     name: "object-storage",
+    backend: config.backend.section,
     store:
       localDisk === undefined
         ? backend
@@ -64,7 +69,9 @@ export async function openStorageArea(
     keysOf: (uuid, contentType) => candidateKeys(layout, uuid, contentType, common.enableLegacyUnknownFiles),
     parseKey: (key) => parseObjectKey(layout, key),
     listPrefix: keyPrefix(layout.rootPath),
+    namedKey: (name, contentType) => namedObjectKey(layout, name, contentType),
   };
+  const { objectNames } = config.bridge;
   logger.info(
     `${config.backend.section}: objects in ${objectTier.store.location}, ${common.storageStructure} structure, ` +
       `client-side encryption ${common.encryption.enabled ? `enabled (new objects in format ${codec.format})` : "disabled"}`,
@@ -72,12 +79,19 @@ export async function openStorageArea(
   // issue 17: with write-behind on another node, an object may be in no bucket yet; the wait is the daemon's.
   const pendingReadWaitMs = localDisk?.pendingReadWaitMs ?? 0;
   if (common.hybridMode === "Disabled") {
-    return new StorageArea({ primary: objectTier, codec, logger, pendingReadWaitMs });
+    return new StorageArea({
+      primary: objectTier,
+      codec,
+      logger,
+      pendingReadWaitMs,
+      ...(objectNames ? { objectNames } : {}),
+    });
   }
 
   // spec §2.5: Orthanc's own layout under StorageDirectory, never an extension.
   const fileTier: StorageTier = {
     name: "file-system",
+    backend: FILE_SYSTEM_BACKEND,
     store: wrap(
       await createFolderStore({
         root: config.orthanc.storageDirectory,
@@ -92,7 +106,14 @@ export async function openStorageArea(
   const [primary, secondary] =
     common.hybridMode === "WriteToObjectStorage" ? [objectTier, fileTier] : [fileTier, objectTier];
   logger.info(`hybrid mode ${common.hybridMode}: primary ${primary.name}, secondary ${secondary.name}`);
-  return new StorageArea({ primary, secondary, codec, logger, pendingReadWaitMs });
+  return new StorageArea({
+    primary,
+    secondary,
+    codec,
+    logger,
+    pendingReadWaitMs,
+    ...(objectNames ? { objectNames } : {}),
+  });
 }
 
 /**

@@ -1,21 +1,31 @@
 // The four Orthanc storage operations on (uuid, content type), composed of the key layout, a codec
 // (plaintext or encrypted) and one or two stores. Hybrid mode follows spec §4.1–4.2: write to the
 // primary only; read the primary, then the secondary on any failure; delete on both.
+// On Orthanc >= 1.12.8 each attachment carries a record (attachment-record.ts) naming its backend and key:
+// reads and removes given one go straight to that object, with one request.
 
 import { Readable } from "node:stream";
 
 import { StorageError, describeCause, isStorageError } from "../errors.js";
 import type { HeldPlaintext, ObjectCodec } from "../crypto/codec.js";
-import { assertAttachment, type ParsedObjectKey } from "../layout/object-key.js";
+import { ContentType, assertAttachment, type ParsedObjectKey } from "../layout/object-key.js";
+import { nameFromDicom, type NamePattern } from "../layout/tag-names.js";
 import type { Logger } from "../log.js";
 import type { GetOptions, ObjectBody, ObjectStore, OpenFileBody } from "../stores/object-store.js";
 import { peekHead } from "../crypto/peek-head.js";
+import { PlainCodec } from "../crypto/plain-codec.js";
+import { decodeRecord, encodeRecord, recordFormatOf, type AttachmentRecord } from "./attachment-record.js";
 import { v2RangeReaderFor, type V2RangeReader } from "./v2-range-read.js";
 
 /** One storage of the area: a store and how attachments are named in it. */
 export interface StorageTier {
   /** "object-storage" or "file-system", as the official plugin names them in logs (spec §3.5). */
   name: string;
+  /**
+   * The name records use for this backend (attachment-record.ts): the backend section's name for the object
+   * storage ("AwsS3Storage"...), "FileSystem" for hybrid mode's disk (docs/backends.md).
+   */
+  backend: string;
   store: ObjectStore;
   /** Keys under which an attachment may be found, the one to write first (spec §2.4). */
   keysOf(uuid: string, contentType: number): string[];
@@ -23,6 +33,11 @@ export interface StorageTier {
   parseKey(key: string): ParsedObjectKey | null;
   /** The prefix every key of this tier starts with ("" or "RootPath/"), for listing its objects. */
   listPrefix: string;
+  /**
+   * With OrthancCloudStorage.ObjectNames: the key of an object named from its DICOM tags (RootPath and
+   * extension added); absent where objects keep uuid names.
+   */
+  namedKey?: (name: string, contentType: number) => string;
 }
 
 export interface AttachmentRead {
@@ -47,8 +62,24 @@ export interface AttachmentRead {
   key: string;
 }
 
-/** How a read may be answered. */
-export type ReadOptions = GetOptions;
+/** What the bridge says of an attachment being created (CreateFlag, protocol.ts). */
+export interface CreateOptions {
+  /** Orthanc >= 1.12.8 keeps a record with the attachment: create returns it. */
+  record: boolean;
+  /** The attachment is the DICOM instance being stored. */
+  dicom?: boolean;
+  /** Orthanc compressed it (StorageCompression). */
+  compressed?: boolean;
+}
+
+/** How a read may be answered, and what Orthanc kept of the attachment. */
+export interface ReadOptions extends GetOptions {
+  /**
+   * The attachment's record (its custom data, Orthanc >= 1.12.8): when non-empty, the attachment is read from
+   * the object it names only.
+   */
+  record?: Uint8Array;
+}
 
 export interface StorageAreaOptions {
   primary: StorageTier;
@@ -57,6 +88,8 @@ export interface StorageAreaOptions {
   /** The same codec serves both tiers: with encryption on, the secondary is decrypted too (spec §4.2). */
   codec: ObjectCodec;
   logger: Logger;
+  /** OrthancCloudStorage.ObjectNames: names new DICOM objects of a tier with `namedKey` (needs records). */
+  objectNames?: NamePattern;
   /**
    * LocalDisk.PendingReadWait: how long a read found in no tier polls for the object before failing with
    * PENDING_ELSEWHERE (another node's write-behind spool may not have uploaded it yet). 0 or absent: NOT_FOUND
@@ -64,6 +97,9 @@ export interface StorageAreaOptions {
    */
   pendingReadWaitMs?: number;
 }
+
+/** How much of a streamed DICOM file is looked at for its name: its header, before the pixel data. */
+const NAME_HEAD_BYTES = 256 * 1024;
 
 /** How often a read waiting for a pending object asks again. */
 const PENDING_POLL_MS = 500;
@@ -77,6 +113,9 @@ export class StorageArea {
 
   /** Set when the codec writes v2: ranges of encrypted objects are read by their segments. */
   readonly #v2Ranges: V2RangeReader | undefined;
+
+  /** Reads adopted objects, which another system wrote in plaintext whatever this area's encryption. */
+  readonly #adoptedCodec = new PlainCodec();
 
   constructor(private readonly options: StorageAreaOptions) {
     this.tiers = options.secondary === undefined ? [options.primary] : [options.primary, options.secondary];
@@ -105,21 +144,36 @@ export class StorageArea {
     for (const tier of this.tiers) await tier.store.close();
   }
 
-  /** Store an attachment on the primary tier only (spec §4.2: no copy, no fallback). */
-  async create(uuid: string, contentType: number, data: Uint8Array): Promise<void> {
+  /**
+   * Store an attachment on the primary tier only (spec §4.2: no copy, no fallback). With `options.record`
+   * (Orthanc >= 1.12.8), returns the record Orthanc keeps with it.
+   */
+  async create(
+    uuid: string,
+    contentType: number,
+    data: Uint8Array,
+    options?: CreateOptions,
+  ): Promise<Buffer | undefined> {
     assertAttachment(uuid, contentType);
     const { primary, codec } = this.options;
-    const key = primary.keysOf(uuid, contentType)[0] as string;
+    const key = await this.keyForNew(primary, uuid, contentType, options, data, true);
     const subject = describeObject(primary, key);
     const stored = await codec.encode(data, subject, { uuid, contentType });
     await primary.store.put(key, stored);
+    return options?.record === true ? this.newRecord(primary, key) : undefined;
   }
 
   /**
    * Store an attachment of `size` bytes arriving as a stream, on the primary tier only; the object is
    * encoded and written as the bytes come, so a large attachment is never held whole.
    */
-  async createStream(uuid: string, contentType: number, body: Readable, size: number): Promise<void> {
+  async createStream(
+    uuid: string,
+    contentType: number,
+    body: Readable,
+    size: number,
+    options?: CreateOptions,
+  ): Promise<Buffer | undefined> {
     try {
       assertAttachment(uuid, contentType);
     } catch (error) {
@@ -127,7 +181,15 @@ export class StorageArea {
       throw error;
     }
     const { primary, codec } = this.options;
-    const key = primary.keysOf(uuid, contentType)[0] as string;
+    let key: string;
+    try {
+      const named = this.wantsName(primary, contentType, options);
+      const head = named ? await peekHead(body, Math.min(size, NAME_HEAD_BYTES)) : new Uint8Array(0);
+      key = await this.keyForNew(primary, uuid, contentType, options, head, head.length === size);
+    } catch (error) {
+      body.destroy();
+      throw error;
+    }
     await codec.encodeStream(
       body,
       size,
@@ -135,12 +197,17 @@ export class StorageArea {
       (stored, storedSize) => primary.store.putStream(key, stored, storedSize),
       { uuid, contentType },
     );
+    return options?.record === true ? this.newRecord(primary, key) : undefined;
   }
 
-  /** The whole attachment. NOT_FOUND when no tier holds it. */
+  /**
+   * The whole attachment. NOT_FOUND when no tier holds it. With `options.record` (non-empty), from the object it
+   * names only.
+   */
   readWhole(uuid: string, contentType: number, options: ReadOptions = {}): Promise<AttachmentRead> {
-    return this.readFromTiers(uuid, contentType, (tier, key) =>
-      this.readWholeFrom(tier, key, uuid, contentType, options),
+    const { record, ...get } = options;
+    return this.readFrom(uuid, contentType, record, (tier, key, codec) =>
+      this.readWholeFrom(tier, key, uuid, contentType, codec, get),
     );
   }
 
@@ -159,8 +226,83 @@ export class StorageArea {
         `start ${start} and length ${length} must be non-negative integers`,
       );
     }
-    return this.readFromTiers(uuid, contentType, (tier, key) =>
-      this.readRangeFrom(tier, key, uuid, contentType, start, start + length, options),
+    const { record, ...get } = options;
+    return this.readFrom(uuid, contentType, record, (tier, key, codec) =>
+      this.readRangeFrom(tier, key, uuid, contentType, start, start + length, codec, get),
+    );
+  }
+
+  /** Whether a new attachment is named from its DICOM tags: a DICOM instance as is, with a record kept. */
+  private wantsName(tier: StorageTier, contentType: number, options: CreateOptions | undefined): boolean {
+    return (
+      this.options.objectNames !== undefined &&
+      tier.namedKey !== undefined &&
+      contentType === ContentType.Dicom &&
+      options?.record === true &&
+      options.dicom === true &&
+      options.compressed !== true
+    );
+  }
+
+  /**
+   * The key of a new attachment: its name from its DICOM tags (`head`: its first bytes, `whole` when they are
+   * all of it) with ObjectNames, else its uuid name, also when the tags give no name or the name is taken
+   * (a HEAD request: another instance with the same tags, or the previous copy Orthanc replaces with
+   * OverwriteInstances); both are logged.
+   */
+  private async keyForNew(
+    tier: StorageTier,
+    uuid: string,
+    contentType: number,
+    options: CreateOptions | undefined,
+    head: Uint8Array,
+    whole: boolean,
+  ): Promise<string> {
+    const uuidKey = tier.keysOf(uuid, contentType)[0] as string;
+    const pattern = this.options.objectNames;
+    if (pattern === undefined || tier.namedKey === undefined || !this.wantsName(tier, contentType, options)) {
+      return uuidKey;
+    }
+    const name = nameFromDicom(pattern, head, whole);
+    if (name === undefined) {
+      this.options.logger.warn(
+        `attachment ${uuid}: its DICOM tags give no name for ObjectNames "${pattern.text}" (no SOPInstanceUID, ` +
+          `or not a DICOM file this plugin can parse); stored under its uuid name ${describeObject(tier, uuidKey)}`,
+      );
+      return uuidKey;
+    }
+    const key = tier.namedKey(name, contentType);
+    if ((await tier.store.head(key)) !== null) {
+      this.options.logger.warn(
+        `attachment ${uuid}: ${describeObject(tier, key)} already exists (another instance with the same tags, ` +
+          `or the copy Orthanc replaces); stored under its uuid name ${uuidKey} instead`,
+      );
+      return uuidKey;
+    }
+    return key;
+  }
+
+  /** The record of an object this area writes under `key` of `tier`. */
+  newRecord(tier: StorageTier, key: string): Buffer {
+    const format = recordFormatOf(this.options.codec.format);
+    return encodeRecord({ backend: tier.backend, key, format, adopted: false, keepOnRemove: false });
+  }
+
+  /** What an attachment's record says, or undefined when it has none (`record` empty or absent). */
+  readRecord(uuid: string, record: Uint8Array | undefined): AttachmentRecord | undefined {
+    return record === undefined || record.length === 0 ? undefined : decodeRecord(record, uuid);
+  }
+
+  /** The tier a record names; a StorageError when this configuration has none of that name. */
+  tierNamed(backend: string, uuid: string): StorageTier {
+    const tier = this.tiers.find((candidate) => candidate.backend === backend);
+    if (tier !== undefined) return tier;
+    throw new StorageError(
+      "NOT_FOUND",
+      { operation: "find attachment", subject: uuid },
+      `its custom data says it is in the backend "${backend}", which this configuration does not have ` +
+        `(it has ${this.tiers.map((candidate) => `"${candidate.backend}"`).join(", ")}): restore that ` +
+        "backend's section (docs/backends.md)",
     );
   }
 
@@ -168,10 +310,40 @@ export class StorageArea {
    * Delete an attachment from every tier and under every candidate key. A missing object is not an error;
    * any real failure is reported after every tier was tried, so a partial delete never hides.
    */
-  async remove(uuid: string, contentType: number): Promise<void> {
+  async remove(uuid: string, contentType: number, record?: Uint8Array): Promise<void> {
     assertAttachment(uuid, contentType);
+    const recorded = this.readRecord(uuid, record);
+    if (recorded !== undefined) {
+      if (recorded.keepOnRemove) {
+        this.options.logger.info(
+          `attachment ${uuid} removed from Orthanc; its adopted object ${recorded.backend}/${recorded.key} stays ` +
+            "in place (adopted with KeepOnRemove)",
+        );
+        return;
+      }
+      const tier = this.tierNamed(recorded.backend, uuid);
+      await tier.store.delete(recorded.key);
+      // Hybrid mode: /move-storage moves objects between the two tiers under their uuid names without
+      // changing the record, so the other tier's uuid names are deleted too (one more request per name).
+      if (this.tiers.length === 1 || recorded.adopted) return;
+      await this.removeByUuid(
+        uuid,
+        contentType,
+        this.tiers.filter((other) => other !== tier),
+      );
+      return;
+    }
+    await this.removeByUuid(uuid, contentType, this.tiers);
+  }
+
+  /** Deletes an attachment under every candidate key of `tiers`, reporting failures once all were tried. */
+  private async removeByUuid(
+    uuid: string,
+    contentType: number,
+    tiers: readonly StorageTier[],
+  ): Promise<void> {
     const failures: unknown[] = [];
-    for (const tier of this.tiers) {
+    for (const tier of tiers) {
       for (const key of tier.keysOf(uuid, contentType)) {
         try {
           await tier.store.delete(key);
@@ -191,13 +363,72 @@ export class StorageArea {
   }
 
   /**
+   * A read: from the object its record names (one request), else by probing the tiers. A record pointing
+   * at no object (a tool moved it without updating Orthanc's custom data) falls back to probing, with a
+   * warning, so the attachment stays readable.
+   */
+  private async readFrom(
+    uuid: string,
+    contentType: number,
+    record: Uint8Array | undefined,
+    readFrom: (tier: StorageTier, key: string, codec: ObjectCodec) => Promise<AttachmentRead | null>,
+  ): Promise<AttachmentRead> {
+    assertAttachment(uuid, contentType);
+    const recorded = this.readRecord(uuid, record);
+    if (recorded === undefined) {
+      if (this.options.objectNames === undefined || contentType !== ContentType.Dicom) {
+        return this.readFromTiers(uuid, contentType, readFrom);
+      }
+      return this.readFromTiers(uuid, contentType, readFrom).catch((error: unknown) => {
+        if (!isStorageError(error, "NOT_FOUND")) throw error;
+        throw new StorageError(
+          "NOT_FOUND",
+          { operation: "read attachment", subject: uuid, cause: error },
+          `${describeCause(error)}; ObjectNames is set, and objects named from DICOM tags are found only through ` +
+            "the record Orthanc keeps with each attachment, but this one came without any: does Orthanc's " +
+            "database keep custom data (docs/backends.md)?",
+        );
+      });
+    }
+    const tier = this.tierNamed(recorded.backend, uuid);
+    const read = await readFrom(tier, recorded.key, this.codecFor(recorded, uuid));
+    if (read !== null) return read;
+    // Expected in hybrid mode once /move-storage moved the object (it keeps the record); a surprise otherwise.
+    const { logger } = this.options;
+    const log = (line: string): void => (this.tiers.length > 1 ? logger.info(line) : logger.warn(line));
+    log(
+      `attachment ${uuid}: no object ${describeObject(tier, recorded.key)}, where its custom data points; ` +
+        "looking for it under the names derived from its uuid",
+    );
+    return this.readFromTiers(uuid, contentType, readFrom);
+  }
+
+  /**
+   * The codec of a recorded object: the area's, but for adopted plaintext objects (written by another
+   * system). A plaintext record where encryption is on is refused, never served as if it were decrypted.
+   */
+  private codecFor(record: AttachmentRecord, uuid: string): ObjectCodec {
+    const { codec } = this.options;
+    if (record.format === "plaintext" && codec.format !== "plaintext") {
+      if (record.adopted) return this.#adoptedCodec;
+      throw new StorageError(
+        "UNSUPPORTED_FORMAT",
+        { operation: "read attachment", subject: uuid },
+        `its custom data says ${record.backend}/${record.key} is stored in plaintext, but StorageEncryption is ` +
+          "enabled: it is not served as if it were decrypted. Disable encryption, or re-encrypt the object",
+      );
+    }
+    return codec;
+  }
+
+  /**
    * readFromTiers, again and again for up to pendingReadWaitMs while the object is found nowhere: in a
    * cluster with write-behind, the node that acknowledged it may not have uploaded it yet.
    */
   private async readFromTiers(
     uuid: string,
     contentType: number,
-    readFrom: (tier: StorageTier, key: string) => Promise<AttachmentRead | null>,
+    readFrom: (tier: StorageTier, key: string, codec: ObjectCodec) => Promise<AttachmentRead | null>,
   ): Promise<AttachmentRead> {
     const waitMs = this.options.pendingReadWaitMs ?? 0;
     const deadline = performance.now() + waitMs;
@@ -224,14 +455,14 @@ export class StorageArea {
   private async readFromTiersOnce(
     uuid: string,
     contentType: number,
-    readFrom: (tier: StorageTier, key: string) => Promise<AttachmentRead | null>,
+    readFrom: (tier: StorageTier, key: string, codec: ObjectCodec) => Promise<AttachmentRead | null>,
   ): Promise<AttachmentRead> {
     assertAttachment(uuid, contentType);
     const failures: unknown[] = [];
     for (const [index, tier] of this.tiers.entries()) {
       try {
         for (const key of tier.keysOf(uuid, contentType)) {
-          const read = await readFrom(tier, key);
+          const read = await readFrom(tier, key, this.options.codec);
           if (read !== null) return read;
         }
         failures.push(notFoundIn(tier, uuid));
@@ -252,9 +483,9 @@ export class StorageArea {
     key: string,
     uuid: string,
     contentType: number,
-    options: ReadOptions,
+    codec: ObjectCodec,
+    options: GetOptions,
   ): Promise<AttachmentRead | null> {
-    const { codec } = this.options;
     if (codec.format === "plaintext") {
       // Plaintext: the store's stream (or its file) goes straight through, no copy, once its first bytes
       // are checked.
@@ -267,7 +498,7 @@ export class StorageArea {
         object.body.destroy();
         throw error;
       }
-      await this.checkHead(object, object.size, object.size, contentType, subject);
+      await this.checkHead(codec, object, object.size, object.size, contentType, subject);
       const { body, bytes, recycle, file } = object;
       return { size: object.size, body, bytes, recycle, file, tier: tier.name, key };
     }
@@ -284,15 +515,16 @@ export class StorageArea {
     contentType: number,
     start: number,
     end: number,
-    options: ReadOptions,
+    codec: ObjectCodec,
+    options: GetOptions,
   ): Promise<AttachmentRead | null> {
-    if (this.options.codec.format === "plaintext") {
+    if (codec.format === "plaintext") {
       const object = await tier.store.get(key, { start, end }, options);
       if (object === null) return null;
       // Orthanc 1.10.1 range-reads from 0 only (/tags: up to the pixel data); a range further in shows no
       // first bytes to check, and costs no extra request.
       if (start === 0) {
-        await this.checkHead(object, end, object.size, contentType, describeObject(tier, key));
+        await this.checkHead(codec, object, end, object.size, contentType, describeObject(tier, key));
       }
       const { body, bytes, recycle, file } = object;
       return { size: end - start, body, bytes, recycle, file, tier: tier.name, key };
@@ -325,13 +557,13 @@ export class StorageArea {
    * anything is sent; a refused body is destroyed so its file or connection is released.
    */
   private async checkHead(
+    codec: ObjectCodec,
     { body, bytes, file }: ObjectBody,
     available: number,
     storedSize: number,
     contentType: number,
     subject: string,
   ): Promise<void> {
-    const { codec } = this.options;
     if (codec.headBytes === 0) return;
     try {
       const count = Math.min(codec.headBytes, available);

@@ -318,6 +318,7 @@ class Supervisor {
     log(
       "WARNING",
       `${what}: pid ${this.daemon?.pid}, socket ${ready?.socketPath}, range reads ${ready?.range ? "on" : "off"}, ` +
+        `custom data ${ready?.customData ? "on" : "off"}, ` +
         `Node.js ${this.launch.node} (${this.launch.nodeOrigin})`,
     );
   }

@@ -63,6 +63,17 @@ export function objectKey(layout: KeyLayout, uuid: string, contentType: number):
 }
 
 /**
+ * The key of an object named `name` from its DICOM tags (OrthancCloudStorage.ObjectNames, tag-names.ts)
+ * instead of its uuid: under RootPath, with the extension and ".enc" of the flat structure, none in the legacy
+ * one, as objectKey adds them.
+ */
+export function namedObjectKey(layout: KeyLayout, name: string, contentType: number): string {
+  if (layout.structure === "legacy") return joinKey(layout.rootPath, name);
+  const extension = EXTENSIONS[contentType] ?? UNKNOWN_EXTENSION;
+  return joinKey(layout.rootPath, name + extension + (layout.encrypted ? ENCRYPTED_SUFFIX : ""));
+}
+
+/**
  * Every key under which an attachment may be stored, most likely first. With `EnableLegacyUnknownFiles`,
  * a DicomUntilPixelData attachment may also sit under ".unk", as written by plugins ≤ 1.2.0 (spec §2.4).
  */

@@ -52,6 +52,7 @@ function areaOf(store: ObjectStore, codec: ObjectCodec = new PlainCodec()): Stor
   return new StorageArea({
     primary: {
       name: "object-storage",
+      backend: "AwsS3Storage",
       store,
       keysOf: (uuid) => [`${uuid}.dcm`],
       parseKey: () => null,
