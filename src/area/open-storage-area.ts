@@ -17,11 +17,17 @@ import type { Logger } from "../log.js";
 import { createFolderStore } from "../stores/folder.js";
 import { DRIVERS, type DriverOpener } from "../stores/drivers.js";
 import type { ObjectStore } from "../stores/object-store.js";
+import { withLocalDisk } from "./local-disk-tier.js";
 import { StorageArea, type StorageTier } from "./storage-area.js";
 
 export interface OpenStorageAreaOptions {
   /** Wraps each store as it is opened (the daemon counts the requests of each tier this way). */
   wrapStore?: (store: ObjectStore, tier: string) => ObjectStore;
+  /**
+   * Open OrthancCloudStorage.LocalDisk in front of the backend when configured (the daemon does; the CLI's
+   * tools, which may run beside a daemon, work on the backend alone).
+   */
+  localDisk?: boolean;
 }
 
 /** spec §2.5: Orthanc's own aa/bb/uuid files are the legacy structure without a root. */
@@ -40,9 +46,11 @@ export async function openStorageArea(
     rootPath: common.rootPath,
     encrypted: common.encryption.enabled,
   };
+  const localDisk = options.localDisk === true ? config.bridge.localDisk : undefined;
+  const backend = wrap(await openObjectStore(config, logger), "object-storage");
   const objectTier: StorageTier = {
     name: "object-storage",
-    store: wrap(await openObjectStore(config, logger), "object-storage"),
+    store: localDisk === undefined ? backend : await withLocalDisk(backend, localDisk, logger),
     keysOf: (uuid, contentType) => candidateKeys(layout, uuid, contentType, common.enableLegacyUnknownFiles),
     parseKey: (key) => parseObjectKey(layout, key),
     listPrefix: keyPrefix(layout.rootPath),
@@ -51,7 +59,11 @@ export async function openStorageArea(
     `${config.backend.section}: objects in ${objectTier.store.location}, ${common.storageStructure} structure, ` +
       `client-side encryption ${common.encryption.enabled ? `enabled (new objects in format ${codec.format})` : "disabled"}`,
   );
-  if (common.hybridMode === "Disabled") return new StorageArea({ primary: objectTier, codec, logger });
+  // issue 17: with write-behind on another node, an object may be in no bucket yet; the wait is the daemon's.
+  const pendingReadWaitMs = localDisk?.pendingReadWaitMs ?? 0;
+  if (common.hybridMode === "Disabled") {
+    return new StorageArea({ primary: objectTier, codec, logger, pendingReadWaitMs });
+  }
 
   // spec §2.5: Orthanc's own layout under StorageDirectory, never an extension.
   const fileTier: StorageTier = {
@@ -70,7 +82,7 @@ export async function openStorageArea(
   const [primary, secondary] =
     common.hybridMode === "WriteToObjectStorage" ? [objectTier, fileTier] : [fileTier, objectTier];
   logger.info(`hybrid mode ${common.hybridMode}: primary ${primary.name}, secondary ${secondary.name}`);
-  return new StorageArea({ primary, secondary, codec, logger });
+  return new StorageArea({ primary, secondary, codec, logger, pendingReadWaitMs });
 }
 
 async function openCodec(config: ResolvedConfig, logger: Logger): Promise<ObjectCodec> {

@@ -49,7 +49,16 @@ export interface StorageAreaOptions {
   /** The same codec serves both tiers: with encryption on, the secondary is decrypted too (spec §4.2). */
   codec: ObjectCodec;
   logger: Logger;
+  /**
+   * LocalDisk.PendingReadWait: how long a read found in no tier polls for the object before failing with
+   * PENDING_ELSEWHERE (another node's write-behind spool may not have uploaded it yet). 0 or absent: NOT_FOUND
+   * at once.
+   */
+  pendingReadWaitMs?: number;
 }
+
+/** How often a read waiting for a pending object asks again. */
+const PENDING_POLL_MS = 500;
 
 /** A uuid Orthanc never generates (it makes random version-4 uuids): names the start-up probe. */
 const PROBE_UUID = "00000000-0000-0000-0000-000000000000";
@@ -167,7 +176,38 @@ export class StorageArea {
     }
   }
 
+  /**
+   * readFromTiers, again and again for up to pendingReadWaitMs while the object is found nowhere: in a
+   * cluster with write-behind, the node that acknowledged it may not have uploaded it yet.
+   */
   private async readFromTiers(
+    uuid: string,
+    contentType: number,
+    readFrom: (tier: StorageTier, key: string) => Promise<AttachmentRead | null>,
+  ): Promise<AttachmentRead> {
+    const waitMs = this.options.pendingReadWaitMs ?? 0;
+    const deadline = performance.now() + waitMs;
+    for (let polls = 0; ; polls++) {
+      try {
+        return await this.readFromTiersOnce(uuid, contentType, readFrom);
+      } catch (error) {
+        if (waitMs === 0 || !isStorageError(error, "NOT_FOUND")) throw error;
+        const left = deadline - performance.now();
+        if (left <= 0) {
+          throw new StorageError(
+            "PENDING_ELSEWHERE",
+            { operation: "read attachment", subject: uuid, cause: error },
+            `still not found after ${waitMs / 1000} s and ${polls} more tries (LocalDisk.PendingReadWait): it may ` +
+              "still wait in the write-behind spool of the node that stored it, and appear once that node uploads " +
+              `it; if no node has a backlog, it is lost (${error.message})`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(PENDING_POLL_MS, left)));
+      }
+    }
+  }
+
+  private async readFromTiersOnce(
     uuid: string,
     contentType: number,
     readFrom: (tier: StorageTier, key: string) => Promise<AttachmentRead | null>,

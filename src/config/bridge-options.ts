@@ -58,4 +58,13 @@ export const BRIDGE_OPTIONS: readonly OptionSpec[] = [
     description:
       "How long a storage operation keeps trying to reach the daemon (covers a daemon restart after a crash).",
   },
+  {
+    name: "LocalDisk",
+    type: "section",
+    section: "LocalDisk",
+    since: "ours",
+    description:
+      "A tier on this node's local disk in front of the backend: write-behind and a read cache " +
+      "(see OrthancCloudStorage.LocalDisk below). Not set: every operation goes to the backend.",
+  },
 ];
