@@ -151,7 +151,7 @@ static void* watch(void* unused) {
     connection_daemon_exited();
     pthread_mutex_lock(&g_mutex);
     int pid = (int)g_pid, lived_s = (int)((now_ms() - g_started) / 1000);
-    if (!is_stopping()) status = stop_supervisor(), close_fd(&g_lines);
+    if (!is_stopping()) status = stop_supervisor(), close_fd(&g_lines), g_length = 0; /* a late one's partial line */
     delay_s = lived_s >= RESPAWN_MAX_S ? 0 : delay_s == 0 ? 1 : delay_s * 2 > RESPAWN_MAX_S ? RESPAWN_MAX_S : delay_s * 2;
     const char* why = !h.seen ? "no handshake in time" : h.result == OUTCOME_READY ? "its last lines are above" : h.reason;
     if (!is_stopping()) log_message(LOG_ERROR, "the supervisor (pid %d) ended after %d s with %s %d (%s): starting another in %d s",
