@@ -1,5 +1,7 @@
 // From resolved options to a working StorageArea: the codec, the stores and hybrid mode (spec §4.1).
 
+import { createHash } from "node:crypto";
+
 import type { BackendSection, ResolvedConfig } from "../config/types.js";
 import type { ObjectCodec } from "../crypto/codec.js";
 import { EncryptedCodec } from "../crypto/encrypted-codec.js";
@@ -17,7 +19,7 @@ import type { Logger } from "../log.js";
 import { createFolderStore } from "../stores/folder.js";
 import { DRIVERS, type DriverOpener } from "../stores/drivers.js";
 import type { ObjectStore } from "../stores/object-store.js";
-import { withLocalDisk } from "./local-disk-tier.js";
+import { withLocalDisk, type LocalDiskContext } from "./local-disk-tier.js";
 import { StorageArea, type StorageTier } from "./storage-area.js";
 
 export interface OpenStorageAreaOptions {
@@ -28,6 +30,8 @@ export interface OpenStorageAreaOptions {
    * tools, which may run beside a daemon, work on the backend alone).
    */
   localDisk?: boolean;
+  /** With localDisk: told of the read cache once open (the daemon's metrics and health watch it). */
+  readCacheOpened?: LocalDiskContext["readCacheOpened"];
 }
 
 /** spec §2.5: Orthanc's own aa/bb/uuid files are the legacy structure without a root. */
@@ -50,7 +54,13 @@ export async function openStorageArea(
   const backend = wrap(await openObjectStore(config, logger), "object-storage");
   const objectTier: StorageTier = {
     name: "object-storage",
-    store: localDisk === undefined ? backend : await withLocalDisk(backend, localDisk, logger),
+    store:
+      localDisk === undefined
+        ? backend
+        : await withLocalDisk(backend, localDisk, logger, {
+            identity: storedBytesIdentity(config, backend, codec),
+            readCacheOpened: options.readCacheOpened,
+          }),
     keysOf: (uuid, contentType) => candidateKeys(layout, uuid, contentType, common.enableLegacyUnknownFiles),
     parseKey: (key) => parseObjectKey(layout, key),
     listPrefix: keyPrefix(layout.rootPath),
@@ -83,6 +93,28 @@ export async function openStorageArea(
     common.hybridMode === "WriteToObjectStorage" ? [objectTier, fileTier] : [fileTier, objectTier];
   logger.info(`hybrid mode ${common.hybridMode}: primary ${primary.name}, secondary ${secondary.name}`);
   return new StorageArea({ primary, secondary, codec, logger, pendingReadWaitMs });
+}
+
+/**
+ * What the bytes stored under a key depend on besides the key: the backend, and the keys that decrypt them
+ * (fingerprinted, never written as such). Keys in the layout (RootPath, structure, `.enc`) are in the key.
+ */
+function storedBytesIdentity(config: ResolvedConfig, backend: ObjectStore, codec: ObjectCodec): string {
+  const ring = codec instanceof EncryptedCodec ? codec.ring : undefined;
+  const keys =
+    ring === undefined
+      ? []
+      : [ring.current, ...ring.previous.values()]
+          .sort((a, b) => a.id - b.id)
+          .map((key) => ({
+            id: key.id,
+            fingerprint: createHash("sha256")
+              .update("orthanc-cloud-storage read cache identity\0")
+              .update(key.key)
+              .digest("hex"),
+          }));
+  const identity = { version: 1, backend: config.backend.section, location: backend.location, keys };
+  return `${JSON.stringify(identity, null, 2)}\n`;
 }
 
 async function openCodec(config: ResolvedConfig, logger: Logger): Promise<ObjectCodec> {

@@ -8,7 +8,7 @@ import { StorageError, describeCause, isStorageError } from "../errors.js";
 import type { HeldPlaintext, ObjectCodec } from "../crypto/codec.js";
 import { assertAttachment, type ParsedObjectKey } from "../layout/object-key.js";
 import type { Logger } from "../log.js";
-import type { ObjectBody, ObjectStore } from "../stores/object-store.js";
+import type { GetOptions, ObjectBody, ObjectStore, OpenFileBody } from "../stores/object-store.js";
 import { peekHead } from "../crypto/peek-head.js";
 import { v2RangeReaderFor, type V2RangeReader } from "./v2-range-read.js";
 
@@ -37,10 +37,18 @@ export interface AttachmentRead {
   bytes?: Uint8Array;
   /** With `bytes`: call once they are sent, to hand their memory back to the store (ObjectBody.recycle). */
   recycle?: () => void;
+  /**
+   * With ReadOptions.file, for a plaintext object of a local store: the open file holding the bytes
+   * (ObjectBody.file), which the daemon may hand to the bridge instead of sending them; `body` closes it.
+   */
+  file?: OpenFileBody;
   /** Which tier served the read, and under which key. */
   tier: string;
   key: string;
 }
+
+/** How a read may be answered. */
+export type ReadOptions = GetOptions;
 
 export interface StorageAreaOptions {
   primary: StorageTier;
@@ -130,14 +138,20 @@ export class StorageArea {
   }
 
   /** The whole attachment. NOT_FOUND when no tier holds it. */
-  readWhole(uuid: string, contentType: number): Promise<AttachmentRead> {
+  readWhole(uuid: string, contentType: number, options: ReadOptions = {}): Promise<AttachmentRead> {
     return this.readFromTiers(uuid, contentType, (tier, key) =>
-      this.readWholeFrom(tier, key, uuid, contentType),
+      this.readWholeFrom(tier, key, uuid, contentType, options),
     );
   }
 
   /** `length` bytes from `start`. BAD_RANGE when the range does not lie within the attachment. */
-  readRange(uuid: string, contentType: number, start: number, length: number): Promise<AttachmentRead> {
+  readRange(
+    uuid: string,
+    contentType: number,
+    start: number,
+    length: number,
+    options: ReadOptions = {},
+  ): Promise<AttachmentRead> {
     if (!Number.isSafeInteger(start) || !Number.isSafeInteger(length) || start < 0 || length < 0) {
       throw new StorageError(
         "BAD_RANGE",
@@ -146,7 +160,7 @@ export class StorageArea {
       );
     }
     return this.readFromTiers(uuid, contentType, (tier, key) =>
-      this.readRangeFrom(tier, key, uuid, contentType, start, start + length),
+      this.readRangeFrom(tier, key, uuid, contentType, start, start + length, options),
     );
   }
 
@@ -238,17 +252,24 @@ export class StorageArea {
     key: string,
     uuid: string,
     contentType: number,
+    options: ReadOptions,
   ): Promise<AttachmentRead | null> {
     const { codec } = this.options;
     if (codec.format === "plaintext") {
-      // Plaintext: the store's stream goes straight through, no copy, once its first bytes are checked.
-      const object = await tier.store.get(key);
+      // Plaintext: the store's stream (or its file) goes straight through, no copy, once its first bytes
+      // are checked.
+      const object = await tier.store.get(key, undefined, options);
       if (object === null) return null;
       const subject = describeObject(tier, key);
-      codec.plaintextSize(object.size, subject);
+      try {
+        codec.plaintextSize(object.size, subject);
+      } catch (error) {
+        object.body.destroy();
+        throw error;
+      }
       await this.checkHead(object, object.size, object.size, contentType, subject);
-      const { body, bytes, recycle } = object;
-      return { size: object.size, body, bytes, recycle, tier: tier.name, key };
+      const { body, bytes, recycle, file } = object;
+      return { size: object.size, body, bytes, recycle, file, tier: tier.name, key };
     }
     const held = await this.decodeWhole(tier, key, uuid, contentType);
     if (held === null) return null;
@@ -263,17 +284,18 @@ export class StorageArea {
     contentType: number,
     start: number,
     end: number,
+    options: ReadOptions,
   ): Promise<AttachmentRead | null> {
     if (this.options.codec.format === "plaintext") {
-      const object = await tier.store.get(key, { start, end });
+      const object = await tier.store.get(key, { start, end }, options);
       if (object === null) return null;
       // Orthanc 1.10.1 range-reads from 0 only (/tags: up to the pixel data); a range further in shows no
       // first bytes to check, and costs no extra request.
       if (start === 0) {
         await this.checkHead(object, end, object.size, contentType, describeObject(tier, key));
       }
-      const { body, bytes, recycle } = object;
-      return { size: end - start, body, bytes, recycle, tier: tier.name, key };
+      const { body, bytes, recycle, file } = object;
+      return { size: end - start, body, bytes, recycle, file, tier: tier.name, key };
     }
     if (this.#v2Ranges !== undefined && end > start) {
       const subject = describeObject(tier, key);
@@ -303,7 +325,7 @@ export class StorageArea {
    * anything is sent; a refused body is destroyed so its file or connection is released.
    */
   private async checkHead(
-    { body, bytes }: ObjectBody,
+    { body, bytes, file }: ObjectBody,
     available: number,
     storedSize: number,
     contentType: number,
@@ -313,7 +335,12 @@ export class StorageArea {
     if (codec.headBytes === 0) return;
     try {
       const count = Math.min(codec.headBytes, available);
-      const head = bytes !== undefined ? bytes.subarray(0, count) : await peekHead(body, count);
+      const head =
+        bytes !== undefined
+          ? bytes.subarray(0, count)
+          : file !== undefined
+            ? file.peek(count)
+            : await peekHead(body, count);
       codec.checkHead(head, storedSize, contentType, subject);
     } catch (error) {
       body.destroy();

@@ -17,6 +17,7 @@ import { servesRangeReads } from "../area/range-reads.js";
 import { EncryptedCodec } from "../crypto/encrypted-codec.js";
 import { describeCause } from "../errors.js";
 import { stderrLogger as logger } from "../log.js";
+import type { ReadCache } from "../stores/read-cache.js";
 import { HealthCheck } from "./health.js";
 import { locateRoute } from "./locate-route.js";
 import { DaemonMetrics } from "./metrics.js";
@@ -55,9 +56,14 @@ async function start(): Promise<void> {
     versions,
     format: config.common.encryption.enabled ? (config.common.encryption.format ?? "A1") : "plaintext",
   });
+  let readCache: ReadCache | undefined;
   const area = await openStorageArea(config, logger, {
     wrapStore: (store, tier) => metrics.observeStore(store, tier),
     localDisk: true,
+    readCacheOpened: (cache) => {
+      readCache = cache;
+      metrics.watchReadCache(cache);
+    },
   });
   if (area.codec instanceof EncryptedCodec) metrics.watchMemoryBudget(area.codec.budget);
   const spool = spoolOf(area);
@@ -69,6 +75,7 @@ async function start(): Promise<void> {
     area,
     section,
     versions,
+    readCache,
     ...(spool !== undefined && localDisk !== undefined
       ? {
           spool: {

@@ -9,9 +9,12 @@ import { describe, it } from "node:test";
 import { repoRoot } from "../../test-support/paths.js";
 
 const NATIVE = join(repoRoot, "native");
-/** A ratchet: 2,442 lines before issue 14, which aims at 800; lower it as the bridge shrinks. 960 + 35 for
- * respawning a dead supervisor and bounding the wait for its handshake. */
-const MAX_LINES = 996;
+/**
+ * A ratchet: 2,442 lines before issue 14, which aims at 800; lower it as the bridge shrinks. Issue 15 added
+ * 39 for file answers (native/connection.c: reading a read's bytes from the daemon's open file); issue 14
+ * part 1, 35 for respawning a dead supervisor and bounding the wait for its handshake (native/supervisor.c).
+ */
+const MAX_LINES = 1035;
 
 /** The C files in bridge.h's order (its first comment), top first. */
 async function layers(): Promise<string[]> {
