@@ -3,7 +3,7 @@
  *   plugin.c      Orthanc's entry points: start the supervisor, then register the storage area and routes
  *   storage.c     the storage area's callbacks         \  each forwards its calls
  *   rest.c        the REST routes, jobs and callbacks  /  through connection.c
- *   supervisor.c  the supervisor process (src/daemon/supervisor.ts): spawned once, its lines read
+ *   supervisor.c  the supervisor process (src/daemon/supervisor.ts): spawned, its lines read, respawned
  *   connection.c  one socket per Orthanc thread: framing, send/receive, one retry
  *   util.c        Orthanc's context, its log, the clock, the stop flag
  * Nothing here is exported from the library (-fvisibility=hidden).

@@ -133,7 +133,8 @@
 // The daemon's log lines go to stderr as "I <text>", "W <text>" or "E <text>" (LogPrefix, src/log.ts).
 //
 // The supervisor's stdout and stderr are one pipe to the bridge, which reads lines (SupervisorLine):
-//   the first daemon's handshake line as it is (after anything but READY, the supervisor exits); then
+//   first "OCS STARTING startup-timeout=<s>" (StartupTimeout: the bridge waits that long and a margin for
+//   the handshake); the first daemon's handshake line as it is (after anything but READY, the supervisor exits); then
 //   "OCS EXITED" when the daemon died, and the READY line of each daemon started after it;
 //   log lines: a level letter (LogPrefix), then what follows "orthanc-cloud-storage" in Orthanc's log:
 //   ": <text>" for the supervisor's own messages, " daemon: <text>" for the daemon's lines.
@@ -144,6 +145,7 @@ export const SUPERVISE_FLAG = "--supervise";
 
 /** What the supervisor writes to the bridge besides the daemon's handshake lines. */
 export const SupervisorLine = {
+  STARTING: "OCS STARTING startup-timeout=",
   EXITED: "OCS EXITED",
   PLUGIN: ": ",
   DAEMON: " daemon: ",
