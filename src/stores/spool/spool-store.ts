@@ -7,7 +7,7 @@
 //
 // The folder is this node's alone (a pid lock file says so); a restart rebuilds the queue from it.
 
-import { createReadStream, closeSync } from "node:fs";
+import { closeSync } from "node:fs";
 import { mkdir, readFile, rename, unlink, writeFile, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
@@ -16,7 +16,14 @@ import { syncFolder, writeFileAtomically } from "../../atomic-file.js";
 import { StorageError, describeCause } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import { storeError } from "../folder.js";
-import { SYNC_FILE_LIMIT, bufferedBody, isMissing, openToRead, readRange } from "../local-file-io.js";
+import {
+  SYNC_FILE_LIMIT,
+  bufferedBody,
+  fileRangeStream,
+  isMissing,
+  openToRead,
+  readRange,
+} from "../local-file-io.js";
 import type { ByteRange, ObjectBody, ObjectInfo, ObjectStore } from "../object-store.js";
 import {
   LOCK_FILE,
@@ -381,8 +388,7 @@ export class SpoolStore implements ObjectStore {
       closeSync(fd);
       throw storeError("read from the write-behind spool", path, cause);
     }
-    const body = createReadStream("", { fd, start: from, end: entry.dataOffset + end - 1, autoClose: true });
-    return { size: entry.size, body };
+    return { size: entry.size, body: fileRangeStream(fd, from, entry.dataOffset + end) };
   }
 
   // --- the uploaders ---
@@ -484,12 +490,7 @@ export class SpoolStore implements ObjectStore {
       await this.backend.put(entry.key, bytes);
       return;
     }
-    const body = createReadStream("", {
-      fd,
-      start: entry.dataOffset,
-      end: entry.dataOffset + entry.size - 1,
-      autoClose: true,
-    });
+    const body = fileRangeStream(fd, entry.dataOffset, entry.dataOffset + entry.size);
     await this.backend.putStream(entry.key, body, entry.size);
   }
 
