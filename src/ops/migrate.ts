@@ -8,7 +8,7 @@ import { describeCause, isStorageError, StorageError } from "../errors.js";
 import { fileSystemKey, parseObjectKey, type KeyLayout } from "../layout/object-key.js";
 import type { ObjectStore } from "../stores/object-store.js";
 import type { IndexedAttachment } from "./index-walk.js";
-import { walkIndex } from "./index-walk.js";
+import { walkIndexWithProgress } from "./index-walk.js";
 import type { OrthancIndex } from "./orthanc-api.js";
 import type { Progress } from "./progress.js";
 import { problemsText, type RunReport } from "./run-report.js";
@@ -119,10 +119,9 @@ export async function migrateFileSystem(
     `${report.count("copied") + report.count("would-copy")} copied, ${report.count("already-there")} already there, ` +
     problemsText(problems);
 
-  progress.start("migrate", await client.resourceCount(), "resources");
-  const walk = await walkIndex(client, {
+  const walk = await walkIndexWithProgress(client, progress, "migrate", {
     parallel: options.parallel,
-    onResource: () => progress.tick(detail()),
+    detail,
     onAttachment: async (attachment) => {
       uuids.add(attachment.uuid);
       const record = await migrateOne(area.codec, target, attachment, options, summary);
@@ -134,7 +133,6 @@ export async function migrateFileSystem(
       if (problem) problems++;
     },
   });
-  progress.stop();
   summary.attachments = walk.attachments;
   summary.resources = walk.resources;
 
