@@ -32,6 +32,7 @@ import { readUntilNul } from "./read-until-nul.js";
 import { RestRouter } from "./rest-router.js";
 import { listenForBridge, type BridgeServer, type JobStepper } from "./server.js";
 import { createSocketFolder } from "./socket-folder.js";
+import { checkStorageAtStart } from "./start-check.js";
 import { bridgeVersion, daemonVersion } from "./versions.js";
 
 /** Each job's steps to its own runner: adoptions' states say so (isAdoptState), the others are moves. */
@@ -104,7 +105,7 @@ async function start(): Promise<void> {
   const spool = spoolOf(area);
   const localDisk = config.bridge.localDisk;
   if (spool !== undefined && localDisk !== undefined) metrics.watchSpool(spool, localDisk.maxPendingBytes);
-  await area.checkAccess();
+  await checkStorageAtStart(area, spool, logger);
 
   const health = new HealthCheck({
     area,
@@ -165,6 +166,8 @@ async function start(): Promise<void> {
 
 /** Beyond the spool's drain, what the daemon asks to be given to exit (the supervisor's own minimum is 5 s). */
 const STOP_MARGIN_S = 3;
+/** At a stop, how long the requests being answered may take to end; within STOP_MARGIN_S. */
+const IN_FLIGHT_GRACE_MS = 2000;
 
 interface Running {
   server: BridgeServer;
@@ -179,7 +182,7 @@ async function shutdown(why: string, { server, socketDir, area, drainTimeoutMs }
   if (stopping) return;
   stopping = true;
   logger.info(`stopping: ${why}`);
-  await server.close();
+  await server.close(IN_FLIGHT_GRACE_MS);
   await rm(socketDir, { recursive: true, force: true });
   const spool = spoolOf(area);
   if (spool !== undefined && spool.backlog().objects > 0) {

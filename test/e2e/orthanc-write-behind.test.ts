@@ -67,6 +67,8 @@ interface ScenarioOptions {
   localDisk?: Record<string, unknown>;
   /** Run before Orthanc starts (a small disk mounted on the tier); `undo` after it stopped. */
   beforeStart?(tier: string): Promise<{ undo(): Promise<void> }>;
+  /** radosgw stopped before Orthanc starts. */
+  gatewayDownAtStart?: boolean;
 }
 
 /** Runs `body` in a new scenario, then stops everything: Orthanc, the bucket and folder; radosgw runs again. */
@@ -92,6 +94,10 @@ async function writeBehind(options: ScenarioOptions, body: (s: Scenario) => Prom
     const start = (): Promise<OrthancInstance> =>
       OrthancInstance.start({ workDir: join(work.workDir, "orthanc"), config });
     mounted = await options.beforeStart?.(tier);
+    if (options.gatewayDownAtStart === true) {
+      await killGateway(server);
+      down = true;
+    }
     orthanc = await start();
     const ledger = new OperationLedger();
     const s: Scenario = {
@@ -333,6 +339,30 @@ describe("write-behind on a real Orthanc (S3 on Ceph RGW, encrypted)", () => {
         "Orthanc stopped while radosgw is down, started again once it is back",
       );
       assert.equal(figures.orphans, 0);
+    });
+  });
+
+  it("starts while radosgw is down, says so, takes uploads into the spool; uploads them once it is back", async (t) => {
+    await writeBehind({ gatewayDownAtStart: true }, async (s) => {
+      await waitFor(
+        async () =>
+          /write-behind: the backend s3:\/\/.* does not answer at start .*This node starts anyway/.test(
+            await s.orthanc.log(),
+          ),
+        DRAIN_MS,
+        "the warning that radosgw does not answer",
+      );
+      const health = await s.orthanc.request("GET", "/cloud-storage/health");
+      const report = (await health.json()) as { backend: { reachable: boolean } };
+      assert.equal(health.status, 503, "unhealthy while the backend does not answer");
+      assert.equal(report.backend.reachable, false);
+      await s.uploadAll(await uniqueCopies(SMALL, 2), "radosgw down since the start");
+      // One object per instance at least (Orthanc adds the DICOM up to its pixel data for some).
+      const spooled = (await spoolReport(s.orthanc)).objects;
+      assert.ok(spooled >= s.ledger.acknowledged.size, `${spooled} objects wait in the spool`);
+      await s.startGateway();
+      t.diagnostic(`the spool drained ${await drained(s.orthanc)} ms after radosgw answered`);
+      await s.check(t, "Orthanc started while radosgw is down, then radosgw back");
     });
   });
 
