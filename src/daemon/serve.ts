@@ -191,8 +191,14 @@ async function shutdown(why: string, { server, socketDir, area, drainTimeoutMs }
       `write-behind spool: uploading ${before.objects} object(s) (${before.bytes} bytes) before exiting, ` +
         `for up to ${drainTimeoutMs / 1000} s (LocalDisk.ShutdownDrainTimeout)`,
     );
-    if (!(await spool.drain(drainTimeoutMs))) {
-      const left = spool.backlog();
+    const outcome = await spool.drainAtExit(drainTimeoutMs);
+    const left = spool.backlog();
+    if (outcome === "handed over") {
+      logger.info(
+        `write-behind spool: a new daemon asks for the folder; ${left.objects} object(s) (${left.bytes} bytes) ` +
+          "left to it to upload",
+      );
+    } else if (outcome === "timed out") {
       logger.warn(
         `write-behind spool: ${left.objects} object(s) (${left.bytes} bytes) still wait for upload; they are ` +
           "uploaded when this node starts again, and exist only on its local disk until then",

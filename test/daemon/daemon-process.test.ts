@@ -112,6 +112,63 @@ describe("daemon process", () => {
     );
   });
 
+  it("with write-behind, a daemon draining at exit hands the spool over at once to a new daemon that asks for it", async () => {
+    const root = await scratch();
+    const objects = join(root, "objects");
+    const config = {
+      LocalObjectStorage: { Path: objects, StorageEncryption: { Enable: false } },
+      // Far longer than the test: only the handover lets the second daemon start in time.
+      OrthancCloudStorage: {
+        LocalDisk: { Path: join(root, "tier"), WriteBehind: true, ShutdownDrainTimeout: 120 },
+      },
+    };
+    const first = await startDaemon(config);
+    const ready = decodeReadyLine(`OCS ${first.handshake}`);
+    assert.ok(ready, first.handshake);
+    // The backend refuses these objects: a folder stands where each file would go.
+    const uuids = [randomUUID(), randomUUID(), randomUUID()];
+    for (const uuid of uuids) await mkdir(join(objects, `${uuid}.dcm`));
+    const client = await BridgeClient.connect(ready.socketPath);
+    for (const uuid of uuids) {
+      const answer = await client.call(
+        { op: Op.CREATE, contentType: 1, size: 3, start: 0, uuid },
+        Buffer.from("abc"),
+      );
+      assert.equal(answer.code, 0, "acknowledged into the spool");
+    }
+    client.close();
+    // Its lifeline gone (as when the supervisor is killed): it drains, for up to 120 s.
+    first.child.stdin.end();
+    await waitFor(
+      () => first.stderr.some((line) => /uploading 3 object\(s\) .* before exiting/.test(line)),
+      10_000,
+      "the first daemon's drain at exit",
+    );
+    const t0 = Date.now();
+    const second = await startDaemon(config, 30_000);
+    const waited = Date.now() - t0;
+    assert.ok(decodeReadyLine(`OCS ${second.handshake}`), second.handshake);
+    assert.ok(
+      waited < 10_000,
+      `the second daemon started ${waited} ms later, not after the first one's drain`,
+    );
+    assert.equal(await first.exited, 0);
+    assert.ok(
+      first.stderr.some((line) =>
+        /^I write-behind spool: a new daemon asks for the folder; 3 object\(s\) \(9 bytes\) left to it/.test(
+          line,
+        ),
+      ),
+      first.stderr.join("\n"),
+    );
+    // The second one uploads them once the backend takes them.
+    for (const uuid of uuids) await rm(join(objects, `${uuid}.dcm`), { recursive: true });
+    second.child.stdin.end();
+    assert.equal(await second.exited, 0);
+    assert.deepEqual((await readdir(objects)).sort(), uuids.map((uuid) => `${uuid}.dcm`).sort());
+    assert.deepEqual(await readdir(join(root, "tier", "spool")), [], "drained; no lock nor request left");
+  });
+
   it("at a stop, lets a create being answered end and land before it closes the storage", async () => {
     const root = await scratch();
     const objects = join(root, "objects");

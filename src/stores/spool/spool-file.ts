@@ -133,7 +133,7 @@ export async function listSpoolFolder(folder: string): Promise<SpoolFolderListin
       listing.files.push({ name, seq: parseInt(match[1] as string, 16), kind: match[2] as SpoolFileKind });
     } else if (isTemporaryName(name)) {
       listing.temporary.push(name);
-    } else if (name !== LOCK_FILE) {
+    } else if (name !== LOCK_FILE && name !== HANDOVER_FILE) {
       listing.foreign.push(name);
     }
   }
@@ -143,3 +143,5 @@ export async function listSpoolFolder(folder: string): Promise<SpoolFolderListin
 
 /** The pid of the daemon using the spool folder. */
 export const LOCK_FILE = "lock";
+/** The pid of a daemon waiting for the lock, asking the holder to hand the folder over if it is exiting. */
+export const HANDOVER_FILE = "handover";

@@ -7,7 +7,9 @@
 // Each file records the SHA-256 of its data: a file damaged on disk is moved to rejected/, never uploaded
 // nor served.
 //
-// The folder is this node's alone (a pid lock file says so); a restart rebuilds the queue from it.
+// The folder is this node's alone (a pid lock file says so); a restart rebuilds the queue from it. A daemon
+// draining at exit hands the folder over at once to a new one that asks for it (HANDOVER_FILE), so that a
+// restart after a crash of the supervisor does not wait out the old daemon's drain.
 
 import { createHash, type Hash } from "node:crypto";
 import { closeSync, read } from "node:fs";
@@ -31,6 +33,7 @@ import {
 import type { ByteRange, ObjectBody, ObjectInfo, ObjectStore } from "../object-store.js";
 import {
   DIGEST_OFFSET,
+  HANDOVER_FILE,
   LOCK_FILE,
   encodeSpoolHeader,
   listSpoolFolder,
@@ -54,6 +57,9 @@ export interface SpoolOptions {
   lockWaitMs?: number;
 }
 
+/** How a drain at exit ended: all uploaded, its time out, or the folder handed over to a new daemon. */
+export type DrainOutcome = "drained" | "timed out" | "handed over";
+
 /** What waits in the spool, for health and metrics. */
 export interface SpoolBacklog {
   /** Objects waiting for upload (or for the backend's delete of a tombstone). */
@@ -73,6 +79,8 @@ const DEFAULT_LOCK_WAIT_MS = 15_000;
 /** While uploads keep failing, one log line per this interval at most (the first failure is always logged). */
 const FAILURE_LOG_INTERVAL_MS = 60_000;
 const REJECTED_FOLDER = "rejected";
+/** How often a daemon draining at exit looks for a new daemon asking for the folder. */
+const HANDOVER_POLL_MS = 200;
 /** Reads at a time when a large spooled object's digest is checked. */
 const DIGEST_CHUNK = 1024 * 1024;
 const readAt = promisify(read);
@@ -130,6 +138,11 @@ export class SpoolStore implements ObjectStore {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private drainWaiters: Array<() => void> = [];
+  /** Entries being processed (upload or delete, then the removal of their file). */
+  private processing = 0;
+  private idleWaiters: Array<() => void> = [];
+  /** Handing the folder over: no further upload starts. */
+  private yielding = false;
   private readonly retryBaseMs: number;
   private readonly retryMaxMs: number;
 
@@ -319,6 +332,43 @@ export class SpoolStore implements ObjectStore {
       }, timeoutMs);
       this.drainWaiters.push(done);
     });
+  }
+
+  /**
+   * The drain at exit: drain(timeoutMs), except that a daemon starting on this folder meanwhile (it asks for
+   * the folder in HANDOVER_FILE while it waits for the lock) takes over at once. This one then starts no
+   * further upload and resolves once those under way ended, their files removed; its close() releases the
+   * lock. Safe: the new daemon reads the folder only once it holds the lock, and nothing of this one still
+   * writes to the backend or the folder by then.
+   */
+  async drainAtExit(timeoutMs: number): Promise<DrainOutcome> {
+    let timer: NodeJS.Timeout | undefined;
+    const requested = new Promise<void>((resolve) => {
+      timer = setInterval(() => {
+        void this.handoverRequested().then((asked) => asked && resolve());
+      }, HANDOVER_POLL_MS);
+    });
+    try {
+      const outcome = await Promise.race([
+        this.drain(timeoutMs).then((drained): DrainOutcome => (drained ? "drained" : "timed out")),
+        requested.then((): DrainOutcome => "handed over"),
+      ]);
+      if (outcome === "handed over") {
+        this.yielding = true;
+        clearTimeout(this.timer);
+        if (this.processing > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+      }
+      return outcome;
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
+  /** Whether another live daemon asks for the folder. */
+  private async handoverRequested(): Promise<boolean> {
+    const text = await readFile(join(this.options.folder, HANDOVER_FILE), "utf8").catch(() => "");
+    const pid = Number.parseInt(text, 10);
+    return Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid);
   }
 
   // --- writing into the spool ---
@@ -532,7 +582,7 @@ export class SpoolStore implements ObjectStore {
 
   /** Start uploads while slots are free and entries are due; otherwise wake up when the next one is. */
   private kick(): void {
-    if (this.closed) return;
+    if (this.closed || this.yielding) return;
     clearTimeout(this.timer);
     this.timer = undefined;
     while (this.inFlight.size < this.options.concurrency) {
@@ -571,8 +621,19 @@ export class SpoolStore implements ObjectStore {
     this.timer = setTimeout(() => this.kick(), Math.max(0, time - Date.now()));
   }
 
-  /** Upload one entry (or, for a tombstone, delete its object), then drop its file. */
+  /** process(), counted: a handover waits until no entry is being processed. */
   private async process(entry: Entry): Promise<void> {
+    this.processing++;
+    try {
+      await this.processEntry(entry);
+    } finally {
+      this.processing--;
+      if (this.processing === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+    }
+  }
+
+  /** Upload one entry (or, for a tombstone, delete its object), then drop its file. */
+  private async processEntry(entry: Entry): Promise<void> {
     entry.uploading = true;
     this.inFlight.set(entry.key, entry);
     try {
@@ -796,27 +857,43 @@ function missingFile(path: string): Error {
   return Object.assign(new Error(`${path} vanished from the spool`), { code: "ENOENT" });
 }
 
-/** Waits for a live daemon holding the folder's lock (another pid) to exit, then takes the lock. */
+/**
+ * Waits for a live daemon holding the folder's lock (another pid) to exit, then takes the lock. Meanwhile it
+ * asks for the folder (HANDOVER_FILE): a holder draining at exit hands it over at once (drainAtExit).
+ */
 async function takeLock(folder: string, waitMs: number): Promise<void> {
   const path = join(folder, LOCK_FILE);
+  const handover = join(folder, HANDOVER_FILE);
   const deadline = Date.now() + waitMs;
-  for (;;) {
-    const holder = await readFile(path, "utf8").then(
-      (text) => Number.parseInt(text, 10),
-      () => undefined,
-    );
-    if (holder === undefined || holder === process.pid || !isAlive(holder)) break;
-    if (Date.now() >= deadline) {
-      throw new StorageError(
-        "STORE_FAILED",
-        { operation: "open the write-behind spool folder", subject: folder },
-        `the daemon of pid ${holder} still uses it after ${waitMs / 1000} s: LocalDisk.Path must be this ` +
-          `Orthanc's alone (two Orthanc processes on one node need two folders)`,
+  let asked = false;
+  try {
+    for (;;) {
+      const holder = await readFile(path, "utf8").then(
+        (text) => Number.parseInt(text, 10),
+        () => undefined,
       );
+      if (holder === undefined || holder === process.pid || !isAlive(holder)) break;
+      if (Date.now() >= deadline) {
+        throw new StorageError(
+          "STORE_FAILED",
+          { operation: "open the write-behind spool folder", subject: folder },
+          `the daemon of pid ${holder} still uses it after ${waitMs / 1000} s: LocalDisk.Path must be this ` +
+            `Orthanc's alone (two Orthanc processes on one node need two folders)`,
+        );
+      }
+      if (!asked) {
+        await writeFile(handover, `${process.pid}\n`);
+        asked = true;
+      }
+      await new Promise((resolve) => setTimeout(resolve, HANDOVER_POLL_MS));
     }
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await writeFile(path, `${process.pid}\n`);
+  } finally {
+    // Withdrawn once the lock is ours, or the wait given up; another daemon's request is left alone.
+    if (asked && Number.parseInt(await readFile(handover, "utf8").catch(() => ""), 10) === process.pid) {
+      await unlink(handover).catch(() => undefined);
+    }
   }
-  await writeFile(path, `${process.pid}\n`);
 }
 
 async function releaseLock(folder: string): Promise<void> {
