@@ -23,6 +23,18 @@ export interface IndexedAttachment {
   storedMd5: string | undefined;
 }
 
+/** Where an attachment is in Orthanc's index, as every record of a tool that walks it names it. */
+export function attachmentFields(attachment: IndexedAttachment): {
+  uuid: string;
+  contentType: number;
+  level: ResourceLevel;
+  resource: string;
+  attachment: string;
+} {
+  const { uuid, contentType, level, resource, name } = attachment;
+  return { uuid, contentType, level, resource, attachment: name };
+}
+
 export interface WalkIndexOptions {
   /** Resources fetched (and attachments handled) at the same time. */
   parallel: number;

@@ -8,7 +8,7 @@ import { describeCause, isStorageError, StorageError } from "../errors.js";
 import { fileSystemKey, parseObjectKey, type KeyLayout } from "../layout/object-key.js";
 import type { ObjectStore } from "../stores/object-store.js";
 import type { IndexedAttachment } from "./index-walk.js";
-import { walkIndexWithProgress } from "./index-walk.js";
+import { attachmentFields, walkIndexWithProgress } from "./index-walk.js";
 import type { OrthancIndex } from "./orthanc-api.js";
 import type { Progress } from "./progress.js";
 import { problemsText, type RunReport } from "./run-report.js";
@@ -160,15 +160,7 @@ async function migrateOne(
 ): Promise<MigrateRecord> {
   const sourceKey = fileSystemKey(attachment.uuid, attachment.contentType);
   const key = target.keysOf(attachment.uuid, attachment.contentType)[0] as string;
-  const base = {
-    uuid: attachment.uuid,
-    contentType: attachment.contentType,
-    level: attachment.level,
-    resource: attachment.resource,
-    attachment: attachment.name,
-    source: sourceKey,
-    key,
-  };
+  const base = { ...attachmentFields(attachment), source: sourceKey, key };
   let stage = "read the source file";
   try {
     // Without an MD5 in the index (StoreMD5ForAttachments false), the source file is the reference.

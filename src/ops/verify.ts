@@ -4,7 +4,7 @@
 import type { StorageArea, StorageTier } from "../area/storage-area.js";
 import { describeCause, isStorageError } from "../errors.js";
 import type { IndexedAttachment } from "./index-walk.js";
-import { walkIndexWithProgress } from "./index-walk.js";
+import { attachmentFields, walkIndexWithProgress } from "./index-walk.js";
 import type { OrthancIndex } from "./orthanc-api.js";
 import type { Progress } from "./progress.js";
 import { problemsText, type RunReport } from "./run-report.js";
@@ -159,13 +159,7 @@ interface VerifyRecord {
 
 /** One record per copy found (the first key each tier would read), or one "missing" record. */
 async function checkAttachment(area: StorageArea, attachment: IndexedAttachment): Promise<VerifyRecord[]> {
-  const base = {
-    uuid: attachment.uuid,
-    contentType: attachment.contentType,
-    level: attachment.level,
-    resource: attachment.resource,
-    attachment: attachment.name,
-  };
+  const base = attachmentFields(attachment);
   const records: VerifyRecord[] = [];
   const looked: string[] = [];
   for (const tier of area.tiers) {

@@ -8,18 +8,10 @@ import { describe, it } from "node:test";
 
 import { startAzurite } from "../../test-support/azurite.js";
 import { checkLedgerAfterFault, ingestAcrossOutage, OperationLedger } from "../helpers/consistency.js";
-import { uniqueCopies } from "../../test-support/dicom-copies.js";
+import { SMALL_SAMPLES as SMALL, uniqueCopies } from "../../test-support/dicom-copies.js";
 import { encryptedWork } from "../../test-support/encrypted-work.js";
 import { OrthancInstance } from "../../test-support/orthanc.js";
 import { serverForFile } from "../helpers/server-for-file.js";
-
-/** Small fixtures: the scenario is about the fault, not about volume. */
-const SMALL = [
-  "PR-gsps-utf8.dcm",
-  "SR-basic-text-latin2.dcm",
-  "encapsulated-pdf.dcm",
-  "ts-1.2.4.50-jpeg-baseline-US.dcm",
-];
 
 const azurite = serverForFile(startAzurite);
 

@@ -8,20 +8,13 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 
 import { checkLedgerAfterFault, ingestAcrossOutage, OperationLedger } from "../helpers/consistency.js";
-import { uniqueCopies } from "../../test-support/dicom-copies.js";
+import { SMALL_SAMPLES as SMALL, uniqueCopies } from "../../test-support/dicom-copies.js";
 import { encryptedWork, type EncryptedWork } from "../../test-support/encrypted-work.js";
 import { OrthancInstance } from "../../test-support/orthanc.js";
 import { startRgw, type RgwServer } from "../../test-support/rgw.js";
 import { serverForFile } from "../helpers/server-for-file.js";
 import { isRunning, waitFor } from "../helpers/wait.js";
 
-/** Small fixtures: the scenarios are about the fault, not about volume. */
-const SMALL = [
-  "PR-gsps-utf8.dcm",
-  "SR-basic-text-latin2.dcm",
-  "encapsulated-pdf.dcm",
-  "ts-1.2.4.50-jpeg-baseline-US.dcm",
-];
 /** Per try; a frozen radosgw must fail each operation after (MaxRetries + 1) × this, plus backoff. */
 const REQUEST_TIMEOUT_S = 2;
 const MAX_RETRIES = 1;

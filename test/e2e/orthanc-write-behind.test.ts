@@ -15,19 +15,13 @@ import { filesUnder } from "../../test-support/folder.js";
 import { OrthancInstance } from "../../test-support/orthanc.js";
 import { startRgw, type RgwServer } from "../../test-support/rgw.js";
 import { checkLedgerAfterFault, OperationLedger, type FaultFigures } from "../helpers/consistency.js";
-import { uniqueCopies } from "../../test-support/dicom-copies.js";
+import { SMALL_SAMPLES as SMALL, uniqueCopies } from "../../test-support/dicom-copies.js";
 import { encryptedWork } from "../../test-support/encrypted-work.js";
 import { serverForFile } from "../helpers/server-for-file.js";
 import { metricValue, parseMetrics } from "../helpers/prometheus.js";
 import { mountSmallDisk, type SmallDisk } from "../helpers/small-disk.js";
 import { isRunning, sleep, waitFor } from "../helpers/wait.js";
 
-const SMALL = [
-  "PR-gsps-utf8.dcm",
-  "SR-basic-text-latin2.dcm",
-  "encapsulated-pdf.dcm",
-  "ts-1.2.4.50-jpeg-baseline-US.dcm",
-];
 const REQUEST_TIMEOUT_S = 2;
 /** Far above a drain of a few dozen small objects, and the spool's longest backoff (30 s). */
 const DRAIN_MS = 90_000;
