@@ -39,6 +39,8 @@ class Gate implements ObjectStore {
   /** Every delete asked of it, also those refused while down. */
   readonly deletes: string[] = [];
   down = false;
+  /** Deletes refused (the backend down for them alone). */
+  refuseDeletes = false;
   /** While set, puts wait for it. */
   hold: Promise<void> | undefined;
 
@@ -62,11 +64,12 @@ class Gate implements ObjectStore {
   }
   get: ObjectStore["get"] = async (key, range) => (this.check(), this.inner.get(key, range));
   head: ObjectStore["head"] = async (key) => (this.check(), this.inner.head(key));
-  delete: ObjectStore["delete"] = async (key) => (
-    this.deletes.push(key),
-    this.check(),
-    this.inner.delete(key)
-  );
+  delete: ObjectStore["delete"] = async (key) => {
+    this.deletes.push(key);
+    this.check();
+    if (this.refuseDeletes) throw new Error("connection refused (test backend refuses deletes)");
+    return this.inner.delete(key);
+  };
   list: ObjectStore["list"] = (prefix) => this.inner.list(prefix);
   close = (): Promise<void> => Promise.resolve();
 }
@@ -239,6 +242,28 @@ describe("write-behind spool", () => {
     assert.deepEqual(gate.puts, ["racing"], "the upload did land...");
     assert.deepEqual(await filesUnder(backendRoot), [], "...and was deleted after it");
     assert.deepEqual(await spoolFiles(spoolFolder), []);
+    await spool.close();
+  });
+
+  it("a key deleted during its upload reads as deleted at once, even while the upload landed and its delete waits", async () => {
+    const { spool, gate, backendRoot } = await setup();
+    let release!: () => void;
+    gate.hold = new Promise((resolve) => (release = resolve));
+    await spool.put("dir/racing", Buffer.from("x"));
+    await new Promise((resolve) => setTimeout(resolve, 20)); // the upload is now in flight, held
+    await spool.delete("dir/racing");
+    gate.refuseDeletes = true;
+    release();
+    while (!gate.puts.includes("dir/racing")) await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(await filesUnder(backendRoot), ["dir/racing"], "the upload landed in the backend...");
+    assert.equal(await spool.get("dir/racing"), null, "...but the key reads as deleted");
+    assert.equal(await spool.head("dir/racing"), null);
+    const listed: string[] = [];
+    for await (const info of spool.list("dir/")) listed.push(info.key);
+    assert.deepEqual(listed, []);
+    gate.refuseDeletes = false;
+    assert.equal(await spool.drain(5000), true);
+    assert.deepEqual(await filesUnder(backendRoot), []);
     await spool.close();
   });
 

@@ -128,6 +128,11 @@ export class SpoolStore implements ObjectStore {
    * new put or a delete of the key. Few: a damaged file is rare.
    */
   private readonly rejectedKeys = new Map<string, Entry>();
+  /**
+   * The latest tombstone of each key whose delete has not reached the backend yet: the key reads as deleted
+   * meanwhile (an upload in flight when it was deleted may land in the backend before the tombstone's delete).
+   */
+  private readonly tombstones = new Map<string, Entry>();
   /** The entry whose upload (or delete) is in flight, per key: at most one per key at a time. */
   private readonly inFlight = new Map<string, Entry>();
   private pendingBytes = 0;
@@ -227,6 +232,7 @@ export class SpoolStore implements ObjectStore {
     }
     const rejected = this.rejectedKeys.get(key);
     if (rejected !== undefined) throw this.rejectionError(rejected);
+    if (this.tombstones.has(key)) return null;
     return this.backend.get(key, range);
   }
 
@@ -235,6 +241,7 @@ export class SpoolStore implements ObjectStore {
     if (entry !== undefined) return { key, size: entry.size };
     const rejected = this.rejectedKeys.get(key);
     if (rejected !== undefined) throw this.rejectionError(rejected);
+    if (this.tombstones.has(key)) return null;
     return this.backend.head(key);
   }
 
@@ -263,6 +270,7 @@ export class SpoolStore implements ObjectStore {
       // Marked first, in this tick: the uploader deletes the object once its upload lands, whatever follows.
       const from = this.pathOf(flying);
       flying.kind = "deleted";
+      this.tombstones.set(key, flying);
       const renamed = rename(from, this.pathOf(flying)).then(() => syncFolder(this.options.folder));
       flying.tombstoned = renamed.catch(() => undefined);
       try {
@@ -282,7 +290,7 @@ export class SpoolStore implements ObjectStore {
     const spooled = new Map<string, number>();
     for (const [key, entry] of this.live) if (key.startsWith(prefix)) spooled.set(key, entry.size);
     for await (const info of this.backend.list(prefix)) {
-      if (!spooled.has(info.key)) yield info;
+      if (!spooled.has(info.key) && !this.tombstones.has(info.key)) yield info;
     }
     for (const [key, size] of spooled) yield { key, size };
   }
@@ -655,6 +663,7 @@ export class SpoolStore implements ObjectStore {
     this.succeeded();
     this.queue.delete(entry.seq);
     if (this.live.get(entry.key) === entry) this.live.delete(entry.key);
+    if (this.tombstones.get(entry.key) === entry) this.tombstones.delete(entry.key);
     // Done before its file goes: a delete of the key from now on is the backend's alone.
     this.settle(entry);
     // Uploaded from bytes that matched, while a read found the file damaged since: rejected/ holds it.
@@ -803,6 +812,7 @@ export class SpoolStore implements ObjectStore {
     await this.supersede(entry.key);
     this.queue.set(seq, entry);
     if (kind === "spool") this.live.set(entry.key, entry);
+    else this.tombstones.set(entry.key, entry);
   }
 }
 
