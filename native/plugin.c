@@ -38,14 +38,14 @@ static char* beside_library(const char* relative) {
 }
 
 /* Starts the supervisor on the runtime beside the plugin (else node from PATH) with Orthanc's configuration. */
-static outcome start(int* range, char* reason, size_t reason_size) {
+static outcome start(int* features, char* reason, size_t reason_size) {
   char *configuration = OrthancPluginGetConfiguration(g_context), *node = beside_library(BUNDLED_NODE);
   char* script = beside_library(SUPERVISOR_SCRIPT);
   outcome result = OUTCOME_FAILED;
   if (configuration == NULL) snprintf(reason, reason_size, "cannot get Orthanc's configuration");
   else if (script == NULL) snprintf(reason, reason_size, "cannot find " SUPERVISOR_SCRIPT " from the folder of this "
                                     "plugin's library: run \"npm run build\" in its checkout");
-  else result = supervisor_start(node != NULL ? node : "node", script, configuration, range, reason, reason_size);
+  else result = supervisor_start(node != NULL ? node : "node", script, configuration, features, reason, reason_size);
   if (configuration != NULL) OrthancPluginFreeString(g_context, configuration);
   free(node), free(script);
   return result;
@@ -63,13 +63,13 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
               context->orthancVersion, ORTHANC_PLUGINS_MINIMAL_MAJOR_NUMBER, ORTHANC_PLUGINS_MINIMAL_MINOR_NUMBER,
               ORTHANC_PLUGINS_MINIMAL_REVISION_NUMBER);
   OrthancPluginSetDescription(context, DESCRIPTION);
-  int rc = connection_init(), range = 0;
+  int rc = connection_init(), features = 0;
   char reason[8192];
   if (rc != 0) snprintf(reason, sizeof reason, "cannot create a thread key: %s", error_text(rc));
-  outcome result = rc == 0 ? start(&range, reason, sizeof reason) : OUTCOME_FAILED;
+  outcome result = rc == 0 ? start(&features, reason, sizeof reason) : OUTCOME_FAILED;
   if (result == OUTCOME_READY) {
-    storage_register(range);
-    rest_register();
+    storage_register(features);
+    rest_register(features);
     return 0;
   }
   /* The daemon's words ("..., plugin is disabled"); after a failure, Orthanc adds "Error while initializing plugin".

@@ -17,6 +17,7 @@
 static const char* const METHODS[] = {"?", "GET", "POST", "PUT", "DELETE"};
 static pthread_mutex_t g_jobs_lock = PTHREAD_MUTEX_INITIALIZER; /* Orthanc reads jobs from other threads */
 static __thread char* t_handed; /* the text last handed to Orthanc by this thread: valid until its next call */
+static int g_type_status;        /* give answers other than 200 a Content-Type: Orthanc gives none (READY line) */
 
 typedef struct {
   char* type;
@@ -209,9 +210,15 @@ static int encode_rest_request(const char* url, const OrthancPluginHttpRequest* 
   return 0;
 }
 
+/* An answer with a status other than 200 and a body: SendHttpStatus, the one call for it, which on Orthanc >=
+ * 1.12.2 adds a Content-Type of its own (text/plain), so ours would make two. */
+static void send_status(OrthancPluginRestOutput* output, uint16_t status, const char* type, const void* body, uint32_t size) {
+  if (g_type_status && type[0] != '\0') OrthancPluginSetHttpHeader(g_context, output, "Content-Type", type);
+  OrthancPluginSendHttpStatus(g_context, output, status, body, size);
+}
+
 static void send_text_status(OrthancPluginRestOutput* output, uint16_t status, const char* text) {
-  OrthancPluginSetHttpHeader(g_context, output, "Content-Type", "text/plain; charset=utf-8");
-  OrthancPluginSendHttpStatus(g_context, output, status, text, (uint32_t)strlen(text));
+  send_status(output, status, "text/plain; charset=utf-8", text, (uint32_t)strlen(text));
 }
 
 /* Hands the daemon's answer to Orthanc: 200 as a buffer of its content type, 405 with the allowed methods in
@@ -227,10 +234,7 @@ static OrthancPluginErrorCode send_rest_answer(OrthancPluginRestOutput* output, 
   }
   if (status == 200) OrthancPluginAnswerBuffer(g_context, output, body, length, text);
   else if (status == 405) OrthancPluginSendMethodNotAllowed(g_context, output, text);
-  else {
-    if (text[0] != '\0') OrthancPluginSetHttpHeader(g_context, output, "Content-Type", text);
-    OrthancPluginSendHttpStatus(g_context, output, (uint16_t)status, body, length);
-  }
+  else send_status(output, (uint16_t)status, text, body, length);
   return OrthancPluginErrorCode_Success;
 }
 
@@ -256,7 +260,8 @@ static OrthancPluginErrorCode rest_forward(OrthancPluginRestOutput* output, cons
   return code;
 }
 
-void rest_register(void) {
+void rest_register(int features) {
+  g_type_status = features & FEATURE_TYPE_STATUS;
   static const char* const routes[] = OCS_REST_ROUTES;
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
     OrthancPluginRegisterRestCallbackNoLock(g_context, routes[i], rest_forward);

@@ -62,8 +62,8 @@ static OrthancPluginErrorCode storage_remove(const char* uuid, OrthancPluginCont
 /* Custom data when the daemon asks for it. Else range reads only when the daemon serves them (its READY line):
  * else Orthanc reads whole attachments, and stores a DicomUntilPixelData header per instance, as with the
  * official plugins' encryption. */
-void storage_register(int range) {
-  if (range & 2) OrthancPluginRegisterStorageArea3(g_context, storage_create3, storage_read_range3, storage_remove3);
-  else OrthancPluginRegisterStorageArea2(g_context, storage_create, storage_read_whole, range & 1 ? storage_read_range : NULL,
-                                         storage_remove);
+void storage_register(int features) {
+  if (features & FEATURE_CUSTOM_DATA) OrthancPluginRegisterStorageArea3(g_context, storage_create3, storage_read_range3, storage_remove3);
+  else OrthancPluginRegisterStorageArea2(g_context, storage_create, storage_read_whole,
+                                         features & FEATURE_RANGE ? storage_read_range : NULL, storage_remove);
 }

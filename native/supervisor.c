@@ -28,7 +28,7 @@
 #define RESPAWN_MAX_S 30   /* a supervisor that ran 30 s is replaced at once; else 1 s later, 2 s... 30 s at most */
 
 typedef struct {
-  int seen, range, timeout_s; /* timeout_s: StartupTimeout, from the STARTING line */
+  int seen, features, timeout_s; /* features: bridge.h's; timeout_s: StartupTimeout, from the STARTING line */
   int64_t deadline;           /* for the handshake */
   outcome result;
   char reason[LINE_CAPACITY + 1];
@@ -48,16 +48,16 @@ extern char** environ;
 /* A line of the supervisor's: a log line ("W: text", "W daemon: text"), a READY line (where the connection
  * goes), EXITED (the daemon died), or the first daemon's DISABLED or FAILED; `h` until that handshake. */
 static void on_line(const char* line, handshake* h) {
-  int range, custom_data, request_timeout, connect_timeout, at = 0;
+  int range, custom_data, type_status, request_timeout, connect_timeout, at = 0;
   int known = line[0] != '\0' && strchr("IWE", line[0]) != NULL && (line[1] == ' ' || line[1] == ':');
   if (strncmp(line, OCS_HANDSHAKE_PREFIX, strlen(OCS_HANDSHAKE_PREFIX)) != 0 && line[0] != '\0') {
     log_level level = line[0] == OCS_LOG_INFO ? LOG_INFO : line[0] == OCS_LOG_WARNING ? LOG_WARNING : LOG_ERROR;
     log_line(known ? level : LOG_ERROR, known ? PLUGIN_NAME : PLUGIN_NAME " supervisor: ", "%s", line + known);
-  } else if (sscanf(line, OCS_READY_SCANF_FORMAT, &range, &custom_data, &request_timeout, &connect_timeout,
-                    &g_stop_grace_s, &at) == 5 &&
+  } else if (sscanf(line, OCS_READY_SCANF_FORMAT, &range, &custom_data, &type_status, &request_timeout,
+                    &connect_timeout, &g_stop_grace_s, &at) == 6 &&
              at > 0 && line[at] != '\0' && strlen(line + at) < sizeof ((struct sockaddr_un*)0)->sun_path) {
     connection_publish(line + at, request_timeout, connect_timeout);
-    if (h != NULL) h->seen = 1, h->range = range | custom_data << 1, h->result = OUTCOME_READY; /* bridge.h */
+    if (h != NULL) h->seen = 1, h->features = range | custom_data << 1 | type_status << 2, h->result = OUTCOME_READY;
   } else if (h != NULL && sscanf(line, OCS_SUPERVISOR_LINE_STARTING "%d", &h->timeout_s) == 1) {
     h->deadline = now_ms() + (h->timeout_s + MARGIN_S) * 1000LL;
   } else if (strcmp(line, OCS_SUPERVISOR_LINE_EXITED) == 0) {
@@ -171,7 +171,7 @@ static void* watch(void* unused) {
   }
 }
 
-outcome supervisor_start(const char* node, const char* script, const char* configuration, int* range, char* reason,
+outcome supervisor_start(const char* node, const char* script, const char* configuration, int* features, char* reason,
                          size_t reason_size) {
   handshake h = {.result = OUTCOME_FAILED, .deadline = now_ms() + FIRST_LINE_S * 1000};
   int rc = spawn_supervisor(node, script), status, late = 0, pid = (int)g_pid;
@@ -202,7 +202,7 @@ outcome supervisor_start(const char* node, const char* script, const char* confi
   } else {
     snprintf(reason, reason_size, "%s", h.reason);
   }
-  *range = h.range;
+  *features = h.features;
   return h.result;
 }
 

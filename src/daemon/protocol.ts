@@ -125,8 +125,11 @@
 // waits StartupTimeout for its handshake, and restarts it when it dies.
 //
 // Start-up handshake, on the daemon's stdout, one line each:
-//   "OCS READY range=<0|1> request-timeout=<s> connect-timeout=<s> stop-grace=<s> socket=<path>"   serving
-//        (encodeReadyLine): range=1 when READ_RANGE may be registered (the stored format allows it); the
+//   "OCS READY range=<0|1> custom-data=<0|1> type-status=<0|1> request-timeout=<s> connect-timeout=<s>
+//        stop-grace=<s> socket=<path>"   serving (encodeReadyLine): range=1 when READ_RANGE may be registered
+//        (the stored format allows it); custom-data=1 on Orthanc >= 1.12.8 (above); type-status=1 when the
+//        bridge gives a REST answer with a status other than 200 its Content-Type, 0 when Orthanc gives it its
+//        own (>= 1.12.2: orthanc-features.ts), so that the client gets one Content-Type header; the
 //        timeouts are OrthancCloudStorage's RequestTimeout and ConnectTimeout; stop-grace is how long the
 //        daemon may take to exit once its stdin closes (the write-behind spool's drain): the supervisor and
 //        the bridge wait that long, never less than their own grace; the path is the rest of the line
@@ -267,6 +270,7 @@ export const Handshake = {
 const READY_FIELDS = [
   "range",
   "custom-data",
+  "type-status",
   "request-timeout",
   "connect-timeout",
   "stop-grace",
@@ -278,6 +282,8 @@ export interface ReadyLine {
   range: boolean;
   /** Register the storage area with custom data (Orthanc >= 1.12.8): records in both directions. */
   customData: boolean;
+  /** Set the Content-Type of REST answers with a status other than 200 (Orthanc < 1.12.2 sets none). */
+  typeStatusAnswers: boolean;
   requestTimeoutS: number;
   connectTimeoutS: number;
   /**
@@ -288,11 +294,12 @@ export interface ReadyLine {
   socketPath: string;
 }
 
-/** "OCS READY range=1 custom-data=0 request-timeout=1200 connect-timeout=5 stop-grace=5 socket=/tmp/…/bridge.sock" */
+/** "OCS READY range=1 custom-data=0 type-status=1 request-timeout=1200 connect-timeout=5 stop-grace=5 socket=/tmp/…/bridge.sock" */
 export function encodeReadyLine(ready: ReadyLine): string {
   const values = [
     ready.range ? 1 : 0,
     ready.customData ? 1 : 0,
+    ready.typeStatusAnswers ? 1 : 0,
     ready.requestTimeoutS,
     ready.connectTimeoutS,
     ready.stopGraceS,
@@ -307,7 +314,8 @@ export function decodeReadyLine(line: string): ReadyLine | undefined {
     `^${Handshake.READY} ${READY_FIELDS.map((field) => `${field}=(${field === "socket" ? ".+" : "\\d+"})`).join(" ")}$`,
   ).exec(line);
   if (match === null) return undefined;
-  const [range, customData, request, connect, stopGrace, socketPath] = match.slice(1) as [
+  const [range, customData, typeStatus, request, connect, stopGrace, socketPath] = match.slice(1) as [
+    string,
     string,
     string,
     string,
@@ -318,6 +326,7 @@ export function decodeReadyLine(line: string): ReadyLine | undefined {
   return {
     range: range === "1",
     customData: customData === "1",
+    typeStatusAnswers: typeStatus === "1",
     requestTimeoutS: Number(request),
     connectTimeoutS: Number(connect),
     stopGraceS: Number(stopGrace),
