@@ -45,10 +45,7 @@ void set_stopping(int stopping); /* 1 once Orthanc is stopping */
 /* connection.c */
 #define IO_EOF (-1)
 #define CALLBACK_MALFORMED (-2)
-typedef struct {
-  uint8_t* data; /* malloc()ed; an answer gets a NUL after its `size` bytes */
-  uint64_t size;
-} reply;
+typedef struct { uint8_t* data; uint64_t size; } reply; /* data: malloc()ed; an answer's has a NUL after `size` bytes */
 typedef struct {
   uint32_t op;
   const char *verb, *uuid; /* for messages: "create", "read"...; uuid: "" but for storage calls */
@@ -82,10 +79,8 @@ outcome supervisor_start(const char* node, const char* script, const char* confi
                          char* reason, size_t reason_size);
 void supervisor_stop(void); /* once set_stopping(1) was called */
 
-/* The READY line's features (protocol.ts): range reads, custom data (Orthanc >= 1.12.8), typed status answers */
-#define FEATURE_RANGE 1
-#define FEATURE_CUSTOM_DATA 2
-#define FEATURE_TYPE_STATUS 4
+/* The READY line's (protocol.ts): range reads, custom data (Orthanc >= 1.12.8), typed status answers */
+enum { FEATURE_RANGE = 1, FEATURE_CUSTOM_DATA = 2, FEATURE_TYPE_STATUS = 4 };
 
 /* storage.c */
 void storage_register(int features);

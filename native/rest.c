@@ -73,15 +73,10 @@ static float job_progress(void* p) {
   return progress > OCS_PROGRESS_SCALE ? 1.0f : (float)progress / OCS_PROGRESS_SCALE;
 }
 
-static void job_finalize(void* p) {
-  daemon_job* job = p;
-  free(job->type), free(job->answer), free(job);
-}
+static void job_finalize(void* job) { free(((daemon_job*)job)->type), free(((daemon_job*)job)->answer), free(job); }
 
-static OrthancPluginErrorCode job_stop(void* p, OrthancPluginJobStopReason reason) {
-  (void)p, (void)reason; /* a step is short (the daemon returns after about a second): nothing runs between */
-  return OrthancPluginErrorCode_Success;
-}
+/* A step is short (the daemon returns after about a second): nothing runs between two. */
+static OrthancPluginErrorCode job_stop(void* job, OrthancPluginJobStopReason reason) { return (void)job, (void)reason, 0; }
 
 /* Asks the daemon about the job and keeps its answer; returns the status it says (Failure: none). */
 static OrthancPluginJobStepStatus update_job(daemon_job* job, uint32_t op, uint16_t flags) {
@@ -170,14 +165,12 @@ static int serve_callback(int fd, const uint8_t* header, char* cause, size_t cau
     } else if (code == 0) code = OrthancPluginErrorCode_NotEnoughMemory;
     for (int i = 0; i < 2; i++) if (ids[i].data != NULL) OrthancPluginFreeMemoryBuffer(g_context, &ids[i]);
   } else if (error == 0 || error == CALLBACK_MALFORMED) {
-    error = CALLBACK_MALFORMED;
-    snprintf(cause, cause_size, "protocol error: a malformed callback (kind %u, %llu bytes)", kind,
-             (unsigned long long)payload.size);
+    error = CALLBACK_MALFORMED, snprintf(cause, cause_size, "protocol error: a malformed callback (kind %u, %llu bytes)",
+                                         kind, (unsigned long long)payload.size);
   }
   uint64_t size = id != NULL ? strlen(id) : code == OrthancPluginErrorCode_Success ? answer.size : 0;
   uint8_t answer_header[OCS_CALLBACK_HEADER_SIZE];
-  ocs_put_u32(answer_header + OCS_RESP_MAGIC, OCS_CALLBACK_MAGIC);
-  ocs_put_u32(answer_header + OCS_RESP_CODE, (uint32_t)code);
+  ocs_put_u32(answer_header + OCS_RESP_MAGIC, OCS_CALLBACK_MAGIC), ocs_put_u32(answer_header + OCS_RESP_CODE, (uint32_t)code);
   ocs_put_u64(answer_header + OCS_RESP_SIZE, size);
   if (error == 0) error = send_all(fd, answer_header, sizeof answer_header);
   if (error == 0) error = send_all(fd, id != NULL ? (const void*)id : answer.data, size);
@@ -217,10 +210,6 @@ static void send_status(OrthancPluginRestOutput* output, uint16_t status, const 
   OrthancPluginSendHttpStatus(g_context, output, status, body, size);
 }
 
-static void send_text_status(OrthancPluginRestOutput* output, uint16_t status, const char* text) {
-  send_status(output, status, "text/plain; charset=utf-8", text, (uint32_t)strlen(text));
-}
-
 /* Hands the daemon's answer to Orthanc: 200 as a buffer of its content type, 405 with the allowed methods in
  * that field, any other with its status. */
 static OrthancPluginErrorCode send_rest_answer(OrthancPluginRestOutput* output, const char* what, const reply* r) {
@@ -247,15 +236,13 @@ static OrthancPluginErrorCode rest_forward(OrthancPluginRestOutput* output, cons
   if (encode_rest_request(url, http, &payload) != 0) return OrthancPluginErrorCode_NotEnoughMemory;
   request rq = {.op = OCS_OP_REST, .verb = "forward", .uuid = "", .payload = payload.data, .size = payload.size,
                 .what = what, .answer = &answer, .serve = serve_callback, .no_retry = http->method != OrthancPluginHttpMethod_Get};
-  int answered = 1;
-  OrthancPluginErrorCode code = payload.size <= OCS_MAX_REST_PAYLOAD ? call_daemon(&rq, &answered) : OrthancPluginErrorCode_Success;
-  if (payload.size > OCS_MAX_REST_PAYLOAD) send_text_status(output, 413, PLUGIN_NAME ": the request is too large\n");
+  int answered = 1, large = payload.size > OCS_MAX_REST_PAYLOAD;
+  OrthancPluginErrorCode code = large ? OrthancPluginErrorCode_Success : call_daemon(&rq, &answered);
+  /* Unreachable: 503, so that a load balancer's probe fails, with the cause in Orthanc's log (call_daemon's). */
+  const char* text = large ? PLUGIN_NAME ": the request is too large\n"
+                     : answered ? NULL : PLUGIN_NAME ": the daemon is unreachable; Orthanc's log says why\n";
+  if (text != NULL) send_status(output, large ? 413 : 503, "text/plain; charset=utf-8", text, (uint32_t)strlen(text)), code = 0;
   else if (code == OrthancPluginErrorCode_Success) code = send_rest_answer(output, what, &answer);
-  else if (!answered) {
-    /* A load balancer's probe must fail: 503, with the cause in Orthanc's log (call_daemon logged it). */
-    send_text_status(output, 503, PLUGIN_NAME ": the daemon is unreachable; Orthanc's log says why\n");
-    code = OrthancPluginErrorCode_Success;
-  }
   free(payload.data), free(answer.data);
   return code;
 }
@@ -263,8 +250,6 @@ static OrthancPluginErrorCode rest_forward(OrthancPluginRestOutput* output, cons
 void rest_register(int features) {
   g_type_status = features & FEATURE_TYPE_STATUS;
   static const char* const routes[] = OCS_REST_ROUTES;
-  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-    OrthancPluginRegisterRestCallbackNoLock(g_context, routes[i], rest_forward);
-  }
+  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) OrthancPluginRegisterRestCallbackNoLock(g_context, routes[i], rest_forward);
   OrthancPluginRegisterJobsUnserializer(g_context, unserialize_job);
 }
