@@ -1,6 +1,13 @@
-// From resolved options to a working StorageArea: the codec, the stores and hybrid mode (spec §4.1).
+// From resolved options to a working StorageArea: each backend's store, codec and key layout; hybrid mode
+// (spec §4.1) or several named backends (docs/backends.md).
 
-import type { BackendSection, ResolvedConfig } from "../config/types.js";
+import type {
+  BackendOptions,
+  BackendSection,
+  EncryptionOptions,
+  NamedBackendConfig,
+  ResolvedConfig,
+} from "../config/types.js";
 import type { ObjectCodec } from "../crypto/codec.js";
 import { EncryptedCodec } from "../crypto/encrypted-codec.js";
 import { KeyRing } from "../crypto/key-ring.js";
@@ -17,12 +24,18 @@ import type { Logger } from "../log.js";
 import { createFolderStore } from "../stores/folder.js";
 import { DRIVERS, type DriverOpener } from "../stores/drivers.js";
 import type { ObjectStore } from "../stores/object-store.js";
-import { StorageArea, type StorageTier } from "./storage-area.js";
+import { StorageError } from "../errors.js";
+import { StorageArea, type StorageAreaOptions, type StorageTier } from "./storage-area.js";
 
 export interface OpenStorageAreaOptions {
   /** Wraps each store as it is opened (the daemon counts the requests of each tier this way). */
   wrapStore?: (store: ObjectStore, tier: string) => ObjectStore;
+  /** Told of each tier a read looks at when it must search (StorageAreaOptions.onProbe). */
+  onProbe?: StorageAreaOptions["onProbe"];
 }
+
+/** The name of the one backend of a configuration without `Backends` (spec §3.5's name in the logs). */
+export const SINGLE_BACKEND_NAME = "object-storage";
 
 /** spec §2.5: Orthanc's own aa/bb/uuid files are the legacy structure without a root. */
 const FILE_SYSTEM_LAYOUT: Pick<KeyLayout, "structure" | "rootPath"> = { structure: "legacy", rootPath: "" };
@@ -32,26 +45,32 @@ export async function openStorageArea(
   logger: Logger,
   options: OpenStorageAreaOptions = {},
 ): Promise<StorageArea> {
-  const { common } = config;
   const wrap = options.wrapStore ?? ((store: ObjectStore) => store);
-  const codec = await openCodec(config, logger);
-  const layout: KeyLayout = {
-    structure: common.storageStructure,
-    rootPath: common.rootPath,
-    encrypted: common.encryption.enabled,
-  };
-  const objectTier: StorageTier = {
-    name: "object-storage",
-    store: wrap(await openObjectStore(config, logger), "object-storage"),
-    keysOf: (uuid, contentType) => candidateKeys(layout, uuid, contentType, common.enableLegacyUnknownFiles),
-    parseKey: (key) => parseObjectKey(layout, key),
-    listPrefix: keyPrefix(layout.rootPath),
-  };
-  logger.info(
-    `${config.backend.section}: objects in ${objectTier.store.location}, ${common.storageStructure} structure, ` +
-      `client-side encryption ${common.encryption.enabled ? `enabled (new objects in format ${codec.format})` : "disabled"}`,
-  );
-  if (common.hybridMode === "Disabled") return new StorageArea({ primary: objectTier, codec, logger });
+  const { onProbe } = options;
+  if (config.backends !== undefined) {
+    const { named, writeTo, readOrder } = config.backends;
+    const tiers: StorageTier[] = [];
+    try {
+      for (const name of readOrder) {
+        const backend = named.find((candidate) => candidate.name === name) as NamedBackendConfig;
+        tiers.push(await openTier(name, backend, logger, wrap));
+      }
+      checkTiersApart(tiers);
+    } catch (error) {
+      for (const tier of tiers) await tier.store.close();
+      throw error;
+    }
+    logger.info(
+      `${tiers.length} backends: new attachments go to ${writeTo}; reads try ${readOrder.join(", then ")}`,
+    );
+    return new StorageArea({ tiers, writeTo, logger, onProbe });
+  }
+
+  const objectTier = await openTier(SINGLE_BACKEND_NAME, config, logger, wrap);
+  const { common } = config;
+  if (common.hybridMode === "Disabled") {
+    return new StorageArea({ tiers: [objectTier], writeTo: objectTier.name, logger, onProbe });
+  }
 
   // spec §2.5: Orthanc's own layout under StorageDirectory, never an extension.
   const fileTier: StorageTier = {
@@ -63,6 +82,8 @@ export async function openStorageArea(
       }),
       "file-system",
     ),
+    // spec §4.2: with encryption on, the folder's files are decrypted too.
+    codec: objectTier.codec,
     keysOf: (uuid, contentType) => [fileSystemKey(uuid, contentType)],
     parseKey: (key) => parseObjectKey(FILE_SYSTEM_LAYOUT, key),
     listPrefix: "",
@@ -70,19 +91,66 @@ export async function openStorageArea(
   const [primary, secondary] =
     common.hybridMode === "WriteToObjectStorage" ? [objectTier, fileTier] : [fileTier, objectTier];
   logger.info(`hybrid mode ${common.hybridMode}: primary ${primary.name}, secondary ${secondary.name}`);
-  return new StorageArea({ primary, secondary, codec, logger });
+  return new StorageArea({ tiers: [primary, secondary], writeTo: primary.name, logger, onProbe });
 }
 
-async function openCodec(config: ResolvedConfig, logger: Logger): Promise<ObjectCodec> {
-  const { encryption } = config.common;
+/** One backend section opened as a tier named `name`: its store, its codec and its key layout. */
+async function openTier(
+  name: string,
+  { backend, common }: Pick<NamedBackendConfig, "backend" | "common">,
+  logger: Logger,
+  wrap: (store: ObjectStore, tier: string) => ObjectStore,
+): Promise<StorageTier> {
+  const codec = await openCodec(common.encryption, logger);
+  const layout: KeyLayout = {
+    structure: common.storageStructure,
+    rootPath: common.rootPath,
+    encrypted: common.encryption.enabled,
+  };
+  const tier: StorageTier = {
+    name,
+    store: wrap(await openObjectStore(backend, logger), name),
+    codec,
+    keysOf: (uuid, contentType) => candidateKeys(layout, uuid, contentType, common.enableLegacyUnknownFiles),
+    parseKey: (key) => parseObjectKey(layout, key),
+    listPrefix: keyPrefix(layout.rootPath),
+  };
+  const shown = name === SINGLE_BACKEND_NAME ? backend.section : `backend ${name} (${backend.section})`;
+  logger.info(
+    `${shown}: objects in ${tier.store.location}, ${common.storageStructure} structure, ` +
+      `client-side encryption ${common.encryption.enabled ? `enabled (new objects in format ${codec.format})` : "disabled"}`,
+  );
+  return tier;
+}
+
+/**
+ * Two backends in the same bucket whose keys could meet (the same RootPath, or one inside the other) would
+ * share objects: a move between them would delete what it just wrote, and a delete from one would remove
+ * the other's copy. Refused at start. The folders of LocalObjectStorage are checked with the configuration.
+ */
+function checkTiersApart(tiers: readonly StorageTier[]): void {
+  for (const [index, a] of tiers.entries()) {
+    for (const b of tiers.slice(index + 1)) {
+      if (a.store.location !== b.store.location) continue;
+      if (!a.listPrefix.startsWith(b.listPrefix) && !b.listPrefix.startsWith(a.listPrefix)) continue;
+      throw new StorageError(
+        "CONFIG_INVALID",
+        { operation: "open backends", subject: `${a.name} and ${b.name}` },
+        `both store their objects in ${a.store.location} under RootPath ${JSON.stringify(a.listPrefix)} and ` +
+          `${JSON.stringify(b.listPrefix)}, which overlap: give each backend its own bucket or a RootPath apart`,
+      );
+    }
+  }
+}
+
+async function openCodec(encryption: EncryptionOptions, logger: Logger): Promise<ObjectCodec> {
   if (!encryption.enabled) return new PlainCodec();
   const ring = await KeyRing.load(encryption);
   for (const warning of ring.warnings) logger.warn(warning);
   return new EncryptedCodec(ring, new MemoryBudget(encryption.maxConcurrentInputBytes), encryption.format);
 }
 
-async function openObjectStore(config: ResolvedConfig, logger: Logger): Promise<ObjectStore> {
-  const { backend } = config;
+async function openObjectStore(backend: BackendOptions, logger: Logger): Promise<ObjectStore> {
   // The driver is the one of backend.section, so it takes this very backend: TypeScript cannot pair the two.
   const open = DRIVERS[backend.section] as DriverOpener<BackendSection>;
   return open(backend, logger);

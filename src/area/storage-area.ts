@@ -1,6 +1,9 @@
-// The four Orthanc storage operations on (uuid, content type), composed of the key layout, a codec
-// (plaintext or encrypted) and one or two stores. Hybrid mode follows spec §4.1–4.2: write to the
-// primary only; read the primary, then the secondary on any failure; delete on both.
+// The four Orthanc storage operations on (uuid, content type), over one or several backends ("tiers"), each
+// with its key layout, its store and its codec (plaintext or encrypted). New attachments go to the write
+// target only; a read tries the tiers in the read order; a delete removes the attachment from every tier.
+// Hybrid mode (spec §4.1–4.2) is the two-tier case: read the primary, then the secondary on any failure.
+// Several named backends (docs/backends.md) are the general one; `backend(name)` reaches one directly, for
+// callers that know where an attachment is (custom data, moves).
 
 import { Readable } from "node:stream";
 
@@ -12,11 +15,16 @@ import type { ObjectBody, ObjectStore } from "../stores/object-store.js";
 import { peekHead } from "../crypto/peek-head.js";
 import { v2RangeReaderFor, type V2RangeReader } from "./v2-range-read.js";
 
-/** One storage of the area: a store and how attachments are named in it. */
+/** One storage of the area: a store, how attachments are named in it, and how their bytes are stored. */
 export interface StorageTier {
-  /** "object-storage" or "file-system", as the official plugin names them in logs (spec §3.5). */
+  /**
+   * Its name: in hybrid mode "object-storage" or "file-system", as the official plugin names them in logs
+   * (spec §3.5); a single backend section is "object-storage"; with `Backends`, the name given there.
+   */
   name: string;
   store: ObjectStore;
+  /** Plaintext or encrypted, with this tier's keys (hybrid mode: both tiers share one, spec §4.2). */
+  codec: ObjectCodec;
   /** Keys under which an attachment may be found, the one to write first (spec §2.4). */
   keysOf(uuid: string, contentType: number): string[];
   /** The inverse, for tools that walk the store (verify, reencrypt): the attachment a key names, or null. */
@@ -42,32 +50,110 @@ export interface AttachmentRead {
   key: string;
 }
 
+/** Where a new attachment was written: what custom data records (docs/backends.md). */
+export interface StoredAt {
+  backend: string;
+  key: string;
+}
+
+/** A read that looked at a tier: "found" there, or "missed" (not there, or failed) and went on. */
+export type ProbeOutcome = "found" | "missed";
+
 export interface StorageAreaOptions {
-  primary: StorageTier;
-  /** Hybrid mode: the tier read when the primary fails, and deleted from as well. */
-  secondary?: StorageTier;
-  /** The same codec serves both tiers: with encryption on, the secondary is decrypted too (spec §4.2). */
-  codec: ObjectCodec;
+  /** Every tier, in the order reads try them. */
+  tiers: readonly StorageTier[];
+  /** The name of the tier new attachments are written to. */
+  writeTo: string;
   logger: Logger;
+  /** Told of each tier a read without a known location looks at (the daemon counts them: metrics.ts). */
+  onProbe?: (tier: string, outcome: ProbeOutcome) => void;
+}
+
+/** One backend reached by name: its operations, without probing the others. */
+export interface BackendAccess {
+  readonly tier: StorageTier;
+  /** Store an attachment in this backend, under its first key. */
+  create(uuid: string, contentType: number, data: Uint8Array): Promise<StoredAt>;
+  createStream(uuid: string, contentType: number, body: Readable, size: number): Promise<StoredAt>;
+  /** The whole attachment, from `key` when given, else from its candidate keys. NOT_FOUND when absent. */
+  readWhole(uuid: string, contentType: number, key?: string): Promise<AttachmentRead>;
+  readRange(
+    uuid: string,
+    contentType: number,
+    start: number,
+    length: number,
+    key?: string,
+  ): Promise<AttachmentRead>;
+  /** Delete `key`, or every candidate key; a missing object is not an error. */
+  remove(uuid: string, contentType: number, key?: string): Promise<void>;
 }
 
 /** A uuid Orthanc never generates (it makes random version-4 uuids): names the start-up probe. */
 const PROBE_UUID = "00000000-0000-0000-0000-000000000000";
 
 export class StorageArea {
-  /** The primary tier, then the secondary one in hybrid mode. */
+  /** Every tier, in read order (hybrid mode: the primary, then the secondary). */
   readonly tiers: readonly StorageTier[];
+  /** The tier new attachments go to. */
+  readonly writeTarget: StorageTier;
 
-  /** Set when the codec writes v2: ranges of encrypted objects are read by their segments. */
-  readonly #v2Ranges: V2RangeReader | undefined;
+  /** For each codec that writes v2: ranges of encrypted objects are read by their segments. */
+  readonly #v2Ranges = new Map<ObjectCodec, V2RangeReader | undefined>();
 
   constructor(private readonly options: StorageAreaOptions) {
-    this.tiers = options.secondary === undefined ? [options.primary] : [options.primary, options.secondary];
-    this.#v2Ranges = v2RangeReaderFor(options.codec);
+    this.tiers = options.tiers;
+    const names = this.tiers.map((tier) => tier.name);
+    const repeated = names.find((name, index) => names.indexOf(name) !== index);
+    if (repeated !== undefined) throw new Error(`storage area: two tiers named ${repeated}`);
+    const target = this.tiers.find((tier) => tier.name === options.writeTo);
+    if (target === undefined) throw new Error(`storage area: no tier named ${options.writeTo} to write to`);
+    this.writeTarget = target;
+    for (const tier of this.tiers) {
+      if (!this.#v2Ranges.has(tier.codec)) this.#v2Ranges.set(tier.codec, v2RangeReaderFor(tier.codec));
+    }
   }
 
+  /** The write target's codec: the format new attachments are stored in. */
   get codec(): ObjectCodec {
-    return this.options.codec;
+    return this.writeTarget.codec;
+  }
+
+  /** The names of the tiers, in read order. */
+  get names(): string[] {
+    return this.tiers.map((tier) => tier.name);
+  }
+
+  /** The tier called `name`; NOT_FOUND naming the known ones otherwise. */
+  tier(name: string): StorageTier {
+    const tier = this.tiers.find((candidate) => candidate.name === name);
+    if (tier !== undefined) return tier;
+    throw new StorageError(
+      "NOT_FOUND",
+      { operation: "find backend", subject: JSON.stringify(name) },
+      `this configuration has no backend of that name; it has ${this.names.map((n) => JSON.stringify(n)).join(", ")}`,
+    );
+  }
+
+  /** The backend called `name`, reached directly (no probing). Throws NOT_FOUND for an unknown name. */
+  backend(name: string): BackendAccess {
+    const tier = this.tier(name);
+    return {
+      tier,
+      create: (uuid, contentType, data) => this.createIn(tier, uuid, contentType, data),
+      createStream: (uuid, contentType, body, size) =>
+        this.createStreamIn(tier, uuid, contentType, body, size),
+      readWhole: (uuid, contentType, key) =>
+        this.readFromTiers([tier], uuid, contentType, key, (t, k) =>
+          this.readWholeFrom(t, k, uuid, contentType),
+        ),
+      readRange: (uuid, contentType, start, length, key) => {
+        const end = checkedRangeEnd(uuid, start, length);
+        return this.readFromTiers([tier], uuid, contentType, key, (t, k) =>
+          this.readRangeFrom(t, k, uuid, contentType, start, end),
+        );
+      },
+      remove: (uuid, contentType, key) => this.removeFrom([tier], uuid, contentType, key),
+    };
   }
 
   /**
@@ -88,70 +174,93 @@ export class StorageArea {
     for (const tier of this.tiers) await tier.store.close();
   }
 
-  /** Store an attachment on the primary tier only (spec §4.2: no copy, no fallback). */
-  async create(uuid: string, contentType: number, data: Uint8Array): Promise<void> {
-    assertAttachment(uuid, contentType);
-    const { primary, codec } = this.options;
-    const key = primary.keysOf(uuid, contentType)[0] as string;
-    const subject = describeObject(primary, key);
-    const stored = await codec.encode(data, subject, { uuid, contentType });
-    await primary.store.put(key, stored);
+  /** Store an attachment on the write target only (spec §4.2: no copy, no fallback). */
+  create(uuid: string, contentType: number, data: Uint8Array): Promise<StoredAt> {
+    return this.createIn(this.writeTarget, uuid, contentType, data);
   }
 
   /**
-   * Store an attachment of `size` bytes arriving as a stream, on the primary tier only; the object is
+   * Store an attachment of `size` bytes arriving as a stream, on the write target only; the object is
    * encoded and written as the bytes come, so a large attachment is never held whole.
    */
-  async createStream(uuid: string, contentType: number, body: Readable, size: number): Promise<void> {
-    try {
-      assertAttachment(uuid, contentType);
-    } catch (error) {
-      body.destroy();
-      throw error;
-    }
-    const { primary, codec } = this.options;
-    const key = primary.keysOf(uuid, contentType)[0] as string;
-    await codec.encodeStream(
-      body,
-      size,
-      describeObject(primary, key),
-      (stored, storedSize) => primary.store.putStream(key, stored, storedSize),
-      { uuid, contentType },
-    );
+  createStream(uuid: string, contentType: number, body: Readable, size: number): Promise<StoredAt> {
+    return this.createStreamIn(this.writeTarget, uuid, contentType, body, size);
   }
 
-  /** The whole attachment. NOT_FOUND when no tier holds it. */
+  /** The whole attachment, from the first tier in read order that has it. NOT_FOUND when none has. */
   readWhole(uuid: string, contentType: number): Promise<AttachmentRead> {
-    return this.readFromTiers(uuid, contentType, (tier, key) =>
+    return this.readFromTiers(this.tiers, uuid, contentType, undefined, (tier, key) =>
       this.readWholeFrom(tier, key, uuid, contentType),
     );
   }
 
   /** `length` bytes from `start`. BAD_RANGE when the range does not lie within the attachment. */
   readRange(uuid: string, contentType: number, start: number, length: number): Promise<AttachmentRead> {
-    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(length) || start < 0 || length < 0) {
-      throw new StorageError(
-        "BAD_RANGE",
-        { operation: "read range of attachment", subject: uuid },
-        `start ${start} and length ${length} must be non-negative integers`,
-      );
-    }
-    return this.readFromTiers(uuid, contentType, (tier, key) =>
-      this.readRangeFrom(tier, key, uuid, contentType, start, start + length),
+    const end = checkedRangeEnd(uuid, start, length);
+    return this.readFromTiers(this.tiers, uuid, contentType, undefined, (tier, key) =>
+      this.readRangeFrom(tier, key, uuid, contentType, start, end),
     );
   }
 
   /**
-   * Delete an attachment from every tier and under every candidate key. A missing object is not an error;
-   * any real failure is reported after every tier was tried, so a partial delete never hides.
+   * Delete an attachment from every tier and under every candidate key: without custom data nothing says
+   * which tier holds it, and a delete must never leave it behind (one DELETE per tier and key). A missing
+   * object is not an error; any real failure is reported after every tier was tried, so a partial delete
+   * never hides.
    */
-  async remove(uuid: string, contentType: number): Promise<void> {
+  remove(uuid: string, contentType: number): Promise<void> {
+    return this.removeFrom(this.tiers, uuid, contentType, undefined);
+  }
+
+  private async createIn(
+    tier: StorageTier,
+    uuid: string,
+    contentType: number,
+    data: Uint8Array,
+  ): Promise<StoredAt> {
+    assertAttachment(uuid, contentType);
+    const key = tier.keysOf(uuid, contentType)[0] as string;
+    const stored = await tier.codec.encode(data, describeObject(tier, key), { uuid, contentType });
+    await tier.store.put(key, stored);
+    return { backend: tier.name, key };
+  }
+
+  private async createStreamIn(
+    tier: StorageTier,
+    uuid: string,
+    contentType: number,
+    body: Readable,
+    size: number,
+  ): Promise<StoredAt> {
+    try {
+      assertAttachment(uuid, contentType);
+    } catch (error) {
+      body.destroy();
+      throw error;
+    }
+    const key = tier.keysOf(uuid, contentType)[0] as string;
+    await tier.codec.encodeStream(
+      body,
+      size,
+      describeObject(tier, key),
+      (stored, storedSize) => tier.store.putStream(key, stored, storedSize),
+      { uuid, contentType },
+    );
+    return { backend: tier.name, key };
+  }
+
+  private async removeFrom(
+    tiers: readonly StorageTier[],
+    uuid: string,
+    contentType: number,
+    key: string | undefined,
+  ): Promise<void> {
     assertAttachment(uuid, contentType);
     const failures: unknown[] = [];
-    for (const tier of this.tiers) {
-      for (const key of tier.keysOf(uuid, contentType)) {
+    for (const tier of tiers) {
+      for (const candidate of key === undefined ? tier.keysOf(uuid, contentType) : [key]) {
         try {
-          await tier.store.delete(key);
+          await tier.store.delete(candidate);
         } catch (error) {
           failures.push(error);
         }
@@ -168,29 +277,37 @@ export class StorageArea {
   }
 
   private async readFromTiers(
+    tiers: readonly StorageTier[],
     uuid: string,
     contentType: number,
+    key: string | undefined,
     readFrom: (tier: StorageTier, key: string) => Promise<AttachmentRead | null>,
   ): Promise<AttachmentRead> {
     assertAttachment(uuid, contentType);
+    // Only reads that search (several tiers, no known key) are probes.
+    const probe = tiers.length > 1 ? this.options.onProbe : undefined;
     const failures: unknown[] = [];
-    for (const [index, tier] of this.tiers.entries()) {
+    for (const [index, tier] of tiers.entries()) {
       try {
-        for (const key of tier.keysOf(uuid, contentType)) {
-          const read = await readFrom(tier, key);
-          if (read !== null) return read;
+        for (const candidate of key === undefined ? tier.keysOf(uuid, contentType) : [key]) {
+          const read = await readFrom(tier, candidate);
+          if (read !== null) {
+            probe?.(tier.name, "found");
+            return read;
+          }
         }
         failures.push(notFoundIn(tier, uuid));
       } catch (error) {
         failures.push(error);
       }
+      probe?.(tier.name, "missed");
       // spec §4.2: any failure of the primary sends the read to the secondary; say why in the log.
       const last = failures[failures.length - 1];
-      if (index < this.tiers.length - 1 && !isStorageError(last, "NOT_FOUND")) {
-        this.options.logger.warn(`${describeCause(last)}; trying the ${this.tiers[index + 1]?.name} storage`);
+      if (index < tiers.length - 1 && !isStorageError(last, "NOT_FOUND")) {
+        this.options.logger.warn(`${describeCause(last)}; trying the ${tiers[index + 1]?.name} storage`);
       }
     }
-    throw mostTelling(failures, uuid, this.tiers);
+    throw mostTelling(failures, uuid, tiers);
   }
 
   private async readWholeFrom(
@@ -199,14 +316,14 @@ export class StorageArea {
     uuid: string,
     contentType: number,
   ): Promise<AttachmentRead | null> {
-    const { codec } = this.options;
+    const { codec } = tier;
     if (codec.format === "plaintext") {
       // Plaintext: the store's stream goes straight through, no copy, once its first bytes are checked.
       const object = await tier.store.get(key);
       if (object === null) return null;
       const subject = describeObject(tier, key);
       codec.plaintextSize(object.size, subject);
-      await this.checkHead(object, object.size, object.size, contentType, subject);
+      await this.checkHead(codec, object, object.size, object.size, contentType, subject);
       const { body, bytes, recycle } = object;
       return { size: object.size, body, bytes, recycle, tier: tier.name, key };
     }
@@ -224,20 +341,21 @@ export class StorageArea {
     start: number,
     end: number,
   ): Promise<AttachmentRead | null> {
-    if (this.options.codec.format === "plaintext") {
+    if (tier.codec.format === "plaintext") {
       const object = await tier.store.get(key, { start, end });
       if (object === null) return null;
       // Orthanc 1.10.1 range-reads from 0 only (/tags: up to the pixel data); a range further in shows no
       // first bytes to check, and costs no extra request.
       if (start === 0) {
-        await this.checkHead(object, end, object.size, contentType, describeObject(tier, key));
+        await this.checkHead(tier.codec, object, end, object.size, contentType, describeObject(tier, key));
       }
       const { body, bytes, recycle } = object;
       return { size: end - start, body, bytes, recycle, tier: tier.name, key };
     }
-    if (this.#v2Ranges !== undefined && end > start) {
+    const v2Ranges = this.#v2Ranges.get(tier.codec);
+    if (v2Ranges !== undefined && end > start) {
       const subject = describeObject(tier, key);
-      const read = await this.#v2Ranges.read(tier.store, key, subject, { uuid, contentType }, start, end);
+      const read = await v2Ranges.read(tier.store, key, subject, { uuid, contentType }, start, end);
       if (read === null) return null;
       if (read !== "whole") {
         return { size: end - start, ...heldBody(read.plaintext, read.release), tier: tier.name, key };
@@ -263,13 +381,13 @@ export class StorageArea {
    * anything is sent; a refused body is destroyed so its file or connection is released.
    */
   private async checkHead(
+    codec: ObjectCodec,
     { body, bytes }: ObjectBody,
     available: number,
     storedSize: number,
     contentType: number,
     subject: string,
   ): Promise<void> {
-    const { codec } = this.options;
     if (codec.headBytes === 0) return;
     try {
       const count = Math.min(codec.headBytes, available);
@@ -300,12 +418,12 @@ export class StorageArea {
     if (object === null) return null;
     const subject = describeObject(tier, key);
     if (object.bytes === undefined) {
-      return this.options.codec.decodeHeld(object.body, object.size, subject, { uuid, contentType });
+      return tier.codec.decodeHeld(object.body, object.size, subject, { uuid, contentType });
     }
     object.body.destroy(); // its bytes are taken whole instead
     let held: HeldPlaintext | undefined;
     try {
-      held = await this.options.codec.decodeHeld(object.bytes, object.size, subject, { uuid, contentType });
+      held = await tier.codec.decodeHeld(object.bytes, object.size, subject, { uuid, contentType });
       return held;
     } finally {
       // Refused, or decoded into memory of its own: the stored bytes can go back to the store. A codec that
@@ -323,6 +441,18 @@ function heldBody(plaintext: Uint8Array, release: () => void): { body: Readable;
   const body = Readable.from([plaintext]);
   body.once("close", release);
   return { body, bytes: plaintext };
+}
+
+/** The end of a range read's bytes; BAD_RANGE when start or length is not a non-negative integer. */
+function checkedRangeEnd(uuid: string, start: number, length: number): number {
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(length) || start < 0 || length < 0) {
+    throw new StorageError(
+      "BAD_RANGE",
+      { operation: "read range of attachment", subject: uuid },
+      `start ${start} and length ${length} must be non-negative integers`,
+    );
+  }
+  return start + length;
 }
 
 function describeObject(tier: StorageTier, key: string): string {

@@ -210,8 +210,9 @@ export function buildProgram(): Command {
   program
     .command("move-storage")
     .description(
-      "in hybrid mode, move the attachments of Orthanc resources (patients, studies, series or instances: " +
-        "their own attachments and those of everything below them) to one of the two storages, through " +
+      "in hybrid mode, or with several backends (OrthancCloudStorage.Backends), move the attachments of Orthanc " +
+        "resources (patients, studies, series or instances: their own attachments and those of everything below " +
+        "them) to one of the two storages or to a named backend, through " +
         "Orthanc's /move-storage route, and follow the job. Each attachment is verified on the target " +
         "before its source is deleted. The job runs inside Orthanc: run the command again to finish an " +
         "interrupted move.",
@@ -221,9 +222,10 @@ export function buildProgram(): Command {
     .addOption(userOption())
     .addOption(passwordOption())
     .addOption(
-      new Option("--to <storage>", "where the attachments go")
-        .choices(["file-system", "object-storage"])
-        .makeOptionMandatory(),
+      new Option(
+        "--to <storage>",
+        'where the attachments go: "file-system" or "object-storage" in hybrid mode, else a name in Backends',
+      ).makeOptionMandatory(),
     )
     .addOption(
       new Option("--priority <n>", "the job's priority in Orthanc's job engine")

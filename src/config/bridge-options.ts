@@ -58,4 +58,31 @@ export const BRIDGE_OPTIONS: readonly OptionSpec[] = [
     description:
       "How long a storage operation keeps trying to reach the daemon (covers a daemon restart after a crash).",
   },
+  {
+    name: "Backends",
+    type: "named-backends",
+    since: "ours",
+    description:
+      "Several backends in one Orthanc (docs/backends.md): names (letters, digits, `-`, `_`; up to 63) mapped " +
+      'to objects that each hold exactly one backend section as it would stand alone, e.g. `{"hot": ' +
+      '{"AwsS3Storage": {...}}, "disk": {"LocalObjectStorage": {...}}}`, each with its own bucket, RootPath and ' +
+      "StorageEncryption. Not together with a top-level backend section, nor with HybridMode. Not set: the one " +
+      "top-level section is the only backend.",
+  },
+  {
+    name: "WriteTo",
+    type: "string",
+    since: "ours",
+    description:
+      "The name of the backend in `Backends` that new attachments go to; required when `Backends` names more " +
+      "than one. Changing it moves nothing: every backend stays readable.",
+  },
+  {
+    name: "ReadOrder",
+    type: "string-list",
+    since: "ours",
+    description:
+      "Where reads look for an object that no custom data locates (Orthanc before 1.12.8): every name of " +
+      "`Backends` once, in the order tried. Not set: `WriteTo` first, then the others in the order written.",
+  },
 ];

@@ -2,6 +2,8 @@
 // in the configuration file, in its units, secrets hidden.
 
 import type { ResolvedLine } from "./backend-section.js";
+import { BACKENDS_PATH } from "./backends-section.js";
+import { BRIDGE_SECTION } from "./bridge-options.js";
 import { BACKEND_SECTION_MODULES } from "./option-groups.js";
 import { BYTES_PER_MB } from "./options.js";
 import { showKeyPath } from "./secret-shapes.js";
@@ -12,25 +14,43 @@ export { hideConnectionStringSecrets } from "./sections/azure-connection-string.
 type Line = ResolvedLine;
 
 export function formatResolvedConfig(config: ResolvedConfig): string {
-  const section = config.backend.section;
-  const lines: Line[] = [
-    ...backendLines(config),
-    ["RootPath", json(config.common.rootPath)],
-    ["StorageStructure", json(config.common.storageStructure)],
-    ["EnableLegacyUnknownFiles", json(config.common.enableLegacyUnknownFiles)],
-    ["HybridMode", json(config.common.hybridMode)],
-    ...encryptionLines(config.common.encryption),
-  ];
-  return [
-    ...lines.map(([option, value]) => `${section}.${option} = ${value}`),
+  const orthanc = [
     `StorageDirectory = ${json(config.orthanc.storageDirectory)}`,
     `SyncStorageArea = ${json(config.orthanc.syncStorageArea)}`,
+  ];
+  const { backends } = config;
+  if (backends === undefined) {
+    return [...sectionLines(config.backend.section, config), ...orthanc].join("\n");
+  }
+  // docs/backends.md: each backend's section under its name, then which one is written and the read order.
+  return [
+    ...backends.named.flatMap((named) =>
+      sectionLines(`${BACKENDS_PATH}.${named.name}.${named.backend.section}`, named),
+    ),
+    `${BRIDGE_SECTION}.WriteTo = ${json(backends.writeTo)}`,
+    `${BRIDGE_SECTION}.ReadOrder = ${json(backends.readOrder)}`,
+    ...orthanc,
   ].join("\n");
 }
 
+/** One backend section's lines, each option prefixed with `path`. */
+function sectionLines(
+  path: string,
+  { backend, common }: Pick<ResolvedConfig, "backend" | "common">,
+): string[] {
+  const lines: Line[] = [
+    ...backendLines(backend),
+    ["RootPath", json(common.rootPath)],
+    ["StorageStructure", json(common.storageStructure)],
+    ["EnableLegacyUnknownFiles", json(common.enableLegacyUnknownFiles)],
+    ["HybridMode", json(common.hybridMode)],
+    ...encryptionLines(common.encryption),
+  ];
+  return lines.map(([option, value]) => `${path}.${option} = ${value}`);
+}
+
 /** The section's own lines, from its module under sections/. */
-function backendLines(config: ResolvedConfig): Line[] {
-  const backend: BackendOptions = config.backend;
+function backendLines(backend: BackendOptions): Line[] {
   // The module is the one of backend.section, so it takes this very backend: TypeScript cannot pair the two.
   const lines = BACKEND_SECTION_MODULES[backend.section].lines as (options: BackendOptions) => Line[];
   return lines(backend);

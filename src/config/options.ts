@@ -22,6 +22,10 @@ export type OptionType =
   | "master-key-list"
   /** A sub-section: its options are the group named by `section`. */
   | "section"
+  /** An array of strings. */
+  | "string-list"
+  /** `OrthancCloudStorage.Backends`: names mapped to objects holding one backend section each. */
+  | "named-backends"
   /** Read by nobody: accepted with any value and ignored. */
   | "ignored";
 
@@ -279,6 +283,10 @@ export function describeType(spec: OptionSpec): string {
       return "array of [unsigned, string]";
     case "section":
       return "object";
+    case "string-list":
+      return "array of strings";
+    case "named-backends":
+      return "object of named backends";
     case "ignored":
       return "any";
   }

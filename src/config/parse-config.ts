@@ -9,6 +9,13 @@ import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 
 import { StorageError } from "../errors.js";
 import { readBridgeSection } from "./bridge-section.js";
+import {
+  BACKENDS_PATH,
+  backendsJsonOf,
+  checkNoBackendOptions,
+  readBackends,
+  type ReadSection,
+} from "./backends-section.js";
 import { nonEmpty, type OrthancGlobals } from "./backend-section.js";
 import { BACKEND_SECTION_MODULES, backendSectionOptions, optionGroup } from "./option-groups.js";
 import { BYTES_PER_MB, ENCRYPTION_FORMATS, HYBRID_MODES, STORAGE_STRUCTURES } from "./options.js";
@@ -70,39 +77,55 @@ export function resolveConfig(orthancJson: unknown, options: ResolveOptions = {}
   warnLegacyLocations(orthancJson, sections, diagnostics);
   // Read first, and even without a backend section: a bad OrthancCloudStorage stops Orthanc either way.
   const bridge = readBridgeSection(orthancJson, context);
-  if (sections.length === 0 && diagnostics.errors.length > 0) {
+  const backendsJson = backendsJsonOf(orthancJson);
+  const named = backendsJson.backends !== undefined;
+  if (!named) checkNoBackendOptions(backendsJson, diagnostics);
+  if (sections.length === 0 && !named && diagnostics.errors.length > 0) {
     return { ok: false, errors: diagnostics.errors, warnings: diagnostics.warnings };
   }
-  if (sections.length === 0) {
+  if (sections.length === 0 && !named) {
     return { ok: "disabled", reason: DISABLED_REASON, warnings: diagnostics.warnings };
   }
-  if (sections.length > 1) {
+  if (sections.length > 1 && !named) {
     diagnostics.error(
       "configuration",
-      `expected one backend section, got ${sections.length}: ${sections.join(" and ")} (keep only one)`,
+      `expected one backend section, got ${sections.length}: ${sections.join(" and ")} (keep only one, or ` +
+        `name each in ${BACKENDS_PATH}: docs/backends.md)`,
     );
   }
 
   const globals = readOrthancGlobals(
     new SectionReader(orthancJson, "", optionGroup("Orthanc").options, context),
   );
-  let resolved: Pick<ResolvedConfig, "backend" | "common"> | undefined;
-  // With two sections both are still checked, so that every error is reported at once.
-  for (const section of sections) {
-    const json = orthancJson[section];
+  const readSection: ReadSection = (section, json, path) => {
     if (!isJsonObject(json)) {
       // Only the kind of value: a misplaced connection string must not be echoed.
-      diagnostics.error(section, `expected an object, got ${jsonKind(json)}`);
-      continue;
+      diagnostics.error(path, `expected an object, got ${jsonKind(json)}`);
+      return undefined;
     }
-    const reader = new SectionReader(json, section, backendSectionOptions(section), context);
+    const reader = new SectionReader(json, path, backendSectionOptions(section), context);
     const backend = readBackend(section, reader, globals);
     const common = readCommon(reader, globals, context);
     reader.warnUnknownOptions();
-    resolved ??= { backend, common };
+    return { backend, common };
+  };
+
+  let resolved: Pick<ResolvedConfig, "backend" | "common" | "backends"> | undefined;
+  if (named) {
+    const backends = readBackends(backendsJson, sections, readSection, diagnostics);
+    const target = backends?.named.find((backend) => backend.name === backends.writeTo);
+    if (backends !== undefined && target !== undefined) {
+      resolved = { backend: target.backend, common: target.common, backends };
+    }
+  } else {
+    // With two sections both are still checked, so that every error is reported at once.
+    for (const section of sections) {
+      const read = readSection(section, orthancJson[section], section);
+      if (read !== undefined) resolved ??= read;
+    }
+    if (resolved !== undefined) checkFoldersApart(resolved, globals, diagnostics);
   }
 
-  if (resolved !== undefined) checkFoldersApart(resolved, globals, diagnostics);
   if (diagnostics.errors.length > 0 || resolved === undefined) {
     return { ok: false, errors: diagnostics.errors, warnings: diagnostics.warnings };
   }

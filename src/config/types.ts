@@ -76,9 +76,31 @@ export interface OrthancGlobalOptions {
   syncStorageArea: boolean;
 }
 
-export interface ResolvedConfig {
+/** One backend of `OrthancCloudStorage.Backends` (docs/backends.md): a section as it would stand alone. */
+export interface NamedBackendConfig {
+  /** Its name in `Backends`: what `WriteTo`, `ReadOrder`, moves and custom data call it. */
+  name: string;
   backend: BackendOptions;
   common: CommonOptions;
+}
+
+/** `OrthancCloudStorage.Backends`, `WriteTo` and `ReadOrder`, resolved. */
+export interface BackendsOptions {
+  /** In the order written. */
+  named: NamedBackendConfig[];
+  /** The name of the backend new attachments go to. */
+  writeTo: string;
+  /** Every backend's name once, in the order reads look for an object without custom data. */
+  readOrder: string[];
+}
+
+export interface ResolvedConfig {
+  /** The backend section; with `Backends`, the write target's (so single-backend code reads it as before). */
+  backend: BackendOptions;
+  /** The section's common options; with `Backends`, the write target's. */
+  common: CommonOptions;
+  /** Present only when `OrthancCloudStorage.Backends` is set: several backends in one Orthanc. */
+  backends?: BackendsOptions;
   orthanc: OrthancGlobalOptions;
   /** Our `OrthancCloudStorage` section: how the bridge runs the daemon (bridge-section.ts). */
   bridge: BridgeOptions;

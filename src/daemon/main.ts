@@ -12,7 +12,7 @@ import { openStorageArea } from "../area/open-storage-area.js";
 import { bridgeReadingErrors, type BridgeFlags } from "../config/bridge-section.js";
 import { parseOrthancConfigText } from "../config/read-config.js";
 import { resolveConfig } from "../config/parse-config.js";
-import { servesRangeReads } from "../area/range-reads.js";
+import { configServesRangeReads } from "../area/range-reads.js";
 import { Diagnostics } from "../config/section-reader.js";
 import { EncryptedCodec } from "../crypto/encrypted-codec.js";
 import { describeCause } from "../errors.js";
@@ -74,8 +74,13 @@ async function start(): Promise<void> {
   });
   const area = await openStorageArea(config, logger, {
     wrapStore: (store, tier) => metrics.observeStore(store, tier),
+    onProbe: (tier, outcome) => metrics.readProbed(tier, outcome),
   });
-  if (area.codec instanceof EncryptedCodec) metrics.watchMemoryBudget(area.codec.budget);
+  // One budget per backend that encrypts (docs/backends.md); a single section has one.
+  const budgets = new Set(
+    area.tiers.flatMap(({ codec }) => (codec instanceof EncryptedCodec ? [codec.budget] : [])),
+  );
+  if (budgets.size > 0) metrics.watchMemoryBudgets([...budgets]);
   await area.checkAccess();
 
   const health = new HealthCheck({ area, section, versions });
@@ -102,7 +107,7 @@ async function start(): Promise<void> {
   // (plaintext, or v2 as the write format: range-reads.ts).
   handshake(
     encodeReadyLine({
-      range: servesRangeReads(config.common.encryption),
+      range: configServesRangeReads(config),
       requestTimeoutS: config.bridge.requestTimeoutS,
       connectTimeoutS: config.bridge.connectTimeoutS,
       socketPath,

@@ -1,5 +1,5 @@
 // POST /move-storage (spec §4.3), in hybrid mode: moves the attachments of the resources named to one of the
-// two storages, as a job in Orthanc's job list ("MoveStorage"). The request and the answers are the official
+// two storages; with several named backends (docs/backends.md), to the backend named; as a job in Orthanc's job list ("MoveStorage"). The request and the answers are the official
 // ones; each attachment is verified on the target before its source is deleted (move-attachment.ts), and the
 // attachments of patients, studies and series move too. The job's steps come back as JOB_STEP requests.
 
@@ -39,11 +39,15 @@ export function moveStorageRoute({ area, logger }: MoveStorageOptions): RestRout
     pattern: "/move-storage",
     methods: {
       POST: async (request, callbacks) => {
-        if (area.tiers.length !== 2) {
-          return text(404, "/move-storage needs hybrid mode: HybridMode is Disabled in this configuration");
+        if (area.tiers.length < 2) {
+          return text(
+            404,
+            "/move-storage needs hybrid mode or several backends: HybridMode is Disabled and " +
+              "OrthancCloudStorage.Backends is not set in this configuration",
+          );
         }
         try {
-          const move = parseMoveStorageRequest(request.body.toString("utf8"));
+          const move = parseMoveStorageRequest(request.body.toString("utf8"), area.names);
           const resolved = await resolveResources(new BridgedOrthanc(callbacks), move.resources);
           const state = initialMoveState(move, resolved);
           const id = await callbacks.submitJob({

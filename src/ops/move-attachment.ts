@@ -1,4 +1,5 @@
-// Move one attachment between the two storages of hybrid mode (spec §4.3), verified: the source must match
+// Move one attachment between the two storages of hybrid mode (spec §4.3), or between named backends
+// (docs/backends.md), verified: the source must match
 // Orthanc's index (size and MD5) before it is copied, the copy is read back and compared byte for byte
 // (SHA-256) before the source is deleted. A failure at any point leaves the source in place.
 
@@ -6,6 +7,7 @@ import { createHash } from "node:crypto";
 
 import type { StorageArea, StorageTier } from "../area/storage-area.js";
 import { describeStoredObject } from "../crypto/a1-format.js";
+import type { ObjectCodec } from "../crypto/codec.js";
 import { StorageError } from "../errors.js";
 import type { ObjectStore } from "../stores/object-store.js";
 import { md5Of } from "./stored-object.js";
@@ -32,60 +34,63 @@ export interface MoveResult {
   outcome: MoveOutcome;
   /** Bytes written to the target. */
   bytes: number;
+  /** Where the attachment is now: what custom data records on Orthanc >= 1.12.8 (docs/backends.md). */
+  backend: string;
+  key: string;
 }
 
-/** The source and target tiers of a move to `target`; throws when the area is not in hybrid mode. */
+/**
+ * The target tier of a move and the tiers it moves from (every other one, in read order): the two
+ * storages of hybrid mode, or the named backends of `Backends`. Throws when the area has one tier only,
+ * or no tier of that name.
+ */
 export function tiersForMove(
   area: StorageArea,
-  target: StorageName,
-): { source: StorageTier; target: StorageTier } {
-  const targetTier = area.tiers.find((tier) => tier.name === target);
-  const sourceTier = area.tiers.find((tier) => tier.name !== target);
-  if (area.tiers.length !== 2 || targetTier === undefined || sourceTier === undefined) {
+  target: string,
+): { sources: StorageTier[]; target: StorageTier } {
+  if (area.tiers.length < 2) {
     throw new StorageError(
       "CONFIG_INVALID",
       { operation: "move attachments", subject: "between storages" },
-      "this needs hybrid mode (HybridMode is Disabled)",
+      "this needs hybrid mode or several backends (HybridMode is Disabled and OrthancCloudStorage.Backends is not set)",
     );
   }
-  return { source: sourceTier, target: targetTier };
+  const targetTier = area.tier(target);
+  return { sources: area.tiers.filter((tier) => tier !== targetTier), target: targetTier };
 }
 
 export async function moveAttachment(
   area: StorageArea,
   attachment: AttachmentToMove,
-  target: StorageName,
+  target: string,
 ): Promise<MoveResult> {
   const tiers = tiersForMove(area, target);
   const { uuid, contentType } = attachment;
   const subject = `attachment ${uuid} (content type ${contentType})`;
-  const sourceKeys = tiers.source.keysOf(uuid, contentType);
   const [targetKey] = tiers.target.keysOf(uuid, contentType) as [string];
-  const sourceKey = await firstExisting(tiers.source.store, sourceKeys);
+  const held = await whereHeld(tiers.sources, uuid, contentType);
 
-  if (sourceKey === undefined) {
+  if (held === undefined) {
     const existing = await firstExisting(tiers.target.store, tiers.target.keysOf(uuid, contentType));
     if (existing === undefined) {
+      const places = [...tiers.sources, tiers.target].map((tier) =>
+        where(tier, tier.keysOf(uuid, contentType)[0] as string),
+      );
       throw new StorageError(
         "NOT_FOUND",
         { operation: "move", subject },
-        `it is in neither storage (${where(tiers.source, sourceKeys[0] as string)}, ${where(tiers.target, targetKey)})`,
+        `it is in no storage (${places.join(", ")})`,
       );
     }
     const stored = await readAll(tiers.target.store, existing, subject);
-    await plaintextMatchingIndex(area, attachment, stored, where(tiers.target, existing));
-    return { outcome: "already-there", bytes: 0 };
+    await plaintextMatchingIndex(tiers.target.codec, attachment, stored, where(tiers.target, existing));
+    return { outcome: "already-there", bytes: 0, backend: tiers.target.name, key: existing };
   }
 
-  const stored = await readAll(tiers.source.store, sourceKey, subject);
-  const source = where(tiers.source, sourceKey);
-  const plaintext = await plaintextMatchingIndex(area, attachment, stored, source);
-  // Bytes go as stored (an encrypted object stays encrypted under its key id), except plaintext files Orthanc
-  // wrote before encryption was turned on: those are encrypted on the way, so the target can read them.
-  const needsEncoding = area.codec.format !== "plaintext" && formatOf(stored) === "plaintext";
-  const copy = needsEncoding
-    ? await area.codec.encode(plaintext, subject, { uuid, contentType: attachment.contentType })
-    : stored;
+  const stored = await readAll(held.tier.store, held.key, subject);
+  const source = where(held.tier, held.key);
+  const plaintext = await plaintextMatchingIndex(held.tier.codec, attachment, stored, source);
+  const copy = await copyFor(held.tier.codec, tiers.target.codec, stored, plaintext, subject, attachment);
 
   await tiers.target.store.put(targetKey, copy);
   const written = await readAll(tiers.target.store, targetKey, subject);
@@ -97,21 +102,58 @@ export async function moveAttachment(
         `(${written.length} bytes instead of ${copy.length}); the source ${source} is kept`,
     );
   }
-  for (const key of sourceKeys) await tiers.source.store.delete(key);
-  return { outcome: "moved", bytes: copy.length };
+  // Verified on the target: now no other tier keeps a copy (reads would find a stale one first otherwise).
+  for (const tier of tiers.sources) {
+    for (const key of tier.keysOf(uuid, contentType)) await tier.store.delete(key);
+  }
+  return { outcome: "moved", bytes: copy.length, backend: tiers.target.name, key: targetKey };
+}
+
+/** The first source tier (in read order) holding the attachment, and under which key. */
+export async function whereHeld(
+  tiers: readonly StorageTier[],
+  uuid: string,
+  contentType: number,
+): Promise<{ tier: StorageTier; key: string } | undefined> {
+  for (const tier of tiers) {
+    const key = await firstExisting(tier.store, tier.keysOf(uuid, contentType));
+    if (key !== undefined) return { tier, key };
+  }
+  return undefined;
+}
+
+/**
+ * The bytes to write on the target. The same codec on both sides (hybrid mode): the bytes as stored (an
+ * encrypted object stays encrypted under its key id), except plaintext files Orthanc wrote before
+ * encryption was turned on, encrypted on the way so the target can read them. Backends with codecs of
+ * their own (their own keys, or encryption on one side only): the plaintext encoded by the target's.
+ */
+async function copyFor(
+  sourceCodec: ObjectCodec,
+  targetCodec: ObjectCodec,
+  stored: Uint8Array,
+  plaintext: Uint8Array,
+  subject: string,
+  { uuid, contentType }: AttachmentToMove,
+): Promise<Uint8Array> {
+  const sameCodec = sourceCodec === targetCodec;
+  const bothPlain = sourceCodec.format === "plaintext" && targetCodec.format === "plaintext";
+  const needsEncoding =
+    (!sameCodec && !bothPlain) || (targetCodec.format !== "plaintext" && formatOf(stored) === "plaintext");
+  return needsEncoding ? targetCodec.encode(plaintext, subject, { uuid, contentType }) : stored;
 }
 
 /** The plaintext of a stored object, checked against the index; throws INTEGRITY when it differs. */
 async function plaintextMatchingIndex(
-  area: StorageArea,
+  codec: ObjectCodec,
   attachment: AttachmentToMove,
   stored: Uint8Array,
   location: string,
 ): Promise<Uint8Array> {
   const plaintext =
-    area.codec.format !== "plaintext" && formatOf(stored) === "plaintext"
+    codec.format !== "plaintext" && formatOf(stored) === "plaintext"
       ? stored
-      : await area.codec.decode(stored, stored.length, location, {
+      : await codec.decode(stored, stored.length, location, {
           uuid: attachment.uuid,
           contentType: attachment.contentType,
         });

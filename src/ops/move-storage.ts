@@ -6,7 +6,7 @@
 
 import { describeCause, StorageError } from "../errors.js";
 import type { StorageArea } from "../area/storage-area.js";
-import { STORAGE_NAMES, moveAttachment, tiersForMove, type StorageName } from "./move-attachment.js";
+import { STORAGE_NAMES, moveAttachment, tiersForMove, whereHeld } from "./move-attachment.js";
 import type { OrthancIndex, ResourceLevel } from "./orthanc-api.js";
 
 export const MOVE_STORAGE_JOB_TYPE = "MoveStorage";
@@ -24,15 +24,22 @@ export class MoveRequestError extends Error {
 
 export interface MoveStorageRequest {
   resources: string[];
-  target: StorageName;
+  /** "file-system" or "object-storage" in hybrid mode; a backend's name with `Backends`. */
+  target: string;
   synchronous: boolean;
   priority: number;
   /** Ours: list what would move, move nothing. */
   dryRun: boolean;
 }
 
-/** The body of a POST /move-storage, checked as the official route checks it (spec §4.3). */
-export function parseMoveStorageRequest(body: string): MoveStorageRequest {
+/**
+ * The body of a POST /move-storage, checked as the official route checks it (spec §4.3). `targets`: the
+ * names TargetStorage may take, the area's tiers ("file-system" and "object-storage" in hybrid mode).
+ */
+export function parseMoveStorageRequest(
+  body: string,
+  targets: readonly string[] = STORAGE_NAMES,
+): MoveStorageRequest {
   let value: unknown;
   try {
     value = JSON.parse(body);
@@ -52,9 +59,9 @@ export function parseMoveStorageRequest(body: string): MoveStorageRequest {
     );
   }
   const target = request["TargetStorage"];
-  if (!STORAGE_NAMES.includes(target as StorageName)) {
+  if (typeof target !== "string" || !targets.includes(target)) {
     throw new MoveRequestError(
-      `"TargetStorage" must be ${STORAGE_NAMES.map((name) => `"${name}"`).join(" or ")}, not ${JSON.stringify(target)}`,
+      `"TargetStorage" must be ${targets.map((name) => `"${name}"`).join(" or ")}, not ${JSON.stringify(target)}`,
       400,
     );
   }
@@ -70,7 +77,7 @@ export function parseMoveStorageRequest(body: string): MoveStorageRequest {
   if (!Number.isInteger(priority)) throw new MoveRequestError(`"Priority" must be an integer`, 400);
   return {
     resources: resources,
-    target: target as StorageName,
+    target,
     synchronous: synchronous ?? (asynchronous === undefined ? true : !asynchronous),
     priority: priority as number,
     dryRun: flag("DryRun") ?? false,
@@ -149,7 +156,7 @@ export interface MoveFailure {
 export interface MoveStorageState {
   Type: typeof MOVE_STORAGE_JOB_TYPE;
   Format: 1;
-  TargetStorage: StorageName;
+  TargetStorage: string;
   DryRun: boolean;
   Content: Record<string, string[]>;
   Resources: Array<[ResourceLevel, string]>;
@@ -230,7 +237,7 @@ export async function runMoveStep(
   state: MoveStorageState,
   options: MoveStepOptions,
 ): Promise<{ state: MoveStorageState; done: boolean }> {
-  tiersForMove(area, state.TargetStorage); // hybrid mode, or the step fails saying so
+  tiersForMove(area, state.TargetStorage); // hybrid mode or Backends, and a known target, or the step fails
   const next = { ...state, Failures: [...state.Failures] };
   const started = Date.now();
   while (next.Next < next.Resources.length) {
@@ -262,14 +269,8 @@ async function moveResource(
     }
     try {
       if (state.DryRun) {
-        const { source } = tiersForMove(area, state.TargetStorage);
-        const keys = source.keysOf(info.Uuid, info.ContentType);
-        for (const key of keys) {
-          if ((await source.store.head(key)) !== null) {
-            state.WouldMove++;
-            break;
-          }
-        }
+        const { sources } = tiersForMove(area, state.TargetStorage);
+        if ((await whereHeld(sources, info.Uuid, info.ContentType)) !== undefined) state.WouldMove++;
         continue;
       }
       const result = await moveAttachment(

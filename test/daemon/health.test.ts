@@ -46,14 +46,17 @@ function probeStore(get: () => Promise<ObjectBody | null>): ObjectStore & { gets
 
 function check(store: ObjectStore, codec: ObjectCodec = new PlainCodec(), timeoutMs = 3000): HealthCheck {
   const area = new StorageArea({
-    primary: {
-      name: "object-storage",
-      store,
-      keysOf: (uuid) => [`${uuid}.dcm`],
-      parseKey: () => null,
-      listPrefix: "",
-    },
-    codec,
+    tiers: [
+      {
+        name: "object-storage",
+        store,
+        codec,
+        keysOf: (uuid) => [`${uuid}.dcm`],
+        parseKey: () => null,
+        listPrefix: "",
+      },
+    ],
+    writeTo: "object-storage",
     logger: new MemoryLogger(),
   });
   return new HealthCheck({ area, section: "AwsS3Storage", versions: VERSIONS, timeoutMs });
