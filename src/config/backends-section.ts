@@ -167,7 +167,9 @@ function readReadOrder(
 ): string[] | undefined {
   if (value === undefined) {
     if (writeTo === undefined) return undefined;
-    return [writeTo, ...names.filter((name) => name !== writeTo)];
+    // By name, not as written: Orthanc hands plugins its configuration with object keys sorted (JsonCpp), so
+    // the order written is lost before the daemon sees it; `config check` must say what the daemon does.
+    return [writeTo, ...names.filter((name) => name !== writeTo).sort()];
   }
   const expected = `an array naming every backend once, in the order reads try them (${listValues(names)})`;
   if (!Array.isArray(value) || !value.every((item) => typeof item === "string")) {

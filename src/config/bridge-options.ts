@@ -83,6 +83,7 @@ export const BRIDGE_OPTIONS: readonly OptionSpec[] = [
     since: "ours",
     description:
       "Where reads look for an object that no custom data locates (Orthanc before 1.12.8): every name of " +
-      "`Backends` once, in the order tried. Not set: `WriteTo` first, then the others in the order written.",
+      "`Backends` once, in the order tried. Not set: `WriteTo` first, then the others sorted by name (Orthanc " +
+      "passes its configuration to plugins with keys sorted, so the order written is not known).",
   },
 ];

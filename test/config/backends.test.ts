@@ -30,8 +30,8 @@ describe("OrthancCloudStorage.Backends", () => {
     assert.equal(config.backends?.writeTo, "archive");
     assert.equal(config.backend.section, "AzureBlobStorage");
     assert.equal(config.backends?.named[0]?.common.rootPath, "hot");
-    // Default read order: the write target first, then the others as written.
-    assert.deepEqual(config.backends?.readOrder, ["archive", "hot", "disk"]);
+    // Default read order: the write target first, then the others by name (Orthanc sorts object keys).
+    assert.deepEqual(config.backends?.readOrder, ["archive", "disk", "hot"]);
   });
 
   it("each backend has its own encryption", () => {
@@ -153,7 +153,7 @@ describe("OrthancCloudStorage.Backends", () => {
       ),
     );
     assert.ok(lines.includes('OrthancCloudStorage.WriteTo = "disk"'));
-    assert.ok(lines.includes('OrthancCloudStorage.ReadOrder = ["disk","hot","archive"]'));
+    assert.ok(lines.includes('OrthancCloudStorage.ReadOrder = ["disk","archive","hot"]'));
     assert.ok(!text.includes("c2VjcmV0"), "the Azure key must stay hidden");
   });
 });
