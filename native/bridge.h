@@ -92,5 +92,7 @@ void storage_register(int range);
 
 /* rest.c */
 void rest_register(void);
+void rest_ticker_start(void); /* the clock: POST OCS_TIER_TICK_PATH every OCS_TICK_INTERVAL_S seconds */
+void rest_ticker_stop(void);  /* once announce_stop() was called */
 
 #endif

@@ -130,6 +130,7 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
   if (result == OUTCOME_READY && supervisor_watch() == 0) {
     storage_register(range);
     rest_register();
+    rest_ticker_start();
     return 0;
   }
   /* The daemon's words ("..., plugin is disabled"); after a failure, Orthanc adds "Error while initializing plugin". */
@@ -142,6 +143,7 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
 
 ORTHANC_PLUGINS_API void OrthancPluginFinalize(void) {
   announce_stop();
+  rest_ticker_stop();
   supervisor_stop();
   release_resources();
 }

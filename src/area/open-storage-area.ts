@@ -1,12 +1,14 @@
 // From resolved options to a working StorageArea: each backend's store, codec and key layout; hybrid mode
 // (spec §4.1) or several named backends (docs/backends.md).
 
-import type {
-  BackendOptions,
-  BackendSection,
-  EncryptionOptions,
-  NamedBackendConfig,
-  ResolvedConfig,
+import {
+  FILE_SYSTEM_NAME,
+  SINGLE_BACKEND_NAME,
+  type BackendOptions,
+  type BackendSection,
+  type EncryptionOptions,
+  type NamedBackendConfig,
+  type ResolvedConfig,
 } from "../config/types.js";
 import type { ObjectCodec } from "../crypto/codec.js";
 import { EncryptedCodec } from "../crypto/encrypted-codec.js";
@@ -34,8 +36,7 @@ export interface OpenStorageAreaOptions {
   onProbe?: StorageAreaOptions["onProbe"];
 }
 
-/** The name of the one backend of a configuration without `Backends` (spec §3.5's name in the logs). */
-export const SINGLE_BACKEND_NAME = "object-storage";
+export { SINGLE_BACKEND_NAME } from "../config/types.js";
 
 /** spec §2.5: Orthanc's own aa/bb/uuid files are the legacy structure without a root. */
 const FILE_SYSTEM_LAYOUT: Pick<KeyLayout, "structure" | "rootPath"> = { structure: "legacy", rootPath: "" };
@@ -74,13 +75,13 @@ export async function openStorageArea(
 
   // spec §2.5: Orthanc's own layout under StorageDirectory, never an extension.
   const fileTier: StorageTier = {
-    name: "file-system",
+    name: FILE_SYSTEM_NAME,
     store: wrap(
       await createFolderStore({
         root: config.orthanc.storageDirectory,
         fsync: config.orthanc.syncStorageArea,
       }),
-      "file-system",
+      FILE_SYSTEM_NAME,
     ),
     // spec §4.2: with encryption on, the folder's files are decrypted too.
     codec: objectTier.codec,

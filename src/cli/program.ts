@@ -9,6 +9,7 @@ import { collectKeyArgument, type KeyArgument } from "./key-option.js";
 import type { MigrateCommandOptions } from "./commands/migrate.js";
 import type { MoveStorageCommandOptions } from "./commands/move-storage.js";
 import type { ReencryptCommandOptions } from "./commands/reencrypt.js";
+import type { TierRulesCommandOptions } from "./commands/tier-rules.js";
 import type { VerifyCommandOptions } from "./commands/verify.js";
 
 /** Enough to hide a store's latency, few enough not to load Orthanc or the store. */
@@ -242,6 +243,22 @@ export function buildProgram(): Command {
     .action(async (resources: string[], options: MoveStorageCommandOptions) => {
       const { moveStorage } = await import("./commands/move-storage.js");
       await moveStorage(resources, options, print);
+    });
+
+  program
+    .command("tier-rules")
+    .description(
+      "run the tier rules of Orthanc's configuration now (OrthancCloudStorage.TierRules, docs/backends.md): " +
+        "the studies each rule selects by StudyDate (and modality) are moved to its backend, or their objects " +
+        "set to its storage class, as jobs in Orthanc's job list, followed here to their end.",
+    )
+    .addOption(orthancOption())
+    .addOption(userOption())
+    .addOption(passwordOption())
+    .option("--dry-run", "count what each rule would change, change nothing", false)
+    .action(async (options: TierRulesCommandOptions) => {
+      const { tierRules } = await import("./commands/tier-rules.js");
+      await tierRules(options, print);
     });
 
   program

@@ -86,4 +86,23 @@ export const BRIDGE_OPTIONS: readonly OptionSpec[] = [
       "`Backends` once, in the order tried. Not set: `WriteTo` first, then the others sorted by name (Orthanc " +
       "passes its configuration to plugins with keys sorted, so the order written is not known).",
   },
+  {
+    name: "TierRules",
+    type: "tier-rules",
+    since: "ours",
+    description:
+      "Rules that move studies by age (and optionally modality) to another backend, or change the storage " +
+      'class of their objects in place (docs/backends.md, "Tier rules"): an array of `{"Name": ..., ' +
+      '"OlderThanDays": N, "Modalities": ["CT", ...], "MoveTo": "<backend>"}` or `{..., "In": "<backend>", ' +
+      '"StorageClass": "<class>"}`. Run at `TierSchedule`, or when asked (`POST /cloud-storage/tier-rules`, ' +
+      "the CLI's `tier-rules`).",
+  },
+  {
+    name: "TierSchedule",
+    type: "string",
+    since: "ours",
+    description:
+      'When the tier rules run by themselves: `"HH:MM"`, every day at that time (UTC, 24-hour clock). Not ' +
+      "set: only when asked.",
+  },
 ];

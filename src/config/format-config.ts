@@ -15,6 +15,7 @@ type Line = ResolvedLine;
 
 export function formatResolvedConfig(config: ResolvedConfig): string {
   const orthanc = [
+    ...tieringLines(config),
     `StorageDirectory = ${json(config.orthanc.storageDirectory)}`,
     `SyncStorageArea = ${json(config.orthanc.syncStorageArea)}`,
   ];
@@ -31,6 +32,30 @@ export function formatResolvedConfig(config: ResolvedConfig): string {
     `${BRIDGE_SECTION}.ReadOrder = ${json(backends.readOrder)}`,
     ...orthanc,
   ].join("\n");
+}
+
+/** docs/backends.md, "Tier rules": each rule as resolved (its name, and where `In` was defaulted). */
+function tieringLines({ tiering }: ResolvedConfig): string[] {
+  if (tiering === undefined) return [];
+  const rules = tiering.rules.map((rule, index) => {
+    const action =
+      rule.action.kind === "move"
+        ? { MoveTo: rule.action.to }
+        : { In: rule.action.in, StorageClass: rule.action.storageClass };
+    const shown = {
+      Name: rule.name,
+      OlderThanDays: rule.olderThanDays,
+      Modalities: rule.modalities,
+      ...action,
+    };
+    return `${BRIDGE_SECTION}.TierRules[${index}] = ${json(shown)}`;
+  });
+  const { schedule } = tiering;
+  const at =
+    schedule === undefined
+      ? "not set (only when asked)"
+      : json(`${String(schedule.hour).padStart(2, "0")}:${String(schedule.minute).padStart(2, "0")}`);
+  return [...rules, `${BRIDGE_SECTION}.TierSchedule = ${at}`];
 }
 
 /** One backend section's lines, each option prefixed with `path`. */

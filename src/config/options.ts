@@ -26,6 +26,8 @@ export type OptionType =
   | "string-list"
   /** `OrthancCloudStorage.Backends`: names mapped to objects holding one backend section each. */
   | "named-backends"
+  /** `OrthancCloudStorage.TierRules`: an array of rule objects. */
+  | "tier-rules"
   /** Read by nobody: accepted with any value and ignored. */
   | "ignored";
 
@@ -287,6 +289,8 @@ export function describeType(spec: OptionSpec): string {
       return "array of strings";
     case "named-backends":
       return "object of named backends";
+    case "tier-rules":
+      return "array of rules";
     case "ignored":
       return "any";
   }

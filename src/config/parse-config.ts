@@ -9,6 +9,7 @@ import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 
 import { StorageError } from "../errors.js";
 import { readBridgeSection } from "./bridge-section.js";
+import { readTiering, tieringJsonOf, type TierTargets } from "./tier-rules-section.js";
 import {
   BACKENDS_PATH,
   backendsJsonOf,
@@ -31,6 +32,8 @@ import {
 } from "./section-reader.js";
 import {
   BACKEND_SECTIONS,
+  FILE_SYSTEM_NAME,
+  SINGLE_BACKEND_NAME,
   type BackendOptions,
   type BackendSection,
   type CommonOptions,
@@ -110,7 +113,7 @@ export function resolveConfig(orthancJson: unknown, options: ResolveOptions = {}
     return { backend, common };
   };
 
-  let resolved: Pick<ResolvedConfig, "backend" | "common" | "backends"> | undefined;
+  let resolved: Pick<ResolvedConfig, "backend" | "common" | "backends" | "tiering"> | undefined;
   if (named) {
     const backends = readBackends(backendsJson, sections, readSection, diagnostics);
     const target = backends?.named.find((backend) => backend.name === backends.writeTo);
@@ -126,6 +129,10 @@ export function resolveConfig(orthancJson: unknown, options: ResolveOptions = {}
     if (resolved !== undefined) checkFoldersApart(resolved, globals, diagnostics);
   }
 
+  if (resolved !== undefined) {
+    const tiering = readTiering(tieringJsonOf(orthancJson), tierTargets(resolved), diagnostics);
+    if (tiering !== undefined) resolved.tiering = tiering;
+  }
   if (diagnostics.errors.length > 0 || resolved === undefined) {
     return { ok: false, errors: diagnostics.errors, warnings: diagnostics.warnings };
   }
@@ -134,6 +141,29 @@ export function resolveConfig(orthancJson: unknown, options: ResolveOptions = {}
     syncStorageArea: globals.syncStorageArea,
   };
   return { ok: true, config: { ...resolved, orthanc, bridge, warnings: diagnostics.warnings } };
+}
+
+/** The backends tier rules may name, as the storage area will call them (open-storage-area.ts). */
+function tierTargets({
+  backend,
+  common,
+  backends,
+}: Pick<ResolvedConfig, "backend" | "common" | "backends">): TierTargets {
+  if (backends !== undefined) {
+    const sections = new Map(backends.named.map((named) => [named.name, named.backend.section]));
+    return {
+      names: backends.readOrder,
+      sectionOf: (name) => sections.get(name) ?? "file-system",
+      writeTo: backends.writeTo,
+    };
+  }
+  const names =
+    common.hybridMode === "Disabled" ? [SINGLE_BACKEND_NAME] : [SINGLE_BACKEND_NAME, FILE_SYSTEM_NAME];
+  return {
+    names,
+    sectionOf: (name) => (name === SINGLE_BACKEND_NAME ? backend.section : "file-system"),
+    writeTo: common.hybridMode === "WriteToFileSystem" ? FILE_SYSTEM_NAME : SINGLE_BACKEND_NAME,
+  };
 }
 
 /**

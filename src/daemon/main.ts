@@ -2,7 +2,8 @@
 // stdin (up to a NUL byte), validates it, opens the storage, answers the start-up handshake on stdout,
 // then serves the bridge on a private Unix socket until stdin closes (Orthanc is gone) or SIGTERM:
 // Orthanc's storage calls, the REST routes /cloud-storage/health, /cloud-storage/metrics,
-// /cloud-storage/locate/{uuid} and /move-storage, and the steps of the move-storage jobs.
+// /cloud-storage/locate/{uuid}, /move-storage and /cloud-storage/tier-rules (and the bridge's clock ticks),
+// and the steps of the move-storage jobs.
 
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -21,6 +22,7 @@ import { HealthCheck } from "./health.js";
 import { locateRoute } from "./locate-route.js";
 import { DaemonMetrics } from "./metrics.js";
 import { moveStorageJobStep, moveStorageRoute } from "./move-storage-route.js";
+import { tierRulesRoutes } from "./tier-rules-route.js";
 import { BridgeFlag, Handshake, encodeReadyLine } from "./protocol.js";
 import { readUntilNul } from "./read-until-nul.js";
 import { RestRouter } from "./rest-router.js";
@@ -85,7 +87,13 @@ async function start(): Promise<void> {
 
   const health = new HealthCheck({ area, section, versions });
   const router = new RestRouter(
-    [health.route(), metrics.route(), locateRoute(area), moveStorageRoute({ area, logger })],
+    [
+      health.route(),
+      metrics.route(),
+      locateRoute(area),
+      moveStorageRoute({ area, logger }),
+      ...tierRulesRoutes({ tiering: config.tiering, logger }),
+    ],
     logger,
   );
   const socketDir = await createSocketFolder(tmpdir());

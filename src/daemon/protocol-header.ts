@@ -27,6 +27,8 @@ import {
   REST_ANSWER_FIXED_SIZE,
   REST_REQUEST_FIXED_SIZE,
   REST_ROUTES,
+  TICK_INTERVAL_S,
+  TIER_TICK_PATH,
   RequestOffset,
   ResponseOffset,
   RestAnswerOffset,
@@ -70,6 +72,8 @@ export const HEADER_CONSTANTS: Readonly<Record<string, number | string | readonl
   OCS_SERIALIZED_JOB_FORMAT: SERIALIZED_JOB_FORMAT,
   OCS_JOB_START_OVER_KEY: JOB_START_OVER_KEY,
   OCS_REST_ROUTES: REST_ROUTES,
+  OCS_TIER_TICK_PATH: TIER_TICK_PATH,
+  OCS_TICK_INTERVAL_S: TICK_INTERVAL_S,
   OCS_DAEMON_ENVIRONMENT: Object.entries(DAEMON_ENVIRONMENT).map(([name, value]) => `${name}=${value}`),
 };
 

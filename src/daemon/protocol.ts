@@ -234,7 +234,16 @@ export const REST_ROUTES = [
   "/cloud-storage/locate/([^/]+)",
   // The official plugin's route (spec §4.3), at the same path so that scripts written for it keep working.
   "/move-storage",
+  "/cloud-storage/tier-rules",
 ] as const;
+
+/**
+ * The bridge's clock (native/ticker.c): every TICK_INTERVAL_S seconds it sends a REST request of its own,
+ * POST to this path (never registered with Orthanc, so no HTTP client reaches it), served with callbacks
+ * like any REST request. The daemon decides what is due (tier rules' TierSchedule); the bridge only ticks.
+ */
+export const TIER_TICK_PATH = "/cloud-storage/tier-rules/tick";
+export const TICK_INTERVAL_S = 60;
 
 /** Largest REST payload, either way: REST answers are small JSON or text, never attachments. */
 export const MAX_REST_PAYLOAD = 16 * 1024 * 1024;

@@ -5,7 +5,8 @@
 // daemon, and a job Orthanc stored before a restart goes on where it stopped.
 
 import { describeCause, StorageError } from "../errors.js";
-import type { StorageArea } from "../area/storage-area.js";
+import type { StorageArea, StorageTier } from "../area/storage-area.js";
+import type { ObjectStore } from "../stores/object-store.js";
 import { STORAGE_NAMES, moveAttachment, tiersForMove, whereHeld } from "./move-attachment.js";
 import type { OrthancIndex, ResourceLevel } from "./orthanc-api.js";
 
@@ -30,6 +31,11 @@ export interface MoveStorageRequest {
   priority: number;
   /** Ours: list what would move, move nothing. */
   dryRun: boolean;
+  /**
+   * Ours, for tier rules (docs/backends.md): instead of moving, set this storage class on the attachments
+   * found in `target`, in place.
+   */
+  storageClass?: string;
 }
 
 /**
@@ -157,6 +163,10 @@ export interface MoveStorageState {
   Type: typeof MOVE_STORAGE_JOB_TYPE;
   Format: 1;
   TargetStorage: string;
+  /** Tier rules: set this storage class in TargetStorage instead of moving (MoveStorageRequest.storageClass). */
+  StorageClass?: string;
+  /** Which tier rule submitted the job, for its content. */
+  Rule?: string;
   DryRun: boolean;
   Content: Record<string, string[]>;
   Resources: Array<[ResourceLevel, string]>;
@@ -169,6 +179,8 @@ export interface MoveStorageState {
   Bytes: number;
   /** Resources deleted from Orthanc while the job ran. */
   Vanished: number;
+  /** StorageClass jobs: attachments found in another backend than TargetStorage, left alone. */
+  Elsewhere?: number;
   FailedCount: number;
   /** The first MAX_FAILURES_KEPT failures. */
   Failures: MoveFailure[];
@@ -184,14 +196,21 @@ const NOTHING_DONE = {
   WouldMove: 0,
   Bytes: 0,
   Vanished: 0,
+  Elsewhere: 0,
   FailedCount: 0,
 } as const;
 
-export function initialMoveState(request: MoveStorageRequest, resolved: ResolvedResources): MoveStorageState {
+export function initialMoveState(
+  request: MoveStorageRequest,
+  resolved: ResolvedResources,
+  rule?: string,
+): MoveStorageState {
   return {
     Type: MOVE_STORAGE_JOB_TYPE,
     Format: 1,
     TargetStorage: request.target,
+    ...(request.storageClass === undefined ? {} : { StorageClass: request.storageClass }),
+    ...(rule === undefined ? {} : { Rule: rule }),
     DryRun: request.dryRun,
     Content: resolved.content,
     Resources: resolved.resources,
@@ -209,7 +228,11 @@ export function startOverMoveState(state: MoveStorageState): MoveStorageState {
 export function moveContent(state: MoveStorageState): Record<string, unknown> {
   return {
     ...state.Content,
+    ...(state.Rule === undefined ? {} : { Rule: state.Rule }),
     TargetStorage: state.TargetStorage,
+    ...(state.StorageClass === undefined
+      ? {}
+      : { StorageClass: state.StorageClass, InOtherBackends: state.Elsewhere ?? 0 }),
     ...(state.DryRun ? { DryRun: true, WouldMove: state.WouldMove } : {}),
     Resources: state.Resources.length,
     ResourcesDone: state.Next,
@@ -237,7 +260,9 @@ export async function runMoveStep(
   state: MoveStorageState,
   options: MoveStepOptions,
 ): Promise<{ state: MoveStorageState; done: boolean }> {
-  tiersForMove(area, state.TargetStorage); // hybrid mode or Backends, and a known target, or the step fails
+  // Hybrid mode or Backends and a known target (a move), or a backend with storage classes, or the step fails.
+  if (state.StorageClass === undefined) tiersForMove(area, state.TargetStorage);
+  else classedStore(area, state.TargetStorage);
   const next = { ...state, Failures: [...state.Failures] };
   const started = Date.now();
   while (next.Next < next.Resources.length) {
@@ -268,6 +293,10 @@ async function moveResource(
       continue;
     }
     try {
+      if (state.StorageClass !== undefined) {
+        await changeStorageClass(area, info.Uuid, info.ContentType, state);
+        continue;
+      }
       if (state.DryRun) {
         const { sources } = tiersForMove(area, state.TargetStorage);
         if ((await whereHeld(sources, info.Uuid, info.ContentType)) !== undefined) state.WouldMove++;
@@ -297,6 +326,57 @@ async function moveResource(
       }
     }
   }
+}
+
+/** The store of `backend` and its setStorageClass; CONFIG_INVALID when the backend has no storage classes. */
+function classedStore(
+  area: StorageArea,
+  backend: string,
+): { tier: StorageTier; set: NonNullable<ObjectStore["setStorageClass"]> } {
+  const tier = area.tier(backend);
+  const { store } = tier;
+  if (store.setStorageClass === undefined) {
+    throw new StorageError(
+      "CONFIG_INVALID",
+      { operation: "change storage class", subject: `backend ${backend}` },
+      `its ${store.driver} store has no storage classes`,
+    );
+  }
+  const set: NonNullable<ObjectStore["setStorageClass"]> = (key, storageClass) =>
+    (store.setStorageClass as NonNullable<ObjectStore["setStorageClass"]>).call(store, key, storageClass);
+  return { tier, set };
+}
+
+/**
+ * Tier rules: the attachment's storage class set in place, in TargetStorage only, then checked as the
+ * backend reads it back; an attachment held elsewhere is counted and left alone.
+ */
+async function changeStorageClass(
+  area: StorageArea,
+  uuid: string,
+  contentType: number,
+  state: MoveStorageState,
+): Promise<void> {
+  const wanted = state.StorageClass as string;
+  const { tier, set } = classedStore(area, state.TargetStorage);
+  const held = await whereHeld([tier], uuid, contentType);
+  if (held === undefined) {
+    state.Elsewhere = (state.Elsewhere ?? 0) + 1;
+    return;
+  }
+  if (state.DryRun) {
+    state.WouldMove++;
+    return;
+  }
+  const now = await set(held.key, wanted);
+  if (now !== wanted) {
+    throw new StorageError(
+      "INTEGRITY",
+      { operation: "change storage class", subject: `${tier.store.location}/${held.key}` },
+      `the backend reports class ${JSON.stringify(now)} after ${JSON.stringify(wanted)} was set`,
+    );
+  }
+  state.Moved++;
 }
 
 /** A state the bridge sent back, checked enough to run: anything else is a job this daemon does not know. */

@@ -410,6 +410,21 @@ const ROWS: readonly DefaultRow[] = [
     actual: (c) => c.backends?.readOrder,
     expected: undefined,
   },
+  // No tier rules, no schedule (tier-rules.test.ts: with them).
+  {
+    group: "OrthancCloudStorage",
+    option: "TierRules",
+    sections: BACKEND_SECTIONS,
+    actual: (c) => c.tiering,
+    expected: undefined,
+  },
+  {
+    group: "OrthancCloudStorage",
+    option: "TierSchedule",
+    sections: BACKEND_SECTIONS,
+    actual: (c) => c.tiering?.schedule,
+    expected: undefined,
+  },
 ];
 
 describe("config defaults", () => {

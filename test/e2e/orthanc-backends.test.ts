@@ -87,7 +87,7 @@ for (const release of RELEASES)
     });
 
     /** rgw: A1-encrypted under RootPath "hot"; azure: plaintext; disk: v2-encrypted. */
-    function configuration(writeTo: string): Record<string, unknown> {
+    function configuration(writeTo: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
       return {
         ConcurrentJobs: 1,
         OrthancCloudStorage: {
@@ -107,16 +107,17 @@ for (const release of RELEASES)
             },
           },
           WriteTo: writeTo,
+          ...extra,
         },
       };
     }
 
-    async function start(writeTo: string): Promise<OrthancInstance> {
+    async function start(writeTo: string, extra: Record<string, unknown> = {}): Promise<OrthancInstance> {
       await orthanc?.stop();
       orthanc = await OrthancInstance.start({
         workDir,
         ...(await releaseOptions(release)),
-        config: configuration(writeTo),
+        config: configuration(writeTo, extra),
       });
       return orthanc;
     }
@@ -298,6 +299,89 @@ for (const release of RELEASES)
         for (const { id: instance } of uploaded.slice(FIRST.length)) {
           assert.ok(blobs.includes(`${await dicomUuid(node, instance)}.dcm`), "moved to Azurite");
         }
+        await assertServedIdentical(node);
+      });
+
+    /** SECOND's files: encapsulated PDF (OT, 2013), SR (2014), RTSTRUCT (2004). */
+    const second = (index: number) => (): Uploaded => uploaded[FIRST.length + index] as Uploaded;
+    const [PDF, SR, RT] = [second(0), second(1), second(2)];
+
+    async function whereIs(node: OrthancInstance, instance: Uploaded): Promise<string[]> {
+      const uuid = await dicomUuid(node, instance.id);
+      const places: string[] = [];
+      if ((await bucket.listKeys()).some((key) => key.includes(uuid))) places.push("rgw");
+      if ((await container.listKeys()).some((key) => key.includes(uuid))) places.push("azure");
+      if ((await folder.listKeys()).some((key) => key.includes(uuid))) places.push("disk");
+      return places;
+    }
+
+    it("tier rules select studies by StudyDate and modality: moved to a backend, or set to a storage class in place", async () => {
+      const rules = [
+        {
+          Name: "old SR and RT to Azure",
+          OlderThanDays: 3650,
+          Modalities: ["SR", "RTSTRUCT"],
+          MoveTo: "azure",
+        },
+        { Name: "cool Azure", OlderThanDays: 0, In: "azure", StorageClass: "Cool" },
+      ];
+      const node = await start("rgw", { TierRules: rules });
+      // A known start: every instance in RGW.
+      const all = studiesOf(uploaded);
+      assert.equal((await waitForJob(node, await move(node, all, "rgw"))).State, "Success");
+
+      const dry = await run("tier-rules", "--orthanc", node.url, "--dry-run");
+      assert.equal(dry.code, 0, dry.stderr);
+      assert.match(dry.stdout, /old SR and RT to Azure: 2 studies, job/);
+      assert.match(dry.stdout, /old SR and RT to Azure: \d+ attachments would be moved to azure/);
+      assert.deepEqual(await container.listKeys(), [], "a dry run changes nothing");
+
+      const response = await node.request("POST", "/cloud-storage/tier-rules", "");
+      const text = await response.text();
+      assert.equal(response.status, 200, text);
+      const answer = JSON.parse(text) as { rules: Array<{ rule: string; studies: number; job?: string }> };
+      assert.equal(answer.rules[0]?.studies, 2);
+      for (const ruleRun of answer.rules) {
+        if (ruleRun.job === undefined) continue;
+        const job = await waitForJob(node, ruleRun.job);
+        assert.equal(job.State, "Success", JSON.stringify(job.Content));
+        assert.equal(job.Content["Rule"], ruleRun.rule);
+      }
+      assert.deepEqual(await whereIs(node, SR()), ["azure"]);
+      assert.deepEqual(await whereIs(node, RT()), ["azure"]);
+      assert.deepEqual(await whereIs(node, PDF()), ["rgw"], "OT is not among the rule's modalities");
+      assert.deepEqual(await whereIs(node, uploaded[1] as Uploaded), ["rgw"], "no StudyDate: never selected");
+      for (const instance of [SR(), RT()]) {
+        const key = `${await dicomUuid(node, instance.id)}.dcm`;
+        const properties = await container.client.getBlobClient(key).getProperties();
+        assert.equal(properties.accessTier, "Cool", `${key} set to Cool by the second rule`);
+      }
+      await assertServedIdentical(node);
+      const shown = await node.json<{ LastRun: { trigger: string } }>("/cloud-storage/tier-rules");
+      assert.equal(shown.LastRun.trigger, "request");
+    });
+
+    if (release.host)
+      it("TierSchedule runs the rules by itself: the plugin's clock ticks the daemon once a minute", async () => {
+        const rules = [
+          { Name: "old documents to the folder", OlderThanDays: 30, Modalities: ["OT"], MoveTo: "disk" },
+        ];
+        // "00:00": due at once, so the first tick after start runs it.
+        const node = await start("rgw", { TierRules: rules, TierSchedule: "00:00" });
+        for (let waited = 0; !(await whereIs(node, PDF())).includes("disk"); waited += 1000) {
+          assert.ok(waited < 100_000, "the scheduled run did not move the document within 100 s");
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+        }
+        const shown = await node.json<{
+          LastRun: { trigger: string; rules: Array<{ rule: string; studies: number }> };
+          Schedule: string;
+        }>("/cloud-storage/tier-rules");
+        assert.equal(shown.LastRun.trigger, "schedule");
+        assert.equal(shown.Schedule, "00:00 UTC");
+        assert.deepEqual(
+          shown.LastRun.rules.map(({ rule, studies }) => [rule, studies]),
+          [["old documents to the folder", 1]],
+        );
         await assertServedIdentical(node);
       });
   });
