@@ -1,21 +1,29 @@
 // Child process of the crypto target: measures the daemon's codec (EncryptedCodec, as the storage area
 // holds it) writing A1 and writing v2, in a process started like the daemon (with DAEMON_ENVIRONMENT), and
-// prints one JSON line: for each format, direction and size, MB/s by CPU time (user + system, every thread
-// of the process) and by wall-clock time. CPU time is what `openssl speed` reports too; on a shared machine
-// wall-clock time mostly measures the neighbours. A1 and v2 are measured one after the other for each size
-// and direction, in the order given (the target alternates it from round to round), so that a neighbour's
-// burst weighs on both.
-// Usage: node dist/bench/crypto-worker.js [--v2-first] SIZE...   (plaintext sizes in bytes)
+// prints one JSON line: for each case, format, direction and input, MB/s by CPU time (user + system, every
+// thread of the process) and by wall-clock time. CPU time is what `openssl speed` reports too; on a shared
+// machine wall-clock time mostly measures the neighbours. A1 and v2 are measured one after the other for
+// each case, direction and input, in the order given (the target alternates it from round to round), so
+// that a neighbour's burst weighs on both.
+//
+// A case is one object size, or a list of sizes handled one after the other as one operation (the sample
+// DICOM files). Each is encrypted and decrypted both ways the storage area can:
+// - encrypt "whole": the plaintext in hand (a create up to STREAM_CREATES_ABOVE), `encode`;
+// - encrypt "streamed": from the socket's chunks through the cipher to the store (a larger create),
+//   `encodeStream` into a store that reads the stream as the drivers do (for await) and keeps nothing;
+// - decrypt "whole": the stored object in hand (the folder store hands over its files up to SYNC_FILE_LIMIT);
+// - decrypt "streamed": the stored object from a stream of 64 KiB chunks (a cloud store's body).
+//
+// Usage: node dist/bench/crypto-worker.js [--v2-first] CASE...
+//   CASE: a plaintext size in bytes ("1048576"), or LABEL=SIZE,SIZE,... ("dicom=954,1742,...")
 
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 
 import type { ObjectCodec } from "../src/crypto/codec.js";
 import { EncryptedCodec } from "../src/crypto/encrypted-codec.js";
-import { STREAM_CREATES_ABOVE } from "../src/daemon/frame-reader.js";
 import { KeyRing } from "../src/crypto/key-ring.js";
 import { MemoryBudget } from "../src/crypto/memory-budget.js";
-import { SYNC_FILE_LIMIT } from "../src/stores/local-file-io.js";
 
 /** What a stored object's stream delivers per chunk (fs.createReadStream's default highWaterMark). */
 const READ_CHUNK = 64 * 1024;
@@ -27,11 +35,15 @@ const MIN_MEASURE_MS = 400;
  */
 const WARM_UP_MS = 300;
 
+export type CryptoInput = "whole" | "streamed";
+
 export interface CryptoSpeed {
+  /** The case: its size in bytes ("1048576"), or its label ("dicom"). */
+  label: string;
   format: "A1" | "v2";
   direction: "encrypt" | "decrypt";
-  /** A decryption's input: streamed in 64 KiB chunks (a cloud store), or whole (the folder store, ≤ 4 MiB). */
-  input?: "whole";
+  input: CryptoInput;
+  /** Plaintext bytes per operation (the sum of the sizes of a list). */
   size: number;
   cpuMegabytesPerSecond: number;
   wallMegabytesPerSecond: number;
@@ -62,11 +74,20 @@ async function drain(stored: Readable): Promise<void> {
   for await (const chunk of stored as AsyncIterable<Uint8Array>) void chunk;
 }
 
+/** "1048576" or "dicom=954,1742": the label and the sizes. */
+function parseCase(arg: string): { label: string; sizes: number[] } {
+  const [label, list] = arg.includes("=") ? (arg.split("=", 2) as [string, string]) : [arg, arg];
+  const sizes = list.split(",").map(Number);
+  if (sizes.some((size) => !Number.isSafeInteger(size) || size < 0)) throw new Error(`bad case ${arg}`);
+  return { label, sizes };
+}
+
 const args = process.argv.slice(2);
 const v2First = args.includes("--v2-first");
-const sizes = args.filter((arg) => arg !== "--v2-first").map(Number);
+const cases = args.filter((arg) => arg !== "--v2-first").map(parseCase);
 const ring = new KeyRing({ id: 1, key: randomBytes(32) });
-const budget = new MemoryBudget(Math.max(...sizes) * 2);
+const largest = Math.max(...cases.flatMap((c) => c.sizes));
+const budget = new MemoryBudget(Math.max(largest * 2, 1));
 const codecs: Array<["A1" | "v2", ObjectCodec]> = [
   ["A1", new EncryptedCodec(ring, budget, "A1")],
   ["v2", new EncryptedCodec(ring, budget, "v2")],
@@ -75,45 +96,53 @@ if (v2First) codecs.reverse();
 /** v2 binds objects to their attachment; A1 ignores it. */
 const attachment = { uuid: "0a1b2c3d-1111-2222-3333-444455556666", contentType: 1 };
 const speeds: CryptoSpeed[] = [];
-for (const size of sizes) {
-  const plaintext = randomBytes(size);
-  const cases = [];
+for (const { label, sizes } of cases) {
+  const plaintexts = sizes.map((size) => randomBytes(size));
+  const total = sizes.reduce((sum, size) => sum + size, 0);
+  const operations = [];
   for (const [format, codec] of codecs) {
-    const stored = await codec.encode(plaintext, "bench", attachment);
-    // As the daemon encrypts a create: whole up to STREAM_CREATES_ABOVE, above it streamed from the socket's
-    // chunks through the cipher to the store (here a store that only reads the stream).
-    const encrypt =
-      size > STREAM_CREATES_ABOVE
-        ? () =>
-            codec.encodeStream(Readable.from(chunks(plaintext, READ_CHUNK)), size, "bench", drain, attachment)
-        : () => codec.encode(plaintext, "bench", attachment);
-    // As the storage area decrypts a read: the stored object streamed in, the plaintext out once verified.
-    const decrypt = () =>
-      codec.decode(Readable.from(chunks(stored, READ_CHUNK)), stored.length, "bench", attachment);
-    cases.push({ format, encrypt, decrypt });
-    if (size <= SYNC_FILE_LIMIT) {
-      // As the storage area decrypts a read from the folder store, which hands over a small file whole.
-      const [cpu, wall] = await measure(size, () => codec.decode(stored, stored.length, "bench", attachment));
-      speeds.push({
-        format,
-        direction: "decrypt",
-        input: "whole",
-        size,
-        cpuMegabytesPerSecond: cpu,
-        wallMegabytesPerSecond: wall,
-      });
-    }
+    const stored = await Promise.all(plaintexts.map((p) => codec.encode(p, "bench", attachment)));
+    const each = (run: (i: number) => Promise<unknown>) => async () => {
+      for (let i = 0; i < plaintexts.length; i++) await run(i);
+    };
+    const plaintext = (i: number): Uint8Array => plaintexts[i] as Uint8Array;
+    const object = (i: number): Uint8Array => stored[i] as Uint8Array;
+    operations.push({
+      format,
+      encrypt: {
+        whole: each((i) => codec.encode(plaintext(i), "bench", attachment)),
+        streamed: each((i) =>
+          codec.encodeStream(
+            Readable.from(chunks(plaintext(i), READ_CHUNK)),
+            plaintext(i).length,
+            "bench",
+            drain,
+            attachment,
+          ),
+        ),
+      },
+      decrypt: {
+        whole: each((i) => codec.decode(object(i), object(i).length, "bench", attachment)),
+        streamed: each((i) =>
+          codec.decode(Readable.from(chunks(object(i), READ_CHUNK)), object(i).length, "bench", attachment),
+        ),
+      },
+    });
   }
   for (const direction of ["encrypt", "decrypt"] as const) {
-    for (const kase of cases) {
-      const [cpu, wall] = await measure(size, kase[direction]);
-      speeds.push({
-        format: kase.format,
-        direction,
-        size,
-        cpuMegabytesPerSecond: cpu,
-        wallMegabytesPerSecond: wall,
-      });
+    for (const input of ["whole", "streamed"] as const) {
+      for (const operation of operations) {
+        const [cpu, wall] = await measure(total, operation[direction][input]);
+        speeds.push({
+          label,
+          format: operation.format,
+          direction,
+          input,
+          size: total,
+          cpuMegabytesPerSecond: cpu,
+          wallMegabytesPerSecond: wall,
+        });
+      }
     }
   }
 }

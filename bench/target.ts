@@ -14,7 +14,7 @@ export interface TargetResult {
 }
 
 export interface BenchTarget {
-  /** Short name, used on the command line to run only some targets: bridge, cloud, requests, crypto, memory, scaling. */
+  /** Short name, used on the command line to run only some targets: bridge, cloud, requests, crypto, memory, scaling, ingest, reread. */
   name: string;
   /** Measures the target; `log` prints detail lines (tables of raw figures) as the run goes. */
   run(options: { rounds: number; log: (line: string) => void }): Promise<TargetResult[]>;

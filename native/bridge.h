@@ -1,17 +1,16 @@
 /*
- * The bridge's files and what each offers the ones above it. Calls run one way, down this list:
- *   plugin.c      Orthanc's entry points: reads what is needed before the daemon exists, registers
- *   storage.c     the storage area's callbacks          \
- *   rest.c        the REST routes, the jobs, callbacks   } each forwards calls through connection.c
- *   supervisor.c  the daemon process: spawn, handshake, lifeline, log forwarding, restart
+ * The bridge's files; calls run one way, down this list (test/daemon/native-layers.test.ts):
+ *   plugin.c      Orthanc's entry points: start the supervisor, then register the storage area and routes
+ *   storage.c     the storage area's callbacks         \  each forwards its calls
+ *   rest.c        the REST routes, jobs and callbacks  /  through connection.c
+ *   supervisor.c  the supervisor process (src/daemon/supervisor.ts): spawned once, its lines read
  *   connection.c  one socket per Orthanc thread: framing, send/receive, one retry
- *   util.c        Orthanc's context, its log, the clock, the stop signal
+ *   util.c        Orthanc's context, its log, the clock, the stop flag
  * Nothing here is exported from the library (-fvisibility=hidden).
  */
 #ifndef OCS_BRIDGE_H
 #define OCS_BRIDGE_H
 
-#include <stddef.h>
 #include <stdint.h>
 
 #include <orthanc/OrthancCPlugin.h>
@@ -19,7 +18,9 @@
 #include "protocol.h" /* generated from src/daemon/protocol.ts at build time */
 
 #define PLUGIN_NAME "orthanc-cloud-storage"
-#define SECTION "OrthancCloudStorage"
+#ifndef OCS_VERSION
+#define OCS_VERSION "0.1.0" /* scripts/build-native.sh sets package.json's */
+#endif
 
 /* The frames' integers are little-endian, written byte by byte: no dependence on the host's order. */
 static inline void ocs_put_u32(uint8_t* p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> 8 * i); }
@@ -30,62 +31,51 @@ static inline uint64_t ocs_get_u64(const uint8_t* p) { return ocs_get_u32(p) | (
 /* util.c */
 typedef enum { LOG_INFO, LOG_WARNING, LOG_ERROR } log_level;
 extern OrthancPluginContext* g_context;
-void log_text(log_level level, const char* prefix, const char* text);
-__attribute__((format(printf, 2, 3))) void log_message(log_level level, const char* format, ...);
+__attribute__((format(printf, 3, 4))) void log_line(log_level level, const char* prefix, const char* format, ...);
+#define log_message(level, ...) log_line(level, PLUGIN_NAME ": ", __VA_ARGS__)
 const char* error_text(int error);
 int64_t now_ms(void);
 void sleep_ms(int64_t ms);
 void close_fd(int* fd);
-int make_pipe(int ends[2]); /* close-on-exec, both ends above 2 */
-int stop_init(void);        /* 0, or -1 with errno */
-int stop_fd(void);          /* readable once Orthanc is stopping */
 int is_stopping(void);
-void announce_stop(void);
-void stop_release(void);
+void set_stopping(int stopping); /* 1 once Orthanc is stopping */
 
 /* connection.c */
 #define IO_EOF (-1)
 #define CALLBACK_MALFORMED (-2)
-/* Serves one callback frame whose header was just read (rest.c): 0, an errno value, IO_EOF or CALLBACK_MALFORMED. */
-typedef int (*callback_server)(int fd, const uint8_t* header, char* cause, size_t cause_size);
 typedef struct {
-  uint8_t* data; /* malloc()ed */
+  uint8_t* data; /* malloc()ed; an answer gets a NUL after its `size` bytes */
   uint64_t size;
 } reply;
 typedef struct {
   uint32_t op;
-  const char* verb; /* for messages: "create", "read"... */
-  const char* uuid; /* "" but for storage calls */
+  const char *verb, *uuid; /* for messages: "create", "read"...; uuid: "" but for storage calls */
   OrthancPluginContentType type;
   const void* payload;                 /* create, REST, JOB_STEP, JOB_RESTORE */
   uint64_t size, start;                /* the payload's size; read range: its length and start */
   OrthancPluginMemoryBuffer64* target; /* read whole: allocated here; read range: Orthanc's */
   const char* what;                    /* REST, jobs: "GET /cloud-storage/health", "a step of job X" */
   reply* answer;                       /* REST, jobs */
-  callback_server serve;               /* REST, JOB_STEP: callbacks are served by it; else refused */
-  int no_retry;                        /* a broken connection is not retried (not idempotent) */
+  /* REST, JOB_STEP: serves a callback whose header was just read: 0, an errno value, IO_EOF or CALLBACK_MALFORMED */
+  int (*serve)(int fd, const uint8_t* header, char* cause, size_t cause_size);
+  int no_retry; /* a broken connection is not retried (not idempotent) */
 } request;
 int connection_init(void);
 void connection_release(void);
 void connection_publish(const char* socket_path, int request_timeout_s, int connect_timeout_s);
 void connection_daemon_exited(void);
-int send_all(int fd, const void* data, uint64_t size);                  /* 0 or an errno value */
-int recv_all(int fd, void* data, uint64_t size, uint64_t* received);    /* 0, IO_EOF or an errno value */
+int send_all(int fd, const void* data, uint64_t size);               /* 0 or an errno value */
+int recv_all(int fd, void* data, uint64_t size, uint64_t* received); /* 0, IO_EOF or an errno value */
 OrthancPluginErrorCode call_daemon(const request* rq, int* answered); /* logs its failures */
 
 /* supervisor.c */
-typedef struct {
-  char *node, *daemon_script; /* node: a path, or a name looked up in PATH */
-  const char* node_origin;    /* for the log: "OrthancCloudStorage.Node", "the bundled runtime"... */
-  int startup_timeout_s;
-  char* configuration; /* Orthanc's merged configuration, given to every daemon */
-} daemon_settings;
 typedef enum { OUTCOME_FAILED = 0, OUTCOME_READY, OUTCOME_DISABLED } outcome;
-/* Starts the daemon, waits for its handshake: READY (`*range` set, the connection published), DISABLED or
- * FAILED, `reason` saying why. */
-outcome supervisor_start(daemon_settings* settings, int* range, char* reason, size_t reason_size);
-int supervisor_watch(void); /* after READY: restart the daemon whenever it ends; 0, or -1 after logging */
-void supervisor_stop(void); /* once announce_stop() was called */
+/* Starts the supervisor (`node`: a path, or a name looked up in PATH) and waits for the daemon's handshake:
+ * READY (`*range` set, the connection published, a thread reading the supervisor's lines), DISABLED or FAILED
+ * (`reason` says why; no process is left). */
+outcome supervisor_start(const char* node, const char* script, const char* configuration, int* range, char* reason,
+                         size_t reason_size);
+void supervisor_stop(void); /* once set_stopping(1) was called */
 
 /* storage.c */
 void storage_register(int range);
@@ -93,6 +83,6 @@ void storage_register(int range);
 /* rest.c */
 void rest_register(void);
 void rest_ticker_start(void); /* the clock: POST OCS_TIER_TICK_PATH every OCS_TICK_INTERVAL_S seconds */
-void rest_ticker_stop(void);  /* once announce_stop() was called */
+void rest_ticker_stop(void);  /* once set_stopping(1) was called */
 
 #endif

@@ -1,8 +1,8 @@
 /*
  * The connection to the daemon. Orthanc's threads (HTTP, DICOM, jobs: ~50 at once) call concurrently; each
- * keeps its own socket (t_fd), reopened once the supervisor has published a restarted daemon. A call is one
- * request frame and its answer (protocol.h); the daemon may first send callback frames, which the request's
- * own `serve` function answers (rest.c), so this file knows nothing of what they do.
+ * keeps its own socket (t_fd), reopened once a new daemon's READY line was published. A call is one request
+ * frame and its answer (protocol.ts); the daemon may first send callback frames, which the request's own
+ * `serve` function answers (rest.c), so this file knows nothing of what they do.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -11,40 +11,36 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/un.h>
-#include <unistd.h>
 
 #include "bridge.h"
 
 #define CONNECT_RETRY_MS 100
-#define RETRY_PAUSE_MS 250          /* at most, before retrying a broken connection: see call_daemon() */
-#define PATH_CAPACITY sizeof(((struct sockaddr_un*)0)->sun_path)
-#define CHUNK (1u << 30)            /* at most per send() or recv() */
+#define RETRY_PAUSE_MS 250 /* at most, before retrying a broken connection: see call_daemon() */
+#define CHUNK (1u << 30)   /* at most per send() or recv() */
 
-typedef enum {
-  EXCHANGE_DONE,    /* an answer, success or the daemon's error code */
-  EXCHANGE_BROKEN,  /* the connection failed: worth one more try on a new one */
-  EXCHANGE_TIMEOUT, /* the request timeout expired: not retried */
-  EXCHANGE_FAILED,  /* an answer that cannot be used */
-} exchange_status;
-
-/* Where requests go, as the daemon's READY line said; the supervisor changes it after a restart. */
+/* Where requests go, as the last READY line said. */
 typedef struct {
-  char path[PATH_CAPACITY];
+  char path[sizeof ((struct sockaddr_un*)0)->sun_path];
   int request_timeout_s, connect_timeout_s;
   unsigned generation; /* counts daemons that became ready */
 } endpoint;
 static pthread_rwlock_t g_lock = PTHREAD_RWLOCK_INITIALIZER;
 static endpoint g_endpoint;
 static unsigned g_dead_generation; /* the generation of the last daemon seen to exit (atomic) */
-
-static pthread_key_t g_key; /* its destructor closes the socket of an ending thread */
+static pthread_key_t g_key;        /* its destructor closes the socket of an ending thread */
 static int g_key_created;
 static __thread int t_fd = -1;
 static __thread unsigned t_generation;
 
-static void close_at_thread_exit(void* value) { close((int)(intptr_t)value - 1); }
+/* An exchange ended with an answer (the daemon's code), a broken connection (worth one more try on a new one),
+ * the request timeout (not retried), or an answer that cannot be used. */
+typedef enum { EXCHANGE_DONE, EXCHANGE_BROKEN, EXCHANGE_TIMEOUT, EXCHANGE_FAILED } exchange_status;
+
+static void close_at_thread_exit(void* value) {
+  int fd = (int)(intptr_t)value - 1;
+  close_fd(&fd);
+}
 
 int connection_init(void) {
   int rc = pthread_key_create(&g_key, close_at_thread_exit);
@@ -58,15 +54,13 @@ static void connection_close(void) {
 }
 
 void connection_release(void) {
-  if (!g_key_created) return;
-  connection_close();
-  pthread_key_delete(g_key); /* no destructor may run once this library is unloaded */
+  if (g_key_created) connection_close(), pthread_key_delete(g_key); /* no destructor may run once unloaded */
   g_key_created = 0;
 }
 
 void connection_publish(const char* socket_path, int request_timeout_s, int connect_timeout_s) {
   pthread_rwlock_wrlock(&g_lock);
-  snprintf(g_endpoint.path, PATH_CAPACITY, "%s", socket_path); /* its length was checked at the handshake */
+  snprintf(g_endpoint.path, sizeof g_endpoint.path, "%s", socket_path); /* its length was checked */
   g_endpoint.request_timeout_s = request_timeout_s, g_endpoint.connect_timeout_s = connect_timeout_s;
   g_endpoint.generation++;
   pthread_rwlock_unlock(&g_lock);
@@ -89,33 +83,26 @@ static void set_timeout(int fd, int option, int seconds) {
   setsockopt(fd, SOL_SOCKET, option, &timeout, sizeof timeout);
 }
 
-static int connect_once(const endpoint* e) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), error;
-  struct sockaddr_un address = {.sun_family = AF_UNIX};
-  memcpy(address.sun_path, e->path, PATH_CAPACITY);
-  if (fd >= 0) set_timeout(fd, SO_SNDTIMEO, e->connect_timeout_s); /* connect() waits while the backlog is full */
-  if (fd >= 0 && connect(fd, (struct sockaddr*)&address, sizeof address) != 0) {
-    error = errno, close(fd), errno = error;
-    return -1;
-  }
-  if (fd >= 0) set_timeout(fd, SO_RCVTIMEO, e->request_timeout_s), set_timeout(fd, SO_SNDTIMEO, e->request_timeout_s);
-  return fd;
-}
-
 /* This thread's socket to the current daemon; connecting is retried for the connect timeout (a restart takes
- * about 1 s). Returns the socket, or -1 and the cause. */
+ * about 1 s; connect() itself waits that long while the backlog is full). Returns it, or -1 and the cause. */
 static int connection_get(endpoint* e, char* cause, size_t cause_size) {
   current_endpoint(e);
   if (t_fd >= 0 && t_generation == e->generation) return t_fd;
   connection_close();
   for (int64_t deadline = now_ms() + (int64_t)e->connect_timeout_s * 1000;; current_endpoint(e)) {
-    if ((t_fd = connect_once(e)) >= 0) {
+    struct sockaddr_un address = {.sun_family = AF_UNIX};
+    memcpy(address.sun_path, e->path, sizeof address.sun_path);
+    if ((t_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0) set_timeout(t_fd, SO_SNDTIMEO, e->connect_timeout_s);
+    if (t_fd >= 0 && connect(t_fd, (struct sockaddr*)&address, sizeof address) == 0) {
+      set_timeout(t_fd, SO_RCVTIMEO, e->request_timeout_s), set_timeout(t_fd, SO_SNDTIMEO, e->request_timeout_s);
       t_generation = e->generation;
       pthread_setspecific(g_key, (void*)(intptr_t)(t_fd + 1));
       return t_fd;
     }
+    int error = errno;
+    close_fd(&t_fd);
     if (is_stopping() || now_ms() >= deadline) {
-      snprintf(cause, cause_size, "daemon unreachable at %s: %s", e->path, error_text(errno));
+      snprintf(cause, cause_size, "daemon unreachable at %s: %s", e->path, error_text(error));
       return -1;
     }
     sleep_ms(CONNECT_RETRY_MS);
@@ -125,9 +112,8 @@ static int connection_get(endpoint* e, char* cause, size_t cause_size) {
 int send_all(int fd, const void* data, uint64_t size) {
   for (const char* next = data; size > 0;) {
     ssize_t sent = send(fd, next, size > CHUNK ? CHUNK : (size_t)size, MSG_NOSIGNAL);
-    if (sent < 0 && errno == EINTR) continue;
-    if (sent < 0) return errno;
-    next += sent, size -= (uint64_t)sent;
+    if (sent < 0 && errno != EINTR) return errno;
+    if (sent > 0) next += sent, size -= (uint64_t)sent;
   }
   return 0;
 }
@@ -135,9 +121,8 @@ int send_all(int fd, const void* data, uint64_t size) {
 int recv_all(int fd, void* data, uint64_t size, uint64_t* received) {
   for (*received = 0; *received < size;) {
     ssize_t n = recv(fd, (char*)data + *received, size - *received > CHUNK ? CHUNK : (size_t)(size - *received), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return n == 0 ? IO_EOF : errno;
-    *received += (uint64_t)n;
+    if (n == 0 || (n < 0 && errno != EINTR)) return n == 0 ? IO_EOF : errno;
+    if (n > 0) *received += (uint64_t)n;
   }
   return 0;
 }
@@ -145,7 +130,7 @@ int recv_all(int fd, void* data, uint64_t size, uint64_t* received) {
 /* Describes an I/O failure while `doing` something, and tells whether it is worth a retry. */
 static exchange_status io_failure(int error, const endpoint* e, const char* doing, char* cause, size_t size) {
   if (error == EAGAIN || error == EWOULDBLOCK) {
-    snprintf(cause, size, "no answer within %d s (" SECTION ".RequestTimeout) while %s", e->request_timeout_s, doing);
+    snprintf(cause, size, "no answer within %d s (OrthancCloudStorage.RequestTimeout) while %s", e->request_timeout_s, doing);
     return EXCHANGE_TIMEOUT;
   }
   if (error == IO_EOF) snprintf(cause, size, "the daemon closed the connection while %s", doing);
@@ -153,39 +138,26 @@ static exchange_status io_failure(int error, const endpoint* e, const char* doin
   return EXCHANGE_BROKEN;
 }
 
-/* Where the body of a success answer goes: a buffer of the Orthanc core (read whole), Orthanc's own (read
- * range: exactly its size), or a reply of its own (REST, jobs); NULL with `*code` and `cause` set when it cannot. */
-static void* body_buffer(const request* rq, uint64_t size, OrthancPluginErrorCode* code, char* cause, size_t cause_size) {
+/* The body of a success answer, into a buffer of the Orthanc core (read whole), Orthanc's own (read range:
+ * exactly its size), or a reply of its own (REST, jobs). */
+static exchange_status receive_body(int fd, const request* rq, const endpoint* e, uint64_t size,
+                                    OrthancPluginErrorCode* code, char* cause, size_t cause_size) {
+  uint64_t received;
   if (rq->op == OCS_OP_READ_RANGE && size != rq->target->size) {
     *code = OrthancPluginErrorCode_BadRange;
     snprintf(cause, cause_size, "the daemon answered %llu bytes for a range of %llu bytes", (unsigned long long)size,
              (unsigned long long)rq->target->size);
-    return NULL;
-  }
-  if (rq->answer != NULL && size > OCS_MAX_REST_PAYLOAD) {
-    *code = OrthancPluginErrorCode_Plugin;
-    snprintf(cause, cause_size, "protocol error: an answer of %llu bytes (at most %u)", (unsigned long long)size,
-             OCS_MAX_REST_PAYLOAD);
-    return NULL;
+    return EXCHANGE_FAILED;
   }
   void* into = rq->op == OCS_OP_READ_RANGE ? rq->target->data
-               : rq->answer != NULL        ? (rq->answer->data = malloc(size > 0 ? size : 1))
+               : rq->answer != NULL        ? (rq->answer->data = size <= OCS_MAX_REST_PAYLOAD ? malloc(size + 1) : NULL)
                : OrthancPluginCreateMemoryBuffer64(g_context, rq->target, size) == 0 ? rq->target->data : NULL;
-  *code = into != NULL ? OrthancPluginErrorCode_Success : OrthancPluginErrorCode_NotEnoughMemory;
-  if (into == NULL) snprintf(cause, cause_size, "cannot allocate %llu bytes", (unsigned long long)size);
-  return into;
-}
-
-static exchange_status receive_body(int fd, const request* rq, const endpoint* e, uint64_t size,
-                                    OrthancPluginErrorCode* code, char* cause, size_t cause_size) {
-  void* into = body_buffer(rq, size, code, cause, cause_size);
-  uint64_t received;
   int error = into != NULL ? recv_all(fd, into, size, &received) : 0;
-  if (into == NULL) return EXCHANGE_FAILED;
-  if (error == 0 && rq->answer != NULL) rq->answer->size = size;
+  *code = into != NULL ? OrthancPluginErrorCode_Success : OrthancPluginErrorCode_NotEnoughMemory;
+  if (into == NULL) return snprintf(cause, cause_size, "cannot take an answer of %llu bytes", (unsigned long long)size), EXCHANGE_FAILED;
+  if (error == 0 && rq->answer != NULL) rq->answer->size = size, rq->answer->data[size] = 0; /* rest.c reads strings */
   if (error == 0) return EXCHANGE_DONE;
-  if (rq->op == OCS_OP_READ_WHOLE) OrthancPluginFreeMemoryBuffer64(g_context, rq->target);
-  if (rq->op == OCS_OP_READ_WHOLE) *rq->target = (OrthancPluginMemoryBuffer64){NULL, 0};
+  if (rq->op == OCS_OP_READ_WHOLE) OrthancPluginFreeMemoryBuffer64(g_context, rq->target), *rq->target = (OrthancPluginMemoryBuffer64){NULL, 0};
   if (rq->answer != NULL) free(rq->answer->data), rq->answer->data = NULL;
   char doing[128];
   snprintf(doing, sizeof doing, "receiving the answer (%llu of %llu bytes)", (unsigned long long)received,
@@ -196,11 +168,11 @@ static exchange_status receive_body(int fd, const request* rq, const endpoint* e
 /* One request and its answer on this thread's socket `fd`, callbacks served on the way. */
 static exchange_status exchange(int fd, const request* rq, const endpoint* e, const uint8_t* header,
                                 OrthancPluginErrorCode* code, char* cause, size_t cause_size) {
+  uint8_t response[OCS_RESPONSE_HEADER_SIZE];
+  uint64_t received;
   int error = send_all(fd, header, OCS_REQUEST_HEADER_SIZE);
   if (error == 0 && rq->payload != NULL) error = send_all(fd, rq->payload, rq->size);
   if (error != 0) return io_failure(error, e, "sending the request", cause, cause_size);
-  uint8_t response[OCS_RESPONSE_HEADER_SIZE];
-  uint64_t received;
   *code = OrthancPluginErrorCode_StorageAreaPlugin;
   while ((error = recv_all(fd, response, sizeof response, &received)) == 0 &&
          ocs_get_u32(response + OCS_RESP_MAGIC) == OCS_CALLBACK_MAGIC) {
@@ -232,25 +204,17 @@ static exchange_status exchange(int fd, const request* rq, const endpoint* e, co
   return EXCHANGE_FAILED;
 }
 
-/* Waits until the daemon of `generation` is seen to exit, for RETRY_PAUSE_MS at most. */
-static void pause_before_retry(unsigned generation) {
-  for (int waited = 0; waited < RETRY_PAUSE_MS; waited += 10) {
-    if (__atomic_load_n(&g_dead_generation, __ATOMIC_ACQUIRE) == generation || is_stopping()) return;
-    sleep_ms(10);
-  }
-}
-
 /*
  * Sends a request and returns the daemon's answer; `*answered` (when not NULL) tells whether the daemon
  * answered, even with an error. A broken connection is retried once on a new one (each storage operation is
  * idempotent for one uuid) unless rq->no_retry; a timeout is not. Failures are logged.
- * Before the retry, pause_before_retry() waits for the supervisor to see the daemon exit: a daemon being
- * killed may still accept a connection for a moment, then reset it; once it has exited, connecting fails
- * instead and connection_get() waits for the restarted one.
+ * Before the retry, it waits (RETRY_PAUSE_MS at most) for the supervisor to tell that the daemon exited: a
+ * daemon being killed may still accept a connection for a moment, then reset it; once it has exited,
+ * connecting fails instead and connection_get() waits for the restarted one.
  */
 OrthancPluginErrorCode call_daemon(const request* rq, int* answered) {
   uint8_t header[OCS_REQUEST_HEADER_SIZE] = {0};
-  char cause[512 + PATH_CAPACITY] = "", subject[512];
+  char cause[512 + sizeof g_endpoint.path] = "", subject[512];
   OrthancPluginErrorCode code = OrthancPluginErrorCode_StorageAreaPlugin;
   exchange_status status = EXCHANGE_BROKEN;
   int attempt = 1;
@@ -259,24 +223,24 @@ OrthancPluginErrorCode call_daemon(const request* rq, int* answered) {
   ocs_put_u32(header + OCS_REQ_CONTENT_TYPE, (uint32_t)rq->type);
   ocs_put_u64(header + OCS_REQ_SIZE, rq->size);
   ocs_put_u64(header + OCS_REQ_START, rq->start);
-  if (strlen(rq->uuid) > OCS_UUID_FIELD_SIZE) {
-    snprintf(cause, sizeof cause, "the uuid is longer than %d bytes", OCS_UUID_FIELD_SIZE);
-  } else {
-    memcpy(header + OCS_REQ_UUID, rq->uuid, strlen(rq->uuid));
-    for (endpoint e;; attempt++) {
-      int fd = connection_get(&e, cause, sizeof cause);
-      if (fd < 0 || (status = exchange(fd, rq, &e, header, &code, cause, sizeof cause)) == EXCHANGE_DONE) break;
-      connection_close();
-      if (status != EXCHANGE_FAILED) code = OrthancPluginErrorCode_StorageAreaPlugin;
-      if (status != EXCHANGE_BROKEN || attempt == 2 || rq->no_retry) break;
-      pause_before_retry(e.generation);
+  if (strlen(rq->uuid) > OCS_UUID_FIELD_SIZE) snprintf(cause, sizeof cause, "the uuid is longer than %d bytes", OCS_UUID_FIELD_SIZE);
+  else memcpy(header + OCS_REQ_UUID, rq->uuid, strlen(rq->uuid));
+  for (endpoint e; cause[0] == '\0'; attempt++) {
+    int fd = connection_get(&e, cause, sizeof cause);
+    if (fd < 0 || (status = exchange(fd, rq, &e, header, &code, cause, sizeof cause)) == EXCHANGE_DONE) break;
+    connection_close();
+    if (status != EXCHANGE_FAILED) code = OrthancPluginErrorCode_StorageAreaPlugin;
+    if (status != EXCHANGE_BROKEN || attempt == 2 || rq->no_retry) break;
+    for (int waited = 0; waited < RETRY_PAUSE_MS && !is_stopping(); waited += 10) {
+      if (__atomic_load_n(&g_dead_generation, __ATOMIC_ACQUIRE) == e.generation) break;
+      sleep_ms(10);
     }
+    cause[0] = '\0';
   }
   if (answered != NULL) *answered = status == EXCHANGE_DONE || status == EXCHANGE_FAILED;
   if (status == EXCHANGE_DONE) return code;
   if (rq->what != NULL) snprintf(subject, sizeof subject, "%s", rq->what);
   else snprintf(subject, sizeof subject, "attachment %s (content type %d)", rq->uuid, (int)rq->type);
-  log_message(LOG_ERROR, "cannot %s %s: %s%s", rq->verb, subject, cause,
-              attempt == 2 ? " (after a retry on a new connection)" : "");
+  log_message(LOG_ERROR, "cannot %s %s: %s%s", rq->verb, subject, cause, attempt == 2 ? " (after a retry on a new connection)" : "");
   return code;
 }

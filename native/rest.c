@@ -1,10 +1,9 @@
 /*
- * The daemon's REST routes, its jobs, and its calls into Orthanc. Each HTTP request on a route is forwarded
- * as is (Orthanc's threads, concurrently: registered without Orthanc's lock). A job keeps the opaque JSON texts
- * the daemon gave it and sends its state with each step (JOB_STEP): the daemon keeps nothing between steps,
- * and Orthanc can store the job and run it again after a restart (JOB_RESTORE: the daemon reads it back).
- * While a REST request or a step waits for its answer, the daemon may call Orthanc's REST API or submit a job
- * (callbacks, served here on the waiting thread).
+ * The daemon's REST routes, its jobs, and its calls into Orthanc (protocol.ts draws every payload). A request
+ * on a route is forwarded as is, on Orthanc's thread (registered without Orthanc's lock). A job holds the opaque
+ * JSON texts the daemon gave it and sends its state with each step (JOB_STEP): the daemon keeps nothing between
+ * steps, and Orthanc can store the job and run it again after a restart (JOB_RESTORE). While a REST request or a
+ * step waits for its answer, the daemon may call Orthanc's REST API or submit a job (callbacks, served here).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -15,48 +14,25 @@
 #include "bridge.h"
 
 static const char* const METHODS[] = {"?", "GET", "POST", "PUT", "DELETE"};
-
-/* A cursor over a payload; every read checks that the bytes are there. */
-typedef struct {
-  const uint8_t *next, *end;
-} cursor;
-
-static int take_u32(cursor* c, uint32_t* value) {
-  if (c->end - c->next < 4) return -1;
-  *value = ocs_get_u32(c->next);
-  c->next += 4;
-  return 0;
-}
-
-/* A string of the payload, copied and NUL-terminated (malloc()ed); NULL when it does not fit. */
-static char* take_string(cursor* c) {
-  uint32_t length;
-  char* text = take_u32(c, &length) == 0 && (uint64_t)(c->end - c->next) >= length ? strndup((const char*)c->next, length) : NULL;
-  if (text != NULL) c->next += length;
-  return text;
-}
-
-static void put_u32(FILE* f, uint32_t value) {
-  uint8_t bytes[4];
-  ocs_put_u32(bytes, value);
-  fwrite(bytes, 4, 1, f);
-}
-
-static void put_string(FILE* f, const char* text) {
-  put_u32(f, (uint32_t)strlen(text));
-  fputs(text, f);
-}
-
-/* ---- Jobs ---- */
+static pthread_mutex_t g_jobs_lock = PTHREAD_MUTEX_INITIALIZER; /* Orthanc reads jobs from other threads */
+static __thread char* t_handed; /* the text last handed to Orthanc by this thread: valid until its next call */
 
 typedef struct {
-  pthread_mutex_t lock; /* Orthanc reads content and progress from other threads than the step's */
   char *type, *content, *state;
   float progress;
 } daemon_job;
 
-/* The text last handed to Orthanc by this thread: valid until its next call, as Orthanc requires. */
-static __thread char* t_handed;
+/* Points `out` at `count` strings from `at` (the buffer ends with a NUL of the bridge's: see connection.c);
+ * returns the offset after them, or -1 when they do not fit. */
+static int64_t strings(const reply* r, uint64_t at, char** out, int count) {
+  for (int i = 0; i < count; i++) {
+    if (at >= r->size) return -1;
+    out[i] = (char*)r->data + at, at += strlen(out[i]) + 1;
+  }
+  return at <= r->size ? (int64_t)at : -1;
+}
+
+/* ---- Jobs ---- */
 
 static const char* hand_over(char* text) {
   free(t_handed);
@@ -65,37 +41,32 @@ static const char* hand_over(char* text) {
 
 static void job_finalize(void* p) {
   daemon_job* job = p;
-  pthread_mutex_destroy(&job->lock);
   free(job->type), free(job->content), free(job->state), free(job);
 }
 
 static float job_progress(void* p) {
-  daemon_job* job = p;
-  pthread_mutex_lock(&job->lock);
-  float progress = job->progress;
-  pthread_mutex_unlock(&job->lock);
+  pthread_mutex_lock(&g_jobs_lock);
+  float progress = ((daemon_job*)p)->progress;
+  pthread_mutex_unlock(&g_jobs_lock);
   return progress;
 }
 
 static const char* job_content(void* p) {
-  daemon_job* job = p;
-  pthread_mutex_lock(&job->lock);
-  char* copy = strdup(job->content);
-  pthread_mutex_unlock(&job->lock);
+  pthread_mutex_lock(&g_jobs_lock);
+  char* copy = strdup(((daemon_job*)p)->content);
+  pthread_mutex_unlock(&g_jobs_lock);
   return hand_over(copy);
 }
 
 /* The texts are the daemon's JSON: written in, never read. NULL: Orthanc does not store the job. */
 static const char* job_serialized(void* p) {
   daemon_job* job = p;
-  char* text = NULL;
-  pthread_mutex_lock(&job->lock);
-  if (asprintf(&text, "{\"Format\":\"" OCS_SERIALIZED_JOB_FORMAT "\",\"Content\":%s,\"State\":%s}", job->content,
-               job->state) < 0) {
-    text = NULL;
-  }
-  pthread_mutex_unlock(&job->lock);
-  return hand_over(text);
+  char* text;
+  pthread_mutex_lock(&g_jobs_lock);
+  int ok = asprintf(&text, "{\"Format\":\"" OCS_SERIALIZED_JOB_FORMAT "\",\"Content\":%s,\"State\":%s}", job->content,
+                    job->state) >= 0;
+  pthread_mutex_unlock(&g_jobs_lock);
+  return hand_over(ok ? text : NULL);
 }
 
 static OrthancPluginErrorCode job_stop(void* p, OrthancPluginJobStopReason reason) {
@@ -107,174 +78,141 @@ static OrthancPluginErrorCode job_stop(void* p, OrthancPluginJobStopReason reaso
 static OrthancPluginErrorCode job_reset(void* p) {
   daemon_job* job = p;
   char* state;
-  pthread_mutex_lock(&job->lock);
+  pthread_mutex_lock(&g_jobs_lock);
   int ok = asprintf(&state, "{\"" OCS_JOB_START_OVER_KEY "\":%s}", job->state) >= 0;
   if (ok) free(job->state), job->state = state, job->progress = 0;
-  pthread_mutex_unlock(&job->lock);
+  pthread_mutex_unlock(&g_jobs_lock);
   return ok ? OrthancPluginErrorCode_Success : OrthancPluginErrorCode_NotEnoughMemory;
-}
-
-/* Replaces `*field` with the string at the cursor unless it is empty; -1 when it does not fit. */
-static int update_from(cursor* c, char** field) {
-  char* text = take_string(c);
-  if (text != NULL && text[0] != '\0') free(*field), *field = text;
-  else free(text);
-  return text != NULL ? 0 : -1;
 }
 
 static int serve_callback(int fd, const uint8_t* header, char* cause, size_t cause_size);
 
 static OrthancPluginJobStepStatus job_step(void* p) {
   daemon_job* job = p;
-  pthread_mutex_lock(&job->lock);
+  char what[128], *texts[2];
+  pthread_mutex_lock(&g_jobs_lock);
   char* state = strdup(job->state);
-  pthread_mutex_unlock(&job->lock);
-  if (state == NULL) return OrthancPluginJobStepStatus_Failure;
-  char what[128];
+  pthread_mutex_unlock(&g_jobs_lock);
   snprintf(what, sizeof what, "a step of job %s", job->type);
   reply answer = {NULL, 0};
-  request rq = {.op = OCS_OP_JOB_STEP, .verb = "run", .uuid = "", .payload = state, .size = strlen(state),
+  request rq = {.op = OCS_OP_JOB_STEP, .verb = "run", .uuid = "", .payload = state, .size = state ? strlen(state) : 0,
                 .what = what, .answer = &answer, .serve = serve_callback};
-  OrthancPluginErrorCode code = call_daemon(&rq, NULL);
-  uint32_t status = OrthancPluginJobStepStatus_Failure, progress = 0;
-  cursor c = {answer.data, answer.data + answer.size};
-  pthread_mutex_lock(&job->lock);
-  int malformed = code == OrthancPluginErrorCode_Success &&
-                  (take_u32(&c, &status) != 0 || take_u32(&c, &progress) != 0 || update_from(&c, &job->content) != 0 ||
-                   update_from(&c, &job->state) != 0 || c.next != c.end ||
-                   status < OrthancPluginJobStepStatus_Success || status > OrthancPluginJobStepStatus_Continue);
-  if (code == OrthancPluginErrorCode_Success && !malformed)
-    job->progress = progress > OCS_PROGRESS_SCALE ? 1.0f : (float)progress / OCS_PROGRESS_SCALE;
-  pthread_mutex_unlock(&job->lock);
-  if (malformed) log_message(LOG_ERROR, "%s: protocol error: a malformed answer of %llu bytes", what, (unsigned long long)answer.size);
+  if (state == NULL || call_daemon(&rq, NULL) != OrthancPluginErrorCode_Success) return free(state), OrthancPluginJobStepStatus_Failure;
+  uint32_t status = answer.size >= OCS_JOB_STEP_ANSWER_FIXED_SIZE ? ocs_get_u32(answer.data + OCS_JOB_STEP_STATUS) : 0;
+  uint32_t progress = status != 0 ? ocs_get_u32(answer.data + OCS_JOB_STEP_PROGRESS) : 0;
+  int ok = status >= OrthancPluginJobStepStatus_Success && status <= OrthancPluginJobStepStatus_Continue &&
+           strings(&answer, OCS_JOB_STEP_ANSWER_FIXED_SIZE, texts, 2) == (int64_t)answer.size;
+  char* content = ok && texts[0][0] != '\0' ? strdup(texts[0]) : NULL; /* empty: kept */
+  char* next = ok && texts[1][0] != '\0' ? strdup(texts[1]) : NULL;
+  pthread_mutex_lock(&g_jobs_lock);
+  if (content != NULL) free(job->content), job->content = content;
+  if (next != NULL) free(job->state), job->state = next;
+  if (ok) job->progress = progress > OCS_PROGRESS_SCALE ? 1.0f : (float)progress / OCS_PROGRESS_SCALE;
+  pthread_mutex_unlock(&g_jobs_lock);
+  if (!ok) log_message(LOG_ERROR, "%s: protocol error: a malformed answer of %llu bytes", what, (unsigned long long)answer.size);
   free(state), free(answer.data);
-  return malformed ? OrthancPluginJobStepStatus_Failure : (OrthancPluginJobStepStatus)status;
+  return ok ? (OrthancPluginJobStepStatus)status : OrthancPluginJobStepStatus_Failure;
 }
 
-/* A job of the daemon's, ready to submit; NULL when memory is short. Takes its strings (frees them on failure). */
-static OrthancPluginJob* create_job(char* type, char* content, char* state) {
+/* A job of the daemon's (copies of its texts), ready to submit; NULL when memory is short. */
+static OrthancPluginJob* create_job(const char* type, const char* content, const char* state) {
   daemon_job* job = calloc(1, sizeof *job);
   OrthancPluginJob* created = NULL;
-  if (job != NULL) {
-    pthread_mutex_init(&job->lock, NULL);
-    job->type = type, job->content = content, job->state = state;
-  }
-  if (job != NULL && type != NULL && content != NULL && state != NULL) {
-    created = OrthancPluginCreateJob(g_context, job, job_finalize, type, job_progress, job_content, job_serialized,
+  if (job != NULL) *job = (daemon_job){strdup(type), strdup(content), strdup(state), 0};
+  if (job != NULL && job->type != NULL && job->content != NULL && job->state != NULL) {
+    created = OrthancPluginCreateJob(g_context, job, job_finalize, job->type, job_progress, job_content, job_serialized,
                                      job_step, job_stop, job_reset);
   }
   if (created == NULL && job != NULL) job_finalize(job);
-  else if (created == NULL) free(type), free(content), free(state);
   return created;
 }
 
 /* Orthanc calls this at start-up for each job it stored: the daemon says whether it is one of ours (then its
  * content and state) or not (an empty answer). */
 static OrthancPluginJob* unserialize_job(const char* type, const char* serialized) {
-  reply payload = {NULL, 0}, answer = {NULL, 0};
-  FILE* f = open_memstream((char**)&payload.data, &payload.size);
-  if (f == NULL) return NULL;
-  put_string(f, type), fputs(serialized, f), fclose(f);
-  char what[128];
+  char what[128], *texts[2], *payload = NULL;
   snprintf(what, sizeof what, "a stored %s job", type);
-  request rq = {.op = OCS_OP_JOB_RESTORE, .verb = "restore", .uuid = "", .payload = payload.data,
-                .size = payload.size, .what = what, .answer = &answer};
+  int size = asprintf(&payload, "%s%c%s", type, '\0', serialized);
+  reply answer = {NULL, 0};
+  request rq = {.op = OCS_OP_JOB_RESTORE, .verb = "restore", .uuid = "", .payload = payload, .size = (uint64_t)size,
+                .what = what, .answer = &answer};
   OrthancPluginJob* job = NULL;
-  if (call_daemon(&rq, NULL) == OrthancPluginErrorCode_Success && answer.size > 0) {
-    cursor c = {answer.data, answer.data + answer.size};
-    char *content = take_string(&c), *state = take_string(&c);
-    if (c.next == c.end) job = create_job(strdup(type), content, state);
-    else free(content), free(state);
+  if (size >= 0 && call_daemon(&rq, NULL) == OrthancPluginErrorCode_Success && answer.size > 0) {
+    if (strings(&answer, 0, texts, 2) == (int64_t)answer.size) job = create_job(type, texts[0], texts[1]);
     if (job == NULL) log_message(LOG_ERROR, "cannot restore %s: a malformed answer, or memory is short", what);
   }
-  free(payload.data), free(answer.data);
+  free(size >= 0 ? payload : NULL), free(answer.data);
   return job;
 }
 
 /* ---- Callbacks ---- */
 
-static int send_callback_answer(int fd, int32_t code, const void* body, uint64_t size) {
-  uint8_t header[OCS_CALLBACK_HEADER_SIZE];
-  ocs_put_u32(header + OCS_RESP_MAGIC, OCS_CALLBACK_MAGIC);
-  ocs_put_u32(header + OCS_RESP_CODE, (uint32_t)code);
-  ocs_put_u64(header + OCS_RESP_SIZE, size);
-  int error = send_all(fd, header, sizeof header);
-  return error == 0 && size > 0 ? send_all(fd, body, size) : error;
-}
-
-/* ORTHANC_REST: Orthanc's built-in REST API, on the thread that waits for the daemon. */
-static int serve_rest_callback(int fd, cursor* c) {
-  uint32_t method = 0;
-  char* uri = take_u32(c, &method) == 0 && method >= 1 && method <= 4 ? take_string(c) : NULL;
-  if (uri == NULL) return CALLBACK_MALFORMED;
-  OrthancPluginMemoryBuffer answer = {NULL, 0};
-  uint32_t size = (uint32_t)(c->end - c->next);
-  OrthancPluginErrorCode code =
-      method == OrthancPluginHttpMethod_Get    ? OrthancPluginRestApiGet(g_context, &answer, uri)
-      : method == OrthancPluginHttpMethod_Post ? OrthancPluginRestApiPost(g_context, &answer, uri, c->next, size)
-      : method == OrthancPluginHttpMethod_Put  ? OrthancPluginRestApiPut(g_context, &answer, uri, c->next, size)
-                                               : OrthancPluginRestApiDelete(g_context, uri);
-  if (code != OrthancPluginErrorCode_Success && code != OrthancPluginErrorCode_UnknownResource) {
-    log_message(LOG_WARNING, "the daemon's call %s %s failed inside Orthanc: error %d", METHODS[method], uri, (int)code);
-  }
-  free(uri);
-  int error = send_callback_answer(fd, code, answer.data, code == OrthancPluginErrorCode_Success ? answer.size : 0);
-  if (answer.data != NULL) OrthancPluginFreeMemoryBuffer(g_context, &answer);
-  return error;
-}
-
-/* SUBMIT_JOB: a job whose steps come back to the daemon; answers the job's id. */
-static int serve_job_callback(int fd, cursor* c) {
-  uint32_t priority;
-  char* type = take_u32(c, &priority) == 0 ? take_string(c) : NULL;
-  char* content = type != NULL ? take_string(c) : NULL;
-  char* state = content != NULL ? take_string(c) : NULL;
-  if (state == NULL || c->next != c->end) {
-    free(type), free(content), free(state);
-    return CALLBACK_MALFORMED;
-  }
-  char shown[128];
-  snprintf(shown, sizeof shown, "%s", type);
-  OrthancPluginJob* job = create_job(type, content, state);
-  char* id = job != NULL ? OrthancPluginSubmitJob(g_context, job, (int32_t)priority) : NULL;
-  if (id == NULL) log_message(LOG_ERROR, "cannot submit a %s job to Orthanc's job engine", shown);
-  int error = send_callback_answer(fd, id != NULL ? OrthancPluginErrorCode_Success : OrthancPluginErrorCode_InternalError,
-                                   id, id != NULL ? strlen(id) : 0);
-  if (id != NULL) OrthancPluginFreeString(g_context, id);
-  return error;
-}
-
-/* Serves one callback whose header was just read on `fd`: reads its payload, calls Orthanc, answers. */
+/* Serves one callback whose header was just read on `fd`: reads its payload, calls Orthanc, answers (a header
+ * like a response's, with the callback magic, then the answer's bytes). 0, an errno value, or CALLBACK_MALFORMED. */
 static int serve_callback(int fd, const uint8_t* header, char* cause, size_t cause_size) {
-  uint32_t kind = ocs_get_u32(header + OCS_RESP_CODE);
-  uint64_t size = ocs_get_u64(header + OCS_RESP_SIZE), received;
-  int known = kind == OCS_CALLBACK_ORTHANC_REST || kind == OCS_CALLBACK_SUBMIT_JOB;
-  uint8_t* payload = known && size <= OCS_MAX_REST_PAYLOAD ? malloc(size > 0 ? size : 1) : NULL;
-  int error = payload != NULL ? recv_all(fd, payload, size, &received) : CALLBACK_MALFORMED;
-  cursor c = {payload, payload + size};
-  if (error == 0) error = kind == OCS_CALLBACK_ORTHANC_REST ? serve_rest_callback(fd, &c) : serve_job_callback(fd, &c);
-  if (error == CALLBACK_MALFORMED) {
-    snprintf(cause, cause_size, "protocol error: a malformed callback (kind %u, %llu bytes)", kind, (unsigned long long)size);
+  uint32_t kind = ocs_get_u32(header + OCS_RESP_CODE), word = 0;
+  uint64_t received;
+  reply payload = {NULL, ocs_get_u64(header + OCS_RESP_SIZE)};
+  int error = payload.size <= OCS_MAX_REST_PAYLOAD && (payload.data = malloc(payload.size + 1)) != NULL
+                  ? recv_all(fd, payload.data, payload.size, &received) : CALLBACK_MALFORMED;
+  char* texts[3] = {NULL};
+  int64_t end = -1;
+  if (error == 0 && payload.size >= 4) {
+    payload.data[payload.size] = '\0';
+    word = ocs_get_u32(payload.data); /* ORTHANC_REST: the method; SUBMIT_JOB: the priority */
+    end = strings(&payload, 4, texts, kind == OCS_CALLBACK_SUBMIT_JOB ? 3 : 1);
   }
-  free(payload);
+  OrthancPluginMemoryBuffer answer = {NULL, 0};
+  OrthancPluginErrorCode code = OrthancPluginErrorCode_InternalError;
+  char* id = NULL;
+  if (end >= 0 && kind == OCS_CALLBACK_ORTHANC_REST && word >= 1 && word <= 4) {
+    const char *uri = texts[0], *body = (char*)payload.data + end;
+    uint32_t length = (uint32_t)(payload.size - (uint64_t)end);
+    code = word == OrthancPluginHttpMethod_Get    ? OrthancPluginRestApiGet(g_context, &answer, uri)
+           : word == OrthancPluginHttpMethod_Post ? OrthancPluginRestApiPost(g_context, &answer, uri, body, length)
+           : word == OrthancPluginHttpMethod_Put  ? OrthancPluginRestApiPut(g_context, &answer, uri, body, length)
+                                                  : OrthancPluginRestApiDelete(g_context, uri);
+    if (code != OrthancPluginErrorCode_Success && code != OrthancPluginErrorCode_UnknownResource)
+      log_message(LOG_WARNING, "the daemon's call %s %s failed inside Orthanc: error %d", METHODS[word], uri, (int)code);
+  } else if (end == (int64_t)payload.size && kind == OCS_CALLBACK_SUBMIT_JOB) {
+    OrthancPluginJob* job = create_job(texts[0], texts[1], texts[2]);
+    if (job == NULL || (id = OrthancPluginSubmitJob(g_context, job, (int32_t)word)) == NULL)
+      log_message(LOG_ERROR, "cannot submit a %s job to Orthanc's job engine", texts[0]);
+    code = id != NULL ? OrthancPluginErrorCode_Success : OrthancPluginErrorCode_InternalError;
+  } else if (error == 0 || error == CALLBACK_MALFORMED) {
+    error = CALLBACK_MALFORMED;
+    snprintf(cause, cause_size, "protocol error: a malformed callback (kind %u, %llu bytes)", kind,
+             (unsigned long long)payload.size);
+  }
+  uint64_t size = id != NULL ? strlen(id) : code == OrthancPluginErrorCode_Success ? answer.size : 0;
+  uint8_t answer_header[OCS_CALLBACK_HEADER_SIZE];
+  ocs_put_u32(answer_header + OCS_RESP_MAGIC, OCS_CALLBACK_MAGIC);
+  ocs_put_u32(answer_header + OCS_RESP_CODE, (uint32_t)code);
+  ocs_put_u64(answer_header + OCS_RESP_SIZE, size);
+  if (error == 0) error = send_all(fd, answer_header, sizeof answer_header);
+  if (error == 0) error = send_all(fd, id != NULL ? (const void*)id : answer.data, size);
+  if (answer.data != NULL) OrthancPluginFreeMemoryBuffer(g_context, &answer);
+  if (id != NULL) OrthancPluginFreeString(g_context, id);
+  free(payload.data);
   return error;
 }
 
 /* ---- REST routes ---- */
 
-/* An HTTP request as a REST payload (protocol.ts) in `*payload`; -1 when memory is short. The client's
- * credentials (authorization, cookie) stay in Orthanc, which has already checked them. */
+/* An HTTP request as a REST payload; -1 when memory is short. The client's credentials (authorization,
+ * cookie) stay in Orthanc, which has already checked them. */
 static int encode_rest_request(const char* url, const OrthancPluginHttpRequest* http, reply* payload) {
   FILE* f = open_memstream((char**)&payload->data, &payload->size);
-  if (f == NULL) return -1;
   uint32_t headers = 0, fixed[] = {http->method, http->groupsCount, http->getCount, 0, http->bodySize, 0};
-  for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) put_u32(f, fixed[i]);
-  put_string(f, url);
-  for (uint32_t i = 0; i < http->groupsCount; i++) put_string(f, http->groups[i]);
-  for (uint32_t i = 0; i < http->getCount; i++) put_string(f, http->getKeys[i]), put_string(f, http->getValues[i]);
+  uint8_t bytes[sizeof fixed];
+  if (f == NULL) return -1;
+  for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) ocs_put_u32(bytes + 4 * i, fixed[i]);
+  fwrite(bytes, sizeof bytes, 1, f), fprintf(f, "%s%c", url, 0);
+  for (uint32_t i = 0; i < http->groupsCount; i++) fprintf(f, "%s%c", http->groups[i], 0);
+  for (uint32_t i = 0; i < http->getCount; i++) fprintf(f, "%s%c%s%c", http->getKeys[i], 0, http->getValues[i], 0);
   for (uint32_t i = 0; i < http->headersCount; i++) {
     if (strcmp(http->headersKeys[i], "authorization") == 0 || strcmp(http->headersKeys[i], "cookie") == 0) continue;
-    put_string(f, http->headersKeys[i]), put_string(f, http->headersValues[i]), headers++;
+    fprintf(f, "%s%c%s%c", http->headersKeys[i], 0, http->headersValues[i], 0), headers++;
   }
   fwrite(http->body, 1, http->bodySize, f);
   if (fclose(f) != 0) return free(payload->data), payload->data = NULL, -1;
@@ -287,29 +225,24 @@ static void send_text_status(OrthancPluginRestOutput* output, uint16_t status, c
   OrthancPluginSendHttpStatus(g_context, output, status, text, (uint32_t)strlen(text));
 }
 
-/* Hands the daemon's answer to Orthanc: 200 as a buffer, 405 with its allowed methods, else a status. */
+/* Hands the daemon's answer to Orthanc: 200 as a buffer of its content type, 405 with the allowed methods in
+ * that field, any other with its status. */
 static OrthancPluginErrorCode send_rest_answer(OrthancPluginRestOutput* output, const char* what, const reply* r) {
   uint32_t status = r->size >= OCS_REST_ANSWER_FIXED_SIZE ? ocs_get_u32(r->data + OCS_REST_ANSWER_STATUS) : 0;
-  uint64_t type_length = status != 0 ? ocs_get_u32(r->data + OCS_REST_ANSWER_TYPE_LENGTH) : 0;
-  uint64_t allow_length = status != 0 ? ocs_get_u32(r->data + OCS_REST_ANSWER_ALLOW_LENGTH) : 0;
-  uint64_t used = OCS_REST_ANSWER_FIXED_SIZE + type_length + allow_length;
-  if (status < 100 || status > 599 || used > r->size) {
+  const char *text = (const char*)r->data + OCS_REST_ANSWER_TEXT, *body = (const char*)r->data + OCS_REST_ANSWER_FIXED_SIZE;
+  uint32_t length = (uint32_t)(r->size - OCS_REST_ANSWER_FIXED_SIZE);
+  if (status < 100 || status > 599 || r->data[OCS_REST_ANSWER_FIXED_SIZE - 1] != '\0') {
     log_message(LOG_ERROR, "cannot forward %s: protocol error: a malformed REST answer of %llu bytes", what,
                 (unsigned long long)r->size);
     return OrthancPluginErrorCode_Plugin;
   }
-  char* type = strndup((const char*)r->data + OCS_REST_ANSWER_FIXED_SIZE, type_length);
-  char* allow = strndup((const char*)r->data + OCS_REST_ANSWER_FIXED_SIZE + type_length, allow_length);
-  const char* body = (const char*)r->data + used;
-  if (type == NULL || allow == NULL) status = 0;
-  else if (status == 200) OrthancPluginAnswerBuffer(g_context, output, body, (uint32_t)(r->size - used), type);
-  else if (status == 405) OrthancPluginSendMethodNotAllowed(g_context, output, allow);
+  if (status == 200) OrthancPluginAnswerBuffer(g_context, output, body, length, text);
+  else if (status == 405) OrthancPluginSendMethodNotAllowed(g_context, output, text);
   else {
-    if (type[0] != '\0') OrthancPluginSetHttpHeader(g_context, output, "Content-Type", type);
-    OrthancPluginSendHttpStatus(g_context, output, (uint16_t)status, body, (uint32_t)(r->size - used));
+    if (text[0] != '\0') OrthancPluginSetHttpHeader(g_context, output, "Content-Type", text);
+    OrthancPluginSendHttpStatus(g_context, output, (uint16_t)status, body, length);
   }
-  free(type), free(allow);
-  return status != 0 ? OrthancPluginErrorCode_Success : OrthancPluginErrorCode_NotEnoughMemory;
+  return OrthancPluginErrorCode_Success;
 }
 
 /* The callback of every route in REST_ROUTES: forwards the request to the daemon and its answer back. */

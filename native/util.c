@@ -1,8 +1,6 @@
-/* What every other file of the bridge uses: Orthanc's context and log, the clock, pipes, and the stop
- * signal (a pipe whose write end is closed when Orthanc stops, which wakes every poll() on it at once). */
+/* What every other file of the bridge uses: Orthanc's context and log, the clock, and the stop flag. */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,25 +11,19 @@
 
 OrthancPluginContext* g_context;
 static int g_stopping; /* atomic */
-static int g_stop_pipe[2] = {-1, -1};
 
-/* Logs `prefix` then `text` (cut at 8 KiB). */
-void log_text(log_level level, const char* prefix, const char* text) {
+/* Logs `prefix`, then the formatted text (cut at 8 KiB). */
+void log_line(log_level level, const char* prefix, const char* format, ...) {
   char line[8192];
-  snprintf(line, sizeof line, "%s%s", prefix, text);
+  int used = snprintf(line, sizeof line, "%s", prefix);
+  va_list arguments;
+  va_start(arguments, format);
+  vsnprintf(line + used, sizeof line - (size_t)used, format, arguments);
+  va_end(arguments);
   if (g_context == NULL) return;
   if (level == LOG_INFO) OrthancPluginLogInfo(g_context, line);
   else if (level == LOG_WARNING) OrthancPluginLogWarning(g_context, line);
   else OrthancPluginLogError(g_context, line);
-}
-
-void log_message(log_level level, const char* format, ...) {
-  char text[8192];
-  va_list arguments;
-  va_start(arguments, format);
-  vsnprintf(text, sizeof text, format, arguments);
-  va_end(arguments);
-  log_text(level, PLUGIN_NAME ": ", text);
 }
 
 const char* error_text(int error) {
@@ -56,31 +48,5 @@ void close_fd(int* fd) {
   *fd = -1;
 }
 
-/* Ends above 2, so that they cannot collide with a child's standard streams. */
-int make_pipe(int ends[2]) {
-  if (pipe2(ends, O_CLOEXEC) != 0) return -1;
-  for (int i = 0; i < 2; i++) {
-    int moved = ends[i] > 2 ? ends[i] : fcntl(ends[i], F_DUPFD_CLOEXEC, 3), error = errno;
-    if (moved != ends[i]) close(ends[i]);
-    if ((ends[i] = moved) < 0) return close_fd(&ends[1 - i]), errno = error, -1;
-  }
-  return 0;
-}
-
-int stop_init(void) {
-  __atomic_store_n(&g_stopping, 0, __ATOMIC_RELEASE);
-  return make_pipe(g_stop_pipe);
-}
-
-int stop_fd(void) { return g_stop_pipe[0]; }
 int is_stopping(void) { return __atomic_load_n(&g_stopping, __ATOMIC_ACQUIRE); }
-
-void announce_stop(void) {
-  __atomic_store_n(&g_stopping, 1, __ATOMIC_RELEASE);
-  close_fd(&g_stop_pipe[1]);
-}
-
-void stop_release(void) {
-  close_fd(&g_stop_pipe[0]);
-  close_fd(&g_stop_pipe[1]);
-}
+void set_stopping(int stopping) { __atomic_store_n(&g_stopping, stopping, __ATOMIC_RELEASE); }

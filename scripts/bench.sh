@@ -4,9 +4,9 @@
 # exits 0. Usage: scripts/bench.sh [target...] [--rounds N]   (targets: see bench/targets/index.ts)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Orthanc and Ceph's S3 gateway are the servers measured; openssl is the crypto target's baseline; gnuplot
+# Orthanc and Ceph's S3 gateway are the servers measured; DCMTK's storescu sends the ingest target's C-STOREs; openssl is the crypto target's baseline; gnuplot
 # draws the scaling target's plot.
-bash scripts/setup.sh orthanc iproute2 procps radosgw ceph-mon ceph-osd ceph-common openssl gnuplot-nox
+bash scripts/setup.sh orthanc dcmtk iproute2 procps radosgw ceph-mon ceph-osd ceph-common openssl gnuplot-nox
 source scripts/runtime.sh
 # In a private network namespace with loopback only, like the tests: the servers started (Orthanc binds
 # every interface) are reachable from here and from nowhere else.

@@ -178,19 +178,18 @@ export class OrthancInstance implements AsyncDisposable {
     return JSON.parse(text) as { ID: string; Status: string; ParentStudy: string };
   }
 
-  /** The pids of our daemon processes started by this Orthanc. */
+  /** The pids of our daemon processes started by this Orthanc: the children of the supervisor it started. */
   async daemonPids(): Promise<number[]> {
-    const { execFile } = await import("node:child_process");
-    return new Promise((resolve) => {
-      execFile("pgrep", ["-P", String(this.child.pid), "-f", "daemon/main.js"], (_error, stdout) =>
-        resolve(
-          stdout
-            .split("\n")
-            .filter((line) => line.trim() !== "")
-            .map(Number),
-        ),
-      );
-    });
+    const daemons: number[] = [];
+    for (const supervisor of await childPids(this.child.pid, "daemon/main.js --supervise")) {
+      daemons.push(...(await childPids(supervisor, "daemon/main.js")));
+    }
+    return daemons;
+  }
+
+  /** The pid of the supervisor process this Orthanc's plugin started (src/daemon/supervisor.ts). */
+  async supervisorPids(): Promise<number[]> {
+    return childPids(this.child.pid, "daemon/main.js --supervise");
   }
 }
 
@@ -208,4 +207,19 @@ function inRootfs(rootfs: string, workDir: string, command: string[]): string[] 
     "--",
     ...command,
   ];
+}
+
+/** The children of `parent` whose command line contains `pattern` (pgrep -f). */
+async function childPids(parent: number | undefined, pattern: string): Promise<number[]> {
+  const { execFile } = await import("node:child_process");
+  return new Promise((resolve) => {
+    execFile("pgrep", ["-P", String(parent), "-f", pattern], (_error, stdout) =>
+      resolve(
+        stdout
+          .split("\n")
+          .filter((line) => line.trim() !== "")
+          .map(Number),
+      ),
+    );
+  });
 }

@@ -2,18 +2,22 @@
 // (EncryptedCodec with its memory budget, called as the storage area calls it) in a Node process started
 // like the daemon (bench/crypto-worker.ts), against `openssl speed -evp aes-256-gcm` (16 KiB blocks, its
 // usual headline figure) run on the same machine within the same round. Both are measured in CPU time.
-// Each round's ratio is our MB/s / OpenSSL's MB/s; the target reports the median of the rounds. The v2
-// format (issue 18) is measured by the same worker run right after or before A1 (the order alternates from
-// round to round), printed beside it, with the goal v2 / A1 >= 1: each round's ratio, then their median.
+// Each round's ratio is our MB/s / OpenSSL's MB/s; the target reports the median of the rounds.
+//
+// The v2 format (issue 18) beside A1, goal v2 / A1 >= 1: 1 MiB, 64 MiB and the sample DICOM files (the 30
+// files of test/fixtures/dicom, one after the other as one operation), encrypted and decrypted whole and
+// streamed, each measured by the same worker right after or before A1 (the order alternates from round to
+// round); each round's ratio, then their median.
 
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
 import { DAEMON_ENVIRONMENT } from "../../src/daemon/protocol.js";
+import { STREAM_CREATES_ABOVE } from "../../src/daemon/frame-reader.js";
 import { repoRoot } from "../../test-support/paths.js";
-import type { CryptoSpeed } from "../crypto-worker.js";
-import { fixed, median } from "../measure.js";
+import type { CryptoInput, CryptoSpeed } from "../crypto-worker.js";
+import { fixed, median, sampleDicomFiles } from "../measure.js";
 import type { BenchTarget, TargetResult } from "../target.js";
 
 const GOAL = 0.7;
@@ -22,7 +26,9 @@ const V2_GOAL = 1;
 const MIB = 1024 * 1024;
 const SIZES = [1 * MIB, 64 * MIB];
 const DIRECTIONS = ["encrypt", "decrypt"] as const;
+const INPUTS = ["whole", "streamed"] as const;
 const OPENSSL_BLOCK = 16384;
+const DICOM_LABEL = "dicom";
 const worker = join(repoRoot, "dist", "bench", "crypto-worker.js");
 
 type Direction = (typeof DIRECTIONS)[number];
@@ -30,85 +36,103 @@ type Direction = (typeof DIRECTIONS)[number];
 export const crypto: BenchTarget = {
   name: "crypto",
   async run({ rounds, log }) {
+    const dicomSizes = (await sampleDicomFiles()).map((file) => file.bytes.length);
+    const caseArgs = [...SIZES.map(String), `${DICOM_LABEL}=${dicomSizes.join(",")}`];
+    const caseName = (label: string): string =>
+      label === DICOM_LABEL ? `${dicomSizes.length} DICOM files` : `${Number(label) / MIB} MiB`;
     const openssl: Record<Direction, number[]> = { encrypt: [], decrypt: [] };
-    // One list per direction and size, in the order of `cases`.
-    const cases = DIRECTIONS.flatMap((direction) => SIZES.map((size) => ({ direction, size })));
-    const ours = cases.map((): CryptoSpeed[] => []);
-    const ratios = cases.map((): number[] => []);
-    const v2Speeds = cases.map((): CryptoSpeed[] => []);
-    const v2Ratios = cases.map((): number[] => []);
-    /** Decryptions of a stored object in hand whole (the folder store's small files), by format and size. */
-    const wholeRatios: Record<string, number[]> = {};
+    /** Every speed of every round, A1 and v2. */
+    const all: CryptoSpeed[][] = [];
     for (let round = 0; round < rounds; round++) {
       for (const direction of DIRECTIONS) openssl[direction].push(await opensslSpeed(direction));
-      const speeds = await measureOurs(round % 2 === 1);
-      for (const [c, { direction, size }] of cases.entries()) {
-        const streamed = speeds.filter(
-          (s) => s.input === undefined && s.direction === direction && s.size === size,
-        );
-        const speed = streamed.find((s) => s.format === "A1");
-        const v2 = streamed.find((s) => s.format === "v2");
-        if (speed === undefined || v2 === undefined)
-          throw new Error(`the crypto worker measured no A1 or v2 ${direction} of ${size} bytes`);
-        v2Speeds[c]?.push(v2);
-        v2Ratios[c]?.push(v2.cpuMegabytesPerSecond / speed.cpuMegabytesPerSecond);
-        ours[c]?.push(speed);
-        ratios[c]?.push(speed.cpuMegabytesPerSecond / (openssl[direction][round] as number));
-      }
-      for (const speed of speeds.filter((s) => s.input === "whole")) {
-        const key = `${speed.format} ${speed.size / MIB}`;
-        (wholeRatios[key] ??= []).push(speed.cpuMegabytesPerSecond / (openssl.decrypt[round] as number));
-      }
+      all.push(await measureOurs(round % 2 === 1, caseArgs));
     }
+    const find = (
+      speeds: CryptoSpeed[],
+      format: string,
+      label: string,
+      direction: Direction,
+      input: CryptoInput,
+    ) => {
+      const speed = speeds.find(
+        (s) => s.format === format && s.label === label && s.direction === direction && s.input === input,
+      );
+      if (speed === undefined)
+        throw new Error(`the crypto worker measured no ${format} ${direction} ${input} of ${label}`);
+      return speed;
+    };
+
     const results: TargetResult[] = [];
+    // A1 against OpenSSL, on the path the daemon takes: a create up to STREAM_CREATES_ABOVE encrypted whole,
+    // a larger one streamed; a read from a cloud store decrypted streamed.
     for (const direction of DIRECTIONS) {
       log(
         `${direction}: openssl speed ${fixed(median(openssl[direction]), 0)} MB/s (${OPENSSL_BLOCK}-byte blocks)`,
       );
-      for (const [c, kase] of cases.entries()) {
-        if (kase.direction !== direction) continue;
-        const ratio = median(ratios[c] as number[]);
-        const speeds = ours[c] as CryptoSpeed[];
+      for (const size of SIZES) {
+        const input = direction === "encrypt" && size <= STREAM_CREATES_ABOVE ? "whole" : "streamed";
+        const speeds = all.map((round) => find(round, "A1", String(size), direction, input));
+        const ratio = median(
+          speeds.map((s, round) => s.cpuMegabytesPerSecond / (openssl[direction][round] as number)),
+        );
         log(
-          `  ours, ${kase.size / MIB} MiB objects: ${fixed(median(speeds.map((s) => s.cpuMegabytesPerSecond)), 0)} MB/s ` +
+          `  A1, ${size / MIB} MiB objects (${input}): ${fixed(median(speeds.map((s) => s.cpuMegabytesPerSecond)), 0)} MB/s ` +
             `by CPU time (${fixed(ratio, 2)}x), ${fixed(median(speeds.map((s) => s.wallMegabytesPerSecond)), 0)} MB/s by the clock`,
         );
         results.push({
-          label: `crypto: A1 ${direction}, ${kase.size / MIB} MiB, ours / openssl`,
+          label: `crypto: A1 ${direction}, ${size / MIB} MiB, ours / openssl`,
           measured: ratio,
           goal: GOAL,
           higherIsBetter: true,
           unit: "x",
         });
-        const v2Ratio = median(v2Ratios[c] as number[]);
-        log(
-          `  v2,   ${kase.size / MIB} MiB objects: ${fixed(median((v2Speeds[c] as CryptoSpeed[]).map((s) => s.cpuMegabytesPerSecond)), 0)} MB/s ` +
-            `by CPU time (${fixed(v2Ratio, 2)}x A1's)`,
-        );
-        results.push({
-          label: `crypto: v2 ${direction}, ${kase.size / MIB} MiB, v2 / A1`,
-          measured: v2Ratio,
-          goal: V2_GOAL,
-          higherIsBetter: true,
-          unit: "x",
-        });
       }
     }
-    for (const [key, values] of Object.entries(wholeRatios)) {
-      const [format, mib] = key.split(" ");
-      log(
-        `decrypt of a ${mib} MiB ${format} object in hand whole (the folder store): ${fixed(median(values), 2)}x openssl`,
+    for (const format of ["A1", "v2"]) {
+      const ratio = median(
+        all.map(
+          (round, i) =>
+            find(round, format, String(MIB), "decrypt", "whole").cpuMegabytesPerSecond /
+            (openssl.decrypt[i] as number),
+        ),
       );
+      log(
+        `decrypt of a 1 MiB ${format} object in hand whole (the folder store): ${fixed(ratio, 2)}x openssl`,
+      );
+    }
+
+    // v2 beside A1: MB/s by CPU time (medians), and the median of each round's v2 / A1.
+    log("v2 beside A1 (MB/s by CPU time, medians; v2 / A1: the median of each round's ratio):");
+    for (const label of caseArgs.map((arg) => arg.split("=")[0] as string)) {
+      for (const direction of DIRECTIONS) {
+        for (const input of INPUTS) {
+          const a1 = all.map((round) => find(round, "A1", label, direction, input).cpuMegabytesPerSecond);
+          const v2 = all.map((round) => find(round, "v2", label, direction, input).cpuMegabytesPerSecond);
+          const ratio = median(v2.map((speed, i) => speed / (a1[i] as number)));
+          log(
+            `  ${caseName(label).padEnd(15)} ${direction} ${input.padEnd(8)}  A1 ${fixed(median(a1), 0, 5)}  ` +
+              `v2 ${fixed(median(v2), 0, 5)}  ${fixed(ratio, 2)}x  [${v2.map((s, i) => fixed(s / (a1[i] as number), 2)).join(" ")}]`,
+          );
+          results.push({
+            label: `crypto: v2 ${direction} ${input}, ${caseName(label)}, v2 / A1`,
+            measured: ratio,
+            goal: V2_GOAL,
+            higherIsBetter: true,
+            unit: "x",
+          });
+        }
+      }
     }
     return results;
   },
 };
 
-async function measureOurs(v2First: boolean): Promise<CryptoSpeed[]> {
-  const args = [worker, ...(v2First ? ["--v2-first"] : []), ...SIZES.map(String)];
+async function measureOurs(v2First: boolean, cases: string[]): Promise<CryptoSpeed[]> {
+  const args = [worker, ...(v2First ? ["--v2-first"] : []), ...cases];
   const { stdout } = await promisify(execFile)(process.execPath, args, {
     env: { ...process.env, ...DAEMON_ENVIRONMENT },
     timeout: 300_000,
+    maxBuffer: 16 * 1024 * 1024,
   });
   return JSON.parse(stdout) as CryptoSpeed[];
 }

@@ -274,11 +274,22 @@ export function buildProgram(): Command {
     .addOption(parallelOption())
     .option("--dry-run", "only the inventory, and what would be rewritten", false)
     .addOption(reportOption())
+    .addOption(
+      new Option(
+        "--orthanc <url>",
+        "Orthanc's REST API, e.g. http://localhost:8042: needed only to convert to v2 objects whose name " +
+          "carries no content type (StorageStructure legacy, the file system of hybrid mode), taken from its index",
+      ),
+    )
+    .addOption(userOption())
+    .addOption(passwordOption())
     .addHelpText(
       "after",
       "\nExample, after making key 2 the MasterKey and moving key 1 to PreviousMasterKeys:\n" +
         "  orthanc-cloud-storage reencrypt --config /etc/orthanc/ --dry-run\n" +
-        "  orthanc-cloud-storage reencrypt --config /etc/orthanc/ --report rotation.ndjson",
+        "  orthanc-cloud-storage reencrypt --config /etc/orthanc/ --report rotation.ndjson\n" +
+        'To v2 (Format "v2") with StorageStructure legacy, or in hybrid mode, Orthanc\'s index gives the content types:\n' +
+        "  orthanc-cloud-storage reencrypt --config /etc/orthanc/ --orthanc http://localhost:8042",
     )
     .action(async (options: ReencryptCommandOptions) => {
       const { reencrypt } = await import("./commands/reencrypt.js");

@@ -35,7 +35,7 @@ export const BRIDGE_OPTIONS: readonly OptionSpec[] = [
     since: "ours",
     description:
       "How long Orthanc waits for the daemon to validate the configuration and reach the storage before it " +
-      "refuses to start.",
+      "refuses to start (and, after a restart, before the supervisor tries again).",
   },
   {
     name: "RequestTimeout",

@@ -1,11 +1,11 @@
-// Our own top-level section, `OrthancCloudStorage`: how the native bridge runs the daemon. Its reader and
-// messages live here (its schema in bridge-options.ts), and the daemon validates it with the rest of the
-// configuration; the bridge itself validates nothing. It reads three options before the daemon exists (Node, Daemon,
-// StartupTimeout: native/plugin.c) and passes what it used on the daemon's command line (BridgeFlag), so
-// `bridgeReadingErrors` can check that it read what is written; the other two reach it in the READY line.
+// Our own top-level section, `OrthancCloudStorage`: how the daemon is run. Its reader and messages live here
+// (its schema in bridge-options.ts), and the daemon validates it with the rest of the configuration; the
+// bridge reads none of it. The supervisor (src/daemon/supervisor.ts) reads Node, Daemon and StartupTimeout to
+// start the daemon (an invalid value stays on its default there, and the daemon names it); the two timeouts
+// of the connection reach the bridge in the READY line.
 
 import { BRIDGE_OPTIONS, BRIDGE_SECTION, MAX_BRIDGE_SECONDS } from "./bridge-options.js";
-import type { Diagnostics, ReaderContext } from "./section-reader.js";
+import type { ReaderContext } from "./section-reader.js";
 import { SectionReader, isJsonObject, showValue } from "./section-reader.js";
 
 export interface BridgeOptions {
@@ -40,39 +40,6 @@ export function readBridgeSection(
   if (daemon !== undefined) options.daemon = daemon;
   r.warnUnknownOptions();
   return options;
-}
-
-/**
- * What the bridge used (its --bridge-* flags) against what is written: a value the bridge could not read
- * without a parser (an escape it does not decode, a number written 6e1) left it on its default, which must
- * not go unnoticed. No flags (a daemon started by hand or by tests): nothing to check.
- */
-export function bridgeReadingErrors(
-  options: BridgeOptions,
-  flags: BridgeFlags,
-  diagnostics: Diagnostics,
-): void {
-  const checks: Array<[string, string | undefined, string | undefined]> = [
-    ["Node", options.node, flags.node],
-    ["Daemon", options.daemon, flags.daemon],
-    ["StartupTimeout", String(options.startupTimeoutS), flags.startupTimeout],
-  ];
-  for (const [name, written, used] of checks) {
-    if (written === undefined || used === undefined || written === used) continue;
-    diagnostics.error(
-      `${BRIDGE_SECTION}.${name}`,
-      `the plugin read ${showValue(used)} where the configuration says ${showValue(written)}: it reads this ` +
-        "option before its daemon starts, without a JSON parser, so write it without escapes other than " +
-        '\\", \\\\ and \\/ (paths in ASCII), and numbers as plain digits',
-    );
-  }
-}
-
-/** The values the bridge passed on the daemon's command line; undefined when it passed none. */
-export interface BridgeFlags {
-  node?: string;
-  daemon?: string;
-  startupTimeout?: string;
 }
 
 function seconds(r: SectionReader, name: string): number {

@@ -38,7 +38,7 @@ export const OPTION_GROUPS: readonly OptionGroup[] = [
 
 export function optionGroup(id: OptionGroupId): OptionGroup {
   const group = OPTION_GROUPS.find((g) => g.id === id);
-  if (group === undefined) throw new Error(`no option group ${id}`);
+  if (group === undefined) throw new Error(`no option group ${id}`); // an invariant: ids are typed
   return group;
 }
 

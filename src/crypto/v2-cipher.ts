@@ -17,6 +17,7 @@ import {
 import { Transform, type TransformCallback } from "node:stream";
 import { StorageError } from "../errors.js";
 import type { AttachmentIdentity } from "./codec.js";
+import { WHOLE_DECRYPT_LIMIT } from "./a1-cipher.js";
 import { uninitialisedBytes, updateInto } from "./cipher-output.js";
 import { abandon, chunksOf, lengthMismatch, type ByteSource } from "./exact-length.js";
 import type { KeyRing, MasterKey } from "./key-ring.js";
@@ -91,7 +92,7 @@ export function encryptV2WithSecrets(
   secrets: { dek: Uint8Array; salt: Uint8Array },
   segmentShift = V2_DEFAULT_SEGMENT_SHIFT,
 ): Uint8Array {
-  const { header, segmentKey } = sealHeader(
+  const { headerBytes, segmentKey } = sealHeader(
     key,
     attachment.uuid,
     attachment.contentType,
@@ -101,7 +102,7 @@ export function encryptV2WithSecrets(
   );
   // Not zero-filled: the header and every segment below write every byte.
   const stored = uninitialisedBytes(v2StoredSize(plaintext.length, segmentShift));
-  stored.set(encodeV2Header(header), 0);
+  stored.set(headerBytes, 0);
   const size = 2 ** segmentShift;
   const count = v2SegmentCount(plaintext.length, segmentShift);
   let offset = V2_HEADER_LENGTH;
@@ -126,7 +127,7 @@ export function createV2EncryptStream(
 ): Transform {
   const contentType = writableContentType(attachment, subject);
   const secrets = freshSecrets();
-  const { header, segmentKey } = sealHeader(
+  const { header, headerBytes, segmentKey } = sealHeader(
     ring.current,
     attachment.uuid,
     contentType,
@@ -186,7 +187,7 @@ export function createV2EncryptStream(
       callback();
     },
   });
-  stream.push(encodeV2Header(header));
+  stream.push(headerBytes);
   return stream;
 }
 
@@ -288,10 +289,37 @@ export function decryptV2(
   subject: string,
 ): Uint8Array {
   const opened = openV2(stored.subarray(0, V2_HEADER_LENGTH), stored.length, ring, attachment, subject);
+  if (opened.segmentCount === 1 && opened.header.plaintextSize <= WHOLE_DECRYPT_LIMIT) {
+    return openOnlySegment(opened, stored.subarray(V2_HEADER_LENGTH), subject);
+  }
   // Not zero-filled: every byte is written before it is returned, and it is wiped on failure.
   const plaintext = uninitialisedBytes(opened.header.plaintextSize);
   try {
     openSegments(opened, 0, stored.subarray(V2_HEADER_LENGTH), plaintext, 0, subject);
+  } catch (error) {
+    plaintext.fill(0);
+    throw error;
+  }
+  return plaintext;
+}
+
+/**
+ * An object of one segment in hand, as A1's whole decryption (a1-cipher.ts, WHOLE_DECRYPT_LIMIT): one update,
+ * whose output is the plaintext, instead of pieces copied into a buffer of our own. Wiped if the tag fails.
+ */
+function openOnlySegment(opened: OpenedV2, stored: Uint8Array, subject: string): Uint8Array {
+  const size = opened.header.plaintextSize;
+  if (stored.length !== size + V2_TAG_LENGTH) {
+    throw integrity(
+      subject,
+      `segment 0 is ${stored.length} bytes, where ${size + V2_TAG_LENGTH} were expected`,
+    );
+  }
+  const decipher = startOpening(opened.segmentKey, 0, true);
+  const output = decipher.update(stored.subarray(0, size));
+  const plaintext = new Uint8Array(output.buffer, output.byteOffset, output.length);
+  try {
+    finishOpening(decipher, stored.subarray(size), opened, 0, subject);
   } catch (error) {
     plaintext.fill(0);
     throw error;
@@ -399,7 +427,7 @@ function freshSecrets(): { dek: Uint8Array; salt: Uint8Array } {
   return { dek: bytes.subarray(0, KEY_LENGTH), salt: bytes.subarray(KEY_LENGTH) };
 }
 
-/** The header of a new object, with its commitment, and the segment key. */
+/** The header of a new object, encoded with its commitment, and the segment key. */
 function sealHeader(
   key: MasterKey,
   uuid: string,
@@ -407,7 +435,7 @@ function sealHeader(
   plaintextSize: number,
   secrets: { dek: Uint8Array; salt: Uint8Array },
   segmentShift = V2_DEFAULT_SEGMENT_SHIFT,
-): { header: V2Header; segmentKey: KeyObject } {
+): { header: V2Header; headerBytes: Uint8Array; segmentKey: KeyObject } {
   const header: V2Header = {
     segmentShift,
     contentType,
@@ -417,10 +445,12 @@ function sealHeader(
     wrappedKey: wrapKey(key, secrets.dek),
     commitment: new Uint8Array(V2_COMMITMENT_LENGTH),
   };
-  const unsealed = encodeV2Header(header);
-  const derived = derive(secrets.dek, secrets.salt, unsealed.subarray(0, V2_COMMITMENT_OFFSET), uuid);
+  // Encoded once: the commitment is derived from the bytes before it, then written after them.
+  const headerBytes = encodeV2Header(header);
+  const derived = derive(secrets.dek, secrets.salt, headerBytes.subarray(0, V2_COMMITMENT_OFFSET), uuid);
   header.commitment = derived.slice(KEY_LENGTH);
-  return { header, segmentKey: segmentKeyOf(derived) };
+  headerBytes.set(header.commitment, V2_COMMITMENT_OFFSET);
+  return { header, headerBytes, segmentKey: segmentKeyOf(derived) };
 }
 
 /** HKDF-SHA256(DEK, salt, header[0..92) ‖ uuid): segment key ‖ commitment. */

@@ -33,8 +33,12 @@ export const V2_COMMITMENT_OFFSET = 92;
 export const V2_COMMITMENT_LENGTH = 32;
 export const V2_HEADER_LENGTH = 124;
 export const V2_TAG_LENGTH = 16;
-/** 64 KiB: chosen from bench/v2-segments.ts (docs/performance.md). */
-export const V2_DEFAULT_SEGMENT_SHIFT = 16;
+/**
+ * 1 MiB, what new objects are written with: below it, a GCM context per segment and the join of each tag
+ * to the ciphertext kept v2 below A1's throughput (docs/encryption-format-v2.md, "Segment size"). Objects
+ * written with 64 KiB segments (the first default) are read as any other: the header says their size.
+ */
+export const V2_DEFAULT_SEGMENT_SHIFT = 20;
 /** 4 KiB to 16 MiB: a reader refuses other sizes as a damaged header. */
 export const V2_MIN_SEGMENT_SHIFT = 12;
 export const V2_MAX_SEGMENT_SHIFT = 24;

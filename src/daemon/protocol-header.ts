@@ -7,7 +7,6 @@ import {
   CALLBACK_HEADER_SIZE,
   CALLBACK_MAGIC,
   CallbackKind,
-  DAEMON_ENVIRONMENT,
   Handshake,
   HttpMethod,
   JOB_START_OVER_KEY,
@@ -34,6 +33,8 @@ import {
   RestAnswerOffset,
   RestRequestOffset,
   SERIALIZED_JOB_FORMAT,
+  SUPERVISE_FLAG,
+  SupervisorLine,
   UUID_FIELD_SIZE,
 } from "./protocol.js";
 
@@ -52,6 +53,7 @@ export const HEADER_GROUPS: ReadonlyArray<readonly [string, Readonly<Record<stri
   ["OCS_FLAG_", BridgeFlag],
   ["OCS_HANDSHAKE_", Handshake],
   ["OCS_LOG_", LogPrefix],
+  ["OCS_SUPERVISOR_LINE_", SupervisorLine],
 ];
 
 /** The single constants, by their C names. */
@@ -74,7 +76,7 @@ export const HEADER_CONSTANTS: Readonly<Record<string, number | string | readonl
   OCS_REST_ROUTES: REST_ROUTES,
   OCS_TIER_TICK_PATH: TIER_TICK_PATH,
   OCS_TICK_INTERVAL_S: TICK_INTERVAL_S,
-  OCS_DAEMON_ENVIRONMENT: Object.entries(DAEMON_ENVIRONMENT).map(([name, value]) => `${name}=${value}`),
+  OCS_SUPERVISE_FLAG: SUPERVISE_FLAG,
 };
 
 /** "InexistentFile" → "INEXISTENT_FILE"; names already in capitals stay. */

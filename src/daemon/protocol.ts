@@ -30,8 +30,8 @@
 // the connection and the bridge, short of bytes, reports a storage error.
 //
 // REST (op 5): an HTTP request Orthanc routed to the bridge (one of REST_ROUTES), forwarded as is. Its
-// payload, at most MAX_REST_PAYLOAD bytes; a "string" is a u32 byte length, then that many bytes of UTF-8
-// (no NUL):
+// payload, at most MAX_REST_PAYLOAD bytes; a "string" is its UTF-8 bytes, then a NUL (strings hold no NUL:
+// they are paths, header values, JSON texts, so the bridge uses them in place):
 //   offset size field
 //        0    4 method        HttpMethod below (Orthanc's OrthancPluginHttpMethod)
 //        4    4 groupCount    values of the route's regular-expression groups
@@ -45,16 +45,14 @@
 //                arguments     2 × argumentCount strings
 //                headers       2 × headerCount strings
 //                body          bodySize bytes, up to the end of the payload
-// Its answer is a success response (code 0) whose `size` bytes are:
+// Its answer is a success response (code 0) whose `size` bytes are, at fixed offsets:
 //        0    4 status        HTTP status: 200 → OrthancPluginAnswerBuffer, 405 → SendMethodNotAllowed,
 //                             any other → SendHttpStatus (the body then reaches the client only when
 //                             Orthanc's HttpDescribeErrors is true, its default)
-//        4    4 typeLength    bytes of the content type
-//        8    4 allowLength   bytes of the allowed methods ("GET"), for a 405; else 0
-//       12    4 reserved      0
-//       16      contentType   typeLength bytes, ASCII ("application/json")
-//                allow         allowLength bytes, ASCII
-//                body          the rest
+//        4    4 reserved      0
+//        8  120 text          NUL-terminated and NUL-padded ASCII: the content type ("application/json"),
+//                             or for a 405 the allowed methods ("GET")
+//      128      body          the rest
 // An error response (code ≠ 0) means the daemon could not serve the request at all: Orthanc answers 500.
 // When the daemon cannot be reached, the bridge itself answers 503, so a load balancer's probe fails.
 // A broken connection is retried on a new one for GET only (other methods may not be idempotent).
@@ -83,25 +81,42 @@
 // The bridge answers each callback with a 16-byte header ("OCSC", i32 code: an OrthancPluginErrorCode,
 // u64 size), then `size` bytes: ORTHANC_REST: Orthanc's answer body; SUBMIT_JOB: the job's id.
 //
-// The bridge starts the daemon as `node <script> --bridge-version=<version> --bridge-node=<program>
-// --bridge-daemon=<script> --bridge-startup-timeout=<seconds>` (BridgeFlag): its own version (the one it
-// reports to Orthanc, which /cloud-storage/health reports), and the values it used before the daemon
-// existed, which the daemon checks against its own reading of OrthancCloudStorage (bridge-section.ts). Its
-// environment is Orthanc's plus DAEMON_ENVIRONMENT below (each variable only when Orthanc's does not set it).
+// The bridge starts one process, once: the supervisor (supervisor.ts), as `node <script> --supervise
+// --bridge-version=<version>` (SUPERVISE_FLAG, BridgeFlag), with the runtime and the script beside the
+// plugin's library. The version is the one the bridge reports to Orthanc (which /cloud-storage/health
+// reports). The bridge writes Orthanc's merged configuration to its stdin, then a NUL byte, and keeps stdin
+// open: end-of-file there means Orthanc is gone or stopping. The supervisor starts the daemon the same way
+// (OrthancCloudStorage's Node and Daemon, the same flags but --supervise, the configuration on stdin), in
+// Orthanc's environment plus DAEMON_ENVIRONMENT below (each variable only when Orthanc's does not set it),
+// waits StartupTimeout for its handshake, and restarts it when it dies.
 //
-// Start-up handshake, on the daemon's stdout, one line each (the bridge waits for one of them):
+// Start-up handshake, on the daemon's stdout, one line each:
 //   "OCS READY range=<0|1> request-timeout=<s> connect-timeout=<s> socket=<path>"   serving (encodeReadyLine):
-//        range=1 when READ_RANGE may be registered (the stored format allows it); the timeouts are
-//        OrthancCloudStorage's RequestTimeout and ConnectTimeout; the path is the rest of the line
+//        range=1 when READ_RANGE may be registered (the stored format allows it); the
+//        timeouts are OrthancCloudStorage's RequestTimeout and ConnectTimeout; the path is the rest of the line
 //   "OCS DISABLED <reason>"                  no backend section: the plugin stays disabled
 //   "OCS FAILED <reason>"                    Orthanc must refuse to start; the reason is for its log
 // The daemon's log lines go to stderr as "I <text>", "W <text>" or "E <text>" (LogPrefix, src/log.ts).
-// The bridge writes Orthanc's merged configuration to the daemon's stdin, then a NUL byte, and keeps
-// stdin open: end-of-file there means Orthanc is gone, and the daemon exits.
+//
+// The supervisor's stdout and stderr are one pipe to the bridge, which reads lines (SupervisorLine):
+//   the first daemon's handshake line as it is (after anything but READY, the supervisor exits); then
+//   "OCS EXITED" when the daemon died, and the READY line of each daemon started after it;
+//   log lines: a level letter (LogPrefix), then what follows "orthanc-cloud-storage" in Orthanc's log:
+//   ": <text>" for the supervisor's own messages, " daemon: <text>" for the daemon's lines.
+// Any other line (Node's own output, should the supervisor crash) is logged as an error.
+
+/** The flag that makes the daemon's script the supervisor. */
+export const SUPERVISE_FLAG = "--supervise";
+
+/** What the supervisor writes to the bridge besides the daemon's handshake lines. */
+export const SupervisorLine = {
+  EXITED: "OCS EXITED",
+  PLUGIN: ": ",
+  DAEMON: " daemon: ",
+} as const;
 
 /**
- * Variables the bridge adds to the daemon's environment (OCS_DAEMON_ENVIRONMENT in the generated protocol.h):
- * glibc malloc settings. By default glibc serves every allocation above 128 KiB (an attachment, a
+ * Variables the supervisor adds to the daemon's environment: glibc malloc settings. By default glibc serves every allocation above 128 KiB (an attachment, a
  * decrypted object) with a fresh mmap and returns freed memory to the kernel at once, so each request
  * faults its buffers in again page by page, which on a VM costs more than the AES-GCM work on them
  * (docs/performance.md). With these, large buffers come from the heap, and up to 128 MiB of freed memory
@@ -129,7 +144,7 @@ export const UUID_FIELD_SIZE = 48;
 export const RequestOffset = { MAGIC: 0, OP: 4, CONTENT_TYPE: 8, SIZE: 16, START: 24, UUID: 32 } as const;
 /** Where each field of a 16-byte header starts: responses, callbacks (CODE holds the kind) and their answers. */
 export const ResponseOffset = { MAGIC: 0, CODE: 4, SIZE: 8 } as const;
-/** Where each fixed field of a REST payload starts, then of a REST answer. */
+/** Where each fixed field of a REST payload starts, then of a REST answer (its text ends before the body). */
 export const RestRequestOffset = {
   METHOD: 0,
   GROUP_COUNT: 4,
@@ -137,7 +152,7 @@ export const RestRequestOffset = {
   HEADER_COUNT: 12,
   BODY_SIZE: 16,
 } as const;
-export const RestAnswerOffset = { STATUS: 0, TYPE_LENGTH: 4, ALLOW_LENGTH: 8 } as const;
+export const RestAnswerOffset = { STATUS: 0, TEXT: 8 } as const;
 /** Where the fixed fields of a JOB_STEP answer start. */
 export const JobStepAnswerOffset = { STATUS: 0, PROGRESS: 4 } as const;
 export const JOB_STEP_ANSWER_FIXED_SIZE = 8;
@@ -159,12 +174,9 @@ export const Op = {
 export type OpCode = (typeof Op)[keyof typeof Op];
 const LAST_OP = Op.JOB_RESTORE;
 
-/** The daemon's command line, after its script (see above). */
+/** The command line of the supervisor and the daemon, after their script (see above). */
 export const BridgeFlag = {
   BRIDGE_VERSION: "--bridge-version=",
-  NODE: "--bridge-node=",
-  DAEMON: "--bridge-daemon=",
-  STARTUP_TIMEOUT: "--bridge-startup-timeout=",
 } as const;
 
 /** The handshake: the first word of each line, then the words of a READY line in their order. */
@@ -238,7 +250,7 @@ export const REST_ROUTES = [
 ] as const;
 
 /**
- * The bridge's clock (native/ticker.c): every TICK_INTERVAL_S seconds it sends a REST request of its own,
+ * The bridge's clock (native/rest.c): every TICK_INTERVAL_S seconds it sends a REST request of its own,
  * POST to this path (never registered with Orthanc, so no HTTP client reaches it), served with callbacks
  * like any REST request. The daemon decides what is due (tier rules' TierSchedule); the bridge only ticks.
  */
@@ -255,7 +267,7 @@ export const MAX_REST_PAYLOAD = 16 * 1024 * 1024;
  */
 export const MAX_CREATE_SIZE = 2 ** 32;
 export const REST_REQUEST_FIXED_SIZE = 24;
-export const REST_ANSWER_FIXED_SIZE = 16;
+export const REST_ANSWER_FIXED_SIZE = 128;
 
 /** The OrthancPluginErrorCode values the daemon answers with (OrthancCPlugin.h, Orthanc 1.10.1). */
 export const OrthancCode = {
@@ -406,30 +418,35 @@ export function encodeRestRequest(request: RestRequest): Buffer {
   return Buffer.concat([fixed, ...strings.map(encodeString), request.body]);
 }
 
-/** Encode the payload of a REST answer; throws a ProtocolError when it is larger than MAX_REST_PAYLOAD. */
+/**
+ * Encode the payload of a REST answer (a 405 carries its allowed methods, no content type); throws a
+ * ProtocolError when its text does not fit or the answer is larger than MAX_REST_PAYLOAD.
+ */
 export function encodeRestAnswer(answer: RestAnswer): Buffer {
-  const contentType = Buffer.from(answer.contentType, "latin1");
-  const allow = Buffer.from(answer.allow, "latin1");
+  const text = Buffer.from(answer.status === 405 ? answer.allow : answer.contentType, "latin1");
+  if (text.length >= REST_ANSWER_FIXED_SIZE - RestAnswerOffset.TEXT || text.includes(0)) {
+    throw new ProtocolError(
+      `a REST answer's content type or allowed methods of ${text.length} bytes does not fit`,
+    );
+  }
   const fixed = Buffer.alloc(REST_ANSWER_FIXED_SIZE);
   fixed.writeUInt32LE(answer.status, RestAnswerOffset.STATUS);
-  fixed.writeUInt32LE(contentType.length, RestAnswerOffset.TYPE_LENGTH);
-  fixed.writeUInt32LE(allow.length, RestAnswerOffset.ALLOW_LENGTH);
-  const size = fixed.length + contentType.length + allow.length + answer.body.length;
+  text.copy(fixed, RestAnswerOffset.TEXT);
+  const size = fixed.length + answer.body.length;
   if (size > MAX_REST_PAYLOAD) {
     throw new ProtocolError(`a REST answer of ${size} bytes is larger than ${MAX_REST_PAYLOAD} bytes`);
   }
-  return Buffer.concat([fixed, contentType, allow, answer.body]);
+  return Buffer.concat([fixed, answer.body]);
 }
 
 /** Decode the payload of a REST answer, as the bridge does (used by tests). */
 export function decodeRestAnswer(payload: Buffer): RestAnswer {
   const cursor = new Cursor(payload, "REST answer");
   const status = cursor.u32("status");
-  const typeLength = cursor.u32("typeLength");
-  const allowLength = cursor.u32("allowLength");
-  cursor.u32("reserved");
-  const contentType = cursor.bytes(typeLength, "contentType").toString("latin1");
-  const allow = cursor.bytes(allowLength, "allow").toString("latin1");
+  const fixed = cursor.bytes(REST_ANSWER_FIXED_SIZE - RestAnswerOffset.STATUS - 4, "text");
+  const text = fixed.subarray(RestAnswerOffset.TEXT - 4, fixed.indexOf(0, RestAnswerOffset.TEXT - 4));
+  if (fixed.at(-1) !== 0) throw new ProtocolError("REST answer: its text has no NUL");
+  const [contentType, allow] = status === 405 ? ["", text.toString("latin1")] : [text.toString("latin1"), ""];
   return { status, contentType, allow, body: cursor.rest() };
 }
 
@@ -596,11 +613,10 @@ export function decodeCallbackAnswerHeader(header: Uint8Array): { code: number; 
   return { code: view.getInt32(ResponseOffset.CODE, true), size: Number(size) };
 }
 
+/** A string as the protocol writes it: UTF-8, then a NUL; one that holds a NUL cannot be sent. */
 function encodeString(text: string): Buffer {
-  const bytes = Buffer.from(text, "utf8");
-  const length = Buffer.alloc(4);
-  length.writeUInt32LE(bytes.length, 0);
-  return Buffer.concat([length, bytes]);
+  if (text.includes("\0")) throw new ProtocolError(`a string holds a NUL character: ${JSON.stringify(text)}`);
+  return Buffer.concat([Buffer.from(text, "utf8"), Buffer.alloc(1)]);
 }
 
 /** Reads the fields of a REST payload in order; every read checks that the bytes are there. */
@@ -620,8 +636,15 @@ class Cursor {
   }
 
   string(field: string): string {
-    const length = this.u32(`${field} length`);
-    return this.bytes(length, field).toString("utf8");
+    const nul = this.data.indexOf(0, this.offset);
+    if (nul === -1) {
+      throw new ProtocolError(
+        `${this.what}: ${field} at offset ${this.offset} of ${this.data.length} has no NUL`,
+      );
+    }
+    const text = this.bytes(nul - this.offset, field).toString("utf8");
+    this.offset++;
+    return text;
   }
 
   bytes(length: number, field: string): Buffer {

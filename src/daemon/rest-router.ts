@@ -42,6 +42,7 @@ export class RestRouter {
   ) {
     for (const { pattern } of routes) {
       if (!(REST_ROUTES as readonly string[]).includes(pattern) && pattern !== TIER_TICK_PATH) {
+        // A programming error, caught by the daemon's tests: no administrator can cause it.
         throw new Error(`REST route ${pattern} is not in REST_ROUTES: the bridge would never forward it`);
       }
     }

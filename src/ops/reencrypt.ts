@@ -2,6 +2,9 @@
 // every object that is not under the current MasterKey in the configured Format (A1 or v2): decrypt with the
 // ring (PreviousMasterKeys), encrypt with the current key, replace the object under the same key name, read
 // it back and compare before moving on. Restartable: objects already as configured are skipped.
+// v2 binds an object to its attachment's uuid and content type; a legacy-layout name (and the file-system
+// side of hybrid mode) carries no content type, so converting such an A1 object to v2 takes the content type
+// from Orthanc's index (`contentTypes`, the CLI's --orthanc).
 
 import type { StorageArea, StorageTier } from "../area/storage-area.js";
 import { a1StoredSize, describeStoredObject } from "../crypto/a1-format.js";
@@ -26,6 +29,11 @@ export type ReencryptOutcome =
   | "vanished"
   /** Cannot be decrypted: unknown key id (not in PreviousMasterKeys), integrity failure, damaged. */
   | "unreadable"
+  /**
+   * An A1 object to convert to v2 whose content type is unknown: its name carries none (legacy layout,
+   * spec §2.3) and Orthanc's index was not given (--orthanc) or does not list its uuid. Left in A1.
+   */
+  | "no-content-type"
   /** Not encrypted at all: the plugin cannot read it with encryption on; left as it is. */
   | "plaintext"
   /** The store failed, or the object read back did not match what was written. */
@@ -37,11 +45,17 @@ export const REENCRYPT_OUTCOMES: readonly ReencryptOutcome[] = [
   "would-rewrite",
   "vanished",
   "unreadable",
+  "no-content-type",
   "plaintext",
   "failed",
 ];
 
-export const REENCRYPT_PROBLEMS: readonly ReencryptOutcome[] = ["unreadable", "plaintext", "failed"];
+export const REENCRYPT_PROBLEMS: readonly ReencryptOutcome[] = [
+  "unreadable",
+  "no-content-type",
+  "plaintext",
+  "failed",
+];
 
 export interface ReencryptOptions {
   /** The MasterKey id: objects under any other id are rewritten. */
@@ -54,6 +68,11 @@ export interface ReencryptOptions {
   report: RunReport<ReencryptOutcome>;
   /** Called with the inventory once it is complete, before anything is rewritten. */
   onInventory?(before: readonly InventoryLine[], notOurs: number): void;
+  /**
+   * The content type of every attachment by uuid, from Orthanc's index: called once, and only when an A1
+   * object whose name carries no content type is to become v2. Absent: such objects are "no-content-type".
+   */
+  contentTypes?: () => Promise<ReadonlyMap<string, number>>;
 }
 
 /** Objects and bytes under one key id (or plaintext, or damaged), as found by the inventory. */
@@ -77,6 +96,8 @@ interface Candidate {
   tier: StorageTier;
   info: ObjectInfo;
   description: ObjectFormat;
+  /** The attachment it names, once known (v2 needs the content type). */
+  attachment?: AttachmentIdentity;
 }
 
 export async function reencryptStorage(
@@ -134,10 +155,31 @@ export async function reencryptStorage(
       progress.log(`unreadable: ${base.tier} ${base.key}: ${description.detail}`);
     }
   }
+  const unbound = await bindAttachments(stale, target, options.contentTypes);
+  for (const candidate of unbound) {
+    const { description } = candidate;
+    const record = {
+      tier: candidate.tier.name,
+      key: candidate.info.key,
+      size: candidate.info.size,
+      keyId: description.format === "A1" ? description.keyId : undefined,
+      format: description.format === "A1" ? ("A1" as const) : undefined,
+      outcome: "no-content-type" as const,
+      detail:
+        options.contentTypes === undefined
+          ? "its name carries no content type (legacy layout), which v2 binds: pass --orthanc so that " +
+            "reencrypt reads it from Orthanc's index; left in A1"
+          : "its uuid is not in Orthanc's index (an orphan? verify reports those), so its content type, " +
+            "which v2 binds, is unknown; left in A1",
+    };
+    report.add(record);
+    progress.log(`no-content-type: ${record.tier} ${record.key}: ${record.detail}`);
+  }
+  const rewritable = stale.filter((candidate) => !unbound.has(candidate));
   const rewritten = new Set<Candidate>();
   let problems = 0;
-  progress.start(options.dryRun ? "reencrypt (dry run)" : "reencrypt", stale.length, "objects");
-  await forEachParallel(stale, options.parallel, async (candidate) => {
+  progress.start(options.dryRun ? "reencrypt (dry run)" : "reencrypt", rewritable.length, "objects");
+  await forEachParallel(rewritable, options.parallel, async (candidate) => {
     const record = options.dryRun
       ? { outcome: "would-rewrite" as const }
       : await rewrite(area, candidate, options.currentKeyId, target);
@@ -179,7 +221,7 @@ async function rewrite(
   const { tier } = candidate;
   const key = candidate.info.key;
   const subject = `${tier.store.location}/${key}`;
-  const attachment = identityOf(candidate);
+  const { attachment } = candidate;
   let stage = "read";
   try {
     const object = await tier.store.get(key);
@@ -226,16 +268,35 @@ async function rewrite(
 }
 
 /**
- * The attachment an object names, for v2 (bound to the uuid): the content type from the key, or else (legacy
- * structure) from a v2 header. An A1 object in the legacy structure has none: it cannot become v2.
+ * Sets each candidate's attachment (uuid, and content type when known: from its name, else from a v2 header,
+ * else from Orthanc's index); returns those that are to become v2 and whose content type stays unknown.
  */
-function identityOf(candidate: Candidate): AttachmentIdentity | undefined {
-  const parsed = candidate.tier.parseKey?.(candidate.info.key) ?? null;
-  if (parsed === null) return undefined;
-  const { description } = candidate;
-  const contentType =
-    parsed.contentType ?? (description.format === "v2" ? description.contentType : undefined);
-  return contentType === undefined ? { uuid: parsed.uuid } : { uuid: parsed.uuid, contentType };
+async function bindAttachments(
+  stale: readonly Candidate[],
+  target: EncryptionFormat,
+  contentTypes: ReencryptOptions["contentTypes"],
+): Promise<Set<Candidate>> {
+  const unknown: Candidate[] = [];
+  for (const candidate of stale) {
+    const parsed = candidate.tier.parseKey(candidate.info.key);
+    if (parsed === null) continue; // the inventory kept only keys that name an attachment
+    const { description } = candidate;
+    const contentType =
+      parsed.contentType ?? (description.format === "v2" ? description.contentType : undefined);
+    candidate.attachment =
+      contentType === undefined ? { uuid: parsed.uuid } : { uuid: parsed.uuid, contentType };
+    if (contentType === undefined && target === "v2") unknown.push(candidate);
+  }
+  if (unknown.length === 0 || contentTypes === undefined) return new Set(unknown);
+  const index = await contentTypes();
+  const unbound = new Set<Candidate>();
+  for (const candidate of unknown) {
+    const attachment = candidate.attachment as AttachmentIdentity;
+    const contentType = index.get(attachment.uuid);
+    if (contentType === undefined) unbound.add(candidate);
+    else candidate.attachment = { uuid: attachment.uuid, contentType };
+  }
+  return unbound;
 }
 
 /** Sizes by the stored size, so an object rewritten in another format counts its new size. */

@@ -296,6 +296,7 @@ function connectionAgent(endpoint: string, timeoutMs: number, logger: Logger): H
     const socket = createConnection(connectOptions, callback);
     if (socket instanceof Socket && socket.connecting) {
       const timer = setTimeout(() => {
+        // A socket error like Node's own: the driver reports it as a STORE_FAILED StorageError.
         const error = new Error(
           `connect ETIMEDOUT: no connection within ConnectionTimeout (${timeoutMs / 1000} s)`,
         );

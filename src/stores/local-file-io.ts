@@ -48,6 +48,7 @@ export function readRange(fd: number, start: number, end: number, buffers?: Read
   while (filled < bytes.length) {
     const read = readSync(fd, bytes, filled, bytes.length - filled, start + filled);
     if (read === 0) {
+      // A cause: the folder store wraps it in a STORE_FAILED StorageError naming the file.
       throw new Error(`the file ended after ${start + filled} bytes (it was truncated while read)`);
     }
     filled += read;

@@ -26,6 +26,9 @@ export function clientConfig(options: S3Options, logger: Logger): S3ClientConfig
       requestTimeout: options.requestTimeoutMs,
       throwOnRequestTimeout: true,
       socketTimeout: options.requestTimeoutMs,
+      // Agent instances, not agent options: with an agent of its own making, the SDK sends every body of
+      // 2 MiB or more (its `Expect: 100-continue` threshold) on a new connection without keep-alive and waits
+      // for `100 Continue` first, a handshake and a round trip per write (test/stores/s3.test.ts counts them).
       httpAgent: new HttpAgent(agentOptions),
       httpsAgent: new HttpsAgent(
         options.caFile === undefined ? agentOptions : { ...agentOptions, ca: readFileSync(options.caFile) },

@@ -14,7 +14,7 @@ import { servesRangeReads } from "../../src/area/range-reads.js";
 import type { AttachmentRead, StorageArea } from "../../src/area/storage-area.js";
 import type { EncryptionFormat, ResolvedConfig } from "../../src/config/types.js";
 import { describeStoredObject } from "../../src/crypto/a1-format.js";
-import { V2_HEADER_LENGTH } from "../../src/crypto/v2-format.js";
+import { V2_DEFAULT_SEGMENT_SHIFT, V2_HEADER_LENGTH } from "../../src/crypto/v2-format.js";
 import { isStorageError } from "../../src/errors.js";
 import { createProgress } from "../../src/ops/progress.js";
 import { reencryptStorage } from "../../src/ops/reencrypt.js";
@@ -31,7 +31,8 @@ const UUIDS = [
   "2a1b2c3d-1111-2222-3333-444455556666",
 ];
 const [UUID, SECOND, THIRD] = UUIDS as [string, string, string];
-const SEGMENT = 64 * 1024;
+/** The segment size new objects are written with. */
+const SEGMENT = 2 ** V2_DEFAULT_SEGMENT_SHIFT;
 const STRIDE = SEGMENT + 16;
 
 const roots: string[] = [];

@@ -55,6 +55,8 @@ export interface LocalStorageSetup {
   /** Current key id; no encryption when absent. */
   masterKey?: number;
   previousKeys?: number[];
+  /** StorageEncryption.Format; the default (A1) when absent. */
+  format?: "A1" | "v2";
   extra?: Record<string, unknown>;
 }
 
@@ -65,6 +67,7 @@ export function localStorage(work: string, setup: LocalStorageSetup): Record<str
     section.StorageEncryption = {
       MasterKey: [setup.masterKey, join(work, `key-${setup.masterKey}.b64`)],
       PreviousMasterKeys: (setup.previousKeys ?? []).map((id) => [id, join(work, `key-${id}.b64`)]),
+      ...(setup.format === undefined ? {} : { Format: setup.format }),
     };
   }
   return { LocalObjectStorage: section };

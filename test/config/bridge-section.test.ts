@@ -1,12 +1,9 @@
 // Our OrthancCloudStorage section, validated by the daemon (and `config check`) now that the bridge
-// validates nothing: each wrong value named with what is expected, also without a backend section, and
-// a value the bridge read differently from what is written refused.
+// validates nothing: each wrong value named with what is expected, also without a backend section.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { bridgeReadingErrors } from "../../src/config/bridge-section.js";
 import { resolveConfig } from "../../src/config/parse-config.js";
-import { Diagnostics } from "../../src/config/section-reader.js";
 import { config, resolveOk } from "./helpers.js";
 
 describe("OrthancCloudStorage", () => {
@@ -59,28 +56,5 @@ describe("OrthancCloudStorage", () => {
       unknown.warnings.join("\n"),
       /OrthancCloudStorage\.RequestTimout: unknown option, ignored \(did you mean "RequestTimeout"\?\)/,
     );
-  });
-
-  it("refuses what the bridge read differently, and checks nothing without its flags", () => {
-    const options = {
-      node: "/opt/nöde/node",
-      startupTimeoutS: 90,
-      requestTimeoutS: 1200,
-      connectTimeoutS: 5,
-    };
-    const diagnostics = new Diagnostics();
-    bridgeReadingErrors(options, { node: "node", daemon: "/x/main.js", startupTimeout: "60" }, diagnostics);
-    assert.equal(diagnostics.errors.length, 2, diagnostics.errors.join("\n"));
-    assert.match(
-      diagnostics.errors[0] ?? "",
-      /^OrthancCloudStorage\.Node: the plugin read "node" where the configuration says "\/opt\/nöde\/node"/,
-    );
-    assert.match(
-      diagnostics.errors[1] ?? "",
-      /^OrthancCloudStorage\.StartupTimeout: the plugin read "60" where/,
-    );
-    const none = new Diagnostics();
-    bridgeReadingErrors(options, {}, none);
-    assert.deepEqual(none.errors, []);
   });
 });

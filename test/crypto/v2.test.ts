@@ -20,7 +20,13 @@ import {
   encryptV2WithSecrets,
   v2WrappingKey,
 } from "../../src/crypto/v2-cipher.js";
-import { V2_HEADER_LENGTH, v2PlaintextSize, v2Span, v2StoredSize } from "../../src/crypto/v2-format.js";
+import {
+  V2_DEFAULT_SEGMENT_SHIFT,
+  V2_HEADER_LENGTH,
+  v2PlaintextSize,
+  v2Span,
+  v2StoredSize,
+} from "../../src/crypto/v2-format.js";
 import { fixturesDir } from "../../test-support/paths.js";
 import {
   assertSameBytes,
@@ -62,7 +68,8 @@ const UUID = "0a1b2c3d-1111-2222-3333-444455556666";
 const OTHER_UUID = "ffeeddcc-bbaa-4999-8888-777766665555";
 const SUBJECT = "s3://bucket/0a1b2c3d-1111-2222-3333-444455556666.dcm.enc";
 const DICOM = { uuid: UUID, contentType: 1 };
-const SEGMENT = 64 * 1024;
+/** The segment size new objects are written with. */
+const SEGMENT = 2 ** V2_DEFAULT_SEGMENT_SHIFT;
 
 describe("v2 vectors", () => {
   it("derive the wrapping key of the manifest", () => {
@@ -121,14 +128,14 @@ describe("v2 sizes", () => {
     assert.throws(() => v2PlaintextSize(V2_HEADER_LENGTH + SEGMENT + 16 + 8, SUBJECT), /no size a v2 object/);
   });
   it("spans only the covering segments", () => {
-    const span = v2Span(5 * SEGMENT, 16, SEGMENT + 10, 2 * SEGMENT + 1);
+    const span = v2Span(5 * SEGMENT, V2_DEFAULT_SEGMENT_SHIFT, SEGMENT + 10, 2 * SEGMENT + 1);
     assert.deepEqual(span, {
       firstSegment: 1,
       lastSegment: 2,
       storedStart: V2_HEADER_LENGTH + SEGMENT + 16,
       storedEnd: V2_HEADER_LENGTH + 3 * (SEGMENT + 16),
     });
-    assert.equal(v2Span(100, 16, 0, 100).storedEnd, v2StoredSize(100));
+    assert.equal(v2Span(100, V2_DEFAULT_SEGMENT_SHIFT, 0, 100).storedEnd, v2StoredSize(100));
   });
 });
 
@@ -297,6 +304,20 @@ describe("v2 tampering: every change is refused, naming the object", () => {
       );
     });
   }
+  it("an object of one segment (decrypted whole by one update): a flipped ciphertext or tag byte, refused", async () => {
+    const single = encryptV2(patternBytes(SEGMENT - 5, 6), ring, DICOM, SUBJECT);
+    for (const offset of [V2_HEADER_LENGTH + 3, single.length - 1]) {
+      const bytes = single.slice();
+      bytes[offset] = (bytes[offset] ?? 0) ^ 0x80;
+      await rejectsWith(
+        () => decryptV2(bytes, ring, DICOM, SUBJECT),
+        "INTEGRITY",
+        /segment 0 of 1/,
+        /bucket/,
+      );
+    }
+  });
+
   it("magic or version altered, read as the storage area reads: not a recognised format, naming the object", async () => {
     const codec = new EncryptedCodec(ring, new MemoryBudget(1024 * 1024 * 1024), "v2");
     const altered: Array<[string, Uint8Array, RegExp]> = [

@@ -122,11 +122,11 @@ describe("callbacks from the daemon to Orthanc", () => {
       const get = await takeCallback(client);
       assert.equal(get.kind, 1);
       assert.equal(get.payload.readUInt32LE(0), 1, "GET");
-      assert.equal(get.payload.subarray(8).toString(), "/instances/abc");
+      assert.equal(get.payload.subarray(4).toString(), "/instances/abc\0", "the uri, then a NUL (no body)");
       answerCallback(client, 17, ""); // Orthanc's UnknownResource
       const post = await takeCallback(client);
       assert.equal(post.payload.readUInt32LE(0), 2, "POST");
-      assert.ok(post.payload.toString().endsWith("/tools/echoping"));
+      assert.equal(post.payload.subarray(4).toString(), "/tools/echo\0ping", "the uri, a NUL, the body");
       answerCallback(client, 0, "pong");
       const job = await takeCallback(client);
       assert.equal(job.kind, 2);
@@ -162,7 +162,7 @@ describe("callbacks from the daemon to Orthanc", () => {
           ]),
         );
         const callback = await takeCallback(client);
-        assert.equal(callback.payload.subarray(8).toString(), "/system");
+        assert.equal(callback.payload.subarray(4).toString(), "/system\0");
         answerCallback(client, 0, `{"step":${step}}`);
         const { size } = decodeResponseHeader(await client.take(RESPONSE_HEADER_SIZE));
         const answer = decodeJobStepAnswer(await client.take(size));

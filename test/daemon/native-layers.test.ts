@@ -10,10 +10,10 @@ import { repoRoot } from "../../test-support/paths.js";
 
 const NATIVE = join(repoRoot, "native");
 /**
- * A ratchet: 2,442 lines before issue 14, which aims at 800; lower it as the bridge shrinks. Raised by 32 for
+ * A ratchet: 2,442 lines before issue 14, which aims at 800; lower it as the bridge shrinks. Raised by 35 for
  * the clock that ticks the daemon (rest.c, issue 16's TierSchedule): a timer only the bridge can run.
  */
-const MAX_LINES = 1372;
+const MAX_LINES = 996;
 
 /** The C files in bridge.h's order (its first comment), top first. */
 async function layers(): Promise<string[]> {

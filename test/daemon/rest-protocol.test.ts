@@ -56,11 +56,8 @@ describe("REST payload", () => {
     assert.equal(bytes.readUInt32LE(16), 4, "bodySize");
     assert.equal(bytes.readUInt32LE(20), 0, "reserved");
     const url = Buffer.from(REQUEST.url, "utf8");
-    assert.equal(bytes.readUInt32LE(REST_REQUEST_FIXED_SIZE), url.length);
-    assert.deepEqual(
-      bytes.subarray(REST_REQUEST_FIXED_SIZE + 4, REST_REQUEST_FIXED_SIZE + 4 + url.length),
-      url,
-    );
+    assert.deepEqual(bytes.subarray(REST_REQUEST_FIXED_SIZE, REST_REQUEST_FIXED_SIZE + url.length), url);
+    assert.equal(bytes[REST_REQUEST_FIXED_SIZE + url.length], 0, "a string ends with a NUL");
     assert.deepEqual(bytes.subarray(bytes.length - 4), REQUEST.body, "the body comes last");
   });
 
@@ -88,14 +85,29 @@ describe("REST payload", () => {
 });
 
 describe("REST answer", () => {
-  it("round-trips status, content type, allowed methods and body", () => {
-    const answer = { status: 405, contentType: "text/plain", allow: "GET,POST", body: Buffer.from("no\n") };
+  it("round-trips status, content type or allowed methods, and body, at fixed offsets", () => {
+    const answer = { status: 200, contentType: "text/plain", allow: "", body: Buffer.from("ok\n") };
     const bytes = encodeRestAnswer(answer);
-    assert.equal(bytes.readUInt32LE(0), 405);
-    assert.equal(bytes.readUInt32LE(4), "text/plain".length);
-    assert.equal(bytes.readUInt32LE(8), "GET,POST".length);
-    assert.equal(bytes.length, REST_ANSWER_FIXED_SIZE + 10 + 8 + 3);
+    assert.equal(bytes.readUInt32LE(0), 200);
+    assert.equal(bytes.subarray(8, 8 + 11).toString("latin1"), "text/plain\0");
+    assert.equal(bytes.length, REST_ANSWER_FIXED_SIZE + 3);
     assert.deepEqual(decodeRestAnswer(bytes), answer);
+    const refused = { status: 405, contentType: "", allow: "GET,POST", body: Buffer.from("no\n") };
+    const refusedBytes = encodeRestAnswer({ ...refused, contentType: "text/plain" });
+    assert.equal(
+      refusedBytes.subarray(8, 8 + 9).toString("latin1"),
+      "GET,POST\0",
+      "a 405 carries its methods",
+    );
+    assert.deepEqual(decodeRestAnswer(refusedBytes), refused);
+  });
+
+  it("refuses a content type that does not fit its field", () => {
+    const contentType = "x".repeat(REST_ANSWER_FIXED_SIZE - 8);
+    assert.throws(
+      () => encodeRestAnswer({ status: 200, contentType, allow: "", body: Buffer.alloc(0) }),
+      ProtocolError,
+    );
   });
 
   it("refuses an answer larger than MAX_REST_PAYLOAD", () => {
@@ -116,8 +128,8 @@ describe("callbacks and job steps", () => {
     });
     const payload = frame.subarray(CALLBACK_HEADER_SIZE);
     assert.equal(payload.readUInt32LE(0), 2);
-    assert.equal(payload.readUInt32LE(4), "/tools/find?x=1".length);
-    assert.equal(payload.subarray(8 + 15).toString(), "{}");
+    assert.equal(payload.subarray(4, 4 + 16).toString(), "/tools/find?x=1\0");
+    assert.equal(payload.subarray(4 + 16).toString(), "{}");
   });
 
   it("frames a job submission with a signed priority and three strings", () => {
@@ -128,7 +140,7 @@ describe("callbacks and job steps", () => {
     const payload = frame.subarray(CALLBACK_HEADER_SIZE);
     assert.equal(decodeCallbackHeader(frame).kind, CallbackKind.SUBMIT_JOB);
     assert.equal(payload.readInt32LE(0), -3);
-    assert.equal(payload.subarray(8, 19).toString(), "MoveStorage");
+    assert.equal(payload.subarray(4, 16).toString(), "MoveStorage\0");
   });
 
   it("refuses an answer to a callback with a bad magic or an oversized body", () => {

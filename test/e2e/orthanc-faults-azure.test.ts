@@ -10,7 +10,7 @@ import { describe, it } from "node:test";
 
 import { startAzurite } from "../../test-support/azurite.js";
 import { checkAfterFault, ingestAcrossOutage, OperationLedger } from "../helpers/consistency.js";
-import { uniqueCopies } from "../helpers/dicom-copies.js";
+import { uniqueCopies } from "../../test-support/dicom-copies.js";
 import { OrthancInstance } from "../../test-support/orthanc.js";
 import { serverForFile } from "../helpers/server-for-file.js";
 

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 
 import { checkAfterFault, ingestAcrossOutage, OperationLedger } from "../helpers/consistency.js";
-import { uniqueCopies } from "../helpers/dicom-copies.js";
+import { uniqueCopies } from "../../test-support/dicom-copies.js";
 import { OrthancInstance } from "../../test-support/orthanc.js";
 import { startRgw, type RgwServer } from "../../test-support/rgw.js";
 import { serverForFile } from "../helpers/server-for-file.js";

@@ -17,7 +17,7 @@ import { promisify } from "node:util";
 import { decryptA1 } from "../../src/crypto/a1-cipher.js";
 import { KeyRing } from "../../src/crypto/key-ring.js";
 import { objectKey } from "../../src/layout/object-key.js";
-import { uniqueCopies } from "../helpers/dicom-copies.js";
+import { uniqueCopies } from "../../test-support/dicom-copies.js";
 import { OrthancInstance, pluginPath } from "../../test-support/orthanc.js";
 import {
   HOST_ORTHANC,

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, it } from "node:test";
 
-import { V2_HEADER_LENGTH, V2_TAG_LENGTH } from "../../src/crypto/v2-format.js";
+import { V2_DEFAULT_SEGMENT_SHIFT, V2_HEADER_LENGTH, V2_TAG_LENGTH } from "../../src/crypto/v2-format.js";
 import { freshBucketName } from "../../test-support/bucket-fixture.js";
 import { OrthancInstance } from "../../test-support/orthanc.js";
 import {
@@ -22,7 +22,8 @@ import {
 } from "../../test-support/rgw.js";
 import { multiframeDicom } from "../helpers/multiframe-dicom.js";
 
-const SEGMENT = 64 * 1024;
+/** The segment size new objects are written with. */
+const SEGMENT = 2 ** V2_DEFAULT_SEGMENT_SHIFT;
 const FRAMES = 800; // 800 frames of 512 x 512 bytes: 200 MiB of pixel data
 
 let rgw: RgwServer | undefined;

@@ -38,6 +38,7 @@ import { MemoryLogger } from "../helpers/memory-logger.js";
 import { serverForFile } from "../helpers/server-for-file.js";
 import { freePort } from "../../test-support/free-port.js";
 import { objectStoreConformance, readBody } from "./conformance.js";
+import { roundTripSuite } from "./round-trips.js";
 
 const WRONG_KEY = Buffer.alloc(64, 7).toString("base64");
 
@@ -55,6 +56,19 @@ objectStoreConformance("azure on Azurite", async () => {
     cleanup: () => container.cleanup(),
   };
 });
+
+roundTripSuite(
+  "azure on Azurite",
+  async () => new URL((await started).endpoint).origin,
+  async (proxyUrl) => {
+    const container = await (await started).container("round-trips");
+    const connectionString = azuriteConnectionString(`${proxyUrl}/${AZURITE_ACCOUNT}`);
+    return {
+      store: await createAzureStore(testAzureOptions(connectionString, container.name), new MemoryLogger()),
+      cleanup: () => container.cleanup(),
+    };
+  },
+);
 
 describe("azure driver on Azurite", () => {
   let server: AzuriteServer;

@@ -27,6 +27,7 @@ import { MemoryLogger } from "../helpers/memory-logger.js";
 import { serverForFile } from "../helpers/server-for-file.js";
 import { freePort } from "../../test-support/free-port.js";
 import { objectStoreConformance, readBody } from "./conformance.js";
+import { roundTripSuite } from "./round-trips.js";
 
 const started = serverForFile(async () => {
   const emulator = await startGcsEmulator();
@@ -46,6 +47,18 @@ objectStoreConformance("gcs on the Firebase Storage emulator", async () => {
     cleanup: () => bucket.cleanup(),
   };
 });
+
+roundTripSuite(
+  "gcs on the Firebase Storage emulator",
+  async () => (await started).endpoint,
+  async (proxyUrl) => {
+    const bucket = (await started).bucket("round-trips");
+    return {
+      store: await createGcsStore(testGcsOptions(proxyUrl, bucket.name), new MemoryLogger()),
+      cleanup: () => bucket.cleanup(),
+    };
+  },
+);
 
 describe("gcs driver on the Firebase Storage emulator", () => {
   let server: GcsEmulator;

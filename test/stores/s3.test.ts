@@ -13,10 +13,12 @@ import { clientConfig, normalizeEndpoint } from "../../src/stores/s3-client.js";
 import { createS3Store } from "../../src/stores/s3.js";
 import { MemoryLogger } from "../helpers/memory-logger.js";
 import { freePort } from "../../test-support/free-port.js";
+import { startLatencyProxy } from "../../test-support/latency-proxy.js";
 import { startRgw, testS3Options, type RgwBucket, type RgwServer } from "../../test-support/rgw.js";
 import { recordRequests } from "../helpers/s3-requests.js";
 import { serverForFile } from "../helpers/server-for-file.js";
 import { objectStoreConformance, readBody } from "./conformance.js";
+import { roundTripSuite } from "./round-trips.js";
 
 const MIB = 1024 * 1024;
 const rgw = serverForFile(startRgw);
@@ -34,6 +36,58 @@ objectStoreConformance("s3 on Ceph RGW", () => bucketTarget());
 objectStoreConformance("s3 on Ceph RGW, UseTransferManager", () =>
   bucketTarget({ useTransferManager: true }),
 );
+
+roundTripSuite(
+  "s3 on Ceph RGW",
+  async () => (await rgw).endpoint,
+  async (proxyUrl) => {
+    const bucket = await (await rgw).bucket("round-trips");
+    return {
+      store: createS3Store(bucket.storeOptions({ endpoint: proxyUrl }), new MemoryLogger()),
+      cleanup: () => bucket.cleanup(),
+    };
+  },
+);
+
+// Why s3-client.ts hands the SDK agent instances, not agent options: with an agent of its own making, the
+// SDK sends each body of 2 MiB or more on a new connection without keep-alive, after waiting for
+// `100 Continue`: a handshake and a round trip wasted per write. Counted at the latency proxy.
+it("s3: the SDK's own agent would cost a new connection and a 100 Continue wait per large write; ours does not", async () => {
+  const server = await rgw;
+  const bucket = await server.bucket("expect-continue");
+  await using proxy = await startLatencyProxy({ target: server.endpoint, delayMs: 5 });
+  const options = bucket.storeOptions({ endpoint: proxy.url });
+  const config = clientConfig(options, new MemoryLogger());
+  const sdkAgents = new S3Client({
+    ...config,
+    requestHandler: {
+      ...config.requestHandler,
+      httpAgent: { keepAlive: true },
+      httpsAgent: { keepAlive: true },
+    },
+  });
+  const stores = {
+    ours: createS3Store(options, new MemoryLogger()),
+    sdk: createS3Store(options, new MemoryLogger(), sdkAgents),
+  };
+  try {
+    const data = randomBytes(3 * MIB);
+    const counted: Record<string, unknown> = {};
+    for (const [name, store] of Object.entries(stores)) {
+      await store.put(`warm-${name}.dcm`, data.subarray(0, 1000));
+      const since = proxy.counts();
+      await store.put(`${name}.dcm`, data);
+      counted[name] = proxy.countsSince(since);
+    }
+    assert.deepEqual(counted, {
+      ours: { connections: 0, requests: 1, turns: 1 },
+      sdk: { connections: 1, requests: 1, turns: 2 },
+    });
+  } finally {
+    for (const store of Object.values(stores)) await store.close();
+    await bucket.cleanup();
+  }
+});
 
 describe("s3 driver on Ceph RGW", () => {
   let server: RgwServer;

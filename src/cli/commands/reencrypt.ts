@@ -1,6 +1,7 @@
 // `reencrypt --config CONFIG`: key rotation and format conversion. An inventory of objects and bytes per
 // master key id and format, then every object not under the current MasterKey in the configured
-// StorageEncryption.Format rewritten so. Exit 1 on any problem.
+// StorageEncryption.Format rewritten so. Exit 1 on any problem. `--orthanc URL`: Orthanc's index gives the
+// content type of objects whose name has none (legacy layout), which converting them to v2 needs.
 
 import type { EncryptionOptions, MasterKeyRef } from "../../config/types.js";
 import {
@@ -9,8 +10,9 @@ import {
   reencryptStorage,
   type InventoryLine,
 } from "../../ops/reencrypt.js";
+import { walkIndex } from "../../ops/index-walk.js";
 import { formatTable } from "../../ops/run-report.js";
-import type { ConfiguredArea } from "../configured-area.js";
+import { orthancClientFrom, withOrthancErrors, type ConfiguredArea } from "../configured-area.js";
 import { ExitError } from "../exit-error.js";
 import { runStorageTool } from "../storage-tool.js";
 
@@ -19,6 +21,10 @@ export interface ReencryptCommandOptions {
   parallel: number;
   dryRun: boolean;
   report?: string;
+  /** Orthanc's REST API: the content types of legacy-layout objects converted to v2. */
+  orthanc?: string;
+  user?: string;
+  password?: string;
 }
 
 export async function reencrypt(
@@ -51,6 +57,8 @@ export async function reencrypt(
       }
     },
   };
+  const client =
+    options.orthanc === undefined ? undefined : orthancClientFrom({ ...options, orthanc: options.orthanc });
   await runStorageTool(tool, print, async ({ config, area, description, report, progress }) => {
     const { encryption } = config.common;
     const current = encryption.masterKey as MasterKeyRef; // check() refused a configuration without one
@@ -67,6 +75,22 @@ export async function reencrypt(
         for (const line of inventoryTable(before, encryption)) print(line);
         if (notOurs > 0) print(`  (${notOurs} other files, not attachments under this layout, ignored)`);
       },
+      contentTypes:
+        client === undefined
+          ? undefined
+          : () =>
+              withOrthancErrors(async () => {
+                print(`content types of objects named without one: from Orthanc's index at ${client.url}`);
+                const contentTypes = new Map<string, number>();
+                await walkIndex(client, {
+                  parallel: options.parallel,
+                  onAttachment: (attachment) => {
+                    contentTypes.set(attachment.uuid, attachment.contentType);
+                    return Promise.resolve();
+                  },
+                });
+                return contentTypes;
+              }),
     });
     print("outcome:");
     for (const line of formatTable(report.rows())) print(line);

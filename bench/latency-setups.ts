@@ -1,0 +1,134 @@
+// What the ingest and reread targets share (issue 17): Orthanc with its built-in disk storage beside Orthanc
+// with our plugin on Ceph RGW behind a latency proxy (test-support/latency-proxy.ts, 10 ms each way: a 20 ms
+// round trip), one proxy per Orthanc so that each one's requests are counted apart; the local disk tier's
+// options (`OrthancCloudStorage.LocalDisk`) per setup; and the DICOM files, copies of the small samples with
+// new UIDs so that Orthanc stores every one.
+
+import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+import { forEachParallel } from "../src/ops/parallel.js";
+import { daemonScript } from "../test-support/daemon-process.js";
+import { writeUniqueCopies } from "../test-support/dicom-copies.js";
+import { startLatencyProxy, type LatencyProxy, type ProxyCounts } from "../test-support/latency-proxy.js";
+import { OrthancInstance } from "../test-support/orthanc.js";
+import { dicomDir } from "../test-support/paths.js";
+import type { RgwServer } from "../test-support/rgw.js";
+
+/** Each way: the issue's 20 ms round trip. */
+export const DELAY_MS = 10;
+/** "Small" DICOM files: the samples up to this size. */
+const SMALL_FILE_BYTES = 300 * 1000;
+/** Samples left out: storescu proposes no presentation context for their SOP classes (unknown, or newer than it). */
+const LEFT_OUT = new Set(["unknown-sop-class-uid.dcm", "encapsulated-stl-M3D.dcm"]);
+
+export interface LatencySetup {
+  name: string;
+  /** Whether this is Orthanc's built-in storage (the baseline): no proxy, nothing to count. */
+  builtIn: boolean;
+  /** `OrthancCloudStorage.LocalDisk` without its Path (added in the Orthanc's work folder); none: no tier. */
+  localDisk?: Record<string, unknown>;
+  /** The proxy's delay each way; DELAY_MS by default, 0 to see what is left once the network is out. */
+  delayMs?: number;
+}
+
+/** A started setup: its Orthanc, and the proxy its storage requests go through (none for the built-in). */
+export interface RunningSetup {
+  setup: LatencySetup;
+  orthanc: OrthancInstance;
+  proxy?: LatencyProxy;
+  stop(): Promise<void>;
+}
+
+/** Start Orthanc for `setup`: the built-in storage, or our plugin on a new bucket of `rgw` behind a proxy. */
+export async function startSetup(setup: LatencySetup, rgw: RgwServer): Promise<RunningSetup> {
+  const workDir = await mkdtemp(join(tmpdir(), "ocs-bench-latency-"));
+  if (setup.builtIn) {
+    // Orthanc's defaults: SyncStorageArea true, as a site's built-in disk storage runs (and as the spool syncs).
+    const orthanc = await OrthancInstance.start({ workDir, config: { Plugins: [] } });
+    return { setup, orthanc, stop: () => orthanc.destroy() };
+  }
+  const bucket = await rgw.bucket("bench-latency");
+  const proxy = await startLatencyProxy({ target: rgw.endpoint, delayMs: setup.delayMs ?? DELAY_MS });
+  try {
+    const plugin: Record<string, unknown> = { Node: process.execPath, Daemon: daemonScript };
+    if (setup.localDisk !== undefined)
+      plugin.LocalDisk = { Path: join(workDir, "local-disk"), ...setup.localDisk };
+    const orthanc = await OrthancInstance.start({
+      workDir,
+      config: { ...bucket.orthancConfig({ Endpoint: proxy.url }), OrthancCloudStorage: plugin },
+    });
+    return {
+      setup,
+      orthanc,
+      proxy,
+      stop: async () => {
+        await orthanc.destroy();
+        await proxy.stop();
+        await bucket.cleanup();
+      },
+    };
+  } catch (error) {
+    await proxy.stop();
+    await bucket.cleanup();
+    throw error;
+  }
+}
+
+/** Start every setup; on a failure, stop those already started. */
+export async function startSetups(setups: readonly LatencySetup[], rgw: RgwServer): Promise<RunningSetup[]> {
+  const running: RunningSetup[] = [];
+  try {
+    for (const setup of setups) running.push(await startSetup(setup, rgw));
+    return running;
+  } catch (error) {
+    for (const started of running) await started.stop();
+    throw error;
+  }
+}
+
+/** The small samples, in name order. */
+export async function smallSampleNames(): Promise<string[]> {
+  const names = (await readdir(dicomDir)).filter((name) => name.endsWith(".dcm") && !LEFT_OUT.has(name));
+  const sizes = await Promise.all(names.map(async (name) => (await stat(join(dicomDir, name))).size));
+  return names.filter((_, i) => (sizes[i] as number) <= SMALL_FILE_BYTES).sort();
+}
+
+/**
+ * `count` copies of the small samples (or of `names`) with new UIDs (and `tags`), in a new folder;
+ * `remove()` deletes it.
+ */
+export async function dicomCopies(
+  count: number,
+  tags: Record<string, string> = {},
+  names?: string[],
+): Promise<{ paths: string[]; remove(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), "ocs-bench-dicom-"));
+  try {
+    const paths = await writeUniqueCopies(dir, names ?? (await smallSampleNames()), count, tags);
+    return { paths, remove: () => rm(dir, { recursive: true, force: true }) };
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** Delete every instance of `orthanc` (not timed: between passes), 4 at a time. */
+export async function deleteAllInstances(orthanc: OrthancInstance): Promise<void> {
+  const ids = await orthanc.json<string[]>("/instances");
+  await forEachParallel(ids, 4, async (id) => {
+    const response = await orthanc.request("DELETE", `/instances/${id}`);
+    await response.arrayBuffer();
+    if (!response.ok) throw new Error(`delete instance ${id}: HTTP ${response.status}`);
+  });
+}
+
+/** Counts at a setup's proxy per operation: requests, round trips (client turns), new connections. */
+export function perOperation(counts: ProxyCounts, operations: number): string {
+  const each = (value: number): string => (value / operations).toFixed(2);
+  return (
+    `${each(counts.requests)} requests, ${each(counts.turns)} round trips per operation, ` +
+    `${counts.connections} new connection(s)`
+  );
+}

@@ -1,0 +1,176 @@
+// Target `reread` (issue 17): a study of 60 instances (copies of the small samples with new UIDs, one
+// patient, one study, one series) read whole (`/instances/{id}/file`) twice by one client, one instance at a
+// time, from Orthanc with its built-in disk storage, with our plugin on Ceph RGW behind a 20 ms round trip
+// (bench/latency-setups.ts), and with the plugin and its read cache (`LocalDisk.ReadCacheSize`); Orthanc's
+// storage cache off. Each round uploads the study anew (new attachments: a cold read cache), times the two
+// passes apart, then deletes it (neither timed). Ratios: setup time / built-in time for each pass, and the
+// first pass with the cache / without it; the median of the rounds (lower is better). The requests, round
+// trips and new connections each read costs are counted at the setup's latency proxy.
+
+import { randomUUID } from "node:crypto";
+import { readFile } from "node:fs/promises";
+
+import { startRgw } from "../../test-support/rgw.js";
+import {
+  deleteAllInstances,
+  dicomCopies,
+  perOperation,
+  startSetups,
+  type LatencySetup,
+  type RunningSetup,
+} from "../latency-setups.js";
+import { fixed, median, roundOrder } from "../measure.js";
+import type { BenchTarget, TargetResult } from "../target.js";
+
+/** Instances in the study (the issue: 50 or more). */
+const INSTANCES = 60;
+/** The second pass with the read cache: at most this times the built-in disk's. */
+const CACHED_GOAL = 1.2;
+/** The first pass with the read cache: at most this times the first pass without it. */
+const FIRST_PASS_GOAL = 1.05;
+
+const PLUGIN = "plugin on RGW";
+const SETUPS: readonly LatencySetup[] = [
+  { name: "built-in disk", builtIn: true },
+  { name: PLUGIN, builtIn: false },
+  // The same without the delay: what a read costs beyond its round trip (RGW's own time, the plugin's path).
+  { name: "plugin on RGW, no delay", builtIn: false, delayMs: 0 },
+  // Until the read cache lands, the daemon warns that it ignores LocalDisk and reads as the plugin does.
+  { name: "plugin on RGW + read cache", builtIn: false, localDisk: { ReadCacheSize: 1024 } },
+];
+
+const PASSES = ["first pass", "second pass"] as const;
+
+/** A DICOM UID under the UUID-derived root (2.25), as dcmodify and Orthanc accept. */
+function uuidUid(): string {
+  return `2.25.${BigInt(`0x${randomUUID().replaceAll("-", "")}`).toString()}`;
+}
+
+export const reread: BenchTarget = {
+  name: "reread",
+  async run({ rounds, log }) {
+    const copies = await dicomCopies(INSTANCES, {
+      "(0010,0010)": "OCS^BENCH",
+      "(0010,0020)": "OCS-BENCH-REREAD",
+      "(0020,000D)": uuidUid(),
+      "(0020,000E)": uuidUid(),
+    });
+    try {
+      const files = await Promise.all(copies.paths.map((path) => readFile(path)));
+      const megabytes = files.reduce((sum, file) => sum + file.length, 0) / 1e6;
+      log(`a study of ${INSTANCES} instances (${fixed(megabytes, 1)} MB), read whole twice per round`);
+      const rgw = await startRgw();
+      try {
+        const running = await startSetups(SETUPS, rgw);
+        try {
+          return await measure(running, files, rounds, log);
+        } finally {
+          for (const setup of running) await setup.stop();
+        }
+      } finally {
+        await rgw.stop();
+      }
+    } finally {
+      await copies.remove();
+    }
+  },
+};
+
+async function measure(
+  running: RunningSetup[],
+  files: Buffer[],
+  rounds: number,
+  log: (line: string) => void,
+): Promise<TargetResult[]> {
+  // times[setup][pass]: one value per round.
+  const times = running.map(() => [[] as number[], [] as number[]]);
+  const counted = running.map(() => [0, 1].map(() => ({ requests: 0, turns: 0, connections: 0, reads: 0 })));
+  for (let round = 0; round < rounds; round++) {
+    for (const s of roundOrder(running.length, round)) {
+      const { orthanc, proxy } = running[s] as RunningSetup;
+      const studies = new Set<string>();
+      const ids: string[] = [];
+      for (const file of files) {
+        const answer = await orthanc.upload(file);
+        if (answer.Status !== "Success") throw new Error(`upload: Orthanc answered ${answer.Status}`);
+        studies.add(answer.ParentStudy);
+        ids.push(answer.ID);
+      }
+      if (studies.size !== 1) throw new Error(`the copies made ${studies.size} studies in Orthanc, not one`);
+      for (const pass of [0, 1]) {
+        const since = proxy?.counts();
+        const started = performance.now();
+        for (const id of ids) {
+          const response = await orthanc.request("GET", `/instances/${id}/file`);
+          await response.arrayBuffer();
+          if (!response.ok) throw new Error(`GET /instances/${id}/file: HTTP ${response.status}`);
+        }
+        times[s]?.[pass]?.push(performance.now() - started);
+        if (proxy !== undefined && since !== undefined) {
+          const counts = proxy.countsSince(since);
+          const total = counted[s]?.[pass] as {
+            requests: number;
+            turns: number;
+            connections: number;
+            reads: number;
+          };
+          total.requests += counts.requests;
+          total.turns += counts.turns;
+          total.connections += counts.connections;
+          total.reads += ids.length;
+        }
+      }
+      await deleteAllInstances(orthanc);
+    }
+  }
+
+  const results: TargetResult[] = [];
+  const ratioTo = (s: number, pass: number, base: number): number =>
+    median((times[s]?.[pass] as number[]).map((ms, round) => ms / (times[base]?.[pass]?.[round] as number)));
+  const plugin = running.findIndex(({ setup }) => setup.name === PLUGIN);
+  for (const [pass, passName] of PASSES.entries()) {
+    for (const [s, { setup }] of running.entries()) {
+      const own = median(times[s]?.[pass] as number[]);
+      log(
+        `${passName}, ${setup.name}: ${fixed(own / 1000, 2)} s for ${INSTANCES} reads ` +
+          `(${fixed(own / INSTANCES, 1)} ms each)` +
+          (setup.builtIn ? "" : `: ${fixed(ratioTo(s, pass, 0), 2)}x the built-in disk's time`),
+      );
+      const total = counted[s]?.[pass];
+      if (!setup.builtIn && total !== undefined && total.reads > 0)
+        log(`  at its proxy: ${perOperation(total, total.reads)}`);
+    }
+  }
+  for (const [s, { setup }] of running.entries()) {
+    if (setup.localDisk === undefined) continue;
+    const firstVsPlugin = ratioTo(s, 0, plugin);
+    log(`first pass, ${setup.name} / ${PLUGIN}: ${fixed(firstVsPlugin, 2)}x`);
+    results.push(
+      {
+        label: `reread: second pass, ${setup.name} / built-in disk`,
+        measured: ratioTo(s, 1, 0),
+        goal: CACHED_GOAL,
+        higherIsBetter: false,
+        unit: "x",
+      },
+      {
+        label: `reread: first pass, ${setup.name} / ${PLUGIN}`,
+        measured: firstVsPlugin,
+        goal: FIRST_PASS_GOAL,
+        higherIsBetter: false,
+        unit: "x",
+      },
+    );
+  }
+  const pluginReads = counted[plugin]?.[0];
+  if (pluginReads !== undefined && pluginReads.reads > 0) {
+    results.push({
+      label: `reread: round trips per read, ${PLUGIN}`,
+      measured: pluginReads.turns / pluginReads.reads,
+      goal: 1,
+      higherIsBetter: false,
+      unit: "round trips",
+    });
+  }
+  return results;
+}

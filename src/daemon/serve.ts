@@ -1,0 +1,121 @@
+// The daemon: started by the supervisor (supervisor.ts) as main.js without --supervise. It reads Orthanc's
+// merged configuration on stdin (up to a NUL byte), validates it, opens the storage, answers the start-up handshake on stdout,
+// then serves the bridge on a private Unix socket until stdin closes (Orthanc is gone) or SIGTERM:
+// Orthanc's storage calls, the REST routes /cloud-storage/health, /cloud-storage/metrics,
+// /cloud-storage/locate/{uuid}, /move-storage and /cloud-storage/tier-rules (and the bridge's clock ticks),
+// and the steps of the move-storage jobs.
+
+import { rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+import { openStorageArea } from "../area/open-storage-area.js";
+import { parseOrthancConfigText } from "../config/read-config.js";
+import { resolveConfig } from "../config/parse-config.js";
+import { configServesRangeReads } from "../area/range-reads.js";
+import { EncryptedCodec } from "../crypto/encrypted-codec.js";
+import { describeCause } from "../errors.js";
+import { stderrLogger as logger } from "../log.js";
+import { HealthCheck } from "./health.js";
+import { locateRoute } from "./locate-route.js";
+import { DaemonMetrics } from "./metrics.js";
+import { moveStorageJobStep, moveStorageRoute } from "./move-storage-route.js";
+import { tierRulesRoutes } from "./tier-rules-route.js";
+import { Handshake, encodeReadyLine } from "./protocol.js";
+import { readUntilNul } from "./read-until-nul.js";
+import { RestRouter } from "./rest-router.js";
+import { listenForBridge, type BridgeServer } from "./server.js";
+import { createSocketFolder } from "./socket-folder.js";
+import { bridgeVersion, daemonVersion } from "./versions.js";
+
+/** One handshake line on stdout (protocol.ts); newlines inside a reason would split it. */
+function handshake(line: string): void {
+  process.stdout.write(`${line.replace(/[\r\n]+/g, " ")}\n`);
+}
+
+async function start(): Promise<void> {
+  const text = await readUntilNul(process.stdin);
+  const result = resolveConfig(
+    parseOrthancConfigText(text, "the configuration Orthanc passed to the plugin"),
+  );
+  for (const warning of result.ok === true ? result.config.warnings : result.warnings) logger.warn(warning);
+  if (result.ok === "disabled") {
+    handshake(`${Handshake.DISABLED} ${result.reason}`);
+    process.exit(0);
+  }
+  if (result.ok === false) {
+    handshake(`${Handshake.FAILED} invalid configuration: ${result.errors.join("; ")}`);
+    process.exit(1);
+  }
+  const { config } = result;
+  const section = config.backend.section;
+  const versions = { plugin: bridgeVersion(process.argv), daemon: await daemonVersion() };
+  const metrics = new DaemonMetrics({
+    section,
+    versions,
+    format: config.common.encryption.enabled ? (config.common.encryption.format ?? "A1") : "plaintext",
+  });
+  const area = await openStorageArea(config, logger, {
+    wrapStore: (store, tier) => metrics.observeStore(store, tier),
+    onProbe: (tier, outcome) => metrics.readProbed(tier, outcome),
+  });
+  // One budget per backend that encrypts (docs/backends.md); a single section has one.
+  const budgets = new Set(
+    area.tiers.flatMap(({ codec }) => (codec instanceof EncryptedCodec ? [codec.budget] : [])),
+  );
+  if (budgets.size > 0) metrics.watchMemoryBudgets([...budgets]);
+  await area.checkAccess();
+
+  const health = new HealthCheck({ area, section, versions });
+  const router = new RestRouter(
+    [
+      health.route(),
+      metrics.route(),
+      locateRoute(area),
+      moveStorageRoute({ area, logger }),
+      ...tierRulesRoutes({ tiering: config.tiering, logger }),
+    ],
+    logger,
+  );
+  const socketDir = await createSocketFolder(tmpdir());
+  const socketPath = join(socketDir, "bridge.sock");
+  const server = await listenForBridge(socketPath, area, logger, {
+    router,
+    jobStep: moveStorageJobStep({ area, logger }),
+    observer: metrics,
+  });
+  // Handlers first: a stop request may follow the handshake at once.
+  const stop = (why: string): void => void shutdown(why, server, socketDir);
+  process.stdin.on("end", () => stop("stdin closed: Orthanc is gone"));
+  process.stdin.on("close", () => stop("stdin closed: Orthanc is gone"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.stdin.resume(); // keep reading, to see the lifeline's end
+
+  // TypeScript decides what the bridge registers: range reads only when the stored format allows them
+  // (plaintext, or v2 as the write format: range-reads.ts).
+  handshake(
+    encodeReadyLine({
+      range: configServesRangeReads(config),
+      requestTimeoutS: config.bridge.requestTimeoutS,
+      connectTimeoutS: config.bridge.connectTimeoutS,
+      socketPath,
+    }),
+  );
+  logger.info(`serving Orthanc on ${socketPath} (pid ${process.pid}, Node.js ${process.version})`);
+}
+
+let stopping = false;
+async function shutdown(why: string, server: BridgeServer, socketDir: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info(`stopping: ${why}`);
+  await server.close();
+  await rm(socketDir, { recursive: true, force: true });
+  process.exit(0);
+}
+
+start().catch((error: unknown) => {
+  handshake(`${Handshake.FAILED} ${describeCause(error)}`);
+  process.exit(1);
+});
