@@ -33,7 +33,7 @@ static int g_lifeline = -1, g_lines = -1; /* its stdin (a socket: no SIGPIPE); i
 static char g_line[LINE_CAPACITY + 1];
 static size_t g_length;
 static pthread_t g_thread;
-static int g_thread_started;
+static int g_thread_started, g_stop_grace_s; /* READY's stop-grace: the daemon's own time to exit (its drain) */
 extern char** environ;
 
 /* A line of the supervisor's: a log line ("W: text", "W daemon: text"), a READY line (where the connection
@@ -44,8 +44,8 @@ static void on_line(const char* line, handshake* h) {
   if (strncmp(line, OCS_HANDSHAKE_PREFIX, strlen(OCS_HANDSHAKE_PREFIX)) != 0 && line[0] != '\0') {
     log_level level = line[0] == OCS_LOG_INFO ? LOG_INFO : line[0] == OCS_LOG_WARNING ? LOG_WARNING : LOG_ERROR;
     log_line(known ? level : LOG_ERROR, known ? PLUGIN_NAME : PLUGIN_NAME " supervisor: ", "%s", line + known);
-  } else if (sscanf(line, OCS_READY_SCANF_FORMAT, &range, &request_timeout, &connect_timeout, &at) == 3 && at > 0 &&
-             line[at] != '\0' && strlen(line + at) < sizeof ((struct sockaddr_un*)0)->sun_path) {
+  } else if (sscanf(line, OCS_READY_SCANF_FORMAT, &range, &request_timeout, &connect_timeout, &g_stop_grace_s, &at) == 4 &&
+             at > 0 && line[at] != '\0' && strlen(line + at) < sizeof ((struct sockaddr_un*)0)->sun_path) {
     connection_publish(line + at, request_timeout, connect_timeout);
     if (h != NULL) h->seen = 1, h->range = range, h->result = OUTCOME_READY;
   } else if (strcmp(line, OCS_SUPERVISOR_LINE_EXITED) == 0) {
@@ -112,15 +112,15 @@ static int spawn_supervisor(const char* node, const char* script) {
   return rc;
 }
 
-/* Closes the lifeline, waits STOP_GRACE_S for the supervisor to stop the daemon and exit, else kills it.
- * Returns its wait status; -1 if unknown. */
+/* Closes the lifeline, waits STOP_GRACE_S beyond the daemon's stop-grace for the supervisor to stop the daemon
+ * and exit, else kills it. Returns its wait status; -1 if unknown. */
 static int stop_supervisor(void) {
   int status = -1;
   close_fd(&g_lifeline);
-  for (int64_t end = now_ms() + STOP_GRACE_S * 1000; g_pid > 0 && waitpid(g_pid, &status, WNOHANG) == 0; sleep_ms(20)) {
+  for (int64_t end = now_ms() + (STOP_GRACE_S + g_stop_grace_s) * 1000; g_pid > 0 && waitpid(g_pid, &status, WNOHANG) == 0; sleep_ms(20)) {
     if (now_ms() < end) continue;
     log_message(LOG_WARNING, "the supervisor (pid %d) did not exit within %d s of its stdin closing: sending SIGKILL",
-                (int)g_pid, STOP_GRACE_S);
+                (int)g_pid, STOP_GRACE_S + g_stop_grace_s);
     kill(g_pid, SIGKILL), waitpid(g_pid, &status, 0);
   }
   g_pid = -1;

@@ -10,6 +10,8 @@ export const ERROR_CODES = {
   KEY_FILE_INVALID: "a master key file cannot be read or does not hold exactly 32 bytes of base64",
   INVALID_ATTACHMENT: "the attachment uuid or content type cannot name an object",
   NOT_FOUND: "the object does not exist in any configured storage",
+  PENDING_ELSEWHERE:
+    "the object is not in the backend after waiting LocalDisk.PendingReadWait: with write-behind, it may still wait in another node's spool",
   BAD_RANGE: "a range read asks for bytes past the end of the attachment",
   UNSUPPORTED_FORMAT:
     "the object is not in a format this configuration can read (plaintext where encryption is on, or an A1 or v2 object where it is off)",
@@ -17,6 +19,8 @@ export const ERROR_CODES = {
   INTEGRITY: "the object failed its integrity check: it was corrupted, truncated or tampered with",
   TOO_LARGE: "the object is larger than the MaxConcurrentInputSize memory budget",
   STORE_FAILED: "the storage backend failed the operation (I/O, network, permissions)",
+  SPOOL_FULL:
+    "the write-behind spool holds LocalDisk.MaxPendingSize bytes waiting for upload: a create is refused until it drains",
   BRIDGE_FAILED:
     "an exchange between the daemon and Orthanc failed: the connection closed, or Orthanc refused or sent what the protocol does not allow",
 } as const;

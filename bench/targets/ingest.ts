@@ -34,7 +34,7 @@ const SETUPS: readonly LatencySetup[] = [
   { name: "plugin on RGW", builtIn: false },
   // The same without the delay: what an upload costs beyond its round trip (RGW's own time, the plugin's path).
   { name: "plugin on RGW, no delay", builtIn: false, delayMs: 0 },
-  // Until the spool lands, the daemon warns that it ignores LocalDisk and stores as the plugin does.
+  // Creates answered once synced in the spool on the local disk, uploaded in the background (src/stores/spool/).
   { name: "plugin on RGW + write-behind", builtIn: false, localDisk: { WriteBehind: true } },
 ];
 

@@ -27,6 +27,7 @@ import { createFolderStore } from "../stores/folder.js";
 import { DRIVERS, type DriverOpener } from "../stores/drivers.js";
 import type { ObjectStore } from "../stores/object-store.js";
 import { StorageError } from "../errors.js";
+import { withLocalDisk } from "./local-disk-tier.js";
 import { StorageArea, type StorageAreaOptions, type StorageTier } from "./storage-area.js";
 
 export interface OpenStorageAreaOptions {
@@ -34,6 +35,11 @@ export interface OpenStorageAreaOptions {
   wrapStore?: (store: ObjectStore, tier: string) => ObjectStore;
   /** Told of each tier a read looks at when it must search (StorageAreaOptions.onProbe). */
   onProbe?: StorageAreaOptions["onProbe"];
+  /**
+   * Open OrthancCloudStorage.LocalDisk in front of the backend when configured (the daemon does; the CLI's
+   * tools, which may run beside a daemon, work on the backend alone).
+   */
+  localDisk?: boolean;
 }
 
 export { SINGLE_BACKEND_NAME } from "../config/types.js";
@@ -67,10 +73,26 @@ export async function openStorageArea(
     return new StorageArea({ tiers, writeTo, logger, onProbe });
   }
 
-  const objectTier = await openTier(SINGLE_BACKEND_NAME, config, logger, wrap);
+  // OrthancCloudStorage.LocalDisk (issue 17) sits in front of the one backend; with Backends it is refused.
+  const localDisk = options.localDisk === true ? config.bridge.localDisk : undefined;
+  const objectTier = await openTier(
+    SINGLE_BACKEND_NAME,
+    config,
+    logger,
+    wrap,
+    localDisk === undefined ? undefined : (backend) => withLocalDisk(backend, localDisk, logger),
+  );
   const { common } = config;
+  // issue 17: with write-behind on another node, an object may be in no bucket yet; the wait is the daemon's.
+  const pendingReadWaitMs = localDisk?.pendingReadWaitMs ?? 0;
   if (common.hybridMode === "Disabled") {
-    return new StorageArea({ tiers: [objectTier], writeTo: objectTier.name, logger, onProbe });
+    return new StorageArea({
+      tiers: [objectTier],
+      writeTo: objectTier.name,
+      logger,
+      onProbe,
+      pendingReadWaitMs,
+    });
   }
 
   // spec §2.5: Orthanc's own layout under StorageDirectory, never an extension.
@@ -92,7 +114,13 @@ export async function openStorageArea(
   const [primary, secondary] =
     common.hybridMode === "WriteToObjectStorage" ? [objectTier, fileTier] : [fileTier, objectTier];
   logger.info(`hybrid mode ${common.hybridMode}: primary ${primary.name}, secondary ${secondary.name}`);
-  return new StorageArea({ tiers: [primary, secondary], writeTo: primary.name, logger, onProbe });
+  return new StorageArea({
+    tiers: [primary, secondary],
+    writeTo: primary.name,
+    logger,
+    onProbe,
+    pendingReadWaitMs,
+  });
 }
 
 /** One backend section opened as a tier named `name`: its store, its codec and its key layout. */
@@ -101,6 +129,8 @@ async function openTier(
   { backend, common }: Pick<NamedBackendConfig, "backend" | "common">,
   logger: Logger,
   wrap: (store: ObjectStore, tier: string) => ObjectStore,
+  /** Decorates the (wrapped) backend store: the local disk tier. */
+  decorate?: (store: ObjectStore) => Promise<ObjectStore>,
 ): Promise<StorageTier> {
   const codec = await openCodec(common.encryption, logger);
   const layout: KeyLayout = {
@@ -108,9 +138,10 @@ async function openTier(
     rootPath: common.rootPath,
     encrypted: common.encryption.enabled,
   };
+  const wrapped = wrap(await openObjectStore(backend, logger), name);
   const tier: StorageTier = {
     name,
-    store: wrap(await openObjectStore(backend, logger), name),
+    store: decorate === undefined ? wrapped : await decorate(wrapped),
     codec,
     keysOf: (uuid, contentType) => candidateKeys(layout, uuid, contentType, common.enableLegacyUnknownFiles),
     parseKey: (key) => parseObjectKey(layout, key),

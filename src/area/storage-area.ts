@@ -67,6 +67,12 @@ export interface StorageAreaOptions {
   logger: Logger;
   /** Told of each tier a read without a known location looks at (the daemon counts them: metrics.ts). */
   onProbe?: (tier: string, outcome: ProbeOutcome) => void;
+  /**
+   * LocalDisk.PendingReadWait: how long a read found in no tier polls for the object before failing with
+   * PENDING_ELSEWHERE (another node's write-behind spool may not have uploaded it yet). 0 or absent: NOT_FOUND
+   * at once.
+   */
+  pendingReadWaitMs?: number;
 }
 
 /** One backend reached by name: its operations, without probing the others. */
@@ -87,6 +93,9 @@ export interface BackendAccess {
   /** Delete `key`, or every candidate key; a missing object is not an error. */
   remove(uuid: string, contentType: number, key?: string): Promise<void>;
 }
+
+/** How often a read waiting for a pending object asks again. */
+const PENDING_POLL_MS = 500;
 
 /** A uuid Orthanc never generates (it makes random version-4 uuids): names the start-up probe. */
 const PROBE_UUID = "00000000-0000-0000-0000-000000000000";
@@ -276,7 +285,40 @@ export class StorageArea {
     }
   }
 
+  /**
+   * readFromTiers, again and again for up to pendingReadWaitMs while the object is found nowhere: in a
+   * cluster with write-behind, the node that acknowledged it may not have uploaded it yet.
+   */
   private async readFromTiers(
+    tiers: readonly StorageTier[],
+    uuid: string,
+    contentType: number,
+    key: string | undefined,
+    readFrom: (tier: StorageTier, key: string) => Promise<AttachmentRead | null>,
+  ): Promise<AttachmentRead> {
+    const waitMs = this.options.pendingReadWaitMs ?? 0;
+    const deadline = performance.now() + waitMs;
+    for (let polls = 0; ; polls++) {
+      try {
+        return await this.readFromTiersOnce(tiers, uuid, contentType, key, readFrom);
+      } catch (error) {
+        if (waitMs === 0 || !isStorageError(error, "NOT_FOUND")) throw error;
+        const left = deadline - performance.now();
+        if (left <= 0) {
+          throw new StorageError(
+            "PENDING_ELSEWHERE",
+            { operation: "read attachment", subject: uuid, cause: error },
+            `still not found after ${waitMs / 1000} s and ${polls} more tries (LocalDisk.PendingReadWait): it may ` +
+              "still wait in the write-behind spool of the node that stored it, and appear once that node uploads " +
+              `it; if no node has a backlog, it is lost (${error.message})`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(PENDING_POLL_MS, left)));
+      }
+    }
+  }
+
+  private async readFromTiersOnce(
     tiers: readonly StorageTier[],
     uuid: string,
     contentType: number,

@@ -105,4 +105,13 @@ export const BRIDGE_OPTIONS: readonly OptionSpec[] = [
       'When the tier rules run by themselves: `"HH:MM"`, every day at that time (UTC, 24-hour clock). Not ' +
       "set: only when asked.",
   },
+  {
+    name: "LocalDisk",
+    type: "section",
+    section: "LocalDisk",
+    since: "ours",
+    description:
+      "A tier on this node's local disk in front of the backend: write-behind and a read cache " +
+      "(see OrthancCloudStorage.LocalDisk below). Not set: every operation goes to the backend.",
+  },
 ];

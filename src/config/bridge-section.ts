@@ -5,6 +5,7 @@
 // of the connection reach the bridge in the READY line.
 
 import { BRIDGE_OPTIONS, BRIDGE_SECTION, MAX_BRIDGE_SECONDS } from "./bridge-options.js";
+import { readLocalDiskSection, type LocalDiskOptions } from "./local-disk-section.js";
 import type { ReaderContext } from "./section-reader.js";
 import { SectionReader, isJsonObject, showValue } from "./section-reader.js";
 
@@ -16,6 +17,8 @@ export interface BridgeOptions {
   startupTimeoutS: number;
   requestTimeoutS: number;
   connectTimeoutS: number;
+  /** `LocalDisk`: the local disk tier; undefined when not configured. */
+  localDisk?: LocalDiskOptions;
 }
 
 /** The section read from Orthanc's top level; every problem recorded in the diagnostics. */
@@ -38,6 +41,8 @@ export function readBridgeSection(
   if (node !== undefined) options.node = node;
   const daemon = program(r, "Daemon");
   if (daemon !== undefined) options.daemon = daemon;
+  const localDisk = readLocalDiskSection(r.section("LocalDisk"), context);
+  if (localDisk !== undefined) options.localDisk = localDisk;
   r.warnUnknownOptions();
   return options;
 }

@@ -18,6 +18,7 @@ export function formatResolvedConfig(config: ResolvedConfig): string {
     ...tieringLines(config),
     `StorageDirectory = ${json(config.orthanc.storageDirectory)}`,
     `SyncStorageArea = ${json(config.orthanc.syncStorageArea)}`,
+    ...localDiskLines(config),
   ];
   const { backends } = config;
   if (backends === undefined) {
@@ -72,6 +73,23 @@ function sectionLines(
     ...encryptionLines(common.encryption),
   ];
   return lines.map(([option, value]) => `${path}.${option} = ${value}`);
+}
+
+/** OrthancCloudStorage.LocalDisk, when configured, in the units of the file. */
+function localDiskLines(config: ResolvedConfig): string[] {
+  const localDisk = config.bridge.localDisk;
+  if (localDisk === undefined) return [];
+  const lines: Line[] = [
+    ["Path", json(localDisk.path)],
+    ["WriteBehind", json(localDisk.writeBehind)],
+    ["MaxPendingSize", String(localDisk.maxPendingBytes / BYTES_PER_MB)],
+    ["UploadConcurrency", String(localDisk.uploadConcurrency)],
+    ["ShutdownDrainTimeout", String(localDisk.shutdownDrainTimeoutMs / 1000)],
+    ["PendingReadWait", String(localDisk.pendingReadWaitMs / 1000)],
+    ["BacklogAlertAge", String(localDisk.backlogAlertAgeMs / 1000)],
+    ["ReadCacheSize", String(localDisk.readCacheBytes / BYTES_PER_MB)],
+  ];
+  return lines.map(([option, value]) => `OrthancCloudStorage.LocalDisk.${option} = ${value}`);
 }
 
 /** The section's own lines, from its module under sections/. */

@@ -4,6 +4,7 @@
 
 import type { BackendSectionModule } from "./backend-section.js";
 import { BRIDGE_OPTIONS } from "./bridge-options.js";
+import { LOCAL_DISK_OPTIONS } from "./local-disk-section.js";
 import {
   COMMON,
   ENCRYPTION,
@@ -34,6 +35,7 @@ export const OPTION_GROUPS: readonly OptionGroup[] = [
   { id: "LocalObjectStorage", title: "LocalObjectStorage", options: localObjectSection.options },
   { id: "Orthanc", title: "Orthanc's global options", options: ORTHANC },
   { id: "OrthancCloudStorage", title: "OrthancCloudStorage (the bridge)", options: BRIDGE_OPTIONS },
+  { id: "LocalDisk", title: "OrthancCloudStorage.LocalDisk (local disk tier)", options: LOCAL_DISK_OPTIONS },
 ];
 
 export function optionGroup(id: OptionGroupId): OptionGroup {

@@ -73,7 +73,7 @@ export interface OptionSpec {
 }
 
 export type OptionGroupId =
-  "common" | BackendSection | "StorageEncryption" | "Orthanc" | "OrthancCloudStorage";
+  "common" | BackendSection | "StorageEncryption" | "Orthanc" | "OrthancCloudStorage" | "LocalDisk";
 
 export interface OptionGroup {
   readonly id: OptionGroupId;

@@ -115,6 +115,15 @@ export function resolveConfig(orthancJson: unknown, options: ResolveOptions = {}
 
   let resolved: Pick<ResolvedConfig, "backend" | "common" | "backends" | "tiering"> | undefined;
   if (named) {
+    if (bridge.localDisk !== undefined) {
+      // The spool records keys, not which backend each object is for: after WriteTo changed, a pending object
+      // would be uploaded to the new target. Refused until it does.
+      diagnostics.error(
+        `${BACKENDS_PATH}`,
+        "cannot be used with OrthancCloudStorage.LocalDisk yet (the write-behind spool does not record which " +
+          "backend each object goes to): remove LocalDisk, or use a single backend section",
+      );
+    }
     const backends = readBackends(backendsJson, sections, readSection, diagnostics);
     const target = backends?.named.find((backend) => backend.name === backends.writeTo);
     if (backends !== undefined && target !== undefined) {

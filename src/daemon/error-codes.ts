@@ -6,6 +6,7 @@ import { OrthancCode } from "./protocol.js";
 
 const CODES: Readonly<Record<ErrorCode, number>> = {
   NOT_FOUND: OrthancCode.InexistentFile,
+  PENDING_ELSEWHERE: OrthancCode.InexistentFile,
   BAD_RANGE: OrthancCode.BadRange,
   INTEGRITY: OrthancCode.CorruptedFile,
   UNSUPPORTED_FORMAT: OrthancCode.CorruptedFile,
@@ -13,6 +14,7 @@ const CODES: Readonly<Record<ErrorCode, number>> = {
   TOO_LARGE: OrthancCode.NotEnoughMemory,
   INVALID_ATTACHMENT: OrthancCode.ParameterOutOfRange,
   STORE_FAILED: OrthancCode.StorageAreaPlugin,
+  SPOOL_FULL: OrthancCode.FullStorage,
   CONFIG_INVALID: OrthancCode.StorageAreaPlugin,
   CONFIG_UNREADABLE: OrthancCode.StorageAreaPlugin,
   KEY_FILE_INVALID: OrthancCode.StorageAreaPlugin,

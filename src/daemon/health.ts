@@ -7,6 +7,7 @@ import type { BackendSection } from "../config/types.js";
 import { A1Codec } from "../crypto/a1-codec.js";
 import { EncryptedCodec } from "../crypto/encrypted-codec.js";
 import { describeCause } from "../errors.js";
+import type { SpoolBacklog, SpoolStore } from "../stores/spool/spool-store.js";
 import type { RestRoute } from "./rest-router.js";
 import type { Versions } from "./versions.js";
 
@@ -20,6 +21,11 @@ export interface HealthReport {
     latencyMs: number;
     error?: string;
   };
+  /**
+   * With write-behind: what waits for upload. `alert` says why the node is unhealthy on its account: the
+   * oldest object older than LocalDisk.BacklogAlertAge, or the spool 90% full.
+   */
+  spool?: SpoolBacklog & { capacityBytes: number; alert?: string };
   /** `loaded` is false when StorageEncryption is disabled: no key is needed then. */
   keys: { loaded: boolean; currentKeyId?: number };
   versions: Versions;
@@ -31,7 +37,12 @@ export interface HealthOptions {
   versions: Versions;
   /** How long a probe may take before the backend counts as unreachable. */
   timeoutMs?: number;
+  /** The write-behind spool, and when its backlog makes the node unhealthy. */
+  spool?: { store: SpoolStore; capacityBytes: number; alertAgeMs: number };
 }
+
+/** The share of LocalDisk.MaxPendingSize past which the node reports unhealthy: creates fail soon after. */
+const SPOOL_ALERT_FILL = 0.9;
 
 /** Load balancers commonly give a probe 5 s; answer well within it. */
 const DEFAULT_TIMEOUT_MS = 3000;
@@ -61,12 +72,36 @@ export class HealthCheck {
         ? { loaded: true, currentKeyId: codec.ring.current.id }
         : { loaded: false };
     const encrypted = codec.format !== "plaintext";
-    return {
-      healthy: probe.reachable && (keys.loaded || !encrypted),
+    const spool = this.spoolReport();
+    const report: HealthReport = {
+      healthy: probe.reachable && (keys.loaded || !encrypted) && spool?.alert === undefined,
       backend: { section, location: tier?.store.location ?? "", ...probe, latencyMs: round(probe.latencyMs) },
       keys,
       versions,
     };
+    if (spool !== undefined) report.spool = spool;
+    return report;
+  }
+
+  private spoolReport(): HealthReport["spool"] {
+    const { spool } = this.options;
+    if (spool === undefined) return undefined;
+    const backlog = spool.store.backlog();
+    const report: NonNullable<HealthReport["spool"]> = {
+      ...backlog,
+      oldestAgeS: round(backlog.oldestAgeS),
+      capacityBytes: spool.capacityBytes,
+    };
+    if (backlog.oldestAgeS * 1000 > spool.alertAgeMs) {
+      report.alert =
+        `the oldest object in the write-behind spool waits for ${Math.round(backlog.oldestAgeS)} s ` +
+        `(LocalDisk.BacklogAlertAge: ${spool.alertAgeMs / 1000} s)`;
+    } else if (backlog.bytes > SPOOL_ALERT_FILL * spool.capacityBytes) {
+      report.alert =
+        `the write-behind spool is ${Math.round((100 * backlog.bytes) / spool.capacityBytes)}% full ` +
+        "(LocalDisk.MaxPendingSize): creates fail once it is full";
+    }
+    return report;
   }
 
   route(): RestRoute {

@@ -9,6 +9,7 @@ import type { ProbeOutcome } from "../area/storage-area.js";
 import type { BackendSection } from "../config/types.js";
 import type { MemoryBudget } from "../crypto/memory-budget.js";
 import { isStorageError } from "../errors.js";
+import type { SpoolBacklog, SpoolStore } from "../stores/spool/spool-store.js";
 import { observeStore, type StoreMethod, type StoreOutcome } from "../stores/observed-store.js";
 import type { ObjectStore } from "../stores/object-store.js";
 import { Op, type OpCode } from "./protocol.js";
@@ -177,6 +178,39 @@ export class DaemonMetrics implements DispatchObserver {
    */
   readProbed(tier: string, outcome: ProbeOutcome): void {
     this.readProbes.inc({ tier, outcome });
+  }
+
+  /** Gauges of the write-behind spool's backlog (LocalDisk.WriteBehind on only). */
+  watchSpool(spool: SpoolStore, maxPendingBytes: number): void {
+    const registers = [this.registry];
+    const gauge = (name: string, help: string, value: (backlog: SpoolBacklog) => number): void => {
+      new Gauge({
+        name: `${PREFIX}${name}`,
+        help,
+        registers,
+        collect() {
+          this.set(value(spool.backlog()));
+        },
+      });
+    };
+    new Gauge({
+      name: `${PREFIX}spool_capacity_bytes`,
+      help: "LocalDisk.MaxPendingSize, in bytes",
+      registers,
+    }).set(maxPendingBytes);
+    gauge(
+      "spool_objects",
+      "Objects acknowledged to Orthanc and not yet uploaded to the backend",
+      (b) => b.objects,
+    );
+    gauge("spool_bytes", "Bytes of those objects", (b) => b.bytes);
+    gauge("spool_oldest_age_seconds", "Age of the oldest object waiting in the spool", (b) => b.oldestAgeS);
+    gauge("spool_uploading", "Uploads from the spool in progress", (b) => b.uploading);
+    gauge(
+      "spool_failing",
+      "1 while uploads from the spool fail (the backend's error is in the health report)",
+      (b) => (b.failing === undefined ? 0 : 1),
+    );
   }
 
   /** `store`, its requests counted and timed under its tier and driver. */

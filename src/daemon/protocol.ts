@@ -91,9 +91,11 @@
 // waits StartupTimeout for its handshake, and restarts it when it dies.
 //
 // Start-up handshake, on the daemon's stdout, one line each:
-//   "OCS READY range=<0|1> request-timeout=<s> connect-timeout=<s> socket=<path>"   serving (encodeReadyLine):
-//        range=1 when READ_RANGE may be registered (the stored format allows it); the
-//        timeouts are OrthancCloudStorage's RequestTimeout and ConnectTimeout; the path is the rest of the line
+//   "OCS READY range=<0|1> request-timeout=<s> connect-timeout=<s> stop-grace=<s> socket=<path>"   serving
+//        (encodeReadyLine): range=1 when READ_RANGE may be registered (the stored format allows it); the
+//        timeouts are OrthancCloudStorage's RequestTimeout and ConnectTimeout; stop-grace is how long the
+//        daemon may take to exit once its stdin closes (the write-behind spool's drain): the supervisor and
+//        the bridge wait that long, never less than their own grace; the path is the rest of the line
 //   "OCS DISABLED <reason>"                  no backend section: the plugin stays disabled
 //   "OCS FAILED <reason>"                    Orthanc must refuse to start; the reason is for its log
 // The daemon's log lines go to stderr as "I <text>", "W <text>" or "E <text>" (LogPrefix, src/log.ts).
@@ -186,19 +188,30 @@ export const Handshake = {
   DISABLED: "OCS DISABLED",
   FAILED: "OCS FAILED",
 } as const;
-const READY_FIELDS = ["range", "request-timeout", "connect-timeout", "socket"] as const;
+const READY_FIELDS = ["range", "request-timeout", "connect-timeout", "stop-grace", "socket"] as const;
 
 /** What a READY line tells the bridge. */
 export interface ReadyLine {
   range: boolean;
   requestTimeoutS: number;
   connectTimeoutS: number;
+  /**
+   * How long the bridge waits for the daemon to exit once Orthanc stops, before SIGTERM (the write-behind
+   * spool's drain, LocalDisk.ShutdownDrainTimeout); the bridge never waits less than its own 5 s.
+   */
+  stopGraceS: number;
   socketPath: string;
 }
 
-/** "OCS READY range=1 request-timeout=1200 connect-timeout=5 socket=/tmp/…/bridge.sock" */
+/** "OCS READY range=1 request-timeout=1200 connect-timeout=5 stop-grace=5 socket=/tmp/…/bridge.sock" */
 export function encodeReadyLine(ready: ReadyLine): string {
-  const values = [ready.range ? 1 : 0, ready.requestTimeoutS, ready.connectTimeoutS, ready.socketPath];
+  const values = [
+    ready.range ? 1 : 0,
+    ready.requestTimeoutS,
+    ready.connectTimeoutS,
+    ready.stopGraceS,
+    ready.socketPath,
+  ];
   return [Handshake.READY, ...READY_FIELDS.map((field, i) => `${field}=${values[i]}`)].join(" ");
 }
 
@@ -208,11 +221,18 @@ export function decodeReadyLine(line: string): ReadyLine | undefined {
     `^${Handshake.READY} ${READY_FIELDS.map((field) => `${field}=(${field === "socket" ? ".+" : "\\d+"})`).join(" ")}$`,
   ).exec(line);
   if (match === null) return undefined;
-  const [range, request, connect, socketPath] = match.slice(1) as [string, string, string, string];
+  const [range, request, connect, stopGrace, socketPath] = match.slice(1) as [
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
   return {
     range: range === "1",
     requestTimeoutS: Number(request),
     connectTimeoutS: Number(connect),
+    stopGraceS: Number(stopGrace),
     socketPath,
   };
 }

@@ -9,7 +9,9 @@ import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
+import { spoolOf } from "../area/local-disk-tier.js";
 import { openStorageArea } from "../area/open-storage-area.js";
+import type { StorageArea } from "../area/storage-area.js";
 import { parseOrthancConfigText } from "../config/read-config.js";
 import { resolveConfig } from "../config/parse-config.js";
 import { configServesRangeReads } from "../area/range-reads.js";
@@ -58,15 +60,32 @@ async function start(): Promise<void> {
   const area = await openStorageArea(config, logger, {
     wrapStore: (store, tier) => metrics.observeStore(store, tier),
     onProbe: (tier, outcome) => metrics.readProbed(tier, outcome),
+    localDisk: true,
   });
   // One budget per backend that encrypts (docs/backends.md); a single section has one.
   const budgets = new Set(
     area.tiers.flatMap(({ codec }) => (codec instanceof EncryptedCodec ? [codec.budget] : [])),
   );
   if (budgets.size > 0) metrics.watchMemoryBudgets([...budgets]);
+  const spool = spoolOf(area);
+  const localDisk = config.bridge.localDisk;
+  if (spool !== undefined && localDisk !== undefined) metrics.watchSpool(spool, localDisk.maxPendingBytes);
   await area.checkAccess();
 
-  const health = new HealthCheck({ area, section, versions });
+  const health = new HealthCheck({
+    area,
+    section,
+    versions,
+    ...(spool !== undefined && localDisk !== undefined
+      ? {
+          spool: {
+            store: spool,
+            capacityBytes: localDisk.maxPendingBytes,
+            alertAgeMs: localDisk.backlogAlertAgeMs,
+          },
+        }
+      : {}),
+  });
   const router = new RestRouter(
     [
       health.route(),
@@ -85,7 +104,8 @@ async function start(): Promise<void> {
     observer: metrics,
   });
   // Handlers first: a stop request may follow the handshake at once.
-  const stop = (why: string): void => void shutdown(why, server, socketDir);
+  const drainTimeoutMs = spool === undefined ? 0 : (localDisk?.shutdownDrainTimeoutMs ?? 0);
+  const stop = (why: string): void => void shutdown(why, { server, socketDir, area, drainTimeoutMs });
   process.stdin.on("end", () => stop("stdin closed: Orthanc is gone"));
   process.stdin.on("close", () => stop("stdin closed: Orthanc is gone"));
   process.on("SIGTERM", () => stop("SIGTERM"));
@@ -99,19 +119,48 @@ async function start(): Promise<void> {
       range: configServesRangeReads(config),
       requestTimeoutS: config.bridge.requestTimeoutS,
       connectTimeoutS: config.bridge.connectTimeoutS,
+      // The drain, and a margin for the exit itself.
+      stopGraceS: Math.ceil(drainTimeoutMs / 1000) + STOP_MARGIN_S,
       socketPath,
     }),
   );
   logger.info(`serving Orthanc on ${socketPath} (pid ${process.pid}, Node.js ${process.version})`);
 }
 
+/** Beyond the spool's drain, what the daemon asks to be given to exit (the supervisor's own minimum is 5 s). */
+const STOP_MARGIN_S = 3;
+
+interface Running {
+  server: BridgeServer;
+  socketDir: string;
+  area: StorageArea;
+  /** LocalDisk.ShutdownDrainTimeout with write-behind on; 0 otherwise. */
+  drainTimeoutMs: number;
+}
+
 let stopping = false;
-async function shutdown(why: string, server: BridgeServer, socketDir: string): Promise<void> {
+async function shutdown(why: string, { server, socketDir, area, drainTimeoutMs }: Running): Promise<void> {
   if (stopping) return;
   stopping = true;
   logger.info(`stopping: ${why}`);
   await server.close();
   await rm(socketDir, { recursive: true, force: true });
+  const spool = spoolOf(area);
+  if (spool !== undefined && spool.backlog().objects > 0) {
+    const before = spool.backlog();
+    logger.warn(
+      `write-behind spool: uploading ${before.objects} object(s) (${before.bytes} bytes) before exiting, ` +
+        `for up to ${drainTimeoutMs / 1000} s (LocalDisk.ShutdownDrainTimeout)`,
+    );
+    if (!(await spool.drain(drainTimeoutMs))) {
+      const left = spool.backlog();
+      logger.warn(
+        `write-behind spool: ${left.objects} object(s) (${left.bytes} bytes) still wait for upload; they are ` +
+          "uploaded when this node starts again, and exist only on its local disk until then",
+      );
+    }
+  }
+  await area.close().catch((error: unknown) => logger.warn(`closing the storage: ${describeCause(error)}`));
   process.exit(0);
 }
 

@@ -74,7 +74,7 @@ function describeExit(code: number | null, signal: NodeJS.Signals | null): strin
 
 /** The handshake a daemon answered (the line after "OCS "), or why it did not. */
 type Outcome =
-  | { kind: "ready"; line: string; range: boolean }
+  | { kind: "ready"; line: string; range: boolean; stopGraceS: number }
   | { kind: "disabled" | "failed"; line: string; reason: string };
 
 /** How the daemon is started: OrthancCloudStorage's options, read (and validated: by the daemon) here. */
@@ -207,6 +207,8 @@ class Supervisor {
   private stopping = false;
   private readonly stopped: Promise<void>;
   private wake: () => void = () => undefined;
+  /** The running daemon's stop-grace (READY line): how long it may take to exit once its stdin closes. */
+  private stopGraceS = STOP_GRACE_S;
 
   constructor(private readonly launch: Launch) {
     this.stopped = new Promise((resolve) => (this.wake = resolve));
@@ -268,6 +270,7 @@ class Supervisor {
     if (first.kind === "ready") this.logReady(first.line, "the daemon is ready");
     emit(first.line);
     if (first.kind !== "ready") return;
+    this.stopGraceS = first.stopGraceS;
     for (;;) {
       const status = await Promise.race([this.daemon?.ended, this.stopped]);
       if (this.stopping || status === undefined) break;
@@ -278,7 +281,8 @@ class Supervisor {
       );
       if (!(await this.restart(first.range))) break;
     }
-    await this.daemon?.stop(STOP_GRACE_S);
+    // The daemon's write-behind spool drains at its exit: it says for how long in its READY line.
+    await this.daemon?.stop(Math.max(STOP_GRACE_S, this.stopGraceS));
   }
 
   /** Starts daemons until one is READY; false when Orthanc stops first. */
@@ -288,6 +292,7 @@ class Supervisor {
       const outcome = await this.start();
       if (this.stopping) return false;
       if (outcome.kind === "ready") {
+        this.stopGraceS = outcome.stopGraceS;
         this.logReady(outcome.line, "the daemon was restarted");
         emit(outcome.line);
         if (outcome.range !== range) {
@@ -325,7 +330,7 @@ class Supervisor {
 
 function classify(line: string): Outcome {
   const ready = decodeReadyLine(line);
-  if (ready !== undefined) return { kind: "ready", line, range: ready.range };
+  if (ready !== undefined) return { kind: "ready", line, range: ready.range, stopGraceS: ready.stopGraceS };
   for (const [kind, word] of [
     ["disabled", Handshake.DISABLED],
     ["failed", Handshake.FAILED],

@@ -257,7 +257,8 @@ function sizeMismatch(path: string, received: number, size: number): StorageErro
   return new StorageError("INTEGRITY", { operation: "write", subject: path }, detail);
 }
 
-function storeError(operation: string, path: string, cause: unknown): StorageError {
+/** A STORE_FAILED error for a file, with the OS error in words an administrator can act on. */
+export function storeError(operation: string, path: string, cause: unknown): StorageError {
   const code = (cause as NodeJS.ErrnoException | undefined)?.code;
   const hint = code === undefined ? undefined : OS_ERROR_HINTS[code];
   const detail = hint === undefined ? describeCause(cause) : `${hint} (${describeCause(cause)})`;

@@ -120,6 +120,10 @@ describe("OrthancCloudStorage.Backends", () => {
         /^OrthancCloudStorage\.Backends\.b\.LocalObjectStorage\.Path: expected a folder apart from backend "a"'s/,
       ],
       [
+        withBackends({ Backends: { hot: HOT }, LocalDisk: { Path: "/srv/tier", WriteBehind: true } }),
+        /^OrthancCloudStorage\.Backends: cannot be used with OrthancCloudStorage\.LocalDisk yet/,
+      ],
+      [
         withBackends({ Backends: { hot: { AwsS3Storage: { Region: "eu-west-1" } } } }),
         /^OrthancCloudStorage\.Backends\.hot\.AwsS3Storage\.BucketName: /,
       ],

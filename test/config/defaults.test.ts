@@ -16,6 +16,8 @@ interface DefaultRow {
   sections: readonly BackendSection[];
   /** Extra options needed to read this one (e.g. a MasterKey to see the other encryption defaults). */
   extra?: Record<string, unknown>;
+  /** Top-level sections needed to read this one (e.g. OrthancCloudStorage.LocalDisk with its Path). */
+  globals?: Record<string, unknown>;
   actual: (config: ResolvedConfig) => unknown;
   expected: unknown;
 }
@@ -425,13 +427,38 @@ const ROWS: readonly DefaultRow[] = [
     actual: (c) => c.tiering?.schedule,
     expected: undefined,
   },
+  {
+    group: "OrthancCloudStorage",
+    option: "LocalDisk",
+    sections: BACKEND_SECTIONS,
+    actual: (c) => c.bridge.localDisk,
+    expected: undefined,
+  },
+  ...(
+    [
+      ["WriteBehind", "writeBehind", false],
+      ["MaxPendingSize", "maxPendingBytes", 10240 * MIB],
+      ["UploadConcurrency", "uploadConcurrency", 4],
+      ["ShutdownDrainTimeout", "shutdownDrainTimeoutMs", 30_000],
+      ["PendingReadWait", "pendingReadWaitMs", 10_000],
+      ["BacklogAlertAge", "backlogAlertAgeMs", 300_000],
+      ["ReadCacheSize", "readCacheBytes", 0],
+    ] as const
+  ).map(([option, field, expected]): DefaultRow => ({
+    group: "LocalDisk",
+    option,
+    sections: ["LocalObjectStorage"],
+    globals: { OrthancCloudStorage: { LocalDisk: { Path: "/srv/tier" } } },
+    actual: (c) => c.bridge.localDisk?.[field],
+    expected,
+  })),
 ];
 
 describe("config defaults", () => {
   for (const row of ROWS) {
     for (const section of row.sections) {
       it(`${row.group}.${row.option} defaults to ${JSON.stringify(row.expected)} (${section})`, () => {
-        assert.deepEqual(row.actual(resolveOk(config(section, row.extra))), row.expected);
+        assert.deepEqual(row.actual(resolveOk(config(section, row.extra, row.globals))), row.expected);
       });
     }
   }
@@ -461,6 +488,7 @@ describe("config defaults", () => {
     const covered = new Set([
       ...ROWS.map((r) => `${r.group}.${r.option}`),
       ...REQUIRED.map((r) => `${r.section}.${r.option}`),
+      "LocalDisk.Path", // required: test/config/local-disk-section.test.ts
     ]);
     const missing = OPTION_GROUPS.flatMap((g) => g.options.map((o) => `${g.id}.${o.name}`)).filter(
       (name) => !covered.has(name),

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
-import { access, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { access, mkdir, mkdtemp, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -57,6 +57,48 @@ describe("daemon process", () => {
     await assert.rejects(access(dirname(socket)), { code: "ENOENT" }, "the private socket folder is removed");
     assert.ok(
       daemon.stderr.some((line) => /^I stopping: stdin closed/.test(line)),
+      daemon.stderr.join("\n"),
+    );
+  });
+
+  it("with write-behind, drains the spool when stdin closes, retrying at once, and tells the bridge to wait for it", async () => {
+    const root = await scratch();
+    const objects = join(root, "objects");
+    const daemon = await startDaemon({
+      LocalObjectStorage: { Path: objects, StorageEncryption: { Enable: false } },
+      OrthancCloudStorage: {
+        LocalDisk: { Path: join(root, "tier"), WriteBehind: true, ShutdownDrainTimeout: 20 },
+      },
+    });
+    const ready = decodeReadyLine(`OCS ${daemon.handshake}`);
+    assert.ok(ready, daemon.handshake);
+    assert.equal(ready.stopGraceS, 23, "the drain's 20 s and a margin to exit");
+    // The backend "down": a file where its folder was.
+    await rename(objects, `${objects}.away`);
+    await writeFile(objects, "not a folder");
+    const client = await BridgeClient.connect(ready.socketPath);
+    const uuids = [randomUUID(), randomUUID(), randomUUID()];
+    for (const uuid of uuids) {
+      const answer = await client.call(
+        { op: Op.CREATE, contentType: 1, size: 3, start: 0, uuid },
+        Buffer.from("abc"),
+      );
+      assert.equal(answer.code, 0, "acknowledged into the spool");
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // uploads failed, retries backed off
+    client.close();
+    await rm(objects);
+    await rename(`${objects}.away`, objects);
+    daemon.child.stdin.end();
+    assert.equal(await daemon.exited, 0);
+    assert.deepEqual((await readdir(objects)).sort(), uuids.map((uuid) => `${uuid}.dcm`).sort());
+    assert.deepEqual(await readdir(join(root, "tier", "spool")), [], "drained, and the lock released");
+    assert.ok(
+      daemon.stderr.some((line) =>
+        /^W write-behind spool: uploading 3 object\(s\) \(9 bytes\) before exiting, for up to 20 s/.test(
+          line,
+        ),
+      ),
       daemon.stderr.join("\n"),
     );
   });

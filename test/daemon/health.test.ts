@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Readable } from "node:stream";
 import { describe, it } from "node:test";
 
@@ -11,6 +14,7 @@ import { PlainCodec } from "../../src/crypto/plain-codec.js";
 import { HealthCheck, type HealthReport } from "../../src/daemon/health.js";
 import type { RestRequest } from "../../src/daemon/protocol.js";
 import type { ObjectBody, ObjectStore } from "../../src/stores/object-store.js";
+import { SpoolStore } from "../../src/stores/spool/spool-store.js";
 import { noCallbacks } from "../helpers/no-callbacks.js";
 import { MemoryLogger } from "../helpers/memory-logger.js";
 
@@ -44,8 +48,8 @@ function probeStore(get: () => Promise<ObjectBody | null>): ObjectStore & { gets
   return store;
 }
 
-function check(store: ObjectStore, codec: ObjectCodec = new PlainCodec(), timeoutMs = 3000): HealthCheck {
-  const area = new StorageArea({
+function areaOf(store: ObjectStore, codec: ObjectCodec = new PlainCodec()): StorageArea {
+  return new StorageArea({
     tiers: [
       {
         name: "object-storage",
@@ -59,7 +63,15 @@ function check(store: ObjectStore, codec: ObjectCodec = new PlainCodec(), timeou
     writeTo: "object-storage",
     logger: new MemoryLogger(),
   });
-  return new HealthCheck({ area, section: "AwsS3Storage", versions: VERSIONS, timeoutMs });
+}
+
+function check(store: ObjectStore, codec: ObjectCodec = new PlainCodec(), timeoutMs = 3000): HealthCheck {
+  return new HealthCheck({
+    area: areaOf(store, codec),
+    section: "AwsS3Storage",
+    versions: VERSIONS,
+    timeoutMs,
+  });
 }
 
 async function answer(health: HealthCheck): Promise<{ status: number; report: HealthReport }> {
@@ -153,5 +165,49 @@ describe("health check", () => {
       [200, 200, 200],
     );
     assert.equal(store.gets, 1);
+  });
+
+  it("reports the write-behind backlog, and turns 503 once it is older than BacklogAlertAge or 90% full", async () => {
+    const folder = await mkdtemp(join(tmpdir(), "ocs-health-spool-"));
+    const backend = probeStore(() => Promise.resolve(null));
+    backend.put = () => Promise.reject(new Error("connection refused"));
+    const spool = await SpoolStore.open(backend, {
+      folder,
+      maxPendingBytes: 100,
+      concurrency: 1,
+      logger: new MemoryLogger(),
+      retryBaseMs: 10_000,
+    });
+    try {
+      const health = (alertAgeMs: number): HealthCheck => {
+        return new HealthCheck({
+          area: areaOf(backend),
+          section: "AwsS3Storage",
+          versions: VERSIONS,
+          spool: { store: spool, capacityBytes: 100, alertAgeMs },
+        });
+      };
+      await spool.put("a", Buffer.alloc(50));
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      const young = await answer(health(60_000));
+      assert.equal(young.status, 200);
+      assert.equal(young.report.spool?.objects, 1);
+      assert.equal(young.report.spool?.bytes, 50);
+      assert.equal(young.report.spool?.capacityBytes, 100);
+      assert.match(young.report.spool?.failing?.error ?? "", /connection refused/);
+      const old = await answer(health(10));
+      assert.equal(old.status, 503);
+      assert.match(
+        old.report.spool?.alert ?? "",
+        /oldest object in the write-behind spool waits .*BacklogAlertAge/,
+      );
+      await spool.put("b", Buffer.alloc(45));
+      const full = await answer(health(60_000));
+      assert.equal(full.status, 503);
+      assert.match(full.report.spool?.alert ?? "", /95% full/);
+    } finally {
+      await spool.close();
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 });

@@ -68,6 +68,7 @@ describe("the READY line", () => {
     range: true,
     requestTimeoutS: 1200,
     connectTimeoutS: 5,
+    stopGraceS: 35,
     socketPath: "/tmp/ocs-a b/bridge.sock",
   };
 
@@ -83,6 +84,6 @@ describe("the READY line", () => {
     );
     const match = pattern.exec(encodeReadyLine({ ...ready, range: false }));
     assert.ok(match, READY_SCANF_FORMAT);
-    assert.deepEqual(match.slice(1), ["0", "1200", "5", ready.socketPath]);
+    assert.deepEqual(match.slice(1), ["0", "1200", "5", "35", ready.socketPath]);
   });
 });

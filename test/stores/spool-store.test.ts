@@ -1,0 +1,337 @@
+// The write-behind spool in front of the folder store (fast, local): acknowledged objects are durable in
+// the spool, drain to the backend oldest first, are readable and deletable all along, survive a restart,
+// and never reach the backend half-written or after their delete.
+
+import assert from "node:assert/strict";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { after, describe, it } from "node:test";
+
+import { isStorageError } from "../../src/errors.js";
+import { createFolderStore } from "../../src/stores/folder.js";
+import type { ObjectStore } from "../../src/stores/object-store.js";
+import { SpoolStore, type SpoolOptions } from "../../src/stores/spool/spool-store.js";
+import { encodeSpoolHeader } from "../../src/stores/spool/spool-file.js";
+import { filesUnder } from "../../test-support/folder.js";
+import { MemoryLogger } from "../helpers/memory-logger.js";
+import { objectStoreConformance } from "./conformance.js";
+
+const folders: string[] = [];
+after(async () => {
+  for (const folder of folders) await rm(folder, { recursive: true, force: true });
+});
+
+async function tempFolder(prefix: string): Promise<string> {
+  const folder = await mkdtemp(join(tmpdir(), prefix));
+  folders.push(folder);
+  return folder;
+}
+
+/** A backend whose requests can be held (the backend "down") and that records the order of its puts. */
+class Gate implements ObjectStore {
+  readonly driver = "gate";
+  readonly location: string;
+  readonly puts: string[] = [];
+  down = false;
+  /** While set, puts wait for it. */
+  hold: Promise<void> | undefined;
+
+  constructor(private readonly inner: ObjectStore) {
+    this.location = inner.location;
+  }
+  private check(): void {
+    if (this.down) throw new Error("connection refused (test backend down)");
+  }
+  async put(key: string, data: Uint8Array): Promise<void> {
+    await this.hold;
+    this.check();
+    await this.inner.put(key, data);
+    this.puts.push(key);
+  }
+  async putStream(key: string, body: Readable, size: number): Promise<void> {
+    await this.hold;
+    this.check();
+    await this.inner.putStream(key, body, size);
+    this.puts.push(key);
+  }
+  get: ObjectStore["get"] = async (key, range) => (this.check(), this.inner.get(key, range));
+  head: ObjectStore["head"] = async (key) => (this.check(), this.inner.head(key));
+  delete: ObjectStore["delete"] = async (key) => (this.check(), this.inner.delete(key));
+  list: ObjectStore["list"] = (prefix) => this.inner.list(prefix);
+  close = (): Promise<void> => Promise.resolve();
+}
+
+interface Setup {
+  spool: SpoolStore;
+  gate: Gate;
+  backendRoot: string;
+  spoolFolder: string;
+  logger: MemoryLogger;
+  reopen(overrides?: Partial<SpoolOptions>, backend?: ObjectStore): Promise<SpoolStore>;
+}
+
+async function setup(overrides: Partial<SpoolOptions> = {}): Promise<Setup> {
+  const backendRoot = await tempFolder("ocs-spool-backend-");
+  const spoolFolder = join(await tempFolder("ocs-spool-"), "spool");
+  const gate = new Gate(await createFolderStore({ root: backendRoot, fsync: false }));
+  const logger = new MemoryLogger();
+  const options = (more: Partial<SpoolOptions> = {}): SpoolOptions => ({
+    folder: spoolFolder,
+    maxPendingBytes: 64 * 1024 * 1024,
+    concurrency: 2,
+    logger,
+    retryBaseMs: 20,
+    retryMaxMs: 100,
+    ...overrides,
+    ...more,
+  });
+  const spool = await SpoolStore.open(gate, options());
+  return {
+    spool,
+    gate,
+    backendRoot,
+    spoolFolder,
+    logger,
+    reopen: (more, backend = gate) => SpoolStore.open(backend, options(more)),
+  };
+}
+
+async function readAll(store: ObjectStore, key: string): Promise<Buffer | null> {
+  const object = await store.get(key);
+  if (object === null) return null;
+  const chunks: Buffer[] = [];
+  for await (const chunk of object.body as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+async function spoolFiles(folder: string): Promise<string[]> {
+  return (await readdir(folder)).filter((name) => name !== "lock").sort();
+}
+
+objectStoreConformance("write-behind spool over the folder store", async () => {
+  const { spool } = await setup();
+  return { store: spool, cleanup: () => spool.close() };
+});
+
+describe("write-behind spool", () => {
+  it("acknowledges a put with the bytes in the spool, serves them from there, then uploads them", async () => {
+    const { spool, gate, backendRoot, spoolFolder } = await setup();
+    let release!: () => void;
+    gate.hold = new Promise((resolve) => (release = resolve));
+    await spool.put("a/one.dcm", Buffer.from("first object"));
+    assert.deepEqual(await filesUnder(backendRoot), [], "not uploaded yet");
+    assert.equal((await spoolFiles(spoolFolder)).length, 1);
+    assert.equal((await readAll(spool, "a/one.dcm"))?.toString(), "first object");
+    const range = await spool.get("a/one.dcm", { start: 6, end: 12 });
+    assert.equal(range?.size, 12);
+    assert.equal(range?.bytes?.toString(), "object");
+    assert.deepEqual(await spool.head("a/one.dcm"), { key: "a/one.dcm", size: 12 });
+    assert.deepEqual(spool.backlog().objects, 1);
+    release();
+    assert.equal(await spool.drain(5000), true);
+    assert.deepEqual(await filesUnder(backendRoot), ["a/one.dcm"]);
+    assert.equal((await readFile(join(backendRoot, "a/one.dcm"))).toString(), "first object");
+    assert.deepEqual(await spoolFiles(spoolFolder), [], "its spool file is gone once uploaded");
+    assert.equal((await readAll(spool, "a/one.dcm"))?.toString(), "first object", "now from the backend");
+    assert.deepEqual(spool.backlog(), { objects: 0, bytes: 0, oldestAgeS: 0, uploading: 0 });
+    await spool.close();
+  });
+
+  it("uploads in the order of acknowledgement, UploadConcurrency at a time", async () => {
+    const { spool, gate } = await setup({ concurrency: 1 });
+    gate.down = true;
+    const keys = Array.from({ length: 8 }, (_, i) => `k${7 - i}`);
+    for (const key of keys) await spool.put(key, Buffer.from(key));
+    gate.down = false;
+    assert.equal(await spool.drain(10_000), true);
+    assert.deepEqual(gate.puts, keys);
+    await spool.close();
+  });
+
+  it("streams large objects both ways, byte-identical", async () => {
+    const { spool, gate, backendRoot } = await setup({ maxPendingBytes: 64 * 1024 * 1024 });
+    let release!: () => void;
+    gate.hold = new Promise((resolve) => (release = resolve));
+    const big = Buffer.alloc(5 * 1024 * 1024 + 7);
+    for (let i = 0; i < big.length; i += 4096) big[i] = (i / 4096) & 0xff;
+    await spool.putStream("big.bin", Readable.from([big.subarray(0, 1000), big.subarray(1000)]), big.length);
+    assert.ok((await readAll(spool, "big.bin"))?.equals(big), "whole, from the spool (streamed)");
+    release();
+    assert.equal(await spool.drain(10_000), true);
+    assert.ok((await readFile(join(backendRoot, "big.bin"))).equals(big));
+    await spool.close();
+  });
+
+  it("refuses a stream that does not bring its announced size, and keeps nothing of it", async () => {
+    const { spool, spoolFolder } = await setup();
+    await assert.rejects(spool.putStream("short", Readable.from([Buffer.from("abc")]), 10), (e) =>
+      isStorageError(e, "INTEGRITY"),
+    );
+    assert.deepEqual(await spoolFiles(spoolFolder), []);
+    assert.equal(spool.backlog().bytes, 0);
+    await spool.close();
+  });
+
+  it("refuses creates past MaxPendingSize with SPOOL_FULL naming the backend's failure, then accepts them once drained", async () => {
+    const { spool, gate, backendRoot } = await setup({ maxPendingBytes: 100 });
+    gate.down = true;
+    await spool.put("a", Buffer.alloc(60, 1));
+    await spool.put("b", Buffer.alloc(40, 2));
+    await new Promise((resolve) => setTimeout(resolve, 50)); // let an upload fail
+    await assert.rejects(spool.put("c", Buffer.alloc(1)), (error) => {
+      assert.ok(isStorageError(error, "SPOOL_FULL"));
+      assert.match(
+        error.message,
+        /100 bytes wait for upload and 1 more would pass LocalDisk\.MaxPendingSize/,
+      );
+      assert.match(error.message, /have failed since .*test backend down/);
+      return true;
+    });
+    gate.down = false;
+    assert.equal(await spool.drain(5000), true);
+    await spool.put("c", Buffer.alloc(1, 3));
+    assert.equal(await spool.drain(5000), true);
+    assert.deepEqual(await filesUnder(backendRoot), ["a", "b", "c"]);
+    await spool.close();
+  });
+
+  it("deletes a spooled object before its upload: it never reaches the backend", async () => {
+    const { spool, gate, backendRoot, spoolFolder } = await setup();
+    gate.down = true;
+    await spool.put("gone", Buffer.from("x"));
+    gate.down = false;
+    await spool.delete("gone");
+    assert.equal(await spool.get("gone"), null);
+    assert.equal(await spool.drain(5000), true);
+    assert.deepEqual(await filesUnder(backendRoot), []);
+    assert.deepEqual(await spoolFiles(spoolFolder), []);
+    await spool.close();
+  });
+
+  it("a delete during the upload in flight deletes the object from the backend once the upload lands", async () => {
+    const { spool, gate, backendRoot, spoolFolder } = await setup();
+    let release!: () => void;
+    gate.hold = new Promise((resolve) => (release = resolve));
+    await spool.put("racing", Buffer.from("x"));
+    await new Promise((resolve) => setTimeout(resolve, 20)); // the upload is now in flight, held
+    await spool.delete("racing");
+    assert.deepEqual(await spoolFiles(spoolFolder), ["0000000000000001.deleted"], "a tombstone");
+    release();
+    assert.equal(await spool.drain(5000), true);
+    assert.deepEqual(gate.puts, ["racing"], "the upload did land...");
+    assert.deepEqual(await filesUnder(backendRoot), [], "...and was deleted after it");
+    assert.deepEqual(await spoolFiles(spoolFolder), []);
+    await spool.close();
+  });
+
+  it("a delete just after an upload landed goes to the backend, and never fails on the vanishing file", async () => {
+    const { spool, gate, backendRoot, spoolFolder } = await setup();
+    for (let round = 0; round < 20; round++) {
+      const key = `landed-${round}`;
+      let release!: () => void;
+      gate.hold = new Promise((resolve) => (release = resolve));
+      await spool.put(key, Buffer.from("x"));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      release();
+      // Wait for the upload to land, then delete while the spool removes its file.
+      while (!gate.puts.includes(key)) await new Promise((resolve) => setImmediate(resolve));
+      await spool.delete(key);
+    }
+    assert.equal(await spool.drain(5000), true);
+    assert.deepEqual(await filesUnder(backendRoot), []);
+    assert.deepEqual(await spoolFiles(spoolFolder), []);
+    await spool.close();
+  });
+
+  it("drain retries at once, without waiting out a backoff begun during an outage", async () => {
+    const { spool, gate } = await setup({ retryBaseMs: 60_000, retryMaxMs: 60_000 });
+    gate.down = true;
+    await spool.put("waiting", Buffer.from("x"));
+    await new Promise((resolve) => setTimeout(resolve, 30)); // failed once: the next try is a minute away
+    gate.down = false;
+    assert.equal(await spool.drain(2000), true);
+    await spool.close();
+  });
+
+  it("after a crash: drains what was acknowledged, never uploads half-written files, honours tombstones", async () => {
+    const first = await setup({ concurrency: 4 });
+    first.gate.hold = new Promise(() => undefined); // the uploads of the first daemon never end
+    await first.spool.put("kept/1", Buffer.from("one"));
+    await first.spool.put("kept/2", Buffer.from("two"));
+    await first.spool.put("deleted-in-flight", Buffer.from("three"));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(first.spool.backlog().uploading, 3);
+    await first.spool.delete("deleted-in-flight");
+    // The crash: the daemon dies with its uploads in flight, one of which had landed; a write was cut short;
+    // a file was damaged on the disk.
+    await writeFile(join(first.backendRoot, "deleted-in-flight"), "three");
+    await writeFile(join(first.spoolFolder, ".00000000000000ff.spool.tmp-0123456789ab"), "half");
+    await writeFile(
+      join(first.spoolFolder, "00000000000000fe.spool"),
+      Buffer.concat([encodeSpoolHeader("damaged", 100, Date.now()), Buffer.from("too short")]),
+    );
+    const second = await first.reopen(
+      {},
+      new Gate(await createFolderStore({ root: first.backendRoot, fsync: false })),
+    );
+    assert.equal(await second.drain(5000), true);
+    assert.deepEqual(await filesUnder(first.backendRoot), ["kept/1", "kept/2"]);
+    assert.equal((await readFile(join(first.backendRoot, "kept/2"))).toString(), "two");
+    assert.deepEqual(await spoolFiles(first.spoolFolder), ["rejected"]);
+    assert.ok(first.logger.lines.some((l) => l.level === "info" && /removed 1 half-written/.test(l.message)));
+    assert.ok(
+      first.logger.lines.some(
+        (l) =>
+          l.level === "error" && /00000000000000fe\.spool is damaged .*moved to rejected\//.test(l.message),
+      ),
+    );
+    await second.close();
+  });
+
+  it("keeps retrying with backoff while the backend is down, and reports the backlog meanwhile", async () => {
+    const { spool, gate, logger } = await setup();
+    gate.down = true;
+    await spool.put("x", Buffer.alloc(10));
+    await spool.put("y", Buffer.alloc(20));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const backlog = spool.backlog();
+    assert.equal(backlog.objects, 2);
+    assert.equal(backlog.bytes, 30);
+    assert.ok(backlog.oldestAgeS >= 0.25);
+    assert.ok((backlog.failing?.attempts ?? 0) >= 2, "retried");
+    assert.match(backlog.failing?.error ?? "", /test backend down/);
+    assert.equal(
+      logger.lines.filter((l) => l.level === "warn").length,
+      1,
+      "one log line, not one per attempt",
+    );
+    gate.down = false;
+    assert.equal(await spool.drain(5000), true);
+    assert.equal(spool.backlog().failing, undefined);
+    assert.ok(logger.lines.some((l) => /work again after/.test(l.message)));
+    await spool.close();
+  });
+
+  it("a newer put of a key replaces the spooled one; only the newer is uploaded last", async () => {
+    const { spool, gate, backendRoot } = await setup();
+    gate.down = true;
+    await spool.put("same", Buffer.from("old"));
+    await spool.put("same", Buffer.from("new"));
+    assert.equal((await readAll(spool, "same"))?.toString(), "new");
+    gate.down = false;
+    assert.equal(await spool.drain(5000), true);
+    assert.deepEqual(gate.puts, ["same"]);
+    assert.equal((await readFile(join(backendRoot, "same"))).toString(), "new");
+    await spool.close();
+  });
+
+  it("drain gives up after its timeout while the backend is down", async () => {
+    const { spool, gate } = await setup();
+    gate.down = true;
+    await spool.put("stuck", Buffer.from("x"));
+    assert.equal(await spool.drain(100), false);
+    await spool.close();
+  });
+});
