@@ -6,12 +6,14 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "bridge.h"
 
@@ -28,14 +30,16 @@ typedef struct {
 static pthread_rwlock_t g_lock = PTHREAD_RWLOCK_INITIALIZER;
 static endpoint g_endpoint;
 static unsigned g_dead_generation; /* the generation of the last daemon seen to exit (atomic) */
+static int g_no_file_answers;      /* set once a file answer could not be opened (atomic) */
 static pthread_key_t g_key;        /* its destructor closes the socket of an ending thread */
 static int g_key_created;
 static __thread int t_fd = -1;
 static __thread unsigned t_generation;
 
 /* An exchange ended with an answer (the daemon's code), a broken connection (worth one more try on a new one),
- * the request timeout (not retried), or an answer that cannot be used. */
-typedef enum { EXCHANGE_DONE, EXCHANGE_BROKEN, EXCHANGE_TIMEOUT, EXCHANGE_FAILED } exchange_status;
+ * the request timeout (not retried), an answer that cannot be used, or a file answer this process cannot open
+ * (ask again for the bytes). */
+typedef enum { EXCHANGE_DONE, EXCHANGE_BROKEN, EXCHANGE_TIMEOUT, EXCHANGE_FAILED, EXCHANGE_NO_FILE } exchange_status;
 
 static void close_at_thread_exit(void* value) {
   int fd = (int)(intptr_t)value - 1;
@@ -118,14 +122,19 @@ int send_all(int fd, const void* data, uint64_t size) {
   return 0;
 }
 
-int recv_all(int fd, void* data, uint64_t size, uint64_t* received) {
+/* From a socket (offset < 0), or from a file at `offset`. */
+static int read_all(int fd, void* data, uint64_t size, int64_t offset, uint64_t* received) {
   for (*received = 0; *received < size;) {
-    ssize_t n = recv(fd, (char*)data + *received, size - *received > CHUNK ? CHUNK : (size_t)(size - *received), 0);
+    size_t want = size - *received > CHUNK ? CHUNK : (size_t)(size - *received);
+    ssize_t n = offset < 0 ? recv(fd, (char*)data + *received, want, 0)
+                           : pread(fd, (char*)data + *received, want, offset + (off_t)*received);
     if (n == 0 || (n < 0 && errno != EINTR)) return n == 0 ? IO_EOF : errno;
     if (n > 0) *received += (uint64_t)n;
   }
   return 0;
 }
+
+int recv_all(int fd, void* data, uint64_t size, uint64_t* received) { return read_all(fd, data, size, -1, received); }
 
 /* Describes an I/O failure while `doing` something, and tells whether it is worth a retry. */
 static exchange_status io_failure(int error, const endpoint* e, const char* doing, char* cause, size_t size) {
@@ -139,9 +148,9 @@ static exchange_status io_failure(int error, const endpoint* e, const char* doin
 }
 
 /* The body of a success answer, into a buffer of the Orthanc core (read whole), Orthanc's own (read range:
- * exactly its size), or a reply of its own (REST, jobs). */
-static exchange_status receive_body(int fd, const request* rq, const endpoint* e, uint64_t size,
-                                    OrthancPluginErrorCode* code, char* cause, size_t cause_size) {
+ * exactly its size), or a reply of its own (REST, jobs); from the socket `fd`, or from `file` at `offset`. */
+static exchange_status receive_body(int fd, const request* rq, const endpoint* e, uint64_t size, int file,
+                                    int64_t offset, OrthancPluginErrorCode* code, char* cause, size_t cause_size) {
   uint64_t received;
   if (rq->op == OCS_OP_READ_RANGE && size != rq->target->size) {
     *code = OrthancPluginErrorCode_BadRange;
@@ -152,7 +161,7 @@ static exchange_status receive_body(int fd, const request* rq, const endpoint* e
   void* into = rq->op == OCS_OP_READ_RANGE ? rq->target->data
                : rq->answer != NULL        ? (rq->answer->data = size <= OCS_MAX_REST_PAYLOAD ? malloc(size + 1) : NULL)
                : OrthancPluginCreateMemoryBuffer64(g_context, rq->target, size) == 0 ? rq->target->data : NULL;
-  int error = into != NULL ? recv_all(fd, into, size, &received) : 0;
+  int error = into != NULL ? read_all(file >= 0 ? file : fd, into, size, file >= 0 ? offset : -1, &received) : 0;
   *code = into != NULL ? OrthancPluginErrorCode_Success : OrthancPluginErrorCode_NotEnoughMemory;
   if (into == NULL) return snprintf(cause, cause_size, "cannot take an answer of %llu bytes", (unsigned long long)size), EXCHANGE_FAILED;
   if (error == 0 && rq->answer != NULL) rq->answer->size = size, rq->answer->data[size] = 0; /* rest.c reads strings */
@@ -160,21 +169,43 @@ static exchange_status receive_body(int fd, const request* rq, const endpoint* e
   if (rq->op == OCS_OP_READ_WHOLE) OrthancPluginFreeMemoryBuffer64(g_context, rq->target), *rq->target = (OrthancPluginMemoryBuffer64){NULL, 0};
   if (rq->answer != NULL) free(rq->answer->data), rq->answer->data = NULL;
   char doing[128];
-  snprintf(doing, sizeof doing, "receiving the answer (%llu of %llu bytes)", (unsigned long long)received,
-           (unsigned long long)size);
+  snprintf(doing, sizeof doing, "%s (%llu of %llu bytes)", file >= 0 ? "reading its file" : "receiving the answer",
+           (unsigned long long)received, (unsigned long long)size);
+  if (file >= 0 && error == IO_EOF) /* the file was cut short since the daemon opened it: worth a retry too */
+    return snprintf(cause, cause_size, "the daemon's file ended early while %s", doing), EXCHANGE_BROKEN;
   return io_failure(error, e, doing, cause, cause_size);
+}
+
+/* A file answer (protocol.ts): the bytes are read from the daemon's open file, straight into Orthanc's buffer. */
+static exchange_status receive_file(int fd, const request* rq, const endpoint* e, uint8_t* answer,
+                                    OrthancPluginErrorCode* code, char* cause, size_t cause_size) {
+  uint64_t received;
+  char path[64];
+  int file, error = recv_all(fd, answer + OCS_RESPONSE_HEADER_SIZE, OCS_FILE_ANSWER_SIZE - OCS_RESPONSE_HEADER_SIZE,
+                             &received);
+  if (error != 0) return io_failure(error, e, "waiting for the answer", cause, cause_size);
+  snprintf(path, sizeof path, "/proc/%u/fd/%d", ocs_get_u32(answer + OCS_FILE_AT_PID),
+           (int)ocs_get_u32(answer + OCS_FILE_AT_FD));
+  if ((file = open(path, O_RDONLY | O_CLOEXEC)) < 0 && !__atomic_exchange_n(&g_no_file_answers, 1, __ATOMIC_RELAXED))
+    log_message(LOG_WARNING, "cannot open %s (%s): the daemon sends the bytes of reads from now on", path,
+                error_text(errno));
+  if (file < 0) return EXCHANGE_NO_FILE;
+  exchange_status status = receive_body(fd, rq, e, ocs_get_u64(answer + OCS_FILE_AT_SIZE), file,
+                                        (int64_t)ocs_get_u64(answer + OCS_FILE_AT_OFFSET), code, cause, cause_size);
+  close(file);
+  return status;
 }
 
 /* One request and its answer on this thread's socket `fd`, callbacks served on the way. */
 static exchange_status exchange(int fd, const request* rq, const endpoint* e, const uint8_t* header,
                                 OrthancPluginErrorCode* code, char* cause, size_t cause_size) {
-  uint8_t response[OCS_RESPONSE_HEADER_SIZE];
+  uint8_t response[OCS_FILE_ANSWER_SIZE]; /* a response header, or the start of a file answer */
   uint64_t received;
   int error = send_all(fd, header, OCS_REQUEST_HEADER_SIZE);
   if (error == 0 && rq->payload != NULL) error = send_all(fd, rq->payload, rq->size);
   if (error != 0) return io_failure(error, e, "sending the request", cause, cause_size);
   *code = OrthancPluginErrorCode_StorageAreaPlugin;
-  while ((error = recv_all(fd, response, sizeof response, &received)) == 0 &&
+  while ((error = recv_all(fd, response, OCS_RESPONSE_HEADER_SIZE, &received)) == 0 &&
          ocs_get_u32(response + OCS_RESP_MAGIC) == OCS_CALLBACK_MAGIC) {
     if (rq->serve == NULL) snprintf(cause, cause_size, "protocol error: a callback in answer to a storage request");
     if (rq->serve == NULL || (error = rq->serve(fd, response, cause, cause_size)) == CALLBACK_MALFORMED)
@@ -182,6 +213,8 @@ static exchange_status exchange(int fd, const request* rq, const endpoint* e, co
     if (error != 0) return io_failure(error, e, "serving a callback", cause, cause_size);
   }
   if (error != 0) return io_failure(error, e, "waiting for the answer", cause, cause_size);
+  if (ocs_get_u32(response + OCS_RESP_MAGIC) == OCS_FILE_MAGIC && rq->target != NULL)
+    return receive_file(fd, rq, e, response, code, cause, cause_size);
   int32_t answer = (int32_t)ocs_get_u32(response + OCS_RESP_CODE);
   uint64_t size = ocs_get_u64(response + OCS_RESP_SIZE);
   if (ocs_get_u32(response + OCS_RESP_MAGIC) != OCS_MAGIC) {
@@ -194,7 +227,7 @@ static exchange_status exchange(int fd, const request* rq, const endpoint* e, co
     free(message);
     return EXCHANGE_DONE;
   } else if (rq->target != NULL || rq->answer != NULL) {
-    return receive_body(fd, rq, e, size, code, cause, cause_size);
+    return receive_body(fd, rq, e, size, -1, 0, code, cause, cause_size);
   } else if (size == 0) {
     *code = OrthancPluginErrorCode_Success;
     return EXCHANGE_DONE;
@@ -223,11 +256,17 @@ OrthancPluginErrorCode call_daemon(const request* rq, int* answered) {
   ocs_put_u32(header + OCS_REQ_CONTENT_TYPE, (uint32_t)rq->type);
   ocs_put_u64(header + OCS_REQ_SIZE, rq->size);
   ocs_put_u64(header + OCS_REQ_START, rq->start);
+  if ((rq->op == OCS_OP_READ_WHOLE || rq->op == OCS_OP_READ_RANGE) && !__atomic_load_n(&g_no_file_answers, __ATOMIC_RELAXED))
+    ocs_put_u32(header + OCS_REQ_FLAGS, OCS_REQ_FLAG_FILE_ANSWER);
   if (strlen(rq->uuid) > OCS_UUID_FIELD_SIZE) snprintf(cause, sizeof cause, "the uuid is longer than %d bytes", OCS_UUID_FIELD_SIZE);
   else memcpy(header + OCS_REQ_UUID, rq->uuid, strlen(rq->uuid));
   for (endpoint e; cause[0] == '\0'; attempt++) {
     int fd = connection_get(&e, cause, sizeof cause);
     if (fd < 0 || (status = exchange(fd, rq, &e, header, &code, cause, sizeof cause)) == EXCHANGE_DONE) break;
+    if (status == EXCHANGE_NO_FILE) { /* the same request, for the bytes: not a retry */
+      ocs_put_u32(header + OCS_REQ_FLAGS, 0), attempt--;
+      continue;
+    }
     connection_close();
     if (status != EXCHANGE_FAILED) code = OrthancPluginErrorCode_StorageAreaPlugin;
     if (status != EXCHANGE_BROKEN || attempt == 2 || rq->no_retry) break;

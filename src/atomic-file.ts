@@ -88,7 +88,8 @@ function openNewNow(path: string, createFolders: boolean): number {
   }
 }
 
-function temporaryPath(path: string): string {
+/** A new hidden temporary sibling of `path` (isTemporaryName), for writers that rename it into place themselves. */
+export function temporaryPath(path: string): string {
   return join(dirname(path), `.${basename(path)}${TEMP_MARKER}${randomBytes(6).toString("hex")}`);
 }
 
@@ -102,7 +103,8 @@ async function openNew(path: string, createFolders: boolean): Promise<FileHandle
   }
 }
 
-async function syncFolder(folder: string): Promise<void> {
+/** fsync a folder, so that a rename or a new name in it is durable. */
+export async function syncFolder(folder: string): Promise<void> {
   const handle = await open(folder, constants.O_RDONLY);
   try {
     await handle.sync();

@@ -1,9 +1,14 @@
 // Talks to the daemon exactly as the native bridge does: one connection, one request at a time.
 
+import { closeSync, openSync, readSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 
 import {
+  FILE_ANSWER_SIZE,
+  FILE_MAGIC,
   RESPONSE_HEADER_SIZE,
+  ResponseOffset,
+  decodeFileAnswer,
   decodeResponseHeader,
   encodeRequestHeader,
   type Request,
@@ -12,6 +17,8 @@ import {
 export interface Response {
   code: number;
   data: Buffer;
+  /** A file answer (protocol.ts): the daemon's descriptor the bytes were read from, as the bridge does. */
+  file?: { fd: number; pid: number };
 }
 
 export class BridgeClient {
@@ -48,6 +55,11 @@ export class BridgeClient {
     this.socket.write(encodeRequestHeader(request));
     if (payload.length > 0) this.socket.write(payload);
     const header = await this.take(RESPONSE_HEADER_SIZE);
+    if (header.readUInt32LE(ResponseOffset.MAGIC) === FILE_MAGIC) {
+      const answer = Buffer.concat([header, await this.take(FILE_ANSWER_SIZE - RESPONSE_HEADER_SIZE)]);
+      const { fd, size, offset, pid } = decodeFileAnswer(answer);
+      return { code: 0, data: readPeerFile(pid, fd, offset, size), file: { fd, pid } };
+    }
     const { code, size } = decodeResponseHeader(header);
     return { code, data: await this.take(size) };
   }
@@ -78,5 +90,22 @@ export class BridgeClient {
     this.chunks = rest.length > 0 ? [rest] : [];
     this.bufferedBytes = rest.length;
     return all.subarray(0, size);
+  }
+}
+
+/** `size` bytes from `offset` of another process's open file, opened through /proc as the bridge opens it. */
+function readPeerFile(pid: number, fd: number, offset: number, size: number): Buffer {
+  const file = openSync(`/proc/${pid}/fd/${fd}`, "r");
+  try {
+    const data = Buffer.alloc(size);
+    let filled = 0;
+    while (filled < size) {
+      const count = readSync(file, data, filled, size - filled, offset + filled);
+      if (count === 0) throw new Error(`the daemon's file ended after ${offset + filled} bytes`);
+      filled += count;
+    }
+    return data;
+  } finally {
+    closeSync(file);
   }
 }

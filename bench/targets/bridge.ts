@@ -52,10 +52,21 @@ interface Setup {
 /** Options of every Orthanc measured. */
 const COMMON = { SyncStorageArea: false };
 
-/** Our plugin on the folder backend, plaintext or A1, with the daemon script given (this build's by default). */
-function oursSetups(label: string, daemon?: string, goals: { plain?: number; a1?: number } = {}): Setup[] {
-  const plugin =
-    daemon === undefined ? {} : { OrthancCloudStorage: { Node: process.execPath, Daemon: daemon } };
+/**
+ * Our plugin on the folder backend, plaintext or A1, with the daemon script and the plugin library given
+ * (this build's by default).
+ */
+function oursSetups(
+  label: string,
+  build: { daemon?: string; library?: string } = {},
+  goals: { plain?: number; a1?: number } = {},
+): Setup[] {
+  const plugin = {
+    ...(build.daemon === undefined
+      ? {}
+      : { OrthancCloudStorage: { Node: process.execPath, Daemon: build.daemon } }),
+    ...(build.library === undefined ? {} : { Plugins: [build.library] }),
+  };
   return [
     {
       name: `${label}, folder`,
@@ -88,15 +99,18 @@ function oursSetups(label: string, daemon?: string, goals: { plain?: number; a1?
 
 /**
  * OCS_BENCH_BEFORE_DAEMON: the daemon script (dist/src/daemon/main.js) of another build, measured in the same
- * run as "before" (its plugin library is this build's: the bridge did not change), for a before and after
- * measured side by side.
+ * run as "before", for a before and after measured side by side; OCS_BENCH_BEFORE_PLUGIN: that build's plugin
+ * library (build/libOrthancCloudStorage.so), else this build's.
  */
 const BEFORE_DAEMON = process.env.OCS_BENCH_BEFORE_DAEMON;
+const BEFORE_PLUGIN = process.env.OCS_BENCH_BEFORE_PLUGIN;
 
 const SETUPS: readonly Setup[] = [
   { name: "built-in filesystem", config: () => Promise.resolve({ ...COMMON, Plugins: [] }) },
-  ...oursSetups("ours", undefined, { plain: 0.9, a1: 0.8 }),
-  ...(BEFORE_DAEMON === undefined ? [] : oursSetups("before", BEFORE_DAEMON)),
+  ...oursSetups("ours", {}, { plain: 0.9, a1: 0.8 }),
+  ...(BEFORE_DAEMON === undefined
+    ? []
+    : oursSetups("before", { daemon: BEFORE_DAEMON, library: BEFORE_PLUGIN })),
 ];
 
 /** Milliseconds of each phase of one pass. */

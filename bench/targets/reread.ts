@@ -35,7 +35,8 @@ const SETUPS: readonly LatencySetup[] = [
   { name: PLUGIN, builtIn: false },
   // The same without the delay: what a read costs beyond its round trip (RGW's own time, the plugin's path).
   { name: "plugin on RGW, no delay", builtIn: false, delayMs: 0 },
-  // Until the read cache lands, the daemon warns that it ignores LocalDisk and reads as the plugin does.
+  // The creates fill the read cache too (put fills it): a round's first pass then reads what the uploads
+  // cached; a cold first pass needs the cache folder emptied between the upload and the reads.
   { name: "plugin on RGW + read cache", builtIn: false, localDisk: { ReadCacheSize: 1024 } },
 ];
 

@@ -1,6 +1,8 @@
 // From resolved options to a working StorageArea: each backend's store, codec and key layout; hybrid mode
 // (spec §4.1) or several named backends (docs/backends.md).
 
+import { createHash } from "node:crypto";
+
 import {
   FILE_SYSTEM_NAME,
   SINGLE_BACKEND_NAME,
@@ -27,7 +29,7 @@ import { createFolderStore } from "../stores/folder.js";
 import { DRIVERS, type DriverOpener } from "../stores/drivers.js";
 import type { ObjectStore } from "../stores/object-store.js";
 import { StorageError } from "../errors.js";
-import { withLocalDisk } from "./local-disk-tier.js";
+import { withLocalDisk, type LocalDiskContext } from "./local-disk-tier.js";
 import { StorageArea, type StorageAreaOptions, type StorageTier } from "./storage-area.js";
 
 export interface OpenStorageAreaOptions {
@@ -40,6 +42,8 @@ export interface OpenStorageAreaOptions {
    * tools, which may run beside a daemon, work on the backend alone).
    */
   localDisk?: boolean;
+  /** With localDisk: told of the read cache once open (the daemon's metrics and health watch it). */
+  readCacheOpened?: LocalDiskContext["readCacheOpened"];
 }
 
 export { SINGLE_BACKEND_NAME } from "../config/types.js";
@@ -80,7 +84,13 @@ export async function openStorageArea(
     config,
     logger,
     wrap,
-    localDisk === undefined ? undefined : (backend) => withLocalDisk(backend, localDisk, logger),
+    localDisk === undefined
+      ? undefined
+      : (backend, codec) =>
+          withLocalDisk(backend, localDisk, logger, {
+            identity: storedBytesIdentity(config.backend.section, backend, codec),
+            readCacheOpened: options.readCacheOpened,
+          }),
   );
   const { common } = config;
   // issue 17: with write-behind on another node, an object may be in no bucket yet; the wait is the daemon's.
@@ -129,8 +139,8 @@ async function openTier(
   { backend, common }: Pick<NamedBackendConfig, "backend" | "common">,
   logger: Logger,
   wrap: (store: ObjectStore, tier: string) => ObjectStore,
-  /** Decorates the (wrapped) backend store: the local disk tier. */
-  decorate?: (store: ObjectStore) => Promise<ObjectStore>,
+  /** Decorates the (wrapped) backend store, whose objects `codec` encodes: the local disk tier. */
+  decorate?: (store: ObjectStore, codec: ObjectCodec) => Promise<ObjectStore>,
 ): Promise<StorageTier> {
   const codec = await openCodec(common.encryption, logger);
   const layout: KeyLayout = {
@@ -141,7 +151,7 @@ async function openTier(
   const wrapped = wrap(await openObjectStore(backend, logger), name);
   const tier: StorageTier = {
     name,
-    store: decorate === undefined ? wrapped : await decorate(wrapped),
+    store: decorate === undefined ? wrapped : await decorate(wrapped, codec),
     codec,
     keysOf: (uuid, contentType) => candidateKeys(layout, uuid, contentType, common.enableLegacyUnknownFiles),
     parseKey: (key) => parseObjectKey(layout, key),
@@ -173,6 +183,28 @@ function checkTiersApart(tiers: readonly StorageTier[]): void {
       );
     }
   }
+}
+
+/**
+ * What the bytes stored under a key depend on besides the key: the backend, and the keys that decrypt them
+ * (fingerprinted, never written as such). Keys in the layout (RootPath, structure, `.enc`) are in the key.
+ */
+function storedBytesIdentity(section: BackendSection, backend: ObjectStore, codec: ObjectCodec): string {
+  const ring = codec instanceof EncryptedCodec ? codec.ring : undefined;
+  const keys =
+    ring === undefined
+      ? []
+      : [ring.current, ...ring.previous.values()]
+          .sort((a, b) => a.id - b.id)
+          .map((key) => ({
+            id: key.id,
+            fingerprint: createHash("sha256")
+              .update("orthanc-cloud-storage read cache identity\0")
+              .update(key.key)
+              .digest("hex"),
+          }));
+  const identity = { version: 1, backend: section, location: backend.location, keys };
+  return `${JSON.stringify(identity, null, 2)}\n`;
 }
 
 async function openCodec(encryption: EncryptionOptions, logger: Logger): Promise<ObjectCodec> {

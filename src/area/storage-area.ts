@@ -11,7 +11,7 @@ import { StorageError, describeCause, isStorageError } from "../errors.js";
 import type { HeldPlaintext, ObjectCodec } from "../crypto/codec.js";
 import { assertAttachment, type ParsedObjectKey } from "../layout/object-key.js";
 import type { Logger } from "../log.js";
-import type { ObjectBody, ObjectStore } from "../stores/object-store.js";
+import type { GetOptions, ObjectBody, ObjectStore, OpenFileBody } from "../stores/object-store.js";
 import { peekHead } from "../crypto/peek-head.js";
 import { v2RangeReaderFor, type V2RangeReader } from "./v2-range-read.js";
 
@@ -45,6 +45,11 @@ export interface AttachmentRead {
   bytes?: Uint8Array;
   /** With `bytes`: call once they are sent, to hand their memory back to the store (ObjectBody.recycle). */
   recycle?: () => void;
+  /**
+   * With ReadOptions.file, for a plaintext object of a local store: the open file holding the bytes
+   * (ObjectBody.file), which the daemon may hand to the bridge instead of sending them; `body` closes it.
+   */
+  file?: OpenFileBody;
   /** Which tier served the read, and under which key. */
   tier: string;
   key: string;
@@ -58,6 +63,9 @@ export interface StoredAt {
 
 /** A read that looked at a tier: "found" there, or "missed" (not there, or failed) and went on. */
 export type ProbeOutcome = "found" | "missed";
+
+/** How a read may be answered. */
+export type ReadOptions = GetOptions;
 
 export interface StorageAreaOptions {
   /** Every tier, in the order reads try them. */
@@ -153,12 +161,12 @@ export class StorageArea {
         this.createStreamIn(tier, uuid, contentType, body, size),
       readWhole: (uuid, contentType, key) =>
         this.readFromTiers([tier], uuid, contentType, key, (t, k) =>
-          this.readWholeFrom(t, k, uuid, contentType),
+          this.readWholeFrom(t, k, uuid, contentType, {}),
         ),
       readRange: (uuid, contentType, start, length, key) => {
         const end = checkedRangeEnd(uuid, start, length);
         return this.readFromTiers([tier], uuid, contentType, key, (t, k) =>
-          this.readRangeFrom(t, k, uuid, contentType, start, end),
+          this.readRangeFrom(t, k, uuid, contentType, start, end, {}),
         );
       },
       remove: (uuid, contentType, key) => this.removeFrom([tier], uuid, contentType, key),
@@ -197,17 +205,23 @@ export class StorageArea {
   }
 
   /** The whole attachment, from the first tier in read order that has it. NOT_FOUND when none has. */
-  readWhole(uuid: string, contentType: number): Promise<AttachmentRead> {
+  readWhole(uuid: string, contentType: number, options: ReadOptions = {}): Promise<AttachmentRead> {
     return this.readFromTiers(this.tiers, uuid, contentType, undefined, (tier, key) =>
-      this.readWholeFrom(tier, key, uuid, contentType),
+      this.readWholeFrom(tier, key, uuid, contentType, options),
     );
   }
 
   /** `length` bytes from `start`. BAD_RANGE when the range does not lie within the attachment. */
-  readRange(uuid: string, contentType: number, start: number, length: number): Promise<AttachmentRead> {
+  readRange(
+    uuid: string,
+    contentType: number,
+    start: number,
+    length: number,
+    options: ReadOptions = {},
+  ): Promise<AttachmentRead> {
     const end = checkedRangeEnd(uuid, start, length);
     return this.readFromTiers(this.tiers, uuid, contentType, undefined, (tier, key) =>
-      this.readRangeFrom(tier, key, uuid, contentType, start, end),
+      this.readRangeFrom(tier, key, uuid, contentType, start, end, options),
     );
   }
 
@@ -357,17 +371,24 @@ export class StorageArea {
     key: string,
     uuid: string,
     contentType: number,
+    options: ReadOptions,
   ): Promise<AttachmentRead | null> {
     const { codec } = tier;
     if (codec.format === "plaintext") {
-      // Plaintext: the store's stream goes straight through, no copy, once its first bytes are checked.
-      const object = await tier.store.get(key);
+      // Plaintext: the store's stream (or its file) goes straight through, no copy, once its first bytes
+      // are checked.
+      const object = await tier.store.get(key, undefined, options);
       if (object === null) return null;
       const subject = describeObject(tier, key);
-      codec.plaintextSize(object.size, subject);
+      try {
+        codec.plaintextSize(object.size, subject);
+      } catch (error) {
+        object.body.destroy();
+        throw error;
+      }
       await this.checkHead(codec, object, object.size, object.size, contentType, subject);
-      const { body, bytes, recycle } = object;
-      return { size: object.size, body, bytes, recycle, tier: tier.name, key };
+      const { body, bytes, recycle, file } = object;
+      return { size: object.size, body, bytes, recycle, file, tier: tier.name, key };
     }
     const held = await this.decodeWhole(tier, key, uuid, contentType);
     if (held === null) return null;
@@ -382,17 +403,18 @@ export class StorageArea {
     contentType: number,
     start: number,
     end: number,
+    options: ReadOptions,
   ): Promise<AttachmentRead | null> {
     if (tier.codec.format === "plaintext") {
-      const object = await tier.store.get(key, { start, end });
+      const object = await tier.store.get(key, { start, end }, options);
       if (object === null) return null;
       // Orthanc 1.10.1 range-reads from 0 only (/tags: up to the pixel data); a range further in shows no
       // first bytes to check, and costs no extra request.
       if (start === 0) {
         await this.checkHead(tier.codec, object, end, object.size, contentType, describeObject(tier, key));
       }
-      const { body, bytes, recycle } = object;
-      return { size: end - start, body, bytes, recycle, tier: tier.name, key };
+      const { body, bytes, recycle, file } = object;
+      return { size: end - start, body, bytes, recycle, file, tier: tier.name, key };
     }
     const v2Ranges = this.#v2Ranges.get(tier.codec);
     if (v2Ranges !== undefined && end > start) {
@@ -424,7 +446,7 @@ export class StorageArea {
    */
   private async checkHead(
     codec: ObjectCodec,
-    { body, bytes }: ObjectBody,
+    { body, bytes, file }: ObjectBody,
     available: number,
     storedSize: number,
     contentType: number,
@@ -433,7 +455,12 @@ export class StorageArea {
     if (codec.headBytes === 0) return;
     try {
       const count = Math.min(codec.headBytes, available);
-      const head = bytes !== undefined ? bytes.subarray(0, count) : await peekHead(body, count);
+      const head =
+        bytes !== undefined
+          ? bytes.subarray(0, count)
+          : file !== undefined
+            ? file.peek(count)
+            : await peekHead(body, count);
       codec.checkHead(head, storedSize, contentType, subject);
     } catch (error) {
       body.destroy();

@@ -7,6 +7,7 @@ import type { BackendSection } from "../config/types.js";
 import { A1Codec } from "../crypto/a1-codec.js";
 import { EncryptedCodec } from "../crypto/encrypted-codec.js";
 import { describeCause } from "../errors.js";
+import type { ReadCache } from "../stores/read-cache.js";
 import type { SpoolBacklog, SpoolStore } from "../stores/spool/spool-store.js";
 import type { RestRoute } from "./rest-router.js";
 import type { Versions } from "./versions.js";
@@ -29,12 +30,16 @@ export interface HealthReport {
   /** `loaded` is false when StorageEncryption is disabled: no key is needed then. */
   keys: { loaded: boolean; currentKeyId?: number };
   versions: Versions;
+  /** With LocalDisk.ReadCacheSize: how full the read cache is (it never makes the node unhealthy). */
+  readCache?: { bytes: number; capacityBytes: number; objects: number };
 }
 
 export interface HealthOptions {
   area: StorageArea;
   section: BackendSection;
   versions: Versions;
+  /** The read cache, when LocalDisk has one. */
+  readCache?: Pick<ReadCache, "stats">;
   /** How long a probe may take before the backend counts as unreachable. */
   timeoutMs?: number;
   /** The write-behind spool, and when its backlog makes the node unhealthy. */
@@ -79,6 +84,10 @@ export class HealthCheck {
       keys,
       versions,
     };
+    const cache = this.options.readCache?.stats();
+    if (cache !== undefined) {
+      report.readCache = { bytes: cache.bytes, capacityBytes: cache.capacityBytes, objects: cache.objects };
+    }
     if (spool !== undefined) report.spool = spool;
     return report;
   }

@@ -7,6 +7,10 @@ import {
   CALLBACK_HEADER_SIZE,
   CALLBACK_MAGIC,
   CallbackKind,
+  FILE_ANSWER_SIZE,
+  FILE_HOLD_MS,
+  FILE_MAGIC,
+  FileAnswerOffset,
   Handshake,
   HttpMethod,
   JOB_START_OVER_KEY,
@@ -26,6 +30,7 @@ import {
   REST_ANSWER_FIXED_SIZE,
   REST_REQUEST_FIXED_SIZE,
   REST_ROUTES,
+  RequestFlag,
   TICK_INTERVAL_S,
   TIER_TICK_PATH,
   RequestOffset,
@@ -46,6 +51,8 @@ export const HEADER_GROUPS: ReadonlyArray<readonly [string, Readonly<Record<stri
   ["OCS_METHOD_", HttpMethod],
   ["OCS_JOB_", JobStepStatus],
   ["OCS_REQ_", RequestOffset],
+  ["OCS_REQ_FLAG_", RequestFlag],
+  ["OCS_FILE_AT_", FileAnswerOffset],
   ["OCS_RESP_", ResponseOffset],
   ["OCS_REST_", RestRequestOffset],
   ["OCS_REST_ANSWER_", RestAnswerOffset],
@@ -60,6 +67,9 @@ export const HEADER_GROUPS: ReadonlyArray<readonly [string, Readonly<Record<stri
 export const HEADER_CONSTANTS: Readonly<Record<string, number | string | readonly string[]>> = {
   OCS_MAGIC: MAGIC,
   OCS_CALLBACK_MAGIC: CALLBACK_MAGIC,
+  OCS_FILE_MAGIC: FILE_MAGIC,
+  OCS_FILE_ANSWER_SIZE: FILE_ANSWER_SIZE,
+  OCS_FILE_HOLD_MS: FILE_HOLD_MS,
   OCS_REQUEST_HEADER_SIZE: REQUEST_HEADER_SIZE,
   OCS_RESPONSE_HEADER_SIZE: RESPONSE_HEADER_SIZE,
   OCS_CALLBACK_HEADER_SIZE: CALLBACK_HEADER_SIZE,
@@ -88,7 +98,7 @@ export function cName(name: string): string {
 function literal(name: string, value: number | string | readonly string[]): string {
   if (typeof value === "object") return `{${value.map((item) => JSON.stringify(item)).join(", ")}}`;
   if (typeof value === "string") return name.startsWith("OCS_LOG_") ? `'${value}'` : JSON.stringify(value);
-  if (/^OCS_(CALLBACK_)?MAGIC$/.test(name)) return `0x${value.toString(16)}u`;
+  if (/^OCS_(CALLBACK_|FILE_)?MAGIC$/.test(name)) return `0x${value.toString(16)}u`;
   return value < 0 ? `(${value})` : String(value);
 }
 

@@ -9,7 +9,7 @@
 //        0    4 magic        "OCS1" (0x3153434f as u32 LE): catches a desynchronised stream at once
 //        4    4 op           Op below
 //        8    4 contentType  Orthanc's OrthancPluginContentType (0..3 as the core passes them); REST: 0
-//       12    4 reserved     0
+//       12    4 flags        RequestFlag below; 0 for ops that have none
 //       16    8 size         CREATE, REST: payload length; READ_RANGE: length asked for; else 0
 //       24    8 start        READ_RANGE: first byte; else 0
 //       32   48 uuid         the attachment uuid, ASCII, NUL-padded (36 characters in practice); REST: empty
@@ -19,6 +19,20 @@
 //        4    4 code         an OrthancPluginErrorCode (i32); 0 = success
 //        8    8 size         success: bytes of data that follow (READ_WHOLE, READ_RANGE, REST); error:
 //                            bytes of a UTF-8 message that follows (logged by the daemon); else 0
+//
+// File answers: a READ_WHOLE or READ_RANGE with the flag FILE_ANSWER may be answered, instead of a success
+// response and its bytes, with a 32-byte file answer saying where the daemon holds the bytes: an open file
+// of its own, which the bridge opens as /proc/<pid>/fd/<fd> and reads `size` bytes of from `offset` straight
+// into Orthanc's buffer (one copy, as Orthanc's own storage makes, instead of three through the socket).
+//        0    4 magic        "OCSF" (0x4653434f as u32 LE)
+//        4    4 fd           the daemon's descriptor (i32)
+//        8    8 size         bytes of the answer
+//       16    8 offset       where they start in the file
+//       24    4 pid          the daemon's process id
+//       28    4 reserved     0
+// The daemon keeps the file open until the next request on the connection (or for FILE_HOLD_MS at most, or
+// until the connection closes). A bridge that cannot open it (no /proc, a hardened ptrace policy) sends the
+// same request again without the flag, and stops setting it.
 //
 // JOB_RESTORE (op 7): Orthanc found a job it had stored (at start-up) and asks whether it is one of ours.
 // Payload: string type (Orthanc's job type), then the serialized job up to the end (the bridge's
@@ -137,13 +151,30 @@ export const DAEMON_ENVIRONMENT: Readonly<Record<string, string>> = {
 export const MAGIC = 0x3153434f;
 /** "OCSC": a callback, or the bridge's answer to one, not a response. */
 export const CALLBACK_MAGIC = 0x4353434f;
+/** "OCSF": a file answer (above), not a response with its bytes. */
+export const FILE_MAGIC = 0x4653434f;
 export const REQUEST_HEADER_SIZE = 80;
+export const FILE_ANSWER_SIZE = 32;
+/** How long the daemon keeps a file it answered with open when no next request comes. */
+export const FILE_HOLD_MS = 1000;
 export const RESPONSE_HEADER_SIZE = 16;
 export const CALLBACK_HEADER_SIZE = 16;
 export const UUID_FIELD_SIZE = 48;
 
 /** Where each field of a request header starts (the table above). */
-export const RequestOffset = { MAGIC: 0, OP: 4, CONTENT_TYPE: 8, SIZE: 16, START: 24, UUID: 32 } as const;
+export const RequestOffset = {
+  MAGIC: 0,
+  OP: 4,
+  CONTENT_TYPE: 8,
+  FLAGS: 12,
+  SIZE: 16,
+  START: 24,
+  UUID: 32,
+} as const;
+/** Bits of a request's flags. */
+export const RequestFlag = { FILE_ANSWER: 1 } as const;
+/** Where each field of a file answer starts. */
+export const FileAnswerOffset = { MAGIC: 0, FD: 4, SIZE: 8, OFFSET: 16, PID: 24 } as const;
 /** Where each field of a 16-byte header starts: responses, callbacks (CODE holds the kind) and their answers. */
 export const ResponseOffset = { MAGIC: 0, CODE: 4, SIZE: 8 } as const;
 /** Where each fixed field of a REST payload starts, then of a REST answer (its text ends before the body). */
@@ -307,6 +338,8 @@ export const OrthancCode = {
 export interface Request {
   op: OpCode;
   contentType: number;
+  /** RequestFlag bits (0 when absent). */
+  flags?: number;
   size: number;
   start: number;
   uuid: string;
@@ -334,6 +367,7 @@ export function decodeRequestHeader(header: Uint8Array): Request {
   return {
     op: op as OpCode,
     contentType: view.getUint32(RequestOffset.CONTENT_TYPE, true),
+    flags: view.getUint32(RequestOffset.FLAGS, true),
     size: Number(size),
     start: Number(start),
     uuid,
@@ -346,6 +380,7 @@ export function encodeRequestHeader(request: Request): Buffer {
   header.writeUInt32LE(MAGIC, RequestOffset.MAGIC);
   header.writeUInt32LE(request.op, RequestOffset.OP);
   header.writeUInt32LE(request.contentType, RequestOffset.CONTENT_TYPE);
+  header.writeUInt32LE(request.flags ?? 0, RequestOffset.FLAGS);
   header.writeBigUInt64LE(BigInt(request.size), RequestOffset.SIZE);
   header.writeBigUInt64LE(BigInt(request.start), RequestOffset.START);
   const uuid = Buffer.from(request.uuid, "latin1");
@@ -357,6 +392,35 @@ export function encodeRequestHeader(request: Request): Buffer {
 
 export function encodeResponseHeader(code: number, size: number): Buffer {
   return encodeShortHeader(MAGIC, code, size);
+}
+
+/** A file answer: `size` bytes from `offset` of the daemon's open descriptor `fd` (process `pid`). */
+export function encodeFileAnswer(fd: number, size: number, offset: number, pid: number): Buffer {
+  const answer = Buffer.alloc(FILE_ANSWER_SIZE);
+  answer.writeUInt32LE(FILE_MAGIC, FileAnswerOffset.MAGIC);
+  answer.writeInt32LE(fd, FileAnswerOffset.FD);
+  answer.writeBigUInt64LE(BigInt(size), FileAnswerOffset.SIZE);
+  answer.writeBigUInt64LE(BigInt(offset), FileAnswerOffset.OFFSET);
+  answer.writeUInt32LE(pid, FileAnswerOffset.PID);
+  return answer;
+}
+
+/** Decode a file answer (for tests and tools that play the bridge). */
+export function decodeFileAnswer(answer: Uint8Array): {
+  fd: number;
+  size: number;
+  offset: number;
+  pid: number;
+} {
+  const view = new DataView(answer.buffer, answer.byteOffset, answer.byteLength);
+  if (answer.byteLength !== FILE_ANSWER_SIZE || view.getUint32(FileAnswerOffset.MAGIC, true) !== FILE_MAGIC)
+    throw new ProtocolError("not a file answer");
+  return {
+    fd: view.getInt32(FileAnswerOffset.FD, true),
+    size: Number(view.getBigUint64(FileAnswerOffset.SIZE, true)),
+    offset: Number(view.getBigUint64(FileAnswerOffset.OFFSET, true)),
+    pid: view.getUint32(FileAnswerOffset.PID, true),
+  };
 }
 
 /** The 16-byte headers of responses and callbacks: a magic, an i32 (code or kind), a u64 size. */

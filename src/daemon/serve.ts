@@ -18,6 +18,7 @@ import { configServesRangeReads } from "../area/range-reads.js";
 import { EncryptedCodec } from "../crypto/encrypted-codec.js";
 import { describeCause } from "../errors.js";
 import { stderrLogger as logger } from "../log.js";
+import type { ReadCache } from "../stores/read-cache.js";
 import { HealthCheck } from "./health.js";
 import { locateRoute } from "./locate-route.js";
 import { DaemonMetrics } from "./metrics.js";
@@ -57,10 +58,15 @@ async function start(): Promise<void> {
     versions,
     format: config.common.encryption.enabled ? (config.common.encryption.format ?? "A1") : "plaintext",
   });
+  let readCache: ReadCache | undefined;
   const area = await openStorageArea(config, logger, {
     wrapStore: (store, tier) => metrics.observeStore(store, tier),
     onProbe: (tier, outcome) => metrics.readProbed(tier, outcome),
     localDisk: true,
+    readCacheOpened: (cache) => {
+      readCache = cache;
+      metrics.watchReadCache(cache);
+    },
   });
   // One budget per backend that encrypts (docs/backends.md); a single section has one.
   const budgets = new Set(
@@ -76,6 +82,7 @@ async function start(): Promise<void> {
     area,
     section,
     versions,
+    readCache,
     ...(spool !== undefined && localDisk !== undefined
       ? {
           spool: {

@@ -13,6 +13,7 @@ import type { Logger } from "../log.js";
 import { bridgeClosed, ConnectionCallbacks, type OrthancCallbacks } from "./bridge-callbacks.js";
 import { orthancCodeOf } from "./error-codes.js";
 import { FrameReader, type Frame } from "./frame-reader.js";
+import { LentFile } from "./lent-file.js";
 import {
   Op,
   OrthancCode,
@@ -20,8 +21,10 @@ import {
   decodeRestRequest,
   encodeJobRestoreAnswer,
   encodeJobStepAnswer,
+  encodeFileAnswer,
   encodeResponseHeader,
   encodeRestAnswer,
+  RequestFlag,
   type JobStepAnswer,
   type OpCode,
 } from "./protocol.js";
@@ -137,6 +140,7 @@ function serveConnection(socket: Socket, services: Services): void {
     resume: () => socket.resume(),
   });
   const callbacks = new ConnectionCallbacks(socket);
+  const lent = new LentFile();
   const queue: Frame[] = [];
   let busy = false;
 
@@ -148,18 +152,20 @@ function serveConnection(socket: Socket, services: Services): void {
       // CREATE's bytes must keep coming while it is answered; the reader pauses them when its body is full.
       if (frame.body === undefined) socket.pause();
       else if (!reader.paused) socket.resume();
-      await answer(socket, services, frame, callbacks);
+      await answer(socket, services, frame, callbacks, lent);
     }
     busy = false;
     if (!socket.destroyed && !reader.paused) socket.resume();
   };
 
   socket.on("close", () => {
+    lent.close();
     const error = bridgeClosed();
     callbacks.fail(error);
     reader.abort(error);
   });
   socket.on("data", (chunk: Buffer) => {
+    lent.release(); // the bridge is done with the file of the last answer
     try {
       if (callbacks.awaiting) {
         callbacks.push(chunk); // the answer to a callback a REST handler or a job step is waiting for
@@ -181,6 +187,7 @@ async function answer(
   services: Services,
   frame: Frame,
   callbacks: OrthancCallbacks,
+  lent: LentFile,
 ): Promise<void> {
   if (frame.request.op === Op.REST) {
     await answerRest(socket, services, frame, callbacks);
@@ -204,7 +211,7 @@ async function answer(
     bytesOut: 0,
   };
   try {
-    event.bytesOut = await answerStorage(socket, services.area, frame);
+    event.bytesOut = await answerStorage(socket, services.area, frame, lent);
   } catch (error) {
     event.error = error;
     if (frame.body !== undefined && frame.received !== undefined) {
@@ -239,8 +246,11 @@ async function answerStorage(
   socket: Socket,
   area: StorageArea,
   { request, payload, body }: Frame,
+  lent: LentFile,
 ): Promise<number> {
   const { op, uuid, contentType } = request;
+  // The bridge can take a local file instead of its bytes (protocol.ts, file answers).
+  const options = { file: ((request.flags ?? 0) & RequestFlag.FILE_ANSWER) !== 0 };
   switch (op) {
     case Op.CREATE:
       if (body !== undefined) await area.createStream(uuid, contentType, body, request.size);
@@ -248,13 +258,13 @@ async function answerStorage(
       await write(socket, encodeResponseHeader(OrthancCode.Success, 0));
       return 0;
     case Op.READ_WHOLE: {
-      const read = await area.readWhole(uuid, contentType);
-      await sendBody(socket, read);
+      const read = await area.readWhole(uuid, contentType, options);
+      await sendBody(socket, read, lent);
       return read.size;
     }
     case Op.READ_RANGE: {
-      const read = await area.readRange(uuid, contentType, request.start, request.size);
-      await sendBody(socket, read);
+      const read = await area.readRange(uuid, contentType, request.start, request.size, options);
+      await sendBody(socket, read, lent);
       return read.size;
     }
     case Op.REMOVE:
@@ -332,7 +342,25 @@ async function answerPayload(
  * The header, then the body as it streams from the store. Once the header is out the answer cannot
  * change: a body that fails or comes up short closes the connection, and the bridge sees it.
  */
-async function sendBody(socket: Socket, { size, body, bytes, recycle }: AttachmentRead): Promise<void> {
+async function sendBody(
+  socket: Socket,
+  { size, body, bytes, recycle, file }: AttachmentRead,
+  lent: LentFile,
+): Promise<void> {
+  if (file !== undefined) {
+    // Held open until the bridge has opened it too (lent-file.ts); a failed write closes it at once.
+    lent.lend(body);
+    await write(socket, encodeFileAnswer(file.fd, size, file.start, process.pid)).catch((error: unknown) => {
+      lent.release();
+      socket.destroy();
+      throw new StorageError(
+        "BRIDGE_FAILED",
+        { operation: "sending", subject: `a file answer of ${size} bytes to Orthanc`, cause: error },
+        describeCause(error),
+      );
+    });
+    return;
+  }
   if (bytes !== undefined) {
     await sendBytes(socket, size, body, bytes);
     recycle?.(); // only once the socket is done with them: a failed send drops them instead

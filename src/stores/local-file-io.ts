@@ -8,8 +8,10 @@
 // of worker threads doing the same unit was measured too: one message each way cost more than the unit.
 // Above SYNC_FILE_LIMIT the caller streams instead, so the event loop never stalls for long on a large one.
 
-import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, read, readSync } from "node:fs";
 import { Readable } from "node:stream";
+
+import type { OpenFileBody } from "./object-store.js";
 
 /** Largest file (or range) read, or written, in one unit on the event loop; larger ones are streamed. */
 export const SYNC_FILE_LIMIT = 4 * 1024 * 1024;
@@ -108,6 +110,69 @@ export function bufferedBody(bytes: Uint8Array): Readable {
   if (bytes.length > 0) body.push(bytes);
   body.push(null);
   return body;
+}
+
+/** Largest read at a time of a FileBody read in this process. */
+const FILE_BODY_CHUNK = 1024 * 1024;
+
+/**
+ * Bytes [start, end) of an open file as a stream that reads nothing until it is read, and the file itself
+ * (ObjectBody.file) for a caller that hands the descriptor on instead: the daemon answering the bridge with a
+ * file (protocol.ts, file answers), which copies the bytes once, straight into Orthanc's buffer. Destroying
+ * the stream (or reading it to its end) closes the descriptor, once.
+ */
+export class FileBody extends Readable {
+  readonly file: OpenFileBody;
+  private position: number;
+  /** A read in the thread pool: the descriptor is closed once it is back, never under it. */
+  private reading = false;
+  private open = true;
+
+  constructor(
+    private readonly fd: number,
+    start: number,
+    private readonly end: number,
+  ) {
+    super({ highWaterMark: FILE_BODY_CHUNK });
+    this.position = start;
+    this.file = { fd, start, peek: (count) => readRange(fd, start, start + Math.min(count, end - start)) };
+  }
+
+  override _read(): void {
+    const length = Math.min(FILE_BODY_CHUNK, this.end - this.position);
+    if (length <= 0) {
+      this.push(null);
+      return;
+    }
+    const bytes = Buffer.allocUnsafe(length);
+    this.reading = true;
+    read(this.fd, bytes, 0, length, this.position, (error, count) => {
+      this.reading = false;
+      if (this.destroyed) this.close();
+      else if (error) this.destroy(error);
+      else if (count === 0)
+        this.destroy(new Error(`the file ended after ${this.position} bytes (it was truncated while read)`));
+      else {
+        this.position += count;
+        this.push(count === length ? bytes : bytes.subarray(0, count));
+      }
+    });
+  }
+
+  override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
+    try {
+      if (!this.reading) this.close();
+      done(error);
+    } catch (closeError) {
+      done(error ?? (closeError as Error));
+    }
+  }
+
+  private close(): void {
+    if (!this.open) return;
+    this.open = false;
+    closeSync(this.fd); // no thread-pool trip for a close
+  }
 }
 
 export function isMissing(error: unknown): boolean {

@@ -24,6 +24,26 @@ export interface ObjectBody {
    * (sent, or decoded into other memory), then never touch them again; not calling it is fine.
    */
   recycle?: () => void;
+  /**
+   * When asked for (GetOptions.file) and the driver can: the bytes lie in an open local file, from
+   * `file.start`, and `body` reads them from it lazily. A caller may hand the descriptor to another process
+   * instead of reading `body` (the bridge then reads the file itself); destroying `body` closes it.
+   */
+  file?: OpenFileBody;
+}
+
+/** The open file behind an ObjectBody (its `file`). */
+export interface OpenFileBody {
+  fd: number;
+  /** Where the body's bytes start in the file. */
+  start: number;
+  /** The first `count` bytes of the body (fewer when it is shorter), read at once. */
+  peek(count: number): Buffer;
+}
+
+export interface GetOptions {
+  /** Prefer an open file (ObjectBody.file) to reading the bytes, when the driver is a local one. */
+  file?: boolean;
 }
 
 export interface ObjectInfo {
@@ -49,7 +69,7 @@ export interface ObjectStore {
    * Open an object, or a range of it; null when it does not exist. A range that does not lie within the
    * object (start > end, or end > size) is a BAD_RANGE StorageError; an empty range within it is fine.
    */
-  get(key: string, range?: ByteRange): Promise<ObjectBody | null>;
+  get(key: string, range?: ByteRange, options?: GetOptions): Promise<ObjectBody | null>;
   /** Size of an object, or null when it does not exist. */
   head(key: string): Promise<ObjectInfo | null>;
   /** Delete an object. Deleting a missing object is not an error. */

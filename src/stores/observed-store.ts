@@ -3,7 +3,7 @@
 
 import type { Readable } from "node:stream";
 
-import type { ByteRange, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
+import type { ByteRange, GetOptions, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
 
 export type StoreMethod = "put" | "get" | "head" | "delete" | "list" | "set_storage_class";
 /** "not_found": a get or head that found no object, which is not a failure. */
@@ -33,8 +33,8 @@ export function observeStore(store: ObjectStore, observe: StoreObserver): Object
     put: (key: string, data: Uint8Array) => timed("put", () => store.put(key, data)),
     putStream: (key: string, body: Readable, size: number) =>
       timed("put", () => store.putStream(key, body, size)),
-    get: (key: string, range?: ByteRange): Promise<ObjectBody | null> =>
-      timed("get", () => store.get(key, range)),
+    get: (key: string, range?: ByteRange, options?: GetOptions): Promise<ObjectBody | null> =>
+      timed("get", () => store.get(key, range, options)),
     head: (key: string): Promise<ObjectInfo | null> => timed("head", () => store.head(key)),
     delete: (key: string) => timed("delete", () => store.delete(key)),
     list: (prefix: string) => observeList(store.list(prefix), observe),

@@ -6,6 +6,7 @@ import {
   MAX_CREATE_SIZE,
   MAX_REST_PAYLOAD,
   Op,
+  RequestFlag,
   ProtocolError,
   REQUEST_HEADER_SIZE,
   decodeRequestHeader,
@@ -123,6 +124,7 @@ describe("frame reader", () => {
     const header = encodeRequestHeader({
       op: Op.READ_RANGE,
       contentType: 3,
+      flags: RequestFlag.FILE_ANSWER,
       size: 656,
       start: 2 ** 40,
       uuid: UUID,
@@ -131,6 +133,7 @@ describe("frame reader", () => {
     assert.deepEqual(decodeRequestHeader(header), {
       op: Op.READ_RANGE,
       contentType: 3,
+      flags: RequestFlag.FILE_ANSWER,
       size: 656,
       start: 2 ** 40,
       uuid: UUID,

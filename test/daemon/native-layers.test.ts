@@ -11,9 +11,10 @@ import { repoRoot } from "../../test-support/paths.js";
 const NATIVE = join(repoRoot, "native");
 /**
  * A ratchet: 2,442 lines before issue 14, which aims at 800; lower it as the bridge shrinks. Raised by 35 for
- * the clock that ticks the daemon (rest.c, issue 16's TierSchedule): a timer only the bridge can run.
+ * the clock that ticks the daemon (rest.c, issue 16's TierSchedule): a timer only the bridge can run. Issue 15
+ * added 39 for file answers (native/connection.c: reading a read's bytes from the daemon's open file).
  */
-const MAX_LINES = 996;
+const MAX_LINES = 1035;
 
 /** The C files in bridge.h's order (its first comment), top first. */
 async function layers(): Promise<string[]> {

@@ -1,13 +1,19 @@
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdtemp, readdir, rm, writeFile, stat } from "node:fs/promises";
+import { mkdtemp, readdir, readlink, rm, writeFile, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
 import { openStorageArea } from "../../src/area/open-storage-area.js";
-import { Op, OrthancCode, encodeRequestHeader } from "../../src/daemon/protocol.js";
+import {
+  FILE_HOLD_MS,
+  Op,
+  OrthancCode,
+  RequestFlag,
+  encodeRequestHeader,
+} from "../../src/daemon/protocol.js";
 import { listenForBridge, type BridgeServer } from "../../src/daemon/server.js";
 import { BridgeClient } from "../../test-support/bridge-client.js";
 import { localConfig } from "../helpers/local-config.js";
@@ -55,6 +61,77 @@ for (const encrypted of [false, true]) {
       );
       client.close();
     });
+
+    it(`answers a read that may be a file answer ${encrypted ? "with the decrypted bytes" : "with the object's file"}`, async () => {
+      const client = await BridgeClient.connect(socketPath);
+      const uuid = randomUUID();
+      const data = randomBytes(300_000);
+      const flags = RequestFlag.FILE_ANSWER;
+      assert.equal(
+        (await client.call({ op: Op.CREATE, contentType: 1, size: data.length, start: 0, uuid }, data)).code,
+        0,
+      );
+      const whole = await client.call({ op: Op.READ_WHOLE, contentType: 1, size: 0, start: 0, uuid, flags });
+      const range = await client.call({
+        op: Op.READ_RANGE,
+        contentType: 1,
+        size: 1000,
+        start: 2000,
+        uuid,
+        flags,
+      });
+      assert.equal(whole.code, 0);
+      assert.ok(whole.data.equals(data));
+      assert.ok(range.data.equals(data.subarray(2000, 3000)));
+      assert.equal(whole.file !== undefined, !encrypted, "a file answer for a plaintext object only");
+      assert.equal(range.file !== undefined, !encrypted);
+      const missing = await client.call({
+        op: Op.READ_WHOLE,
+        contentType: 1,
+        size: 0,
+        start: 0,
+        uuid: randomUUID(),
+        flags,
+      });
+      assert.equal(
+        missing.code,
+        OrthancCode.InexistentFile,
+        "a missing object is an error code, as without the flag",
+      );
+      assert.equal((await client.call({ op: Op.REMOVE, contentType: 1, size: 0, start: 0, uuid })).code, 0);
+      client.close();
+    });
+
+    if (!encrypted) {
+      it("keeps the file of a file answer open until the next request, or FILE_HOLD_MS", async () => {
+        const client = await BridgeClient.connect(socketPath);
+        const uuid = randomUUID();
+        const data = randomBytes(1000);
+        const request = {
+          op: Op.READ_WHOLE,
+          contentType: 1,
+          size: 0,
+          start: 0,
+          uuid,
+          flags: RequestFlag.FILE_ANSWER,
+        };
+        await client.call({ op: Op.CREATE, contentType: 1, size: data.length, start: 0, uuid }, data);
+        const opened = async (fd: number) => readlink(`/proc/self/fd/${fd}`).catch(() => "(closed)");
+        const first = await client.call(request);
+        const file = await opened(first.file?.fd ?? -1);
+        assert.match(file, new RegExp(uuid), "the answer's descriptor is the object's file");
+        await client.call({ op: Op.READ_WHOLE, contentType: 1, size: 0, start: 0, uuid }); // without the flag
+        assert.notEqual(await opened(first.file?.fd ?? -1), file, "closed at the next request");
+        const second = await client.call(request);
+        assert.equal(await opened(second.file?.fd ?? -1), file);
+        await new Promise((resolve) => setTimeout(resolve, FILE_HOLD_MS + 300));
+        assert.notEqual(await opened(second.file?.fd ?? -1), file, "closed after FILE_HOLD_MS");
+        const third = await client.call(request);
+        client.close();
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        assert.notEqual(await opened(third.file?.fd ?? -1), file, "closed with the connection");
+      });
+    }
 
     it("refuses a uuid that is not canonical with ParameterOutOfRange", async () => {
       const client = await BridgeClient.connect(socketPath);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { closeSync } from "node:fs";
-import { mkdtemp, readdir, readFile, rm, writeFile, mkdir, stat } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, readdir, readFile, readlink, rm, writeFile, mkdir, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
@@ -121,6 +122,40 @@ describe("folder driver", () => {
     assert.ok(tail?.bytes !== undefined, "a range within the limit is read whole, whatever the file's size");
     assert.ok(tail.bytes.equals(large.subarray(1)));
     tail.body.destroy();
+    await rm(root, { recursive: true });
+  });
+
+  it("hands over an open file when asked, read only if its body is read, closed when it is destroyed", async () => {
+    const { root, store } = await freshStore();
+    const data = randomBytes(3 * 1024 * 1024 + 5);
+    await store.put("object", data);
+    const isOpen = (fd: number) =>
+      readlink(`/proc/self/fd/${fd}`).then(
+        (path) => path.endsWith("object"),
+        () => false,
+      );
+    const whole = await store.get("object", undefined, { file: true });
+    assert.ok(whole?.file !== undefined);
+    assert.equal(whole.bytes, undefined, "nothing read yet");
+    assert.equal(whole.size, data.length);
+    assert.deepEqual(whole.file.peek(4), data.subarray(0, 4));
+    assert.ok(await isOpen(whole.file.fd));
+    whole.body.destroy();
+    assert.equal(await isOpen(whole.file.fd), false, "destroying the body closes the file");
+    const range = await store.get("object", { start: 7, end: 2 * 1024 * 1024 + 9 }, { file: true });
+    assert.ok(range?.file !== undefined);
+    assert.equal(range.file.start, 7);
+    assert.deepEqual(
+      range.file.peek(100_000_000),
+      data.subarray(7, 2 * 1024 * 1024 + 9),
+      "a peek stops at the range's end",
+    );
+    assert.ok(
+      (await readAll(range.body)).equals(data.subarray(7, 2 * 1024 * 1024 + 9)),
+      "its body reads the range",
+    );
+    assert.equal(await isOpen(range.file.fd), false, "a body read to its end closes the file");
+    assert.equal(await store.get("missing", undefined, { file: true }), null);
     await rm(root, { recursive: true });
   });
 

@@ -7,12 +7,12 @@
 //
 // The folder is this node's alone (a pid lock file says so); a restart rebuilds the queue from it.
 
-import { constants, createReadStream, closeSync } from "node:fs";
-import { mkdir, open, readFile, rename, unlink, writeFile, type FileHandle } from "node:fs/promises";
+import { createReadStream, closeSync } from "node:fs";
+import { mkdir, readFile, rename, unlink, writeFile, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 
-import { writeFileAtomically } from "../../atomic-file.js";
+import { syncFolder, writeFileAtomically } from "../../atomic-file.js";
 import { StorageError, describeCause } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import { storeError } from "../folder.js";
@@ -604,15 +604,6 @@ async function writeAll(file: FileHandle, data: Uint8Array): Promise<void> {
   while (written < data.length) {
     const { bytesWritten } = await file.write(data, written, data.length - written);
     written += bytesWritten;
-  }
-}
-
-async function syncFolder(folder: string): Promise<void> {
-  const handle = await open(folder, constants.O_RDONLY);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 
