@@ -12,7 +12,7 @@ import { forEachParallel } from "../src/ops/parallel.js";
 import { daemonScript } from "../test-support/daemon-process.js";
 import { writeUniqueCopies } from "../test-support/dicom-copies.js";
 import { startLatencyProxy, type LatencyProxy, type ProxyCounts } from "../test-support/latency-proxy.js";
-import { OrthancInstance } from "../test-support/orthanc.js";
+import { OrthancInstance, type OrthancOptions } from "../test-support/orthanc.js";
 import { dicomDir } from "../test-support/paths.js";
 import type { RgwServer } from "../test-support/rgw.js";
 
@@ -36,9 +36,42 @@ export interface LatencySetup {
 /** A started setup: its Orthanc, and the proxy its storage requests go through (none for the built-in). */
 export interface RunningSetup {
   setup: LatencySetup;
+  /** The Orthanc now running: a new instance after each restart(). */
   orthanc: OrthancInstance;
   proxy?: LatencyProxy;
+  /** Where `LocalDisk.Path` points (none without the tier). */
+  localDiskPath?: string;
+  /**
+   * Stop Orthanc (and the daemon with it), run `meanwhile` while nothing runs, start it again on the same
+   * work folder (index, storage, local disk), configuration and bucket.
+   */
+  restart(meanwhile?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** A RunningSetup around `first`, restarted with the same options. */
+function running(
+  setup: LatencySetup,
+  first: OrthancInstance,
+  options: OrthancOptions,
+  extra: { proxy?: LatencyProxy; localDiskPath?: string; cleanup(): Promise<void> },
+): RunningSetup {
+  const started: RunningSetup = {
+    setup,
+    orthanc: first,
+    ...(extra.proxy === undefined ? {} : { proxy: extra.proxy }),
+    ...(extra.localDiskPath === undefined ? {} : { localDiskPath: extra.localDiskPath }),
+    async restart(meanwhile) {
+      await started.orthanc.stop();
+      await meanwhile?.();
+      started.orthanc = await OrthancInstance.start(options);
+    },
+    async stop() {
+      await started.orthanc.destroy();
+      await extra.cleanup();
+    },
+  };
+  return started;
 }
 
 /** Start Orthanc for `setup`: the built-in storage, or our plugin on a new bucket of `rgw` behind a proxy. */
@@ -46,29 +79,29 @@ export async function startSetup(setup: LatencySetup, rgw: RgwServer): Promise<R
   const workDir = await mkdtemp(join(tmpdir(), "ocs-bench-latency-"));
   if (setup.builtIn) {
     // Orthanc's defaults: SyncStorageArea true, as a site's built-in disk storage runs (and as the spool syncs).
-    const orthanc = await OrthancInstance.start({ workDir, config: { Plugins: [] } });
-    return { setup, orthanc, stop: () => orthanc.destroy() };
+    const options: OrthancOptions = { workDir, config: { Plugins: [] } };
+    const orthanc = await OrthancInstance.start(options);
+    return running(setup, orthanc, options, { cleanup: async () => {} });
   }
   const bucket = await rgw.bucket("bench-latency");
   const proxy = await startLatencyProxy({ target: rgw.endpoint, delayMs: setup.delayMs ?? DELAY_MS });
   try {
     const plugin: Record<string, unknown> = { Node: process.execPath, Daemon: daemonScript };
-    if (setup.localDisk !== undefined)
-      plugin.LocalDisk = { Path: join(workDir, "local-disk"), ...setup.localDisk };
-    const orthanc = await OrthancInstance.start({
+    const localDiskPath = setup.localDisk === undefined ? undefined : join(workDir, "local-disk");
+    if (setup.localDisk !== undefined) plugin.LocalDisk = { Path: localDiskPath, ...setup.localDisk };
+    const options: OrthancOptions = {
       workDir,
       config: { ...bucket.orthancConfig({ Endpoint: proxy.url }), OrthancCloudStorage: plugin },
-    });
-    return {
-      setup,
-      orthanc,
+    };
+    const orthanc = await OrthancInstance.start(options);
+    return running(setup, orthanc, options, {
       proxy,
-      stop: async () => {
-        await orthanc.destroy();
+      ...(localDiskPath === undefined ? {} : { localDiskPath }),
+      cleanup: async () => {
         await proxy.stop();
         await bucket.cleanup();
       },
-    };
+    });
   } catch (error) {
     await proxy.stop();
     await bucket.cleanup();

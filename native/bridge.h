@@ -3,7 +3,7 @@
  *   plugin.c      Orthanc's entry points: start the supervisor, then register the storage area and routes
  *   storage.c     the storage area's callbacks         \  each forwards its calls
  *   rest.c        the REST routes, jobs and callbacks  /  through connection.c
- *   supervisor.c  the supervisor process (src/daemon/supervisor.ts): spawned once, its lines read
+ *   supervisor.c  the supervisor process (src/daemon/supervisor.ts): spawned, its lines read, respawned
  *   connection.c  one socket per Orthanc thread: framing, send/receive, one retry
  *   util.c        Orthanc's context, its log, the clock, the stop flag
  * Nothing here is exported from the library (-fvisibility=hidden).
@@ -13,6 +13,8 @@
 
 #include <stdint.h>
 
+/* Orthanc 1.13.0's header (scripts/orthanc-sdk.sh); the functions of 1.10.1 it marks deprecated are still used. */
+#define ORTHANC_PLUGIN_DEPRECATED
 #include <orthanc/OrthancCPlugin.h>
 
 #include "protocol.h" /* generated from src/daemon/protocol.ts at build time */
@@ -53,6 +55,9 @@ typedef struct {
   OrthancPluginContentType type;
   const void* payload;                 /* create, REST, JOB_STEP, JOB_RESTORE */
   uint64_t size, start;                /* the payload's size; read range: its length and start */
+  uint16_t flags;                      /* CREATE: CreateFlag bits (protocol.ts); the bridge adds FILE_ANSWER */
+  uint32_t record;                     /* the size of record_data (at most OCS_MAX_RECORD_SIZE) */
+  const void* record_data;             /* READ_RANGE, REMOVE: the attachment's custom data, sent after the header */
   OrthancPluginMemoryBuffer64* target; /* read whole: allocated here; read range: Orthanc's */
   const char* what;                    /* REST, jobs: "GET /cloud-storage/health", "a step of job X" */
   reply* answer;                       /* REST, jobs */
@@ -77,7 +82,7 @@ outcome supervisor_start(const char* node, const char* script, const char* confi
                          size_t reason_size);
 void supervisor_stop(void); /* once set_stopping(1) was called */
 
-/* storage.c */
+/* storage.c; `range`: bit 0 range reads, bit 1 custom data (Orthanc >= 1.12.8), as the READY line says */
 void storage_register(int range);
 
 /* rest.c */

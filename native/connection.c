@@ -203,6 +203,7 @@ static exchange_status exchange(int fd, const request* rq, const endpoint* e, co
   uint64_t received;
   int error = send_all(fd, header, OCS_REQUEST_HEADER_SIZE);
   if (error == 0 && rq->payload != NULL) error = send_all(fd, rq->payload, rq->size);
+  if (error == 0 && rq->record_data != NULL) error = send_all(fd, rq->record_data, rq->record);
   if (error != 0) return io_failure(error, e, "sending the request", cause, cause_size);
   *code = OrthancPluginErrorCode_StorageAreaPlugin;
   while ((error = recv_all(fd, response, OCS_RESPONSE_HEADER_SIZE, &received)) == 0 &&
@@ -256,15 +257,18 @@ OrthancPluginErrorCode call_daemon(const request* rq, int* answered) {
   ocs_put_u32(header + OCS_REQ_CONTENT_TYPE, (uint32_t)rq->type);
   ocs_put_u64(header + OCS_REQ_SIZE, rq->size);
   ocs_put_u64(header + OCS_REQ_START, rq->start);
+  uint32_t flags = rq->flags; /* a u16 at OCS_REQ_FLAGS, then the record's length as a u16 at OCS_REQ_RECORD */
   if ((rq->op == OCS_OP_READ_WHOLE || rq->op == OCS_OP_READ_RANGE) && !__atomic_load_n(&g_no_file_answers, __ATOMIC_RELAXED))
-    ocs_put_u32(header + OCS_REQ_FLAGS, OCS_REQ_FLAG_FILE_ANSWER);
-  if (strlen(rq->uuid) > OCS_UUID_FIELD_SIZE) snprintf(cause, sizeof cause, "the uuid is longer than %d bytes", OCS_UUID_FIELD_SIZE);
+    flags |= OCS_REQ_FLAG_FILE_ANSWER;
+  ocs_put_u32(header + OCS_REQ_FLAGS, flags | rq->record << 16);
+  if (rq->record > OCS_MAX_RECORD_SIZE) snprintf(cause, sizeof cause, "its custom data takes %u bytes, more than the %d the daemon accepts", rq->record, OCS_MAX_RECORD_SIZE);
+  else if (strlen(rq->uuid) > OCS_UUID_FIELD_SIZE) snprintf(cause, sizeof cause, "the uuid is longer than %d bytes", OCS_UUID_FIELD_SIZE);
   else memcpy(header + OCS_REQ_UUID, rq->uuid, strlen(rq->uuid));
   for (endpoint e; cause[0] == '\0'; attempt++) {
     int fd = connection_get(&e, cause, sizeof cause);
     if (fd < 0 || (status = exchange(fd, rq, &e, header, &code, cause, sizeof cause)) == EXCHANGE_DONE) break;
     if (status == EXCHANGE_NO_FILE) { /* the same request, for the bytes: not a retry */
-      ocs_put_u32(header + OCS_REQ_FLAGS, 0), attempt--;
+      ocs_put_u32(header + OCS_REQ_FLAGS, (flags & ~(uint32_t)OCS_REQ_FLAG_FILE_ANSWER) | rq->record << 16), attempt--;
       continue;
     }
     connection_close();

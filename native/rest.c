@@ -153,7 +153,8 @@ static int serve_callback(int fd, const uint8_t* header, char* cause, size_t cau
   uint32_t kind = ocs_get_u32(header + OCS_RESP_CODE), word = 0;
   uint64_t received;
   reply payload = {NULL, ocs_get_u64(header + OCS_RESP_SIZE)};
-  int error = payload.size <= OCS_MAX_REST_PAYLOAD && (payload.data = malloc(payload.size + 1)) != NULL
+  uint64_t most = kind == OCS_CALLBACK_ADOPT ? OCS_MAX_CREATE_SIZE : OCS_MAX_REST_PAYLOAD; /* adopt: a DICOM file */
+  int error = payload.size <= most && (payload.data = malloc(payload.size + 1)) != NULL
                   ? recv_all(fd, payload.data, payload.size, &received) : CALLBACK_MALFORMED;
   char* texts[3] = {NULL};
   int64_t end = -1;
@@ -179,6 +180,19 @@ static int serve_callback(int fd, const uint8_t* header, char* cause, size_t cau
     if (job == NULL || (id = OrthancPluginSubmitJob(g_context, job, (int32_t)word)) == NULL)
       log_message(LOG_ERROR, "cannot submit a %s job to Orthanc's job engine", texts[0]);
     code = id != NULL ? OrthancPluginErrorCode_Success : OrthancPluginErrorCode_InternalError;
+  } else if (end >= 0 && kind == OCS_CALLBACK_ATTACHMENT_RECORD) { /* Orthanc >= 1.12.8 */
+    code = OrthancPluginGetAttachmentCustomData(g_context, &answer, texts[0]);
+  } else if (payload.size >= 4 && kind == OCS_CALLBACK_ADOPT && payload.size - 4 >= word) { /* word: the record's size */
+    OrthancPluginMemoryBuffer ids[2] = {{NULL, 0}, {NULL, 0}};
+    uint32_t status = OrthancPluginStoreStatus_Failure;
+    code = OrthancPluginAdoptDicomInstance(g_context, &ids[0], &ids[1], (OrthancPluginStoreStatus*)&status,
+                                           payload.data + 4 + word, payload.size - 4 - word, payload.data + 4, word);
+    if (code == 0 && OrthancPluginCreateMemoryBuffer(g_context, &answer, 6 + ids[0].size + ids[1].size) == 0) {
+      uint8_t* at = answer.data; /* u32 status, the instance's id, the attachment's uuid: protocol.ts */
+      ocs_put_u32(at, status), memcpy(at + 4, ids[0].data, ids[0].size), at[4 + ids[0].size] = '\0';
+      memcpy(at + 5 + ids[0].size, ids[1].data, ids[1].size), at[5 + ids[0].size + ids[1].size] = '\0';
+    } else if (code == 0) code = OrthancPluginErrorCode_NotEnoughMemory;
+    for (int i = 0; i < 2; i++) if (ids[i].data != NULL) OrthancPluginFreeMemoryBuffer(g_context, &ids[i]);
   } else if (error == 0 || error == CALLBACK_MALFORMED) {
     error = CALLBACK_MALFORMED;
     snprintf(cause, cause_size, "protocol error: a malformed callback (kind %u, %llu bytes)", kind,

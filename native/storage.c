@@ -1,11 +1,32 @@
-/* The storage area's callbacks (any Orthanc thread, concurrently): each is one request to the daemon. */
+/* The storage area's callbacks (any Orthanc thread, concurrently): each is one request to the daemon. On Orthanc
+ * >= 1.12.8 (READY line: custom-data=1) they carry the attachment's record, its custom data: the daemon answers a
+ * create with it, and Orthanc gives it back to reads (whole ones are ranges then) and removes, which send it after
+ * the header. The bridge never reads it (src/area/attachment-record.ts). */
+#include <stdlib.h>
+#include <string.h>
+
 #include "bridge.h"
+
+static OrthancPluginErrorCode storage_create3(OrthancPluginMemoryBuffer* custom_data, const char* uuid,
+                                              const void* content, uint64_t size, OrthancPluginContentType type,
+                                              OrthancPluginCompressionType compression,
+                                              const OrthancPluginDicomInstance* dicom) {
+  reply record = {NULL, 0};
+  request rq = {.op = OCS_OP_CREATE, .verb = "create", .uuid = uuid, .type = type, .payload = content, .size = size,
+                .answer = custom_data != NULL ? &record : NULL,
+                .flags = custom_data == NULL ? 0 : OCS_CREATE_RECORD | (dicom != NULL ? OCS_CREATE_DICOM : 0) |
+                          (compression != OrthancPluginCompressionType_None ? OCS_CREATE_COMPRESSED : 0)};
+  OrthancPluginErrorCode code = call_daemon(&rq, NULL);
+  if (code == 0 && record.size > 0 && OrthancPluginCreateMemoryBuffer(g_context, custom_data, record.size) != 0)
+    code = OrthancPluginErrorCode_NotEnoughMemory;
+  else if (code == 0 && record.size > 0) memcpy(custom_data->data, record.data, record.size);
+  free(record.data);
+  return code;
+}
 
 static OrthancPluginErrorCode storage_create(const char* uuid, const void* content, int64_t size,
                                              OrthancPluginContentType type) {
-  request rq = {.op = OCS_OP_CREATE, .verb = "create", .uuid = uuid, .type = type, .payload = content,
-                .size = size > 0 ? (uint64_t)size : 0};
-  return call_daemon(&rq, NULL);
+  return storage_create3(NULL, uuid, content, size > 0 ? (uint64_t)size : 0, type, 0, NULL);
 }
 
 static OrthancPluginErrorCode storage_read_whole(OrthancPluginMemoryBuffer64* target, const char* uuid,
@@ -14,21 +35,35 @@ static OrthancPluginErrorCode storage_read_whole(OrthancPluginMemoryBuffer64* ta
   return call_daemon(&rq, NULL);
 }
 
+static OrthancPluginErrorCode storage_read_range3(OrthancPluginMemoryBuffer64* target, const char* uuid,
+                                                  OrthancPluginContentType type, uint64_t start,
+                                                  const void* custom_data, uint32_t custom_data_size) {
+  request rq = {.op = OCS_OP_READ_RANGE, .verb = "read a range of", .uuid = uuid, .type = type, .size = target->size,
+                .start = start, .target = target, .record = custom_data_size, .record_data = custom_data};
+  return call_daemon(&rq, NULL);
+}
+
 static OrthancPluginErrorCode storage_read_range(OrthancPluginMemoryBuffer64* target, const char* uuid,
                                                  OrthancPluginContentType type, uint64_t start) {
-  request rq = {.op = OCS_OP_READ_RANGE, .verb = "read a range of", .uuid = uuid, .type = type,
-                .size = target->size, .start = start, .target = target};
+  return storage_read_range3(target, uuid, type, start, NULL, 0);
+}
+
+static OrthancPluginErrorCode storage_remove3(const char* uuid, OrthancPluginContentType type, const void* custom_data,
+                                              uint32_t custom_data_size) {
+  request rq = {.op = OCS_OP_REMOVE, .verb = "remove", .uuid = uuid, .type = type, .record = custom_data_size,
+                .record_data = custom_data};
   return call_daemon(&rq, NULL);
 }
 
 static OrthancPluginErrorCode storage_remove(const char* uuid, OrthancPluginContentType type) {
-  request rq = {.op = OCS_OP_REMOVE, .verb = "remove", .uuid = uuid, .type = type};
-  return call_daemon(&rq, NULL);
+  return storage_remove3(uuid, type, NULL, 0);
 }
 
-/* Range reads only when the daemon serves them (its READY line): else Orthanc reads whole attachments, and
- * stores a DicomUntilPixelData header per instance, as with the official plugins' encryption. */
+/* Custom data when the daemon asks for it. Else range reads only when the daemon serves them (its READY line):
+ * else Orthanc reads whole attachments, and stores a DicomUntilPixelData header per instance, as with the
+ * official plugins' encryption. */
 void storage_register(int range) {
-  OrthancPluginRegisterStorageArea2(g_context, storage_create, storage_read_whole, range ? storage_read_range : NULL,
-                                    storage_remove);
+  if (range & 2) OrthancPluginRegisterStorageArea3(g_context, storage_create3, storage_read_range3, storage_remove3);
+  else OrthancPluginRegisterStorageArea2(g_context, storage_create, storage_read_whole, range & 1 ? storage_read_range : NULL,
+                                         storage_remove);
 }

@@ -7,10 +7,12 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -21,9 +23,13 @@
 
 #define LINE_CAPACITY 4096 /* longest line read; longer ones are cut */
 #define STOP_GRACE_S 10    /* for the supervisor to stop the daemon (5 s, 2 more after SIGTERM) and exit */
+#define FIRST_LINE_S 30    /* for its first line (STARTING), which it writes before it starts the daemon */
+#define MARGIN_S 20        /* beyond StartupTimeout: it stops a daemon that failed (3 s; 7 s if DISABLED) first */
+#define RESPAWN_MAX_S 30   /* a supervisor that ran 30 s is replaced at once; else 1 s later, 2 s... 30 s at most */
 
 typedef struct {
-  int seen, range;
+  int seen, range, timeout_s; /* timeout_s: StartupTimeout, from the STARTING line */
+  int64_t deadline;           /* for the handshake */
   outcome result;
   char reason[LINE_CAPACITY + 1];
 } handshake;
@@ -34,20 +40,26 @@ static char g_line[LINE_CAPACITY + 1];
 static size_t g_length;
 static pthread_t g_thread;
 static int g_thread_started, g_stop_grace_s; /* READY's stop-grace: the daemon's own time to exit (its drain) */
+static char *g_node, *g_script, *g_configuration; /* to start another supervisor should it die */
+static int64_t g_started;                                   /* when it was started; under g_mutex, like g_pid */
+static pthread_mutex_t g_mutex = PTHREAD_MUTEX_INITIALIZER; /* starting or stopping one */
 extern char** environ;
 
 /* A line of the supervisor's: a log line ("W: text", "W daemon: text"), a READY line (where the connection
  * goes), EXITED (the daemon died), or the first daemon's DISABLED or FAILED; `h` until that handshake. */
 static void on_line(const char* line, handshake* h) {
-  int range, request_timeout, connect_timeout, at = 0;
+  int range, custom_data, request_timeout, connect_timeout, at = 0;
   int known = line[0] != '\0' && strchr("IWE", line[0]) != NULL && (line[1] == ' ' || line[1] == ':');
   if (strncmp(line, OCS_HANDSHAKE_PREFIX, strlen(OCS_HANDSHAKE_PREFIX)) != 0 && line[0] != '\0') {
     log_level level = line[0] == OCS_LOG_INFO ? LOG_INFO : line[0] == OCS_LOG_WARNING ? LOG_WARNING : LOG_ERROR;
     log_line(known ? level : LOG_ERROR, known ? PLUGIN_NAME : PLUGIN_NAME " supervisor: ", "%s", line + known);
-  } else if (sscanf(line, OCS_READY_SCANF_FORMAT, &range, &request_timeout, &connect_timeout, &g_stop_grace_s, &at) == 4 &&
+  } else if (sscanf(line, OCS_READY_SCANF_FORMAT, &range, &custom_data, &request_timeout, &connect_timeout,
+                    &g_stop_grace_s, &at) == 5 &&
              at > 0 && line[at] != '\0' && strlen(line + at) < sizeof ((struct sockaddr_un*)0)->sun_path) {
     connection_publish(line + at, request_timeout, connect_timeout);
-    if (h != NULL) h->seen = 1, h->range = range, h->result = OUTCOME_READY;
+    if (h != NULL) h->seen = 1, h->range = range | custom_data << 1, h->result = OUTCOME_READY; /* bridge.h */
+  } else if (h != NULL && sscanf(line, OCS_SUPERVISOR_LINE_STARTING "%d", &h->timeout_s) == 1) {
+    h->deadline = now_ms() + (h->timeout_s + MARGIN_S) * 1000LL;
   } else if (strcmp(line, OCS_SUPERVISOR_LINE_EXITED) == 0) {
     connection_daemon_exited(); /* see call_daemon() */
   } else if (h != NULL && line[0] != '\0') {
@@ -61,9 +73,12 @@ static void on_line(const char* line, handshake* h) {
 }
 
 /* Reads what the pipe holds (waits for something), handing each complete line over without its "\r"; -1 at
- * its end, after handing the unfinished line over. */
+ * its end, after handing the unfinished line over; 1 when h's deadline passed first. */
 static int read_lines(handshake* h) {
   char chunk[4096];
+  struct pollfd input = {.fd = g_lines, .events = POLLIN};
+  int polled = h != NULL && g_lines >= 0 ? poll(&input, 1, h->deadline > now_ms() ? (int)(h->deadline - now_ms()) : 0) : 1;
+  if (polled <= 0) return polled == 0 ? 1 : errno == EINTR ? 0 : -1;
   ssize_t n = read(g_lines, chunk, sizeof chunk);
   for (ssize_t i = 0; i < n + (n == 0); i++) { /* at the end (n == 0), once for the unfinished line */
     if (n > 0 && chunk[i] != '\n') {
@@ -89,7 +104,9 @@ static int above_2(int fd) {
  * before Orthanc). Returns 0 or an errno value. */
 static int spawn_supervisor(const char* node, const char* script) {
   int in[2] = {-1, -1}, out[2] = {-1, -1}, rc = 0;
-  char* argv[] = {(char*)node, (char*)script, OCS_SUPERVISE_FLAG, OCS_FLAG_BRIDGE_VERSION OCS_VERSION, NULL};
+  char orthanc[128]; /* the daemon decides from it whether to use custom data (Orthanc >= 1.12.8) */
+  snprintf(orthanc, sizeof orthanc, "%s%s", OCS_FLAG_ORTHANC_VERSION, g_context->orthancVersion);
+  char* argv[] = {(char*)node, (char*)script, OCS_SUPERVISE_FLAG, OCS_FLAG_BRIDGE_VERSION OCS_VERSION, orthanc, NULL};
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0 || pipe2(out, O_CLOEXEC) != 0) rc = errno;
   for (int i = 0; i < 2; i++) in[i] = above_2(in[i]), out[i] = above_2(out[i]);
   if (rc == 0 && (in[0] < 0 || in[1] < 0 || out[0] < 0 || out[1] < 0)) rc = errno;
@@ -107,7 +124,7 @@ static int spawn_supervisor(const char* node, const char* script) {
   if (rc == 0) rc = posix_spawnp(&g_pid, node, &actions, &attributes, argv, environ);
   posix_spawn_file_actions_destroy(&actions), posix_spawnattr_destroy(&attributes);
   close_fd(&in[0]), close_fd(&out[1]);
-  g_lifeline = in[1], g_lines = out[0];
+  g_lifeline = in[1], g_lines = out[0], g_started = now_ms();
   if (rc != 0) g_pid = -1, close_fd(&g_lifeline), close_fd(&g_lines);
   return rc;
 }
@@ -127,40 +144,61 @@ static int stop_supervisor(void) {
   return status;
 }
 
-/* The thread: reads the supervisor's lines until it ends. */
+/* The thread: reads the supervisor's lines; when it ends (or a new one's handshake is late: it is stopped), starts
+ * another with the same configuration, until Orthanc stops. Storage calls wait ConnectTimeout for its daemon. */
 static void* watch(void* unused) {
-  (void)unused;
-  while (read_lines(NULL) == 0) {
+  for (int delay_s = 0, rc = 0, status = 0, first = 1;; first = 0) {
+    handshake h = {.seen = first, .result = OUTCOME_READY, .deadline = now_ms() + FIRST_LINE_S * 1000};
+    while (read_lines(h.seen ? NULL : &h) == 0) {
+    }
+    connection_daemon_exited();
+    pthread_mutex_lock(&g_mutex);
+    int pid = (int)g_pid, lived_s = (int)((now_ms() - g_started) / 1000);
+    if (!is_stopping()) status = stop_supervisor(), close_fd(&g_lines), g_length = 0; /* a late one's partial line */
+    delay_s = lived_s >= RESPAWN_MAX_S ? 0 : delay_s == 0 ? 1 : delay_s * 2 > RESPAWN_MAX_S ? RESPAWN_MAX_S : delay_s * 2;
+    const char* why = !h.seen ? "no handshake in time" : h.result == OUTCOME_READY ? "its last lines are above" : h.reason;
+    if (!is_stopping()) log_message(LOG_ERROR, "the supervisor (pid %d) ended after %d s with %s %d (%s): starting another in %d s",
+                                    pid, lived_s, WIFSIGNALED(status) ? "signal" : "status",
+                                    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), why, delay_s);
+    pthread_mutex_unlock(&g_mutex);
+    for (int64_t at = now_ms() + delay_s * 1000; !is_stopping() && now_ms() < at;) sleep_ms(50);
+    pthread_mutex_lock(&g_mutex);
+    if (!is_stopping() && (rc = spawn_supervisor(g_node, g_script)) == 0) send_all(g_lifeline, g_configuration, strlen(g_configuration) + 1);
+    if (!is_stopping() && rc != 0) log_message(LOG_ERROR, "cannot start the supervisor again: %s", error_text(rc));
+    else if (!is_stopping()) log_message(LOG_WARNING, "started the supervisor again: pid %d", (int)g_pid);
+    pthread_mutex_unlock(&g_mutex);
+    if (is_stopping()) return unused;
   }
-  if (!is_stopping()) connection_daemon_exited();
-  if (!is_stopping()) log_message(LOG_ERROR, "the supervisor ended (its last lines are above): storage calls fail until Orthanc restarts");
-  return NULL;
 }
 
 outcome supervisor_start(const char* node, const char* script, const char* configuration, int* range, char* reason,
                          size_t reason_size) {
-  handshake h = {.result = OUTCOME_FAILED};
-  int rc = spawn_supervisor(node, script), status;
+  handshake h = {.result = OUTCOME_FAILED, .deadline = now_ms() + FIRST_LINE_S * 1000};
+  int rc = spawn_supervisor(node, script), status, late = 0, pid = (int)g_pid;
   if (rc != 0) {
     snprintf(reason, reason_size, "cannot start %s: %s (install Node.js in PATH, or the runtime the package brings "
              "beside the plugin)", node, error_text(rc));
     return OUTCOME_FAILED;
   }
   log_message(LOG_INFO, "started the supervisor: pid %d, %s %s", (int)g_pid, node, script);
-  /* With its NUL byte, which ends it. The supervisor reads it first, and enforces StartupTimeout. */
+  /* With its NUL byte, which ends it. The supervisor reads it first, says StartupTimeout (STARTING), enforces it. */
   send_all(g_lifeline, configuration, strlen(configuration) + 1);
-  while (!h.seen && read_lines(&h) == 0) {
+  while (!h.seen && (late = read_lines(&h)) == 0) {
   }
-  if (h.result == OUTCOME_READY && (rc = pthread_create(&g_thread, NULL, watch, NULL)) != 0) {
-    snprintf(h.reason, sizeof h.reason, "cannot create a thread: %s", error_text(rc));
+  g_node = strdup(node), g_script = strdup(script), g_configuration = strdup(configuration);
+  if (h.result == OUTCOME_READY && (rc = g_node && g_script && g_configuration ? pthread_create(&g_thread, NULL, watch, NULL) : ENOMEM)) {
+    snprintf(h.reason, sizeof h.reason, "cannot watch the supervisor: %s", error_text(rc));
     h.result = OUTCOME_FAILED;
   }
-  g_thread_started = h.result == OUTCOME_READY;
+  if (!(g_thread_started = h.result == OUTCOME_READY)) free(g_node), free(g_script), free(g_configuration);
   if (h.result != OUTCOME_READY && (status = stop_supervisor(), !h.seen)) {
     const char* signal = status != -1 && WIFSIGNALED(status) ? sigabbrev_np(WTERMSIG(status)) : NULL;
     if (status != -1 && WIFEXITED(status)) snprintf(h.reason, sizeof h.reason, "status %d", WEXITSTATUS(status));
     else snprintf(h.reason, sizeof h.reason, signal != NULL ? "signal SIG%s" : "an unknown status", signal);
-    snprintf(reason, reason_size, "the supervisor exited with %s before the daemon was ready (its output is above)", h.reason);
+    if (late == 1) snprintf(reason, reason_size, "the supervisor (pid %d) gave no handshake within %d s (%s): it was stopped "
+                            "(its output, if any, is above)", pid, h.timeout_s > 0 ? h.timeout_s + MARGIN_S : FIRST_LINE_S, h.timeout_s > 0
+                            ? "OrthancCloudStorage.StartupTimeout and a margin" : "not even its first line: is its Node.js hung?");
+    else snprintf(reason, reason_size, "the supervisor exited with %s before the daemon was ready (its output is above)", h.reason);
   } else {
     snprintf(reason, reason_size, "%s", h.reason);
   }
@@ -169,8 +207,8 @@ outcome supervisor_start(const char* node, const char* script, const char* confi
 }
 
 void supervisor_stop(void) {
-  stop_supervisor();
-  if (g_thread_started) pthread_join(g_thread, NULL); /* its pipe ends with the supervisor */
+  pthread_mutex_lock(&g_mutex), stop_supervisor(), pthread_mutex_unlock(&g_mutex);
+  if (g_thread_started) pthread_join(g_thread, NULL), free(g_node), free(g_script), free(g_configuration); /* it ends with it */
   g_thread_started = 0;
   close_fd(&g_lines);
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Orthanc plugin (the bridge, native/*.c) into build/libOrthancCloudStorage.so with the system C
-# compiler. Needs the Orthanc plugin SDK header (Debian: orthanc-dev), glibc >= 2.34, and the compiled
+# compiler. Needs the Orthanc plugin SDK header of Orthanc 1.13.0 (Debian sid's orthanc-dev, which
+# scripts/orthanc-sdk.sh downloads once per machine: the storage area with custom data of Orthanc >= 1.12.8;
+# the library still loads in older Orthanc, where it registers the older API), glibc >= 2.34, and the compiled
 # TypeScript (npm run build): the wire protocol's constants come from dist/src/daemon/protocol-header.js,
 # written to build/protocol.h, so that src/daemon/protocol.ts is their only source.
 # Usage: scripts/build-native.sh [extra compiler flags...]   e.g. -fsanitize=address for a test build.
@@ -8,11 +10,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-header=/usr/include/orthanc/OrthancCPlugin.h
-if [ ! -f "$header" ]; then
-  echo "build-native: $header is missing: install orthanc-dev (apt-get install orthanc-dev)" >&2
+# Only the header comes from sid: compiled here with the host's compiler, the library needs no newer glibc.
+sdk=$(bash scripts/orthanc-sdk.sh) || {
+  echo "build-native: Orthanc's plugin SDK from Debian sid is missing (scripts/orthanc-sdk.sh, above)" >&2
   exit 1
-fi
+}
 cc=${CC:-cc}
 if ! command -v "$cc" >/dev/null; then
   echo "build-native: no C compiler ($cc): install gcc (apt-get install gcc libc6-dev)" >&2
@@ -30,7 +32,7 @@ fi
 mkdir -p build
 node --input-type=module \
   -e "process.stdout.write((await import('./$generator')).protocolHeader())" >build/protocol.h
-"$cc" -O2 -g -Wall -Wextra -Werror -std=gnu11 -shared -fPIC -fvisibility=hidden -Ibuild \
+"$cc" -O2 -g -Wall -Wextra -Werror -std=gnu11 -shared -fPIC -fvisibility=hidden -Ibuild -I"$sdk" \
   -DOCS_VERSION="\"$version\"" \
   -o build/libOrthancCloudStorage.so native/*.c "$@" -lpthread
 

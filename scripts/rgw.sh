@@ -139,13 +139,14 @@ const listen = (port) =>
 async function candidate(size) {
   for (let attempt = 0; attempt < 200; attempt++) {
     let first;
-    if (ephemeralLow > 12000) first = 10000 + Math.floor(Math.random() * (ephemeralLow - 10000 - size));
-    else first = await listen(0); // odd ephemeral range: let the kernel choose
+    let next; // the first port of the range not yet held
+    if (ephemeralLow > 12000) next = first = 10000 + Math.floor(Math.random() * (ephemeralLow - 10000 - size));
+    else if ((first = await listen(0)) !== undefined) next = first + 1; // odd ephemeral range: the kernel chooses
     if (first === undefined) continue;
     let ok = true;
-    for (let p = first; p < first + size && ok; p++) {
-      if (held.some((s) => s.address().port === p)) continue;
-      ok = (await listen(p)) === p;
+    for (let p = next; p < first + size && ok; p++) {
+      // A port this script already holds (the mon's or radosgw's) is taken, not free.
+      ok = !held.some((s) => s.address().port === p) && (await listen(p)) === p;
     }
     if (ok) return first;
   }

@@ -16,10 +16,12 @@ if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.
   exit 1
 fi
 
-# Debian packages: the Orthanc plugin header and a C compiler to build the bridge, and whatever the caller asks for
-# (Orthanc, dcmtk, Ceph...), each installed only when missing.
+# Debian packages: a C compiler to build the bridge, mmdebstrap for the root filesystem of Debian sid whose
+# orthanc-dev brings the plugin header the bridge is built with (scripts/orthanc-sdk.sh: Orthanc 1.13.0's, for
+# the storage area with custom data), Debian 12's orthanc-dev (its error codes are checked by the tests), and
+# whatever the caller asks for (Orthanc, dcmtk, Ceph...), each installed only when missing.
 missing=()
-for package in orthanc-dev gcc libc6-dev "$@"; do
+for package in orthanc-dev gcc libc6-dev mmdebstrap "$@"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -59,7 +61,7 @@ if [ ! -f dist/src/daemon/main.js ] ||
   touch .setup-stamp-build
 fi
 if [ ! -f build/libOrthancCloudStorage.so ] || [ -n "${OCS_VERSION:-}" ] ||
-  changed_since .setup-stamp-native native scripts/build-native.sh package.json /usr/include/orthanc \
+  changed_since .setup-stamp-native native scripts/build-native.sh scripts/orthanc-sdk.sh package.json \
     dist/src/daemon/protocol.js dist/src/daemon/protocol-header.js build/libOrthancCloudStorage.so; then
   bash scripts/build-native.sh
   touch .setup-stamp-native

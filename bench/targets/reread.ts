@@ -2,13 +2,18 @@
 // patient, one study, one series) read whole (`/instances/{id}/file`) twice by one client, one instance at a
 // time, from Orthanc with its built-in disk storage, with our plugin on Ceph RGW behind a 20 ms round trip
 // (bench/latency-setups.ts), and with the plugin and its read cache (`LocalDisk.ReadCacheSize`); Orthanc's
-// storage cache off. Each round uploads the study anew (new attachments: a cold read cache), times the two
-// passes apart, then deletes it (neither timed). Ratios: setup time / built-in time for each pass, and the
-// first pass with the cache / without it; the median of the rounds (lower is better). The requests, round
-// trips and new connections each read costs are counted at the setup's latency proxy.
+// storage cache off. Each round uploads the study anew, restarts every setup's Orthanc (the creates fill the
+// read cache, so the cache setup's cache folder is emptied while it is stopped: the first pass is a cold
+// cache, every read a miss), times the two passes apart, then deletes the study (neither the upload, the
+// restart nor the delete timed). Ratios: setup time / built-in time for each pass, and the first pass with
+// the cache / without it; the median of the rounds (lower is better). The requests, round trips and new
+// connections each read costs are counted at the setup's latency proxy.
 
 import { randomUUID } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+
+import { CACHE_FOLDER } from "../../src/area/local-disk-tier.js";
 
 import { startRgw } from "../../test-support/rgw.js";
 import {
@@ -35,8 +40,7 @@ const SETUPS: readonly LatencySetup[] = [
   { name: PLUGIN, builtIn: false },
   // The same without the delay: what a read costs beyond its round trip (RGW's own time, the plugin's path).
   { name: "plugin on RGW, no delay", builtIn: false, delayMs: 0 },
-  // The creates fill the read cache too (put fills it): a round's first pass then reads what the uploads
-  // cached; a cold first pass needs the cache folder emptied between the upload and the reads.
+  // The creates fill the read cache too (put fills it): the cache folder is emptied before the first pass.
   { name: "plugin on RGW + read cache", builtIn: false, localDisk: { ReadCacheSize: 1024 } },
 ];
 
@@ -88,16 +92,24 @@ async function measure(
   const counted = running.map(() => [0, 1].map(() => ({ requests: 0, turns: 0, connections: 0, reads: 0 })));
   for (let round = 0; round < rounds; round++) {
     for (const s of roundOrder(running.length, round)) {
-      const { orthanc, proxy } = running[s] as RunningSetup;
+      const { proxy } = running[s] as RunningSetup;
+      const uploader = (running[s] as RunningSetup).orthanc;
       const studies = new Set<string>();
       const ids: string[] = [];
       for (const file of files) {
-        const answer = await orthanc.upload(file);
+        const answer = await uploader.upload(file);
         if (answer.Status !== "Success") throw new Error(`upload: Orthanc answered ${answer.Status}`);
         studies.add(answer.ParentStudy);
         ids.push(answer.ID);
       }
       if (studies.size !== 1) throw new Error(`the copies made ${studies.size} studies in Orthanc, not one`);
+      // Every setup restarted alike (a new daemon, new connections to RGW); the cache emptied meanwhile.
+      const setup = running[s] as RunningSetup;
+      await setup.restart(async () => {
+        if (setup.localDiskPath !== undefined)
+          await rm(join(setup.localDiskPath, CACHE_FOLDER), { recursive: true, force: true });
+      });
+      const { orthanc } = setup;
       for (const pass of [0, 1]) {
         const since = proxy?.counts();
         const started = performance.now();

@@ -21,6 +21,8 @@ import {
   candidateKeys,
   fileSystemKey,
   keyPrefix,
+  nameOfNamedKey,
+  namedObjectKey,
   parseObjectKey,
   type KeyLayout,
 } from "../layout/object-key.js";
@@ -48,6 +50,9 @@ export interface OpenStorageAreaOptions {
 
 export { SINGLE_BACKEND_NAME } from "../config/types.js";
 
+/** The name records give hybrid mode's disk tier (the object storage's is its section's name). */
+export const FILE_SYSTEM_BACKEND = "FileSystem";
+
 /** spec §2.5: Orthanc's own aa/bb/uuid files are the legacy structure without a root. */
 const FILE_SYSTEM_LAYOUT: Pick<KeyLayout, "structure" | "rootPath"> = { structure: "legacy", rootPath: "" };
 
@@ -58,13 +63,15 @@ export async function openStorageArea(
 ): Promise<StorageArea> {
   const wrap = options.wrapStore ?? ((store: ObjectStore) => store);
   const { onProbe } = options;
+  const { objectNames } = config.bridge;
   if (config.backends !== undefined) {
     const { named, writeTo, readOrder } = config.backends;
     const tiers: StorageTier[] = [];
     try {
       for (const name of readOrder) {
         const backend = named.find((candidate) => candidate.name === name) as NamedBackendConfig;
-        tiers.push(await openTier(name, backend, logger, wrap));
+        // Records name a backend of `Backends` by its key there (docs/backends.md).
+        tiers.push(await openTier(name, name, backend, logger, wrap));
       }
       checkTiersApart(tiers);
     } catch (error) {
@@ -74,13 +81,14 @@ export async function openStorageArea(
     logger.info(
       `${tiers.length} backends: new attachments go to ${writeTo}; reads try ${readOrder.join(", then ")}`,
     );
-    return new StorageArea({ tiers, writeTo, logger, onProbe });
+    return new StorageArea({ tiers, writeTo, logger, onProbe, ...(objectNames ? { objectNames } : {}) });
   }
 
   // OrthancCloudStorage.LocalDisk (issue 17) sits in front of the one backend; with Backends it is refused.
   const localDisk = options.localDisk === true ? config.bridge.localDisk : undefined;
   const objectTier = await openTier(
     SINGLE_BACKEND_NAME,
+    config.backend.section,
     config,
     logger,
     wrap,
@@ -102,12 +110,14 @@ export async function openStorageArea(
       logger,
       onProbe,
       pendingReadWaitMs,
+      ...(objectNames ? { objectNames } : {}),
     });
   }
 
   // spec §2.5: Orthanc's own layout under StorageDirectory, never an extension.
   const fileTier: StorageTier = {
     name: FILE_SYSTEM_NAME,
+    backend: FILE_SYSTEM_BACKEND,
     store: wrap(
       await createFolderStore({
         root: config.orthanc.storageDirectory,
@@ -130,12 +140,17 @@ export async function openStorageArea(
     logger,
     onProbe,
     pendingReadWaitMs,
+    ...(objectNames ? { objectNames } : {}),
   });
 }
 
-/** One backend section opened as a tier named `name`: its store, its codec and its key layout. */
+/**
+ * One backend section opened as a tier named `name` (`recordName` in records): its store, its codec and its
+ * key layout.
+ */
 async function openTier(
   name: string,
+  recordName: string,
   { backend, common }: Pick<NamedBackendConfig, "backend" | "common">,
   logger: Logger,
   wrap: (store: ObjectStore, tier: string) => ObjectStore,
@@ -151,11 +166,14 @@ async function openTier(
   const wrapped = wrap(await openObjectStore(backend, logger), name);
   const tier: StorageTier = {
     name,
+    backend: recordName,
     store: decorate === undefined ? wrapped : await decorate(wrapped, codec),
     codec,
     keysOf: (uuid, contentType) => candidateKeys(layout, uuid, contentType, common.enableLegacyUnknownFiles),
     parseKey: (key) => parseObjectKey(layout, key),
     listPrefix: keyPrefix(layout.rootPath),
+    namedKey: (objectName, contentType) => namedObjectKey(layout, objectName, contentType),
+    nameOfKey: (key, contentType) => nameOfNamedKey(layout, key, contentType),
   };
   const shown = name === SINGLE_BACKEND_NAME ? backend.section : `backend ${name} (${backend.section})`;
   logger.info(

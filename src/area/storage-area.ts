@@ -3,16 +3,21 @@
 // target only; a read tries the tiers in the read order; a delete removes the attachment from every tier.
 // Hybrid mode (spec §4.1–4.2) is the two-tier case: read the primary, then the secondary on any failure.
 // Several named backends (docs/backends.md) are the general one; `backend(name)` reaches one directly, for
-// callers that know where an attachment is (custom data, moves).
+// callers that know where an attachment is (moves).
+// On Orthanc >= 1.12.8 each attachment carries a record (attachment-record.ts) naming its backend and key:
+// reads and removes given one go straight to that object, with one request and no probing.
 
 import { Readable } from "node:stream";
 
 import { StorageError, describeCause, isStorageError } from "../errors.js";
 import type { HeldPlaintext, ObjectCodec } from "../crypto/codec.js";
-import { assertAttachment, type ParsedObjectKey } from "../layout/object-key.js";
+import { ContentType, assertAttachment, type ParsedObjectKey } from "../layout/object-key.js";
+import { nameFromDicom, type NamePattern } from "../layout/tag-names.js";
 import type { Logger } from "../log.js";
 import type { GetOptions, ObjectBody, ObjectStore, OpenFileBody } from "../stores/object-store.js";
 import { peekHead } from "../crypto/peek-head.js";
+import { PlainCodec } from "../crypto/plain-codec.js";
+import { decodeRecord, encodeRecord, recordFormatOf, type AttachmentRecord } from "./attachment-record.js";
 import { v2RangeReaderFor, type V2RangeReader } from "./v2-range-read.js";
 
 /** One storage of the area: a store, how attachments are named in it, and how their bytes are stored. */
@@ -22,6 +27,12 @@ export interface StorageTier {
    * (spec §3.5); a single backend section is "object-storage"; with `Backends`, the name given there.
    */
   name: string;
+  /**
+   * The name records use for this backend (attachment-record.ts): with `Backends`, its name there (= `name`);
+   * without, the backend section's name for the object storage ("AwsS3Storage"...), "FileSystem" for hybrid
+   * mode's disk (docs/backends.md).
+   */
+  backend: string;
   store: ObjectStore;
   /** Plaintext or encrypted, with this tier's keys (hybrid mode: both tiers share one, spec §4.2). */
   codec: ObjectCodec;
@@ -31,6 +42,13 @@ export interface StorageTier {
   parseKey(key: string): ParsedObjectKey | null;
   /** The prefix every key of this tier starts with ("" or "RootPath/"), for listing its objects. */
   listPrefix: string;
+  /**
+   * With OrthancCloudStorage.ObjectNames: the key of an object named from its DICOM tags (RootPath and
+   * extension added); absent where objects keep uuid names.
+   */
+  namedKey?: (name: string, contentType: number) => string;
+  /** The inverse of namedKey: the name a key of this tier was made from, or undefined for no such key. */
+  nameOfKey?: (key: string, contentType: number) => string | undefined;
 }
 
 export interface AttachmentRead {
@@ -55,7 +73,7 @@ export interface AttachmentRead {
   key: string;
 }
 
-/** Where a new attachment was written: what custom data records (docs/backends.md). */
+/** Where a new attachment was written: the backend's name (StorageTier.name) and the key. */
 export interface StoredAt {
   backend: string;
   key: string;
@@ -64,8 +82,24 @@ export interface StoredAt {
 /** A read that looked at a tier: "found" there, or "missed" (not there, or failed) and went on. */
 export type ProbeOutcome = "found" | "missed";
 
-/** How a read may be answered. */
-export type ReadOptions = GetOptions;
+/** What the bridge says of an attachment being created (CreateFlag, protocol.ts). */
+export interface CreateOptions {
+  /** Orthanc >= 1.12.8 keeps a record with the attachment: create returns it. */
+  record: boolean;
+  /** The attachment is the DICOM instance being stored. */
+  dicom?: boolean;
+  /** Orthanc compressed it (StorageCompression). */
+  compressed?: boolean;
+}
+
+/** How a read may be answered, and what Orthanc kept of the attachment. */
+export interface ReadOptions extends GetOptions {
+  /**
+   * The attachment's record (its custom data, Orthanc >= 1.12.8): when non-empty, the attachment is read from
+   * the object it names only.
+   */
+  record?: Uint8Array;
+}
 
 export interface StorageAreaOptions {
   /** Every tier, in the order reads try them. */
@@ -73,6 +107,8 @@ export interface StorageAreaOptions {
   /** The name of the tier new attachments are written to. */
   writeTo: string;
   logger: Logger;
+  /** OrthancCloudStorage.ObjectNames: names new DICOM objects of a tier with `namedKey` (needs records). */
+  objectNames?: NamePattern;
   /** Told of each tier a read without a known location looks at (the daemon counts them: metrics.ts). */
   onProbe?: (tier: string, outcome: ProbeOutcome) => void;
   /**
@@ -102,6 +138,9 @@ export interface BackendAccess {
   remove(uuid: string, contentType: number, key?: string): Promise<void>;
 }
 
+/** How much of a streamed DICOM file is looked at for its name: its header, before the pixel data. */
+const NAME_HEAD_BYTES = 256 * 1024;
+
 /** How often a read waiting for a pending object asks again. */
 const PENDING_POLL_MS = 500;
 
@@ -117,11 +156,16 @@ export class StorageArea {
   /** For each codec that writes v2: ranges of encrypted objects are read by their segments. */
   readonly #v2Ranges = new Map<ObjectCodec, V2RangeReader | undefined>();
 
+  /** Reads adopted objects, which another system wrote in plaintext whatever the backend's encryption. */
+  readonly #adoptedCodec = new PlainCodec();
+
   constructor(private readonly options: StorageAreaOptions) {
     this.tiers = options.tiers;
-    const names = this.tiers.map((tier) => tier.name);
-    const repeated = names.find((name, index) => names.indexOf(name) !== index);
-    if (repeated !== undefined) throw new Error(`storage area: two tiers named ${repeated}`);
+    for (const field of ["name", "backend"] as const) {
+      const names = this.tiers.map((tier) => tier[field]);
+      const repeated = names.find((name, index) => names.indexOf(name) !== index);
+      if (repeated !== undefined) throw new Error(`storage area: two tiers of ${field} ${repeated}`);
+    }
     const target = this.tiers.find((tier) => tier.name === options.writeTo);
     if (target === undefined) throw new Error(`storage area: no tier named ${options.writeTo} to write to`);
     this.writeTarget = target;
@@ -161,12 +205,12 @@ export class StorageArea {
         this.createStreamIn(tier, uuid, contentType, body, size),
       readWhole: (uuid, contentType, key) =>
         this.readFromTiers([tier], uuid, contentType, key, (t, k) =>
-          this.readWholeFrom(t, k, uuid, contentType, {}),
+          this.readWholeFrom(t, k, uuid, contentType, t.codec, {}),
         ),
       readRange: (uuid, contentType, start, length, key) => {
         const end = checkedRangeEnd(uuid, start, length);
         return this.readFromTiers([tier], uuid, contentType, key, (t, k) =>
-          this.readRangeFrom(t, k, uuid, contentType, start, end, {}),
+          this.readRangeFrom(t, k, uuid, contentType, start, end, t.codec, {}),
         );
       },
       remove: (uuid, contentType, key) => this.removeFrom([tier], uuid, contentType, key),
@@ -191,23 +235,57 @@ export class StorageArea {
     for (const tier of this.tiers) await tier.store.close();
   }
 
-  /** Store an attachment on the write target only (spec §4.2: no copy, no fallback). */
-  create(uuid: string, contentType: number, data: Uint8Array): Promise<StoredAt> {
-    return this.createIn(this.writeTarget, uuid, contentType, data);
+  /**
+   * Store an attachment on the write target only (spec §4.2: no copy, no fallback). With `options.record`
+   * (Orthanc >= 1.12.8), returns the record Orthanc keeps with it.
+   */
+  async create(
+    uuid: string,
+    contentType: number,
+    data: Uint8Array,
+    options?: CreateOptions,
+  ): Promise<Buffer | undefined> {
+    const tier = this.writeTarget;
+    assertAttachment(uuid, contentType);
+    const key = await this.keyForNew(tier, uuid, contentType, options, data, true);
+    const stored = await this.createIn(tier, uuid, contentType, data, key);
+    return options?.record === true ? this.newRecord(tier, stored.key) : undefined;
   }
 
   /**
    * Store an attachment of `size` bytes arriving as a stream, on the write target only; the object is
    * encoded and written as the bytes come, so a large attachment is never held whole.
    */
-  createStream(uuid: string, contentType: number, body: Readable, size: number): Promise<StoredAt> {
-    return this.createStreamIn(this.writeTarget, uuid, contentType, body, size);
+  async createStream(
+    uuid: string,
+    contentType: number,
+    body: Readable,
+    size: number,
+    options?: CreateOptions,
+  ): Promise<Buffer | undefined> {
+    const tier = this.writeTarget;
+    let key: string;
+    try {
+      assertAttachment(uuid, contentType);
+      const named = this.wantsName(tier, contentType, options);
+      const head = named ? await peekHead(body, Math.min(size, NAME_HEAD_BYTES)) : new Uint8Array(0);
+      key = await this.keyForNew(tier, uuid, contentType, options, head, head.length === size);
+    } catch (error) {
+      body.destroy();
+      throw error;
+    }
+    const stored = await this.createStreamIn(tier, uuid, contentType, body, size, key);
+    return options?.record === true ? this.newRecord(tier, stored.key) : undefined;
   }
 
-  /** The whole attachment, from the first tier in read order that has it. NOT_FOUND when none has. */
+  /**
+   * The whole attachment: with `options.record` (non-empty), from the object it names only; else from the
+   * first tier in read order that has it. NOT_FOUND when none has.
+   */
   readWhole(uuid: string, contentType: number, options: ReadOptions = {}): Promise<AttachmentRead> {
-    return this.readFromTiers(this.tiers, uuid, contentType, undefined, (tier, key) =>
-      this.readWholeFrom(tier, key, uuid, contentType, options),
+    const { record, ...get } = options;
+    return this.readFrom(uuid, contentType, record, (tier, key, codec) =>
+      this.readWholeFrom(tier, key, uuid, contentType, codec, get),
     );
   }
 
@@ -220,19 +298,174 @@ export class StorageArea {
     options: ReadOptions = {},
   ): Promise<AttachmentRead> {
     const end = checkedRangeEnd(uuid, start, length);
-    return this.readFromTiers(this.tiers, uuid, contentType, undefined, (tier, key) =>
-      this.readRangeFrom(tier, key, uuid, contentType, start, end, options),
+    const { record, ...get } = options;
+    return this.readFrom(uuid, contentType, record, (tier, key, codec) =>
+      this.readRangeFrom(tier, key, uuid, contentType, start, end, codec, get),
+    );
+  }
+
+  /** Whether a new attachment is named from its DICOM tags: a DICOM instance as is, with a record kept. */
+  private wantsName(tier: StorageTier, contentType: number, options: CreateOptions | undefined): boolean {
+    return (
+      this.options.objectNames !== undefined &&
+      tier.namedKey !== undefined &&
+      contentType === ContentType.Dicom &&
+      options?.record === true &&
+      options.dicom === true &&
+      options.compressed !== true
     );
   }
 
   /**
-   * Delete an attachment from every tier and under every candidate key: without custom data nothing says
-   * which tier holds it, and a delete must never leave it behind (one DELETE per tier and key). A missing
-   * object is not an error; any real failure is reported after every tier was tried, so a partial delete
-   * never hides.
+   * The key of a new attachment: its name from its DICOM tags (`head`: its first bytes, `whole` when they are
+   * all of it) with ObjectNames, else its uuid name, also when the tags give no name or the name is taken
+   * (a HEAD request: another instance with the same tags, or the previous copy Orthanc replaces with
+   * OverwriteInstances); both are logged.
    */
-  remove(uuid: string, contentType: number): Promise<void> {
-    return this.removeFrom(this.tiers, uuid, contentType, undefined);
+  private async keyForNew(
+    tier: StorageTier,
+    uuid: string,
+    contentType: number,
+    options: CreateOptions | undefined,
+    head: Uint8Array,
+    whole: boolean,
+  ): Promise<string> {
+    const uuidKey = tier.keysOf(uuid, contentType)[0] as string;
+    const pattern = this.options.objectNames;
+    if (pattern === undefined || tier.namedKey === undefined || !this.wantsName(tier, contentType, options)) {
+      return uuidKey;
+    }
+    const name = nameFromDicom(pattern, head, whole);
+    if (name === undefined) {
+      this.options.logger.warn(
+        `attachment ${uuid}: its DICOM tags give no name for ObjectNames "${pattern.text}" (no SOPInstanceUID, ` +
+          `or not a DICOM file this plugin can parse); stored under its uuid name ${describeObject(tier, uuidKey)}`,
+      );
+      return uuidKey;
+    }
+    const key = tier.namedKey(name, contentType);
+    if ((await tier.store.head(key)) !== null) {
+      this.options.logger.warn(
+        `attachment ${uuid}: ${describeObject(tier, key)} already exists (another instance with the same tags, ` +
+          `or the copy Orthanc replaces); stored under its uuid name ${uuidKey} instead`,
+      );
+      return uuidKey;
+    }
+    return key;
+  }
+
+  /** The record of an object this area writes under `key` of `tier`, in the tier's format. */
+  newRecord(tier: StorageTier, key: string): Buffer {
+    const format = recordFormatOf(tier.codec.format);
+    return encodeRecord({ backend: tier.backend, key, format, adopted: false, keepOnRemove: false });
+  }
+
+  /** What an attachment's record says, or undefined when it has none (`record` empty or absent). */
+  readRecord(uuid: string, record: Uint8Array | undefined): AttachmentRecord | undefined {
+    return record === undefined || record.length === 0 ? undefined : decodeRecord(record, uuid);
+  }
+
+  /**
+   * The tier a record names; a StorageError when this configuration has none of that name (e.g. a key of
+   * `Backends` was renamed: records keep the name they were written with).
+   */
+  tierNamed(backend: string, uuid: string): StorageTier {
+    const tier = this.tiers.find((candidate) => candidate.backend === backend);
+    if (tier !== undefined) return tier;
+    throw new StorageError(
+      "NOT_FOUND",
+      { operation: "find attachment", subject: uuid },
+      `its custom data says it is in the backend "${backend}", which this configuration does not have ` +
+        `(it has ${this.tiers.map((candidate) => `"${candidate.backend}"`).join(", ")}): restore that ` +
+        "backend's section, or its name in OrthancCloudStorage.Backends (docs/backends.md)",
+    );
+  }
+
+  /**
+   * The codec of a recorded object in `tier`: the tier's, but for adopted plaintext objects (written by another
+   * system). A plaintext record where the tier encrypts is refused, never served as if it were decrypted.
+   */
+  codecFor(record: AttachmentRecord, tier: StorageTier, uuid: string): ObjectCodec {
+    const { codec } = tier;
+    if (record.format === "plaintext" && codec.format !== "plaintext") {
+      if (record.adopted) return this.#adoptedCodec;
+      throw new StorageError(
+        "UNSUPPORTED_FORMAT",
+        { operation: "read attachment", subject: uuid },
+        `its custom data says ${record.backend}/${record.key} is stored in plaintext, but StorageEncryption is ` +
+          "enabled: it is not served as if it were decrypted. Disable encryption, or re-encrypt the object",
+      );
+    }
+    return codec;
+  }
+
+  /**
+   * Delete an attachment. With its record: the object it names (one request), and in an area of several
+   * tiers its uuid names in the others too (what an interrupted move may have left: docs/backends.md).
+   * Without one: from every tier and under every candidate key, since nothing says which tier holds it and
+   * a delete must never leave it behind (one DELETE per tier and key). A missing object is not an error; any
+   * real failure is reported after every tier was tried, so a partial delete never hides.
+   */
+  async remove(uuid: string, contentType: number, record?: Uint8Array): Promise<void> {
+    assertAttachment(uuid, contentType);
+    const recorded = this.readRecord(uuid, record);
+    if (recorded === undefined) return this.removeFrom(this.tiers, uuid, contentType, undefined);
+    if (recorded.keepOnRemove) {
+      this.options.logger.info(
+        `attachment ${uuid} removed from Orthanc; its adopted object ${recorded.backend}/${recorded.key} stays ` +
+          "in place (adopted with KeepOnRemove)",
+      );
+      return;
+    }
+    const tier = this.tierNamed(recorded.backend, uuid);
+    await tier.store.delete(recorded.key);
+    if (this.tiers.length === 1 || recorded.adopted) return;
+    await this.removeFrom(
+      this.tiers.filter((other) => other !== tier),
+      uuid,
+      contentType,
+      undefined,
+    );
+  }
+
+  /**
+   * A read: from the object its record names (one request), else by probing the tiers. A record pointing
+   * at no object (a tool moved it without updating Orthanc's custom data) falls back to probing, with a
+   * warning, so the attachment stays readable.
+   */
+  private async readFrom(
+    uuid: string,
+    contentType: number,
+    record: Uint8Array | undefined,
+    readFrom: (tier: StorageTier, key: string, codec: ObjectCodec) => Promise<AttachmentRead | null>,
+  ): Promise<AttachmentRead> {
+    assertAttachment(uuid, contentType);
+    const recorded = this.readRecord(uuid, record);
+    const probe = (): Promise<AttachmentRead> =>
+      this.readFromTiers(this.tiers, uuid, contentType, undefined, (tier, key) =>
+        readFrom(tier, key, tier.codec),
+      );
+    if (recorded === undefined) {
+      if (this.options.objectNames === undefined || contentType !== ContentType.Dicom) return probe();
+      return probe().catch((error: unknown) => {
+        if (!isStorageError(error, "NOT_FOUND")) throw error;
+        throw new StorageError(
+          "NOT_FOUND",
+          { operation: "read attachment", subject: uuid, cause: error },
+          `${describeCause(error)}; ObjectNames is set, and objects named from DICOM tags are found only through ` +
+            "the record Orthanc keeps with each attachment, but this one came without any: does Orthanc's " +
+            "database keep custom data (docs/backends.md)?",
+        );
+      });
+    }
+    const tier = this.tierNamed(recorded.backend, uuid);
+    const read = await readFrom(tier, recorded.key, this.codecFor(recorded, tier, uuid));
+    if (read !== null) return read;
+    this.options.logger.warn(
+      `attachment ${uuid}: no object ${describeObject(tier, recorded.key)}, where its custom data points; ` +
+        "looking for it under the names derived from its uuid",
+    );
+    return probe();
   }
 
   private async createIn(
@@ -240,9 +473,9 @@ export class StorageArea {
     uuid: string,
     contentType: number,
     data: Uint8Array,
+    key = tier.keysOf(uuid, contentType)[0] as string,
   ): Promise<StoredAt> {
     assertAttachment(uuid, contentType);
-    const key = tier.keysOf(uuid, contentType)[0] as string;
     const stored = await tier.codec.encode(data, describeObject(tier, key), { uuid, contentType });
     await tier.store.put(key, stored);
     return { backend: tier.name, key };
@@ -254,6 +487,7 @@ export class StorageArea {
     contentType: number,
     body: Readable,
     size: number,
+    key = tier.keysOf(uuid, contentType)[0] as string,
   ): Promise<StoredAt> {
     try {
       assertAttachment(uuid, contentType);
@@ -261,7 +495,6 @@ export class StorageArea {
       body.destroy();
       throw error;
     }
-    const key = tier.keysOf(uuid, contentType)[0] as string;
     await tier.codec.encodeStream(
       body,
       size,
@@ -371,9 +604,9 @@ export class StorageArea {
     key: string,
     uuid: string,
     contentType: number,
-    options: ReadOptions,
+    codec: ObjectCodec,
+    options: GetOptions,
   ): Promise<AttachmentRead | null> {
-    const { codec } = tier;
     if (codec.format === "plaintext") {
       // Plaintext: the store's stream (or its file) goes straight through, no copy, once its first bytes
       // are checked.
@@ -403,15 +636,16 @@ export class StorageArea {
     contentType: number,
     start: number,
     end: number,
-    options: ReadOptions,
+    codec: ObjectCodec,
+    options: GetOptions,
   ): Promise<AttachmentRead | null> {
-    if (tier.codec.format === "plaintext") {
+    if (codec.format === "plaintext") {
       const object = await tier.store.get(key, { start, end }, options);
       if (object === null) return null;
       // Orthanc 1.10.1 range-reads from 0 only (/tags: up to the pixel data); a range further in shows no
       // first bytes to check, and costs no extra request.
       if (start === 0) {
-        await this.checkHead(tier.codec, object, end, object.size, contentType, describeObject(tier, key));
+        await this.checkHead(codec, object, end, object.size, contentType, describeObject(tier, key));
       }
       const { body, bytes, recycle, file } = object;
       return { size: end - start, body, bytes, recycle, file, tier: tier.name, key };

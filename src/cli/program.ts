@@ -8,6 +8,7 @@ import { ExitError } from "./exit-error.js";
 import { collectKeyArgument, type KeyArgument } from "./key-option.js";
 import type { MigrateCommandOptions } from "./commands/migrate.js";
 import type { MoveStorageCommandOptions } from "./commands/move-storage.js";
+import type { AdoptCommandOptions } from "./commands/adopt.js";
 import type { ReencryptCommandOptions } from "./commands/reencrypt.js";
 import type { TierRulesCommandOptions } from "./commands/tier-rules.js";
 import type { VerifyCommandOptions } from "./commands/verify.js";
@@ -259,6 +260,41 @@ export function buildProgram(): Command {
     .action(async (options: TierRulesCommandOptions) => {
       const { tierRules } = await import("./commands/tier-rules.js");
       await tierRules(options, print);
+    });
+
+  program
+    .command("adopt")
+    .description(
+      "on Orthanc 1.12.8 or newer, adopt the DICOM files another system wrote under a prefix of one of the " +
+        "plugin's backends: Orthanc indexes them without copying them, each one's custom data pointing at " +
+        "its object, through the /cloud-storage/adopt route, and follow the job. The job runs inside Orthanc: " +
+        "run the command again to go on after an interruption (files already adopted are counted, not doubled).",
+    )
+    .addOption(orthancOption())
+    .addOption(userOption())
+    .addOption(passwordOption())
+    .option("--prefix <prefix>", "adopt the objects whose key starts with this", "")
+    .option(
+      "--backend <name>",
+      "the backend holding them, by its name in records (default: the write target)",
+    )
+    .option(
+      "--delete-on-remove",
+      "deleting an adopted instance in Orthanc also deletes its object (default: the object stays)",
+      false,
+    )
+    .addOption(
+      new Option("--priority <n>", "the job's priority in Orthanc's job engine")
+        .default(0)
+        .argParser(parseInteger),
+    )
+    .addHelpText(
+      "after",
+      "\nExample:\n  orthanc-cloud-storage adopt --orthanc http://localhost:8042 --prefix incoming/2026/",
+    )
+    .action(async (options: AdoptCommandOptions) => {
+      const { adopt } = await import("./commands/adopt.js");
+      await adopt(options, print);
     });
 
   program

@@ -106,6 +106,21 @@ export const BRIDGE_OPTIONS: readonly OptionSpec[] = [
       "set: only when asked.",
   },
   {
+    name: "ObjectNames",
+    type: "string",
+    default: "uuid",
+    since: "ours",
+    description:
+      '`"uuid"`: objects are named by their attachment uuid, as the official plugins name them. Or a pattern ' +
+      "of DICOM tags that names new DICOM instances in the object storage, such as " +
+      '`"{PatientID}/{StudyInstanceUID}/{SeriesInstanceUID}/{SOPInstanceUID}"` (RootPath and extension added ' +
+      "as for uuid names; tags: PatientID, StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID, " +
+      "AccessionNumber, StudyDate, Modality, SeriesNumber, InstanceNumber; `{SOPInstanceUID}` required). " +
+      "Needs Orthanc 1.12.8 or newer, which keeps each object's name in its custom data; refused on older " +
+      "Orthanc. Values are escaped, other attachments and name collisions keep uuid names " +
+      "([backends.md](backends.md#object-names-from-dicom-tags)).",
+  },
+  {
     name: "LocalDisk",
     type: "section",
     section: "LocalDisk",

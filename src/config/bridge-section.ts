@@ -8,6 +8,7 @@ import { BRIDGE_OPTIONS, BRIDGE_SECTION, MAX_BRIDGE_SECONDS } from "./bridge-opt
 import { readLocalDiskSection, type LocalDiskOptions } from "./local-disk-section.js";
 import type { ReaderContext } from "./section-reader.js";
 import { SectionReader, isJsonObject, showValue } from "./section-reader.js";
+import { UUID_NAMES, parseNamePattern, type NamePattern } from "../layout/tag-names.js";
 
 export interface BridgeOptions {
   /** The Node.js program the bridge runs; undefined: the bundled runtime, else `node` from PATH. */
@@ -17,6 +18,8 @@ export interface BridgeOptions {
   startupTimeoutS: number;
   requestTimeoutS: number;
   connectTimeoutS: number;
+  /** `ObjectNames`: the pattern naming new DICOM objects; undefined for "uuid" (the official names). */
+  objectNames?: NamePattern;
   /** `LocalDisk`: the local disk tier; undefined when not configured. */
   localDisk?: LocalDiskOptions;
 }
@@ -41,6 +44,8 @@ export function readBridgeSection(
   if (node !== undefined) options.node = node;
   const daemon = program(r, "Daemon");
   if (daemon !== undefined) options.daemon = daemon;
+  const objectNames = namePattern(r);
+  if (objectNames !== undefined) options.objectNames = objectNames;
   const localDisk = readLocalDiskSection(r.section("LocalDisk"), context);
   if (localDisk !== undefined) options.localDisk = localDisk;
   r.warnUnknownOptions();
@@ -57,6 +62,17 @@ function seconds(r: SectionReader, name: string): number {
   if (typeof byDefault !== "number")
     throw new Error(`schema: ${BRIDGE_SECTION}.${name} has no numeric default`);
   return byDefault;
+}
+
+/** `ObjectNames`: undefined for "uuid" (or absent), else the checked pattern. */
+function namePattern(r: SectionReader): NamePattern | undefined {
+  const value = r.raw("ObjectNames");
+  if (value === undefined || value === UUID_NAMES) return undefined;
+  const expected = `"${UUID_NAMES}" or a pattern of DICOM tags`;
+  const pattern = typeof value === "string" ? parseNamePattern(value) : "not a string";
+  if (typeof pattern !== "string") return pattern;
+  r.fail("ObjectNames", expected, value, pattern);
+  return undefined;
 }
 
 function program(r: SectionReader, name: string): string | undefined {

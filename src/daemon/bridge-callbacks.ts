@@ -9,7 +9,10 @@ import {
   CALLBACK_HEADER_SIZE,
   ProtocolError,
   decodeCallbackAnswerHeader,
+  decodeAdoptAnswer,
   encodeCallback,
+  type AdoptAnswer,
+  type AdoptCall,
   type JobSubmission,
   type OrthancRestCall,
 } from "./protocol.js";
@@ -26,10 +29,16 @@ export interface OrthancCallbacks {
   rest(call: OrthancRestCall): Promise<CallbackAnswer>;
   /** Creates a job in Orthanc's job engine and returns its id. */
   submitJob(job: JobSubmission): Promise<string>;
+  /** Orthanc >= 1.12.8: the custom data Orthanc keeps with an attachment (empty when none). */
+  attachmentRecord(uuid: string): Promise<Buffer>;
+  /** Orthanc >= 1.12.8: index a DICOM file already in a backend, with its record. */
+  adopt(call: AdoptCall): Promise<AdoptAnswer>;
 }
 
 /** Orthanc's OrthancPluginErrorCode_UnknownResource: what a REST call on a missing resource returns. */
 export const UNKNOWN_RESOURCE = 17;
+/** Orthanc's OrthancPluginErrorCode_InexistentFile. */
+const INEXISTENT_FILE = 13;
 
 interface PendingAnswer {
   header: Buffer;
@@ -68,6 +77,29 @@ export class ConnectionCallbacks implements OrthancCallbacks {
       );
     }
     return answer.body.toString("utf8");
+  }
+
+  async attachmentRecord(uuid: string): Promise<Buffer> {
+    const answer = await this.serialized(() => this.send(encodeCallback({ kind: "record", uuid })));
+    if (answer.code === 0) return answer.body;
+    if (answer.code === UNKNOWN_RESOURCE || answer.code === INEXISTENT_FILE) return Buffer.alloc(0);
+    throw new StorageError(
+      "BRIDGE_FAILED",
+      { operation: "read the custom data of attachment", subject: uuid },
+      `Orthanc answered error code ${answer.code}`,
+    );
+  }
+
+  async adopt(call: AdoptCall): Promise<AdoptAnswer> {
+    const answer = await this.serialized(() => this.send(encodeCallback({ kind: "adopt", adopt: call })));
+    if (answer.code !== 0) {
+      throw new StorageError(
+        "BRIDGE_FAILED",
+        { operation: "adopt", subject: `a DICOM file of ${call.dicom.length} bytes` },
+        `Orthanc refused it (error code ${answer.code}: not a DICOM file it can parse?)`,
+      );
+    }
+    return decodeAdoptAnswer(answer.body);
   }
 
   /** Feed bytes that arrived while awaiting; throws a ProtocolError when they cannot be the answer. */

@@ -12,6 +12,7 @@ import {
   ProtocolError,
   REQUEST_HEADER_SIZE,
   decodeRequestHeader,
+  carriesRecord,
   hasPayload,
   type Request,
 } from "./protocol.js";
@@ -24,7 +25,10 @@ const EMPTY = Buffer.alloc(0);
 
 export interface Frame {
   request: Request;
-  /** CREATE's attachment or REST's encoded request; empty for the other operations and streamed CREATEs. */
+  /**
+   * CREATE's attachment, REST's encoded request, or the attachment's record (READ_WHOLE, READ_RANGE, REMOVE on
+   * Orthanc >= 1.12.8); empty for the other operations and streamed CREATEs.
+   */
   payload: Buffer;
   /** A streamed CREATE: the attachment's bytes as they arrive. Read it, or destroy it to discard them. */
   body?: Readable;
@@ -120,7 +124,7 @@ export class FrameReader {
           continue;
         }
         // allocUnsafe: every byte is overwritten before the payload is used.
-        this.pending = { request, payload: Buffer.allocUnsafe(hasPayload(request.op) ? request.size : 0) };
+        this.pending = { request, payload: Buffer.allocUnsafe(payloadSize(request)) };
         this.payloadFilled = 0;
       }
       const { payload } = this.pending;
@@ -176,4 +180,10 @@ export class FrameReader {
     this.pausedForBody = false;
     this.options.resume?.();
   }
+}
+
+/** The bytes that follow a request's header (the table in protocol.ts). */
+function payloadSize(request: Request): number {
+  if (hasPayload(request.op)) return request.size;
+  return carriesRecord(request.op) ? (request.record ?? 0) : 0;
 }

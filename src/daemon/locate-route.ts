@@ -4,14 +4,18 @@
 import type { StorageArea } from "../area/storage-area.js";
 import { isStorageError } from "../errors.js";
 import { assertAttachment } from "../layout/object-key.js";
-import { locateAttachment } from "../ops/locate.js";
+import { locateAttachment, locateByRecord } from "../ops/locate.js";
 import type { RestReply, RestRoute } from "./rest-router.js";
 
-export function locateRoute(area: StorageArea): RestRoute {
+/**
+ * `customData`: Orthanc keeps records (>= 1.12.8): the answer comes from the attachment's record when it has
+ * one (`record` in the answer), with the object it names; else, and when that object is missing, by probing.
+ */
+export function locateRoute(area: StorageArea, options: { customData?: boolean } = {}): RestRoute {
   return {
     pattern: "/cloud-storage/locate/([^/]+)",
     methods: {
-      GET: async (request) => {
+      GET: async (request, callbacks) => {
         const uuid = request.groups[0] ?? "";
         const typeArgument = request.getArguments.find(([key]) => key === "content-type")?.[1];
         const contentType = typeArgument === undefined ? undefined : Number(typeArgument);
@@ -24,12 +28,17 @@ export function locateRoute(area: StorageArea): RestRoute {
           if (isStorageError(error)) return text(400, error.message);
           throw error;
         }
-        const locations = await locateAttachment(area, uuid, contentType);
+        const record =
+          options.customData === true
+            ? area.readRecord(uuid, await callbacks.attachmentRecord(uuid))
+            : undefined;
+        let locations = record === undefined ? [] : await locateByRecord(area, uuid, record);
+        if (locations.length === 0) locations = await locateAttachment(area, uuid, contentType);
         const found = locations.some((location) => location.readable);
         return {
           status: found ? 200 : 404,
           contentType: "application/json",
-          body: `${JSON.stringify({ uuid, found, locations }, null, 2)}\n`,
+          body: `${JSON.stringify({ uuid, found, ...(record ? { record } : {}), locations }, null, 2)}\n`,
         };
       },
     },

@@ -3,10 +3,12 @@
 // becomes OCS_<GROUP>_<NAME>; test/daemon/protocol-header.test.ts checks that none is left out.
 
 import {
+  AdoptStatus,
   BridgeFlag,
   CALLBACK_HEADER_SIZE,
   CALLBACK_MAGIC,
   CallbackKind,
+  CreateFlag,
   FILE_ANSWER_SIZE,
   FILE_HOLD_MS,
   FILE_MAGIC,
@@ -20,6 +22,7 @@ import {
   LogPrefix,
   MAGIC,
   MAX_CREATE_SIZE,
+  MAX_RECORD_SIZE,
   MAX_REST_PAYLOAD,
   Op,
   OrthancCode,
@@ -47,6 +50,8 @@ import {
 export const HEADER_GROUPS: ReadonlyArray<readonly [string, Readonly<Record<string, number | string>>]> = [
   ["OCS_OP_", Op],
   ["OCS_CALLBACK_", CallbackKind],
+  ["OCS_CREATE_", CreateFlag],
+  ["OCS_ADOPT_", AdoptStatus],
   ["OCS_CODE_", OrthancCode],
   ["OCS_METHOD_", HttpMethod],
   ["OCS_JOB_", JobStepStatus],
@@ -76,6 +81,7 @@ export const HEADER_CONSTANTS: Readonly<Record<string, number | string | readonl
   OCS_UUID_FIELD_SIZE: UUID_FIELD_SIZE,
   OCS_MAX_REST_PAYLOAD: MAX_REST_PAYLOAD,
   OCS_MAX_CREATE_SIZE: MAX_CREATE_SIZE,
+  OCS_MAX_RECORD_SIZE: MAX_RECORD_SIZE,
   OCS_REST_REQUEST_FIXED_SIZE: REST_REQUEST_FIXED_SIZE,
   OCS_REST_ANSWER_FIXED_SIZE: REST_ANSWER_FIXED_SIZE,
   OCS_JOB_STEP_ANSWER_FIXED_SIZE: JOB_STEP_ANSWER_FIXED_SIZE,

@@ -9,10 +9,20 @@
 //        0    4 magic        "OCS1" (0x3153434f as u32 LE): catches a desynchronised stream at once
 //        4    4 op           Op below
 //        8    4 contentType  Orthanc's OrthancPluginContentType (0..3 as the core passes them); REST: 0
-//       12    4 flags        RequestFlag below; 0 for ops that have none
+//       12    2 flags        RequestFlag bits below, and on a CREATE the CreateFlag bits (distinct ones); else 0
+//       14    2 record       READ_RANGE, READ_WHOLE, REMOVE: the length of the attachment's record (its custom
+//                            data, Orthanc >= 1.12.8, at most MAX_RECORD_SIZE), whose bytes follow the header
+//                            as the payload (0: none); else 0
 //       16    8 size         CREATE, REST: payload length; READ_RANGE: length asked for; else 0
 //       24    8 start        READ_RANGE: first byte; else 0
 //       32   48 uuid         the attachment uuid, ASCII, NUL-padded (36 characters in practice); REST: empty
+//
+// Custom data (Orthanc >= 1.12.8, when the READY line says custom-data=1: the bridge then registers
+// OrthancPluginRegisterStorageArea3). A CREATE with CreateFlag.RECORD is answered with the attachment's
+// record (src/area/attachment-record.ts) as the success response's `size` bytes, which the bridge hands to
+// Orthanc as the custom data; Orthanc gives it back on every READ_RANGE (there is no READ_WHOLE then: a
+// whole read is a range of the whole size) and REMOVE, where the bridge sends it after the header. The
+// bridge never reads it.
 //
 // Response: a 16-byte header, then `size` bytes.
 //        0    4 magic        "OCS1"
@@ -92,8 +102,16 @@
 //                 bridge calls Orthanc's built-in REST API (OrthancPluginRestApiGet/Post/Put/Delete)
 //   SUBMIT_JOB:   u32 priority (i32), string type, string content, string state; the bridge creates the
 //                 job (OrthancPluginCreateJob) and submits it
+//   ATTACHMENT_RECORD: u32 0, string uuid; the bridge answers the attachment's custom data as is
+//                 (OrthancPluginGetAttachmentCustomData, Orthanc >= 1.12.8)
+//   ADOPT:        u32 n, n bytes of record, then a DICOM file up to the end (at most MAX_CREATE_SIZE bytes
+//                 in all, the one callback allowed more than MAX_REST_PAYLOAD): the bridge has Orthanc index
+//                 the file with the record as custom data, without storing it (OrthancPluginAdoptDicomInstance,
+//                 Orthanc >= 1.12.8), and answers u32 store status (Orthanc's OrthancPluginStoreStatus),
+//                 string instance id, string attachment uuid
 // The bridge answers each callback with a 16-byte header ("OCSC", i32 code: an OrthancPluginErrorCode,
-// u64 size), then `size` bytes: ORTHANC_REST: Orthanc's answer body; SUBMIT_JOB: the job's id.
+// u64 size), then `size` bytes: ORTHANC_REST: Orthanc's answer body; SUBMIT_JOB: the job's id;
+// ATTACHMENT_RECORD: the custom data; ADOPT: as above.
 //
 // The bridge starts one process, once: the supervisor (supervisor.ts), as `node <script> --supervise
 // --bridge-version=<version>` (SUPERVISE_FLAG, BridgeFlag), with the runtime and the script beside the
@@ -115,7 +133,8 @@
 // The daemon's log lines go to stderr as "I <text>", "W <text>" or "E <text>" (LogPrefix, src/log.ts).
 //
 // The supervisor's stdout and stderr are one pipe to the bridge, which reads lines (SupervisorLine):
-//   the first daemon's handshake line as it is (after anything but READY, the supervisor exits); then
+//   first "OCS STARTING startup-timeout=<s>" (StartupTimeout: the bridge waits that long and a margin for
+//   the handshake); the first daemon's handshake line as it is (after anything but READY, the supervisor exits); then
 //   "OCS EXITED" when the daemon died, and the READY line of each daemon started after it;
 //   log lines: a level letter (LogPrefix), then what follows "orthanc-cloud-storage" in Orthanc's log:
 //   ": <text>" for the supervisor's own messages, " daemon: <text>" for the daemon's lines.
@@ -126,6 +145,7 @@ export const SUPERVISE_FLAG = "--supervise";
 
 /** What the supervisor writes to the bridge besides the daemon's handshake lines. */
 export const SupervisorLine = {
+  STARTING: "OCS STARTING startup-timeout=",
   EXITED: "OCS EXITED",
   PLUGIN: ": ",
   DAEMON: " daemon: ",
@@ -167,12 +187,29 @@ export const RequestOffset = {
   OP: 4,
   CONTENT_TYPE: 8,
   FLAGS: 12,
+  RECORD: 14,
   SIZE: 16,
   START: 24,
   UUID: 32,
 } as const;
 /** Bits of a request's flags. */
 export const RequestFlag = { FILE_ANSWER: 1 } as const;
+
+/**
+ * The flag bits of a CREATE, set by the bridge on Orthanc >= 1.12.8 (custom data); they share the flags field
+ * with RequestFlag, so their bits are distinct from its.
+ */
+export const CreateFlag = {
+  /** Answer with the attachment's record: Orthanc keeps it as the attachment's custom data. */
+  RECORD: 2,
+  /** The attachment is the DICOM instance being stored (Orthanc passed it to the create callback). */
+  DICOM: 4,
+  /** Orthanc compressed the content (StorageCompression): its bytes are not the DICOM file as is. */
+  COMPRESSED: 8,
+} as const;
+
+/** The largest record a request carries (its length is a u16 of the header): ours take a few hundred bytes. */
+export const MAX_RECORD_SIZE = 0xffff;
 /** Where each field of a file answer starts. */
 export const FileAnswerOffset = { MAGIC: 0, FD: 4, SIZE: 8, OFFSET: 16, PID: 24 } as const;
 /** Where each field of a 16-byte header starts: responses, callbacks (CODE holds the kind) and their answers. */
@@ -210,6 +247,8 @@ const LAST_OP = Op.JOB_RESTORE;
 /** The command line of the supervisor and the daemon, after their script (see above). */
 export const BridgeFlag = {
   BRIDGE_VERSION: "--bridge-version=",
+  /** Orthanc's version as the running Orthanc reports it (custom data from 1.12.8). */
+  ORTHANC_VERSION: "--bridge-orthanc=",
 } as const;
 
 /** The handshake: the first word of each line, then the words of a READY line in their order. */
@@ -219,11 +258,20 @@ export const Handshake = {
   DISABLED: "OCS DISABLED",
   FAILED: "OCS FAILED",
 } as const;
-const READY_FIELDS = ["range", "request-timeout", "connect-timeout", "stop-grace", "socket"] as const;
+const READY_FIELDS = [
+  "range",
+  "custom-data",
+  "request-timeout",
+  "connect-timeout",
+  "stop-grace",
+  "socket",
+] as const;
 
 /** What a READY line tells the bridge. */
 export interface ReadyLine {
   range: boolean;
+  /** Register the storage area with custom data (Orthanc >= 1.12.8): records in both directions. */
+  customData: boolean;
   requestTimeoutS: number;
   connectTimeoutS: number;
   /**
@@ -234,10 +282,11 @@ export interface ReadyLine {
   socketPath: string;
 }
 
-/** "OCS READY range=1 request-timeout=1200 connect-timeout=5 stop-grace=5 socket=/tmp/…/bridge.sock" */
+/** "OCS READY range=1 custom-data=0 request-timeout=1200 connect-timeout=5 stop-grace=5 socket=/tmp/…/bridge.sock" */
 export function encodeReadyLine(ready: ReadyLine): string {
   const values = [
     ready.range ? 1 : 0,
+    ready.customData ? 1 : 0,
     ready.requestTimeoutS,
     ready.connectTimeoutS,
     ready.stopGraceS,
@@ -252,7 +301,8 @@ export function decodeReadyLine(line: string): ReadyLine | undefined {
     `^${Handshake.READY} ${READY_FIELDS.map((field) => `${field}=(${field === "socket" ? ".+" : "\\d+"})`).join(" ")}$`,
   ).exec(line);
   if (match === null) return undefined;
-  const [range, request, connect, stopGrace, socketPath] = match.slice(1) as [
+  const [range, customData, request, connect, stopGrace, socketPath] = match.slice(1) as [
+    string,
     string,
     string,
     string,
@@ -261,6 +311,7 @@ export function decodeReadyLine(line: string): ReadyLine | undefined {
   ];
   return {
     range: range === "1",
+    customData: customData === "1",
     requestTimeoutS: Number(request),
     connectTimeoutS: Number(connect),
     stopGraceS: Number(stopGrace),
@@ -282,6 +333,11 @@ export function hasPayload(op: OpCode): boolean {
   return op === Op.CREATE || op === Op.REST || op === Op.JOB_STEP || op === Op.JOB_RESTORE;
 }
 
+/** Ops whose request carries the attachment's record (`record` bytes) after the header. */
+export function carriesRecord(op: OpCode): boolean {
+  return op === Op.READ_WHOLE || op === Op.READ_RANGE || op === Op.REMOVE;
+}
+
 /** Orthanc's OrthancPluginHttpMethod. */
 export const HttpMethod = { GET: 1, POST: 2, PUT: 3, DELETE: 4 } as const;
 export type HttpMethodName = keyof typeof HttpMethod;
@@ -295,6 +351,8 @@ export const REST_ROUTES = [
   "/cloud-storage/health",
   "/cloud-storage/metrics",
   "/cloud-storage/locate/([^/]+)",
+  // Orthanc >= 1.12.8: adopting the DICOM files of a bucket prefix (src/daemon/adopt-route.ts).
+  "/cloud-storage/adopt",
   // The official plugin's route (spec §4.3), at the same path so that scripts written for it keep working.
   "/move-storage",
   "/cloud-storage/tier-rules",
@@ -338,8 +396,10 @@ export const OrthancCode = {
 export interface Request {
   op: OpCode;
   contentType: number;
-  /** RequestFlag bits (0 when absent). */
+  /** RequestFlag bits, and a CREATE's CreateFlag bits (0 when absent). */
   flags?: number;
+  /** The length of the record that follows (READ_WHOLE, READ_RANGE, REMOVE; 0 when absent). */
+  record?: number;
   size: number;
   start: number;
   uuid: string;
@@ -367,7 +427,8 @@ export function decodeRequestHeader(header: Uint8Array): Request {
   return {
     op: op as OpCode,
     contentType: view.getUint32(RequestOffset.CONTENT_TYPE, true),
-    flags: view.getUint32(RequestOffset.FLAGS, true),
+    flags: view.getUint16(RequestOffset.FLAGS, true),
+    record: view.getUint16(RequestOffset.RECORD, true),
     size: Number(size),
     start: Number(start),
     uuid,
@@ -380,7 +441,18 @@ export function encodeRequestHeader(request: Request): Buffer {
   header.writeUInt32LE(MAGIC, RequestOffset.MAGIC);
   header.writeUInt32LE(request.op, RequestOffset.OP);
   header.writeUInt32LE(request.contentType, RequestOffset.CONTENT_TYPE);
-  header.writeUInt32LE(request.flags ?? 0, RequestOffset.FLAGS);
+  const flags = request.flags ?? 0;
+  const record = request.record ?? 0;
+  if (!Number.isInteger(flags) || flags < 0 || flags > 0xffff) {
+    throw new ProtocolError(`flags 0x${flags.toString(16)} do not fit the header's 16 bits`);
+  }
+  if (!Number.isInteger(record) || record < 0 || record > MAX_RECORD_SIZE) {
+    throw new ProtocolError(
+      `a record of ${record} bytes is larger than the ${MAX_RECORD_SIZE} a request header can announce`,
+    );
+  }
+  header.writeUInt16LE(flags, RequestOffset.FLAGS);
+  header.writeUInt16LE(record, RequestOffset.RECORD);
   header.writeBigUInt64LE(BigInt(request.size), RequestOffset.SIZE);
   header.writeBigUInt64LE(BigInt(request.start), RequestOffset.START);
   const uuid = Buffer.from(request.uuid, "latin1");
@@ -573,7 +645,14 @@ export function decodeJobStepAnswer(payload: Buffer): JobStepAnswer {
 }
 
 /** What the daemon asks the bridge to do inside Orthanc (callbacks, above). */
-export const CallbackKind = { ORTHANC_REST: 1, SUBMIT_JOB: 2 } as const;
+export const CallbackKind = {
+  ORTHANC_REST: 1,
+  SUBMIT_JOB: 2,
+  /** Orthanc >= 1.12.8: the custom data (record) Orthanc keeps with an attachment. */
+  ATTACHMENT_RECORD: 3,
+  /** Orthanc >= 1.12.8: index a DICOM file already in a backend (OrthancPluginAdoptDicomInstance). */
+  ADOPT: 4,
+} as const;
 export type CallbackKindCode = (typeof CallbackKind)[keyof typeof CallbackKind];
 
 /** The "Format" of the bridge's serialized jobs, so that ours are told from the official plugin's. */
@@ -638,13 +717,50 @@ export interface JobSubmission {
   state: string;
 }
 
+/** A DICOM file to adopt, with the record Orthanc keeps as its custom data (callback ADOPT). */
+export interface AdoptCall {
+  record: Uint8Array;
+  dicom: Uint8Array;
+}
+
+/** What Orthanc answered to an adoption. */
+export interface AdoptAnswer {
+  /** Orthanc's OrthancPluginStoreStatus (AdoptStatus). */
+  status: number;
+  instanceId: string;
+  attachmentUuid: string;
+}
+
+/** Orthanc's OrthancPluginStoreStatus. */
+export const AdoptStatus = {
+  Success: 0,
+  AlreadyStored: 1,
+  Failure: 2,
+  FilteredOut: 3,
+  StorageFull: 4,
+} as const;
+
 /** A callback frame: header and payload. */
 export function encodeCallback(
-  call: { kind: "rest"; rest: OrthancRestCall } | { kind: "job"; job: JobSubmission },
+  call:
+    | { kind: "rest"; rest: OrthancRestCall }
+    | { kind: "job"; job: JobSubmission }
+    | { kind: "record"; uuid: string }
+    | { kind: "adopt"; adopt: AdoptCall },
 ): Buffer {
   let payload: Buffer;
   let kind: CallbackKindCode;
-  if (call.kind === "rest") {
+  let most = MAX_REST_PAYLOAD;
+  if (call.kind === "record") {
+    payload = Buffer.concat([Buffer.alloc(4), encodeString(call.uuid)]);
+    kind = CallbackKind.ATTACHMENT_RECORD;
+  } else if (call.kind === "adopt") {
+    const size = Buffer.alloc(4);
+    size.writeUInt32LE(call.adopt.record.length, 0);
+    payload = Buffer.concat([size, call.adopt.record, call.adopt.dicom]);
+    kind = CallbackKind.ADOPT;
+    most = MAX_CREATE_SIZE; // a whole DICOM file
+  } else if (call.kind === "rest") {
     const method = Buffer.alloc(4);
     method.writeUInt32LE(HttpMethod[call.rest.method], 0);
     payload = Buffer.concat([method, encodeString(call.rest.uri), call.rest.body ?? Buffer.alloc(0)]);
@@ -660,8 +776,8 @@ export function encodeCallback(
     ]);
     kind = CallbackKind.SUBMIT_JOB;
   }
-  if (payload.length > MAX_REST_PAYLOAD) {
-    throw new ProtocolError(`a callback of ${payload.length} bytes is larger than ${MAX_REST_PAYLOAD} bytes`);
+  if (payload.length > most) {
+    throw new ProtocolError(`a callback of ${payload.length} bytes is larger than ${most} bytes`);
   }
   return Buffer.concat([encodeShortHeader(CALLBACK_MAGIC, kind, payload.length), payload]);
 }
@@ -695,6 +811,18 @@ export function decodeCallbackAnswerHeader(header: Uint8Array): { code: number; 
     throw new ProtocolError(`an answer to a callback of ${size} bytes (at most ${MAX_REST_PAYLOAD})`);
   }
   return { code: view.getInt32(ResponseOffset.CODE, true), size: Number(size) };
+}
+
+/** Decode the bridge's answer to an ADOPT callback. */
+export function decodeAdoptAnswer(payload: Buffer): AdoptAnswer {
+  const cursor = new Cursor(payload, "adopt answer");
+  const answer = {
+    status: cursor.u32("status"),
+    instanceId: cursor.string("instance id"),
+    attachmentUuid: cursor.string("attachment uuid"),
+  };
+  cursor.end();
+  return answer;
 }
 
 /** A string as the protocol writes it: UTF-8, then a NUL; one that holds a NUL cannot be sent. */

@@ -2,8 +2,8 @@
 // merged configuration on stdin (up to a NUL byte), validates it, opens the storage, answers the start-up handshake on stdout,
 // then serves the bridge on a private Unix socket until stdin closes (Orthanc is gone) or SIGTERM:
 // Orthanc's storage calls, the REST routes /cloud-storage/health, /cloud-storage/metrics,
-// /cloud-storage/locate/{uuid}, /move-storage and /cloud-storage/tier-rules (and the bridge's clock ticks),
-// and the steps of the move-storage jobs.
+// /cloud-storage/locate/{uuid}, /move-storage, /cloud-storage/tier-rules (and the bridge's clock ticks) and
+// /cloud-storage/adopt, and the steps of their jobs.
 
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -21,15 +21,33 @@ import { stderrLogger as logger } from "../log.js";
 import type { ReadCache } from "../stores/read-cache.js";
 import { HealthCheck } from "./health.js";
 import { locateRoute } from "./locate-route.js";
+import { adoptJobStep, adoptRoute } from "./adopt-route.js";
+import { startingOver } from "./job-restore.js";
+import { isAdoptState } from "../ops/adopt.js";
+import { hasCustomData } from "../area/orthanc-features.js";
+import { BRIDGE_SECTION } from "../config/bridge-options.js";
 import { DaemonMetrics } from "./metrics.js";
 import { moveStorageJobStep, moveStorageRoute } from "./move-storage-route.js";
 import { tierRulesRoutes } from "./tier-rules-route.js";
-import { Handshake, encodeReadyLine } from "./protocol.js";
+import { BridgeFlag, Handshake, encodeReadyLine } from "./protocol.js";
 import { readUntilNul } from "./read-until-nul.js";
 import { RestRouter } from "./rest-router.js";
-import { listenForBridge, type BridgeServer } from "./server.js";
+import { listenForBridge, type BridgeServer, type JobStepper } from "./server.js";
 import { createSocketFolder } from "./socket-folder.js";
 import { bridgeVersion, daemonVersion } from "./versions.js";
+
+/** Each job's steps to its own runner: adoptions' states say so (isAdoptState), the others are moves. */
+function jobSteps(move: JobStepper, adopt: JobStepper): JobStepper {
+  return (stateText, callbacks) => {
+    let state: unknown;
+    try {
+      state = JSON.parse(startingOver(stateText).state);
+    } catch {
+      state = undefined; // the move's own parser names the problem
+    }
+    return isAdoptState(state) ? adopt(stateText, callbacks) : move(stateText, callbacks);
+  };
+}
 
 /** One handshake line on stdout (protocol.ts); newlines inside a reason would split it. */
 function handshake(line: string): void {
@@ -52,6 +70,23 @@ async function start(): Promise<void> {
   }
   const { config } = result;
   const section = config.backend.section;
+  // Orthanc >= 1.12.8 keeps a record with each attachment (custom data): the bridge then registers that API.
+  const orthancVersion = process.argv
+    .find((argument) => argument.startsWith(BridgeFlag.ORTHANC_VERSION))
+    ?.slice(BridgeFlag.ORTHANC_VERSION.length);
+  const customData = orthancVersion !== undefined && hasCustomData(orthancVersion);
+  logger.info(
+    `Orthanc ${orthancVersion ?? "(version not given)"}: ${customData ? "custom data per attachment (one request per read)" : "no custom data, objects found by their uuid names"}`,
+  );
+  if (config.bridge.objectNames !== undefined && !customData) {
+    handshake(
+      `${Handshake.FAILED} invalid configuration: ${BRIDGE_SECTION}.ObjectNames: object names from DICOM tags ` +
+        `("${config.bridge.objectNames.text}") need Orthanc 1.12.8 or newer, which keeps each object's name in ` +
+        `its index (custom data); this is Orthanc ${orthancVersion ?? "of an unknown version"}. Set it to "uuid" ` +
+        "or upgrade Orthanc",
+    );
+    process.exit(1);
+  }
   const versions = { plugin: bridgeVersion(process.argv), daemon: await daemonVersion() };
   const metrics = new DaemonMetrics({
     section,
@@ -97,9 +132,10 @@ async function start(): Promise<void> {
     [
       health.route(),
       metrics.route(),
-      locateRoute(area),
+      locateRoute(area, { customData }),
       moveStorageRoute({ area, logger }),
       ...tierRulesRoutes({ tiering: config.tiering, logger }),
+      adoptRoute({ area, logger, customData }),
     ],
     logger,
   );
@@ -107,7 +143,7 @@ async function start(): Promise<void> {
   const socketPath = join(socketDir, "bridge.sock");
   const server = await listenForBridge(socketPath, area, logger, {
     router,
-    jobStep: moveStorageJobStep({ area, logger }),
+    jobStep: jobSteps(moveStorageJobStep({ area, logger }), adoptJobStep({ area, logger })),
     observer: metrics,
   });
   // Handlers first: a stop request may follow the handshake at once.
@@ -124,6 +160,7 @@ async function start(): Promise<void> {
   handshake(
     encodeReadyLine({
       range: configServesRangeReads(config),
+      customData,
       requestTimeoutS: config.bridge.requestTimeoutS,
       connectTimeoutS: config.bridge.connectTimeoutS,
       // The drain, and a margin for the exit itself.

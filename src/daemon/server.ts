@@ -7,7 +7,7 @@ import { chmod } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
 import type { Readable } from "node:stream";
 
-import type { AttachmentRead, StorageArea } from "../area/storage-area.js";
+import type { AttachmentRead, CreateOptions, StorageArea } from "../area/storage-area.js";
 import { describeCause, isStorageError, StorageError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { bridgeClosed, ConnectionCallbacks, type OrthancCallbacks } from "./bridge-callbacks.js";
@@ -15,6 +15,7 @@ import { orthancCodeOf } from "./error-codes.js";
 import { FrameReader, type Frame } from "./frame-reader.js";
 import { LentFile } from "./lent-file.js";
 import {
+  CreateFlag,
   Op,
   OrthancCode,
   decodeJobRestoreRequest,
@@ -237,6 +238,15 @@ async function answer(
   }
 }
 
+/** A CREATE's CreateFlag bits, as the area takes them. */
+function createOptions(flags: number): CreateOptions {
+  return {
+    record: (flags & CreateFlag.RECORD) !== 0,
+    dicom: (flags & CreateFlag.DICOM) !== 0,
+    compressed: (flags & CreateFlag.COMPRESSED) !== 0,
+  };
+}
+
 function describeRequest({ request }: Frame): string {
   return `${OP_NAMES[request.op]} attachment ${request.uuid} (content type ${request.contentType})`;
 }
@@ -249,14 +259,21 @@ async function answerStorage(
   lent: LentFile,
 ): Promise<number> {
   const { op, uuid, contentType } = request;
-  // The bridge can take a local file instead of its bytes (protocol.ts, file answers).
-  const options = { file: ((request.flags ?? 0) & RequestFlag.FILE_ANSWER) !== 0 };
+  // The bridge can take a local file instead of its bytes (protocol.ts, file answers); a read's payload is the
+  // attachment's record (its custom data, Orthanc >= 1.12.8), empty without one.
+  const options = { file: ((request.flags ?? 0) & RequestFlag.FILE_ANSWER) !== 0, record: payload };
   switch (op) {
-    case Op.CREATE:
-      if (body !== undefined) await area.createStream(uuid, contentType, body, request.size);
-      else await area.create(uuid, contentType, payload);
-      await write(socket, encodeResponseHeader(OrthancCode.Success, 0));
+    case Op.CREATE: {
+      // On Orthanc >= 1.12.8 the answer carries the attachment's record, which Orthanc keeps as its custom data.
+      const create = createOptions(request.flags ?? 0);
+      const record =
+        body !== undefined
+          ? await area.createStream(uuid, contentType, body, request.size, create)
+          : await area.create(uuid, contentType, payload, create);
+      const answer = record ?? Buffer.alloc(0);
+      await write(socket, Buffer.concat([encodeResponseHeader(OrthancCode.Success, answer.length), answer]));
       return 0;
+    }
     case Op.READ_WHOLE: {
       const read = await area.readWhole(uuid, contentType, options);
       await sendBody(socket, read, lent);
@@ -268,7 +285,7 @@ async function answerStorage(
       return read.size;
     }
     case Op.REMOVE:
-      await area.remove(uuid, contentType);
+      await area.remove(uuid, contentType, payload);
       await write(socket, encodeResponseHeader(OrthancCode.Success, 0));
       return 0;
     case Op.REST:

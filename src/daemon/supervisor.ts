@@ -318,6 +318,7 @@ class Supervisor {
     log(
       "WARNING",
       `${what}: pid ${this.daemon?.pid}, socket ${ready?.socketPath}, range reads ${ready?.range ? "on" : "off"}, ` +
+        `custom data ${ready?.customData ? "on" : "off"}, ` +
         `Node.js ${this.launch.node} (${this.launch.nodeOrigin})`,
     );
   }
@@ -352,7 +353,10 @@ export async function supervise(): Promise<void> {
     emit(`${Handshake.FAILED} ${describeCause(error)}`);
     return process.exit(1);
   });
-  const supervisor = new Supervisor(readLaunch(configuration, process.execPath, process.argv[1] as string));
+  const launch = readLaunch(configuration, process.execPath, process.argv[1] as string);
+  // The bridge's backstop: it stops a supervisor that gives no handshake within StartupTimeout and a margin.
+  emit(`${SupervisorLine.STARTING}${launch.startupTimeoutS}`);
+  const supervisor = new Supervisor(launch);
   const stop = (): void => supervisor.stop();
   process.stdin.on("end", stop);
   process.stdin.on("close", stop);

@@ -1,13 +1,16 @@
 // Where an attachment is stored: which tier (primary or secondary in hybrid mode), under which key, its size,
 // format and key id. Read-only; no key is needed (the format comes from the first bytes).
 
+import type { AttachmentRecord } from "../area/attachment-record.js";
 import type { StorageArea, StorageTier } from "../area/storage-area.js";
 import { ContentType } from "../layout/object-key.js";
 import { describeObjectAt, type ObjectFormat } from "./stored-object.js";
 
 export interface Location {
-  /** "object-storage" or "file-system". */
+  /** The tier: "object-storage" or "file-system"; with `Backends`, the backend's name there. */
   tier: string;
+  /** The name records give that backend (StorageTier.backend): with `Backends`, the same as `tier`. */
+  backend: string;
   /** The store's location: a folder, "s3://bucket"... */
   location: string;
   key: string;
@@ -20,6 +23,36 @@ export interface Location {
   readable: boolean;
   storedSize: number;
   description: ObjectFormat;
+  /** Found where the attachment's record (its custom data, Orthanc >= 1.12.8) says, without probing. */
+  recorded?: boolean;
+}
+
+/**
+ * Where an attachment's record (attachment-record.ts) says it is: that object only, one request. Empty when
+ * the object is not there.
+ */
+export async function locateByRecord(
+  area: StorageArea,
+  uuid: string,
+  record: AttachmentRecord,
+): Promise<Location[]> {
+  const tier = area.tierNamed(record.backend, uuid);
+  const object = await describeObjectAt(tier.store, record.key);
+  if (object === null) return [];
+  const parsed = tier.parseKey(record.key);
+  return [
+    {
+      tier: tier.name,
+      backend: tier.backend,
+      location: tier.store.location,
+      key: record.key,
+      contentType: parsed?.contentType,
+      readable: true,
+      storedSize: object.storedSize,
+      description: object.description,
+      recorded: true,
+    },
+  ];
 }
 
 /** The content types tried when the caller does not say; every other type shares ".unk" with 0 (spec §2.2). */
@@ -83,6 +116,7 @@ function locationOf(
   const parsed = tier.parseKey(key);
   return {
     tier: tier.name,
+    backend: tier.backend,
     location: tier.store.location,
     key,
     contentType: parsed?.contentType ?? (readable ? askedType : undefined),

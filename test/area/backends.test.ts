@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 
+import { decodeRecord } from "../../src/area/attachment-record.js";
 import { openStorageArea } from "../../src/area/open-storage-area.js";
 import type { AttachmentRead, ProbeOutcome, StorageArea } from "../../src/area/storage-area.js";
 import type { ResolvedConfig } from "../../src/config/types.js";
@@ -94,20 +95,14 @@ describe("several backends in one area", () => {
   it("writes to WriteTo only; after WriteTo changes, old and new attachments read back the same", async () => {
     const first = await open({ WriteTo: "a" });
     const old = randomBytes(5000);
-    assert.deepEqual(await first.area.create(UUIDS[0] as string, 1, old), {
-      backend: "a",
-      key: `${UUIDS[0]}.dcm`,
-    });
+    assert.equal(await first.area.create(UUIDS[0] as string, 1, old), undefined);
     assert.deepEqual(await filesUnder(join(first.root, "a")), [`${UUIDS[0]}.dcm`]);
     assert.deepEqual(await filesUnder(join(first.root, "b")), []);
     await first.area.close();
 
     const second = await open({ WriteTo: "c" }, first.root);
     const fresh = randomBytes(7000);
-    assert.deepEqual(await second.area.create(UUIDS[1] as string, 1, fresh), {
-      backend: "c",
-      key: `${UUIDS[1]}.dcm.enc`,
-    });
+    assert.equal(await second.area.create(UUIDS[1] as string, 1, fresh), undefined);
     const stored = await filesUnder(join(first.root, "c"));
     assert.deepEqual(stored, [`${UUIDS[1]}.dcm.enc`]);
     // Both read back byte for byte, each decoded by its own backend's codec.
@@ -120,6 +115,55 @@ describe("several backends in one area", () => {
     const range = await second.area.readRange(UUIDS[1] as string, 1, 100, 50);
     assert.deepEqual(await bytesOf(range), fresh.subarray(100, 150));
     await second.area.close();
+  });
+
+  it("with records (Orthanc >= 1.12.8): named by the backend's key, read and removed there alone, no probe", async () => {
+    const { root, area, probes, requests } = await open({ WriteTo: "c", ReadOrder: ["a", "b", "c"] });
+    const data = randomBytes(2000);
+    const record = (await area.create(UUIDS[0] as string, 1, data, { record: true })) as Buffer;
+    assert.deepEqual(decodeRecord(record, UUIDS[0] as string), {
+      backend: "c",
+      key: `${UUIDS[0]}.dcm.enc`,
+      format: "A1",
+      adopted: false,
+      keepOnRemove: false,
+    });
+    requests.length = 0;
+    const read = await area.readWhole(UUIDS[0] as string, 1, { record });
+    assert.equal(read.tier, "c");
+    assert.deepEqual(await bytesOf(read), data);
+    assert.deepEqual(
+      await bytesOf(await area.readRange(UUIDS[0] as string, 1, 10, 20, { record })),
+      data.subarray(10, 30),
+    );
+    assert.deepEqual(requests, ["c get", "c get"]);
+    assert.deepEqual(probes, []);
+    // The record names the backend by its key: renamed in the configuration, the read says so.
+    const renamed = await open(
+      {
+        Backends: {
+          a: { LocalObjectStorage: { Path: join(root, "a") } },
+          fast: { LocalObjectStorage: { Path: join(root, "c") } },
+        },
+        WriteTo: "a",
+      },
+      root,
+    );
+    await assert.rejects(renamed.area.readWhole(UUIDS[0] as string, 1, { record }), (error: unknown) => {
+      assert.ok(isStorageError(error, "NOT_FOUND"));
+      assert.match(
+        error.message,
+        /in the backend "c", which this configuration does not have \(it has "a", "fast"\)/,
+      );
+      return true;
+    });
+    await renamed.area.close();
+    requests.length = 0;
+    await area.remove(UUIDS[0] as string, 1, record);
+    // The recorded object, then the uuid names an interrupted move may have left in the others.
+    assert.deepEqual(requests, ["c delete", "a delete", "b delete"]);
+    assert.deepEqual(await filesUnder(join(root, "c")), []);
+    await area.close();
   });
 
   it("reads probe in ReadOrder: one get per backend looked at, each look counted", async () => {

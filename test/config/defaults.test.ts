@@ -429,6 +429,14 @@ const ROWS: readonly DefaultRow[] = [
   },
   {
     group: "OrthancCloudStorage",
+    option: "ObjectNames",
+    sections: BACKEND_SECTIONS,
+    // "uuid": no pattern, the official names.
+    actual: (c) => c.bridge.objectNames,
+    expected: undefined,
+  },
+  {
+    group: "OrthancCloudStorage",
     option: "LocalDisk",
     sections: BACKEND_SECTIONS,
     actual: (c) => c.bridge.localDisk,

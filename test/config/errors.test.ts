@@ -456,6 +456,30 @@ const ROWS: readonly ErrorRow[] = [
     message: ["LocalObjectStorage.Path: expected a folder apart from StorageDirectory", 'got "/data"'],
   },
   {
+    name: "ObjectNames without SOPInstanceUID",
+    json: {
+      ...config("LocalObjectStorage"),
+      OrthancCloudStorage: { ObjectNames: "{PatientID}/{StudyInstanceUID}" },
+    },
+    message:
+      'OrthancCloudStorage.ObjectNames: expected "uuid" or a pattern of DICOM tags, got "{PatientID}/{StudyInstanceUID}" ' +
+      "(a pattern must contain {SOPInstanceUID}, the only tag unique to each instance)",
+  },
+  {
+    name: "ObjectNames with an unknown tag",
+    json: {
+      ...config("LocalObjectStorage"),
+      OrthancCloudStorage: { ObjectNames: "{PatientName}/{SOPInstanceUID}" },
+    },
+    message: ["OrthancCloudStorage.ObjectNames:", "unknown tag {PatientName}: use {PatientID}"],
+  },
+  {
+    name: "ObjectNames not a string",
+    json: { ...config("LocalObjectStorage"), OrthancCloudStorage: { ObjectNames: true } },
+    message:
+      'OrthancCloudStorage.ObjectNames: expected "uuid" or a pattern of DICOM tags, got true (not a string)',
+  },
+  {
     name: "two backend sections",
     json: { ...config("AwsS3Storage"), ...config("LocalObjectStorage") },
     message:

@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import { FrameReader, type Frame } from "../../src/daemon/frame-reader.js";
 import {
   MAX_CREATE_SIZE,
+  MAX_RECORD_SIZE,
   MAX_REST_PAYLOAD,
   Op,
   RequestFlag,
@@ -17,6 +18,8 @@ import {
 } from "../../src/daemon/protocol.js";
 
 const UUID = "0a1b2c3d-1111-2222-3333-444455556666";
+/** Stands for an attachment's record: the reader passes its bytes on unread. */
+const RECORD = Buffer.from("OC record bytes");
 
 const HEALTH: RestRequest = {
   method: "GET",
@@ -53,6 +56,36 @@ function stream(): { bytes: Buffer; expected: Array<{ op: number; payload: strin
     encodeRequestHeader({ op: Op.CREATE, contentType: 0, size: 0, start: 0, uuid: UUID }),
     encodeRequestHeader({ op: Op.READ_RANGE, contentType: 1, size: 100, start: 7, uuid: UUID }),
     encodeRequestHeader({ op: Op.REMOVE, contentType: 3, size: 0, start: 0, uuid: UUID }),
+    // Orthanc >= 1.12.8: a create asking for a record, then a range read (that may be a file answer) and a
+    // remove carrying one: flags and the record's length share the header's word at offset 12.
+    encodeRequestHeader({
+      op: Op.CREATE,
+      contentType: 1,
+      flags: 0b1110, // CreateFlag: RECORD | DICOM | COMPRESSED
+      size: create.length,
+      start: 0,
+      uuid: UUID,
+    }),
+    create,
+    encodeRequestHeader({
+      op: Op.READ_RANGE,
+      contentType: 1,
+      flags: RequestFlag.FILE_ANSWER,
+      record: RECORD.length,
+      size: 9,
+      start: 0,
+      uuid: UUID,
+    }),
+    RECORD,
+    encodeRequestHeader({
+      op: Op.REMOVE,
+      contentType: 1,
+      record: RECORD.length,
+      size: 0,
+      start: 0,
+      uuid: UUID,
+    }),
+    RECORD,
     ...restFrame(POSTED),
   ];
   return {
@@ -64,6 +97,9 @@ function stream(): { bytes: Buffer; expected: Array<{ op: number; payload: strin
       { op: Op.CREATE, payload: "" },
       { op: Op.READ_RANGE, payload: "" },
       { op: Op.REMOVE, payload: "" },
+      { op: Op.CREATE, payload: create.toString() },
+      { op: Op.READ_RANGE, payload: RECORD.toString() },
+      { op: Op.REMOVE, payload: RECORD.toString() },
       { op: Op.REST, payload: encodeRestRequest(POSTED).toString() },
     ],
   };
@@ -134,6 +170,7 @@ describe("frame reader", () => {
       op: Op.READ_RANGE,
       contentType: 3,
       flags: RequestFlag.FILE_ANSWER,
+      record: 0,
       size: 656,
       start: 2 ** 40,
       uuid: UUID,
@@ -167,6 +204,19 @@ describe("frame reader", () => {
       uuid: "",
     });
     assert.throws(() => new FrameReader().push(hugeRest), /REST request of 16777217 bytes is larger/);
+    // A record's length is a u16 of the header: a longer one cannot be announced, and is refused when encoded.
+    assert.throws(
+      () =>
+        encodeRequestHeader({
+          op: Op.READ_RANGE,
+          contentType: 1,
+          record: MAX_RECORD_SIZE + 1,
+          size: 10,
+          start: 0,
+          uuid: UUID,
+        }),
+      /record of 65536 bytes is larger than the 65535 a request header can announce/,
+    );
   });
 
   it("streams a CREATE above the threshold: the frame at its header, the body split at every byte", async () => {

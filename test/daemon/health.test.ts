@@ -53,6 +53,7 @@ function areaOf(store: ObjectStore, codec: ObjectCodec = new PlainCodec()): Stor
     tiers: [
       {
         name: "object-storage",
+        backend: "AwsS3Storage",
         store,
         codec,
         keysOf: (uuid) => [`${uuid}.dcm`],

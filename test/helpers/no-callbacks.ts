@@ -5,4 +5,6 @@ import type { OrthancCallbacks } from "../../src/daemon/bridge-callbacks.js";
 export const noCallbacks: OrthancCallbacks = {
   rest: (call) => Promise.reject(new Error(`unexpected callback ${call.method} ${call.uri}`)),
   submitJob: (job) => Promise.reject(new Error(`unexpected job submission ${job.type}`)),
+  attachmentRecord: (uuid) => Promise.reject(new Error(`unexpected request for the record of ${uuid}`)),
+  adopt: () => Promise.reject(new Error("unexpected adoption")),
 };
