@@ -180,8 +180,9 @@ static int serve_callback(int fd, const uint8_t* header, char* cause, size_t cau
     if (job == NULL || (id = OrthancPluginSubmitJob(g_context, job, (int32_t)word)) == NULL)
       log_message(LOG_ERROR, "cannot submit a %s job to Orthanc's job engine", texts[0]);
     code = id != NULL ? OrthancPluginErrorCode_Success : OrthancPluginErrorCode_InternalError;
-  } else if (end >= 0 && kind == OCS_CALLBACK_ATTACHMENT_RECORD) { /* Orthanc >= 1.12.8 */
-    code = OrthancPluginGetAttachmentCustomData(g_context, &answer, texts[0]);
+  } else if (end >= 0 && kind == OCS_CALLBACK_ATTACHMENT_RECORD) { /* Orthanc >= 1.12.8; word 1: set it to the rest */
+    code = word ? OrthancPluginSetAttachmentCustomData(g_context, texts[0], payload.data + end, (uint32_t)(payload.size - end))
+                : OrthancPluginGetAttachmentCustomData(g_context, &answer, texts[0]);
   } else if (payload.size >= 4 && kind == OCS_CALLBACK_ADOPT && payload.size - 4 >= word) { /* word: the record's size */
     OrthancPluginMemoryBuffer ids[2] = {{NULL, 0}, {NULL, 0}};
     uint32_t status = OrthancPluginStoreStatus_Failure;

@@ -5,6 +5,7 @@
 
 import type { StorageArea } from "../area/storage-area.js";
 import type { Logger } from "../log.js";
+import type { AttachmentRecords } from "../ops/move-attachment.js";
 import {
   MOVE_STORAGE_JOB_TYPE,
   MoveRequestError,
@@ -32,6 +33,8 @@ const STEP_SLICE_MS = 1000;
 export interface MoveStorageOptions {
   area: StorageArea;
   logger: Logger;
+  /** Orthanc >= 1.12.8: moves find attachments by their records and point them at the copies. */
+  customData?: boolean;
 }
 
 export function moveStorageRoute({ area, logger }: MoveStorageOptions): RestRoute {
@@ -72,12 +75,13 @@ export function moveStorageRoute({ area, logger }: MoveStorageOptions): RestRout
 }
 
 /** Runs one step of a MoveStorage job from the state the bridge kept (from the start once Orthanc reset it). */
-export function moveStorageJobStep({ area, logger }: MoveStorageOptions) {
+export function moveStorageJobStep({ area, logger, customData }: MoveStorageOptions) {
   return async (stateText: string, callbacks: OrthancCallbacks): Promise<JobStepAnswer> => {
     const { state: kept, startOver } = startingOver(stateText);
     const state = startOver ? startOverMoveState(parseMoveState(kept)) : parseMoveState(kept);
     const { state: next, done } = await runMoveStep(area, new BridgedOrthanc(callbacks), state, {
       sliceMs: STEP_SLICE_MS,
+      ...(customData === true ? { records: recordsThrough(callbacks) } : {}),
     });
     const total = next.Resources.length;
     if (done) {
@@ -98,6 +102,14 @@ export function moveStorageJobStep({ area, logger }: MoveStorageOptions) {
       content: JSON.stringify(moveContent(next)),
       state: JSON.stringify(next),
     };
+  };
+}
+
+/** The attachments' records, read and set inside Orthanc by the bridge. */
+function recordsThrough(callbacks: OrthancCallbacks): AttachmentRecords {
+  return {
+    get: (uuid) => callbacks.attachmentRecord(uuid),
+    set: (uuid, record) => callbacks.setAttachmentRecord(uuid, record),
   };
 }
 

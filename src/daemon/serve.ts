@@ -143,7 +143,7 @@ async function start(): Promise<void> {
   const socketPath = join(socketDir, "bridge.sock");
   const server = await listenForBridge(socketPath, area, logger, {
     router,
-    jobStep: jobSteps(moveStorageJobStep({ area, logger }), adoptJobStep({ area, logger })),
+    jobStep: jobSteps(moveStorageJobStep({ area, logger, customData }), adoptJobStep({ area, logger })),
     observer: metrics,
   });
   // Handlers first: a stop request may follow the handshake at once.

@@ -7,7 +7,13 @@
 import { describeCause, StorageError } from "../errors.js";
 import type { StorageArea, StorageTier } from "../area/storage-area.js";
 import type { ObjectStore } from "../stores/object-store.js";
-import { STORAGE_NAMES, moveAttachment, tiersForMove, whereHeld } from "./move-attachment.js";
+import {
+  STORAGE_NAMES,
+  findSource,
+  moveAttachment,
+  tiersForMove,
+  type AttachmentRecords,
+} from "./move-attachment.js";
 import type { OrthancIndex, ResourceLevel } from "./orthanc-api.js";
 
 export const MOVE_STORAGE_JOB_TYPE = "MoveStorage";
@@ -248,6 +254,8 @@ export function moveContent(state: MoveStorageState): Record<string, unknown> {
 export interface MoveStepOptions {
   /** A step returns once this much time went by (after one resource at least), so the job stays responsive. */
   sliceMs: number;
+  /** Orthanc >= 1.12.8: the attachments' records, which say where each is and follow it when it moves. */
+  records?: AttachmentRecords;
 }
 
 /**
@@ -267,7 +275,7 @@ export async function runMoveStep(
   const started = Date.now();
   while (next.Next < next.Resources.length) {
     const [level, id] = next.Resources[next.Next] as [ResourceLevel, string];
-    await moveResource(area, orthanc, level, id, next);
+    await moveResource(area, orthanc, level, id, next, options.records);
     next.Next++;
     if (Date.now() - started >= options.sliceMs) break;
   }
@@ -280,6 +288,7 @@ async function moveResource(
   level: ResourceLevel,
   id: string,
   state: MoveStorageState,
+  records: AttachmentRecords | undefined,
 ): Promise<void> {
   const attachments = await orthanc.attachments(level, id);
   if (attachments === null) {
@@ -294,12 +303,13 @@ async function moveResource(
     }
     try {
       if (state.StorageClass !== undefined) {
-        await changeStorageClass(area, info.Uuid, info.ContentType, state);
+        await changeStorageClass(area, info.Uuid, info.ContentType, state, records);
         continue;
       }
       if (state.DryRun) {
-        const { sources } = tiersForMove(area, state.TargetStorage);
-        if ((await whereHeld(sources, info.Uuid, info.ContentType)) !== undefined) state.WouldMove++;
+        const tiers = tiersForMove(area, state.TargetStorage);
+        const { held } = await findSource(area, info.Uuid, info.ContentType, tiers, records);
+        if (held !== undefined) state.WouldMove++;
         continue;
       }
       const result = await moveAttachment(
@@ -311,6 +321,7 @@ async function moveResource(
           storedMd5: info.CompressedMD5 === "" ? undefined : info.CompressedMD5,
         },
         state.TargetStorage,
+        records,
       );
       if (result.outcome === "moved") state.Moved++;
       else state.AlreadyThere++;
@@ -356,10 +367,19 @@ async function changeStorageClass(
   uuid: string,
   contentType: number,
   state: MoveStorageState,
+  records: AttachmentRecords | undefined,
 ): Promise<void> {
   const wanted = state.StorageClass as string;
   const { tier, set } = classedStore(area, state.TargetStorage);
-  const held = await whereHeld([tier], uuid, contentType);
+  // With a record, the object it names (in this backend, or elsewhere); else under its uuid names here.
+  const { found, held: byUuid } = await findSource(
+    area,
+    uuid,
+    contentType,
+    { sources: [tier], target: tier },
+    records,
+  );
+  const held = found?.tier === tier ? found : found === undefined ? byUuid : undefined;
   if (held === undefined) {
     state.Elsewhere = (state.Elsewhere ?? 0) + 1;
     return;

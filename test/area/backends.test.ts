@@ -3,7 +3,7 @@
 // own codec, `backend(name)` reaches one directly, and a verified move goes from one backend to another.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -13,9 +13,10 @@ import { openStorageArea } from "../../src/area/open-storage-area.js";
 import type { AttachmentRead, ProbeOutcome, StorageArea } from "../../src/area/storage-area.js";
 import type { ResolvedConfig } from "../../src/config/types.js";
 import { isStorageError } from "../../src/errors.js";
-import { moveAttachment } from "../../src/ops/move-attachment.js";
+import { moveAttachment, type AttachmentRecords } from "../../src/ops/move-attachment.js";
 import type { ObjectStore } from "../../src/stores/object-store.js";
 import { filesUnder } from "../../test-support/folder.js";
+import { dicomDir } from "../../test-support/paths.js";
 import { resolveOk } from "../config/helpers.js";
 import { MemoryLogger } from "../helpers/memory-logger.js";
 
@@ -34,6 +35,8 @@ interface Fixture {
   probes: Array<[string, ProbeOutcome]>;
   /** Store requests by tier and method: "a get". */
   requests: string[];
+  /** Tiers whose deletes fail, as a crash would stop the move there. */
+  failDeletes: Set<string>;
 }
 
 /** Three folder backends a (plaintext), b (plaintext, RootPath "b"), c (encrypted with key 7). */
@@ -61,21 +64,31 @@ async function open(options: Record<string, unknown>, root?: string): Promise<Fi
   });
   const probes: Array<[string, ProbeOutcome]> = [];
   const requests: string[] = [];
+  const failDeletes = new Set<string>();
   const area = await openStorageArea(config, new MemoryLogger(), {
     onProbe: (tier, outcome) => probes.push([tier, outcome]),
-    wrapStore: (store, tier) => counted(store, tier, requests),
+    wrapStore: (store, tier) => counted(store, tier, requests, failDeletes),
   });
-  return { root, area, probes, requests };
+  return { root, area, probes, requests, failDeletes };
 }
 
-function counted(store: ObjectStore, tier: string, requests: string[]): ObjectStore {
+function counted(
+  store: ObjectStore,
+  tier: string,
+  requests: string[],
+  failDeletes = new Set<string>(),
+): ObjectStore {
   return {
     ...store,
     driver: store.driver,
     location: store.location,
     get: (key, range) => (requests.push(`${tier} get`), store.get(key, range)),
     head: (key) => (requests.push(`${tier} head`), store.head(key)),
-    delete: (key) => (requests.push(`${tier} delete`), store.delete(key)),
+    delete: (key) => {
+      requests.push(`${tier} delete`);
+      if (failDeletes.has(tier)) return Promise.reject(new Error(`${tier}: the daemon died here`));
+      return store.delete(key);
+    },
     put: (key, data) => (requests.push(`${tier} put`), store.put(key, data)),
     putStream: (key, body, size) => (requests.push(`${tier} put`), store.putStream(key, body, size)),
     list: (prefix) => store.list(prefix),
@@ -90,6 +103,24 @@ async function bytesOf(read: AttachmentRead): Promise<Buffer> {
 }
 
 const md5 = (data: Uint8Array): string => createHash("md5").update(data).digest("hex");
+
+/** Orthanc's custom data, as the bridge reads and sets it; `failSets`: setting it fails (a crash there). */
+function recordStore(): AttachmentRecords & { kept: Map<string, Uint8Array>; failSets: boolean } {
+  const kept = new Map<string, Uint8Array>();
+  const records = {
+    kept,
+    failSets: false,
+    get: (uuid: string) => Promise.resolve(kept.get(uuid) ?? new Uint8Array(0)),
+    set: (uuid: string, record: Uint8Array) => {
+      if (records.failSets) return Promise.reject(new Error("the daemon died before the record was set"));
+      kept.set(uuid, record);
+      return Promise.resolve();
+    },
+  };
+  return records;
+}
+
+const RT_NAME = "LCTSC-Test-S1-101/1.3.6.1.4.1.14519.5.2.1.7014.4598.929007819506323387215669464914";
 
 describe("several backends in one area", () => {
   it("writes to WriteTo only; after WriteTo changes, old and new attachments read back the same", async () => {
@@ -286,6 +317,75 @@ describe("several backends in one area", () => {
     });
     assert.deepEqual(await filesUnder(join(root, "a")), [`${UUIDS[1]}.dcm`]);
     assert.deepEqual(await filesUnder(join(root, "b")), []);
+    await area.close();
+  });
+  it("with records, a move points the record at the verified copy, keeps a tag-based name, then deletes the source", async () => {
+    const { root, area, probes, requests } = await open({
+      WriteTo: "a",
+      ObjectNames: "{PatientID}/{SOPInstanceUID}",
+    });
+    const dicom = await readFile(join(dicomDir, "RTSTRUCT-implicit-le.dcm"));
+    const uuid = UUIDS[0] as string;
+    const records = recordStore();
+    records.kept.set(uuid, (await area.create(uuid, 1, dicom, { record: true, dicom: true })) as Buffer);
+    assert.deepEqual(await filesUnder(join(root, "a")), [`${RT_NAME}.dcm`]);
+    const attachment = { uuid, contentType: 1, storedSize: dicom.length, storedMd5: md5(dicom) };
+
+    const moved = await moveAttachment(area, attachment, "c", records);
+    assert.deepEqual([moved.outcome, moved.backend, moved.key], ["moved", "c", `${RT_NAME}.dcm.enc`]);
+    const record = records.kept.get(uuid) as Uint8Array;
+    assert.deepEqual(decodeRecord(record, uuid), {
+      backend: "c",
+      key: `${RT_NAME}.dcm.enc`,
+      format: "A1",
+      adopted: false,
+      keepOnRemove: false,
+    });
+    assert.deepEqual(await filesUnder(join(root, "a")), []);
+    assert.deepEqual(await filesUnder(join(root, "c")), [`${RT_NAME}.dcm.enc`]);
+    // The next read: one request, at the new place, no probe.
+    requests.length = 0;
+    probes.length = 0;
+    assert.deepEqual(await bytesOf(await area.readWhole(uuid, 1, { record })), dicom);
+    assert.deepEqual(requests, ["c get"]);
+    assert.deepEqual(probes, []);
+    // Again: the record says it is there already; checked against the index, nothing written.
+    assert.equal((await moveAttachment(area, attachment, "c", records)).outcome, "already-there");
+    await area.close();
+  });
+
+  it("a move stopped before its record is set keeps the source and the record; stopped after, the copy and the record agree", async () => {
+    const { root, area, requests, failDeletes } = await open({ WriteTo: "a" });
+    const data = randomBytes(4000);
+    const uuid = UUIDS[1] as string;
+    const records = recordStore();
+    records.kept.set(uuid, (await area.create(uuid, 1, data, { record: true })) as Buffer);
+    const attachment = { uuid, contentType: 1, storedSize: data.length, storedMd5: md5(data) };
+    const before = records.kept.get(uuid);
+
+    // Stopped between the verified copy and the record: the record still names the source, which is whole.
+    records.failSets = true;
+    await assert.rejects(moveAttachment(area, attachment, "b", records), /before the record was set/);
+    assert.equal(records.kept.get(uuid), before);
+    assert.deepEqual(await filesUnder(join(root, "a")), [`${uuid}.dcm`]);
+    assert.deepEqual(await bytesOf(await area.readWhole(uuid, 1, { record: before })), data);
+
+    // Stopped between the record and the source's delete: the record names the copy; the source is left over.
+    records.failSets = false;
+    failDeletes.add("a");
+    await assert.rejects(moveAttachment(area, attachment, "b", records), /the daemon died here/);
+    const record = records.kept.get(uuid) as Uint8Array;
+    assert.equal(decodeRecord(record, uuid).backend, "b");
+    assert.deepEqual(await filesUnder(join(root, "a")), [`${uuid}.dcm`]);
+    requests.length = 0;
+    assert.deepEqual(await bytesOf(await area.readWhole(uuid, 1, { record })), data);
+    assert.deepEqual(requests, ["b get"]);
+
+    // The job's next run finds it moved, and deletes what was left over.
+    failDeletes.clear();
+    assert.equal((await moveAttachment(area, attachment, "b", records)).outcome, "already-there");
+    assert.deepEqual(await filesUnder(join(root, "a")), []);
+    assert.deepEqual(await filesUnder(join(root, "b")), [`b/${uuid}.dcm`]);
     await area.close();
   });
 });

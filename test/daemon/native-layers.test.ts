@@ -15,9 +15,10 @@ const NATIVE = join(repoRoot, "native");
  * for the storage area with custom data, the attachment-record and adopt callbacks (Orthanc >= 1.12.8), and
  * the request's flags and record length sharing the header's word at offset 12; issue 14 part 1, 35 for
  * respawning a dead supervisor and bounding the wait for its handshake (native/supervisor.c); issue 16 part 2,
- * 35 for the clock that ticks the daemon (rest.c, TierSchedule): a timer only the bridge can run.
+ * 35 for the clock that ticks the daemon (rest.c, TierSchedule): a timer only the bridge can run, and 1 for
+ * setting an attachment's custom data after a move (rest.c, the attachment-record callback's second use).
  */
-const MAX_LINES = 1131;
+const MAX_LINES = 1132;
 
 /** The C files in bridge.h's order (its first comment), top first. */
 async function layers(): Promise<string[]> {
