@@ -127,6 +127,8 @@ export const BRIDGE_OPTIONS: readonly OptionSpec[] = [
     since: "ours",
     description:
       "A tier on this node's local disk in front of the backend: write-behind and a read cache " +
-      "(see OrthancCloudStorage.LocalDisk below). Not set: every operation goes to the backend.",
+      "(see OrthancCloudStorage.LocalDisk below). Not set: every operation goes to the backend. Not with " +
+      "`Backends`: refused (`OrthancCloudStorage.Backends: cannot be used with OrthancCloudStorage.LocalDisk " +
+      "yet`), since the spool does not record which backend an object is for ([backends.md](backends.md#configuration)).",
   },
 ];
