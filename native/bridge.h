@@ -87,5 +87,7 @@ void storage_register(int features);
 
 /* rest.c */
 void rest_register(int features);
+void rest_ticker_start(void); /* the clock: POST OCS_TIER_TICK_PATH every OCS_TICK_INTERVAL_S seconds */
+void rest_ticker_stop(void);  /* once set_stopping(1) was called */
 
 #endif

@@ -62,7 +62,7 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
   char reason[8192];
   if (rc != 0) snprintf(reason, sizeof reason, "cannot create a thread key: %s", error_text(rc));
   outcome result = rc == 0 ? start(&features, reason, sizeof reason) : OUTCOME_FAILED;
-  if (result == OUTCOME_READY) return storage_register(features), rest_register(features), 0;
+  if (result == OUTCOME_READY) return storage_register(features), rest_register(features), rest_ticker_start(), 0;
   /* The daemon's words ("..., plugin is disabled"); after a failure, Orthanc adds "Error while initializing plugin".
    * No process is left. */
   log_message(result == OUTCOME_DISABLED ? LOG_WARNING : LOG_ERROR, "%s", reason);
@@ -72,6 +72,7 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
 
 ORTHANC_PLUGINS_API void OrthancPluginFinalize(void) {
   set_stopping(1);
+  rest_ticker_stop();
   supervisor_stop();
   connection_release();
 }

@@ -151,8 +151,9 @@ static int serve_callback(int fd, const uint8_t* header, char* cause, size_t cau
     if (job == NULL || (id = OrthancPluginSubmitJob(g_context, job, (int32_t)word)) == NULL)
       log_message(LOG_ERROR, "cannot submit a %s job to Orthanc's job engine", text);
     code = id != NULL ? OrthancPluginErrorCode_Success : OrthancPluginErrorCode_InternalError;
-  } else if (end >= 0 && kind == OCS_CALLBACK_ATTACHMENT_RECORD) { /* Orthanc >= 1.12.8 */
-    code = OrthancPluginGetAttachmentCustomData(g_context, &answer, text);
+  } else if (end >= 0 && kind == OCS_CALLBACK_ATTACHMENT_RECORD) { /* Orthanc >= 1.12.8; word 1: set it to the rest */
+    code = word ? OrthancPluginSetAttachmentCustomData(g_context, text, payload.data + end, (uint32_t)(payload.size - end))
+                : OrthancPluginGetAttachmentCustomData(g_context, &answer, text);
   } else if (payload.size >= 4 && kind == OCS_CALLBACK_ADOPT && payload.size - 4 >= word) { /* word: the record's size */
     OrthancPluginMemoryBuffer ids[2] = {{NULL, 0}, {NULL, 0}};
     uint32_t status = OrthancPluginStoreStatus_Failure;
@@ -245,6 +246,37 @@ static OrthancPluginErrorCode rest_forward(OrthancPluginRestOutput* output, cons
   else if (code == OrthancPluginErrorCode_Success) code = send_rest_answer(output, what, &answer);
   free(payload.data), free(answer.data);
   return code;
+}
+
+/* ---- The clock ---- */
+
+/* Every OCS_TICK_INTERVAL_S seconds, a REST request of the bridge's own (POST OCS_TIER_TICK_PATH, never registered
+ * with Orthanc) with its callbacks served: the daemon decides what is due (TierSchedule). Only the clock here. */
+static pthread_t g_ticker;
+static int g_ticker_started;
+
+static void* tick(void* unused) {
+  OrthancPluginHttpRequest http = {.method = OrthancPluginHttpMethod_Post, .body = ""};
+  for (int i = 1; !is_stopping(); i++) {
+    sleep_ms(100);
+    reply payload = {NULL, 0}, answer = {NULL, 0};
+    if (i % (OCS_TICK_INTERVAL_S * 10) != 0 || encode_rest_request(OCS_TIER_TICK_PATH, &http, &payload) != 0) continue;
+    request rq = {.op = OCS_OP_REST, .verb = "forward", .uuid = "", .payload = payload.data, .size = payload.size,
+                  .what = "the clock's tick", .answer = &answer, .serve = serve_callback, .no_retry = 1};
+    call_daemon(&rq, NULL); /* logs its failures; the next tick comes anyway */
+    free(payload.data), free(answer.data);
+  }
+  return (void)unused, NULL;
+}
+
+void rest_ticker_start(void) {
+  g_ticker_started = pthread_create(&g_ticker, NULL, tick, NULL) == 0;
+  if (!g_ticker_started) log_message(LOG_ERROR, "cannot create the clock's thread: TierSchedule will not run");
+}
+
+void rest_ticker_stop(void) {
+  if (g_ticker_started) pthread_join(g_ticker, NULL);
+  g_ticker_started = 0;
 }
 
 void rest_register(int features) {

@@ -5,6 +5,7 @@
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
+import type { ProbeOutcome } from "../area/storage-area.js";
 import type { BackendSection } from "../config/types.js";
 import type { MemoryBudget } from "../crypto/memory-budget.js";
 import { isStorageError } from "../errors.js";
@@ -65,6 +66,7 @@ export class DaemonMetrics implements DispatchObserver {
   private readonly connections: Gauge;
   private readonly storeRequests: Counter<"tier" | "driver" | "method" | "outcome">;
   private readonly storeDuration: Histogram<"tier" | "driver" | "method">;
+  private readonly readProbes: Counter<"tier" | "outcome">;
   /**
    * The labelled series each storage request updates, looked up once per label set: prom-client hashes a
    * label object at every call, which a CPU profile of the daemon showed among its costs per read.
@@ -141,6 +143,12 @@ export class DaemonMetrics implements DispatchObserver {
       buckets: LATENCY_BUCKETS,
       registers,
     });
+    this.readProbes = new Counter({
+      name: `${PREFIX}read_probes_total`,
+      help: "Backends a read looked at while searching for an object (several tiers, no custom data): found, or missed",
+      labelNames: ["tier", "outcome"],
+      registers,
+    });
     // Every series exists from the start, so that rate() and absence alerts work before the first request.
     for (const operation of Object.values(OPERATION_NAMES)) {
       const labels = { section: this.section, operation };
@@ -153,18 +161,24 @@ export class DaemonMetrics implements DispatchObserver {
 
   /** Gauges of the MaxConcurrentInputSize budget (encryption on only). */
   watchMemoryBudget(budget: MemoryBudget): void {
+    this.watchMemoryBudgets([budget]);
+  }
+
+  /** The same over several budgets (one per encrypting backend, docs/backends.md): their sums. */
+  watchMemoryBudgets(budgets: readonly MemoryBudget[]): void {
     const registers = [this.registry];
+    const sum = (of: (budget: MemoryBudget) => number): number => budgets.reduce((n, b) => n + of(b), 0);
     new Gauge({
       name: `${PREFIX}memory_budget_capacity_bytes`,
-      help: "StorageEncryption.MaxConcurrentInputSize, in bytes",
+      help: "StorageEncryption.MaxConcurrentInputSize, in bytes (summed over the backends that encrypt)",
       registers,
-    }).set(budget.capacityBytes);
+    }).set(sum((budget) => budget.capacityBytes));
     new Gauge({
       name: `${PREFIX}memory_budget_in_use_bytes`,
       help: "Bytes of the memory budget held by encryptions and decryptions in progress",
       registers,
       collect() {
-        this.set(budget.capacityBytes - budget.availableBytes);
+        this.set(sum((budget) => budget.capacityBytes - budget.availableBytes));
       },
     });
     new Gauge({
@@ -172,9 +186,17 @@ export class DaemonMetrics implements DispatchObserver {
       help: "Requests waiting for memory budget",
       registers,
       collect() {
-        this.set(budget.waiting);
+        this.set(sum((budget) => budget.waiting));
       },
     });
+  }
+
+  /**
+   * A read without a known location looked at `tier` (docs/backends.md, "Read order"): "found" it there, or
+   * "missed" and went on to the next. Misses are the price of probing: what custom data saves.
+   */
+  readProbed(tier: string, outcome: ProbeOutcome): void {
+    this.readProbes.inc({ tier, outcome });
   }
 
   /** The read cache's counters and size (LocalDisk.ReadCacheSize), read from it at each scrape. */

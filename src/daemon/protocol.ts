@@ -105,7 +105,9 @@
 //   SUBMIT_JOB:   u32 priority (i32), string type, then the job's first job answer (above) up to the end;
 //                 the bridge creates the job (OrthancPluginCreateJob) and submits it
 //   ATTACHMENT_RECORD: u32 0, string uuid; the bridge answers the attachment's custom data as is
-//                 (OrthancPluginGetAttachmentCustomData, Orthanc >= 1.12.8)
+//                 (OrthancPluginGetAttachmentCustomData, Orthanc >= 1.12.8). Or u32 1, string uuid, then the
+//                 new custom data up to the end: the bridge sets it (OrthancPluginSetAttachmentCustomData; a
+//                 move between backends), and answers no bytes
 //   ADOPT:        u32 n, n bytes of record, then a DICOM file up to the end (at most MAX_CREATE_SIZE bytes
 //                 in all, the one callback allowed more than MAX_REST_PAYLOAD): the bridge has Orthanc index
 //                 the file with the record as custom data, without storing it (OrthancPluginAdoptDicomInstance,
@@ -370,7 +372,16 @@ export const REST_ROUTES = [
   "/cloud-storage/adopt",
   // The official plugin's route (spec §4.3), at the same path so that scripts written for it keep working.
   "/move-storage",
+  "/cloud-storage/tier-rules",
 ] as const;
+
+/**
+ * The bridge's clock (native/rest.c): every TICK_INTERVAL_S seconds it sends a REST request of its own,
+ * POST to this path (never registered with Orthanc, so no HTTP client reaches it), served with callbacks
+ * like any REST request. The daemon decides what is due (tier rules' TierSchedule); the bridge only ticks.
+ */
+export const TIER_TICK_PATH = "/cloud-storage/tier-rules/tick";
+export const TICK_INTERVAL_S = 60;
 
 /** Largest REST payload, either way: REST answers are small JSON or text, never attachments. */
 export const MAX_REST_PAYLOAD = 16 * 1024 * 1024;
@@ -665,7 +676,7 @@ export function decodeJobAnswer(payload: Buffer): JobAnswer {
 export const CallbackKind = {
   ORTHANC_REST: 1,
   SUBMIT_JOB: 2,
-  /** Orthanc >= 1.12.8: the custom data (record) Orthanc keeps with an attachment. */
+  /** Orthanc >= 1.12.8: the custom data (record) Orthanc keeps with an attachment: read, or set. */
   ATTACHMENT_RECORD: 3,
   /** Orthanc >= 1.12.8: index a DICOM file already in a backend (OrthancPluginAdoptDicomInstance). */
   ADOPT: 4,
@@ -752,14 +763,16 @@ export function encodeCallback(
   call:
     | { kind: "rest"; rest: OrthancRestCall }
     | { kind: "job"; job: JobSubmission }
-    | { kind: "record"; uuid: string }
+    | { kind: "record"; uuid: string; set?: Uint8Array }
     | { kind: "adopt"; adopt: AdoptCall },
 ): Buffer {
   let payload: Buffer;
   let kind: CallbackKindCode;
   let most = MAX_REST_PAYLOAD;
   if (call.kind === "record") {
-    payload = Buffer.concat([Buffer.alloc(4), encodeString(call.uuid)]);
+    const set = Buffer.alloc(4);
+    set.writeUInt32LE(call.set === undefined ? 0 : 1, 0);
+    payload = Buffer.concat([set, encodeString(call.uuid), call.set ?? Buffer.alloc(0)]);
     kind = CallbackKind.ATTACHMENT_RECORD;
   } else if (call.kind === "adopt") {
     const size = Buffer.alloc(4);

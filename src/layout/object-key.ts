@@ -74,6 +74,22 @@ export function namedObjectKey(layout: KeyLayout, name: string, contentType: num
 }
 
 /**
+ * The inverse of `namedObjectKey`: the name `key` was made from, or undefined when it cannot have been (another
+ * root, another extension). A move between backends keeps an object's tag-based name this way.
+ */
+export function nameOfNamedKey(layout: KeyLayout, key: string, contentType: number): string | undefined {
+  const prefix = keyPrefix(layout.rootPath);
+  if (!key.startsWith(prefix)) return undefined;
+  const rest = key.slice(prefix.length);
+  const suffix =
+    layout.structure === "legacy"
+      ? ""
+      : (EXTENSIONS[contentType] ?? UNKNOWN_EXTENSION) + (layout.encrypted ? ENCRYPTED_SUFFIX : "");
+  if (!rest.endsWith(suffix) || rest.length === suffix.length) return undefined;
+  return rest.slice(0, rest.length - suffix.length);
+}
+
+/**
  * Every key under which an attachment may be stored, most likely first. With `EnableLegacyUnknownFiles`,
  * a DicomUntilPixelData attachment may also sit under ".unk", as written by plugins ≤ 1.2.0 (spec §2.4).
  */

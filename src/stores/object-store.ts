@@ -78,4 +78,10 @@ export interface ObjectStore {
   list(prefix: string): AsyncIterable<ObjectInfo>;
   /** Release connections and handles. */
   close(): Promise<void>;
+  /**
+   * Change an object's storage class in place (S3 `StorageClass`, Azure access tier, GCS storage class:
+   * docs/backends.md, "Tier rules"), then read it back: resolves with the class the backend now reports.
+   * NOT_FOUND when the object does not exist. Absent on backends without storage classes (a folder).
+   */
+  setStorageClass?(key: string, storageClass: string): Promise<string>;
 }

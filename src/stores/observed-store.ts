@@ -5,7 +5,7 @@ import type { Readable } from "node:stream";
 
 import type { ByteRange, GetOptions, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
 
-export type StoreMethod = "put" | "get" | "head" | "delete" | "list";
+export type StoreMethod = "put" | "get" | "head" | "delete" | "list" | "set_storage_class";
 /** "not_found": a get or head that found no object, which is not a failure. */
 export type StoreOutcome = "ok" | "not_found" | "error";
 
@@ -27,7 +27,7 @@ export function observeStore(store: ObjectStore, observe: StoreObserver): Object
       throw error;
     }
   };
-  return {
+  const observed: ObjectStore = {
     driver: store.driver,
     location: store.location,
     put: (key: string, data: Uint8Array) => timed("put", () => store.put(key, data)),
@@ -40,6 +40,13 @@ export function observeStore(store: ObjectStore, observe: StoreObserver): Object
     list: (prefix: string) => observeList(store.list(prefix), observe),
     close: () => store.close(),
   };
+  if (store.setStorageClass !== undefined) {
+    observed.setStorageClass = (key: string, storageClass: string) =>
+      timed("set_storage_class", () =>
+        (store.setStorageClass as NonNullable<ObjectStore["setStorageClass"]>).call(store, key, storageClass),
+      );
+  }
+  return observed;
 }
 
 async function* observeList(

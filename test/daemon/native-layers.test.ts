@@ -17,9 +17,11 @@ const NATIVE = join(repoRoot, "native");
  * respawning a dead supervisor and bounding the wait for its handshake (native/supervisor.c). Then issue 14:
  * the daemon writes each job's serialization, which the bridge keeps as it came (1,070); +10 for one Content-Type
  * header on answers other than 200 on every Orthanc (the READY line's type-status); then tighter code: one spawn
- * that also sends the configuration, fewer statements per exchange and callback (1,013).
+ * that also sends the configuration, fewer statements per exchange and callback (1,013). Issue 16 part 2, +35
+ * for the clock that ticks the daemon (rest.c, TierSchedule): a timer only the bridge can run, and 1 for
+ * setting an attachment's custom data after a move (rest.c, the attachment-record callback's second use).
  */
-const MAX_LINES = 1014;
+const MAX_LINES = 1014 + 36;
 
 /** The C files in bridge.h's order (its first comment), top first. */
 async function layers(): Promise<string[]> {

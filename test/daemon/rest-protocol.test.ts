@@ -150,6 +150,21 @@ describe("callbacks and job steps", () => {
     });
   });
 
+  it("frames an attachment-record callback: 0 and the uuid to read it, 1, the uuid and the record to set it", () => {
+    const uuid = "0a1b2c3d-1111-2222-3333-444455556666";
+    const read = encodeCallback({ kind: "record", uuid });
+    assert.equal(decodeCallbackHeader(read).kind, CallbackKind.ATTACHMENT_RECORD);
+    const readPayload = read.subarray(CALLBACK_HEADER_SIZE);
+    assert.equal(readPayload.readUInt32LE(0), 0);
+    assert.equal(readPayload.subarray(4).toString(), `${uuid}\0`);
+    const set = encodeCallback({ kind: "record", uuid, set: Buffer.from([0x4f, 0x43, 1, 0]) });
+    assert.equal(decodeCallbackHeader(set).kind, CallbackKind.ATTACHMENT_RECORD);
+    const setPayload = set.subarray(CALLBACK_HEADER_SIZE);
+    assert.equal(setPayload.readUInt32LE(0), 1);
+    assert.equal(setPayload.subarray(4, 4 + 37).toString(), `${uuid}\0`);
+    assert.deepEqual([...setPayload.subarray(4 + 37)], [0x4f, 0x43, 1, 0]);
+  });
+
   it("refuses an answer to a callback with a bad magic or an oversized body", () => {
     assert.throws(() => decodeCallbackAnswerHeader(encodeResponseHeader(0, 0)), /bad magic/);
     assert.throws(

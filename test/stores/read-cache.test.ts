@@ -67,7 +67,14 @@ async function fixture(
   const root = await mkdtemp(join(tmpdir(), "ocs-read-cache-"));
   roots.push(root);
   const folder = await createFolderStore({ root: join(root, "bucket"), fsync: false });
-  const requests: Record<StoreMethod, number> = { put: 0, get: 0, head: 0, delete: 0, list: 0 };
+  const requests: Record<StoreMethod, number> = {
+    put: 0,
+    get: 0,
+    head: 0,
+    delete: 0,
+    list: 0,
+    set_storage_class: 0,
+  };
   const counted = observeStore(options.streams === false ? folder : streamsOnly(folder), (method) => {
     requests[method]++;
   });
