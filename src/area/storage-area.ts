@@ -8,13 +8,14 @@ import { Readable } from "node:stream";
 
 import { StorageError, describeCause, isStorageError } from "../errors.js";
 import type { HeldPlaintext, ObjectCodec } from "../crypto/codec.js";
-import { ContentType, assertAttachment, type ParsedObjectKey } from "../layout/object-key.js";
+import { ContentType, assertAttachment, isAttachment, type ParsedObjectKey } from "../layout/object-key.js";
 import { nameFromDicom, type NamePattern } from "../layout/tag-names.js";
 import type { Logger } from "../log.js";
-import type { GetOptions, ObjectBody, ObjectStore, OpenFileBody } from "../stores/object-store.js";
+import type { ByteRange, GetOptions, ObjectBody, ObjectStore, OpenFileBody } from "../stores/object-store.js";
 import { peekHead } from "../crypto/peek-head.js";
 import { PlainCodec } from "../crypto/plain-codec.js";
 import { decodeRecord, encodeRecord, recordFormatOf, type AttachmentRecord } from "./attachment-record.js";
+import { openCheckedFile, type DirectFile } from "./direct-file-read.js";
 import { v2RangeReaderFor, type V2RangeReader } from "./v2-range-read.js";
 
 /** One storage of the area: a store and how attachments are named in it. */
@@ -230,6 +231,39 @@ export class StorageArea {
     return this.readFrom(uuid, contentType, record, (tier, key, codec) =>
       this.readRangeFrom(tier, key, uuid, contentType, start, start + length, codec, get),
     );
+  }
+
+  /**
+   * The direct path of a plaintext read (direct-file-read.ts): the attachment, or bytes [start, end) of it, as
+   * an open local file, at once. Undefined whenever more than opening a file is needed (encryption, a store
+   * of no local files, no file where its record or its first name says, a refused first bytes...): `readWhole`
+   * or `readRange` then answers, and says why.
+   */
+  openFileNow(
+    uuid: string,
+    contentType: number,
+    range: ByteRange | undefined,
+    record: Uint8Array | undefined,
+  ): DirectFile | undefined {
+    const { codec, primary } = this.options;
+    if (codec.format !== "plaintext" || !isAttachment(uuid, contentType)) return undefined;
+    if (record === undefined || record.length === 0) {
+      return openCheckedFile(
+        primary.store,
+        primary.keysOf(uuid, contentType)[0] as string,
+        range,
+        codec,
+        contentType,
+      );
+    }
+    let recorded: AttachmentRecord;
+    try {
+      recorded = decodeRecord(record, uuid);
+    } catch {
+      return undefined;
+    }
+    const tier = this.tiers.find((candidate) => candidate.backend === recorded.backend);
+    return tier && openCheckedFile(tier.store, recorded.key, range, codec, contentType);
   }
 
   /** Whether a new attachment is named from its DICOM tags: a DICOM instance as is, with a record kept. */

@@ -3,7 +3,14 @@
 
 import type { Readable } from "node:stream";
 
-import type { ByteRange, GetOptions, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
+import type {
+  ByteRange,
+  GetOptions,
+  LocalFileObject,
+  ObjectBody,
+  ObjectInfo,
+  ObjectStore,
+} from "./object-store.js";
 
 export type StoreMethod = "put" | "get" | "head" | "delete" | "list";
 /** "not_found": a get or head that found no object, which is not a failure. */
@@ -27,7 +34,7 @@ export function observeStore(store: ObjectStore, observe: StoreObserver): Object
       throw error;
     }
   };
-  return {
+  const observed: ObjectStore = {
     driver: store.driver,
     location: store.location,
     put: (key: string, data: Uint8Array) => timed("put", () => store.put(key, data)),
@@ -40,6 +47,16 @@ export function observeStore(store: ObjectStore, observe: StoreObserver): Object
     list: (prefix: string) => observeList(store.list(prefix), observe),
     close: () => store.close(),
   };
+  if (store.openLocalFile !== undefined) {
+    // Only the files opened are counted: when it cannot, the caller's `get` that follows is.
+    observed.openLocalFile = (key: string, range?: ByteRange): LocalFileObject | undefined => {
+      const started = performance.now();
+      const file = store.openLocalFile?.(key, range);
+      if (file !== undefined) observe("get", "ok", elapsed(started));
+      return file;
+    };
+  }
+  return observed;
 }
 
 async function* observeList(
