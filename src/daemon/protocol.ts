@@ -470,12 +470,13 @@ export function encodeResponseHeader(code: number, size: number): Buffer {
 
 /** A file answer: `size` bytes from `offset` of the daemon's open descriptor `fd` (process `pid`). */
 export function encodeFileAnswer(fd: number, size: number, offset: number, pid: number): Buffer {
-  const answer = Buffer.alloc(FILE_ANSWER_SIZE);
+  const answer = Buffer.allocUnsafe(FILE_ANSWER_SIZE); // every byte written below
   answer.writeUInt32LE(FILE_MAGIC, FileAnswerOffset.MAGIC);
   answer.writeInt32LE(fd, FileAnswerOffset.FD);
-  answer.writeBigUInt64LE(BigInt(size), FileAnswerOffset.SIZE);
-  answer.writeBigUInt64LE(BigInt(offset), FileAnswerOffset.OFFSET);
+  writeU64(answer, size, FileAnswerOffset.SIZE);
+  writeU64(answer, offset, FileAnswerOffset.OFFSET);
   answer.writeUInt32LE(pid, FileAnswerOffset.PID);
+  answer.writeUInt32LE(0, FileAnswerOffset.PID + 4);
   return answer;
 }
 
@@ -499,11 +500,19 @@ export function decodeFileAnswer(answer: Uint8Array): {
 
 /** The 16-byte headers of responses and callbacks: a magic, an i32 (code or kind), a u64 size. */
 function encodeShortHeader(magic: number, word: number, size: number): Buffer {
-  const header = Buffer.alloc(RESPONSE_HEADER_SIZE);
+  const header = Buffer.allocUnsafe(RESPONSE_HEADER_SIZE); // every byte written below
   header.writeUInt32LE(magic, ResponseOffset.MAGIC);
   header.writeInt32LE(word, ResponseOffset.CODE);
-  header.writeBigUInt64LE(BigInt(size), ResponseOffset.SIZE);
+  writeU64(header, size, ResponseOffset.SIZE);
   return header;
+}
+
+/** A safe non-negative integer as a little-endian u64, as two u32s (no BigInt per answer). */
+function writeU64(bytes: Buffer, value: number, offset: number): void {
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new ProtocolError(`${value} is not a size or an offset`);
+  bytes.writeUInt32LE(value % 0x1_0000_0000, offset);
+  bytes.writeUInt32LE(Math.floor(value / 0x1_0000_0000), offset + 4);
 }
 
 export function decodeResponseHeader(header: Uint8Array): { code: number; size: number } {
