@@ -16,6 +16,7 @@ import { peekHead } from "../crypto/peek-head.js";
 import { PlainCodec } from "../crypto/plain-codec.js";
 import { decodeRecord, encodeRecord, recordFormatOf, type AttachmentRecord } from "./attachment-record.js";
 import { openCheckedFile, type DirectFile } from "./direct-file-read.js";
+import { freePlaintext } from "./free-plaintext.js";
 import { v2RangeReaderFor, type V2RangeReader } from "./v2-range-read.js";
 
 /** One storage of the area: a store and how attachments are named in it. */
@@ -51,7 +52,7 @@ export interface AttachmentRead {
    * read's memory reservation back).
    */
   bytes?: Uint8Array;
-  /** With `bytes`: call once they are sent, to hand their memory back to the store (ObjectBody.recycle). */
+  /** With `bytes`: call once they are sent, to hand their memory back (to the store: ObjectBody.recycle; or freed). */
   recycle?: () => void;
   /**
    * With ReadOptions.file, for a plaintext object of a local store: the open file holding the bytes
@@ -539,7 +540,7 @@ export class StorageArea {
     const held = await this.decodeWhole(tier, key, uuid, contentType);
     if (held === null) return null;
     const { plaintext, release } = held;
-    return { size: plaintext.length, ...heldBody(plaintext, release), tier: tier.name, key };
+    return { size: plaintext.length, ...heldBody(plaintext, release, plaintext), tier: tier.name, key };
   }
 
   private async readRangeFrom(
@@ -583,7 +584,8 @@ export class StorageArea {
         `bytes [${start}, ${end}) asked of an attachment of ${plaintext.length} bytes`,
       );
     }
-    return { size: end - start, ...heldBody(plaintext.subarray(start, end), release), tier: tier.name, key };
+    const range = plaintext.subarray(start, end);
+    return { size: end - start, ...heldBody(range, release, plaintext), tier: tier.name, key };
   }
 
   /**
@@ -650,12 +652,19 @@ export class StorageArea {
 
 /**
  * The plaintext, and as a stream that gives its memory reservation back once read to the end or destroyed
- * (also when the plaintext was sent from `bytes`).
+ * (also when the plaintext was sent from `bytes`). With `decrypted`, the memory the codec decrypted into,
+ * referenced nowhere else: freed once the answer was sent (free-plaintext.ts).
  */
-function heldBody(plaintext: Uint8Array, release: () => void): { body: Readable; bytes: Uint8Array } {
+function heldBody(
+  plaintext: Uint8Array,
+  release: () => void,
+  decrypted?: Uint8Array,
+): { body: Readable; bytes: Uint8Array; recycle?: () => void } {
   const body = Readable.from([plaintext]);
   body.once("close", release);
-  return { body, bytes: plaintext };
+  return decrypted === undefined
+    ? { body, bytes: plaintext }
+    : { body, bytes: plaintext, recycle: () => freePlaintext(decrypted) };
 }
 
 function describeObject(tier: StorageTier, key: string): string {
