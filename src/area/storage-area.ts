@@ -11,13 +11,15 @@ import { Readable } from "node:stream";
 
 import { StorageError, describeCause, isStorageError } from "../errors.js";
 import type { HeldPlaintext, ObjectCodec } from "../crypto/codec.js";
-import { ContentType, assertAttachment, type ParsedObjectKey } from "../layout/object-key.js";
+import { ContentType, assertAttachment, isAttachment, type ParsedObjectKey } from "../layout/object-key.js";
 import { nameFromDicom, type NamePattern } from "../layout/tag-names.js";
 import type { Logger } from "../log.js";
-import type { GetOptions, ObjectBody, ObjectStore, OpenFileBody } from "../stores/object-store.js";
+import type { ByteRange, GetOptions, ObjectBody, ObjectStore, OpenFileBody } from "../stores/object-store.js";
 import { peekHead } from "../crypto/peek-head.js";
 import { PlainCodec } from "../crypto/plain-codec.js";
 import { decodeRecord, encodeRecord, recordFormatOf, type AttachmentRecord } from "./attachment-record.js";
+import { openCheckedFile, type DirectFile } from "./direct-file-read.js";
+import { freePlaintext } from "./free-plaintext.js";
 import { v2RangeReaderFor, type V2RangeReader } from "./v2-range-read.js";
 
 /** One storage of the area: a store, how attachments are named in it, and how their bytes are stored. */
@@ -61,7 +63,7 @@ export interface AttachmentRead {
    * read's memory reservation back).
    */
   bytes?: Uint8Array;
-  /** With `bytes`: call once they are sent, to hand their memory back to the store (ObjectBody.recycle). */
+  /** With `bytes`: call once they are sent, to hand their memory back (to the store: ObjectBody.recycle; or freed). */
   recycle?: () => void;
   /**
    * With ReadOptions.file, for a plaintext object of a local store: the open file holding the bytes
@@ -302,6 +304,38 @@ export class StorageArea {
     return this.readFrom(uuid, contentType, record, (tier, key, codec) =>
       this.readRangeFrom(tier, key, uuid, contentType, start, end, codec, get),
     );
+  }
+
+  /**
+   * The direct path of a plaintext read (direct-file-read.ts): the attachment, or bytes [start, end) of it, as
+   * an open local file, at once. Undefined whenever more than opening a file is needed (encryption, a store
+   * of no local files, no file where its record or its first name says, a refused first bytes...): `readWhole`
+   * or `readRange` then answers, and says why.
+   */
+  openFileNow(
+    uuid: string,
+    contentType: number,
+    range: ByteRange | undefined,
+    record: Uint8Array | undefined,
+  ): DirectFile | undefined {
+    if (!isAttachment(uuid, contentType)) return undefined;
+    if (record === undefined || record.length === 0) {
+      // The first tier a probing read looks at: found there, it is what that read would answer.
+      const first = this.tiers[0] as StorageTier;
+      if (first.codec.format !== "plaintext") return undefined;
+      const key = first.keysOf(uuid, contentType)[0] as string;
+      return openCheckedFile(first.store, key, range, first.codec, contentType);
+    }
+    let recorded: AttachmentRecord;
+    try {
+      recorded = decodeRecord(record, uuid);
+    } catch {
+      return undefined;
+    }
+    const tier = this.tiers.find((candidate) => candidate.backend === recorded.backend);
+    if (tier === undefined || tier.codec.format !== "plaintext" || recorded.format !== "plaintext")
+      return undefined;
+    return openCheckedFile(tier.store, recorded.key, range, tier.codec, contentType);
   }
 
   /** Whether a new attachment is named from its DICOM tags: a DICOM instance as is, with a record kept. */
@@ -626,7 +660,7 @@ export class StorageArea {
     const held = await this.decodeWhole(tier, key, uuid, contentType);
     if (held === null) return null;
     const { plaintext, release } = held;
-    return { size: plaintext.length, ...heldBody(plaintext, release), tier: tier.name, key };
+    return { size: plaintext.length, ...heldBody(plaintext, release, plaintext), tier: tier.name, key };
   }
 
   private async readRangeFrom(
@@ -671,7 +705,8 @@ export class StorageArea {
         `bytes [${start}, ${end}) asked of an attachment of ${plaintext.length} bytes`,
       );
     }
-    return { size: end - start, ...heldBody(plaintext.subarray(start, end), release), tier: tier.name, key };
+    const range = plaintext.subarray(start, end);
+    return { size: end - start, ...heldBody(range, release, plaintext), tier: tier.name, key };
   }
 
   /**
@@ -738,12 +773,19 @@ export class StorageArea {
 
 /**
  * The plaintext, and as a stream that gives its memory reservation back once read to the end or destroyed
- * (also when the plaintext was sent from `bytes`).
+ * (also when the plaintext was sent from `bytes`). With `decrypted`, the memory the codec decrypted into,
+ * referenced nowhere else: freed once the answer was sent (free-plaintext.ts).
  */
-function heldBody(plaintext: Uint8Array, release: () => void): { body: Readable; bytes: Uint8Array } {
+function heldBody(
+  plaintext: Uint8Array,
+  release: () => void,
+  decrypted?: Uint8Array,
+): { body: Readable; bytes: Uint8Array; recycle?: () => void } {
   const body = Readable.from([plaintext]);
   body.once("close", release);
-  return { body, bytes: plaintext };
+  return decrypted === undefined
+    ? { body, bytes: plaintext }
+    : { body, bytes: plaintext, recycle: () => freePlaintext(decrypted) };
 }
 
 /** The end of a range read's bytes; BAD_RANGE when start or length is not a non-negative integer. */

@@ -34,6 +34,16 @@ const EXTENSIONS: Readonly<Record<number, string>> = {
 const UNKNOWN_EXTENSION = ".unk";
 const ENCRYPTED_SUFFIX = ".enc";
 
+/** Whether assertAttachment accepts (uuid, content type), without building its error. */
+export function isAttachment(uuid: string, contentType: number): boolean {
+  return (
+    UUID_PATTERN.test(uuid) &&
+    Number.isInteger(contentType) &&
+    contentType >= 0 &&
+    contentType <= MAX_CONTENT_TYPE
+  );
+}
+
 export function assertAttachment(uuid: string, contentType: number): void {
   if (!UUID_PATTERN.test(uuid)) {
     throw new StorageError(

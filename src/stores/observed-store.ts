@@ -3,7 +3,14 @@
 
 import type { Readable } from "node:stream";
 
-import type { ByteRange, GetOptions, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
+import type {
+  ByteRange,
+  GetOptions,
+  LocalFileObject,
+  ObjectBody,
+  ObjectInfo,
+  ObjectStore,
+} from "./object-store.js";
 
 export type StoreMethod = "put" | "get" | "head" | "delete" | "list" | "set_storage_class";
 /** "not_found": a get or head that found no object, which is not a failure. */
@@ -45,6 +52,15 @@ export function observeStore(store: ObjectStore, observe: StoreObserver): Object
       timed("set_storage_class", () =>
         (store.setStorageClass as NonNullable<ObjectStore["setStorageClass"]>).call(store, key, storageClass),
       );
+  }
+  if (store.openLocalFile !== undefined) {
+    // Only the files opened are counted: when it cannot, the caller's `get` that follows is.
+    observed.openLocalFile = (key: string, range?: ByteRange): LocalFileObject | undefined => {
+      const started = performance.now();
+      const file = store.openLocalFile?.(key, range);
+      if (file !== undefined) observe("get", "ok", elapsed(started));
+      return file;
+    };
   }
   return observed;
 }

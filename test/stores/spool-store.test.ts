@@ -3,6 +3,7 @@
 // and never reach the backend half-written or after their delete.
 
 import assert from "node:assert/strict";
+import { closeSync, readSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -56,7 +57,10 @@ class Gate implements ObjectStore {
     await this.inner.putStream(key, body, size);
     this.puts.push(key);
   }
-  get: ObjectStore["get"] = async (key, range) => (this.check(), this.inner.get(key, range));
+  get: ObjectStore["get"] = async (key, range, options) => (
+    this.check(),
+    this.inner.get(key, range, options)
+  );
   head: ObjectStore["head"] = async (key) => (this.check(), this.inner.head(key));
   delete: ObjectStore["delete"] = async (key) => (this.check(), this.inner.delete(key));
   list: ObjectStore["list"] = (prefix) => this.inner.list(prefix);
@@ -137,6 +141,48 @@ describe("write-behind spool", () => {
     assert.equal((await readAll(spool, "a/one.dcm"))?.toString(), "first object", "now from the backend");
     assert.deepEqual(spool.backlog(), { objects: 0, bytes: 0, oldestAgeS: 0, uploading: 0 });
     await spool.close();
+  });
+
+  it("hands out open files when asked (file answers): a spooled object's, past its header, then the backend's", async () => {
+    const fixture = await setup();
+    const { spool, gate, backendRoot } = fixture;
+    let release!: () => void;
+    gate.hold = new Promise((resolve) => (release = resolve));
+    await spool.put("a/one.dcm", Buffer.from("first object"));
+    const bytesAt = (fd: number, start: number, length: number): string => {
+      const bytes = Buffer.alloc(length);
+      assert.equal(readSync(fd, bytes, 0, length, start), length);
+      return bytes.toString();
+    };
+    const range = await spool.get("a/one.dcm", { start: 6, end: 12 }, { file: true });
+    assert.ok(range?.file, "the spool file itself");
+    assert.equal(range.size, 12);
+    assert.equal(bytesAt(range.file.fd, range.file.start, 6), "object");
+    range.body.destroy();
+    const direct = spool.openLocalFile("a/one.dcm");
+    assert.ok(direct, "opened at once too");
+    assert.equal(direct.size, 12);
+    assert.equal(bytesAt(direct.fd, direct.start, 12), "first object");
+    closeSync(direct.fd);
+    assert.equal(
+      spool.openLocalFile("a/one.dcm", { start: 0, end: 13 }),
+      undefined,
+      "a range past its end: get says why",
+    );
+    release();
+    assert.equal(await spool.drain(5000), true);
+    const uploaded = await spool.get("a/one.dcm", undefined, { file: true });
+    assert.ok(uploaded?.file, "the backend's open file, the request passed on");
+    assert.equal(bytesAt(uploaded.file.fd, uploaded.file.start, 12), "first object");
+    uploaded.body.destroy();
+    assert.equal(spool.openLocalFile("a/one.dcm"), undefined, "this backend opens no local file at once");
+    await spool.close();
+    const overFolder = await fixture.reopen({}, await createFolderStore({ root: backendRoot, fsync: false }));
+    const fromBackend = overFolder.openLocalFile("a/one.dcm");
+    assert.ok(fromBackend, "the folder backend's, opened at once");
+    assert.equal(bytesAt(fromBackend.fd, fromBackend.start, 12), "first object");
+    closeSync(fromBackend.fd);
+    await overFolder.close();
   });
 
   it("uploads in the order of acknowledgement, UploadConcurrency at a time", async () => {

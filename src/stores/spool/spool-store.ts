@@ -16,8 +16,22 @@ import { syncFolder, writeFileAtomically } from "../../atomic-file.js";
 import { StorageError, describeCause } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import { storeError } from "../folder.js";
-import { SYNC_FILE_LIMIT, bufferedBody, isMissing, openToRead, readRange } from "../local-file-io.js";
-import type { ByteRange, ObjectBody, ObjectInfo, ObjectStore } from "../object-store.js";
+import {
+  FileBody,
+  SYNC_FILE_LIMIT,
+  bufferedBody,
+  isMissing,
+  openToRead,
+  readRange,
+} from "../local-file-io.js";
+import type {
+  ByteRange,
+  GetOptions,
+  LocalFileObject,
+  ObjectBody,
+  ObjectInfo,
+  ObjectStore,
+} from "../object-store.js";
 import {
   LOCK_FILE,
   encodeSpoolHeader,
@@ -172,14 +186,30 @@ export class SpoolStore implements ObjectStore {
     }
   }
 
-  async get(key: string, range?: ByteRange): Promise<ObjectBody | null> {
+  async get(key: string, range?: ByteRange, options?: GetOptions): Promise<ObjectBody | null> {
     const entry = this.live.get(key);
     if (entry !== undefined) {
-      const spooled = this.openSpooled(entry, range);
+      const spooled = this.openSpooled(entry, range, options?.file === true);
       if (spooled !== null) return spooled;
       // Uploaded (and its file removed) since the lookup: the backend has it now.
     }
-    return this.backend.get(key, range);
+    return this.backend.get(key, range, options);
+  }
+
+  /** A spooled object's bytes in its spool file (after the header), else the backend's local file if any. */
+  openLocalFile(key: string, range?: ByteRange): LocalFileObject | undefined {
+    const entry = this.live.get(key);
+    if (entry === undefined) return this.backend.openLocalFile?.(key, range);
+    const { start, end } = range ?? { start: 0, end: entry.size };
+    if (start < 0 || start > end || end > entry.size) return undefined; // BAD_RANGE, from `get`
+    let opened;
+    try {
+      opened = openToRead(this.pathOf(entry));
+    } catch {
+      return undefined; // `get` says why
+    }
+    // Gone: uploaded since the lookup, `get` reads the backend.
+    return opened === null ? undefined : { fd: opened.fd, size: entry.size, start: entry.dataOffset + start };
   }
 
   async head(key: string): Promise<ObjectInfo | null> {
@@ -352,7 +382,8 @@ export class SpoolStore implements ObjectStore {
   // --- reading spooled objects ---
 
   /** The object (or range) from its spool file; null when the file is gone (uploaded meanwhile). */
-  private openSpooled(entry: Entry, range?: ByteRange): ObjectBody | null {
+  /** With `asFile`, the open spool file itself and a body that reads it only if it is read (ObjectBody.file). */
+  private openSpooled(entry: Entry, range: ByteRange | undefined, asFile: boolean): ObjectBody | null {
     const path = this.pathOf(entry);
     const { start, end } = range ?? { start: 0, end: entry.size };
     if (start < 0 || start > end || end > entry.size) {
@@ -371,6 +402,10 @@ export class SpoolStore implements ObjectStore {
     if (opened === null) return null;
     const { fd } = opened;
     const from = entry.dataOffset + start;
+    if (asFile) {
+      const body = new FileBody(fd, from, entry.dataOffset + end);
+      return { size: entry.size, body, file: body.file };
+    }
     try {
       if (end - start <= SYNC_FILE_LIMIT) {
         const bytes = readRange(fd, from, entry.dataOffset + end);
