@@ -85,8 +85,10 @@ export class MemoryBudget {
 
   #releaser(bytes: number): Release {
     let held = bytes;
-    return (part = held) => {
-      const given = Math.min(Math.max(0, part), held);
+    return (part?: number) => {
+      // Anything but a number gives all back: a release handed to an event ("close") may get an argument.
+      const asked = typeof part === "number" && !Number.isNaN(part) ? Math.max(0, part) : held;
+      const given = Math.min(asked, held);
       if (given === 0) return;
       held -= given;
       this.#available += given;

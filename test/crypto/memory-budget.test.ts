@@ -113,6 +113,16 @@ describe("MemoryBudget", () => {
     assert.equal(budget.availableBytes, 100);
   });
 
+  it("a release called with something else than a number gives everything back", async () => {
+    const budget = new MemoryBudget(100);
+    const release = (await budget.acquire(60, "held", "decrypt")) as (argument?: unknown) => void;
+    release(new Error("closed"));
+    assert.equal(budget.availableBytes, 100);
+    const again = (await budget.acquire(60, "held", "decrypt")) as (argument?: unknown) => void;
+    again(Number.NaN);
+    assert.equal(budget.availableBytes, 100);
+  });
+
   it("refuses nonsense sizes", async () => {
     assert.throws(() => new MemoryBudget(0), RangeError);
     assert.throws(() => new MemoryBudget(1.5), RangeError);
