@@ -23,7 +23,7 @@ import { locateRoute } from "./locate-route.js";
 import { adoptJobStep, adoptRoute } from "./adopt-route.js";
 import { startingOver } from "./job-restore.js";
 import { isAdoptState } from "../ops/adopt.js";
-import { hasCustomData } from "../area/orthanc-features.js";
+import { hasCustomData, typesStatusAnswers } from "../area/orthanc-features.js";
 import { BRIDGE_SECTION } from "../config/bridge-options.js";
 import { DaemonMetrics } from "./metrics.js";
 import { moveStorageJobStep, moveStorageRoute } from "./move-storage-route.js";
@@ -153,6 +153,7 @@ async function start(): Promise<void> {
     encodeReadyLine({
       range: servesRangeReads(config.common.encryption),
       customData,
+      typeStatusAnswers: orthancVersion === undefined || !typesStatusAnswers(orthancVersion),
       requestTimeoutS: config.bridge.requestTimeoutS,
       connectTimeoutS: config.bridge.connectTimeoutS,
       // The drain, and a margin for the exit itself.

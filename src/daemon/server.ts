@@ -1,6 +1,6 @@
 // The daemon's Unix-socket server: one request at a time per connection (one connection per Orthanc
 // thread), each answered from the StorageArea with an Orthanc error code, for REST by the router, and for
-// JOB_STEP by the job runner (protocol.ts); the last two may call back into Orthanc on the same connection
+// JOB_STEP by the job runner and JOB_RESTORE from the job's serialization (protocol.ts, job-restore.ts); the last two may call back into Orthanc on the same connection
 // (bridge-callbacks.ts). An observer (metrics.ts) sees every storage request answered.
 
 import { chmod } from "node:fs/promises";
@@ -18,10 +18,8 @@ import {
   CreateFlag,
   Op,
   OrthancCode,
-  decodeJobRestoreRequest,
+  decodeJobRequest,
   decodeRestRequest,
-  encodeJobRestoreAnswer,
-  encodeJobStepAnswer,
   encodeFileAnswer,
   encodeResponseHeader,
   encodeRestAnswer,
@@ -29,7 +27,7 @@ import {
   type JobStepAnswer,
   type OpCode,
 } from "./protocol.js";
-import { restoreJob } from "./job-restore.js";
+import { jobRestoreAnswer, jobStepAnswer } from "./job-restore.js";
 import { RestRouter } from "./rest-router.js";
 
 const OP_NAMES: Readonly<Record<number, string>> = {
@@ -199,8 +197,9 @@ async function answer(
     return;
   }
   if (frame.request.op === Op.JOB_RESTORE) {
+    const startOver = ((frame.request.flags ?? 0) & RequestFlag.START_OVER) !== 0;
     await answerPayload(socket, services.logger, "job restore", () =>
-      Promise.resolve(encodeJobRestoreAnswer(restoreJob(decodeJobRestoreRequest(frame.payload)))),
+      Promise.resolve(jobRestoreAnswer(decodeJobRequest(frame.payload), startOver)),
     );
     return;
   }
@@ -325,7 +324,7 @@ async function answerJobStep(
     if (jobStep === undefined) {
       throw new StorageError("BRIDGE_FAILED", { operation: "job step" }, "this daemon runs no jobs");
     }
-    return encodeJobStepAnswer(await jobStep(payload.toString("utf8"), callbacks));
+    return jobStepAnswer(decodeJobRequest(payload), (state) => jobStep(state, callbacks));
   });
 }
 

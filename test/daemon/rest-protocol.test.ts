@@ -9,6 +9,7 @@ import {
   ProtocolError,
   REST_ANSWER_FIXED_SIZE,
   REST_REQUEST_FIXED_SIZE,
+  SERIALIZED_JOB_FORMAT,
   decodeRestAnswer,
   decodeRestRequest,
   encodeRestAnswer,
@@ -18,10 +19,10 @@ import {
   JobStepStatus,
   decodeCallbackAnswerHeader,
   decodeCallbackHeader,
-  decodeJobStepAnswer,
+  decodeJobAnswer,
   encodeCallback,
   encodeCallbackAnswerHeader,
-  encodeJobStepAnswer,
+  encodeJobAnswer,
   encodeResponseHeader,
   type RestRequest,
 } from "../../src/daemon/protocol.js";
@@ -132,7 +133,7 @@ describe("callbacks and job steps", () => {
     assert.equal(payload.subarray(4 + 16).toString(), "{}");
   });
 
-  it("frames a job submission with a signed priority and three strings", () => {
+  it("frames a job submission with a signed priority, the type and the job's first answer", () => {
     const frame = encodeCallback({
       kind: "job",
       job: { type: "MoveStorage", priority: -3, content: "{}", state: '{"a":1}' },
@@ -141,6 +142,12 @@ describe("callbacks and job steps", () => {
     assert.equal(decodeCallbackHeader(frame).kind, CallbackKind.SUBMIT_JOB);
     assert.equal(payload.readInt32LE(0), -3);
     assert.equal(payload.subarray(4, 16).toString(), "MoveStorage\0");
+    assert.deepEqual(decodeJobAnswer(payload.subarray(16)), {
+      status: JobStepStatus.Continue,
+      progress: 0,
+      content: "{}",
+      serialized: `{"Format":"${SERIALIZED_JOB_FORMAT}","Content":{},"State":{"a":1}}`,
+    });
   });
 
   it("refuses an answer to a callback with a bad magic or an oversized body", () => {
@@ -152,10 +159,15 @@ describe("callbacks and job steps", () => {
     assert.deepEqual(decodeCallbackAnswerHeader(encodeCallbackAnswerHeader(17, 3)), { code: 17, size: 3 });
   });
 
-  it("round-trips a job step answer, progress in millionths, clamped to 0..1", () => {
-    const answer = { status: JobStepStatus.Continue, progress: 0.25, content: '{"Moved":1}', state: "" };
-    assert.deepEqual(decodeJobStepAnswer(encodeJobStepAnswer(answer)), answer);
-    const over = decodeJobStepAnswer(encodeJobStepAnswer({ ...answer, progress: 1.5 }));
+  it("round-trips a job answer, progress in millionths, clamped to 0..1", () => {
+    const answer = {
+      status: JobStepStatus.Continue,
+      progress: 0.25,
+      content: '{"Moved":1}',
+      serialized: "{}",
+    };
+    assert.deepEqual(decodeJobAnswer(encodeJobAnswer(answer)), answer);
+    const over = decodeJobAnswer(encodeJobAnswer({ ...answer, progress: 1.5 }));
     assert.equal(over.progress, 1);
   });
 });
