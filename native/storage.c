@@ -24,23 +24,21 @@ static OrthancPluginErrorCode storage_create3(OrthancPluginMemoryBuffer* custom_
   return code;
 }
 
-static OrthancPluginErrorCode storage_create(const char* uuid, const void* content, int64_t size,
-                                             OrthancPluginContentType type) {
+static OrthancPluginErrorCode storage_create(const char* uuid, const void* content, int64_t size, OrthancPluginContentType type) {
   return storage_create3(NULL, uuid, content, size > 0 ? (uint64_t)size : 0, type, 0, NULL);
 }
 
 static OrthancPluginErrorCode storage_read_whole(OrthancPluginMemoryBuffer64* target, const char* uuid,
                                                  OrthancPluginContentType type) {
-  request rq = {.op = OCS_OP_READ_WHOLE, .verb = "read", .uuid = uuid, .type = type, .target = target};
-  return call_daemon(&rq, NULL);
+  return call_daemon(&(request){.op = OCS_OP_READ_WHOLE, .verb = "read", .uuid = uuid, .type = type, .target = target}, NULL);
 }
 
 static OrthancPluginErrorCode storage_read_range3(OrthancPluginMemoryBuffer64* target, const char* uuid,
                                                   OrthancPluginContentType type, uint64_t start,
                                                   const void* custom_data, uint32_t custom_data_size) {
-  request rq = {.op = OCS_OP_READ_RANGE, .verb = "read a range of", .uuid = uuid, .type = type, .size = target->size,
-                .start = start, .target = target, .record = custom_data_size, .record_data = custom_data};
-  return call_daemon(&rq, NULL);
+  return call_daemon(&(request){.op = OCS_OP_READ_RANGE, .verb = "read a range of", .uuid = uuid, .type = type,
+                                .size = target->size, .start = start, .target = target, .record = custom_data_size,
+                                .record_data = custom_data}, NULL);
 }
 
 static OrthancPluginErrorCode storage_read_range(OrthancPluginMemoryBuffer64* target, const char* uuid,
@@ -50,9 +48,8 @@ static OrthancPluginErrorCode storage_read_range(OrthancPluginMemoryBuffer64* ta
 
 static OrthancPluginErrorCode storage_remove3(const char* uuid, OrthancPluginContentType type, const void* custom_data,
                                               uint32_t custom_data_size) {
-  request rq = {.op = OCS_OP_REMOVE, .verb = "remove", .uuid = uuid, .type = type, .record = custom_data_size,
-                .record_data = custom_data};
-  return call_daemon(&rq, NULL);
+  return call_daemon(&(request){.op = OCS_OP_REMOVE, .verb = "remove", .uuid = uuid, .type = type,
+                                .record = custom_data_size, .record_data = custom_data}, NULL);
 }
 
 static OrthancPluginErrorCode storage_remove(const char* uuid, OrthancPluginContentType type) {
@@ -62,8 +59,8 @@ static OrthancPluginErrorCode storage_remove(const char* uuid, OrthancPluginCont
 /* Custom data when the daemon asks for it. Else range reads only when the daemon serves them (its READY line):
  * else Orthanc reads whole attachments, and stores a DicomUntilPixelData header per instance, as with the
  * official plugins' encryption. */
-void storage_register(int range) {
-  if (range & 2) OrthancPluginRegisterStorageArea3(g_context, storage_create3, storage_read_range3, storage_remove3);
-  else OrthancPluginRegisterStorageArea2(g_context, storage_create, storage_read_whole, range & 1 ? storage_read_range : NULL,
-                                         storage_remove);
+void storage_register(int features) {
+  if (features & FEATURE_CUSTOM_DATA) OrthancPluginRegisterStorageArea3(g_context, storage_create3, storage_read_range3, storage_remove3);
+  else OrthancPluginRegisterStorageArea2(g_context, storage_create, storage_read_whole,
+                                         features & FEATURE_RANGE ? storage_read_range : NULL, storage_remove);
 }

@@ -1,8 +1,8 @@
 /*
- * The supervisor process (src/daemon/supervisor.ts), the one process the bridge starts. Its stdin gets
- * Orthanc's configuration, then stays open as a lifeline (end-of-file: Orthanc is stopping or gone). It starts
- * and restarts the daemon and writes lines on one pipe (its stdout and stderr, protocol.ts): the daemon's
- * handshake lines, which tell the connection where the daemon is, and log lines. A thread reads them after READY.
+ * The supervisor process (src/daemon/supervisor.ts), the one process the bridge starts, and starts again should it
+ * die. Its stdin gets Orthanc's configuration, then stays open as a lifeline (end-of-file: Orthanc is stopping or
+ * gone). It starts and restarts the daemon and writes lines on one pipe (its stdout and stderr, protocol.ts): the
+ * daemon's handshake lines, which tell the connection where the daemon is, and log lines. A thread reads them.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,8 +28,8 @@
 #define RESPAWN_MAX_S 30   /* a supervisor that ran 30 s is replaced at once; else 1 s later, 2 s... 30 s at most */
 
 typedef struct {
-  int seen, range, timeout_s; /* timeout_s: StartupTimeout, from the STARTING line */
-  int64_t deadline;           /* for the handshake */
+  int seen, features, timeout_s; /* features: bridge.h's; timeout_s: StartupTimeout, from the STARTING line */
+  int64_t deadline;              /* for the handshake */
   outcome result;
   char reason[LINE_CAPACITY + 1];
 } handshake;
@@ -48,16 +48,16 @@ extern char** environ;
 /* A line of the supervisor's: a log line ("W: text", "W daemon: text"), a READY line (where the connection
  * goes), EXITED (the daemon died), or the first daemon's DISABLED or FAILED; `h` until that handshake. */
 static void on_line(const char* line, handshake* h) {
-  int range, custom_data, request_timeout, connect_timeout, at = 0;
+  int range, custom_data, type_status, request_timeout, connect_timeout, at = 0;
   int known = line[0] != '\0' && strchr("IWE", line[0]) != NULL && (line[1] == ' ' || line[1] == ':');
   if (strncmp(line, OCS_HANDSHAKE_PREFIX, strlen(OCS_HANDSHAKE_PREFIX)) != 0 && line[0] != '\0') {
     log_level level = line[0] == OCS_LOG_INFO ? LOG_INFO : line[0] == OCS_LOG_WARNING ? LOG_WARNING : LOG_ERROR;
     log_line(known ? level : LOG_ERROR, known ? PLUGIN_NAME : PLUGIN_NAME " supervisor: ", "%s", line + known);
-  } else if (sscanf(line, OCS_READY_SCANF_FORMAT, &range, &custom_data, &request_timeout, &connect_timeout,
-                    &g_stop_grace_s, &at) == 5 &&
+  } else if (sscanf(line, OCS_READY_SCANF_FORMAT, &range, &custom_data, &type_status, &request_timeout,
+                    &connect_timeout, &g_stop_grace_s, &at) == 6 &&
              at > 0 && line[at] != '\0' && strlen(line + at) < sizeof ((struct sockaddr_un*)0)->sun_path) {
     connection_publish(line + at, request_timeout, connect_timeout);
-    if (h != NULL) h->seen = 1, h->range = range | custom_data << 1, h->result = OUTCOME_READY; /* bridge.h */
+    if (h != NULL) h->seen = 1, h->features = range | custom_data << 1 | type_status << 2, h->result = OUTCOME_READY;
   } else if (h != NULL && sscanf(line, OCS_SUPERVISOR_LINE_STARTING "%d", &h->timeout_s) == 1) {
     h->deadline = now_ms() + (h->timeout_s + MARGIN_S) * 1000LL;
   } else if (strcmp(line, OCS_SUPERVISOR_LINE_EXITED) == 0) {
@@ -99,14 +99,15 @@ static int above_2(int fd) {
   return moved;
 }
 
-/* Starts `node <script> --supervise --bridge-version=<version>` with no other descriptor of Orthanc, default
- * signal handling, and a process group of its own (a Ctrl-C in Orthanc's terminal must not stop the daemon
- * before Orthanc). Returns 0 or an errno value. */
-static int spawn_supervisor(const char* node, const char* script) {
+/* Starts `node <script> --supervise --bridge-version=<version> --bridge-orthanc=<version>` (protocol.ts) with no
+ * other descriptor of Orthanc, default signal handling, and a process group of its own (a Ctrl-C in Orthanc's
+ * terminal must not stop the daemon before Orthanc), and writes it the configuration with its NUL byte, which ends
+ * it (it then says StartupTimeout: STARTING, and enforces it). Returns 0 or an errno value. */
+static int spawn_supervisor(void) {
   int in[2] = {-1, -1}, out[2] = {-1, -1}, rc = 0;
   char orthanc[128]; /* the daemon decides from it whether to use custom data (Orthanc >= 1.12.8) */
   snprintf(orthanc, sizeof orthanc, "%s%s", OCS_FLAG_ORTHANC_VERSION, g_context->orthancVersion);
-  char* argv[] = {(char*)node, (char*)script, OCS_SUPERVISE_FLAG, OCS_FLAG_BRIDGE_VERSION OCS_VERSION, orthanc, NULL};
+  char* argv[] = {g_node, g_script, OCS_SUPERVISE_FLAG, OCS_FLAG_BRIDGE_VERSION OCS_VERSION, orthanc, NULL};
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0 || pipe2(out, O_CLOEXEC) != 0) rc = errno;
   for (int i = 0; i < 2; i++) in[i] = above_2(in[i]), out[i] = above_2(out[i]);
   if (rc == 0 && (in[0] < 0 || in[1] < 0 || out[0] < 0 || out[1] < 0)) rc = errno;
@@ -115,17 +116,18 @@ static int spawn_supervisor(const char* node, const char* script) {
   sigset_t no_signals, all_signals;
   sigemptyset(&no_signals), sigfillset(&all_signals);
   posix_spawn_file_actions_init(&actions), posix_spawnattr_init(&attributes);
-  for (int i = 0; i < 3 && rc == 0; i++) rc = posix_spawn_file_actions_adddup2(&actions, i == 0 ? in[0] : out[1], i);
-  if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-  if (rc == 0) rc = posix_spawnattr_setsigmask(&attributes, &no_signals);
-  if (rc == 0) rc = posix_spawnattr_setsigdefault(&attributes, &all_signals);
-  if (rc == 0) rc = posix_spawnattr_setpgroup(&attributes, 0);
-  if (rc == 0) rc = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-  if (rc == 0) rc = posix_spawnp(&g_pid, node, &actions, &attributes, argv, environ);
+  if (rc == 0) /* these fail only when memory is short */
+    rc = posix_spawn_file_actions_adddup2(&actions, in[0], 0) || posix_spawn_file_actions_adddup2(&actions, out[1], 1) ||
+         posix_spawn_file_actions_adddup2(&actions, out[1], 2) || posix_spawn_file_actions_addclosefrom_np(&actions, 3) ||
+         posix_spawnattr_setsigmask(&attributes, &no_signals) || posix_spawnattr_setsigdefault(&attributes, &all_signals) ||
+         posix_spawnattr_setpgroup(&attributes, 0) ||
+         posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP) ? ENOMEM : 0;
+  if (rc == 0) rc = posix_spawnp(&g_pid, g_node, &actions, &attributes, argv, environ);
   posix_spawn_file_actions_destroy(&actions), posix_spawnattr_destroy(&attributes);
   close_fd(&in[0]), close_fd(&out[1]);
   g_lifeline = in[1], g_lines = out[0], g_started = now_ms();
   if (rc != 0) g_pid = -1, close_fd(&g_lifeline), close_fd(&g_lines);
+  else send_all(g_lifeline, g_configuration, strlen(g_configuration) + 1);
   return rc;
 }
 
@@ -147,10 +149,9 @@ static int stop_supervisor(void) {
 /* The thread: reads the supervisor's lines; when it ends (or a new one's handshake is late: it is stopped), starts
  * another with the same configuration, until Orthanc stops. Storage calls wait ConnectTimeout for its daemon. */
 static void* watch(void* unused) {
-  for (int delay_s = 0, rc = 0, status = 0, first = 1;; first = 0) {
+  for (int delay_s = 0, rc = 0, status = 0, first = 1; !is_stopping(); first = 0) {
     handshake h = {.seen = first, .result = OUTCOME_READY, .deadline = now_ms() + FIRST_LINE_S * 1000};
-    while (read_lines(h.seen ? NULL : &h) == 0) {
-    }
+    while (read_lines(h.seen ? NULL : &h) == 0) continue;
     connection_daemon_exited();
     pthread_mutex_lock(&g_mutex);
     int pid = (int)g_pid, lived_s = (int)((now_ms() - g_started) / 1000);
@@ -163,35 +164,28 @@ static void* watch(void* unused) {
     pthread_mutex_unlock(&g_mutex);
     for (int64_t at = now_ms() + delay_s * 1000; !is_stopping() && now_ms() < at;) sleep_ms(50);
     pthread_mutex_lock(&g_mutex);
-    if (!is_stopping() && (rc = spawn_supervisor(g_node, g_script)) == 0) send_all(g_lifeline, g_configuration, strlen(g_configuration) + 1);
-    if (!is_stopping() && rc != 0) log_message(LOG_ERROR, "cannot start the supervisor again: %s", error_text(rc));
+    if (!is_stopping() && (rc = spawn_supervisor()) != 0) log_message(LOG_ERROR, "cannot start the supervisor again: %s", error_text(rc));
     else if (!is_stopping()) log_message(LOG_WARNING, "started the supervisor again: pid %d", (int)g_pid);
     pthread_mutex_unlock(&g_mutex);
-    if (is_stopping()) return unused;
   }
+  return unused;
 }
 
-outcome supervisor_start(const char* node, const char* script, const char* configuration, int* range, char* reason,
+outcome supervisor_start(const char* node, const char* script, const char* configuration, int* features, char* reason,
                          size_t reason_size) {
   handshake h = {.result = OUTCOME_FAILED, .deadline = now_ms() + FIRST_LINE_S * 1000};
-  int rc = spawn_supervisor(node, script), status, late = 0, pid = (int)g_pid;
-  if (rc != 0) {
-    snprintf(reason, reason_size, "cannot start %s: %s (install Node.js in PATH, or the runtime the package brings "
-             "beside the plugin)", node, error_text(rc));
-    return OUTCOME_FAILED;
-  }
-  log_message(LOG_INFO, "started the supervisor: pid %d, %s %s", (int)g_pid, node, script);
-  /* With its NUL byte, which ends it. The supervisor reads it first, says StartupTimeout (STARTING), enforces it. */
-  send_all(g_lifeline, configuration, strlen(configuration) + 1);
-  while (!h.seen && (late = read_lines(&h)) == 0) {
-  }
   g_node = strdup(node), g_script = strdup(script), g_configuration = strdup(configuration);
-  if (h.result == OUTCOME_READY && (rc = g_node && g_script && g_configuration ? pthread_create(&g_thread, NULL, watch, NULL) : ENOMEM)) {
+  int rc = g_node && g_script && g_configuration ? spawn_supervisor() : ENOMEM, status, late = 0, pid = (int)g_pid;
+  if (rc != 0) snprintf(h.reason, sizeof h.reason, "cannot start %s: %s (install Node.js in PATH, or the runtime the "
+                        "package brings beside the plugin)", node, error_text(rc));
+  else log_message(LOG_INFO, "started the supervisor: pid %d, %s %s", pid, node, script);
+  while (rc == 0 && !h.seen && (late = read_lines(&h)) == 0) continue;
+  if (rc == 0 && h.result == OUTCOME_READY && (rc = pthread_create(&g_thread, NULL, watch, NULL)) != 0) {
     snprintf(h.reason, sizeof h.reason, "cannot watch the supervisor: %s", error_text(rc));
     h.result = OUTCOME_FAILED;
   }
   if (!(g_thread_started = h.result == OUTCOME_READY)) free(g_node), free(g_script), free(g_configuration);
-  if (h.result != OUTCOME_READY && (status = stop_supervisor(), !h.seen)) {
+  if (h.result != OUTCOME_READY && pid > 0 && (status = stop_supervisor(), !h.seen)) {
     const char* signal = status != -1 && WIFSIGNALED(status) ? sigabbrev_np(WTERMSIG(status)) : NULL;
     if (status != -1 && WIFEXITED(status)) snprintf(h.reason, sizeof h.reason, "status %d", WEXITSTATUS(status));
     else snprintf(h.reason, sizeof h.reason, signal != NULL ? "signal SIG%s" : "an unknown status", signal);
@@ -202,7 +196,7 @@ outcome supervisor_start(const char* node, const char* script, const char* confi
   } else {
     snprintf(reason, reason_size, "%s", h.reason);
   }
-  *range = h.range;
+  *features = h.features;
   return h.result;
 }
 

@@ -20,10 +20,8 @@ void log_line(log_level level, const char* prefix, const char* format, ...) {
   va_start(arguments, format);
   vsnprintf(line + used, sizeof line - (size_t)used, format, arguments);
   va_end(arguments);
-  if (g_context == NULL) return;
-  if (level == LOG_INFO) OrthancPluginLogInfo(g_context, line);
-  else if (level == LOG_WARNING) OrthancPluginLogWarning(g_context, line);
-  else OrthancPluginLogError(g_context, line);
+  if (g_context != NULL)
+    (level == LOG_INFO ? OrthancPluginLogInfo : level == LOG_WARNING ? OrthancPluginLogWarning : OrthancPluginLogError)(g_context, line);
 }
 
 const char* error_text(int error) {
@@ -39,8 +37,7 @@ int64_t now_ms(void) {
 
 void sleep_ms(int64_t ms) {
   struct timespec left = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-  while (nanosleep(&left, &left) != 0 && errno == EINTR) {
-  }
+  while (nanosleep(&left, &left) != 0 && errno == EINTR) continue;
 }
 
 void close_fd(int* fd) {

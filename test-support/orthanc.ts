@@ -110,6 +110,20 @@ export class OrthancInstance implements AsyncDisposable {
     return readFile(this.logFile, "utf8").catch(() => "");
   }
 
+  /**
+   * Orthanc's log once it matches `pattern`, or as it is after `timeoutMs`. The daemon's lines reach it
+   * through the supervisor's pipe and the bridge's reader thread, so a line can land just after the
+   * answer that caused it: a test reading the log right after a request waits here instead.
+   */
+  async logMatching(pattern: RegExp, timeoutMs = 10_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const log = await this.log();
+      if (pattern.test(log) || Date.now() >= deadline) return log;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
   private async waitUntilReady(timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {

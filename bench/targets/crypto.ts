@@ -8,6 +8,10 @@
 // files of test/fixtures/dicom, one after the other as one operation), encrypted and decrypted whole and
 // streamed, each measured by the same worker right after or before A1 (the order alternates from round to
 // round); each round's ratio, then their median.
+//
+// OCS_BENCH_BEFORE_DIST: the dist/ folder of another build (its bench/crypto-worker.js), measured in the same
+// rounds as "before", for a before and after side by side: the two workers run one after the other in each
+// round (the order alternates), and each line shows before → after.
 
 import { execFile } from "node:child_process";
 import { join } from "node:path";
@@ -30,6 +34,8 @@ const INPUTS = ["whole", "streamed"] as const;
 const OPENSSL_BLOCK = 16384;
 const DICOM_LABEL = "dicom";
 const worker = join(repoRoot, "dist", "bench", "crypto-worker.js");
+const BEFORE_DIST = process.env.OCS_BENCH_BEFORE_DIST;
+const beforeWorker = BEFORE_DIST === undefined ? undefined : join(BEFORE_DIST, "bench", "crypto-worker.js");
 
 type Direction = (typeof DIRECTIONS)[number];
 
@@ -41,12 +47,22 @@ export const crypto: BenchTarget = {
     const caseName = (label: string): string =>
       label === DICOM_LABEL ? `${dicomSizes.length} DICOM files` : `${Number(label) / MIB} MiB`;
     const openssl: Record<Direction, number[]> = { encrypt: [], decrypt: [] };
-    /** Every speed of every round, A1 and v2. */
+    /** Every speed of every round, A1 and v2; `before`: the same from the other build, when given. */
     const all: CryptoSpeed[][] = [];
+    const before: CryptoSpeed[][] = [];
+    if (beforeWorker !== undefined) log(`before: ${beforeWorker}, in the same rounds`);
     for (let round = 0; round < rounds; round++) {
       for (const direction of DIRECTIONS) openssl[direction].push(await opensslSpeed(direction));
-      all.push(await measureOurs(round % 2 === 1, caseArgs));
+      const v2First = round % 2 === 1;
+      if (beforeWorker !== undefined && round % 2 === 0)
+        before.push(await measureOurs(beforeWorker, v2First, caseArgs));
+      all.push(await measureOurs(worker, v2First, caseArgs));
+      if (beforeWorker !== undefined && round % 2 === 1)
+        before.push(await measureOurs(beforeWorker, v2First, caseArgs));
     }
+    /** "0.45x → " when a before build was measured, else "". */
+    const beforeOf = (ratioOf: (speeds: CryptoSpeed[][]) => number): string =>
+      before.length === 0 ? "" : `${fixed(ratioOf(before), 2)}x → `;
     const find = (
       speeds: CryptoSpeed[],
       format: string,
@@ -71,13 +87,23 @@ export const crypto: BenchTarget = {
       );
       for (const size of SIZES) {
         const input = direction === "encrypt" && size <= STREAM_CREATES_ABOVE ? "whole" : "streamed";
+        const ratioOf = (runs: CryptoSpeed[][]): number =>
+          median(
+            runs.map(
+              (round, i) =>
+                find(round, "A1", String(size), direction, input).cpuMegabytesPerSecond /
+                (openssl[direction][i] as number),
+            ),
+          );
         const speeds = all.map((round) => find(round, "A1", String(size), direction, input));
-        const ratio = median(
-          speeds.map((s, round) => s.cpuMegabytesPerSecond / (openssl[direction][round] as number)),
-        );
+        const ratio = ratioOf(all);
+        const beforeSpeed =
+          before.length === 0
+            ? ""
+            : `${fixed(median(before.map((r) => find(r, "A1", String(size), direction, input).cpuMegabytesPerSecond)), 0)} → `;
         log(
-          `  A1, ${size / MIB} MiB objects (${input}): ${fixed(median(speeds.map((s) => s.cpuMegabytesPerSecond)), 0)} MB/s ` +
-            `by CPU time (${fixed(ratio, 2)}x), ${fixed(median(speeds.map((s) => s.wallMegabytesPerSecond)), 0)} MB/s by the clock`,
+          `  A1, ${size / MIB} MiB objects (${input}): ${beforeSpeed}${fixed(median(speeds.map((s) => s.cpuMegabytesPerSecond)), 0)} MB/s ` +
+            `by CPU time (${beforeOf(ratioOf)}${fixed(ratio, 2)}x), ${fixed(median(speeds.map((s) => s.wallMegabytesPerSecond)), 0)} MB/s by the clock`,
         );
         results.push({
           label: `crypto: A1 ${direction}, ${size / MIB} MiB, ours / openssl`,
@@ -89,15 +115,16 @@ export const crypto: BenchTarget = {
       }
     }
     for (const format of ["A1", "v2"]) {
-      const ratio = median(
-        all.map(
-          (round, i) =>
-            find(round, format, String(MIB), "decrypt", "whole").cpuMegabytesPerSecond /
-            (openssl.decrypt[i] as number),
-        ),
-      );
+      const ratioOf = (runs: CryptoSpeed[][]): number =>
+        median(
+          runs.map(
+            (round, i) =>
+              find(round, format, String(MIB), "decrypt", "whole").cpuMegabytesPerSecond /
+              (openssl.decrypt[i] as number),
+          ),
+        );
       log(
-        `decrypt of a 1 MiB ${format} object in hand whole (the folder store): ${fixed(ratio, 2)}x openssl`,
+        `decrypt of a 1 MiB ${format} object in hand whole (the folder store): ${beforeOf(ratioOf)}${fixed(ratioOf(all), 2)}x openssl`,
       );
     }
 
@@ -106,12 +133,22 @@ export const crypto: BenchTarget = {
     for (const label of caseArgs.map((arg) => arg.split("=")[0] as string)) {
       for (const direction of DIRECTIONS) {
         for (const input of INPUTS) {
-          const a1 = all.map((round) => find(round, "A1", label, direction, input).cpuMegabytesPerSecond);
-          const v2 = all.map((round) => find(round, "v2", label, direction, input).cpuMegabytesPerSecond);
-          const ratio = median(v2.map((speed, i) => speed / (a1[i] as number)));
+          const speedsOf = (runs: CryptoSpeed[][], format: string): number[] =>
+            runs.map((round) => find(round, format, label, direction, input).cpuMegabytesPerSecond);
+          const ratioOf = (runs: CryptoSpeed[][]): number => {
+            const a1 = speedsOf(runs, "A1");
+            return median(speedsOf(runs, "v2").map((speed, i) => speed / (a1[i] as number)));
+          };
+          const a1 = speedsOf(all, "A1");
+          const v2 = speedsOf(all, "v2");
+          const ratio = ratioOf(all);
+          const was =
+            before.length === 0
+              ? ""
+              : `  (before: A1 ${fixed(median(speedsOf(before, "A1")), 0, 5)}  v2 ${fixed(median(speedsOf(before, "v2")), 0, 5)}  ${fixed(ratioOf(before), 2)}x)`;
           log(
             `  ${caseName(label).padEnd(15)} ${direction} ${input.padEnd(8)}  A1 ${fixed(median(a1), 0, 5)}  ` +
-              `v2 ${fixed(median(v2), 0, 5)}  ${fixed(ratio, 2)}x  [${v2.map((s, i) => fixed(s / (a1[i] as number), 2)).join(" ")}]`,
+              `v2 ${fixed(median(v2), 0, 5)}  ${fixed(ratio, 2)}x  [${v2.map((s, i) => fixed(s / (a1[i] as number), 2)).join(" ")}]${was}`,
           );
           results.push({
             label: `crypto: v2 ${direction} ${input}, ${caseName(label)}, v2 / A1`,
@@ -127,8 +164,8 @@ export const crypto: BenchTarget = {
   },
 };
 
-async function measureOurs(v2First: boolean, cases: string[]): Promise<CryptoSpeed[]> {
-  const args = [worker, ...(v2First ? ["--v2-first"] : []), ...cases];
+async function measureOurs(script: string, v2First: boolean, cases: string[]): Promise<CryptoSpeed[]> {
+  const args = [script, ...(v2First ? ["--v2-first"] : []), ...cases];
   const { stdout } = await promisify(execFile)(process.execPath, args, {
     env: { ...process.env, ...DAEMON_ENVIRONMENT },
     timeout: 300_000,

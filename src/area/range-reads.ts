@@ -3,7 +3,7 @@
 // only then. Orthanc writes a `.dcm.head` copy of every instance to a storage area without range reads
 // (ServerContext: `!HasReadRange() || StorageCompression`), so this decides one PUT per instance.
 
-import type { EncryptionOptions } from "../config/types.js";
+import type { EncryptionOptions, ResolvedConfig } from "../config/types.js";
 
 /**
  * Plaintext objects are read in part directly (spec §5.1), and so are v2 objects (their segments,
@@ -13,4 +13,13 @@ import type { EncryptionOptions } from "../config/types.js";
  */
 export function servesRangeReads(encryption: Pick<EncryptionOptions, "enabled" | "format">): boolean {
   return !encryption.enabled || encryption.format === "v2";
+}
+
+/**
+ * With several backends (docs/backends.md), range reads only when every backend serves them: Orthanc decides
+ * once for the whole area, and an A1 backend would otherwise decrypt a whole object for each range.
+ */
+export function configServesRangeReads(config: Pick<ResolvedConfig, "common" | "backends">): boolean {
+  if (config.backends === undefined) return servesRangeReads(config.common.encryption);
+  return config.backends.named.every(({ common }) => servesRangeReads(common.encryption));
 }

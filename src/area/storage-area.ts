@@ -1,32 +1,43 @@
-// The four Orthanc storage operations on (uuid, content type), composed of the key layout, a codec
-// (plaintext or encrypted) and one or two stores. Hybrid mode follows spec §4.1–4.2: write to the
-// primary only; read the primary, then the secondary on any failure; delete on both.
+// The four Orthanc storage operations on (uuid, content type), over one or several backends ("tiers"), each
+// with its key layout, its store and its codec (plaintext or encrypted). New attachments go to the write
+// target only; a read tries the tiers in the read order; a delete removes the attachment from every tier.
+// Hybrid mode (spec §4.1–4.2) is the two-tier case: read the primary, then the secondary on any failure.
+// Several named backends (docs/backends.md) are the general one; `backend(name)` reaches one directly, for
+// callers that know where an attachment is (moves).
 // On Orthanc >= 1.12.8 each attachment carries a record (attachment-record.ts) naming its backend and key:
-// reads and removes given one go straight to that object, with one request.
+// reads and removes given one go straight to that object, with one request and no probing.
 
 import { Readable } from "node:stream";
 
 import { StorageError, describeCause, isStorageError } from "../errors.js";
 import type { HeldPlaintext, ObjectCodec } from "../crypto/codec.js";
-import { ContentType, assertAttachment, type ParsedObjectKey } from "../layout/object-key.js";
+import { ContentType, assertAttachment, isAttachment, type ParsedObjectKey } from "../layout/object-key.js";
 import { nameFromDicom, type NamePattern } from "../layout/tag-names.js";
 import type { Logger } from "../log.js";
-import type { GetOptions, ObjectBody, ObjectStore, OpenFileBody } from "../stores/object-store.js";
+import type { ByteRange, GetOptions, ObjectBody, ObjectStore, OpenFileBody } from "../stores/object-store.js";
 import { peekHead } from "../crypto/peek-head.js";
 import { PlainCodec } from "../crypto/plain-codec.js";
 import { decodeRecord, encodeRecord, recordFormatOf, type AttachmentRecord } from "./attachment-record.js";
+import { openCheckedFile, type DirectFile } from "./direct-file-read.js";
+import { freePlaintext } from "./free-plaintext.js";
 import { v2RangeReaderFor, type V2RangeReader } from "./v2-range-read.js";
 
-/** One storage of the area: a store and how attachments are named in it. */
+/** One storage of the area: a store, how attachments are named in it, and how their bytes are stored. */
 export interface StorageTier {
-  /** "object-storage" or "file-system", as the official plugin names them in logs (spec §3.5). */
+  /**
+   * Its name: in hybrid mode "object-storage" or "file-system", as the official plugin names them in logs
+   * (spec §3.5); a single backend section is "object-storage"; with `Backends`, the name given there.
+   */
   name: string;
   /**
-   * The name records use for this backend (attachment-record.ts): the backend section's name for the object
-   * storage ("AwsS3Storage"...), "FileSystem" for hybrid mode's disk (docs/backends.md).
+   * The name records use for this backend (attachment-record.ts): with `Backends`, its name there (= `name`);
+   * without, the backend section's name for the object storage ("AwsS3Storage"...), "FileSystem" for hybrid
+   * mode's disk (docs/backends.md).
    */
   backend: string;
   store: ObjectStore;
+  /** Plaintext or encrypted, with this tier's keys (hybrid mode: both tiers share one, spec §4.2). */
+  codec: ObjectCodec;
   /** Keys under which an attachment may be found, the one to write first (spec §2.4). */
   keysOf(uuid: string, contentType: number): string[];
   /** The inverse, for tools that walk the store (verify, reencrypt): the attachment a key names, or null. */
@@ -38,6 +49,8 @@ export interface StorageTier {
    * extension added); absent where objects keep uuid names.
    */
   namedKey?: (name: string, contentType: number) => string;
+  /** The inverse of namedKey: the name a key of this tier was made from, or undefined for no such key. */
+  nameOfKey?: (key: string, contentType: number) => string | undefined;
 }
 
 export interface AttachmentRead {
@@ -50,7 +63,7 @@ export interface AttachmentRead {
    * read's memory reservation back).
    */
   bytes?: Uint8Array;
-  /** With `bytes`: call once they are sent, to hand their memory back to the store (ObjectBody.recycle). */
+  /** With `bytes`: call once they are sent, to hand their memory back (to the store: ObjectBody.recycle; or freed). */
   recycle?: () => void;
   /**
    * With ReadOptions.file, for a plaintext object of a local store: the open file holding the bytes
@@ -61,6 +74,15 @@ export interface AttachmentRead {
   tier: string;
   key: string;
 }
+
+/** Where a new attachment was written: the backend's name (StorageTier.name) and the key. */
+export interface StoredAt {
+  backend: string;
+  key: string;
+}
+
+/** A read that looked at a tier: "found" there, or "missed" (not there, or failed) and went on. */
+export type ProbeOutcome = "found" | "missed";
 
 /** What the bridge says of an attachment being created (CreateFlag, protocol.ts). */
 export interface CreateOptions {
@@ -82,20 +104,40 @@ export interface ReadOptions extends GetOptions {
 }
 
 export interface StorageAreaOptions {
-  primary: StorageTier;
-  /** Hybrid mode: the tier read when the primary fails, and deleted from as well. */
-  secondary?: StorageTier;
-  /** The same codec serves both tiers: with encryption on, the secondary is decrypted too (spec §4.2). */
-  codec: ObjectCodec;
+  /** Every tier, in the order reads try them. */
+  tiers: readonly StorageTier[];
+  /** The name of the tier new attachments are written to. */
+  writeTo: string;
   logger: Logger;
   /** OrthancCloudStorage.ObjectNames: names new DICOM objects of a tier with `namedKey` (needs records). */
   objectNames?: NamePattern;
+  /** Told of each tier a read without a known location looks at (the daemon counts them: metrics.ts). */
+  onProbe?: (tier: string, outcome: ProbeOutcome) => void;
   /**
    * LocalDisk.PendingReadWait: how long a read found in no tier polls for the object before failing with
    * PENDING_ELSEWHERE (another node's write-behind spool may not have uploaded it yet). 0 or absent: NOT_FOUND
    * at once.
    */
   pendingReadWaitMs?: number;
+}
+
+/** One backend reached by name: its operations, without probing the others. */
+export interface BackendAccess {
+  readonly tier: StorageTier;
+  /** Store an attachment in this backend, under its first key. */
+  create(uuid: string, contentType: number, data: Uint8Array): Promise<StoredAt>;
+  createStream(uuid: string, contentType: number, body: Readable, size: number): Promise<StoredAt>;
+  /** The whole attachment, from `key` when given, else from its candidate keys. NOT_FOUND when absent. */
+  readWhole(uuid: string, contentType: number, key?: string): Promise<AttachmentRead>;
+  readRange(
+    uuid: string,
+    contentType: number,
+    start: number,
+    length: number,
+    key?: string,
+  ): Promise<AttachmentRead>;
+  /** Delete `key`, or every candidate key; a missing object is not an error. */
+  remove(uuid: string, contentType: number, key?: string): Promise<void>;
 }
 
 /** How much of a streamed DICOM file is looked at for its name: its header, before the pixel data. */
@@ -108,22 +150,73 @@ const PENDING_POLL_MS = 500;
 const PROBE_UUID = "00000000-0000-0000-0000-000000000000";
 
 export class StorageArea {
-  /** The primary tier, then the secondary one in hybrid mode. */
+  /** Every tier, in read order (hybrid mode: the primary, then the secondary). */
   readonly tiers: readonly StorageTier[];
+  /** The tier new attachments go to. */
+  readonly writeTarget: StorageTier;
 
-  /** Set when the codec writes v2: ranges of encrypted objects are read by their segments. */
-  readonly #v2Ranges: V2RangeReader | undefined;
+  /** For each codec that writes v2: ranges of encrypted objects are read by their segments. */
+  readonly #v2Ranges = new Map<ObjectCodec, V2RangeReader | undefined>();
 
-  /** Reads adopted objects, which another system wrote in plaintext whatever this area's encryption. */
+  /** Reads adopted objects, which another system wrote in plaintext whatever the backend's encryption. */
   readonly #adoptedCodec = new PlainCodec();
 
   constructor(private readonly options: StorageAreaOptions) {
-    this.tiers = options.secondary === undefined ? [options.primary] : [options.primary, options.secondary];
-    this.#v2Ranges = v2RangeReaderFor(options.codec);
+    this.tiers = options.tiers;
+    for (const field of ["name", "backend"] as const) {
+      const names = this.tiers.map((tier) => tier[field]);
+      const repeated = names.find((name, index) => names.indexOf(name) !== index);
+      if (repeated !== undefined) throw new Error(`storage area: two tiers of ${field} ${repeated}`);
+    }
+    const target = this.tiers.find((tier) => tier.name === options.writeTo);
+    if (target === undefined) throw new Error(`storage area: no tier named ${options.writeTo} to write to`);
+    this.writeTarget = target;
+    for (const tier of this.tiers) {
+      if (!this.#v2Ranges.has(tier.codec)) this.#v2Ranges.set(tier.codec, v2RangeReaderFor(tier.codec));
+    }
   }
 
+  /** The write target's codec: the format new attachments are stored in. */
   get codec(): ObjectCodec {
-    return this.options.codec;
+    return this.writeTarget.codec;
+  }
+
+  /** The names of the tiers, in read order. */
+  get names(): string[] {
+    return this.tiers.map((tier) => tier.name);
+  }
+
+  /** The tier called `name`; NOT_FOUND naming the known ones otherwise. */
+  tier(name: string): StorageTier {
+    const tier = this.tiers.find((candidate) => candidate.name === name);
+    if (tier !== undefined) return tier;
+    throw new StorageError(
+      "NOT_FOUND",
+      { operation: "find backend", subject: JSON.stringify(name) },
+      `this configuration has no backend of that name; it has ${this.names.map((n) => JSON.stringify(n)).join(", ")}`,
+    );
+  }
+
+  /** The backend called `name`, reached directly (no probing). Throws NOT_FOUND for an unknown name. */
+  backend(name: string): BackendAccess {
+    const tier = this.tier(name);
+    return {
+      tier,
+      create: (uuid, contentType, data) => this.createIn(tier, uuid, contentType, data),
+      createStream: (uuid, contentType, body, size) =>
+        this.createStreamIn(tier, uuid, contentType, body, size),
+      readWhole: (uuid, contentType, key) =>
+        this.readFromTiers([tier], uuid, contentType, key, (t, k) =>
+          this.readWholeFrom(t, k, uuid, contentType, t.codec, {}),
+        ),
+      readRange: (uuid, contentType, start, length, key) => {
+        const end = checkedRangeEnd(uuid, start, length);
+        return this.readFromTiers([tier], uuid, contentType, key, (t, k) =>
+          this.readRangeFrom(t, k, uuid, contentType, start, end, t.codec, {}),
+        );
+      },
+      remove: (uuid, contentType, key) => this.removeFrom([tier], uuid, contentType, key),
+    };
   }
 
   /**
@@ -146,7 +239,7 @@ export class StorageArea {
   }
 
   /**
-   * Store an attachment on the primary tier only (spec §4.2: no copy, no fallback). With `options.record`
+   * Store an attachment on the write target only (spec §4.2: no copy, no fallback). With `options.record`
    * (Orthanc >= 1.12.8), returns the record Orthanc keeps with it.
    */
   async create(
@@ -155,17 +248,15 @@ export class StorageArea {
     data: Uint8Array,
     options?: CreateOptions,
   ): Promise<Buffer | undefined> {
+    const tier = this.writeTarget;
     assertAttachment(uuid, contentType);
-    const { primary, codec } = this.options;
-    const key = await this.keyForNew(primary, uuid, contentType, options, data, true);
-    const subject = describeObject(primary, key);
-    const stored = await codec.encode(data, subject, { uuid, contentType });
-    await primary.store.put(key, stored);
-    return options?.record === true ? this.newRecord(primary, key) : undefined;
+    const key = await this.keyForNew(tier, uuid, contentType, options, data, true);
+    const stored = await this.createIn(tier, uuid, contentType, data, key);
+    return options?.record === true ? this.newRecord(tier, stored.key) : undefined;
   }
 
   /**
-   * Store an attachment of `size` bytes arriving as a stream, on the primary tier only; the object is
+   * Store an attachment of `size` bytes arriving as a stream, on the write target only; the object is
    * encoded and written as the bytes come, so a large attachment is never held whole.
    */
   async createStream(
@@ -175,35 +266,24 @@ export class StorageArea {
     size: number,
     options?: CreateOptions,
   ): Promise<Buffer | undefined> {
-    try {
-      assertAttachment(uuid, contentType);
-    } catch (error) {
-      body.destroy();
-      throw error;
-    }
-    const { primary, codec } = this.options;
+    const tier = this.writeTarget;
     let key: string;
     try {
-      const named = this.wantsName(primary, contentType, options);
+      assertAttachment(uuid, contentType);
+      const named = this.wantsName(tier, contentType, options);
       const head = named ? await peekHead(body, Math.min(size, NAME_HEAD_BYTES)) : new Uint8Array(0);
-      key = await this.keyForNew(primary, uuid, contentType, options, head, head.length === size);
+      key = await this.keyForNew(tier, uuid, contentType, options, head, head.length === size);
     } catch (error) {
       body.destroy();
       throw error;
     }
-    await codec.encodeStream(
-      body,
-      size,
-      describeObject(primary, key),
-      (stored, storedSize) => primary.store.putStream(key, stored, storedSize),
-      { uuid, contentType },
-    );
-    return options?.record === true ? this.newRecord(primary, key) : undefined;
+    const stored = await this.createStreamIn(tier, uuid, contentType, body, size, key);
+    return options?.record === true ? this.newRecord(tier, stored.key) : undefined;
   }
 
   /**
-   * The whole attachment. NOT_FOUND when no tier holds it. With `options.record` (non-empty), from the object it
-   * names only.
+   * The whole attachment: with `options.record` (non-empty), from the object it names only; else from the
+   * first tier in read order that has it. NOT_FOUND when none has.
    */
   readWhole(uuid: string, contentType: number, options: ReadOptions = {}): Promise<AttachmentRead> {
     const { record, ...get } = options;
@@ -220,17 +300,43 @@ export class StorageArea {
     length: number,
     options: ReadOptions = {},
   ): Promise<AttachmentRead> {
-    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(length) || start < 0 || length < 0) {
-      throw new StorageError(
-        "BAD_RANGE",
-        { operation: "read range of attachment", subject: uuid },
-        `start ${start} and length ${length} must be non-negative integers`,
-      );
-    }
+    const end = checkedRangeEnd(uuid, start, length);
     const { record, ...get } = options;
     return this.readFrom(uuid, contentType, record, (tier, key, codec) =>
-      this.readRangeFrom(tier, key, uuid, contentType, start, start + length, codec, get),
+      this.readRangeFrom(tier, key, uuid, contentType, start, end, codec, get),
     );
+  }
+
+  /**
+   * The direct path of a plaintext read (direct-file-read.ts): the attachment, or bytes [start, end) of it, as
+   * an open local file, at once. Undefined whenever more than opening a file is needed (encryption, a store
+   * of no local files, no file where its record or its first name says, a refused first bytes...): `readWhole`
+   * or `readRange` then answers, and says why.
+   */
+  openFileNow(
+    uuid: string,
+    contentType: number,
+    range: ByteRange | undefined,
+    record: Uint8Array | undefined,
+  ): DirectFile | undefined {
+    if (!isAttachment(uuid, contentType)) return undefined;
+    if (record === undefined || record.length === 0) {
+      // The first tier a probing read looks at: found there, it is what that read would answer.
+      const first = this.tiers[0] as StorageTier;
+      if (first.codec.format !== "plaintext") return undefined;
+      const key = first.keysOf(uuid, contentType)[0] as string;
+      return openCheckedFile(first.store, key, range, first.codec, contentType);
+    }
+    let recorded: AttachmentRecord;
+    try {
+      recorded = decodeRecord(record, uuid);
+    } catch {
+      return undefined;
+    }
+    const tier = this.tiers.find((candidate) => candidate.backend === recorded.backend);
+    if (tier === undefined || tier.codec.format !== "plaintext" || recorded.format !== "plaintext")
+      return undefined;
+    return openCheckedFile(tier.store, recorded.key, range, tier.codec, contentType);
   }
 
   /** Whether a new attachment is named from its DICOM tags: a DICOM instance as is, with a record kept. */
@@ -283,9 +389,9 @@ export class StorageArea {
     return key;
   }
 
-  /** The record of an object this area writes under `key` of `tier`. */
+  /** The record of an object this area writes under `key` of `tier`, in the tier's format. */
   newRecord(tier: StorageTier, key: string): Buffer {
-    const format = recordFormatOf(this.options.codec.format);
+    const format = recordFormatOf(tier.codec.format);
     return encodeRecord({ backend: tier.backend, key, format, adopted: false, keepOnRemove: false });
   }
 
@@ -294,7 +400,10 @@ export class StorageArea {
     return record === undefined || record.length === 0 ? undefined : decodeRecord(record, uuid);
   }
 
-  /** The tier a record names; a StorageError when this configuration has none of that name. */
+  /**
+   * The tier a record names; a StorageError when this configuration has none of that name (e.g. a key of
+   * `Backends` was renamed: records keep the name they were written with).
+   */
   tierNamed(backend: string, uuid: string): StorageTier {
     const tier = this.tiers.find((candidate) => candidate.backend === backend);
     if (tier !== undefined) return tier;
@@ -303,51 +412,146 @@ export class StorageArea {
       { operation: "find attachment", subject: uuid },
       `its custom data says it is in the backend "${backend}", which this configuration does not have ` +
         `(it has ${this.tiers.map((candidate) => `"${candidate.backend}"`).join(", ")}): restore that ` +
-        "backend's section (docs/backends.md)",
+        "backend's section, or its name in OrthancCloudStorage.Backends (docs/backends.md)",
     );
   }
 
   /**
-   * Delete an attachment from every tier and under every candidate key. A missing object is not an error;
-   * any real failure is reported after every tier was tried, so a partial delete never hides.
+   * The codec of a recorded object in `tier`: the tier's, but for adopted plaintext objects (written by another
+   * system). A plaintext record where the tier encrypts is refused, never served as if it were decrypted.
+   */
+  codecFor(record: AttachmentRecord, tier: StorageTier, uuid: string): ObjectCodec {
+    const { codec } = tier;
+    if (record.format === "plaintext" && codec.format !== "plaintext") {
+      if (record.adopted) return this.#adoptedCodec;
+      throw new StorageError(
+        "UNSUPPORTED_FORMAT",
+        { operation: "read attachment", subject: uuid },
+        `its custom data says ${record.backend}/${record.key} is stored in plaintext, but StorageEncryption is ` +
+          "enabled: it is not served as if it were decrypted. Disable encryption, or re-encrypt the object",
+      );
+    }
+    return codec;
+  }
+
+  /**
+   * Delete an attachment. With its record: the object it names (one request), and in an area of several
+   * tiers its uuid names in the others too (what an interrupted move may have left: docs/backends.md).
+   * Without one: from every tier and under every candidate key, since nothing says which tier holds it and
+   * a delete must never leave it behind (one DELETE per tier and key). A missing object is not an error; any
+   * real failure is reported after every tier was tried, so a partial delete never hides.
    */
   async remove(uuid: string, contentType: number, record?: Uint8Array): Promise<void> {
     assertAttachment(uuid, contentType);
     const recorded = this.readRecord(uuid, record);
-    if (recorded !== undefined) {
-      if (recorded.keepOnRemove) {
-        this.options.logger.info(
-          `attachment ${uuid} removed from Orthanc; its adopted object ${recorded.backend}/${recorded.key} stays ` +
-            "in place (adopted with KeepOnRemove)",
-        );
-        return;
-      }
-      const tier = this.tierNamed(recorded.backend, uuid);
-      await tier.store.delete(recorded.key);
-      // Hybrid mode: /move-storage moves objects between the two tiers under their uuid names without
-      // changing the record, so the other tier's uuid names are deleted too (one more request per name).
-      if (this.tiers.length === 1 || recorded.adopted) return;
-      await this.removeByUuid(
-        uuid,
-        contentType,
-        this.tiers.filter((other) => other !== tier),
+    if (recorded === undefined) return this.removeFrom(this.tiers, uuid, contentType, undefined);
+    if (recorded.keepOnRemove) {
+      this.options.logger.info(
+        `attachment ${uuid} removed from Orthanc; its adopted object ${recorded.backend}/${recorded.key} stays ` +
+          "in place (adopted with KeepOnRemove)",
       );
       return;
     }
-    await this.removeByUuid(uuid, contentType, this.tiers);
+    const tier = this.tierNamed(recorded.backend, uuid);
+    await tier.store.delete(recorded.key);
+    if (this.tiers.length === 1 || recorded.adopted) return;
+    await this.removeFrom(
+      this.tiers.filter((other) => other !== tier),
+      uuid,
+      contentType,
+      undefined,
+    );
   }
 
-  /** Deletes an attachment under every candidate key of `tiers`, reporting failures once all were tried. */
-  private async removeByUuid(
+  /**
+   * A read: from the object its record names (one request), else by probing the tiers. A record pointing
+   * at no object (a tool moved it without updating Orthanc's custom data) falls back to probing, with a
+   * warning, so the attachment stays readable.
+   */
+  private async readFrom(
     uuid: string,
     contentType: number,
+    record: Uint8Array | undefined,
+    readFrom: (tier: StorageTier, key: string, codec: ObjectCodec) => Promise<AttachmentRead | null>,
+  ): Promise<AttachmentRead> {
+    assertAttachment(uuid, contentType);
+    const recorded = this.readRecord(uuid, record);
+    const probe = (): Promise<AttachmentRead> =>
+      this.readFromTiers(this.tiers, uuid, contentType, undefined, (tier, key) =>
+        readFrom(tier, key, tier.codec),
+      );
+    if (recorded === undefined) {
+      if (this.options.objectNames === undefined || contentType !== ContentType.Dicom) return probe();
+      return probe().catch((error: unknown) => {
+        if (!isStorageError(error, "NOT_FOUND")) throw error;
+        throw new StorageError(
+          "NOT_FOUND",
+          { operation: "read attachment", subject: uuid, cause: error },
+          `${describeCause(error)}; ObjectNames is set, and objects named from DICOM tags are found only through ` +
+            "the record Orthanc keeps with each attachment, but this one came without any: does Orthanc's " +
+            "database keep custom data (docs/backends.md)?",
+        );
+      });
+    }
+    const tier = this.tierNamed(recorded.backend, uuid);
+    const read = await readFrom(tier, recorded.key, this.codecFor(recorded, tier, uuid));
+    if (read !== null) return read;
+    this.options.logger.warn(
+      `attachment ${uuid}: no object ${describeObject(tier, recorded.key)}, where its custom data points; ` +
+        "looking for it under the names derived from its uuid",
+    );
+    return probe();
+  }
+
+  private async createIn(
+    tier: StorageTier,
+    uuid: string,
+    contentType: number,
+    data: Uint8Array,
+    key = tier.keysOf(uuid, contentType)[0] as string,
+  ): Promise<StoredAt> {
+    assertAttachment(uuid, contentType);
+    const stored = await tier.codec.encode(data, describeObject(tier, key), { uuid, contentType });
+    await tier.store.put(key, stored);
+    return { backend: tier.name, key };
+  }
+
+  private async createStreamIn(
+    tier: StorageTier,
+    uuid: string,
+    contentType: number,
+    body: Readable,
+    size: number,
+    key = tier.keysOf(uuid, contentType)[0] as string,
+  ): Promise<StoredAt> {
+    try {
+      assertAttachment(uuid, contentType);
+    } catch (error) {
+      body.destroy();
+      throw error;
+    }
+    await tier.codec.encodeStream(
+      body,
+      size,
+      describeObject(tier, key),
+      (stored, storedSize) => tier.store.putStream(key, stored, storedSize),
+      { uuid, contentType },
+    );
+    return { backend: tier.name, key };
+  }
+
+  private async removeFrom(
     tiers: readonly StorageTier[],
+    uuid: string,
+    contentType: number,
+    key: string | undefined,
   ): Promise<void> {
+    assertAttachment(uuid, contentType);
     const failures: unknown[] = [];
     for (const tier of tiers) {
-      for (const key of tier.keysOf(uuid, contentType)) {
+      for (const candidate of key === undefined ? tier.keysOf(uuid, contentType) : [key]) {
         try {
-          await tier.store.delete(key);
+          await tier.store.delete(candidate);
         } catch (error) {
           failures.push(error);
         }
@@ -364,78 +568,21 @@ export class StorageArea {
   }
 
   /**
-   * A read: from the object its record names (one request), else by probing the tiers. A record pointing
-   * at no object (a tool moved it without updating Orthanc's custom data) falls back to probing, with a
-   * warning, so the attachment stays readable.
-   */
-  private async readFrom(
-    uuid: string,
-    contentType: number,
-    record: Uint8Array | undefined,
-    readFrom: (tier: StorageTier, key: string, codec: ObjectCodec) => Promise<AttachmentRead | null>,
-  ): Promise<AttachmentRead> {
-    assertAttachment(uuid, contentType);
-    const recorded = this.readRecord(uuid, record);
-    if (recorded === undefined) {
-      if (this.options.objectNames === undefined || contentType !== ContentType.Dicom) {
-        return this.readFromTiers(uuid, contentType, readFrom);
-      }
-      return this.readFromTiers(uuid, contentType, readFrom).catch((error: unknown) => {
-        if (!isStorageError(error, "NOT_FOUND")) throw error;
-        throw new StorageError(
-          "NOT_FOUND",
-          { operation: "read attachment", subject: uuid, cause: error },
-          `${describeCause(error)}; ObjectNames is set, and objects named from DICOM tags are found only through ` +
-            "the record Orthanc keeps with each attachment, but this one came without any: does Orthanc's " +
-            "database keep custom data (docs/backends.md)?",
-        );
-      });
-    }
-    const tier = this.tierNamed(recorded.backend, uuid);
-    const read = await readFrom(tier, recorded.key, this.codecFor(recorded, uuid));
-    if (read !== null) return read;
-    // Expected in hybrid mode once /move-storage moved the object (it keeps the record); a surprise otherwise.
-    const { logger } = this.options;
-    const log = (line: string): void => (this.tiers.length > 1 ? logger.info(line) : logger.warn(line));
-    log(
-      `attachment ${uuid}: no object ${describeObject(tier, recorded.key)}, where its custom data points; ` +
-        "looking for it under the names derived from its uuid",
-    );
-    return this.readFromTiers(uuid, contentType, readFrom);
-  }
-
-  /**
-   * The codec of a recorded object: the area's, but for adopted plaintext objects (written by another
-   * system). A plaintext record where encryption is on is refused, never served as if it were decrypted.
-   */
-  private codecFor(record: AttachmentRecord, uuid: string): ObjectCodec {
-    const { codec } = this.options;
-    if (record.format === "plaintext" && codec.format !== "plaintext") {
-      if (record.adopted) return this.#adoptedCodec;
-      throw new StorageError(
-        "UNSUPPORTED_FORMAT",
-        { operation: "read attachment", subject: uuid },
-        `its custom data says ${record.backend}/${record.key} is stored in plaintext, but StorageEncryption is ` +
-          "enabled: it is not served as if it were decrypted. Disable encryption, or re-encrypt the object",
-      );
-    }
-    return codec;
-  }
-
-  /**
    * readFromTiers, again and again for up to pendingReadWaitMs while the object is found nowhere: in a
    * cluster with write-behind, the node that acknowledged it may not have uploaded it yet.
    */
   private async readFromTiers(
+    tiers: readonly StorageTier[],
     uuid: string,
     contentType: number,
-    readFrom: (tier: StorageTier, key: string, codec: ObjectCodec) => Promise<AttachmentRead | null>,
+    key: string | undefined,
+    readFrom: (tier: StorageTier, key: string) => Promise<AttachmentRead | null>,
   ): Promise<AttachmentRead> {
     const waitMs = this.options.pendingReadWaitMs ?? 0;
     const deadline = performance.now() + waitMs;
     for (let polls = 0; ; polls++) {
       try {
-        return await this.readFromTiersOnce(uuid, contentType, readFrom);
+        return await this.readFromTiersOnce(tiers, uuid, contentType, key, readFrom);
       } catch (error) {
         if (waitMs === 0 || !isStorageError(error, "NOT_FOUND")) throw error;
         const left = deadline - performance.now();
@@ -454,29 +601,37 @@ export class StorageArea {
   }
 
   private async readFromTiersOnce(
+    tiers: readonly StorageTier[],
     uuid: string,
     contentType: number,
-    readFrom: (tier: StorageTier, key: string, codec: ObjectCodec) => Promise<AttachmentRead | null>,
+    key: string | undefined,
+    readFrom: (tier: StorageTier, key: string) => Promise<AttachmentRead | null>,
   ): Promise<AttachmentRead> {
     assertAttachment(uuid, contentType);
+    // Only reads that search (several tiers, no known key) are probes.
+    const probe = tiers.length > 1 ? this.options.onProbe : undefined;
     const failures: unknown[] = [];
-    for (const [index, tier] of this.tiers.entries()) {
+    for (const [index, tier] of tiers.entries()) {
       try {
-        for (const key of tier.keysOf(uuid, contentType)) {
-          const read = await readFrom(tier, key, this.options.codec);
-          if (read !== null) return read;
+        for (const candidate of key === undefined ? tier.keysOf(uuid, contentType) : [key]) {
+          const read = await readFrom(tier, candidate);
+          if (read !== null) {
+            probe?.(tier.name, "found");
+            return read;
+          }
         }
         failures.push(notFoundIn(tier, uuid));
       } catch (error) {
         failures.push(error);
       }
+      probe?.(tier.name, "missed");
       // spec §4.2: any failure of the primary sends the read to the secondary; say why in the log.
       const last = failures[failures.length - 1];
-      if (index < this.tiers.length - 1 && !isStorageError(last, "NOT_FOUND")) {
-        this.options.logger.warn(`${describeCause(last)}; trying the ${this.tiers[index + 1]?.name} storage`);
+      if (index < tiers.length - 1 && !isStorageError(last, "NOT_FOUND")) {
+        this.options.logger.warn(`${describeCause(last)}; trying the ${tiers[index + 1]?.name} storage`);
       }
     }
-    throw mostTelling(failures, uuid, this.tiers);
+    throw mostTelling(failures, uuid, tiers);
   }
 
   private async readWholeFrom(
@@ -506,7 +661,7 @@ export class StorageArea {
     const held = await this.decodeWhole(tier, key, uuid, contentType);
     if (held === null) return null;
     const { plaintext, release } = held;
-    return { size: plaintext.length, ...heldBody(plaintext, release), tier: tier.name, key };
+    return { size: plaintext.length, ...heldBody(plaintext, release, plaintext), tier: tier.name, key };
   }
 
   private async readRangeFrom(
@@ -530,9 +685,10 @@ export class StorageArea {
       const { body, bytes, recycle, file } = object;
       return { size: end - start, body, bytes, recycle, file, tier: tier.name, key };
     }
-    if (this.#v2Ranges !== undefined && end > start) {
+    const v2Ranges = this.#v2Ranges.get(tier.codec);
+    if (v2Ranges !== undefined && end > start) {
       const subject = describeObject(tier, key);
-      const read = await this.#v2Ranges.read(tier.store, key, subject, { uuid, contentType }, start, end);
+      const read = await v2Ranges.read(tier.store, key, subject, { uuid, contentType }, start, end);
       if (read === null) return null;
       if (read !== "whole") {
         return { size: end - start, ...heldBody(read.plaintext, read.release), tier: tier.name, key };
@@ -550,7 +706,8 @@ export class StorageArea {
         `bytes [${start}, ${end}) asked of an attachment of ${plaintext.length} bytes`,
       );
     }
-    return { size: end - start, ...heldBody(plaintext.subarray(start, end), release), tier: tier.name, key };
+    const range = plaintext.subarray(start, end);
+    return { size: end - start, ...heldBody(range, release, plaintext), tier: tier.name, key };
   }
 
   /**
@@ -600,12 +757,12 @@ export class StorageArea {
     if (object === null) return null;
     const subject = describeObject(tier, key);
     if (object.bytes === undefined) {
-      return this.options.codec.decodeHeld(object.body, object.size, subject, { uuid, contentType });
+      return tier.codec.decodeHeld(object.body, object.size, subject, { uuid, contentType });
     }
     object.body.destroy(); // its bytes are taken whole instead
     let held: HeldPlaintext | undefined;
     try {
-      held = await this.options.codec.decodeHeld(object.bytes, object.size, subject, { uuid, contentType });
+      held = await tier.codec.decodeHeld(object.bytes, object.size, subject, { uuid, contentType });
       return held;
     } finally {
       // Refused, or decoded into memory of its own: the stored bytes can go back to the store. A codec that
@@ -617,12 +774,31 @@ export class StorageArea {
 
 /**
  * The plaintext, and as a stream that gives its memory reservation back once read to the end or destroyed
- * (also when the plaintext was sent from `bytes`).
+ * (also when the plaintext was sent from `bytes`). With `decrypted`, the memory the codec decrypted into,
+ * referenced nowhere else: freed once the answer was sent (free-plaintext.ts).
  */
-function heldBody(plaintext: Uint8Array, release: () => void): { body: Readable; bytes: Uint8Array } {
+function heldBody(
+  plaintext: Uint8Array,
+  release: () => void,
+  decrypted?: Uint8Array,
+): { body: Readable; bytes: Uint8Array; recycle?: () => void } {
   const body = Readable.from([plaintext]);
   body.once("close", release);
-  return { body, bytes: plaintext };
+  return decrypted === undefined
+    ? { body, bytes: plaintext }
+    : { body, bytes: plaintext, recycle: () => freePlaintext(decrypted) };
+}
+
+/** The end of a range read's bytes; BAD_RANGE when start or length is not a non-negative integer. */
+function checkedRangeEnd(uuid: string, start: number, length: number): number {
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(length) || start < 0 || length < 0) {
+    throw new StorageError(
+      "BAD_RANGE",
+      { operation: "read range of attachment", subject: uuid },
+      `start ${start} and length ${length} must be non-negative integers`,
+    );
+  }
+  return start + length;
 }
 
 function describeObject(tier: StorageTier, key: string): string {

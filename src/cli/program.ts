@@ -10,6 +10,7 @@ import type { MigrateCommandOptions } from "./commands/migrate.js";
 import type { MoveStorageCommandOptions } from "./commands/move-storage.js";
 import type { AdoptCommandOptions } from "./commands/adopt.js";
 import type { ReencryptCommandOptions } from "./commands/reencrypt.js";
+import type { TierRulesCommandOptions } from "./commands/tier-rules.js";
 import type { VerifyCommandOptions } from "./commands/verify.js";
 
 /** Enough to hide a store's latency, few enough not to load Orthanc or the store. */
@@ -211,8 +212,9 @@ export function buildProgram(): Command {
   program
     .command("move-storage")
     .description(
-      "in hybrid mode, move the attachments of Orthanc resources (patients, studies, series or instances: " +
-        "their own attachments and those of everything below them) to one of the two storages, through " +
+      "in hybrid mode, or with several backends (OrthancCloudStorage.Backends), move the attachments of Orthanc " +
+        "resources (patients, studies, series or instances: their own attachments and those of everything below " +
+        "them) to one of the two storages or to a named backend, through " +
         "Orthanc's /move-storage route, and follow the job. Each attachment is verified on the target " +
         "before its source is deleted. The job runs inside Orthanc: run the command again to finish an " +
         "interrupted move.",
@@ -222,9 +224,10 @@ export function buildProgram(): Command {
     .addOption(userOption())
     .addOption(passwordOption())
     .addOption(
-      new Option("--to <storage>", "where the attachments go")
-        .choices(["file-system", "object-storage"])
-        .makeOptionMandatory(),
+      new Option(
+        "--to <storage>",
+        'where the attachments go: "file-system" or "object-storage" in hybrid mode, else a name in Backends',
+      ).makeOptionMandatory(),
     )
     .addOption(
       new Option("--priority <n>", "the job's priority in Orthanc's job engine")
@@ -241,6 +244,22 @@ export function buildProgram(): Command {
     .action(async (resources: string[], options: MoveStorageCommandOptions) => {
       const { moveStorage } = await import("./commands/move-storage.js");
       await moveStorage(resources, options, print);
+    });
+
+  program
+    .command("tier-rules")
+    .description(
+      "run the tier rules of Orthanc's configuration now (OrthancCloudStorage.TierRules, docs/backends.md): " +
+        "the studies each rule selects by StudyDate (and modality) are moved to its backend, or their objects " +
+        "set to its storage class, as jobs in Orthanc's job list, followed here to their end.",
+    )
+    .addOption(orthancOption())
+    .addOption(userOption())
+    .addOption(passwordOption())
+    .option("--dry-run", "count what each rule would change, change nothing", false)
+    .action(async (options: TierRulesCommandOptions) => {
+      const { tierRules } = await import("./commands/tier-rules.js");
+      await tierRules(options, print);
     });
 
   program

@@ -59,6 +59,53 @@ export const BRIDGE_OPTIONS: readonly OptionSpec[] = [
       "How long a storage operation keeps trying to reach the daemon (covers a daemon restart after a crash).",
   },
   {
+    name: "Backends",
+    type: "named-backends",
+    since: "ours",
+    description:
+      "Several backends in one Orthanc (docs/backends.md): names (letters, digits, `-`, `_`; up to 63) mapped " +
+      'to objects that each hold exactly one backend section as it would stand alone, e.g. `{"hot": ' +
+      '{"AwsS3Storage": {...}}, "disk": {"LocalObjectStorage": {...}}}`, each with its own bucket, RootPath and ' +
+      "StorageEncryption. Not together with a top-level backend section, nor with HybridMode. Not set: the one " +
+      "top-level section is the only backend.",
+  },
+  {
+    name: "WriteTo",
+    type: "string",
+    since: "ours",
+    description:
+      "The name of the backend in `Backends` that new attachments go to; required when `Backends` names more " +
+      "than one. Changing it moves nothing: every backend stays readable.",
+  },
+  {
+    name: "ReadOrder",
+    type: "string-list",
+    since: "ours",
+    description:
+      "Where reads look for an object that no custom data locates (Orthanc before 1.12.8): every name of " +
+      "`Backends` once, in the order tried. Not set: `WriteTo` first, then the others sorted by name (Orthanc " +
+      "passes its configuration to plugins with keys sorted, so the order written is not known).",
+  },
+  {
+    name: "TierRules",
+    type: "tier-rules",
+    since: "ours",
+    description:
+      "Rules that move studies by age (and optionally modality) to another backend, or change the storage " +
+      'class of their objects in place (docs/backends.md, "Tier rules"): an array of `{"Name": ..., ' +
+      '"OlderThanDays": N, "Modalities": ["CT", ...], "MoveTo": "<backend>"}` or `{..., "In": "<backend>", ' +
+      '"StorageClass": "<class>"}`. Run at `TierSchedule`, or when asked (`POST /cloud-storage/tier-rules`, ' +
+      "the CLI's `tier-rules`).",
+  },
+  {
+    name: "TierSchedule",
+    type: "string",
+    since: "ours",
+    description:
+      'When the tier rules run by themselves: `"HH:MM"`, every day at that time (UTC, 24-hour clock). Not ' +
+      "set: only when asked.",
+  },
+  {
     name: "ObjectNames",
     type: "string",
     default: "uuid",
@@ -80,6 +127,8 @@ export const BRIDGE_OPTIONS: readonly OptionSpec[] = [
     since: "ours",
     description:
       "A tier on this node's local disk in front of the backend: write-behind and a read cache " +
-      "(see OrthancCloudStorage.LocalDisk below). Not set: every operation goes to the backend.",
+      "(see OrthancCloudStorage.LocalDisk below). Not set: every operation goes to the backend. Not with " +
+      "`Backends`: refused (`OrthancCloudStorage.Backends: cannot be used with OrthancCloudStorage.LocalDisk " +
+      "yet`), since the spool does not record which backend an object is for ([backends.md](backends.md#configuration)).",
   },
 ];

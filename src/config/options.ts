@@ -22,6 +22,12 @@ export type OptionType =
   | "master-key-list"
   /** A sub-section: its options are the group named by `section`. */
   | "section"
+  /** An array of strings. */
+  | "string-list"
+  /** `OrthancCloudStorage.Backends`: names mapped to objects holding one backend section each. */
+  | "named-backends"
+  /** `OrthancCloudStorage.TierRules`: an array of rule objects. */
+  | "tier-rules"
   /** Read by nobody: accepted with any value and ignored. */
   | "ignored";
 
@@ -279,6 +285,12 @@ export function describeType(spec: OptionSpec): string {
       return "array of [unsigned, string]";
     case "section":
       return "object";
+    case "string-list":
+      return "array of strings";
+    case "named-backends":
+      return "object of named backends";
+    case "tier-rules":
+      return "array of rules";
     case "ignored":
       return "any";
   }

@@ -9,6 +9,14 @@ import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 
 import { StorageError } from "../errors.js";
 import { readBridgeSection } from "./bridge-section.js";
+import { readTiering, tieringJsonOf, type TierTargets } from "./tier-rules-section.js";
+import {
+  BACKENDS_PATH,
+  backendsJsonOf,
+  checkNoBackendOptions,
+  readBackends,
+  type ReadSection,
+} from "./backends-section.js";
 import { nonEmpty, type OrthancGlobals } from "./backend-section.js";
 import { BACKEND_SECTION_MODULES, backendSectionOptions, optionGroup } from "./option-groups.js";
 import { BYTES_PER_MB, ENCRYPTION_FORMATS, HYBRID_MODES, STORAGE_STRUCTURES } from "./options.js";
@@ -24,6 +32,8 @@ import {
 } from "./section-reader.js";
 import {
   BACKEND_SECTIONS,
+  FILE_SYSTEM_NAME,
+  SINGLE_BACKEND_NAME,
   type BackendOptions,
   type BackendSection,
   type CommonOptions,
@@ -70,39 +80,68 @@ export function resolveConfig(orthancJson: unknown, options: ResolveOptions = {}
   warnLegacyLocations(orthancJson, sections, diagnostics);
   // Read first, and even without a backend section: a bad OrthancCloudStorage stops Orthanc either way.
   const bridge = readBridgeSection(orthancJson, context);
-  if (sections.length === 0 && diagnostics.errors.length > 0) {
+  const backendsJson = backendsJsonOf(orthancJson);
+  const named = backendsJson.backends !== undefined;
+  if (!named) checkNoBackendOptions(backendsJson, diagnostics);
+  if (sections.length === 0 && !named && diagnostics.errors.length > 0) {
     return { ok: false, errors: diagnostics.errors, warnings: diagnostics.warnings };
   }
-  if (sections.length === 0) {
+  if (sections.length === 0 && !named) {
     return { ok: "disabled", reason: DISABLED_REASON, warnings: diagnostics.warnings };
   }
-  if (sections.length > 1) {
+  if (sections.length > 1 && !named) {
     diagnostics.error(
       "configuration",
-      `expected one backend section, got ${sections.length}: ${sections.join(" and ")} (keep only one)`,
+      `expected one backend section, got ${sections.length}: ${sections.join(" and ")} (keep only one, or ` +
+        `name each in ${BACKENDS_PATH}: docs/backends.md)`,
     );
   }
 
   const globals = readOrthancGlobals(
     new SectionReader(orthancJson, "", optionGroup("Orthanc").options, context),
   );
-  let resolved: Pick<ResolvedConfig, "backend" | "common"> | undefined;
-  // With two sections both are still checked, so that every error is reported at once.
-  for (const section of sections) {
-    const json = orthancJson[section];
+  const readSection: ReadSection = (section, json, path) => {
     if (!isJsonObject(json)) {
       // Only the kind of value: a misplaced connection string must not be echoed.
-      diagnostics.error(section, `expected an object, got ${jsonKind(json)}`);
-      continue;
+      diagnostics.error(path, `expected an object, got ${jsonKind(json)}`);
+      return undefined;
     }
-    const reader = new SectionReader(json, section, backendSectionOptions(section), context);
+    const reader = new SectionReader(json, path, backendSectionOptions(section), context);
     const backend = readBackend(section, reader, globals);
     const common = readCommon(reader, globals, context);
     reader.warnUnknownOptions();
-    resolved ??= { backend, common };
+    return { backend, common };
+  };
+
+  let resolved: Pick<ResolvedConfig, "backend" | "common" | "backends" | "tiering"> | undefined;
+  if (named) {
+    if (bridge.localDisk !== undefined) {
+      // The spool records keys, not which backend each object is for: after WriteTo changed, a pending object
+      // would be uploaded to the new target. Refused until it does.
+      diagnostics.error(
+        `${BACKENDS_PATH}`,
+        "cannot be used with OrthancCloudStorage.LocalDisk yet (the write-behind spool does not record which " +
+          "backend each object goes to): remove LocalDisk, or use a single backend section",
+      );
+    }
+    const backends = readBackends(backendsJson, sections, readSection, diagnostics);
+    const target = backends?.named.find((backend) => backend.name === backends.writeTo);
+    if (backends !== undefined && target !== undefined) {
+      resolved = { backend: target.backend, common: target.common, backends };
+    }
+  } else {
+    // With two sections both are still checked, so that every error is reported at once.
+    for (const section of sections) {
+      const read = readSection(section, orthancJson[section], section);
+      if (read !== undefined) resolved ??= read;
+    }
+    if (resolved !== undefined) checkFoldersApart(resolved, globals, diagnostics);
   }
 
-  if (resolved !== undefined) checkFoldersApart(resolved, globals, diagnostics);
+  if (resolved !== undefined) {
+    const tiering = readTiering(tieringJsonOf(orthancJson), tierTargets(resolved), diagnostics);
+    if (tiering !== undefined) resolved.tiering = tiering;
+  }
   if (diagnostics.errors.length > 0 || resolved === undefined) {
     return { ok: false, errors: diagnostics.errors, warnings: diagnostics.warnings };
   }
@@ -111,6 +150,29 @@ export function resolveConfig(orthancJson: unknown, options: ResolveOptions = {}
     syncStorageArea: globals.syncStorageArea,
   };
   return { ok: true, config: { ...resolved, orthanc, bridge, warnings: diagnostics.warnings } };
+}
+
+/** The backends tier rules may name, as the storage area will call them (open-storage-area.ts). */
+function tierTargets({
+  backend,
+  common,
+  backends,
+}: Pick<ResolvedConfig, "backend" | "common" | "backends">): TierTargets {
+  if (backends !== undefined) {
+    const sections = new Map(backends.named.map((named) => [named.name, named.backend.section]));
+    return {
+      names: backends.readOrder,
+      sectionOf: (name) => sections.get(name) ?? "file-system",
+      writeTo: backends.writeTo,
+    };
+  }
+  const names =
+    common.hybridMode === "Disabled" ? [SINGLE_BACKEND_NAME] : [SINGLE_BACKEND_NAME, FILE_SYSTEM_NAME];
+  return {
+    names,
+    sectionOf: (name) => (name === SINGLE_BACKEND_NAME ? backend.section : "file-system"),
+    writeTo: common.hybridMode === "WriteToFileSystem" ? FILE_SYSTEM_NAME : SINGLE_BACKEND_NAME,
+  };
 }
 
 /**

@@ -76,9 +76,60 @@ export interface OrthancGlobalOptions {
   syncStorageArea: boolean;
 }
 
-export interface ResolvedConfig {
+/** The name of the one backend of a configuration without `Backends` (spec §3.5's name in the logs). */
+export const SINGLE_BACKEND_NAME = "object-storage";
+/** Orthanc's own folder in hybrid mode (spec §4.1), as the official /move-storage route names it. */
+export const FILE_SYSTEM_NAME = "file-system";
+
+/** One backend of `OrthancCloudStorage.Backends` (docs/backends.md): a section as it would stand alone. */
+export interface NamedBackendConfig {
+  /** Its name in `Backends`: what `WriteTo`, `ReadOrder`, moves and custom data call it. */
+  name: string;
   backend: BackendOptions;
   common: CommonOptions;
+}
+
+/** `OrthancCloudStorage.Backends`, `WriteTo` and `ReadOrder`, resolved. */
+export interface BackendsOptions {
+  /** In the order written. */
+  named: NamedBackendConfig[];
+  /** The name of the backend new attachments go to. */
+  writeTo: string;
+  /** Every backend's name once, in the order reads look for an object without custom data. */
+  readOrder: string[];
+}
+
+/** What a tier rule does to the attachments of the studies it selects (docs/backends.md, "Tier rules"). */
+export type TierAction =
+  { kind: "move"; to: string } | { kind: "storage-class"; in: string; storageClass: string };
+
+/** One of `OrthancCloudStorage.TierRules`, resolved. */
+export interface TierRule {
+  /** `Name`, or "rule N" (1-based) when not given: names the rule in logs and job content. */
+  name: string;
+  /** Studies whose StudyDate is this many days or more before the day of the run (UTC). */
+  olderThanDays: number;
+  /** Only studies with a series of one of these modalities; empty: every study. */
+  modalities: string[];
+  action: TierAction;
+}
+
+/** `OrthancCloudStorage.TierRules` and `TierSchedule`, resolved. */
+export interface TieringOptions {
+  rules: TierRule[];
+  /** `TierSchedule`: the daily time (UTC) of the scheduled run; undefined: runs only when asked. */
+  schedule?: { hour: number; minute: number };
+}
+
+export interface ResolvedConfig {
+  /** The backend section; with `Backends`, the write target's (so single-backend code reads it as before). */
+  backend: BackendOptions;
+  /** The section's common options; with `Backends`, the write target's. */
+  common: CommonOptions;
+  /** Present only when `OrthancCloudStorage.Backends` is set: several backends in one Orthanc. */
+  backends?: BackendsOptions;
+  /** Present only when `OrthancCloudStorage.TierRules` is set. */
+  tiering?: TieringOptions;
   orthanc: OrthancGlobalOptions;
   /** Our `OrthancCloudStorage` section: how the bridge runs the daemon (bridge-section.ts). */
   bridge: BridgeOptions;

@@ -16,7 +16,8 @@ import {
   encodeA1Prefix,
   type A1Header,
 } from "./a1-format.js";
-import { uninitialisedBytes, updateInto } from "./cipher-output.js";
+import { Coalescer, uninitialisedBytes, updateInto } from "./cipher-output.js";
+import { pooledBuffers } from "./gather-buffers.js";
 import { abandon, chunksOf, lengthMismatch, type ByteSource } from "./exact-length.js";
 import type { KeyRing, MasterKey } from "./key-ring.js";
 
@@ -73,24 +74,30 @@ export function decryptA1(stored: Uint8Array, ring: KeyRing, subject: string): U
   const decipher = startDecryption(header, key);
   const tagOffset = stored.length - A1_TAG_LENGTH;
   decipher.setAuthTag(stored.subarray(tagOffset));
-  const ciphertext = stored.subarray(A1_CIPHERTEXT_OFFSET, tagOffset);
-  let plaintext: Uint8Array;
-  if (ciphertext.length <= WHOLE_DECRYPT_LIMIT) {
-    // One update: OpenSSL's output is the plaintext itself, no piece copied into another buffer.
-    const output = decipher.update(ciphertext);
-    plaintext = new Uint8Array(output.buffer, output.byteOffset, output.length);
-  } else {
-    // Not zero-filled: the ciphertext is exactly as long, and every byte of it is written below.
-    plaintext = uninitialisedBytes(header.plaintextSize);
-    updateInto(decipher, ciphertext, plaintext, 0);
-  }
+  const plaintext = decipherWhole(decipher, stored.subarray(A1_CIPHERTEXT_OFFSET, tagOffset));
   verify(decipher, plaintext, key, subject);
   return plaintext;
 }
 
 /**
- * A Transform from plaintext to an A1 object: the prefix at once, the ciphertext chunk by chunk, the tag
- * at the end. Memory stays bounded by the stream's buffers whatever the object size.
+ * A whole ciphertext through `decipher`: one update up to WHOLE_DECRYPT_LIMIT, whose output is the plaintext
+ * itself (no piece copied into another buffer); above it, pieces into one buffer. Shared with v2's segments.
+ */
+export function decipherWhole(decipher: DecipherGCM, ciphertext: Uint8Array): Uint8Array {
+  if (ciphertext.length <= WHOLE_DECRYPT_LIMIT) {
+    const output = decipher.update(ciphertext);
+    return new Uint8Array(output.buffer, output.byteOffset, output.length);
+  }
+  // Not zero-filled: the ciphertext is exactly as long, and every byte of it is written below.
+  const plaintext = uninitialisedBytes(ciphertext.length);
+  updateInto(decipher, ciphertext, plaintext, 0);
+  return plaintext;
+}
+
+/**
+ * A Transform from plaintext to an A1 object: the prefix at once, the ciphertext piece by piece (small
+ * chunks joined by a Coalescer first), the tag at the end. Memory stays bounded by the stream's buffers and
+ * one staging piece whatever the object size.
  */
 export function createA1EncryptStream(ring: KeyRing, subject: string): Transform {
   const { iv, dek } = freshSecrets();
@@ -99,17 +106,20 @@ export function createA1EncryptStream(ring: KeyRing, subject: string): Transform
   iv.fill(0);
   dek.fill(0);
   let plaintextBytes = 0;
+  const coalescer = new Coalescer();
   const stream = new Transform({
     transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
       plaintextBytes += chunk.length;
       try {
         assertEncryptable(plaintextBytes, subject);
-        callback(null, cipher.update(chunk));
+        coalescer.push(chunk, (piece) => stream.push(cipher.update(piece)));
+        callback();
       } catch (error) {
         callback(error as Error);
       }
     },
     flush(callback: TransformCallback) {
+      coalescer.flush((piece) => stream.push(cipher.update(piece)));
       cipher.final();
       callback(null, cipher.getAuthTag());
     },
@@ -122,18 +132,25 @@ export function createA1EncryptStream(ring: KeyRing, subject: string): Transform
  * Decrypts a stream announced as `storedSize` bytes, chunk by chunk, into one buffer of the plaintext size
  * allocated once the header is valid. The last 16 bytes by position are the tag. Resolves only after the
  * tag verified; a stream shorter or longer than announced is an INTEGRITY error.
+ *
+ * `gather`: the ciphertext is collected into one buffer as it comes, then decrypted whole (decipherWhole)
+ * once the stream ended, instead of each chunk through OpenSSL on its own: one update instead of one per
+ * chunk (each has a fixed cost, see UPDATE_CHUNK), for a second buffer of the ciphertext's size while it
+ * lasts, which the caller counts in its budget. The checks, their order and the errors are the same.
  */
 export async function decryptA1Stream(
   source: ByteSource,
   storedSize: number,
   ring: KeyRing,
   subject: string,
+  { gather = false }: { gather?: boolean } = {},
 ): Promise<Uint8Array> {
   const headerBytes = new Uint8Array(A1_PREFIX_LENGTH);
   const tag = new Uint8Array(A1_TAG_LENGTH);
   const tagOffset = storedSize - A1_TAG_LENGTH;
   let position = 0;
-  let body: { key: MasterKey; decipher: DecipherGCM; plaintext: Uint8Array } | undefined;
+  /** `output`: the plaintext being written, or with `gather` the ciphertext being collected. */
+  let body: { key: MasterKey; decipher: DecipherGCM; output: Uint8Array } | undefined;
   let written = 0;
   try {
     // Refuses a too-small announced size before reading anything (spec §1.6 step 3).
@@ -152,8 +169,10 @@ export async function decryptA1Stream(
         body = {
           key,
           decipher: startDecryption(header, key),
-          // Not zero-filled: it is returned only once every byte was written (the length is checked).
-          plaintext: uninitialisedBytes(header.plaintextSize),
+          // Not zero-filled: every byte is written before it is read or returned (the length is checked).
+          output: gather
+            ? pooledBuffers.take(header.plaintextSize)
+            : uninitialisedBytes(header.plaintextSize),
         };
       }
       if (position + rest.length > storedSize) {
@@ -161,7 +180,12 @@ export async function decryptA1Stream(
       }
       // Bytes before the tag offset are ciphertext; the rest belong to the tag.
       const ciphertext = rest.subarray(0, Math.max(0, tagOffset - position));
-      if (ciphertext.length > 0) written = updateInto(body.decipher, ciphertext, body.plaintext, written);
+      if (gather) {
+        body.output.set(ciphertext, written);
+        written += ciphertext.length;
+      } else if (ciphertext.length > 0) {
+        written = updateInto(body.decipher, ciphertext, body.output, written);
+      }
       const tagPart = rest.subarray(ciphertext.length);
       if (tagPart.length > 0) tag.set(tagPart, position + ciphertext.length - tagOffset);
       position += rest.length;
@@ -171,12 +195,20 @@ export async function decryptA1Stream(
     }
   } catch (error) {
     abandon(source);
-    body?.plaintext.fill(0);
+    if (gather) {
+      if (body !== undefined) pooledBuffers.give(body.output);
+    } else body?.output.fill(0);
     throw error;
   }
   body.decipher.setAuthTag(tag);
-  verify(body.decipher, body.plaintext, body.key, subject);
-  return body.plaintext;
+  let plaintext = body.output;
+  if (gather) {
+    // decipherWhole's output is a buffer of its own: the gathered ciphertext can go back at once.
+    plaintext = decipherWhole(body.decipher, body.output);
+    pooledBuffers.give(body.output);
+  }
+  verify(body.decipher, plaintext, body.key, subject);
+  return plaintext;
 }
 
 // --- helpers ---

@@ -8,6 +8,7 @@ import type { EncryptionOptions } from "../config/types.js";
 import { pipeline, type Readable } from "node:stream";
 import { A1_OVERHEAD, a1PlaintextSize, a1StoredSize } from "./a1-format.js";
 import { createA1EncryptStream, decryptA1, decryptA1Stream, encryptA1 } from "./a1-cipher.js";
+import { GATHER_LIMIT } from "./gather-buffers.js";
 import type { HeldPlaintext, ObjectCodec, StoreStream } from "./codec.js";
 import { lengthMismatch } from "./exact-length.js";
 import { KeyRing } from "./key-ring.js";
@@ -18,6 +19,16 @@ import { MemoryBudget } from "./memory-budget.js";
  * daemon's input buffer, the cipher's output, and a driver's part: 8 MiB for S3), rounded up.
  */
 export const ENCRYPT_WINDOW_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The bytes a streamed read of a `payloadBytes` ciphertext gathers before decrypting it whole (the `gather`
+ * of decryptA1Stream and decryptV2Stream), 0 when it is decrypted chunk by chunk: gathered up to
+ * GATHER_LIMIT, when the budget could ever hold the plaintext and the ciphertext together. The read counts
+ * both until the ciphertext is decrypted, then the plaintext alone.
+ */
+export function gatheredBytes(budget: MemoryBudget, payloadBytes: number): number {
+  return payloadBytes <= GATHER_LIMIT && 2 * payloadBytes <= budget.capacityBytes ? payloadBytes : 0;
+}
 
 export class A1Codec implements ObjectCodec {
   readonly format = "A1";
@@ -90,10 +101,15 @@ export class A1Codec implements ObjectCodec {
     subject: string,
   ): Promise<HeldPlaintext> {
     // Objects under 86 bytes reserve nothing and are refused by the format checks that follow.
-    const release = await this.budget.acquire(Math.max(0, storedSize - A1_OVERHEAD), subject, "decrypt");
+    const plaintextBytes = Math.max(0, storedSize - A1_OVERHEAD);
+    const gathered = stored instanceof Uint8Array ? 0 : gatheredBytes(this.budget, plaintextBytes);
+    const release = await this.budget.acquire(plaintextBytes + gathered, subject, "decrypt");
     try {
       if (!(stored instanceof Uint8Array)) {
-        return { plaintext: await decryptA1Stream(stored, storedSize, this.ring, subject), release };
+        const gather = gathered > 0;
+        const plaintext = await decryptA1Stream(stored, storedSize, this.ring, subject, { gather });
+        release(gathered); // the gathered ciphertext is garbage from here on
+        return { plaintext, release };
       }
       if (stored.length !== storedSize) throw lengthMismatch("decrypt", subject, stored.length, storedSize);
       return { plaintext: decryptA1(stored, this.ring, subject), release };

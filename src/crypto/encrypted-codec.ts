@@ -6,7 +6,7 @@
 import { pipeline, type Readable, type Transform } from "node:stream";
 import type { EncryptionFormat } from "../config/types.js";
 import { StorageError } from "../errors.js";
-import { A1Codec, ENCRYPT_WINDOW_BYTES } from "./a1-codec.js";
+import { A1Codec, ENCRYPT_WINDOW_BYTES, gatheredBytes } from "./a1-codec.js";
 import type { AttachmentIdentity, HeldPlaintext, ObjectCodec, StoreStream } from "./codec.js";
 import { lengthMismatch } from "./exact-length.js";
 import { peekHead } from "./peek-head.js";
@@ -106,13 +106,18 @@ export class EncryptedCodec implements ObjectCodec {
     if (!hasV2Magic(head)) return this.a1.decodeHeld(rest, storedSize, subject);
     const identity = requireIdentity(attachment, subject, "decrypt");
     // An upper bound of the plaintext size before the header is read: the segment tags are not counted.
-    const release = await this.budget.acquire(Math.max(0, storedSize - V2_HEADER_LENGTH), subject, "decrypt");
+    const payloadBytes = Math.max(0, storedSize - V2_HEADER_LENGTH);
+    const gathered = rest instanceof Uint8Array ? 0 : gatheredBytes(this.budget, payloadBytes);
+    const release = await this.budget.acquire(payloadBytes + gathered, subject, "decrypt");
     try {
       if (rest instanceof Uint8Array) {
         if (rest.length !== storedSize) throw lengthMismatch("decrypt", subject, rest.length, storedSize);
         return { plaintext: decryptV2(rest, this.ring, identity, subject), release };
       }
-      return { plaintext: await decryptV2Stream(rest, storedSize, this.ring, identity, subject), release };
+      const gather = gathered > 0;
+      const plaintext = await decryptV2Stream(rest, storedSize, this.ring, identity, subject, { gather });
+      release(gathered); // the gathered payload is garbage from here on
+      return { plaintext, release };
     } catch (error) {
       release();
       throw error;

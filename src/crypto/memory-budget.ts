@@ -6,8 +6,11 @@ import { StorageError } from "../errors.js";
 
 const MIB = 1024 * 1024;
 
-/** Gives the bytes back; calling it more than once has no further effect. */
-export type Release = () => void;
+/**
+ * Gives the bytes back: all those still held, or only `bytes` of them (a holder whose need shrank, e.g. a
+ * gathered ciphertext once decrypted). Once all are back, further calls have no effect.
+ */
+export type Release = (bytes?: number) => void;
 
 interface Waiter {
   bytes: number;
@@ -81,11 +84,14 @@ export class MemoryBudget {
   }
 
   #releaser(bytes: number): Release {
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.#available += bytes;
+    let held = bytes;
+    return (part?: number) => {
+      // Anything but a number gives all back: a release handed to an event ("close") may get an argument.
+      const asked = typeof part === "number" && !Number.isNaN(part) ? Math.max(0, part) : held;
+      const given = Math.min(asked, held);
+      if (given === 0) return;
+      held -= given;
+      this.#available += given;
       this.#serve();
     };
   }

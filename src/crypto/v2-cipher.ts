@@ -18,7 +18,8 @@ import { Transform, type TransformCallback } from "node:stream";
 import { StorageError } from "../errors.js";
 import type { AttachmentIdentity } from "./codec.js";
 import { WHOLE_DECRYPT_LIMIT } from "./a1-cipher.js";
-import { uninitialisedBytes, updateInto } from "./cipher-output.js";
+import { pooledBuffers } from "./gather-buffers.js";
+import { Coalescer, uninitialisedBytes, updateInto } from "./cipher-output.js";
 import { abandon, chunksOf, lengthMismatch, type ByteSource } from "./exact-length.js";
 import type { KeyRing, MasterKey } from "./key-ring.js";
 import {
@@ -116,8 +117,9 @@ export function encryptV2WithSecrets(
 
 /**
  * A Transform from a plaintext of exactly `plaintextSize` bytes to a v2 object: the header at once, then
- * each chunk's ciphertext as it comes (no copy: a segment's context takes the chunks that fall in it) and
- * each segment's tag when its last byte is in. Holds no plaintext.
+ * the ciphertext piece by piece (small chunks joined by a Coalescer first; a segment's context takes the
+ * pieces that fall in it) and each segment's tag when its last byte is in. Holds no plaintext but the
+ * Coalescer's one staging piece.
  */
 export function createV2EncryptStream(
   ring: KeyRing,
@@ -143,6 +145,33 @@ export function createV2EncryptStream(
   let used = 0;
   let index = 0;
   let received = 0;
+  /** Plaintext bytes through the segments' contexts (the Coalescer may hold some of those received). */
+  let sealed = 0;
+  const coalescer = new Coalescer();
+  /**
+   * Each output (a piece's ciphertext, a segment's tag) is pushed on its own: a flowing reader takes them
+   * as they are; one that reads what is buffered at once joins them with one copy, as a join here would.
+   */
+  const seal = (piece: Uint8Array): void => {
+    let rest = piece;
+    while (rest.length > 0) {
+      const taken = Math.min(size - used, rest.length);
+      // Whether a segment is the last one is known from the size, before its first byte.
+      const last = index === count - 1;
+      cipher ??= startSealing(segmentKey, index, last);
+      stream.push(cipher.update(rest.subarray(0, taken)));
+      used += taken;
+      sealed += taken;
+      rest = rest.subarray(taken);
+      if (used === size || (last && sealed === plaintextSize)) {
+        cipher.final();
+        stream.push(cipher.getAuthTag());
+        cipher = undefined;
+        index++;
+        used = 0;
+      }
+    }
+  };
   const stream = new Transform({
     transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
       received += chunk.length;
@@ -150,33 +179,15 @@ export function createV2EncryptStream(
         callback(lengthMismatch("encrypt", subject, received, plaintextSize));
         return;
       }
-      const out: Buffer[] = [];
-      let rest = chunk;
-      while (rest.length > 0) {
-        const taken = Math.min(size - used, rest.length);
-        // Whether a segment is the last one is known from the size, before its first byte.
-        const last = index === count - 1;
-        cipher ??= startSealing(segmentKey, index, last);
-        out.push(cipher.update(rest.subarray(0, taken)));
-        used += taken;
-        rest = rest.subarray(taken);
-        if (used === size || (last && received === plaintextSize)) {
-          cipher.final();
-          out.push(cipher.getAuthTag());
-          cipher = undefined;
-          index++;
-          used = 0;
-        }
-      }
-      // One buffer per chunk: a reader takes what is buffered at once, and would join small pieces (a
-      // tag) to the ciphertext before it with a copy of its own anyway.
-      callback(null, out.length === 1 ? out[0] : Buffer.concat(out));
+      coalescer.push(chunk, seal);
+      callback();
     },
     flush(callback: TransformCallback) {
       if (received < plaintextSize) {
         callback(lengthMismatch("encrypt", subject, received, plaintextSize));
         return;
       }
+      coalescer.flush(seal);
       // Only an empty plaintext has a segment left here: one empty segment, a tag alone.
       if (index < count) {
         const sealing = startSealing(segmentKey, index, true);
@@ -289,13 +300,18 @@ export function decryptV2(
   subject: string,
 ): Uint8Array {
   const opened = openV2(stored.subarray(0, V2_HEADER_LENGTH), stored.length, ring, attachment, subject);
+  return openPayload(opened, stored.subarray(V2_HEADER_LENGTH), subject);
+}
+
+/** Every segment of an opened object (`payload`: the stored bytes after the header), into its plaintext. */
+function openPayload(opened: OpenedV2, payload: Uint8Array, subject: string): Uint8Array {
   if (opened.segmentCount === 1 && opened.header.plaintextSize <= WHOLE_DECRYPT_LIMIT) {
-    return openOnlySegment(opened, stored.subarray(V2_HEADER_LENGTH), subject);
+    return openOnlySegment(opened, payload, subject);
   }
   // Not zero-filled: every byte is written before it is returned, and it is wiped on failure.
   const plaintext = uninitialisedBytes(opened.header.plaintextSize);
   try {
-    openSegments(opened, 0, stored.subarray(V2_HEADER_LENGTH), plaintext, 0, subject);
+    openSegments(opened, 0, payload, plaintext, 0, subject);
   } catch (error) {
     plaintext.fill(0);
     throw error;
@@ -331,6 +347,10 @@ function openOnlySegment(opened: OpenedV2, stored: Uint8Array, subject: string):
  * Decrypts a stream announced as `storedSize` bytes into one buffer of the plaintext size allocated once
  * the header verified. The chunks go through each segment's context as they come (no copy into a segment
  * buffer), the tag bytes aside. Resolves only after every segment authenticated.
+ *
+ * `gather`: as for A1 (decryptA1Stream), the payload is collected into one buffer once the header verified,
+ * then decrypted as an object in hand when the stream ended: one update per segment instead of one per
+ * chunk, for a second buffer of the payload's size while it lasts, which the caller counts in its budget.
  */
 export async function decryptV2Stream(
   source: ByteSource,
@@ -338,11 +358,13 @@ export async function decryptV2Stream(
   ring: KeyRing,
   attachment: AttachmentIdentity,
   subject: string,
+  { gather = false }: { gather?: boolean } = {},
 ): Promise<Uint8Array> {
   const headerBytes = new Uint8Array(V2_HEADER_LENGTH);
   const tag = Buffer.alloc(V2_TAG_LENGTH);
   let position = 0;
-  let body: { opened: OpenedV2; plaintext: Uint8Array } | undefined;
+  /** `output`: the plaintext being written, or with `gather` the payload being collected. */
+  let body: { opened: OpenedV2; output: Uint8Array } | undefined;
   let decipher: DecipherGCM | undefined;
   /** Stored bytes of segment `index` (ciphertext, then tag) already taken. */
   let used = 0;
@@ -364,11 +386,19 @@ export async function decryptV2Stream(
           continue;
         }
         const opened = openV2(headerBytes, storedSize, ring, attachment, subject);
-        // Not zero-filled: returned only once every segment authenticated, wiped on failure.
-        body = { opened, plaintext: uninitialisedBytes(opened.header.plaintextSize) };
+        // Not zero-filled: every byte is written before it is read or returned; wiped on failure.
+        const output = gather
+          ? pooledBuffers.take(storedSize - V2_HEADER_LENGTH)
+          : uninitialisedBytes(opened.header.plaintextSize);
+        body = { opened, output };
+      }
+      const { opened, output } = body;
+      if (gather) {
+        output.set(rest, position - V2_HEADER_LENGTH);
+        position += rest.length;
+        continue;
       }
       position += rest.length;
-      const { opened, plaintext } = body;
       while (rest.length > 0) {
         // openV2 checked the stored size, and no chunk goes past it: `index` is a segment of the object.
         const last = index === opened.segmentCount - 1;
@@ -377,7 +407,7 @@ export async function decryptV2Stream(
         if (used < length) {
           taken = Math.min(length - used, rest.length);
           decipher ??= startOpening(opened.segmentKey, index, last);
-          written = updateInto(decipher, rest.subarray(0, taken), plaintext, written);
+          written = updateInto(decipher, rest.subarray(0, taken), output, written);
         } else {
           taken = Math.min(length + V2_TAG_LENGTH - used, rest.length);
           tag.set(rest.subarray(0, taken), used - length);
@@ -401,11 +431,19 @@ export async function decryptV2Stream(
     if (position < storedSize || body === undefined) {
       throw lengthMismatch("decrypt", subject, position, storedSize);
     }
-    return body.plaintext;
   } catch (error) {
     abandon(source);
-    body?.plaintext.fill(0);
+    if (gather) {
+      if (body !== undefined) pooledBuffers.give(body.output);
+    } else body?.output.fill(0);
     throw error;
+  }
+  if (!gather) return body.output;
+  try {
+    // openPayload's output is a buffer of its own: the gathered payload can go back once it returns.
+    return openPayload(body.opened, body.output, subject);
+  } finally {
+    pooledBuffers.give(body.output);
   }
 }
 

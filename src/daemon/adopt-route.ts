@@ -42,7 +42,7 @@ export function adoptRoute({ area, logger, customData }: AdoptRouteOptions): Res
         }
         const body = parseBody(request.body.toString("utf8"));
         if (typeof body === "string") return text(400, body);
-        const backend = body.Backend ?? area.tiers[0]?.backend ?? "";
+        const backend = body.Backend ?? area.writeTarget.backend;
         if (!area.tiers.some((tier) => tier.backend === backend)) {
           return text(
             400,

@@ -31,6 +31,8 @@ export interface OrthancCallbacks {
   submitJob(job: JobSubmission): Promise<string>;
   /** Orthanc >= 1.12.8: the custom data Orthanc keeps with an attachment (empty when none). */
   attachmentRecord(uuid: string): Promise<Buffer>;
+  /** Orthanc >= 1.12.8: replaces an attachment's custom data (a move between backends). */
+  setAttachmentRecord(uuid: string, record: Uint8Array): Promise<void>;
   /** Orthanc >= 1.12.8: index a DICOM file already in a backend, with its record. */
   adopt(call: AdoptCall): Promise<AdoptAnswer>;
 }
@@ -87,6 +89,18 @@ export class ConnectionCallbacks implements OrthancCallbacks {
       "BRIDGE_FAILED",
       { operation: "read the custom data of attachment", subject: uuid },
       `Orthanc answered error code ${answer.code}`,
+    );
+  }
+
+  async setAttachmentRecord(uuid: string, record: Uint8Array): Promise<void> {
+    const answer = await this.serialized(() =>
+      this.send(encodeCallback({ kind: "record", uuid, set: record })),
+    );
+    if (answer.code === 0) return;
+    throw new StorageError(
+      "BRIDGE_FAILED",
+      { operation: "update the custom data of attachment", subject: uuid },
+      `Orthanc answered error code ${answer.code}${answer.code === UNKNOWN_RESOURCE || answer.code === INEXISTENT_FILE ? " (the attachment is gone: deleted meanwhile?)" : ""}`,
     );
   }
 

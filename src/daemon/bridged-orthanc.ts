@@ -23,4 +23,21 @@ export class BridgedOrthanc extends OrthancIndex {
       throw new OrthancApiError(`GET ${path} inside Orthanc: the answer is not JSON`);
     }
   }
+
+  /** POST a JSON body to Orthanc's REST API and read the JSON answer. */
+  async post<T>(path: string, body: unknown): Promise<T> {
+    const answer = await this.callbacks.rest({
+      method: "POST",
+      uri: path,
+      body: Buffer.from(JSON.stringify(body)),
+    });
+    if (answer.code !== 0) {
+      throw new OrthancApiError(`POST ${path} inside Orthanc: Orthanc error code ${answer.code}`);
+    }
+    try {
+      return JSON.parse(answer.body.toString("utf8")) as T;
+    } catch {
+      throw new OrthancApiError(`POST ${path} inside Orthanc: the answer is not JSON`);
+    }
+  }
 }

@@ -123,8 +123,13 @@ export class FrameReader {
           frames.push(this.startStreaming(request));
           continue;
         }
+        const size = payloadSize(request);
+        if (size === 0) {
+          frames.push({ request, payload: EMPTY }); // a read without a record: most requests
+          continue;
+        }
         // allocUnsafe: every byte is overwritten before the payload is used.
-        this.pending = { request, payload: Buffer.allocUnsafe(payloadSize(request)) };
+        this.pending = { request, payload: Buffer.allocUnsafe(size) };
         this.payloadFilled = 0;
       }
       const { payload } = this.pending;

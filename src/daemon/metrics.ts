@@ -5,6 +5,7 @@
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
+import type { ProbeOutcome } from "../area/storage-area.js";
 import type { BackendSection } from "../config/types.js";
 import type { MemoryBudget } from "../crypto/memory-budget.js";
 import { isStorageError } from "../errors.js";
@@ -43,15 +44,51 @@ export interface DaemonMetricsOptions {
 }
 
 interface OperationSeries {
-  requests: Counter.Internal;
-  duration: Histogram.Internal<string>;
-  received: Counter.Internal;
-  sent: Counter.Internal;
+  requests: CountedSeries;
+  duration: DeferredObservations;
+  received: CountedSeries;
+  sent: CountedSeries;
 }
 
 interface StoreSeries {
-  requests: Counter.Internal;
-  duration: Histogram.Internal<string>;
+  requests: CountedSeries;
+  duration: DeferredObservations;
+}
+
+// What each storage request updates is kept in plain numbers and arrays, and handed to prom-client at each
+// scrape: prom-client hashes a label object at every inc and observe, even through labels(), which CPU
+// profiles of the daemon's reads showed among its costs per read (docs/performance.md, "Issue 15: latest").
+
+/** One labelled series of a counter, counted here. */
+class CountedSeries {
+  value = 0;
+
+  /** `shown`: exposed from the start, at 0; otherwise once counted. */
+  constructor(
+    readonly labels: Readonly<Record<string, string>>,
+    readonly shown: boolean,
+  ) {}
+}
+
+/** How many observations of a series wait for the next scrape at most; then they are handed over at once. */
+const DEFERRED_OBSERVATIONS = 4096;
+
+/** The observations of one histogram series, handed to prom-client at each scrape, or once the array is full. */
+class DeferredObservations {
+  private readonly values = new Float64Array(DEFERRED_OBSERVATIONS);
+  private count = 0;
+
+  constructor(private readonly series: Histogram.Internal<string>) {}
+
+  observe(value: number): void {
+    this.values[this.count++] = value;
+    if (this.count === DEFERRED_OBSERVATIONS) this.flush();
+  }
+
+  flush(): void {
+    for (let i = 0; i < this.count; i++) this.series.observe(this.values[i] as number);
+    this.count = 0;
+  }
 }
 
 export class DaemonMetrics implements DispatchObserver {
@@ -65,12 +102,13 @@ export class DaemonMetrics implements DispatchObserver {
   private readonly connections: Gauge;
   private readonly storeRequests: Counter<"tier" | "driver" | "method" | "outcome">;
   private readonly storeDuration: Histogram<"tier" | "driver" | "method">;
-  /**
-   * The labelled series each storage request updates, looked up once per label set: prom-client hashes a
-   * label object at every call, which a CPU profile of the daemon showed among its costs per read.
-   */
+  private readonly readProbes: Counter<"tier" | "outcome">;
+  /** The series each storage request updates, by operation. */
   private readonly series = new Map<string, OperationSeries>();
-  private readonly storeSeries = new Map<string, StoreSeries>();
+  /** Every deferred histogram series, handed over before each scrape. */
+  private readonly deferred: DeferredObservations[] = [];
+  /** The counted series of each counter, handed over at each scrape. */
+  private readonly counted = new Map<Counter<string>, CountedSeries[]>();
 
   constructor(options: DaemonMetricsOptions) {
     this.section = options.section;
@@ -92,11 +130,20 @@ export class DaemonMetrics implements DispatchObserver {
       1,
     );
     const byOperation = ["section", "operation"] as const;
+    const counted = this.counted;
+    // A counter's collect: its values are the counts kept here (`this`: the counter).
+    const publishCounts = function (this: Counter<string>): void {
+      this.reset();
+      for (const series of counted.get(this) ?? []) {
+        if (series.shown || series.value > 0) this.inc(series.labels, series.value);
+      }
+    };
     this.requests = new Counter({
       name: `${PREFIX}requests_total`,
       help: "Storage requests from Orthanc answered, successful or not",
       labelNames: byOperation,
       registers,
+      collect: publishCounts,
     });
     this.errors = new Counter({
       name: `${PREFIX}errors_total`,
@@ -109,19 +156,25 @@ export class DaemonMetrics implements DispatchObserver {
       help: "Attachment bytes received from Orthanc (create)",
       labelNames: byOperation,
       registers,
+      collect: publishCounts,
     });
     this.sent = new Counter({
       name: `${PREFIX}sent_bytes_total`,
       help: "Attachment bytes sent to Orthanc (read, read_range)",
       labelNames: byOperation,
       registers,
+      collect: publishCounts,
     });
+    const flushDeferred = (): void => {
+      for (const series of this.deferred) series.flush();
+    };
     this.duration = new Histogram({
       name: `${PREFIX}request_duration_seconds`,
       help: "Time from a storage request's arrival to the last byte of its answer",
       labelNames: byOperation,
       buckets: LATENCY_BUCKETS,
       registers,
+      collect: flushDeferred,
     });
     this.connections = new Gauge({
       name: `${PREFIX}bridge_connections`,
@@ -133,6 +186,7 @@ export class DaemonMetrics implements DispatchObserver {
       help: "Requests sent to a storage backend (health probes included), by outcome",
       labelNames: ["tier", "driver", "method", "outcome"],
       registers,
+      collect: publishCounts,
     });
     this.storeDuration = new Histogram({
       name: `${PREFIX}store_request_duration_seconds`,
@@ -140,31 +194,41 @@ export class DaemonMetrics implements DispatchObserver {
       labelNames: ["tier", "driver", "method"],
       buckets: LATENCY_BUCKETS,
       registers,
+      collect: flushDeferred,
+    });
+    this.readProbes = new Counter({
+      name: `${PREFIX}read_probes_total`,
+      help: "Backends a read looked at while searching for an object (several tiers, no custom data): found, or missed",
+      labelNames: ["tier", "outcome"],
+      registers,
     });
     // Every series exists from the start, so that rate() and absence alerts work before the first request.
     for (const operation of Object.values(OPERATION_NAMES)) {
-      const labels = { section: this.section, operation };
-      this.requests.inc(labels, 0);
-      this.duration.zero(labels);
-      if (operation === "create") this.received.inc(labels, 0);
-      if (operation === "read" || operation === "read_range") this.sent.inc(labels, 0);
+      this.duration.zero({ section: this.section, operation });
+      this.operationSeries(operation);
     }
   }
 
   /** Gauges of the MaxConcurrentInputSize budget (encryption on only). */
   watchMemoryBudget(budget: MemoryBudget): void {
+    this.watchMemoryBudgets([budget]);
+  }
+
+  /** The same over several budgets (one per encrypting backend, docs/backends.md): their sums. */
+  watchMemoryBudgets(budgets: readonly MemoryBudget[]): void {
     const registers = [this.registry];
+    const sum = (of: (budget: MemoryBudget) => number): number => budgets.reduce((n, b) => n + of(b), 0);
     new Gauge({
       name: `${PREFIX}memory_budget_capacity_bytes`,
-      help: "StorageEncryption.MaxConcurrentInputSize, in bytes",
+      help: "StorageEncryption.MaxConcurrentInputSize, in bytes (summed over the backends that encrypt)",
       registers,
-    }).set(budget.capacityBytes);
+    }).set(sum((budget) => budget.capacityBytes));
     new Gauge({
       name: `${PREFIX}memory_budget_in_use_bytes`,
       help: "Bytes of the memory budget held by encryptions and decryptions in progress",
       registers,
       collect() {
-        this.set(budget.capacityBytes - budget.availableBytes);
+        this.set(sum((budget) => budget.capacityBytes - budget.availableBytes));
       },
     });
     new Gauge({
@@ -172,9 +236,17 @@ export class DaemonMetrics implements DispatchObserver {
       help: "Requests waiting for memory budget",
       registers,
       collect() {
-        this.set(budget.waiting);
+        this.set(sum((budget) => budget.waiting));
       },
     });
+  }
+
+  /**
+   * A read without a known location looked at `tier` (docs/backends.md, "Read order"): "found" it there, or
+   * "missed" and went on to the next. Misses are the price of probing: what custom data saves.
+   */
+  readProbed(tier: string, outcome: ProbeOutcome): void {
+    this.readProbes.inc({ tier, outcome });
   }
 
   /** The read cache's counters and size (LocalDisk.ReadCacheSize), read from it at each scrape. */
@@ -262,17 +334,23 @@ export class DaemonMetrics implements DispatchObserver {
 
   /** `store`, its requests counted and timed under its tier and driver. */
   observeStore(store: ObjectStore, tier: string): ObjectStore {
+    // The series of each method and outcome, looked up without building a key at each request.
+    const bySeries = new Map<StoreMethod, Map<StoreOutcome, StoreSeries>>();
     return observeStore(store, (method: StoreMethod, outcome: StoreOutcome, seconds: number) => {
-      const key = `${tier}\0${store.driver}\0${method}\0${outcome}`;
-      let series = this.storeSeries.get(key);
+      let byOutcome = bySeries.get(method);
+      if (byOutcome === undefined) {
+        byOutcome = new Map();
+        bySeries.set(method, byOutcome);
+      }
+      let series = byOutcome.get(outcome);
       if (series === undefined) {
         series = {
-          requests: this.storeRequests.labels({ tier, driver: store.driver, method, outcome }),
-          duration: this.storeDuration.labels({ tier, driver: store.driver, method }),
+          requests: this.count(this.storeRequests, { tier, driver: store.driver, method, outcome }, true),
+          duration: this.defer(this.storeDuration.labels({ tier, driver: store.driver, method })),
         };
-        this.storeSeries.set(key, series);
+        byOutcome.set(outcome, series);
       }
-      series.requests.inc();
+      series.requests.value++;
       series.duration.observe(seconds);
     });
   }
@@ -288,22 +366,44 @@ export class DaemonMetrics implements DispatchObserver {
   requestAnswered(event: RequestEvent): void {
     const operation = OPERATION_NAMES[event.op as keyof typeof OPERATION_NAMES] as string | undefined;
     if (operation === undefined) return; // REST requests are not storage requests
-    const labels = { section: this.section, operation };
+    const series = this.operationSeries(operation);
+    series.requests.value++;
+    series.duration.observe(event.seconds);
+    series.received.value += event.bytesIn;
+    series.sent.value += event.bytesOut;
+    if (event.error !== undefined) {
+      this.errors.inc({ section: this.section, operation, code: errorLabel(event.error) });
+    }
+  }
+
+  /** The series of an operation, created on first use (all of them in the constructor). */
+  private operationSeries(operation: string): OperationSeries {
     let series = this.series.get(operation);
     if (series === undefined) {
+      const labels = { section: this.section, operation };
       series = {
-        requests: this.requests.labels(labels),
-        duration: this.duration.labels(labels),
-        received: this.received.labels(labels),
-        sent: this.sent.labels(labels),
+        requests: this.count(this.requests, labels, true),
+        duration: this.defer(this.duration.labels(labels)),
+        received: this.count(this.received, labels, operation === "create"),
+        sent: this.count(this.sent, labels, operation === "read" || operation === "read_range"),
       };
       this.series.set(operation, series);
     }
-    series.requests.inc();
-    series.duration.observe(event.seconds);
-    if (event.bytesIn > 0) series.received.inc(event.bytesIn);
-    if (event.bytesOut > 0) series.sent.inc(event.bytesOut);
-    if (event.error !== undefined) this.errors.inc({ ...labels, code: errorLabel(event.error) });
+    return series;
+  }
+
+  private count(counter: Counter<string>, labels: Record<string, string>, shown: boolean): CountedSeries {
+    const series = new CountedSeries(labels, shown);
+    const list = this.counted.get(counter) ?? [];
+    list.push(series);
+    this.counted.set(counter, list);
+    return series;
+  }
+
+  private defer(series: Histogram.Internal<string>): DeferredObservations {
+    const deferred = new DeferredObservations(series);
+    this.deferred.push(deferred);
+    return deferred;
   }
 
   /** The text Prometheus scrapes. */

@@ -1,10 +1,11 @@
 // POST /move-storage (spec §4.3), in hybrid mode: moves the attachments of the resources named to one of the
-// two storages, as a job in Orthanc's job list ("MoveStorage"). The request and the answers are the official
+// two storages; with several named backends (docs/backends.md), to the backend named; as a job in Orthanc's job list ("MoveStorage"). The request and the answers are the official
 // ones; each attachment is verified on the target before its source is deleted (move-attachment.ts), and the
 // attachments of patients, studies and series move too. The job's steps come back as JOB_STEP requests.
 
 import type { StorageArea } from "../area/storage-area.js";
 import type { Logger } from "../log.js";
+import type { AttachmentRecords } from "../ops/move-attachment.js";
 import {
   MOVE_STORAGE_JOB_TYPE,
   MoveRequestError,
@@ -32,6 +33,8 @@ const STEP_SLICE_MS = 1000;
 export interface MoveStorageOptions {
   area: StorageArea;
   logger: Logger;
+  /** Orthanc >= 1.12.8: moves find attachments by their records and point them at the copies. */
+  customData?: boolean;
 }
 
 export function moveStorageRoute({ area, logger }: MoveStorageOptions): RestRoute {
@@ -39,11 +42,15 @@ export function moveStorageRoute({ area, logger }: MoveStorageOptions): RestRout
     pattern: "/move-storage",
     methods: {
       POST: async (request, callbacks) => {
-        if (area.tiers.length !== 2) {
-          return text(404, "/move-storage needs hybrid mode: HybridMode is Disabled in this configuration");
+        if (area.tiers.length < 2) {
+          return text(
+            404,
+            "/move-storage needs hybrid mode or several backends: HybridMode is Disabled and " +
+              "OrthancCloudStorage.Backends is not set in this configuration",
+          );
         }
         try {
-          const move = parseMoveStorageRequest(request.body.toString("utf8"));
+          const move = parseMoveStorageRequest(request.body.toString("utf8"), area.names);
           const resolved = await resolveResources(new BridgedOrthanc(callbacks), move.resources);
           const state = initialMoveState(move, resolved);
           const id = await callbacks.submitJob({
@@ -68,12 +75,13 @@ export function moveStorageRoute({ area, logger }: MoveStorageOptions): RestRout
 }
 
 /** Runs one step of a MoveStorage job from the state the bridge kept (from the start once Orthanc reset it). */
-export function moveStorageJobStep({ area, logger }: MoveStorageOptions) {
+export function moveStorageJobStep({ area, logger, customData }: MoveStorageOptions) {
   return async (stateText: string, callbacks: OrthancCallbacks): Promise<JobStepAnswer> => {
     const { state: kept, startOver } = startingOver(stateText);
     const state = startOver ? startOverMoveState(parseMoveState(kept)) : parseMoveState(kept);
     const { state: next, done } = await runMoveStep(area, new BridgedOrthanc(callbacks), state, {
       sliceMs: STEP_SLICE_MS,
+      ...(customData === true ? { records: recordsThrough(callbacks) } : {}),
     });
     const total = next.Resources.length;
     if (done) {
@@ -94,6 +102,14 @@ export function moveStorageJobStep({ area, logger }: MoveStorageOptions) {
       content: JSON.stringify(moveContent(next)),
       state: JSON.stringify(next),
     };
+  };
+}
+
+/** The attachments' records, read and set inside Orthanc by the bridge. */
+function recordsThrough(callbacks: OrthancCallbacks): AttachmentRecords {
+  return {
+    get: (uuid) => callbacks.attachmentRecord(uuid),
+    set: (uuid, record) => callbacks.setAttachmentRecord(uuid, record),
   };
 }
 

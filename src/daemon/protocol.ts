@@ -4,12 +4,12 @@
 //
 // One request in flight per connection. Each Orthanc thread owns one connection.
 //
-// Request: an 80-byte header, then `size` payload bytes for CREATE, REST and JOB_STEP only.
+// Request: an 80-byte header, then `size` payload bytes for CREATE, REST, JOB_STEP and JOB_RESTORE only.
 //   offset size field
 //        0    4 magic        "OCS1" (0x3153434f as u32 LE): catches a desynchronised stream at once
 //        4    4 op           Op below
 //        8    4 contentType  Orthanc's OrthancPluginContentType (0..3 as the core passes them); REST: 0
-//       12    2 flags        RequestFlag bits below, and on a CREATE the CreateFlag bits (distinct ones); else 0
+//       12    2 flags        RequestFlag bits below, and on a CREATE the CreateFlag bits (distinct ones)
 //       14    2 record       READ_RANGE, READ_WHOLE, REMOVE: the length of the attachment's record (its custom
 //                            data, Orthanc >= 1.12.8, at most MAX_RECORD_SIZE), whose bytes follow the header
 //                            as the payload (0: none); else 0
@@ -44,11 +44,24 @@
 // until the connection closes). A bridge that cannot open it (no /proc, a hardened ptrace policy) sends the
 // same request again without the flag, and stops setting it.
 //
-// JOB_RESTORE (op 7): Orthanc found a job it had stored (at start-up) and asks whether it is one of ours.
-// Payload: string type (Orthanc's job type), then the serialized job up to the end (the bridge's
-// serialization: {"Format":"orthanc-cloud-storage/1","Content":…,"State":…}, as Orthanc stored it; older
-// bridges added "InitialState"). Answer: a success response whose `size` bytes are empty when the job is not
-// ours, else the strings content and state. So the bridge never reads JSON.
+// Jobs: the bridge keeps, for each job the daemon submitted (SUBMIT_JOB below) or Orthanc restored, the
+// daemon's last job answer as it came, and reads nothing in it but its fixed fields. A job answer is:
+//        0    4 status        JobStepStatus below (Orthanc's OrthancPluginJobStepStatus)
+//        4    4 progress      millionths (0..1000000)
+//        8      content       string: the job's public content (JSON)
+//               serialized    string: the job's serialization (serializeJob: {"Format":SERIALIZED_JOB_FORMAT,
+//                             "Content":…,"State":…}), which the bridge hands to Orthanc to store the job,
+//                             and sends back with each request about the job
+// A job request (JOB_STEP, JOB_RESTORE) has the payload: string type (Orthanc's job type), then the job's
+// serialization up to the end (at most MAX_REST_PAYLOAD bytes in all). The daemon keeps nothing between two
+// requests: a restarted daemon goes on with the next step.
+//   JOB_STEP (op 6): runs one step; the answer is a success response whose `size` bytes are the job answer
+//     after the step.
+//   JOB_RESTORE (op 7): Orthanc found a job it had stored (at start-up) and asks whether it is one of ours;
+//     the answer's `size` bytes are empty when it is not, else its job answer (older bridges' serializations
+//     come back too). With RequestFlag START_OVER, Orthanc reset the job (to resubmit it): the daemon, which
+//     knows how a job starts, answers a serialization whose state is wrapped as {"StartOver":<state>}
+//     (JOB_START_OVER_KEY), and starts the job over from there at its next step.
 //
 // A READ_WHOLE whose body fails after its header was sent cannot change its answer: the daemon closes
 // the connection and the bridge, short of bytes, reports a storage error.
@@ -81,17 +94,6 @@
 // When the daemon cannot be reached, the bridge itself answers 503, so a load balancer's probe fails.
 // A broken connection is retried on a new one for GET only (other methods may not be idempotent).
 //
-// JOB_STEP (op 6): one step of a job the daemon submitted to Orthanc's job engine (SUBMIT_JOB below). The
-// bridge holds each job's state, an opaque JSON text the daemon wrote, and sends it as the payload (at most
-// MAX_REST_PAYLOAD bytes); the daemon keeps nothing between steps, so a restarted daemon goes on with the
-// next step. When Orthanc resets a job (to resubmit it), the bridge wraps the state it holds as
-// {"StartOver":<state>} (JOB_START_OVER_KEY): the daemon, which knows how a job starts, starts it over from
-// there at the next step. Its answer is a success response whose `size` bytes are:
-//        0    4 status        JobStepStatus below (Orthanc's OrthancPluginJobStepStatus)
-//        4    4 progress      millionths (0..1000000)
-//        8      content       string: the job's new public content (JSON), or empty to keep it
-//                state         string: the job's new state, or empty to keep it
-//
 // Callbacks: while the bridge waits for the answer to a REST or JOB_STEP request, the daemon may first ask
 // it to call into Orthanc, as many times as it needs, on the same connection. A callback is a 16-byte
 // header, then `size` payload bytes (at most MAX_REST_PAYLOAD):
@@ -100,10 +102,12 @@
 //        8    8 size
 //   ORTHANC_REST: u32 method (HttpMethod), string uri (path and query), then the body up to the end; the
 //                 bridge calls Orthanc's built-in REST API (OrthancPluginRestApiGet/Post/Put/Delete)
-//   SUBMIT_JOB:   u32 priority (i32), string type, string content, string state; the bridge creates the
-//                 job (OrthancPluginCreateJob) and submits it
+//   SUBMIT_JOB:   u32 priority (i32), string type, then the job's first job answer (above) up to the end;
+//                 the bridge creates the job (OrthancPluginCreateJob) and submits it
 //   ATTACHMENT_RECORD: u32 0, string uuid; the bridge answers the attachment's custom data as is
-//                 (OrthancPluginGetAttachmentCustomData, Orthanc >= 1.12.8)
+//                 (OrthancPluginGetAttachmentCustomData, Orthanc >= 1.12.8). Or u32 1, string uuid, then the
+//                 new custom data up to the end: the bridge sets it (OrthancPluginSetAttachmentCustomData; a
+//                 move between backends), and answers no bytes
 //   ADOPT:        u32 n, n bytes of record, then a DICOM file up to the end (at most MAX_CREATE_SIZE bytes
 //                 in all, the one callback allowed more than MAX_REST_PAYLOAD): the bridge has Orthanc index
 //                 the file with the record as custom data, without storing it (OrthancPluginAdoptDicomInstance,
@@ -123,8 +127,11 @@
 // waits StartupTimeout for its handshake, and restarts it when it dies.
 //
 // Start-up handshake, on the daemon's stdout, one line each:
-//   "OCS READY range=<0|1> request-timeout=<s> connect-timeout=<s> stop-grace=<s> socket=<path>"   serving
-//        (encodeReadyLine): range=1 when READ_RANGE may be registered (the stored format allows it); the
+//   "OCS READY range=<0|1> custom-data=<0|1> type-status=<0|1> request-timeout=<s> connect-timeout=<s>
+//        stop-grace=<s> socket=<path>"   serving (encodeReadyLine): range=1 when READ_RANGE may be registered
+//        (the stored format allows it); custom-data=1 on Orthanc >= 1.12.8 (above); type-status=1 when the
+//        bridge gives a REST answer with a status other than 200 its Content-Type, 0 when Orthanc gives it its
+//        own (>= 1.12.2: orthanc-features.ts), so that the client gets one Content-Type header; the
 //        timeouts are OrthancCloudStorage's RequestTimeout and ConnectTimeout; stop-grace is how long the
 //        daemon may take to exit once its stdin closes (the write-behind spool's drain): the supervisor and
 //        the bridge wait that long, never less than their own grace; the path is the rest of the line
@@ -193,7 +200,12 @@ export const RequestOffset = {
   UUID: 32,
 } as const;
 /** Bits of a request's flags. */
-export const RequestFlag = { FILE_ANSWER: 1 } as const;
+export const RequestFlag = {
+  /** READ_WHOLE, READ_RANGE: the bridge takes a file answer. */
+  FILE_ANSWER: 1,
+  /** JOB_RESTORE: Orthanc reset the job; the daemon answers it started over. */
+  START_OVER: 16,
+} as const;
 
 /**
  * The flag bits of a CREATE, set by the bridge on Orthanc >= 1.12.8 (custom data); they share the flags field
@@ -223,9 +235,8 @@ export const RestRequestOffset = {
   BODY_SIZE: 16,
 } as const;
 export const RestAnswerOffset = { STATUS: 0, TEXT: 8 } as const;
-/** Where the fixed fields of a JOB_STEP answer start. */
-export const JobStepAnswerOffset = { STATUS: 0, PROGRESS: 4 } as const;
-export const JOB_STEP_ANSWER_FIXED_SIZE = 8;
+/** Where the fields of a job answer start: its texts, from CONTENT on. */
+export const JobAnswerOffset = { STATUS: 0, PROGRESS: 4, CONTENT: 8 } as const;
 /** Progress is sent in millionths. */
 export const PROGRESS_SCALE = 1_000_000;
 
@@ -236,9 +247,9 @@ export const Op = {
   REMOVE: 4,
   /** An HTTP request to one of REST_ROUTES (payload and answer above). */
   REST: 5,
-  /** One step of a job the daemon submitted (payload: the job's state). */
+  /** One step of a job (payload and answer above). */
   JOB_STEP: 6,
-  /** A job Orthanc stored, to be recognised and read back (payload and answer above). */
+  /** A job Orthanc stored, to be recognised and read back, or reset (payload and answer above). */
   JOB_RESTORE: 7,
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
@@ -261,6 +272,7 @@ export const Handshake = {
 const READY_FIELDS = [
   "range",
   "custom-data",
+  "type-status",
   "request-timeout",
   "connect-timeout",
   "stop-grace",
@@ -272,6 +284,8 @@ export interface ReadyLine {
   range: boolean;
   /** Register the storage area with custom data (Orthanc >= 1.12.8): records in both directions. */
   customData: boolean;
+  /** Set the Content-Type of REST answers with a status other than 200 (Orthanc < 1.12.2 sets none). */
+  typeStatusAnswers: boolean;
   requestTimeoutS: number;
   connectTimeoutS: number;
   /**
@@ -282,11 +296,12 @@ export interface ReadyLine {
   socketPath: string;
 }
 
-/** "OCS READY range=1 custom-data=0 request-timeout=1200 connect-timeout=5 stop-grace=5 socket=/tmp/…/bridge.sock" */
+/** "OCS READY range=1 custom-data=0 type-status=1 request-timeout=1200 connect-timeout=5 stop-grace=5 socket=/tmp/…/bridge.sock" */
 export function encodeReadyLine(ready: ReadyLine): string {
   const values = [
     ready.range ? 1 : 0,
     ready.customData ? 1 : 0,
+    ready.typeStatusAnswers ? 1 : 0,
     ready.requestTimeoutS,
     ready.connectTimeoutS,
     ready.stopGraceS,
@@ -301,7 +316,8 @@ export function decodeReadyLine(line: string): ReadyLine | undefined {
     `^${Handshake.READY} ${READY_FIELDS.map((field) => `${field}=(${field === "socket" ? ".+" : "\\d+"})`).join(" ")}$`,
   ).exec(line);
   if (match === null) return undefined;
-  const [range, customData, request, connect, stopGrace, socketPath] = match.slice(1) as [
+  const [range, customData, typeStatus, request, connect, stopGrace, socketPath] = match.slice(1) as [
+    string,
     string,
     string,
     string,
@@ -312,6 +328,7 @@ export function decodeReadyLine(line: string): ReadyLine | undefined {
   return {
     range: range === "1",
     customData: customData === "1",
+    typeStatusAnswers: typeStatus === "1",
     requestTimeoutS: Number(request),
     connectTimeoutS: Number(connect),
     stopGraceS: Number(stopGrace),
@@ -355,7 +372,16 @@ export const REST_ROUTES = [
   "/cloud-storage/adopt",
   // The official plugin's route (spec §4.3), at the same path so that scripts written for it keep working.
   "/move-storage",
+  "/cloud-storage/tier-rules",
 ] as const;
+
+/**
+ * The bridge's clock (native/rest.c): every TICK_INTERVAL_S seconds it sends a REST request of its own,
+ * POST to this path (never registered with Orthanc, so no HTTP client reaches it), served with callbacks
+ * like any REST request. The daemon decides what is due (tier rules' TierSchedule); the bridge only ticks.
+ */
+export const TIER_TICK_PATH = "/cloud-storage/tier-rules/tick";
+export const TICK_INTERVAL_S = 60;
 
 /** Largest REST payload, either way: REST answers are small JSON or text, never attachments. */
 export const MAX_REST_PAYLOAD = 16 * 1024 * 1024;
@@ -404,26 +430,37 @@ export function decodeRequestHeader(header: Uint8Array): Request {
     throw new ProtocolError(`bad magic 0x${magic.toString(16)}: the stream is out of step`);
   const op = view.getUint32(RequestOffset.OP, true);
   if (op < Op.CREATE || op > LAST_OP) throw new ProtocolError(`unknown operation ${op}`);
-  const size = view.getBigUint64(RequestOffset.SIZE, true);
-  const start = view.getBigUint64(RequestOffset.START, true);
-  if (size > BigInt(Number.MAX_SAFE_INTEGER) || start > BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw new ProtocolError(`size ${size} or start ${start} is out of range`);
+  // Each u64 as two u32s: no BigInt per request (this runs for every read; a CPU profile showed it).
+  const size = readSafeU64(view, RequestOffset.SIZE);
+  const start = readSafeU64(view, RequestOffset.START);
+  if (size === undefined || start === undefined) {
+    throw new ProtocolError(
+      `size ${view.getBigUint64(RequestOffset.SIZE, true)} or start ${view.getBigUint64(RequestOffset.START, true)} is out of range`,
+    );
   }
   // Only the padding is cut: a NUL inside the uuid stays in it, so "<uuid>\0../../x" is refused as a whole
   // (object-key.ts) instead of being read as its valid prefix.
-  const uuidBytes = header.subarray(RequestOffset.UUID, RequestOffset.UUID + UUID_FIELD_SIZE);
-  let end = UUID_FIELD_SIZE;
-  while (end > 0 && uuidBytes[end - 1] === 0) end--;
-  const uuid = Buffer.from(uuidBytes.subarray(0, end)).toString("latin1");
+  let end = RequestOffset.UUID + UUID_FIELD_SIZE;
+  while (end > RequestOffset.UUID && header[end - 1] === 0) end--;
+  const bytes = Buffer.isBuffer(header)
+    ? header
+    : Buffer.from(header.buffer, header.byteOffset, header.byteLength);
   return {
     op: op as OpCode,
     contentType: view.getUint32(RequestOffset.CONTENT_TYPE, true),
     flags: view.getUint16(RequestOffset.FLAGS, true),
     record: view.getUint16(RequestOffset.RECORD, true),
-    size: Number(size),
-    start: Number(start),
-    uuid,
+    size,
+    start,
+    uuid: bytes.toString("latin1", RequestOffset.UUID, end),
   };
+}
+
+/** The little-endian u64 at `offset`, or undefined when it is above Number.MAX_SAFE_INTEGER. */
+function readSafeU64(view: DataView, offset: number): number | undefined {
+  const high = view.getUint32(offset + 4, true);
+  if (high > 0x1fffff) return undefined; // 2^53 and above
+  return high * 0x1_0000_0000 + view.getUint32(offset, true);
 }
 
 /** Encode a request header (used by tests and tools that talk to the daemon like the bridge does). */
@@ -459,12 +496,13 @@ export function encodeResponseHeader(code: number, size: number): Buffer {
 
 /** A file answer: `size` bytes from `offset` of the daemon's open descriptor `fd` (process `pid`). */
 export function encodeFileAnswer(fd: number, size: number, offset: number, pid: number): Buffer {
-  const answer = Buffer.alloc(FILE_ANSWER_SIZE);
+  const answer = Buffer.allocUnsafe(FILE_ANSWER_SIZE); // every byte written below
   answer.writeUInt32LE(FILE_MAGIC, FileAnswerOffset.MAGIC);
   answer.writeInt32LE(fd, FileAnswerOffset.FD);
-  answer.writeBigUInt64LE(BigInt(size), FileAnswerOffset.SIZE);
-  answer.writeBigUInt64LE(BigInt(offset), FileAnswerOffset.OFFSET);
+  writeU64(answer, size, FileAnswerOffset.SIZE);
+  writeU64(answer, offset, FileAnswerOffset.OFFSET);
   answer.writeUInt32LE(pid, FileAnswerOffset.PID);
+  answer.writeUInt32LE(0, FileAnswerOffset.PID + 4);
   return answer;
 }
 
@@ -488,11 +526,19 @@ export function decodeFileAnswer(answer: Uint8Array): {
 
 /** The 16-byte headers of responses and callbacks: a magic, an i32 (code or kind), a u64 size. */
 function encodeShortHeader(magic: number, word: number, size: number): Buffer {
-  const header = Buffer.alloc(RESPONSE_HEADER_SIZE);
+  const header = Buffer.allocUnsafe(RESPONSE_HEADER_SIZE); // every byte written below
   header.writeUInt32LE(magic, ResponseOffset.MAGIC);
   header.writeInt32LE(word, ResponseOffset.CODE);
-  header.writeBigUInt64LE(BigInt(size), ResponseOffset.SIZE);
+  writeU64(header, size, ResponseOffset.SIZE);
   return header;
+}
+
+/** A safe non-negative integer as a little-endian u64, as two u32s (no BigInt per answer). */
+function writeU64(bytes: Buffer, value: number, offset: number): void {
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new ProtocolError(`${value} is not a size or an offset`);
+  bytes.writeUInt32LE(value % 0x1_0000_0000, offset);
+  bytes.writeUInt32LE(Math.floor(value / 0x1_0000_0000), offset + 4);
 }
 
 export function decodeResponseHeader(header: Uint8Array): { code: number; size: number } {
@@ -601,7 +647,7 @@ export function decodeRestAnswer(payload: Buffer): RestAnswer {
 export const JobStepStatus = { Success: 1, Failure: 2, Continue: 3 } as const;
 export type JobStepStatusCode = (typeof JobStepStatus)[keyof typeof JobStepStatus];
 
-/** The daemon's answer to a JOB_STEP request. */
+/** What a job step decides: the daemon's job runners answer it (server.ts makes the job answer). */
 export interface JobStepAnswer {
   status: JobStepStatusCode;
   /** 0..1 */
@@ -612,34 +658,45 @@ export interface JobStepAnswer {
   state: string;
 }
 
-export function encodeJobStepAnswer(answer: JobStepAnswer): Buffer {
-  const fixed = Buffer.alloc(JOB_STEP_ANSWER_FIXED_SIZE);
-  fixed.writeUInt32LE(answer.status, JobStepAnswerOffset.STATUS);
-  const progress = Math.round(Math.min(1, Math.max(0, answer.progress)) * PROGRESS_SCALE);
-  fixed.writeUInt32LE(progress, JobStepAnswerOffset.PROGRESS);
-  const size = fixed.length + 8 + Buffer.byteLength(answer.content) + Buffer.byteLength(answer.state);
-  if (size > MAX_REST_PAYLOAD) {
-    throw new ProtocolError(`a job step answer of ${size} bytes is larger than ${MAX_REST_PAYLOAD} bytes`);
-  }
-  return Buffer.concat([fixed, encodeString(answer.content), encodeString(answer.state)]);
+/** A job answer (above), as the bridge keeps it. */
+export interface JobAnswer {
+  status: JobStepStatusCode;
+  /** 0..1 */
+  progress: number;
+  /** The job's public content (JSON). */
+  content: string;
+  /** The job's serialization (serializeJob). */
+  serialized: string;
 }
 
-/** Decode a JOB_STEP answer, as the bridge does (used by tests). */
-export function decodeJobStepAnswer(payload: Buffer): JobStepAnswer {
-  const cursor = new Cursor(payload, "job step answer");
+export function encodeJobAnswer(answer: JobAnswer): Buffer {
+  const fixed = Buffer.alloc(JobAnswerOffset.CONTENT);
+  fixed.writeUInt32LE(answer.status, JobAnswerOffset.STATUS);
+  const progress = Math.round(Math.min(1, Math.max(0, answer.progress)) * PROGRESS_SCALE);
+  fixed.writeUInt32LE(progress, JobAnswerOffset.PROGRESS);
+  const size = fixed.length + 2 + Buffer.byteLength(answer.content) + Buffer.byteLength(answer.serialized);
+  if (size > MAX_REST_PAYLOAD) {
+    throw new ProtocolError(`a job answer of ${size} bytes is larger than ${MAX_REST_PAYLOAD} bytes`);
+  }
+  return Buffer.concat([fixed, encodeString(answer.content), encodeString(answer.serialized)]);
+}
+
+/** Decode a job answer, as the bridge reads it (used by tests). */
+export function decodeJobAnswer(payload: Buffer): JobAnswer {
+  const cursor = new Cursor(payload, "job answer");
   const status = cursor.u32("status") as JobStepStatusCode;
   const progress = cursor.u32("progress") / PROGRESS_SCALE;
   const content = cursor.string("content");
-  const state = cursor.string("state");
+  const serialized = cursor.string("serialized");
   cursor.end();
-  return { status, progress, content, state };
+  return { status, progress, content, serialized };
 }
 
 /** What the daemon asks the bridge to do inside Orthanc (callbacks, above). */
 export const CallbackKind = {
   ORTHANC_REST: 1,
   SUBMIT_JOB: 2,
-  /** Orthanc >= 1.12.8: the custom data (record) Orthanc keeps with an attachment. */
+  /** Orthanc >= 1.12.8: the custom data (record) Orthanc keeps with an attachment: read, or set. */
   ATTACHMENT_RECORD: 3,
   /** Orthanc >= 1.12.8: index a DICOM file already in a backend (OrthancPluginAdoptDicomInstance). */
   ADOPT: 4,
@@ -652,44 +709,34 @@ export const SERIALIZED_JOB_FORMAT = "orthanc-cloud-storage/1";
 /** The key under which the bridge wraps the state of a job Orthanc reset: {"StartOver":<state>}. */
 export const JOB_START_OVER_KEY = "StartOver";
 
-/** A job Orthanc stored, as the bridge forwards it (op JOB_RESTORE). */
-export interface JobRestoreRequest {
+/** A job as the bridge sends it (JOB_STEP, JOB_RESTORE). */
+export interface JobRequest {
   /** Orthanc's job type ("MoveStorage"). */
   type: string;
-  /** The serialization Orthanc stored (JSON). */
+  /** Its serialization, as the daemon last answered it or as Orthanc stored it (JSON). */
   serialized: string;
 }
 
-/** A job read back: what the bridge needs to create it again. */
+/** A job read back from its serialization. */
 export interface RestoredJob {
   content: string;
   state: string;
 }
 
-export function decodeJobRestoreRequest(payload: Buffer): JobRestoreRequest {
-  const cursor = new Cursor(payload, "job restore request");
+/** The serialization of a job of ours: content and state are JSON texts, written in as they are. */
+export function serializeJob({ content, state }: RestoredJob): string {
+  return `{"Format":"${SERIALIZED_JOB_FORMAT}","Content":${content},"State":${state}}`;
+}
+
+export function decodeJobRequest(payload: Buffer): JobRequest {
+  const cursor = new Cursor(payload, "job request");
   const type = cursor.string("type");
   return { type, serialized: cursor.rest().toString("utf8") };
 }
 
-/** Encode a JOB_RESTORE payload, as the bridge does (used by tests). */
-export function encodeJobRestoreRequest(request: JobRestoreRequest): Buffer {
+/** Encode a job request's payload, as the bridge does (used by tests). */
+export function encodeJobRequest(request: JobRequest): Buffer {
   return Buffer.concat([encodeString(request.type), Buffer.from(request.serialized, "utf8")]);
-}
-
-/** The answer to JOB_RESTORE: empty when the job is not ours. */
-export function encodeJobRestoreAnswer(job: RestoredJob | undefined): Buffer {
-  if (job === undefined) return Buffer.alloc(0);
-  return Buffer.concat([encodeString(job.content), encodeString(job.state)]);
-}
-
-/** Decode a JOB_RESTORE answer, as the bridge does (used by tests). */
-export function decodeJobRestoreAnswer(payload: Buffer): RestoredJob | undefined {
-  if (payload.length === 0) return undefined;
-  const cursor = new Cursor(payload, "job restore answer");
-  const job = { content: cursor.string("content"), state: cursor.string("state") };
-  cursor.end();
-  return job;
 }
 
 /** A call to Orthanc's own REST API, made by the bridge. */
@@ -700,7 +747,7 @@ export interface OrthancRestCall {
   body?: Buffer;
 }
 
-/** A job for Orthanc's job engine, whose steps the bridge forwards as JOB_STEP. */
+/** A job for Orthanc's job engine, whose steps the bridge forwards as JOB_STEP (its serialization: serializeJob). */
 export interface JobSubmission {
   type: string;
   priority: number;
@@ -736,14 +783,16 @@ export function encodeCallback(
   call:
     | { kind: "rest"; rest: OrthancRestCall }
     | { kind: "job"; job: JobSubmission }
-    | { kind: "record"; uuid: string }
+    | { kind: "record"; uuid: string; set?: Uint8Array }
     | { kind: "adopt"; adopt: AdoptCall },
 ): Buffer {
   let payload: Buffer;
   let kind: CallbackKindCode;
   let most = MAX_REST_PAYLOAD;
   if (call.kind === "record") {
-    payload = Buffer.concat([Buffer.alloc(4), encodeString(call.uuid)]);
+    const set = Buffer.alloc(4);
+    set.writeUInt32LE(call.set === undefined ? 0 : 1, 0);
+    payload = Buffer.concat([set, encodeString(call.uuid), call.set ?? Buffer.alloc(0)]);
     kind = CallbackKind.ATTACHMENT_RECORD;
   } else if (call.kind === "adopt") {
     const size = Buffer.alloc(4);
@@ -759,12 +808,14 @@ export function encodeCallback(
   } else {
     const priority = Buffer.alloc(4);
     priority.writeInt32LE(call.job.priority, 0);
-    payload = Buffer.concat([
-      priority,
-      encodeString(call.job.type),
-      encodeString(call.job.content),
-      encodeString(call.job.state),
-    ]);
+    const { type, content } = call.job;
+    const first = {
+      status: JobStepStatus.Continue,
+      progress: 0,
+      content,
+      serialized: serializeJob(call.job),
+    };
+    payload = Buffer.concat([priority, encodeString(type), encodeJobAnswer(first)]);
     kind = CallbackKind.SUBMIT_JOB;
   }
   if (payload.length > most) {

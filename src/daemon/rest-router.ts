@@ -4,7 +4,13 @@
 import { describeCause } from "../errors.js";
 import type { OrthancCallbacks } from "./bridge-callbacks.js";
 import type { Logger } from "../log.js";
-import { REST_ROUTES, type HttpMethodName, type RestAnswer, type RestRequest } from "./protocol.js";
+import {
+  REST_ROUTES,
+  TIER_TICK_PATH,
+  type HttpMethodName,
+  type RestAnswer,
+  type RestRequest,
+} from "./protocol.js";
 
 /** What a handler answers; the router fills in the rest of the RestAnswer. */
 export interface RestReply {
@@ -17,8 +23,11 @@ export interface RestReply {
 export type RestHandler = (request: RestRequest, orthanc: OrthancCallbacks) => Promise<RestReply>;
 
 export interface RestRoute {
-  /** One of REST_ROUTES, exactly as the bridge registers it: the bridge forwards no other path. */
-  pattern: (typeof REST_ROUTES)[number];
+  /**
+   * One of REST_ROUTES, exactly as the bridge registers it: the bridge forwards no other path from Orthanc;
+   * or TIER_TICK_PATH, which only the bridge's clock sends.
+   */
+  pattern: (typeof REST_ROUTES)[number] | typeof TIER_TICK_PATH;
   methods: Partial<Record<HttpMethodName, RestHandler>>;
 }
 
@@ -32,7 +41,7 @@ export class RestRouter {
     private readonly logger: Logger,
   ) {
     for (const { pattern } of routes) {
-      if (!(REST_ROUTES as readonly string[]).includes(pattern)) {
+      if (!(REST_ROUTES as readonly string[]).includes(pattern) && pattern !== TIER_TICK_PATH) {
         // A programming error, caught by the daemon's tests: no administrator can cause it.
         throw new Error(`REST route ${pattern} is not in REST_ROUTES: the bridge would never forward it`);
       }

@@ -2,7 +2,8 @@
 // merged configuration on stdin (up to a NUL byte), validates it, opens the storage, answers the start-up handshake on stdout,
 // then serves the bridge on a private Unix socket until stdin closes (Orthanc is gone) or SIGTERM:
 // Orthanc's storage calls, the REST routes /cloud-storage/health, /cloud-storage/metrics,
-// /cloud-storage/locate/{uuid}, /move-storage and /cloud-storage/adopt, and the steps of their jobs.
+// /cloud-storage/locate/{uuid}, /move-storage, /cloud-storage/tier-rules (and the bridge's clock ticks) and
+// /cloud-storage/adopt, and the steps of their jobs.
 
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -13,7 +14,7 @@ import { openStorageArea } from "../area/open-storage-area.js";
 import type { StorageArea } from "../area/storage-area.js";
 import { parseOrthancConfigText } from "../config/read-config.js";
 import { resolveConfig } from "../config/parse-config.js";
-import { servesRangeReads } from "../area/range-reads.js";
+import { configServesRangeReads } from "../area/range-reads.js";
 import { EncryptedCodec } from "../crypto/encrypted-codec.js";
 import { describeCause } from "../errors.js";
 import { stderrLogger as logger } from "../log.js";
@@ -23,10 +24,11 @@ import { locateRoute } from "./locate-route.js";
 import { adoptJobStep, adoptRoute } from "./adopt-route.js";
 import { startingOver } from "./job-restore.js";
 import { isAdoptState } from "../ops/adopt.js";
-import { hasCustomData } from "../area/orthanc-features.js";
+import { hasCustomData, typesStatusAnswers } from "../area/orthanc-features.js";
 import { BRIDGE_SECTION } from "../config/bridge-options.js";
 import { DaemonMetrics } from "./metrics.js";
 import { moveStorageJobStep, moveStorageRoute } from "./move-storage-route.js";
+import { tierRulesRoutes } from "./tier-rules-route.js";
 import { BridgeFlag, Handshake, encodeReadyLine } from "./protocol.js";
 import { readUntilNul } from "./read-until-nul.js";
 import { RestRouter } from "./rest-router.js";
@@ -95,13 +97,18 @@ async function start(): Promise<void> {
   let readCache: ReadCache | undefined;
   const area = await openStorageArea(config, logger, {
     wrapStore: (store, tier) => metrics.observeStore(store, tier),
+    onProbe: (tier, outcome) => metrics.readProbed(tier, outcome),
     localDisk: true,
     readCacheOpened: (cache) => {
       readCache = cache;
       metrics.watchReadCache(cache);
     },
   });
-  if (area.codec instanceof EncryptedCodec) metrics.watchMemoryBudget(area.codec.budget);
+  // One budget per backend that encrypts (docs/backends.md); a single section has one.
+  const budgets = new Set(
+    area.tiers.flatMap(({ codec }) => (codec instanceof EncryptedCodec ? [codec.budget] : [])),
+  );
+  if (budgets.size > 0) metrics.watchMemoryBudgets([...budgets]);
   const spool = spoolOf(area);
   const localDisk = config.bridge.localDisk;
   if (spool !== undefined && localDisk !== undefined) metrics.watchSpool(spool, localDisk.maxPendingBytes);
@@ -128,6 +135,7 @@ async function start(): Promise<void> {
       metrics.route(),
       locateRoute(area, { customData }),
       moveStorageRoute({ area, logger }),
+      ...tierRulesRoutes({ tiering: config.tiering, logger }),
       adoptRoute({ area, logger, customData }),
     ],
     logger,
@@ -136,7 +144,7 @@ async function start(): Promise<void> {
   const socketPath = join(socketDir, "bridge.sock");
   const server = await listenForBridge(socketPath, area, logger, {
     router,
-    jobStep: jobSteps(moveStorageJobStep({ area, logger }), adoptJobStep({ area, logger })),
+    jobStep: jobSteps(moveStorageJobStep({ area, logger, customData }), adoptJobStep({ area, logger })),
     observer: metrics,
   });
   // Handlers first: a stop request may follow the handshake at once.
@@ -152,8 +160,9 @@ async function start(): Promise<void> {
   // (plaintext, or v2 as the write format: range-reads.ts).
   handshake(
     encodeReadyLine({
-      range: servesRangeReads(config.common.encryption),
+      range: configServesRangeReads(config),
       customData,
+      typeStatusAnswers: orthancVersion === undefined || !typesStatusAnswers(orthancVersion),
       requestTimeoutS: config.bridge.requestTimeoutS,
       connectTimeoutS: config.bridge.connectTimeoutS,
       // The drain, and a margin for the exit itself.

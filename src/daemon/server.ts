@@ -1,6 +1,6 @@
 // The daemon's Unix-socket server: one request at a time per connection (one connection per Orthanc
 // thread), each answered from the StorageArea with an Orthanc error code, for REST by the router, and for
-// JOB_STEP by the job runner (protocol.ts); the last two may call back into Orthanc on the same connection
+// JOB_STEP by the job runner and JOB_RESTORE from the job's serialization (protocol.ts, job-restore.ts); the last two may call back into Orthanc on the same connection
 // (bridge-callbacks.ts). An observer (metrics.ts) sees every storage request answered.
 
 import { chmod } from "node:fs/promises";
@@ -18,10 +18,8 @@ import {
   CreateFlag,
   Op,
   OrthancCode,
-  decodeJobRestoreRequest,
+  decodeJobRequest,
   decodeRestRequest,
-  encodeJobRestoreAnswer,
-  encodeJobStepAnswer,
   encodeFileAnswer,
   encodeResponseHeader,
   encodeRestAnswer,
@@ -29,7 +27,7 @@ import {
   type JobStepAnswer,
   type OpCode,
 } from "./protocol.js";
-import { restoreJob } from "./job-restore.js";
+import { jobRestoreAnswer, jobStepAnswer } from "./job-restore.js";
 import { RestRouter } from "./rest-router.js";
 
 const OP_NAMES: Readonly<Record<number, string>> = {
@@ -185,17 +183,21 @@ function serveConnection(socket: Socket, services: Services): void {
     reader.abort(error);
   });
   socket.on("data", (chunk: Buffer) => {
-    lent.release(); // the bridge is done with the file of the last answer
+    lent.retire(); // the bridge is done with the file of the last answer: closed once this one is answered
     try {
       if (callbacks.awaiting) {
         callbacks.push(chunk); // the answer to a callback a REST handler or a job step is waiting for
         return;
       }
-      queue.push(...reader.push(chunk));
+      for (const frame of reader.push(chunk)) {
+        if (busy || queue.length > 0 || !answerFileNow(socket, services, frame, lent)) queue.push(frame);
+      }
     } catch (error) {
       services.logger.error(`bridge connection: ${describeCause(error)}; closing it`);
       socket.destroy();
       return;
+    } finally {
+      lent.closeRetired();
     }
     if (!busy && queue.length > 0 && !services.closing) {
       const answering = drain();
@@ -222,8 +224,9 @@ async function answer(
     return;
   }
   if (frame.request.op === Op.JOB_RESTORE) {
+    const startOver = ((frame.request.flags ?? 0) & RequestFlag.START_OVER) !== 0;
     await answerPayload(socket, services.logger, "job restore", () =>
-      Promise.resolve(encodeJobRestoreAnswer(restoreJob(decodeJobRestoreRequest(frame.payload)))),
+      Promise.resolve(jobRestoreAnswer(decodeJobRequest(frame.payload), startOver)),
     );
     return;
   }
@@ -259,6 +262,38 @@ async function answer(
     event.seconds = (performance.now() - started) / 1000;
     services.observer?.requestAnswered(event);
   }
+}
+
+/**
+ * The direct path of a read (src/area/direct-file-read.ts): a read the bridge lets answer with a file, of a
+ * plaintext object the area opens at once, is answered here, in the tick its request arrived: no promise, no
+ * stream. False when the area steps aside, or for any other request: it then takes the general way (answer).
+ */
+function answerFileNow(socket: Socket, services: Services, frame: Frame, lent: LentFile): boolean {
+  const { request, payload } = frame;
+  const { op } = request;
+  if (
+    (op !== Op.READ_WHOLE && op !== Op.READ_RANGE) ||
+    ((request.flags ?? 0) & RequestFlag.FILE_ANSWER) === 0
+  ) {
+    return false;
+  }
+  if (socket.destroyed) return false;
+  const started = performance.now();
+  const range =
+    op === Op.READ_RANGE ? { start: request.start, end: request.start + request.size } : undefined;
+  const file = services.area.openFileNow(request.uuid, request.contentType, range, payload);
+  if (file === undefined) return false;
+  lent.lendDescriptor(file.fd);
+  // A failed write fails the socket, whose error handler closes it, and its close the file lent.
+  socket.write(encodeFileAnswer(file.fd, file.size, file.start, process.pid));
+  services.observer?.requestAnswered({
+    op,
+    seconds: (performance.now() - started) / 1000,
+    bytesIn: payload.length,
+    bytesOut: file.size,
+  });
+  return true;
 }
 
 /** A CREATE's CreateFlag bits, as the area takes them. */
@@ -348,7 +383,7 @@ async function answerJobStep(
     if (jobStep === undefined) {
       throw new StorageError("BRIDGE_FAILED", { operation: "job step" }, "this daemon runs no jobs");
     }
-    return encodeJobStepAnswer(await jobStep(payload.toString("utf8"), callbacks));
+    return jobStepAnswer(decodeJobRequest(payload), (state) => jobStep(state, callbacks));
   });
 }
 

@@ -34,6 +34,16 @@ const EXTENSIONS: Readonly<Record<number, string>> = {
 const UNKNOWN_EXTENSION = ".unk";
 const ENCRYPTED_SUFFIX = ".enc";
 
+/** Whether assertAttachment accepts (uuid, content type), without building its error. */
+export function isAttachment(uuid: string, contentType: number): boolean {
+  return (
+    UUID_PATTERN.test(uuid) &&
+    Number.isInteger(contentType) &&
+    contentType >= 0 &&
+    contentType <= MAX_CONTENT_TYPE
+  );
+}
+
 export function assertAttachment(uuid: string, contentType: number): void {
   if (!UUID_PATTERN.test(uuid)) {
     throw new StorageError(
@@ -71,6 +81,22 @@ export function namedObjectKey(layout: KeyLayout, name: string, contentType: num
   if (layout.structure === "legacy") return joinKey(layout.rootPath, name);
   const extension = EXTENSIONS[contentType] ?? UNKNOWN_EXTENSION;
   return joinKey(layout.rootPath, name + extension + (layout.encrypted ? ENCRYPTED_SUFFIX : ""));
+}
+
+/**
+ * The inverse of `namedObjectKey`: the name `key` was made from, or undefined when it cannot have been (another
+ * root, another extension). A move between backends keeps an object's tag-based name this way.
+ */
+export function nameOfNamedKey(layout: KeyLayout, key: string, contentType: number): string | undefined {
+  const prefix = keyPrefix(layout.rootPath);
+  if (!key.startsWith(prefix)) return undefined;
+  const rest = key.slice(prefix.length);
+  const suffix =
+    layout.structure === "legacy"
+      ? ""
+      : (EXTENSIONS[contentType] ?? UNKNOWN_EXTENSION) + (layout.encrypted ? ENCRYPTED_SUFFIX : "");
+  if (!rest.endsWith(suffix) || rest.length === suffix.length) return undefined;
+  return rest.slice(0, rest.length - suffix.length);
 }
 
 /**

@@ -7,8 +7,10 @@ import { ContentType } from "../layout/object-key.js";
 import { describeObjectAt, type ObjectFormat } from "./stored-object.js";
 
 export interface Location {
-  /** "object-storage" or "file-system". */
+  /** The tier: "object-storage" or "file-system"; with `Backends`, the backend's name there. */
   tier: string;
+  /** The name records give that backend (StorageTier.backend): with `Backends`, the same as `tier`. */
+  backend: string;
   /** The store's location: a folder, "s3://bucket"... */
   location: string;
   key: string;
@@ -41,6 +43,7 @@ export async function locateByRecord(
   return [
     {
       tier: tier.name,
+      backend: tier.backend,
       location: tier.store.location,
       key: record.key,
       contentType: parsed?.contentType,
@@ -113,6 +116,7 @@ function locationOf(
   const parsed = tier.parseKey(key);
   return {
     tier: tier.name,
+    backend: tier.backend,
     location: tier.store.location,
     key,
     contentType: parsed?.contentType ?? (readable ? askedType : undefined),

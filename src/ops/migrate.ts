@@ -4,7 +4,7 @@
 // Resumable by construction: an object already there and verified is skipped, and writes are atomic.
 
 import type { StorageArea, StorageTier } from "../area/storage-area.js";
-import { describeCause, isStorageError, StorageError } from "../errors.js";
+import { describeCause, isStorageError } from "../errors.js";
 import { fileSystemKey, parseObjectKey, type KeyLayout } from "../layout/object-key.js";
 import type { ObjectStore } from "../stores/object-store.js";
 import type { IndexedAttachment } from "./index-walk.js";
@@ -95,15 +95,9 @@ export async function migrateFileSystem(
   options: MigrateOptions,
 ): Promise<MigrateSummary> {
   const { progress, report } = options;
-  // The object-storage side, whichever tier is primary (hybrid WriteToFileSystem makes the disk primary).
-  const target = area.tiers.find((tier) => tier.name === "object-storage");
-  if (target === undefined) {
-    throw new StorageError(
-      "CONFIG_INVALID",
-      { operation: "migrate", subject: "into the storage area" },
-      "it has no object-storage tier",
-    );
-  }
+  // The object-storage side, whichever tier is primary (hybrid WriteToFileSystem makes the disk primary);
+  // with several named backends (docs/backends.md), the write target.
+  const target = area.tiers.find((tier) => tier.name === "object-storage") ?? area.writeTarget;
   const summary: MigrateSummary = {
     attachments: 0,
     resources: 0,
@@ -124,7 +118,7 @@ export async function migrateFileSystem(
     detail,
     onAttachment: async (attachment) => {
       uuids.add(attachment.uuid);
-      const record = await migrateOne(area.codec, target, attachment, options, summary);
+      const record = await migrateOne(target.codec, target, attachment, options, summary);
       const problem = report.addTelling(
         record,
         (line) => progress.log(line),

@@ -5,8 +5,15 @@
 // daemon, and a job Orthanc stored before a restart goes on where it stopped.
 
 import { describeCause, StorageError } from "../errors.js";
-import type { StorageArea } from "../area/storage-area.js";
-import { STORAGE_NAMES, moveAttachment, tiersForMove, type StorageName } from "./move-attachment.js";
+import type { StorageArea, StorageTier } from "../area/storage-area.js";
+import type { ObjectStore } from "../stores/object-store.js";
+import {
+  STORAGE_NAMES,
+  findSource,
+  moveAttachment,
+  tiersForMove,
+  type AttachmentRecords,
+} from "./move-attachment.js";
 import type { OrthancIndex, ResourceLevel } from "./orthanc-api.js";
 
 export const MOVE_STORAGE_JOB_TYPE = "MoveStorage";
@@ -24,15 +31,27 @@ export class MoveRequestError extends Error {
 
 export interface MoveStorageRequest {
   resources: string[];
-  target: StorageName;
+  /** "file-system" or "object-storage" in hybrid mode; a backend's name with `Backends`. */
+  target: string;
   synchronous: boolean;
   priority: number;
   /** Ours: list what would move, move nothing. */
   dryRun: boolean;
+  /**
+   * Ours, for tier rules (docs/backends.md): instead of moving, set this storage class on the attachments
+   * found in `target`, in place.
+   */
+  storageClass?: string;
 }
 
-/** The body of a POST /move-storage, checked as the official route checks it (spec §4.3). */
-export function parseMoveStorageRequest(body: string): MoveStorageRequest {
+/**
+ * The body of a POST /move-storage, checked as the official route checks it (spec §4.3). `targets`: the
+ * names TargetStorage may take, the area's tiers ("file-system" and "object-storage" in hybrid mode).
+ */
+export function parseMoveStorageRequest(
+  body: string,
+  targets: readonly string[] = STORAGE_NAMES,
+): MoveStorageRequest {
   let value: unknown;
   try {
     value = JSON.parse(body);
@@ -52,9 +71,9 @@ export function parseMoveStorageRequest(body: string): MoveStorageRequest {
     );
   }
   const target = request["TargetStorage"];
-  if (!STORAGE_NAMES.includes(target as StorageName)) {
+  if (typeof target !== "string" || !targets.includes(target)) {
     throw new MoveRequestError(
-      `"TargetStorage" must be ${STORAGE_NAMES.map((name) => `"${name}"`).join(" or ")}, not ${JSON.stringify(target)}`,
+      `"TargetStorage" must be ${targets.map((name) => `"${name}"`).join(" or ")}, not ${JSON.stringify(target)}`,
       400,
     );
   }
@@ -70,7 +89,7 @@ export function parseMoveStorageRequest(body: string): MoveStorageRequest {
   if (!Number.isInteger(priority)) throw new MoveRequestError(`"Priority" must be an integer`, 400);
   return {
     resources: resources,
-    target: target as StorageName,
+    target,
     synchronous: synchronous ?? (asynchronous === undefined ? true : !asynchronous),
     priority: priority as number,
     dryRun: flag("DryRun") ?? false,
@@ -149,7 +168,11 @@ export interface MoveFailure {
 export interface MoveStorageState {
   Type: typeof MOVE_STORAGE_JOB_TYPE;
   Format: 1;
-  TargetStorage: StorageName;
+  TargetStorage: string;
+  /** Tier rules: set this storage class in TargetStorage instead of moving (MoveStorageRequest.storageClass). */
+  StorageClass?: string;
+  /** Which tier rule submitted the job, for its content. */
+  Rule?: string;
   DryRun: boolean;
   Content: Record<string, string[]>;
   Resources: Array<[ResourceLevel, string]>;
@@ -162,6 +185,8 @@ export interface MoveStorageState {
   Bytes: number;
   /** Resources deleted from Orthanc while the job ran. */
   Vanished: number;
+  /** StorageClass jobs: attachments found in another backend than TargetStorage, left alone. */
+  Elsewhere?: number;
   FailedCount: number;
   /** The first MAX_FAILURES_KEPT failures. */
   Failures: MoveFailure[];
@@ -177,14 +202,21 @@ const NOTHING_DONE = {
   WouldMove: 0,
   Bytes: 0,
   Vanished: 0,
+  Elsewhere: 0,
   FailedCount: 0,
 } as const;
 
-export function initialMoveState(request: MoveStorageRequest, resolved: ResolvedResources): MoveStorageState {
+export function initialMoveState(
+  request: MoveStorageRequest,
+  resolved: ResolvedResources,
+  rule?: string,
+): MoveStorageState {
   return {
     Type: MOVE_STORAGE_JOB_TYPE,
     Format: 1,
     TargetStorage: request.target,
+    ...(request.storageClass === undefined ? {} : { StorageClass: request.storageClass }),
+    ...(rule === undefined ? {} : { Rule: rule }),
     DryRun: request.dryRun,
     Content: resolved.content,
     Resources: resolved.resources,
@@ -202,7 +234,11 @@ export function startOverMoveState(state: MoveStorageState): MoveStorageState {
 export function moveContent(state: MoveStorageState): Record<string, unknown> {
   return {
     ...state.Content,
+    ...(state.Rule === undefined ? {} : { Rule: state.Rule }),
     TargetStorage: state.TargetStorage,
+    ...(state.StorageClass === undefined
+      ? {}
+      : { StorageClass: state.StorageClass, InOtherBackends: state.Elsewhere ?? 0 }),
     ...(state.DryRun ? { DryRun: true, WouldMove: state.WouldMove } : {}),
     Resources: state.Resources.length,
     ResourcesDone: state.Next,
@@ -218,6 +254,8 @@ export function moveContent(state: MoveStorageState): Record<string, unknown> {
 export interface MoveStepOptions {
   /** A step returns once this much time went by (after one resource at least), so the job stays responsive. */
   sliceMs: number;
+  /** Orthanc >= 1.12.8: the attachments' records, which say where each is and follow it when it moves. */
+  records?: AttachmentRecords;
 }
 
 /**
@@ -230,12 +268,14 @@ export async function runMoveStep(
   state: MoveStorageState,
   options: MoveStepOptions,
 ): Promise<{ state: MoveStorageState; done: boolean }> {
-  tiersForMove(area, state.TargetStorage); // hybrid mode, or the step fails saying so
+  // Hybrid mode or Backends and a known target (a move), or a backend with storage classes, or the step fails.
+  if (state.StorageClass === undefined) tiersForMove(area, state.TargetStorage);
+  else classedStore(area, state.TargetStorage);
   const next = { ...state, Failures: [...state.Failures] };
   const started = Date.now();
   while (next.Next < next.Resources.length) {
     const [level, id] = next.Resources[next.Next] as [ResourceLevel, string];
-    await moveResource(area, orthanc, level, id, next);
+    await moveResource(area, orthanc, level, id, next, options.records);
     next.Next++;
     if (Date.now() - started >= options.sliceMs) break;
   }
@@ -248,6 +288,7 @@ async function moveResource(
   level: ResourceLevel,
   id: string,
   state: MoveStorageState,
+  records: AttachmentRecords | undefined,
 ): Promise<void> {
   const attachments = await orthanc.attachments(level, id);
   if (attachments === null) {
@@ -261,15 +302,14 @@ async function moveResource(
       continue;
     }
     try {
+      if (state.StorageClass !== undefined) {
+        await changeStorageClass(area, info.Uuid, info.ContentType, state, records);
+        continue;
+      }
       if (state.DryRun) {
-        const { source } = tiersForMove(area, state.TargetStorage);
-        const keys = source.keysOf(info.Uuid, info.ContentType);
-        for (const key of keys) {
-          if ((await source.store.head(key)) !== null) {
-            state.WouldMove++;
-            break;
-          }
-        }
+        const tiers = tiersForMove(area, state.TargetStorage);
+        const { held } = await findSource(area, info.Uuid, info.ContentType, tiers, records);
+        if (held !== undefined) state.WouldMove++;
         continue;
       }
       const result = await moveAttachment(
@@ -281,6 +321,7 @@ async function moveResource(
           storedMd5: info.CompressedMD5 === "" ? undefined : info.CompressedMD5,
         },
         state.TargetStorage,
+        records,
       );
       if (result.outcome === "moved") state.Moved++;
       else state.AlreadyThere++;
@@ -296,6 +337,66 @@ async function moveResource(
       }
     }
   }
+}
+
+/** The store of `backend` and its setStorageClass; CONFIG_INVALID when the backend has no storage classes. */
+function classedStore(
+  area: StorageArea,
+  backend: string,
+): { tier: StorageTier; set: NonNullable<ObjectStore["setStorageClass"]> } {
+  const tier = area.tier(backend);
+  const { store } = tier;
+  if (store.setStorageClass === undefined) {
+    throw new StorageError(
+      "CONFIG_INVALID",
+      { operation: "change storage class", subject: `backend ${backend}` },
+      `its ${store.driver} store has no storage classes`,
+    );
+  }
+  const set: NonNullable<ObjectStore["setStorageClass"]> = (key, storageClass) =>
+    (store.setStorageClass as NonNullable<ObjectStore["setStorageClass"]>).call(store, key, storageClass);
+  return { tier, set };
+}
+
+/**
+ * Tier rules: the attachment's storage class set in place, in TargetStorage only, then checked as the
+ * backend reads it back; an attachment held elsewhere is counted and left alone.
+ */
+async function changeStorageClass(
+  area: StorageArea,
+  uuid: string,
+  contentType: number,
+  state: MoveStorageState,
+  records: AttachmentRecords | undefined,
+): Promise<void> {
+  const wanted = state.StorageClass as string;
+  const { tier, set } = classedStore(area, state.TargetStorage);
+  // With a record, the object it names (in this backend, or elsewhere); else under its uuid names here.
+  const { found, held: byUuid } = await findSource(
+    area,
+    uuid,
+    contentType,
+    { sources: [tier], target: tier },
+    records,
+  );
+  const held = found?.tier === tier ? found : found === undefined ? byUuid : undefined;
+  if (held === undefined) {
+    state.Elsewhere = (state.Elsewhere ?? 0) + 1;
+    return;
+  }
+  if (state.DryRun) {
+    state.WouldMove++;
+    return;
+  }
+  const now = await set(held.key, wanted);
+  if (now !== wanted) {
+    throw new StorageError(
+      "INTEGRITY",
+      { operation: "change storage class", subject: `${tier.store.location}/${held.key}` },
+      `the backend reports class ${JSON.stringify(now)} after ${JSON.stringify(wanted)} was set`,
+    );
+  }
+  state.Moved++;
 }
 
 /** A state the bridge sent back, checked enough to run: anything else is a job this daemon does not know. */

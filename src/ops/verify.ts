@@ -167,7 +167,7 @@ async function checkAttachment(area: StorageArea, attachment: IndexedAttachment)
       looked.push(`${tier.name} ${key}`);
       let digest: PlaintextDigest | null;
       try {
-        digest = await digestPlaintext(tier, key, area.codec);
+        digest = await digestPlaintext(tier, key, tier.codec);
       } catch (error) {
         const unreadable = isStorageError(error) && UNREADABLE_CODES.has(error.code);
         records.push({

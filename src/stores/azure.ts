@@ -150,6 +150,27 @@ class AzureStore implements ObjectStore {
     return properties === null ? null : { key, size: properties.contentLength ?? 0 };
   }
 
+  // https://learn.microsoft.com/rest/api/storageservices/set-blob-tier: a block blob's access tier ("Hot",
+  // "Cool", "Cold", "Archive") changes in place; the properties then say which tier it has.
+  async setStorageClass(key: string, storageClass: string): Promise<string> {
+    const blob = this.container.getBlobClient(key);
+    const set = await this.call("change the access tier of", key, () =>
+      blob.setAccessTier(storageClass, { abortSignal: this.deadline() }),
+    );
+    const properties =
+      set === null
+        ? null
+        : await this.call("stat", key, () => blob.getProperties({ abortSignal: this.deadline() }));
+    if (properties === null) {
+      throw new StorageError(
+        "NOT_FOUND",
+        { operation: "change the access tier", subject: this.subject(key) },
+        "no such blob",
+      );
+    }
+    return properties.accessTier ?? storageClass;
+  }
+
   // https://learn.microsoft.com/rest/api/storageservices/delete-blob (a missing blob is a success here)
   async delete(key: string): Promise<void> {
     await this.call("delete", key, () =>

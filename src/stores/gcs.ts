@@ -158,6 +158,23 @@ class GcsStore implements ObjectStore {
     return answer === null ? null : { key, size: Number(answer[0].size ?? 0) };
   }
 
+  // https://cloud.google.com/storage/docs/json_api/v1/objects/rewrite: the storage class changes by rewriting
+  // the object onto itself with the new class; its metadata then says which class it has.
+  async setStorageClass(key: string, storageClass: string): Promise<string> {
+    const changed = await this.call("change the storage class of", key, () =>
+      this.file(key).setStorageClass(storageClass),
+    );
+    const answer = changed === null ? null : await this.call("stat", key, () => this.file(key).getMetadata());
+    if (answer === null) {
+      throw new StorageError(
+        "NOT_FOUND",
+        { operation: "change the storage class", subject: this.subject(key) },
+        "no such object",
+      );
+    }
+    return String(answer[0].storageClass ?? storageClass);
+  }
+
   // https://cloud.google.com/storage/docs/json_api/v1/objects/delete (a missing object is a success here)
   async delete(key: string): Promise<void> {
     await this.call("delete", key, () => this.file(key).delete());

@@ -2,7 +2,7 @@
 // consecutive system calls, instead of one trip through libuv's thread pool for each (writes: the same
 // in writeBytesAtomicallyNow, src/atomic-file.ts).
 //
-// Why (issue 15, measured in docs/performance.md#bridge): a 270 KB DICOM file comes from the page cache in
+// Why (issue 15, measured in docs/performance.md, "History" of issue 15): a 270 KB DICOM file comes from the page cache in
 // 20 to 50 µs, but each pool trip costs a wake-up of a pool thread and one of the event loop, and on 2 busy
 // cores those waits made a read through the plugin 2 to 4 times slower than Orthanc's own storage. A pool
 // of worker threads doing the same unit was measured too: one message each way cost more than the unit.

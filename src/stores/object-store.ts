@@ -41,6 +41,18 @@ export interface OpenFileBody {
   peek(count: number): Buffer;
 }
 
+/**
+ * An object's bytes in a local file, opened at once on the caller's thread (ObjectStore.openLocalFile). The
+ * caller owns the descriptor and closes it (closeSync) once done, also when it hands it on.
+ */
+export interface LocalFileObject {
+  fd: number;
+  /** Size of the whole stored object. */
+  size: number;
+  /** Where the bytes asked for start in the file. */
+  start: number;
+}
+
 export interface GetOptions {
   /** Prefer an open file (ObjectBody.file) to reading the bytes, when the driver is a local one. */
   file?: boolean;
@@ -70,6 +82,13 @@ export interface ObjectStore {
    * object (start > end, or end > size) is a BAD_RANGE StorageError; an empty range within it is fine.
    */
   get(key: string, range?: ByteRange, options?: GetOptions): Promise<ObjectBody | null>;
+  /**
+   * Drivers of local files only, for the daemon's direct path of a read (src/area/direct-file-read.ts): the
+   * object (or a range of it) as an open file, opened in one unit of work on this thread, with no stream and
+   * no promise. Undefined when this cannot be done at once (no such file, a range outside it, an error, an
+   * object held elsewhere): the caller then uses `get`, which says why. Never fails.
+   */
+  openLocalFile?(key: string, range?: ByteRange): LocalFileObject | undefined;
   /** Size of an object, or null when it does not exist. */
   head(key: string): Promise<ObjectInfo | null>;
   /** Delete an object. Deleting a missing object is not an error. */
@@ -78,4 +97,10 @@ export interface ObjectStore {
   list(prefix: string): AsyncIterable<ObjectInfo>;
   /** Release connections and handles. */
   close(): Promise<void>;
+  /**
+   * Change an object's storage class in place (S3 `StorageClass`, Azure access tier, GCS storage class:
+   * docs/backends.md, "Tier rules"), then read it back: resolves with the class the backend now reports.
+   * NOT_FOUND when the object does not exist. Absent on backends without storage classes (a folder).
+   */
+  setStorageClass?(key: string, storageClass: string): Promise<string>;
 }

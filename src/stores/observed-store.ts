@@ -3,9 +3,16 @@
 
 import type { Readable } from "node:stream";
 
-import type { ByteRange, GetOptions, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
+import type {
+  ByteRange,
+  GetOptions,
+  LocalFileObject,
+  ObjectBody,
+  ObjectInfo,
+  ObjectStore,
+} from "./object-store.js";
 
-export type StoreMethod = "put" | "get" | "head" | "delete" | "list";
+export type StoreMethod = "put" | "get" | "head" | "delete" | "list" | "set_storage_class";
 /** "not_found": a get or head that found no object, which is not a failure. */
 export type StoreOutcome = "ok" | "not_found" | "error";
 
@@ -27,7 +34,7 @@ export function observeStore(store: ObjectStore, observe: StoreObserver): Object
       throw error;
     }
   };
-  return {
+  const observed: ObjectStore = {
     driver: store.driver,
     location: store.location,
     put: (key: string, data: Uint8Array) => timed("put", () => store.put(key, data)),
@@ -40,6 +47,22 @@ export function observeStore(store: ObjectStore, observe: StoreObserver): Object
     list: (prefix: string) => observeList(store.list(prefix), observe),
     close: () => store.close(),
   };
+  if (store.setStorageClass !== undefined) {
+    observed.setStorageClass = (key: string, storageClass: string) =>
+      timed("set_storage_class", () =>
+        (store.setStorageClass as NonNullable<ObjectStore["setStorageClass"]>).call(store, key, storageClass),
+      );
+  }
+  if (store.openLocalFile !== undefined) {
+    // Only the files opened are counted: when it cannot, the caller's `get` that follows is.
+    observed.openLocalFile = (key: string, range?: ByteRange): LocalFileObject | undefined => {
+      const started = performance.now();
+      const file = store.openLocalFile?.(key, range);
+      if (file !== undefined) observe("get", "ok", elapsed(started));
+      return file;
+    };
+  }
+  return observed;
 }
 
 async function* observeList(

@@ -44,7 +44,7 @@ import {
   openToRead,
   readRange,
 } from "./local-file-io.js";
-import type { ByteRange, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
+import type { ByteRange, GetOptions, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
 import { SegmentedLru } from "./segmented-lru.js";
 
 export interface ReadCacheOptions {
@@ -255,7 +255,11 @@ export class ReadCache implements ObjectStore {
     }
   }
 
-  async get(key: string, range?: ByteRange): Promise<ObjectBody | null> {
+  /**
+   * A cached entry is served as bytes, once checked; `options` (a local file instead of bytes) go to the backend
+   * on the reads that pass through, not to a fetch that fills the cache, which reads the bytes itself.
+   */
+  async get(key: string, range?: ByteRange, options?: GetOptions): Promise<ObjectBody | null> {
     const cached = await this.#readCached(key, range);
     if (cached !== null) return cached;
     const claim = this.#claims.get(key);
@@ -266,9 +270,11 @@ export class ReadCache implements ObjectStore {
         const filled = await this.#readCached(key, range);
         if (filled !== null) return filled;
       }
-      return this.#countMiss(this.#backend.get(key));
+      return this.#countMiss(this.#backend.get(key, undefined, options));
     }
-    if (range !== undefined || claim !== undefined) return this.#countMiss(this.#backend.get(key, range));
+    if (range !== undefined || claim !== undefined) {
+      return this.#countMiss(this.#backend.get(key, range, options));
+    }
     return this.#countMiss(this.#fetchAndFill(key));
   }
 

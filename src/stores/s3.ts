@@ -8,6 +8,7 @@ import { Readable } from "node:stream";
 
 import {
   AbortMultipartUploadCommand,
+  CopyObjectCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
@@ -18,6 +19,7 @@ import {
   S3Client,
   UploadPartCommand,
   type CompletedPart,
+  type StorageClass,
   type GetObjectCommandOutput,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
@@ -38,6 +40,10 @@ const DRIVER_NAME = "s3";
 export const STREAM_PART_BYTES = 8 * 1024 * 1024;
 /** S3's limit on the parts of one multipart upload. */
 const MAX_PARTS = 10_000;
+
+function notFound(subject: string, operation: string): StorageError {
+  return new StorageError("NOT_FOUND", { operation, subject }, "no such object");
+}
 
 /** `client` lets a test add middleware to the SDK client (e.g. to count requests); by default one is made. */
 export function createS3Store(
@@ -184,6 +190,36 @@ class S3Store implements ObjectStore {
       this.client.send(new HeadObjectCommand({ Bucket: this.options.bucketName, Key: key })),
     );
     return response === null ? null : { key, size: response.ContentLength ?? 0 };
+  }
+
+  // https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html: S3 changes a storage class by
+  // copying the object onto itself (up to 5 GB in one request), metadata and tags kept. S3 refuses a copy
+  // onto itself that changes nothing, so a HEAD first (S3 leaves out the header for STANDARD), and one after
+  // the copy to read the class back.
+  async setStorageClass(key: string, storageClass: string): Promise<string> {
+    const { bucketName } = this.options;
+    const classOf = async (): Promise<string> => {
+      const head = await this.call("stat", key, () =>
+        this.client.send(new HeadObjectCommand({ Bucket: bucketName, Key: key })),
+      );
+      if (head === null) throw notFound(this.subject(key), "change the storage class");
+      return head.StorageClass ?? "STANDARD";
+    };
+    if ((await classOf()) === storageClass) return storageClass;
+    const source = `${bucketName}/${key.split("/").map(encodeURIComponent).join("/")}`;
+    await this.call("change the storage class of", key, () =>
+      this.client.send(
+        new CopyObjectCommand({
+          Bucket: bucketName,
+          Key: key,
+          CopySource: source,
+          StorageClass: storageClass as StorageClass,
+          MetadataDirective: "COPY",
+          TaggingDirective: "COPY",
+        }),
+      ),
+    );
+    return classOf();
   }
 
   // https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObject.html (a missing key is a success)

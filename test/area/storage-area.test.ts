@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { closeSync, readSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile, mkdir, readdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -263,6 +264,74 @@ describe("storage area without hybrid mode", () => {
     assert.equal(header.readUInt32LE(2), 2);
     const forgotten = await makeArea({ encrypted: true, masterKeyId: 2 }, before.root);
     await assert.rejects(forgotten.area.readWhole(UUID, 1), rejectsWith("UNKNOWN_KEY_ID"));
+  });
+});
+
+describe("the direct path of a read (openFileNow, file answers)", () => {
+  /** The bytes of a direct read, its descriptor closed. */
+  const bytesIn = (file: { fd: number; size: number; start: number } | undefined): Buffer => {
+    assert.ok(file, "opened");
+    const bytes = Buffer.alloc(file.size);
+    try {
+      assert.equal(readSync(file.fd, bytes, 0, file.size, file.start), file.size);
+    } finally {
+      closeSync(file.fd);
+    }
+    return bytes;
+  };
+
+  it("opens a plaintext object's file, whole or a range, and steps aside for anything else", async () => {
+    const { area } = await makeArea();
+    const dicom = Buffer.concat([Buffer.alloc(128), Buffer.from("DICM"), randomBytes(1000)]);
+    await area.create(UUID, 1, dicom);
+    assert.deepEqual(bytesIn(area.openFileNow(UUID, 1, undefined, undefined)), dicom);
+    assert.deepEqual(
+      bytesIn(area.openFileNow(UUID, 1, { start: 0, end: 10 }, undefined)),
+      dicom.subarray(0, 10),
+    );
+    assert.deepEqual(
+      bytesIn(area.openFileNow(UUID, 1, { start: 128, end: 132 }, new Uint8Array(0))),
+      Buffer.from("DICM"),
+    );
+    assert.equal(
+      area.openFileNow(UUID, 1, { start: 0, end: dicom.length + 1 }, undefined),
+      undefined,
+      "BAD_RANGE: from the general read",
+    );
+    assert.equal(
+      area.openFileNow(OTHER, 1, undefined, undefined),
+      undefined,
+      "NOT_FOUND: from the general read",
+    );
+    assert.equal(area.openFileNow("../../etc/passwd", 1, undefined, undefined), undefined);
+    assert.equal(area.openFileNow(UUID, -1, undefined, undefined), undefined);
+    const record = await area.create(OTHER, 1, dicom, { record: true });
+    assert.deepEqual(bytesIn(area.openFileNow(OTHER, 1, undefined, record)), dicom, "by the record's key");
+    assert.equal(area.openFileNow(OTHER, 1, undefined, Buffer.from("not a record")), undefined);
+  });
+
+  it("steps aside for an encrypted area, and for an A1 object where encryption is off (the general read refuses it)", async () => {
+    const written = await makeArea({ encrypted: true, structure: "legacy" });
+    const dicom = Buffer.concat([Buffer.alloc(128), Buffer.from("DICM"), randomBytes(1000)]);
+    await written.area.create(UUID, 1, dicom);
+    assert.equal(written.area.openFileNow(UUID, 1, undefined, undefined), undefined);
+    const plain = await makeArea({ encrypted: false, structure: "legacy" }, written.root);
+    assert.equal(plain.area.openFileNow(UUID, 1, undefined, undefined), undefined);
+    assert.equal(plain.area.openFileNow(UUID, 1, { start: 0, end: 656 }, undefined), undefined);
+    await assert.rejects(plain.area.readWhole(UUID, 1, { file: true }), rejectsWith("UNSUPPORTED_FORMAT"));
+  });
+
+  it("steps aside in hybrid mode when the primary lacks the object: the general read then answers with the secondary's file", async () => {
+    const fixture = await makeArea({ hybridMode: "WriteToObjectStorage" });
+    await place(join(fixture.files, "0a", "1b", UUID), Buffer.from("only on the file system"));
+    assert.equal(fixture.area.openFileNow(UUID, 1, undefined, undefined), undefined);
+    const read = await fixture.area.readWhole(UUID, 1, { file: true });
+    assert.ok(read.file, "a file answer all the same");
+    assert.equal(read.tier, "file-system");
+    const bytes = Buffer.alloc(read.size);
+    readSync(read.file.fd, bytes, 0, read.size, read.file.start);
+    read.body.destroy();
+    assert.equal(bytes.toString(), "only on the file system");
   });
 });
 

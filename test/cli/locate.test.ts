@@ -55,6 +55,7 @@ describe("locate", () => {
     assert.equal(answer.locations.length, 1);
     assert.deepEqual(answer.locations[0], {
       tier: "object-storage",
+      backend: "LocalObjectStorage",
       location: join(work, "objects"),
       key: `${note.Uuid}.unk.enc`,
       contentType: 0,

@@ -390,6 +390,43 @@ const ROWS: readonly DefaultRow[] = [
     actual: (c) => c.bridge.connectTimeoutS,
     expected: 5,
   },
+  // Without Backends, the one section is the only backend (the defaults with Backends: backends.test.ts).
+  {
+    group: "OrthancCloudStorage",
+    option: "Backends",
+    sections: BACKEND_SECTIONS,
+    actual: (c) => c.backends,
+    expected: undefined,
+  },
+  {
+    group: "OrthancCloudStorage",
+    option: "WriteTo",
+    sections: BACKEND_SECTIONS,
+    actual: (c) => c.backends?.writeTo,
+    expected: undefined,
+  },
+  {
+    group: "OrthancCloudStorage",
+    option: "ReadOrder",
+    sections: BACKEND_SECTIONS,
+    actual: (c) => c.backends?.readOrder,
+    expected: undefined,
+  },
+  // No tier rules, no schedule (tier-rules.test.ts: with them).
+  {
+    group: "OrthancCloudStorage",
+    option: "TierRules",
+    sections: BACKEND_SECTIONS,
+    actual: (c) => c.tiering,
+    expected: undefined,
+  },
+  {
+    group: "OrthancCloudStorage",
+    option: "TierSchedule",
+    sections: BACKEND_SECTIONS,
+    actual: (c) => c.tiering?.schedule,
+    expected: undefined,
+  },
   {
     group: "OrthancCloudStorage",
     option: "ObjectNames",

@@ -497,7 +497,8 @@ const ROWS: readonly ErrorRow[] = [
     name: "two backend sections",
     json: { ...config("AwsS3Storage"), ...config("LocalObjectStorage") },
     message:
-      "configuration: expected one backend section, got 2: AwsS3Storage and LocalObjectStorage (keep only one)",
+      "configuration: expected one backend section, got 2: AwsS3Storage and LocalObjectStorage (keep only one, " +
+      "or name each in OrthancCloudStorage.Backends: docs/backends.md)",
   },
 ];
 

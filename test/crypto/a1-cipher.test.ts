@@ -12,6 +12,7 @@ import {
   decryptA1Stream,
   encryptA1,
 } from "../../src/crypto/a1-cipher.js";
+import { pooledBuffers } from "../../src/crypto/gather-buffers.js";
 import { isStorageError, type ErrorCode } from "../../src/errors.js";
 import {
   assertSameBytes,
@@ -214,58 +215,84 @@ describe("tampering (spec §1.6): every row fails with its code, never with plai
   }
 
   for (const row of rows) {
-    it(`${row.name}: ${row.code}, whole and streamed`, async () => {
+    it(`${row.name}: ${row.code}, whole, streamed and gathered`, async () => {
       await rejectsWith(
         () => decryptA1(row.stored, ring, "obj"),
         row.code,
         /^decrypt obj: /,
         ...row.patterns,
       );
-      await rejectsWith(
-        () => decryptA1Stream(chunked(row.stored, 5), row.stored.length, ring, "obj"),
-        row.code,
-        ...row.patterns,
-      );
+      for (const gather of [false, true]) {
+        await rejectsWith(
+          () => decryptA1Stream(chunked(row.stored, 5), row.stored.length, ring, "obj", { gather }),
+          row.code,
+          ...row.patterns,
+        );
+      }
     });
   }
 });
 
-describe("decryptA1Stream against the announced size", () => {
-  const stored = encryptA1(patternBytes(1000), ring, "obj");
+for (const gather of [false, true]) {
+  describe(`decryptA1Stream against the announced size${gather ? ", gathered" : ""}`, () => {
+    const stored = encryptA1(patternBytes(gather ? 40_000 : 1000), ring, "obj");
+    const options = { gather };
 
-  it("a stream that ends early is truncated", async () => {
-    await rejectsWith(
-      () => decryptA1Stream(chunked(stored.subarray(0, 500), 64), stored.length, ring, "obj"),
-      "INTEGRITY",
-      /truncated: the stream ended after 500 of the 1086 announced bytes/,
-    );
+    it("a stream that ends early is truncated", async () => {
+      await rejectsWith(
+        () => decryptA1Stream(chunked(stored.subarray(0, 500), 64), stored.length, ring, "obj", options),
+        "INTEGRITY",
+        new RegExp(`truncated: the stream ended after 500 of the ${stored.length} announced bytes`),
+      );
+    });
+
+    it("a stream that goes on is longer than announced", async () => {
+      const longer = Uint8Array.of(...stored, 1, 2, 3);
+      await rejectsWith(
+        () => decryptA1Stream(chunked(longer, 64), stored.length, ring, "obj", options),
+        "INTEGRITY",
+        /longer than announced/,
+      );
+    });
+
+    it("a size announced too small is longer than announced", async () => {
+      await rejectsWith(
+        () => decryptA1Stream(chunked(stored, 64), stored.length - 10, ring, "obj", options),
+        "INTEGRITY",
+        /longer than announced/,
+      );
+    });
+
+    it("an empty stream is truncated", async () => {
+      await rejectsWith(
+        () => decryptA1Stream(chunked(new Uint8Array(0), 1), 86, ring, "obj", options),
+        "INTEGRITY",
+        /truncated/,
+      );
+    });
+
+    it("reads the object back, and a gathering gives its buffer back to the pool, also on failure", async () => {
+      const pooled = pooledBuffers.pooledBytes;
+      assertSameBytes(
+        await decryptA1Stream(chunked(stored, 4096), stored.length, ring, "obj", options),
+        decryptA1(stored, ring, "obj"),
+      );
+      const tampered = stored.slice();
+      tampered[stored.length - 20]! ^= 1;
+      await rejectsWith(
+        () => decryptA1Stream(chunked(tampered, 4096), stored.length, ring, "obj", options),
+        "INTEGRITY",
+      );
+      // 40,000 bytes are pooled (a 64 KiB buffer, taken again by the second read), 1,000 are not.
+      const grown = pooledBuffers.pooledBytes - pooled;
+      if (gather) assert.ok(grown === 0 || grown === 65536, `the pool grew by ${grown} bytes`);
+      else assert.equal(grown, 0);
+      if (gather) assert.ok(pooledBuffers.pooledBytes >= 65536);
+    });
   });
+}
 
-  it("a stream that goes on is longer than announced", async () => {
-    const longer = Uint8Array.of(...stored, 1, 2, 3);
-    await rejectsWith(
-      () => decryptA1Stream(chunked(longer, 64), stored.length, ring, "obj"),
-      "INTEGRITY",
-      /longer than announced/,
-    );
-  });
-
-  it("a size announced too small is longer than announced", async () => {
-    await rejectsWith(
-      () => decryptA1Stream(chunked(stored, 64), stored.length - 10, ring, "obj"),
-      "INTEGRITY",
-      /longer than announced/,
-    );
-  });
-
-  it("an empty stream is truncated", async () => {
-    await rejectsWith(
-      () => decryptA1Stream(chunked(new Uint8Array(0), 1), 86, ring, "obj"),
-      "INTEGRITY",
-      /truncated/,
-    );
-  });
-
+describe("decryptA1Stream, other sources", () => {
   it("a Readable abandoned after a bad header is destroyed", async () => {
     const source = Readable.from(chunked(fakeDicom(), 10));
     await rejectsWith(() => decryptA1Stream(source, 200, ring, "obj"), "UNSUPPORTED_FORMAT");

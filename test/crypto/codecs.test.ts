@@ -80,6 +80,41 @@ describe("A1Codec", () => {
     assert.equal(codec.budget.availableBytes, 1000);
   });
 
+  it("a streamed read up to GATHER_LIMIT counts its gathered ciphertext until it is decrypted", async () => {
+    const budget = new MemoryBudget(3 * 40_000);
+    const gathering = new A1Codec(codec.ring, budget);
+    const plaintext = patternBytes(40_000);
+    const stored = await gathering.encode(plaintext, "obj");
+    let seen = 0;
+    // The stream's chunks are asked for while the ciphertext is gathered: the budget then holds both.
+    async function* watched(): AsyncGenerator<Uint8Array> {
+      for await (const chunk of chunked(stored, 8192)) {
+        seen = Math.max(seen, budget.capacityBytes - budget.availableBytes);
+        yield chunk;
+      }
+    }
+    const held = await gathering.decodeHeld(Readable.from(watched()), stored.length, "obj");
+    assert.equal(seen, 2 * 40_000, "plaintext and gathered ciphertext");
+    assert.equal(budget.availableBytes, 3 * 40_000 - 40_000, "the plaintext alone once decrypted");
+    assertSameBytes(held.plaintext, plaintext);
+    held.release();
+    assert.equal(budget.availableBytes, 3 * 40_000);
+    // A budget that cannot hold both streams it chunk by chunk, holding the plaintext alone.
+    const tight = new A1Codec(codec.ring, new MemoryBudget(60_000));
+    assertSameBytes(
+      await tight.decode(Readable.from(chunked(stored, 8192)), stored.length, "obj"),
+      plaintext,
+    );
+    // A failed gathered read gives everything back.
+    const tampered = stored.slice();
+    tampered[500]! ^= 1;
+    await rejectsWith(
+      () => gathering.decode(Readable.from(chunked(tampered, 8192)), stored.length, "obj"),
+      "INTEGRITY",
+    );
+    assert.equal(budget.availableBytes, 3 * 40_000);
+  });
+
   it("a buffer that is not the announced size is an integrity error", async () => {
     const stored = await codec.encode(patternBytes(10), "obj");
     await rejectsWith(() => codec.decode(stored, stored.length + 1, "obj"), "INTEGRITY", /truncated/);

@@ -95,6 +95,34 @@ describe("MemoryBudget", () => {
     (await budget.acquire(2 * MB, "exact", "encrypt"))();
   });
 
+  it("gives back part of a reservation, then the rest, and serves waiters as it goes", async () => {
+    const budget = new MemoryBudget(100);
+    const release = await budget.acquire(80, "gathered", "decrypt");
+    let served = false;
+    const waiting = budget.acquire(50, "w", "decrypt").then((r) => ((served = true), r));
+    release(30);
+    await tick();
+    assert.equal(served, true, "50 bytes free once 30 of the 80 came back");
+    assert.equal(budget.availableBytes, 0);
+    release(1000); // more than is held: only the 50 still held come back
+    assert.equal(budget.availableBytes, 50);
+    release();
+    release(-5);
+    assert.equal(budget.availableBytes, 50);
+    (await waiting)();
+    assert.equal(budget.availableBytes, 100);
+  });
+
+  it("a release called with something else than a number gives everything back", async () => {
+    const budget = new MemoryBudget(100);
+    const release = (await budget.acquire(60, "held", "decrypt")) as (argument?: unknown) => void;
+    release(new Error("closed"));
+    assert.equal(budget.availableBytes, 100);
+    const again = (await budget.acquire(60, "held", "decrypt")) as (argument?: unknown) => void;
+    again(Number.NaN);
+    assert.equal(budget.availableBytes, 100);
+  });
+
   it("refuses nonsense sizes", async () => {
     assert.throws(() => new MemoryBudget(0), RangeError);
     assert.throws(() => new MemoryBudget(1.5), RangeError);

@@ -17,12 +17,14 @@ import {
   Op,
   RESPONSE_HEADER_SIZE,
   decodeCallbackHeader,
-  decodeJobStepAnswer,
+  decodeJobAnswer,
   decodeResponseHeader,
   decodeRestAnswer,
   encodeCallbackAnswerHeader,
+  encodeJobRequest,
   encodeRequestHeader,
   encodeRestRequest,
+  serializeJob,
 } from "../../src/daemon/protocol.js";
 import { RestRouter } from "../../src/daemon/rest-router.js";
 import { listenForBridge, type BridgeServer } from "../../src/daemon/server.js";
@@ -142,13 +144,13 @@ describe("callbacks from the daemon to Orthanc", () => {
     }
   });
 
-  it("runs job steps from the state the bridge sends back, calling Orthanc in between", async () => {
+  it("runs job steps from the serialization the bridge sends back, calling Orthanc in between", async () => {
     const client = await BridgeClient.connect(socketPath);
     try {
-      let state = '{"n":0}';
+      let serialized = serializeJob({ content: "{}", state: '{"n":0}' });
       const statuses: number[] = [];
       for (let step = 0; step < 2; step++) {
-        const payload = Buffer.from(state);
+        const payload = encodeJobRequest({ type: "Test", serialized });
         client.write(
           Buffer.concat([
             encodeRequestHeader({
@@ -165,13 +167,13 @@ describe("callbacks from the daemon to Orthanc", () => {
         assert.equal(callback.payload.subarray(4).toString(), "/system\0");
         answerCallback(client, 0, `{"step":${step}}`);
         const { size } = decodeResponseHeader(await client.take(RESPONSE_HEADER_SIZE));
-        const answer = decodeJobStepAnswer(await client.take(size));
+        const answer = decodeJobAnswer(await client.take(size));
         assert.equal(answer.content, `{"step":${step}}`);
         statuses.push(answer.status);
-        state = answer.state;
+        serialized = answer.serialized;
       }
       assert.deepEqual(statuses, [JobStepStatus.Continue, JobStepStatus.Success]);
-      assert.equal(state, '{"n":2}');
+      assert.equal(serialized, serializeJob({ content: '{"step":1}', state: '{"n":2}' }));
     } finally {
       client.close();
     }

@@ -50,15 +50,18 @@ function probeStore(get: () => Promise<ObjectBody | null>): ObjectStore & { gets
 
 function areaOf(store: ObjectStore, codec: ObjectCodec = new PlainCodec()): StorageArea {
   return new StorageArea({
-    primary: {
-      name: "object-storage",
-      backend: "AwsS3Storage",
-      store,
-      keysOf: (uuid) => [`${uuid}.dcm`],
-      parseKey: () => null,
-      listPrefix: "",
-    },
-    codec,
+    tiers: [
+      {
+        name: "object-storage",
+        backend: "AwsS3Storage",
+        store,
+        codec,
+        keysOf: (uuid) => [`${uuid}.dcm`],
+        parseKey: () => null,
+        listPrefix: "",
+      },
+    ],
+    writeTo: "object-storage",
     logger: new MemoryLogger(),
   });
 }

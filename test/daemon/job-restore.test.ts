@@ -1,14 +1,16 @@
-// JOB_RESTORE: the daemon tells the bridge whether a job Orthanc stored is ours, and hands its texts back.
+// The jobs the bridge keeps for the daemon: JOB_RESTORE tells the bridge whether a job Orthanc stored is
+// ours, or starts one over; JOB_STEP runs a step on the state in the serialization the bridge sends back.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { restoreJob, startingOver } from "../../src/daemon/job-restore.js";
+import { jobRestoreAnswer, jobStepAnswer, restoreJob, startingOver } from "../../src/daemon/job-restore.js";
 import {
+  JobStepStatus,
   SERIALIZED_JOB_FORMAT,
-  decodeJobRestoreAnswer,
-  decodeJobRestoreRequest,
-  encodeJobRestoreAnswer,
-  encodeJobRestoreRequest,
+  decodeJobAnswer,
+  decodeJobRequest,
+  encodeJobRequest,
+  serializeJob,
 } from "../../src/daemon/protocol.js";
 
 describe("restoreJob", () => {
@@ -34,10 +36,60 @@ describe("restoreJob", () => {
 
   it("frames the request and the answer as the bridge reads them", () => {
     const request = { type: "MoveStorage", serialized: '{"Format":"x"}' };
-    assert.deepEqual(decodeJobRestoreRequest(encodeJobRestoreRequest(request)), request);
-    const job = { content: "{}", state: '{"a":1}' };
-    assert.deepEqual(decodeJobRestoreAnswer(encodeJobRestoreAnswer(job)), job);
-    assert.equal(encodeJobRestoreAnswer(undefined).length, 0, "not ours: an empty answer");
+    assert.deepEqual(decodeJobRequest(encodeJobRequest(request)), request);
+    const serialized = serializeJob({ content: "{}", state: '{"a":1}' });
+    assert.deepEqual(decodeJobAnswer(jobRestoreAnswer({ type: "MoveStorage", serialized }, false)), {
+      status: JobStepStatus.Continue,
+      progress: 0,
+      content: "{}",
+      serialized,
+    });
+    assert.equal(jobRestoreAnswer(request, false).length, 0, "not ours: an empty answer");
+  });
+
+  it("starts a job Orthanc reset over: its state wrapped, its content kept", () => {
+    const serialized = serializeJob({ content: '{"Moved":2}', state: '{"Next":3}' });
+    const answer = decodeJobAnswer(jobRestoreAnswer({ type: "MoveStorage", serialized }, true));
+    assert.equal(answer.content, '{"Moved":2}');
+    assert.deepEqual(restoreJob({ type: "MoveStorage", serialized: answer.serialized }), {
+      content: '{"Moved":2}',
+      state: '{"StartOver":{"Next":3}}',
+    });
+  });
+});
+
+describe("jobStepAnswer", () => {
+  const serialized = serializeJob({ content: '{"Moved":0}', state: '{"Next":0}' });
+
+  it("runs the step on the job's state and serializes what it decided", async () => {
+    const states: string[] = [];
+    const answer = decodeJobAnswer(
+      await jobStepAnswer({ type: "MoveStorage", serialized }, (state) => {
+        states.push(state);
+        const decided = { content: '{"Moved":1}', state: '{"Next":1}' };
+        return Promise.resolve({ status: JobStepStatus.Continue, progress: 0.5, ...decided });
+      }),
+    );
+    assert.deepEqual(states, ['{"Next":0}']);
+    assert.deepEqual(answer, {
+      status: JobStepStatus.Continue,
+      progress: 0.5,
+      content: '{"Moved":1}',
+      serialized: serializeJob({ content: '{"Moved":1}', state: '{"Next":1}' }),
+    });
+  });
+
+  it("keeps the content and the state a step leaves empty", async () => {
+    const step = () =>
+      Promise.resolve({ status: JobStepStatus.Success, progress: 1, content: "", state: "" });
+    const answer = decodeJobAnswer(await jobStepAnswer({ type: "MoveStorage", serialized }, step));
+    assert.equal(answer.content, '{"Moved":0}');
+    assert.equal(answer.serialized, serialized);
+  });
+
+  it("refuses a serialization that is not one of ours, naming the job's type", async () => {
+    const step = () => assert.fail("no step runs");
+    await assert.rejects(jobStepAnswer({ type: "MoveStorage", serialized: '{"n":0}' }, step), /MoveStorage/);
   });
 });
 

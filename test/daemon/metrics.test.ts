@@ -14,6 +14,7 @@ import { DaemonMetrics } from "../../src/daemon/metrics.js";
 import {
   Op,
   OrthancCode,
+  RequestFlag,
   decodeRestAnswer,
   encodeRestRequest,
   type HttpMethodName,
@@ -125,9 +126,11 @@ for (const encrypted of [false, true]) {
         );
         assert.equal(created.code, 0);
       }
-      for (const uuid of uuids) {
+      // Every other read may be a file answer: plaintext ones take the daemon's direct path, counted alike.
+      for (const [i, uuid] of uuids.entries()) {
+        const flags = i % 2 === 1 ? RequestFlag.FILE_ANSWER : 0;
         assert.equal(
-          (await client.call({ op: Op.READ_WHOLE, contentType: 1, size: 0, start: 0, uuid })).code,
+          (await client.call({ op: Op.READ_WHOLE, contentType: 1, size: 0, start: 0, uuid, flags })).code,
           0,
         );
       }
@@ -137,6 +140,7 @@ for (const encrypted of [false, true]) {
         size: 10,
         start: 5,
         uuid: uuids[3]!,
+        flags: RequestFlag.FILE_ANSWER,
       });
       const missing = { op: Op.READ_WHOLE, contentType: 1, size: 0, start: 0, uuid: randomUUID() } as const;
       assert.equal((await client.call(missing)).code, OrthancCode.InexistentFile);
@@ -163,6 +167,8 @@ for (const encrypted of [false, true]) {
       assert.equal(value("request_duration_seconds_count", byOperation("create")), 4);
       assert.equal(value("request_duration_seconds_bucket", { ...byOperation("create"), le: "+Inf" }), 4);
       assert.ok(value("request_duration_seconds_sum", byOperation("create")) > 0);
+      assert.equal(value("request_duration_seconds_count", byOperation("read")), 5);
+      assert.equal(value("request_duration_seconds_count", byOperation("read_range")), 1);
 
       // What the store sent: one put per create, one get per read or range read, one per miss, one delete
       // per remove (a refused uuid never reaches it).
@@ -172,6 +178,12 @@ for (const encrypted of [false, true]) {
       assert.equal(store("get", "ok"), 5);
       assert.equal(store("get", "not_found"), 1);
       assert.equal(store("delete", "ok"), 2);
+      const getDurations = { tier: "object-storage", driver: "folder", method: "get" };
+      assert.equal(
+        value("store_request_duration_seconds_count", getDurations),
+        6,
+        "the 5 found and the miss",
+      );
       assert.ok(value("bridge_connections", {}) >= 1);
       if (encrypted) {
         assert.equal(value("memory_budget_capacity_bytes", {}), 64 * 1024 * 1024);

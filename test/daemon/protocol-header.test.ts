@@ -67,6 +67,7 @@ describe("the READY line", () => {
   const ready = {
     range: true,
     customData: true,
+    typeStatusAnswers: false,
     requestTimeoutS: 1200,
     connectTimeoutS: 5,
     stopGraceS: 35,
@@ -85,6 +86,6 @@ describe("the READY line", () => {
     );
     const match = pattern.exec(encodeReadyLine({ ...ready, range: false }));
     assert.ok(match, READY_SCANF_FORMAT);
-    assert.deepEqual(match.slice(1), ["0", "1", "1200", "5", "35", ready.socketPath]);
+    assert.deepEqual(match.slice(1), ["0", "1", "0", "1200", "5", "35", ready.socketPath]);
   });
 });

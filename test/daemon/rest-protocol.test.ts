@@ -9,6 +9,7 @@ import {
   ProtocolError,
   REST_ANSWER_FIXED_SIZE,
   REST_REQUEST_FIXED_SIZE,
+  SERIALIZED_JOB_FORMAT,
   decodeRestAnswer,
   decodeRestRequest,
   encodeRestAnswer,
@@ -18,10 +19,10 @@ import {
   JobStepStatus,
   decodeCallbackAnswerHeader,
   decodeCallbackHeader,
-  decodeJobStepAnswer,
+  decodeJobAnswer,
   encodeCallback,
   encodeCallbackAnswerHeader,
-  encodeJobStepAnswer,
+  encodeJobAnswer,
   encodeResponseHeader,
   type RestRequest,
 } from "../../src/daemon/protocol.js";
@@ -132,7 +133,7 @@ describe("callbacks and job steps", () => {
     assert.equal(payload.subarray(4 + 16).toString(), "{}");
   });
 
-  it("frames a job submission with a signed priority and three strings", () => {
+  it("frames a job submission with a signed priority, the type and the job's first answer", () => {
     const frame = encodeCallback({
       kind: "job",
       job: { type: "MoveStorage", priority: -3, content: "{}", state: '{"a":1}' },
@@ -141,6 +142,27 @@ describe("callbacks and job steps", () => {
     assert.equal(decodeCallbackHeader(frame).kind, CallbackKind.SUBMIT_JOB);
     assert.equal(payload.readInt32LE(0), -3);
     assert.equal(payload.subarray(4, 16).toString(), "MoveStorage\0");
+    assert.deepEqual(decodeJobAnswer(payload.subarray(16)), {
+      status: JobStepStatus.Continue,
+      progress: 0,
+      content: "{}",
+      serialized: `{"Format":"${SERIALIZED_JOB_FORMAT}","Content":{},"State":{"a":1}}`,
+    });
+  });
+
+  it("frames an attachment-record callback: 0 and the uuid to read it, 1, the uuid and the record to set it", () => {
+    const uuid = "0a1b2c3d-1111-2222-3333-444455556666";
+    const read = encodeCallback({ kind: "record", uuid });
+    assert.equal(decodeCallbackHeader(read).kind, CallbackKind.ATTACHMENT_RECORD);
+    const readPayload = read.subarray(CALLBACK_HEADER_SIZE);
+    assert.equal(readPayload.readUInt32LE(0), 0);
+    assert.equal(readPayload.subarray(4).toString(), `${uuid}\0`);
+    const set = encodeCallback({ kind: "record", uuid, set: Buffer.from([0x4f, 0x43, 1, 0]) });
+    assert.equal(decodeCallbackHeader(set).kind, CallbackKind.ATTACHMENT_RECORD);
+    const setPayload = set.subarray(CALLBACK_HEADER_SIZE);
+    assert.equal(setPayload.readUInt32LE(0), 1);
+    assert.equal(setPayload.subarray(4, 4 + 37).toString(), `${uuid}\0`);
+    assert.deepEqual([...setPayload.subarray(4 + 37)], [0x4f, 0x43, 1, 0]);
   });
 
   it("refuses an answer to a callback with a bad magic or an oversized body", () => {
@@ -152,10 +174,15 @@ describe("callbacks and job steps", () => {
     assert.deepEqual(decodeCallbackAnswerHeader(encodeCallbackAnswerHeader(17, 3)), { code: 17, size: 3 });
   });
 
-  it("round-trips a job step answer, progress in millionths, clamped to 0..1", () => {
-    const answer = { status: JobStepStatus.Continue, progress: 0.25, content: '{"Moved":1}', state: "" };
-    assert.deepEqual(decodeJobStepAnswer(encodeJobStepAnswer(answer)), answer);
-    const over = decodeJobStepAnswer(encodeJobStepAnswer({ ...answer, progress: 1.5 }));
+  it("round-trips a job answer, progress in millionths, clamped to 0..1", () => {
+    const answer = {
+      status: JobStepStatus.Continue,
+      progress: 0.25,
+      content: '{"Moved":1}',
+      serialized: "{}",
+    };
+    assert.deepEqual(decodeJobAnswer(encodeJobAnswer(answer)), answer);
+    const over = decodeJobAnswer(encodeJobAnswer({ ...answer, progress: 1.5 }));
     assert.equal(over.progress, 1);
   });
 });

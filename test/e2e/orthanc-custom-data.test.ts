@@ -415,7 +415,7 @@ it("loses nothing when the daemon is killed during an adoption: the job goes on 
   assert.equal((await orthanc.json<string[]>("/instances")).length, COUNT, "every file adopted once");
 });
 
-it("hybrid mode on Orthanc 1.13.0: attachments moved by /move-storage keep their old record, and still read and delete whole", async () => {
+it("hybrid mode on Orthanc 1.13.0: /move-storage points each moved attachment's record at its new place; reads are then one GET there, and deletes remove it", async () => {
   assert.ok(RELEASE);
   await using bucket = await (await rgw).bucket("hybrid-records");
   const files = await Promise.all(
@@ -435,10 +435,28 @@ it("hybrid mode on Orthanc 1.13.0: attachments moved by /move-storage keep their
   );
   assert.equal(moved.status, 200, await moved.clone().text());
   assert.equal((await bucket.listKeys()).length, files.length, "moved to the bucket");
+  for (const id of ids) {
+    const { Uuid } = await orthanc.json<{ Uuid: string }>(`/instances/${id}/attachments/dicom/info`);
+    const located = await orthanc.json<{ record: { backend: string; key: string } }>(
+      `/cloud-storage/locate/${Uuid}`,
+    );
+    assert.deepEqual(located.record, { ...located.record, backend: "AwsS3Storage", key: `${Uuid}.dcm` });
+  }
+  const server = await rgw;
+  const mark = await markRequestLog(server);
   for (const [index, id] of ids.entries()) {
     const response = await orthanc.request("GET", `/instances/${id}/file`);
     assert.ok(Buffer.from(await response.arrayBuffer()).equals(files[index] as Buffer));
   }
+  const requests = (await readRequestLog(server, mark)).filter((request) =>
+    request.path.startsWith(`/${bucket.name}/`),
+  );
+  assert.deepEqual(
+    requests.map((request) => request.method),
+    files.map(() => "GET"),
+    JSON.stringify(requests),
+  );
+  assert.doesNotMatch(await orthanc.log(), /where its custom data points/, "no read looked elsewhere first");
   for (const id of ids) assert.equal((await orthanc.request("DELETE", `/instances/${id}`)).status, 200);
   assert.deepEqual(await bucket.listKeys(), [], "the moved objects are deleted with their instances");
 });

@@ -258,7 +258,7 @@ for (const release of ORTHANC_RELEASES)
         await writeFile(path, original);
       }
       // Resubmitted, the failed job starts over (Orthanc resets it; the daemon, which knows how it starts, runs
-      // it from the start: protocol.ts, JOB_STEP) and moves what it could not move before.
+      // it from the start: protocol.ts, JOB_RESTORE) and moves what it could not move before.
       const jobs = await orthanc.json<Array<JobInfo & { ID: string }>>("/jobs?expand");
       const failed = jobs.find((job) => JSON.stringify(job.Content).includes(dicom!.Uuid));
       assert.ok(failed !== undefined && failed.State === "Failure", JSON.stringify(jobs));

@@ -123,8 +123,9 @@ describe("no secret in logs, answers or CLI output", () => {
         const response = await orthanc.request("GET", route);
         answers.push(`${route} ${response.status} ${await response.text()}`);
       }
-      const log = await orthanc.log();
-      assert.match(log, /decrypt [^\n]*\.dcm\.enc/, "the corrupted object is reported");
+      const reported = /decrypt [^\n]*\.dcm\.enc/;
+      const log = await orthanc.logMatching(reported);
+      assert.match(log, reported, "the corrupted object is reported");
       assertNoSecret("Orthanc's answers", answers.join("\n"));
       assertNoSecret("Orthanc's log", log);
       const cli = await cliOutputs(dir, config);
@@ -288,8 +289,9 @@ describe("no secret in logs, answers or CLI output", () => {
       const response = await reopened.request("GET", `/instances/${id}/file`);
       const answer = `${response.status} ${await response.text()}`;
       assert.notEqual(response.status, 200);
-      const log = await reopened.log();
-      assert.match(log, /integrity|authentication|tag/i);
+      const refusedTag = /integrity|authentication|tag/i;
+      const log = await reopened.logMatching(refusedTag);
+      assert.match(log, refusedTag);
       assertNoSecret("wrong key: Orthanc's answer", answer);
       assertNoSecret("wrong key: Orthanc's log", log);
       assertNoSecret("wrong key: the CLI", await cliOutputs(dir, local({ MasterKey: [1, second] })));

@@ -37,6 +37,20 @@ describe("/move-storage request", () => {
     });
   });
 
+  it("with several backends, takes a backend's name as TargetStorage and refuses others, naming them", () => {
+    const names = ["hot", "archive", "disk"];
+    const body = (target: string) => JSON.stringify({ Resources: ["a-b"], TargetStorage: target });
+    assert.equal(parseMoveStorageRequest(body("archive"), names).target, "archive");
+    try {
+      parseMoveStorageRequest(body("file-system"), names);
+      assert.fail("accepted file-system");
+    } catch (error) {
+      assert.ok(error instanceof MoveRequestError);
+      assert.equal(error.status, 400);
+      assert.match(error.message, /"TargetStorage" must be "hot" or "archive" or "disk", not "file-system"/);
+    }
+  });
+
   it("refuses what the official route refuses, with a 400 saying which field", () => {
     assert.match(refused("not json").message, /JSON object/);
     assert.match(refused("[]").message, /JSON object/);

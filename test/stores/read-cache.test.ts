@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
+import { readSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -67,7 +68,14 @@ async function fixture(
   const root = await mkdtemp(join(tmpdir(), "ocs-read-cache-"));
   roots.push(root);
   const folder = await createFolderStore({ root: join(root, "bucket"), fsync: false });
-  const requests: Record<StoreMethod, number> = { put: 0, get: 0, head: 0, delete: 0, list: 0 };
+  const requests: Record<StoreMethod, number> = {
+    put: 0,
+    get: 0,
+    head: 0,
+    delete: 0,
+    list: 0,
+    set_storage_class: 0,
+  };
   const counted = observeStore(options.streams === false ? folder : streamsOnly(folder), (method) => {
     requests[method]++;
   });
@@ -170,6 +178,27 @@ describe("read cache", () => {
     }
     assert.equal(f.requests.get, 2);
     await assert.rejects(f.cache.get("r.dcm", { start: 0, end: data.length + 1 }), { code: "BAD_RANGE" });
+  });
+
+  it("passes a request for an open file (file answers) to the backend on a read it does not fill from, serves bytes when it holds the object", async () => {
+    const f = await fixture({ streams: false });
+    const data = randomBytes(5000);
+    await f.backend.put("f.dcm", data);
+    const range = await f.cache.get("f.dcm", { start: 100, end: 300 }, { file: true });
+    assert.ok(range?.file, "the folder backend's open file");
+    const bytes = Buffer.alloc(200);
+    assert.equal(readSync(range.file.fd, bytes, 0, 200, range.file.start), 200);
+    assert.ok(bytes.equals(data.subarray(100, 300)));
+    range.body.destroy();
+    const filling = await f.cache.get("f.dcm", undefined, { file: true });
+    assert.equal(filling?.file, undefined, "a read that fills the cache reads the bytes itself");
+    assert.ok((await bytesOf(filling)).equals(data));
+    await f.cache.settled();
+    assert.ok(f.cache.holds("f.dcm"));
+    const hit = await f.cache.get("f.dcm", undefined, { file: true });
+    assert.equal(hit?.file, undefined, "a cached entry is checked, then served as bytes");
+    assert.ok((await bytesOf(hit)).equals(data));
+    assert.equal(f.requests.get, 2);
   });
 
   it("keeps objects read twice through a scan of many objects read once", async () => {

@@ -4,6 +4,7 @@
 
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { closeSync, readSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -62,7 +63,10 @@ class Gate implements ObjectStore {
     await this.inner.putStream(key, body, size);
     this.puts.push(key);
   }
-  get: ObjectStore["get"] = async (key, range) => (this.check(), this.inner.get(key, range));
+  get: ObjectStore["get"] = async (key, range, options) => (
+    this.check(),
+    this.inner.get(key, range, options)
+  );
   head: ObjectStore["head"] = async (key) => (this.check(), this.inner.head(key));
   delete: ObjectStore["delete"] = async (key) => {
     this.deletes.push(key);
@@ -155,6 +159,48 @@ describe("write-behind spool", () => {
     assert.equal((await readAll(spool, "a/one.dcm"))?.toString(), "first object", "now from the backend");
     assert.deepEqual(spool.backlog(), { objects: 0, bytes: 0, oldestAgeS: 0, uploading: 0 });
     await spool.close();
+  });
+
+  it("hands out open files when asked (file answers): a spooled object's, past its header, then the backend's", async () => {
+    const fixture = await setup();
+    const { spool, gate, backendRoot } = fixture;
+    let release!: () => void;
+    gate.hold = new Promise((resolve) => (release = resolve));
+    await spool.put("a/one.dcm", Buffer.from("first object"));
+    const bytesAt = (fd: number, start: number, length: number): string => {
+      const bytes = Buffer.alloc(length);
+      assert.equal(readSync(fd, bytes, 0, length, start), length);
+      return bytes.toString();
+    };
+    const range = await spool.get("a/one.dcm", { start: 6, end: 12 }, { file: true });
+    assert.ok(range?.file, "the spool file itself");
+    assert.equal(range.size, 12);
+    assert.equal(bytesAt(range.file.fd, range.file.start, 6), "object");
+    range.body.destroy();
+    const direct = spool.openLocalFile("a/one.dcm");
+    assert.ok(direct, "opened at once too");
+    assert.equal(direct.size, 12);
+    assert.equal(bytesAt(direct.fd, direct.start, 12), "first object");
+    closeSync(direct.fd);
+    assert.equal(
+      spool.openLocalFile("a/one.dcm", { start: 0, end: 13 }),
+      undefined,
+      "a range past its end: get says why",
+    );
+    release();
+    assert.equal(await spool.drain(5000), true);
+    const uploaded = await spool.get("a/one.dcm", undefined, { file: true });
+    assert.ok(uploaded?.file, "the backend's open file, the request passed on");
+    assert.equal(bytesAt(uploaded.file.fd, uploaded.file.start, 12), "first object");
+    uploaded.body.destroy();
+    assert.equal(spool.openLocalFile("a/one.dcm"), undefined, "this backend opens no local file at once");
+    await spool.close();
+    const overFolder = await fixture.reopen({}, await createFolderStore({ root: backendRoot, fsync: false }));
+    const fromBackend = overFolder.openLocalFile("a/one.dcm");
+    assert.ok(fromBackend, "the folder backend's, opened at once");
+    assert.equal(bytesAt(fromBackend.fd, fromBackend.start, 12), "first object");
+    closeSync(fromBackend.fd);
+    await overFolder.close();
   });
 
   it("uploads in the order of acknowledgement, UploadConcurrency at a time", async () => {
@@ -381,6 +427,25 @@ describe("write-behind spool", () => {
     await spool.delete("a/damaged.dcm");
     assert.deepEqual(gate.deletes, [], "never uploaded: its delete asks nothing of the backend");
     assert.equal(await spool.get("a/damaged.dcm"), null, "deleted: the key reads as missing again");
+    await spool.close();
+  });
+
+  it("a file damaged on disk is never handed out as a file either (file answers, the direct path)", async () => {
+    const { spool, gate, spoolFolder } = await setup({ retryBaseMs: 60_000, retryMaxMs: 60_000 });
+    gate.down = true;
+    await spool.put("as-file", Buffer.alloc(1000, 3));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const sound = spool.openLocalFile("as-file");
+    assert.ok(sound !== undefined, "a sound file is handed out");
+    closeSync(sound.fd);
+    const [name] = await spoolFiles(spoolFolder);
+    await flipLastByte(join(spoolFolder, name as string));
+    assert.equal(spool.openLocalFile("as-file"), undefined, "the direct path steps aside");
+    await assert.rejects(
+      spool.get("as-file", undefined, { file: true }),
+      (error: unknown) => isStorageError(error) && error.code === "INTEGRITY",
+    );
+    assert.equal(spool.openLocalFile("as-file"), undefined, "and keeps aside once it is rejected");
     await spool.close();
   });
 

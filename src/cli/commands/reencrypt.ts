@@ -38,6 +38,15 @@ export async function reencrypt(
     outcomes: REENCRYPT_OUTCOMES,
     problems: REENCRYPT_PROBLEMS,
     check: ({ config }: ConfiguredArea) => {
+      if (config.backends !== undefined) {
+        // Each backend has its own keys: one run re-encrypts one backend (docs/backends.md).
+        throw new ExitError(
+          `reencrypt: ${options.config} names several backends (OrthancCloudStorage.Backends), each with its own ` +
+            "keys: run reencrypt once per backend, with a configuration holding that backend's section alone " +
+            "(as it stands inside Backends) at the top level",
+          1,
+        );
+      }
       const { encryption } = config.common;
       if (!encryption.enabled || encryption.masterKey === undefined) {
         throw new ExitError(

@@ -23,6 +23,7 @@ import { StorageError, describeCause } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import { storeError } from "../folder.js";
 import {
+  FileBody,
   SYNC_FILE_LIMIT,
   bufferedBody,
   fileRangeStream,
@@ -30,7 +31,14 @@ import {
   openToRead,
   readRange,
 } from "../local-file-io.js";
-import type { ByteRange, ObjectBody, ObjectInfo, ObjectStore } from "../object-store.js";
+import type {
+  ByteRange,
+  GetOptions,
+  LocalFileObject,
+  ObjectBody,
+  ObjectInfo,
+  ObjectStore,
+} from "../object-store.js";
 import {
   DIGEST_OFFSET,
   HANDOVER_FILE,
@@ -223,17 +231,49 @@ export class SpoolStore implements ObjectStore {
     }
   }
 
-  async get(key: string, range?: ByteRange): Promise<ObjectBody | null> {
+  async get(key: string, range?: ByteRange, options?: GetOptions): Promise<ObjectBody | null> {
     const entry = this.live.get(key);
     if (entry !== undefined) {
-      const spooled = await this.openSpooled(entry, range);
+      const spooled = await this.openSpooled(entry, range, options?.file === true);
       if (spooled !== null) return spooled;
       // Uploaded (and its file removed) since the lookup: the backend has it now.
     }
     const rejected = this.rejectedKeys.get(key);
     if (rejected !== undefined) throw this.rejectionError(rejected);
     if (this.tombstones.has(key)) return null;
-    return this.backend.get(key, range);
+    return this.backend.get(key, range, options);
+  }
+
+  /**
+   * A spooled object's bytes in its spool file (after the header), once they matched their digest, else the
+   * backend's local file if any. Undefined, for `get` to answer (and say why), when the object is large (its
+   * check reads through the thread pool), damaged, deleted, or its file is gone.
+   */
+  openLocalFile(key: string, range?: ByteRange): LocalFileObject | undefined {
+    const entry = this.live.get(key);
+    if (entry === undefined) {
+      if (this.rejectedKeys.has(key) || this.tombstones.has(key)) return undefined;
+      return this.backend.openLocalFile?.(key, range);
+    }
+    const { start, end } = range ?? { start: 0, end: entry.size };
+    if (start < 0 || start > end || end > entry.size) return undefined; // BAD_RANGE, from `get`
+    if (entry.digest !== undefined && entry.size > SYNC_FILE_LIMIT) return undefined;
+    let opened;
+    try {
+      opened = openToRead(this.pathOf(entry));
+    } catch {
+      return undefined; // `get` says why
+    }
+    // Gone: uploaded since the lookup, `get` reads the backend.
+    if (opened === null) return undefined;
+    try {
+      if (entry.digest !== undefined)
+        this.checked(entry, readRange(opened.fd, entry.dataOffset, entry.dataOffset + entry.size));
+    } catch {
+      closeSync(opened.fd);
+      return undefined; // damaged: `get` rejects the file and says so
+    }
+    return { fd: opened.fd, size: entry.size, start: entry.dataOffset + start };
   }
 
   async head(key: string): Promise<ObjectInfo | null> {
@@ -476,9 +516,14 @@ export class SpoolStore implements ObjectStore {
 
   /**
    * The object (or range) from its spool file, once its data matched the digest recorded at write (the
-   * whole data is checked, even for a range); null when the file is gone (uploaded meanwhile).
+   * whole data is checked, even for a range); null when the file is gone (uploaded meanwhile). With
+   * `asFile`, the open spool file itself and a body that reads it only if it is read (ObjectBody.file).
    */
-  private async openSpooled(entry: Entry, range?: ByteRange): Promise<ObjectBody | null> {
+  private async openSpooled(
+    entry: Entry,
+    range: ByteRange | undefined,
+    asFile: boolean,
+  ): Promise<ObjectBody | null> {
     const path = this.pathOf(entry);
     const { start, end } = range ?? { start: 0, end: entry.size };
     if (start < 0 || start > end || end > entry.size) {
@@ -494,12 +539,21 @@ export class SpoolStore implements ObjectStore {
     const from = entry.dataOffset + start;
     let streaming = false;
     try {
+      let data: Buffer | undefined;
       if (entry.size <= SYNC_FILE_LIMIT) {
-        const data = this.checked(entry, readRange(fd, entry.dataOffset, entry.dataOffset + entry.size));
+        data = this.checked(entry, readRange(fd, entry.dataOffset, entry.dataOffset + entry.size));
+      } else {
+        this.checked(entry, undefined, await digestOf(fd, entry.dataOffset, entry.dataOffset + entry.size));
+      }
+      if (asFile) {
+        const body = new FileBody(fd, from, entry.dataOffset + end);
+        streaming = true; // the body owns the descriptor
+        return { size: entry.size, body, file: body.file };
+      }
+      if (data !== undefined) {
         const bytes = start === 0 && end === entry.size ? data : data.subarray(start, end);
         return { size: entry.size, body: bufferedBody(bytes), bytes };
       }
-      this.checked(entry, undefined, await digestOf(fd, entry.dataOffset, entry.dataOffset + entry.size));
       if (end - start <= SYNC_FILE_LIMIT) {
         const bytes = readRange(fd, from, entry.dataOffset + end);
         return { size: entry.size, body: bufferedBody(bytes), bytes };

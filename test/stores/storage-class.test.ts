@@ -1,0 +1,151 @@
+// Changing an object's storage class in place (ObjectStore.setStorageClass, used by tier rules:
+// docs/backends.md), against the emulators the project runs: what each supports is documented there.
+// The class is read back with each server's own client, never through our driver.
+
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { after, before, describe, it } from "node:test";
+
+import { HeadObjectCommand } from "@aws-sdk/client-s3";
+
+import { isStorageError } from "../../src/errors.js";
+import { createAzureStore } from "../../src/stores/azure.js";
+import { createGcsStore } from "../../src/stores/gcs.js";
+import { createS3Store } from "../../src/stores/s3.js";
+import { createFolderStore } from "../../src/stores/folder.js";
+import type { ObjectStore } from "../../src/stores/object-store.js";
+import { startAzurite, type AzuriteContainer, type AzuriteServer } from "../../test-support/azurite.js";
+import { folderBucket } from "../../test-support/folder.js";
+import { startGcsEmulator, type GcsBucket, type GcsEmulator } from "../../test-support/gcs-emulator.js";
+import { startRgw, type RgwBucket, type RgwServer } from "../../test-support/rgw.js";
+import { MemoryLogger } from "../helpers/memory-logger.js";
+import { readBody } from "./conformance.js";
+
+const KEY = "root/0a1b2c3d-1111-2222-3333-444455556666.dcm";
+const MISSING = "root/ffffffff-1111-2222-3333-444455556666.dcm";
+
+async function unchanged(store: ObjectStore, data: Buffer): Promise<void> {
+  const object = await store.get(KEY);
+  assert.ok(object !== null);
+  assert.deepEqual(await readBody(object), data);
+}
+
+describe("storage class on Ceph RGW (S3)", () => {
+  let rgw: RgwServer;
+  let bucket: RgwBucket;
+  let store: ObjectStore;
+  const data = randomBytes(2000);
+
+  before(async () => {
+    rgw = await startRgw();
+    bucket = await rgw.bucket("class");
+    store = createS3Store(bucket.storeOptions(), new MemoryLogger());
+    await store.put(KEY, data);
+  });
+  after(async () => {
+    await store?.close();
+    await bucket?.cleanup();
+    await rgw?.stop();
+  });
+
+  it("asks first: an object already in the class asked for (STANDARD, the one RGW knows) is left as it is", async () => {
+    assert.equal(await store.setStorageClass?.(KEY, "STANDARD"), "STANDARD");
+    const head = await bucket.client.send(new HeadObjectCommand({ Bucket: bucket.name, Key: KEY }));
+    assert.equal(head.StorageClass ?? "STANDARD", "STANDARD");
+    await unchanged(store, data);
+  });
+
+  it("refuses a class this RGW zone has no placement for, naming it; the object stays as it was", async () => {
+    await assert.rejects(store.setStorageClass?.(KEY, "GLACIER") as Promise<string>, (error: unknown) => {
+      assert.ok(isStorageError(error, "STORE_FAILED"));
+      assert.match(
+        error.message,
+        /change the storage class of s3:\/\/.*root\/0a1b2c3d.*: InvalidArgument \(HTTP 400\)/,
+      );
+      return true;
+    });
+    await unchanged(store, data);
+  });
+
+  it("a missing object is NOT_FOUND", async () => {
+    await assert.rejects(store.setStorageClass?.(MISSING, "STANDARD") as Promise<string>, (error: unknown) =>
+      isStorageError(error, "NOT_FOUND"),
+    );
+  });
+});
+
+describe("access tier on Azurite (Azure Blob)", () => {
+  let azurite: AzuriteServer;
+  let container: AzuriteContainer;
+  let store: ObjectStore;
+  const data = randomBytes(2000);
+
+  before(async () => {
+    azurite = await startAzurite();
+    container = await azurite.container("tier");
+    store = await createAzureStore(container.storeOptions(), new MemoryLogger());
+    await store.put(KEY, data);
+  });
+  after(async () => {
+    await store?.close();
+    await container?.cleanup();
+    await azurite?.stop();
+  });
+
+  it("sets Cool, then Hot, in place; the blob's properties say so", async () => {
+    assert.equal(await store.setStorageClass?.(KEY, "Cool"), "Cool");
+    assert.equal((await container.client.getBlobClient(KEY).getProperties()).accessTier, "Cool");
+    await unchanged(store, data);
+    assert.equal(await store.setStorageClass?.(KEY, "Hot"), "Hot");
+  });
+
+  it("refuses an unknown tier, naming it", async () => {
+    await assert.rejects(store.setStorageClass?.(KEY, "Frozen") as Promise<string>, (error: unknown) => {
+      assert.ok(isStorageError(error, "STORE_FAILED"));
+      assert.match(error.message, /change the access tier of .*0a1b2c3d/);
+      return true;
+    });
+  });
+
+  it("a missing blob is NOT_FOUND", async () => {
+    await assert.rejects(store.setStorageClass?.(MISSING, "Cool") as Promise<string>, (error: unknown) =>
+      isStorageError(error, "NOT_FOUND"),
+    );
+  });
+});
+
+describe("storage class on the Firebase Storage emulator (GCS)", () => {
+  let emulator: GcsEmulator;
+  let bucket: GcsBucket;
+  let store: ObjectStore;
+  const data = randomBytes(2000);
+
+  before(async () => {
+    emulator = await startGcsEmulator();
+    bucket = emulator.bucket("class");
+    store = await createGcsStore(bucket.storeOptions(), new MemoryLogger());
+    await store.put(KEY, data);
+  });
+  after(async () => {
+    await store?.close();
+    await bucket?.cleanup();
+    await emulator?.stop();
+  });
+
+  it("the emulator does not implement the rewrite: refused with its answer, the object unchanged", async () => {
+    await assert.rejects(store.setStorageClass?.(KEY, "NEARLINE") as Promise<string>, (error: unknown) => {
+      assert.ok(isStorageError(error, "STORE_FAILED"));
+      assert.match(error.message, /change the storage class of gs:\/\/.*0a1b2c3d.*HTTP 501: Not Implemented/);
+      return true;
+    });
+    await unchanged(store, data);
+  });
+});
+
+describe("storage class on a folder", () => {
+  it("a folder has none: the driver offers no setStorageClass", async () => {
+    await using folder = await folderBucket();
+    const store = await createFolderStore(folder.storeOptions());
+    assert.equal("setStorageClass" in store, false);
+  });
+});
