@@ -336,6 +336,33 @@ describe("write-behind on a real Orthanc (S3 on Ceph RGW, encrypted)", () => {
     });
   });
 
+  it("when the supervisor is killed, its orphan daemon hands the spool over at once to the new one; nothing lost", async (t) => {
+    // A long drain at exit: without the handover, the new daemon would wait for the orphan's 60 s and more.
+    await writeBehind({ localDisk: { ShutdownDrainTimeout: 60 } }, async (s) => {
+      const pool = await uniqueCopies(SMALL, 3);
+      await s.stopGateway();
+      await s.uploadAll(pool.slice(0, 6), "radosgw down");
+      const orphans = await s.orthanc.daemonPids();
+      for (const pid of await s.orthanc.supervisorPids()) process.kill(pid, "SIGKILL");
+      const t0 = Date.now();
+      // The bridge starts another supervisor; its daemon serves once it holds the spool's lock.
+      await waitFor(
+        async () => (await spoolReport(s.orthanc).catch(() => undefined)) !== undefined,
+        DAEMON_RESTART_MS,
+        "a new daemon serving",
+      );
+      const ms = Date.now() - t0;
+      t.diagnostic(`supervisor killed -9 with radosgw down: a new daemon served ${ms} ms later`);
+      assert.ok(ms < 20_000, `the new daemon did not wait out the orphan's drain (${ms} ms)`);
+      for (const pid of orphans)
+        await waitFor(async () => !(await isRunning(pid)), 10_000, `the orphan daemon ${pid} to exit`);
+      await s.uploadAll(pool.slice(6), "new daemon, radosgw down", 6);
+      await s.startGateway();
+      await drained(s.orthanc);
+      await s.check(t, "supervisor killed -9 while radosgw is down, ShutdownDrainTimeout 60 s");
+    });
+  });
+
   it("starts while radosgw is down, says so, takes uploads into the spool; uploads them once it is back", async (t) => {
     await writeBehind({ gatewayDownAtStart: true }, async (s) => {
       await waitFor(
