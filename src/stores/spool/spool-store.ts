@@ -32,6 +32,7 @@ import type {
   ObjectInfo,
   ObjectStore,
 } from "../object-store.js";
+import { rangeWithin } from "../range-errors.js";
 import {
   LOCK_FILE,
   encodeSpoolHeader,
@@ -189,7 +190,7 @@ export class SpoolStore implements ObjectStore {
   async get(key: string, range?: ByteRange, options?: GetOptions): Promise<ObjectBody | null> {
     const entry = this.live.get(key);
     if (entry !== undefined) {
-      const spooled = this.openSpooled(entry, range, options?.file === true);
+      const spooled = this.openSpooled(entry, range, options ?? {});
       if (spooled !== null) return spooled;
       // Uploaded (and its file removed) since the lookup: the backend has it now.
     }
@@ -383,16 +384,19 @@ export class SpoolStore implements ObjectStore {
 
   /** The object (or range) from its spool file; null when the file is gone (uploaded meanwhile). */
   /** With `asFile`, the open spool file itself and a body that reads it only if it is read (ObjectBody.file). */
-  private openSpooled(entry: Entry, range: ByteRange | undefined, asFile: boolean): ObjectBody | null {
+  private openSpooled(entry: Entry, range: ByteRange | undefined, options: GetOptions): ObjectBody | null {
     const path = this.pathOf(entry);
-    const { start, end } = range ?? { start: 0, end: entry.size };
-    if (start < 0 || start > end || end > entry.size) {
+    const asked = range ?? { start: 0, end: entry.size };
+    const within = rangeWithin(asked, entry.size, options.cutAtEnd);
+    if (within === undefined) {
       throw new StorageError(
         "BAD_RANGE",
         { operation: "read range", subject: path },
-        `bytes [${start}, ${end}) asked of an object of ${entry.size} bytes`,
+        `bytes [${asked.start}, ${asked.end}) asked of an object of ${entry.size} bytes`,
       );
     }
+    const { start, end } = within;
+    const asFile = options.file === true;
     let opened;
     try {
       opened = openToRead(path);
