@@ -69,17 +69,19 @@ export class V2RangeReader {
       start === 0
         ? V2_HEADER_LENGTH + (Math.floor((end - 1) / guess) + 1) * (guess + V2_TAG_LENGTH)
         : V2_HEADER_LENGTH;
+    // Cut at the object's end: an object smaller than the guess still costs this one request.
     let object;
     try {
-      object = await store.get(key, { start: 0, end: firstEnd });
+      object = await store.get(key, { start: 0, end: firstEnd }, { cutAtEnd: true });
     } catch (error) {
-      // Shorter than asked: an A1 or small object, or a range past the end; the whole read says which.
+      // An empty object: not v2; the whole read says what it is.
       if (isStorageError(error, "BAD_RANGE")) return "whole";
       throw error;
     }
     if (object === null) return null;
-    const first = await readExactly(object.body, firstEnd, "read", subject);
-    if (!hasV2Magic(first)) return "whole";
+    const first = await readExactly(object.body, Math.min(firstEnd, object.size), "read", subject);
+    // Shorter than a header, or another magic: an A1 object (a store being converted), read whole.
+    if (first.length < V2_HEADER_LENGTH || !hasV2Magic(first)) return "whole";
     const opened = openV2(
       first.subarray(0, V2_HEADER_LENGTH),
       object.size,

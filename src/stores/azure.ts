@@ -24,9 +24,9 @@ import type { AzureOptions } from "../config/sections/azure-blob-storage.js";
 import { azureAccount, type AzureAccount } from "../config/sections/azure-connection-string.js";
 import { StorageError, isStorageError } from "../errors.js";
 import { readWholeBody } from "./sized-body.js";
-import { answerRangeWithoutFetch, badRange, totalSizeOf } from "./range-errors.js";
+import { answerRangeWithoutFetch, badRange, rangeWithin, totalSizeOf } from "./range-errors.js";
 import type { Logger } from "../log.js";
-import type { ByteRange, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
+import type { ByteRange, GetOptions, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
 import {
   azureErrorCode,
   describeAzureError,
@@ -120,7 +120,7 @@ class AzureStore implements ObjectStore {
   }
 
   // https://learn.microsoft.com/rest/api/storageservices/get-blob
-  async get(key: string, range?: ByteRange): Promise<ObjectBody | null> {
+  async get(key: string, range?: ByteRange, options?: GetOptions): Promise<ObjectBody | null> {
     if (range === undefined) {
       // No Range header: the size is the answer's Content-Length.
       const response = await this.download(key, 0, undefined);
@@ -134,8 +134,9 @@ class AzureStore implements ObjectStore {
     if (response === null) return null;
     const size = totalSizeOf(response.contentRange) ?? response.contentLength ?? 0;
     const body = response.readableStreamBody as Readable;
-    if (end > size) {
-      // Azure cuts a range that reaches past the end (Azurite even answers one that starts there).
+    if (rangeWithin({ start, end }, size, options?.cutAtEnd) === undefined) {
+      // Azure cuts a range that reaches past the end (Azurite even answers one that starts there): the
+      // bytes are what `cutAtEnd` asks for, else refused.
       body.destroy();
       throw badRange(this.location, key, start, end, size);
     }

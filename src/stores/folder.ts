@@ -32,6 +32,7 @@ import type {
   ObjectInfo,
   ObjectStore,
 } from "./object-store.js";
+import { rangeWithin } from "./range-errors.js";
 
 export interface FolderStoreOptions {
   /** The folder holding the objects; created when missing. */
@@ -132,7 +133,7 @@ class FolderStore implements ObjectStore {
 
   get(key: string, range?: ByteRange, options?: GetOptions): Promise<ObjectBody | null> {
     // A throw in the executor rejects: errors still come as a rejection, as from every driver.
-    return new Promise((resolve) => resolve(this.openNow(key, range, options?.file === true)));
+    return new Promise((resolve) => resolve(this.openNow(key, range, options ?? {})));
   }
 
   openLocalFile(key: string, range?: ByteRange): LocalFileObject | undefined {
@@ -155,7 +156,7 @@ class FolderStore implements ObjectStore {
    * `get`, in one unit of work on this thread up to the stream of a large file (local-file-io.ts); with
    * `asFile`, the open file itself and a body that reads it only if it is read (ObjectBody.file).
    */
-  private openNow(key: string, range: ByteRange | undefined, asFile: boolean): ObjectBody | null {
+  private openNow(key: string, range: ByteRange | undefined, options: GetOptions): ObjectBody | null {
     const path = this.pathOf(key);
     let file: OpenedFile | null;
     try {
@@ -167,15 +168,17 @@ class FolderStore implements ObjectStore {
     const { fd, size } = file;
     let streaming = false;
     try {
-      const { start, end } = range ?? { start: 0, end: size };
-      if (start < 0 || start > end || end > size) {
+      const asked = range ?? { start: 0, end: size };
+      const within = rangeWithin(asked, size, options.cutAtEnd);
+      if (within === undefined) {
         throw new StorageError(
           "BAD_RANGE",
           { operation: "read range", subject: path },
-          `bytes [${start}, ${end}) asked of an object of ${size} bytes`,
+          `bytes [${asked.start}, ${asked.end}) asked of an object of ${size} bytes`,
         );
       }
-      if (asFile) {
+      const { start, end } = within;
+      if (options.file === true) {
         const body = new FileBody(fd, start, end);
         streaming = true;
         return { size, body, file: body.file };

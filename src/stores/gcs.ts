@@ -18,9 +18,9 @@ import {
 import type { GcsOptions } from "../config/sections/google-cloud-storage.js";
 import { StorageError } from "../errors.js";
 import { readWholeBody } from "./sized-body.js";
-import { answerRangeWithoutFetch, badRange, totalSizeOf } from "./range-errors.js";
+import { answerRangeWithoutFetch, badRange, rangeWithin, totalSizeOf } from "./range-errors.js";
 import type { Logger } from "../log.js";
-import type { ByteRange, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
+import type { ByteRange, GetOptions, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
 import { describeGcsError, gcsStatus, isObjectNotFound, type GcsErrorContext } from "./gcs-errors.js";
 import { findCredentials, readServiceAccountFile } from "./gcs-credentials.js";
 
@@ -130,7 +130,7 @@ class GcsStore implements ObjectStore {
   }
 
   // https://cloud.google.com/storage/docs/json_api/v1/objects/get (alt=media)
-  async get(key: string, range?: ByteRange): Promise<ObjectBody | null> {
+  async get(key: string, range?: ByteRange, options?: GetOptions): Promise<ObjectBody | null> {
     if (range === undefined) {
       const read = await this.openRead(key, {});
       if (read === null) return null;
@@ -144,12 +144,14 @@ class GcsStore implements ObjectStore {
     const { response, stream } = read;
     const partial = response.statusCode === 206;
     const size = (partial ? totalSizeOf(response.headers["content-range"]) : storedSize(response)) ?? 0;
-    if (end > size) {
-      // GCS cuts a range that reaches past the end; the Firebase emulator answers 200 to one past it.
+    const within = rangeWithin({ start, end }, size, options?.cutAtEnd);
+    if (within === undefined) {
+      // GCS cuts a range that reaches past the end; the Firebase emulator answers 200 to one past it. The
+      // bytes are what `cutAtEnd` asks for, else refused.
       stream.destroy();
       throw badRange(this.location, key, start, end, size);
     }
-    return { size, body: partial ? stream : slice(stream, start, end) };
+    return { size, body: partial ? stream : slice(stream, within.start, within.end) };
   }
 
   // https://cloud.google.com/storage/docs/json_api/v1/objects/get (metadata)

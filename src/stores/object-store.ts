@@ -56,6 +56,13 @@ export interface LocalFileObject {
 export interface GetOptions {
   /** Prefer an open file (ObjectBody.file) to reading the bytes, when the driver is a local one. */
   file?: boolean;
+  /**
+   * A range whose end passes the object's end is answered up to the end, as HTTP does, instead of refused:
+   * the body brings min(end, size) - start bytes, `size` stays the whole object's. A range that starts at or
+   * past the end (but is not empty) is still BAD_RANGE, as HTTP's 416. For a reader that does not know the
+   * size yet and wants one request (src/area/v2-range-read.ts).
+   */
+  cutAtEnd?: boolean;
 }
 
 export interface ObjectInfo {
@@ -80,6 +87,7 @@ export interface ObjectStore {
   /**
    * Open an object, or a range of it; null when it does not exist. A range that does not lie within the
    * object (start > end, or end > size) is a BAD_RANGE StorageError; an empty range within it is fine.
+   * With `options.cutAtEnd`, a range passing the end is cut there instead (GetOptions).
    */
   get(key: string, range?: ByteRange, options?: GetOptions): Promise<ObjectBody | null>;
   /**

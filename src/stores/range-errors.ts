@@ -1,6 +1,6 @@
-// What every HTTP-based driver needs to hold the range contract of ObjectStore.get: the total size from a
-// `Content-Range` header, the BAD_RANGE error for a range that does not lie within the object, and the
-// ranges answered without a ranged GET.
+// What every driver needs to hold the range contract of ObjectStore.get: the total size from a
+// `Content-Range` header, which ranges lie within an object (cut at its end or not), the BAD_RANGE error for
+// one that does not, and the ranges answered without a ranged GET.
 
 import { Readable } from "node:stream";
 
@@ -44,4 +44,20 @@ export async function answerRangeWithoutFetch(
   if (info === null) return null;
   if (end > info.size) throw badRange(store.location, key, start, end, info.size);
   return { size: info.size, body: Readable.from([]) };
+}
+
+/**
+ * The bytes [start, end) that `range` asks of an object of `size` bytes (cut at its end with `cutAtEnd`,
+ * GetOptions); undefined when the range does not lie within the object: a BAD_RANGE for the caller.
+ */
+export function rangeWithin(
+  range: ByteRange,
+  size: number,
+  cutAtEnd: boolean | undefined,
+): ByteRange | undefined {
+  const { start, end } = range;
+  if (start < 0 || start > end) return undefined;
+  if (end <= size) return range;
+  if (cutAtEnd !== true || start >= size) return undefined;
+  return { start, end: size };
 }

@@ -45,6 +45,7 @@ import {
   readRange,
 } from "./local-file-io.js";
 import type { ByteRange, GetOptions, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
+import { rangeWithin } from "./range-errors.js";
 import { SegmentedLru } from "./segmented-lru.js";
 
 export interface ReadCacheOptions {
@@ -260,7 +261,7 @@ export class ReadCache implements ObjectStore {
    * on the reads that pass through, not to a fetch that fills the cache, which reads the bytes itself.
    */
   async get(key: string, range?: ByteRange, options?: GetOptions): Promise<ObjectBody | null> {
-    const cached = await this.#readCached(key, range);
+    const cached = await this.#readCached(key, range, options?.cutAtEnd);
     if (cached !== null) return cached;
     const claim = this.#claims.get(key);
     if (range === undefined && claim?.filled !== undefined) {
@@ -312,14 +313,18 @@ export class ReadCache implements ObjectStore {
   // --- reading entries ---
 
   /** The entry of `key` (or a range of it) once checked; null when not cached or when it failed its check. */
-  async #readCached(key: string, range: ByteRange | undefined): Promise<ObjectBody | null> {
+  async #readCached(
+    key: string,
+    range: ByteRange | undefined,
+    cutAtEnd?: boolean,
+  ): Promise<ObjectBody | null> {
     const name = nameOf(key);
     if (!this.#policy.has(name)) return null;
     const path = this.#pathOf(key);
     let read: ObjectBody | null;
     try {
-      const small = this.#readEntryNow(path, range);
-      read = small !== undefined ? small : await this.#readLargeEntry(path, range);
+      const small = this.#readEntryNow(path, range, cutAtEnd);
+      read = small !== undefined ? small : await this.#readLargeEntry(path, range, cutAtEnd);
     } catch (error) {
       if (error instanceof StorageError) throw error; // BAD_RANGE: the backend would say the same
       this.#policy.remove(name);
@@ -345,7 +350,7 @@ export class ReadCache implements ObjectStore {
     }
     this.#policy.touch(name);
     this.#stats.hits++;
-    this.#stats.hitBytes += range === undefined ? read.size : range.end - range.start;
+    this.#stats.hitBytes += range === undefined ? read.size : Math.min(range.end, read.size) - range.start;
     return read;
   }
 
@@ -353,7 +358,11 @@ export class ReadCache implements ObjectStore {
    * A small entry in one unit of work on this thread (local-file-io.ts says why): read whole, checked,
    * served from memory. Undefined for a large one (#readLargeEntry); null when the file is gone.
    */
-  #readEntryNow(path: string, range: ByteRange | undefined): ObjectBody | null | undefined {
+  #readEntryNow(
+    path: string,
+    range: ByteRange | undefined,
+    cutAtEnd: boolean | undefined,
+  ): ObjectBody | null | undefined {
     const file = openToRead(path);
     if (file === null) return null;
     try {
@@ -362,7 +371,7 @@ export class ReadCache implements ObjectStore {
       const whole = readRange(file.fd, 0, file.size, this.#buffers);
       try {
         const size = sizeFromFooter(whole.subarray(file.size - FOOTER_BYTES), file.size);
-        const { start, end } = checkedRange(range, size, path);
+        const { start, end } = checkedRange(range, size, path, cutAtEnd);
         const span = coveringBlocks(start, end, size);
         const digests = digestSpan(size);
         checkBlocks(
@@ -385,7 +394,11 @@ export class ReadCache implements ObjectStore {
    * A large entry: the blocks the read covers are checked first, block by block, then streamed from the
    * same open file (a replaced entry cannot slip in between); null when the file is gone.
    */
-  async #readLargeEntry(path: string, range: ByteRange | undefined): Promise<ObjectBody | null> {
+  async #readLargeEntry(
+    path: string,
+    range: ByteRange | undefined,
+    cutAtEnd: boolean | undefined,
+  ): Promise<ObjectBody | null> {
     let file: FileHandle;
     try {
       file = await open(path, "r");
@@ -398,7 +411,7 @@ export class ReadCache implements ObjectStore {
       const fileBytes = (await file.stat()).size;
       if (fileBytes < FOOTER_BYTES) throw new CorruptEntry(`the file has ${fileBytes} bytes, no footer`);
       const size = sizeFromFooter(await readAt(file, fileBytes - FOOTER_BYTES, FOOTER_BYTES), fileBytes);
-      const { start, end } = checkedRange(range, size, path);
+      const { start, end } = checkedRange(range, size, path, cutAtEnd);
       const span = coveringBlocks(start, end, size);
       const digestsAt = digestSpan(size);
       const digests = await readAt(file, digestsAt.start, digestsAt.end - digestsAt.start);
@@ -637,16 +650,23 @@ function nameOf(key: string): string {
   return createHash("sha256").update(key).digest("hex");
 }
 
-function checkedRange(range: ByteRange | undefined, size: number, path: string): ByteRange {
-  const { start, end } = range ?? { start: 0, end: size };
-  if (start < 0 || start > end || end > size) {
+/** The range asked of an entry of `size` bytes, cut at its end with `cutAtEnd` (GetOptions), or BAD_RANGE. */
+function checkedRange(
+  range: ByteRange | undefined,
+  size: number,
+  path: string,
+  cutAtEnd: boolean | undefined,
+): ByteRange {
+  const asked = range ?? { start: 0, end: size };
+  const within = rangeWithin(asked, size, cutAtEnd);
+  if (within === undefined) {
     throw new StorageError(
       "BAD_RANGE",
       { operation: "read range", subject: path },
-      `bytes [${start}, ${end}) asked of an object of ${size} bytes`,
+      `bytes [${asked.start}, ${asked.end}) asked of an object of ${size} bytes`,
     );
   }
-  return { start, end };
+  return within;
 }
 
 /** The bytes of the blocks that hold [start, end) (at least one block, also for an empty range). */

@@ -26,9 +26,9 @@ import { Upload } from "@aws-sdk/lib-storage";
 
 import type { S3Options } from "../config/sections/aws-s3-storage.js";
 import { StorageError, describeCause, isStorageError } from "../errors.js";
-import { answerRangeWithoutFetch, badRange, totalSizeOf } from "./range-errors.js";
+import { answerRangeWithoutFetch, badRange, rangeWithin, totalSizeOf } from "./range-errors.js";
 import type { Logger } from "../log.js";
-import type { ByteRange, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
+import type { ByteRange, GetOptions, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
 import { clientConfig, normalizeEndpoint, writeParams } from "./s3-client.js";
 import { describeS3Error, isS3NotFound, s3ErrorCode } from "./s3-errors.js";
 import { rangedBody } from "./ranged-body.js";
@@ -163,8 +163,8 @@ class S3Store implements ObjectStore {
   }
 
   // https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html
-  async get(key: string, range?: ByteRange): Promise<ObjectBody | null> {
-    if (range !== undefined) return this.getRange(key, range);
+  async get(key: string, range?: ByteRange, options?: GetOptions): Promise<ObjectBody | null> {
+    if (range !== undefined) return this.getRange(key, range, options?.cutAtEnd);
     if (!this.options.useTransferManager) return this.getWhole(key);
     // The first part tells the size; the rest, if any, comes in parallel ranged GETs (spec §3.2).
     const partSize = this.options.transferBufferBytes;
@@ -251,15 +251,19 @@ class S3Store implements ObjectStore {
     return Promise.resolve();
   }
 
-  private async getRange(key: string, { start, end }: ByteRange): Promise<ObjectBody | null> {
+  private async getRange(
+    key: string,
+    { start, end }: ByteRange,
+    cutAtEnd: boolean | undefined,
+  ): Promise<ObjectBody | null> {
     const answered = await answerRangeWithoutFetch(this, key, { start, end });
     if (answered !== undefined) return answered;
     const response = await this.getObject(key, `bytes=${start}-${end - 1}`);
     if (response === null) return null;
     const size = totalSizeOf(response.ContentRange) ?? 0;
     const body = response.Body as Readable;
-    if (end > size) {
-      // S3 cuts a range that reaches past the end; the contract wants it refused.
+    if (rangeWithin({ start, end }, size, cutAtEnd) === undefined) {
+      // S3 cuts a range that reaches past the end: the bytes are what `cutAtEnd` asks for, else refused.
       body.destroy();
       throw badRange(this.location, key, start, end, size);
     }

@@ -82,7 +82,7 @@ function counted(
     ...store,
     driver: store.driver,
     location: store.location,
-    get: (key, range) => (requests.push(`${tier} get`), store.get(key, range)),
+    get: (key, range, options) => (requests.push(`${tier} get`), store.get(key, range, options)),
     head: (key) => (requests.push(`${tier} head`), store.head(key)),
     delete: (key) => {
       requests.push(`${tier} delete`);

@@ -20,7 +20,7 @@ import { createProgress } from "../../src/ops/progress.js";
 import { reencryptStorage } from "../../src/ops/reencrypt.js";
 import { RunReport } from "../../src/ops/run-report.js";
 import { REENCRYPT_OUTCOMES, REENCRYPT_PROBLEMS } from "../../src/ops/reencrypt.js";
-import type { ByteRange, ObjectStore } from "../../src/stores/object-store.js";
+import type { ByteRange, GetOptions, ObjectStore } from "../../src/stores/object-store.js";
 import { MemoryLogger } from "../helpers/memory-logger.js";
 import { patternBytes } from "../crypto/support.js";
 import { decryptRange } from "../crypto/v2-webcrypto.js";
@@ -89,9 +89,9 @@ async function open(
   const gets: Counted["gets"] = [];
   const count = (store: ObjectStore): ObjectStore =>
     Object.assign(Object.create(store) as ObjectStore, {
-      get: (key: string, range?: ByteRange) => {
+      get: (key: string, range?: ByteRange, options?: GetOptions) => {
         gets.push({ range });
-        return store.get(key, range);
+        return store.get(key, range, options);
       },
     });
   const area = await openStorageArea(configOf(root, format, keyId, previous), new MemoryLogger(), {
@@ -161,6 +161,22 @@ describe("storage area writing v2", () => {
       Buffer.from(data.subarray(data.length - 5)),
     );
     await assert.rejects(area.readRange(UUID, 1, data.length - 5, 6), (e) => isStorageError(e, "BAD_RANGE"));
+    await area.close();
+  });
+
+  it("cold from 0 of an object smaller than a segment: one request, whole or a small range", async () => {
+    const root = await makeRoot();
+    const { area } = await open(root, "v2");
+    const data = patternBytes(300_000, 11);
+    assert.ok(data.length < SEGMENT);
+    await area.create(UUID, 1, data);
+    for (const length of [data.length, 1000]) {
+      const fresh = await open(root, "v2");
+      const read = await fresh.area.readRange(UUID, 1, 0, length);
+      assert.deepEqual(await bytesOf(read), Buffer.from(data.subarray(0, length)), `[0, ${length})`);
+      assert.equal(fresh.gets.length, 1, `requests for [0, ${length})`);
+      await fresh.area.close();
+    }
     await area.close();
   });
 

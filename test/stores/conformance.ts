@@ -121,6 +121,42 @@ export function objectStoreConformance(name: string, createTarget: () => Promise
       assert.equal(await store.get(`${nextPrefix()}absent.dcm`, { start: 0, end: 1 }), null);
     });
 
+    it("cuts a range passing the end at the end with cutAtEnd, with the whole size; refuses it without", async () => {
+      const key = `${nextPrefix()}cut.dcm`;
+      const data = randomBytes(10_000);
+      await store.put(key, data);
+      for (const [start, end] of [
+        [0, 1_000_000],
+        [9_000, 10_001],
+        [9_999, 20_000],
+        [0, 10_000],
+        [10_000, 10_000],
+      ] as Array<[number, number]>) {
+        const object = await store.get(key, { start, end }, { cutAtEnd: true });
+        assert.ok(object, `range [${start}, ${end})`);
+        assert.equal(object.size, data.length, `size with range [${start}, ${end})`);
+        const expected = data.subarray(start, Math.min(end, data.length));
+        assert.deepEqual(await readBody(object), expected, `range [${start}, ${end}) cut at the end`);
+      }
+      // Starting at or past the end is refused still (HTTP's 416), and so is a passing range without the flag.
+      for (const [start, end, cutAtEnd] of [
+        [10_000, 10_001, true],
+        [10_001, 20_000, true],
+        [10_001, 10_001, true],
+        [0, 10_001, false],
+      ] as Array<[number, number, boolean]>) {
+        await assert.rejects(
+          store.get(key, { start, end }, { cutAtEnd }),
+          (error) => isStorageError(error, "BAD_RANGE"),
+          `range [${start}, ${end}) with cutAtEnd ${cutAtEnd}`,
+        );
+      }
+      assert.equal(
+        await store.get(`${nextPrefix()}absent.dcm`, { start: 0, end: 10 }, { cutAtEnd: true }),
+        null,
+      );
+    });
+
     it("deletes objects, and deleting a missing object is not an error", async () => {
       const key = `${nextPrefix()}aa/bb/deleted`;
       await store.put(key, Buffer.from("x"));

@@ -33,8 +33,8 @@ function streamsOnly(store: ObjectStore): ObjectStore {
     location: store.location,
     put: (key, data) => store.put(key, data),
     putStream: (key, body, size) => store.putStream(key, body, size),
-    get: async (key, range) => {
-      const object = await store.get(key, range);
+    get: async (key, range, options) => {
+      const object = await store.get(key, range, options);
       if (object === null) return null;
       const body = object.bytes === undefined ? object.body : Readable.from([Buffer.from(object.bytes)]);
       if (object.bytes !== undefined) object.body.destroy();

@@ -9,6 +9,10 @@ import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 
+import { V2RangeReader } from "../../src/area/v2-range-read.js";
+import { EncryptedCodec } from "../../src/crypto/encrypted-codec.js";
+import { KeyRing } from "../../src/crypto/key-ring.js";
+import { MemoryBudget } from "../../src/crypto/memory-budget.js";
 import type { ObjectStore } from "../../src/stores/object-store.js";
 import { startLatencyProxy, type LatencyProxy, type ProxyCounts } from "../../test-support/latency-proxy.js";
 import { readBody } from "./conformance.js";
@@ -118,6 +122,33 @@ export function roundTripSuite(
         read = await readBody(object);
       });
       assert.deepEqual(read, small.subarray(1000, 5000));
+    });
+
+    it("reads a v2 object smaller than a segment cold from byte 0 in one request, whole or a small range", async () => {
+      // The reader's first request reaches past the end of an object this small (the header and a full
+      // segment): the store cuts it there (GetOptions.cutAtEnd) rather than refuse it and cost a second read.
+      const codec = new EncryptedCodec(
+        new KeyRing({ id: 1, key: randomBytes(32) }),
+        new MemoryBudget(64 * MIB),
+        "v2",
+      );
+      const attachment = { uuid: "8d3e5c1a-6f0b-4c2e-9a7d-1b2c3d4e5f60", contentType: 1 };
+      const key = `${attachment.uuid}.dcm.enc`;
+      await store.put(key, await codec.encode(small, key, attachment));
+      for (const end of [small.length, 1000]) {
+        const reader = new V2RangeReader(codec); // a new data key cache: a cold read
+        let read: Uint8Array | undefined;
+        await assertOne(`cold v2 read of [0, ${end})`, async () => {
+          const held = await reader.read(store, key, key, attachment, 0, end);
+          assert.ok(
+            held !== null && held !== "whole",
+            `[0, ${end}) read as ${held === null ? "missing" : "not v2"}`,
+          );
+          read = Buffer.from(held.plaintext);
+          held.release();
+        });
+        assert.deepEqual(read, small.subarray(0, end));
+      }
     });
 
     it("answers a missing object in one request and one round trip", async () => {

@@ -39,6 +39,7 @@ import type {
   ObjectInfo,
   ObjectStore,
 } from "../object-store.js";
+import { rangeWithin } from "../range-errors.js";
 import {
   DIGEST_OFFSET,
   HANDOVER_FILE,
@@ -234,7 +235,7 @@ export class SpoolStore implements ObjectStore {
   async get(key: string, range?: ByteRange, options?: GetOptions): Promise<ObjectBody | null> {
     const entry = this.live.get(key);
     if (entry !== undefined) {
-      const spooled = await this.openSpooled(entry, range, options?.file === true);
+      const spooled = await this.openSpooled(entry, range, options ?? {});
       if (spooled !== null) return spooled;
       // Uploaded (and its file removed) since the lookup: the backend has it now.
     }
@@ -517,22 +518,25 @@ export class SpoolStore implements ObjectStore {
   /**
    * The object (or range) from its spool file, once its data matched the digest recorded at write (the
    * whole data is checked, even for a range); null when the file is gone (uploaded meanwhile). With
-   * `asFile`, the open spool file itself and a body that reads it only if it is read (ObjectBody.file).
+   * `options.file`, the open spool file itself and a body that reads it only if it is read (ObjectBody.file).
    */
   private async openSpooled(
     entry: Entry,
     range: ByteRange | undefined,
-    asFile: boolean,
+    options: GetOptions,
   ): Promise<ObjectBody | null> {
     const path = this.pathOf(entry);
-    const { start, end } = range ?? { start: 0, end: entry.size };
-    if (start < 0 || start > end || end > entry.size) {
+    const asked = range ?? { start: 0, end: entry.size };
+    const within = rangeWithin(asked, entry.size, options.cutAtEnd);
+    if (within === undefined) {
       throw new StorageError(
         "BAD_RANGE",
         { operation: "read range", subject: path },
-        `bytes [${start}, ${end}) asked of an object of ${entry.size} bytes`,
+        `bytes [${asked.start}, ${asked.end}) asked of an object of ${entry.size} bytes`,
       );
     }
+    const { start, end } = within;
+    const asFile = options.file === true;
     const opened = this.openFile(entry, "read from the write-behind spool");
     if (opened === null) return null;
     const { fd } = opened;
