@@ -14,7 +14,7 @@ import { writeUniqueCopies } from "../test-support/dicom-copies.js";
 import { startLatencyProxy, type LatencyProxy, type ProxyCounts } from "../test-support/latency-proxy.js";
 import { OrthancInstance, type OrthancOptions } from "../test-support/orthanc.js";
 import { dicomDir } from "../test-support/paths.js";
-import type { RgwServer } from "../test-support/rgw.js";
+import { startRgw, type RgwServer } from "../test-support/rgw.js";
 
 /** Each way: the issue's 20 ms round trip. */
 export const DELAY_MS = 10;
@@ -121,6 +121,24 @@ export async function startSetups(setups: readonly LatencySetup[], rgw: RgwServe
   }
 }
 
+/** Ceph RGW started, every setup on it, `measure` run on them, then all stopped, also on a failure. */
+export async function withSetups<T>(
+  setups: readonly LatencySetup[],
+  measure: (running: RunningSetup[]) => Promise<T>,
+): Promise<T> {
+  const rgw = await startRgw();
+  try {
+    const running = await startSetups(setups, rgw);
+    try {
+      return await measure(running);
+    } finally {
+      for (const setup of running) await setup.stop();
+    }
+  } finally {
+    await rgw.stop();
+  }
+}
+
 /** The small samples, in name order. */
 export async function smallSampleNames(): Promise<string[]> {
   const names = (await readdir(dicomDir)).filter((name) => name.endsWith(".dcm") && !LEFT_OUT.has(name));
@@ -157,11 +175,40 @@ export async function deleteAllInstances(orthanc: OrthancInstance): Promise<void
   });
 }
 
-/** Counts at a setup's proxy per operation: requests, round trips (client turns), new connections. */
-export function perOperation(counts: ProxyCounts, operations: number): string {
-  const each = (value: number): string => (value / operations).toFixed(2);
-  return (
-    `${each(counts.requests)} requests, ${each(counts.turns)} round trips per operation, ` +
-    `${counts.connections} new connection(s)`
-  );
+/** What a setup's proxy counted over a number of operations, summed over the rounds. */
+export class ProxyTally implements ProxyCounts {
+  requests = 0;
+  turns = 0;
+  connections = 0;
+  operations = 0;
+
+  /**
+   * Starts counting at `proxy` (none: the built-in storage, nothing to count); the function returned adds
+   * what it counted since, as the cost of `operations` operations.
+   */
+  from(proxy: LatencyProxy | undefined): (operations: number) => void {
+    if (proxy === undefined) return () => undefined;
+    const since = proxy.counts();
+    return (operations) => {
+      const counts = proxy.countsSince(since);
+      this.requests += counts.requests;
+      this.turns += counts.turns;
+      this.connections += counts.connections;
+      this.operations += operations;
+    };
+  }
+
+  /** Round trips per operation. */
+  get turnsPerOperation(): number {
+    return this.turns / this.operations;
+  }
+
+  /** The counts per operation: requests, round trips (client turns), new connections. */
+  perOperation(): string {
+    const each = (value: number): string => (value / this.operations).toFixed(2);
+    return (
+      `${each(this.requests)} requests, ${each(this.turns)} round trips per operation, ` +
+      `${this.connections} new connection(s)`
+    );
+  }
 }

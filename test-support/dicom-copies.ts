@@ -12,8 +12,19 @@ import { dicomDir } from "./paths.js";
 
 const run = promisify(execFile);
 
+/**
+ * Four small fixtures of different kinds (presentation state, structured report, encapsulated PDF, JPEG
+ * ultrasound; 2 to 55 KB): what the fault scenarios upload, being about the fault rather than volume.
+ */
+export const SMALL_SAMPLES: readonly string[] = [
+  "PR-gsps-utf8.dcm",
+  "SR-basic-text-latin2.dcm",
+  "encapsulated-pdf.dcm",
+  "ts-1.2.4.50-jpeg-baseline-US.dcm",
+];
+
 /** `copies` copies of each fixture (file names in test/fixtures/dicom), in order: copy 0 of each, then 1... */
-export async function uniqueCopies(names: string[], copies: number): Promise<Buffer[]> {
+export async function uniqueCopies(names: readonly string[], copies: number): Promise<Buffer[]> {
   const dir = await mkdtemp(join(tmpdir(), "ocs-dicom-copies-"));
   try {
     const paths = await writeUniqueCopies(dir, names, names.length * copies);
@@ -29,7 +40,7 @@ export async function uniqueCopies(names: string[], copies: number): Promise<Buf
  */
 export async function writeUniqueCopies(
   dir: string,
-  names: string[],
+  names: readonly string[],
   count: number,
   tags: Record<string, string> = {},
 ): Promise<string[]> {

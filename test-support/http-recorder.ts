@@ -17,13 +17,20 @@ export interface RecordedRequest {
   headers: IncomingHttpHeaders;
 }
 
-export interface RecordingServer {
+export interface RecordingServer extends AsyncDisposable {
   /** `http://127.0.0.1:PORT` */
   url: string;
   /** Every request received, in order; empty it to start counting afresh. */
   requests: RecordedRequest[];
+  /** Close the listener and every connection. Safe to call more than once; `await using` calls it too. */
   close(): Promise<void>;
 }
+
+/**
+ * Answers a request instead of the proxy's target (a fault a test injects): true when it did, and the request
+ * then goes no further.
+ */
+export type Interception = (req: IncomingMessage, res: ServerResponse) => boolean;
 
 /** A server that records each request, then answers it with `handler`. */
 export async function startScriptedServer(
@@ -40,21 +47,23 @@ export async function startScriptedServer(
   });
   const address = server.address();
   if (typeof address !== "object" || address === null) throw new Error("no address");
-  return {
-    url: `http://127.0.0.1:${address.port}`,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closed ??= new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }));
+  return { url: `http://127.0.0.1:${address.port}`, requests, close, [Symbol.asyncDispose]: close };
 }
 
-/** A reverse proxy to `target` (`http://host:port`) that records each request it forwards. */
-export function startRecordingProxy(target: string): Promise<RecordingServer> {
+/**
+ * A reverse proxy to `target` (`http://host:port`) that records each request it receives and forwards it, unless
+ * `intercept` answers it.
+ */
+export function startRecordingProxy(target: string, intercept?: Interception): Promise<RecordingServer> {
   const upstream = new URL(target);
   return startScriptedServer((req, res) => {
+    if (intercept?.(req, res) === true) return;
     const forwarded = request(
       {
         host: upstream.hostname,

@@ -10,12 +10,11 @@ import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { promisify } from "node:util";
 
-import { startRgw } from "../../test-support/rgw.js";
 import {
+  ProxyTally,
   deleteAllInstances,
   dicomCopies,
-  perOperation,
-  startSetups,
+  withSetups,
   type LatencySetup,
   type RunningSetup,
 } from "../latency-setups.js";
@@ -69,17 +68,7 @@ export const ingest: BenchTarget = {
       log(
         `${FILES} files (${fixed(megabytes, 1)} MB): copies of the uncompressed small samples with new UIDs`,
       );
-      const rgw = await startRgw();
-      try {
-        const running = await startSetups(SETUPS, rgw);
-        try {
-          return await measure(running, files, copies.paths, rounds, log);
-        } finally {
-          for (const setup of running) await setup.stop();
-        }
-      } finally {
-        await rgw.stop();
-      }
+      return await withSetups(SETUPS, (running) => measure(running, files, copies.paths, rounds, log));
     } finally {
       await copies.remove();
     }
@@ -95,25 +84,18 @@ async function measure(
 ): Promise<TargetResult[]> {
   // times[setup][pass]: one value per round.
   const times = running.map(() => ({ REST: [] as number[], "C-STORE": [] as number[] }));
-  const counted = running.map(() => ({ requests: 0, turns: 0, connections: 0, uploads: 0 }));
+  const counted = running.map(() => new ProxyTally());
   for (let round = 0; round < rounds; round++) {
     for (const s of roundOrder(running.length, round)) {
       const { orthanc, proxy } = running[s] as RunningSetup;
-      const since = proxy?.counts();
+      const counting = (counted[s] as ProxyTally).from(proxy);
       const started = performance.now();
       for (const file of files) {
         const answer = await orthanc.upload(file);
         if (answer.Status !== "Success") throw new Error(`REST upload: Orthanc answered ${answer.Status}`);
       }
       times[s]?.REST.push(performance.now() - started);
-      if (proxy !== undefined && since !== undefined) {
-        const counts = proxy.countsSince(since);
-        const total = counted[s] as (typeof counted)[number];
-        total.requests += counts.requests;
-        total.turns += counts.turns;
-        total.connections += counts.connections;
-        total.uploads += files.length;
-      }
+      counting(files.length);
       await deleteAllInstances(orthanc);
 
       const cstoreStarted = performance.now();
@@ -142,13 +124,13 @@ async function measure(
     }
   }
   for (const [s, { setup }] of running.entries()) {
-    const total = counted[s] as (typeof counted)[number];
-    if (setup.builtIn || total.uploads === 0) continue;
-    log(`REST uploads, ${setup.name}, at its proxy: ${perOperation(total, total.uploads)}`);
+    const total = counted[s] as ProxyTally;
+    if (setup.builtIn || total.operations === 0) continue;
+    log(`REST uploads, ${setup.name}, at its proxy: ${total.perOperation()}`);
     if (setup.localDisk === undefined && setup.delayMs === undefined) {
       results.push({
         label: `ingest: round trips per REST upload, ${setup.name}`,
-        measured: total.turns / total.uploads,
+        measured: total.turnsPerOperation,
         goal: 1,
         higherIsBetter: false,
         unit: "round trips",

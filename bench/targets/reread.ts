@@ -14,13 +14,11 @@ import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 
 import { CACHE_FOLDER } from "../../src/area/local-disk-tier.js";
-
-import { startRgw } from "../../test-support/rgw.js";
 import {
+  ProxyTally,
   deleteAllInstances,
   dicomCopies,
-  perOperation,
-  startSetups,
+  withSetups,
   type LatencySetup,
   type RunningSetup,
 } from "../latency-setups.js";
@@ -64,17 +62,7 @@ export const reread: BenchTarget = {
       const files = await Promise.all(copies.paths.map((path) => readFile(path)));
       const megabytes = files.reduce((sum, file) => sum + file.length, 0) / 1e6;
       log(`a study of ${INSTANCES} instances (${fixed(megabytes, 1)} MB), read whole twice per round`);
-      const rgw = await startRgw();
-      try {
-        const running = await startSetups(SETUPS, rgw);
-        try {
-          return await measure(running, files, rounds, log);
-        } finally {
-          for (const setup of running) await setup.stop();
-        }
-      } finally {
-        await rgw.stop();
-      }
+      return await withSetups(SETUPS, (running) => measure(running, files, rounds, log));
     } finally {
       await copies.remove();
     }
@@ -89,7 +77,7 @@ async function measure(
 ): Promise<TargetResult[]> {
   // times[setup][pass]: one value per round.
   const times = running.map(() => [[] as number[], [] as number[]]);
-  const counted = running.map(() => [0, 1].map(() => ({ requests: 0, turns: 0, connections: 0, reads: 0 })));
+  const counted = running.map(() => [new ProxyTally(), new ProxyTally()]);
   for (let round = 0; round < rounds; round++) {
     for (const s of roundOrder(running.length, round)) {
       const { proxy } = running[s] as RunningSetup;
@@ -111,7 +99,7 @@ async function measure(
       });
       const { orthanc } = setup;
       for (const pass of [0, 1]) {
-        const since = proxy?.counts();
+        const counting = (counted[s]?.[pass] as ProxyTally).from(proxy);
         const started = performance.now();
         for (const id of ids) {
           const response = await orthanc.request("GET", `/instances/${id}/file`);
@@ -119,19 +107,7 @@ async function measure(
           if (!response.ok) throw new Error(`GET /instances/${id}/file: HTTP ${response.status}`);
         }
         times[s]?.[pass]?.push(performance.now() - started);
-        if (proxy !== undefined && since !== undefined) {
-          const counts = proxy.countsSince(since);
-          const total = counted[s]?.[pass] as {
-            requests: number;
-            turns: number;
-            connections: number;
-            reads: number;
-          };
-          total.requests += counts.requests;
-          total.turns += counts.turns;
-          total.connections += counts.connections;
-          total.reads += ids.length;
-        }
+        counting(ids.length);
       }
       await deleteAllInstances(orthanc);
     }
@@ -150,8 +126,8 @@ async function measure(
           (setup.builtIn ? "" : `: ${fixed(ratioTo(s, pass, 0), 2)}x the built-in disk's time`),
       );
       const total = counted[s]?.[pass];
-      if (!setup.builtIn && total !== undefined && total.reads > 0)
-        log(`  at its proxy: ${perOperation(total, total.reads)}`);
+      if (!setup.builtIn && total !== undefined && total.operations > 0)
+        log(`  at its proxy: ${total.perOperation()}`);
     }
   }
   for (const [s, { setup }] of running.entries()) {
@@ -176,10 +152,10 @@ async function measure(
     );
   }
   const pluginReads = counted[plugin]?.[0];
-  if (pluginReads !== undefined && pluginReads.reads > 0) {
+  if (pluginReads !== undefined && pluginReads.operations > 0) {
     results.push({
       label: `reread: round trips per read, ${PLUGIN}`,
-      measured: pluginReads.turns / pluginReads.reads,
+      measured: pluginReads.turnsPerOperation,
       goal: 1,
       higherIsBetter: false,
       unit: "round trips",

@@ -222,10 +222,11 @@ export class StorageArea {
   /**
    * Ask every tier for an object that does not exist, so that wrong credentials, a missing bucket or an
    * unreachable endpoint stop start-up instead of the first upload. A GET rather than a HEAD: a refused
-   * GET says why (e.g. SignatureDoesNotMatch), a refused HEAD has no body. Writes nothing.
+   * GET says why (e.g. SignatureDoesNotMatch), a refused HEAD has no body. Writes nothing. `tiers`: some
+   * of them only (a write-behind tier may start with its backend down: src/daemon/start-check.ts).
    */
-  async checkAccess(): Promise<void> {
-    for (const tier of this.tiers) {
+  async checkAccess(tiers: readonly StorageTier[] = this.tiers): Promise<void> {
+    for (const tier of tiers) {
       const [key] = tier.keysOf(PROBE_UUID, 0);
       const object = await tier.store.get(key as string);
       object?.body.destroy();

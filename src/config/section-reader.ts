@@ -148,6 +148,35 @@ export class SectionReader {
     return spec.filePath === true ? this.resolvePath(value) : value;
   }
 
+  /**
+   * A string option holding the base URL of a server: trimmed, without trailing slashes. A URL of another
+   * protocol than `protocols`, or with a query, a fragment or credentials, fails with `expected` (and the
+   * note `hint` gives for it) and reads as undefined, as an absent one does. Shared by the URLs of every
+   * section (Azure AccountUrl, GCS Endpoint).
+   */
+  baseUrl(
+    name: string,
+    protocols: readonly string[],
+    expected: string,
+    hint?: (url: URL | undefined) => string | undefined,
+  ): string | undefined {
+    const value = this.string(name)?.trim();
+    if (value === undefined) return undefined;
+    const url = URL.canParse(value) ? new URL(value) : undefined;
+    if (
+      url === undefined ||
+      !protocols.includes(url.protocol) ||
+      url.search !== "" ||
+      url.hash !== "" ||
+      url.username !== ""
+    ) {
+      // Shown without its credentials and query, where secrets land by mistake.
+      this.failAt(this.pathOf(name), expected, this.raw(name), hint?.(url), "redacted");
+      return undefined;
+    }
+    return value.replace(/\/+$/, "");
+  }
+
   /** A boolean option; `fallback` stands for a default taken from another option (`defaultFrom`). */
   boolean(name: string, fallback?: boolean): boolean {
     const spec = this.spec(name, "boolean");

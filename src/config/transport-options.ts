@@ -19,40 +19,47 @@ export const CLOUD_CONNECTION_TIMEOUT_DEFAULT = 30;
 export const CLOUD_REQUEST_TIMEOUT_DEFAULT = 1200;
 
 type Entry = Partial<Omit<OptionSpec, "name" | "type" | "unit">>;
+type TransportOption = "MaxRetries" | "ConnectionTimeout" | "RequestTimeout";
 
-export function maxRetriesOption(entry: Entry = {}): OptionSpec {
-  return {
+/** Each option as Azure and Google have it; a section changes what differs (S3: defaults, since, text). */
+const TRANSPORT_OPTIONS: Record<TransportOption, OptionSpec> = {
+  MaxRetries: {
     name: "MaxRetries",
     type: "unsigned",
     default: CLOUD_RETRY_DEFAULT,
     since: "ours",
     description: "Retries of a failed request, with exponential backoff.",
-    ...entry,
-  };
-}
-
-export function connectionTimeoutOption(entry: Entry = {}): OptionSpec {
-  return {
+  },
+  ConnectionTimeout: {
     name: "ConnectionTimeout",
     type: "unsigned",
     default: CLOUD_CONNECTION_TIMEOUT_DEFAULT,
     unit: "s",
     since: "ours",
     description: "Time allowed to open a connection. 0: no limit.",
-    ...entry,
-  };
-}
-
-export function requestTimeoutOption(entry: Entry = {}): OptionSpec {
-  return {
+  },
+  RequestTimeout: {
     name: "RequestTimeout",
     type: "unsigned",
     default: CLOUD_REQUEST_TIMEOUT_DEFAULT,
     unit: "s",
     since: "ours",
     description: "Maximum time of one operation. 0: no limit.",
-    ...entry,
-  };
+  },
+};
+
+/** One of the three options' schema entry, with `entry` changing what differs in this section. */
+export function transportOption(name: TransportOption, entry: Entry = {}): OptionSpec {
+  return { ...TRANSPORT_OPTIONS[name], ...entry };
+}
+
+/** The three, in their usual order (MaxRetries, ConnectionTimeout, RequestTimeout). */
+export function retriesAndTimeoutsOptions(
+  entries: Partial<Record<TransportOption, Entry>> = {},
+): OptionSpec[] {
+  return (Object.keys(TRANSPORT_OPTIONS) as TransportOption[]).map((name) =>
+    transportOption(name, entries[name]),
+  );
 }
 
 /** The three options of a section whose ConnectionTimeout has a default of its own (Azure, Google). */

@@ -34,6 +34,7 @@ import { readUntilNul } from "./read-until-nul.js";
 import { RestRouter } from "./rest-router.js";
 import { listenForBridge, type BridgeServer, type JobStepper } from "./server.js";
 import { createSocketFolder } from "./socket-folder.js";
+import { checkStorageAtStart } from "./start-check.js";
 import { bridgeVersion, daemonVersion } from "./versions.js";
 
 /** Each job's steps to its own runner: adoptions' states say so (isAdoptState), the others are moves. */
@@ -111,7 +112,7 @@ async function start(): Promise<void> {
   const spool = spoolOf(area);
   const localDisk = config.bridge.localDisk;
   if (spool !== undefined && localDisk !== undefined) metrics.watchSpool(spool, localDisk.maxPendingBytes);
-  await area.checkAccess();
+  await checkStorageAtStart(area, spool, logger);
 
   const health = new HealthCheck({
     area,
@@ -174,6 +175,8 @@ async function start(): Promise<void> {
 
 /** Beyond the spool's drain, what the daemon asks to be given to exit (the supervisor's own minimum is 5 s). */
 const STOP_MARGIN_S = 3;
+/** At a stop, how long the requests being answered may take to end; within STOP_MARGIN_S. */
+const IN_FLIGHT_GRACE_MS = 2000;
 
 interface Running {
   server: BridgeServer;
@@ -188,7 +191,7 @@ async function shutdown(why: string, { server, socketDir, area, drainTimeoutMs }
   if (stopping) return;
   stopping = true;
   logger.info(`stopping: ${why}`);
-  await server.close();
+  await server.close(IN_FLIGHT_GRACE_MS);
   await rm(socketDir, { recursive: true, force: true });
   const spool = spoolOf(area);
   if (spool !== undefined && spool.backlog().objects > 0) {
@@ -197,8 +200,14 @@ async function shutdown(why: string, { server, socketDir, area, drainTimeoutMs }
       `write-behind spool: uploading ${before.objects} object(s) (${before.bytes} bytes) before exiting, ` +
         `for up to ${drainTimeoutMs / 1000} s (LocalDisk.ShutdownDrainTimeout)`,
     );
-    if (!(await spool.drain(drainTimeoutMs))) {
-      const left = spool.backlog();
+    const outcome = await spool.drainAtExit(drainTimeoutMs);
+    const left = spool.backlog();
+    if (outcome === "handed over") {
+      logger.info(
+        `write-behind spool: a new daemon asks for the folder; ${left.objects} object(s) (${left.bytes} bytes) ` +
+          "left to it to upload",
+      );
+    } else if (outcome === "timed out") {
       logger.warn(
         `write-behind spool: ${left.objects} object(s) (${left.bytes} bytes) still wait for upload; they are ` +
           "uploaded when this node starts again, and exist only on its local disk until then",

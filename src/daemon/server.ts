@@ -77,11 +77,19 @@ interface Services {
   jobStep: JobStepper | undefined;
   observer: DispatchObserver | undefined;
   streamCreatesAbove: number | undefined;
+  /** Each connection's requests being answered: close() lets them end. */
+  answering: Set<Promise<void>>;
+  /** Set by close(): no further request is taken up. */
+  closing: boolean;
 }
 
 export interface BridgeServer {
-  /** Stop accepting, end every connection, and wait until they are closed. */
-  close(): Promise<void>;
+  /**
+   * Stop accepting connections and requests, let the requests being answered end (for up to `graceMs`: a
+   * create then lands in the storage before the spool's drain and the area's close), end every connection,
+   * and wait until they are closed.
+   */
+  close(graceMs?: number): Promise<void>;
   /** Connections currently open (for tests and metrics). */
   readonly connections: number;
 }
@@ -99,6 +107,8 @@ export async function listenForBridge(
     jobStep: options.jobStep,
     observer: options.observer,
     streamCreatesAbove: options.streamCreatesAbove,
+    answering: new Set(),
+    closing: false,
   };
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
@@ -124,11 +134,20 @@ export async function listenForBridge(
     get connections() {
       return sockets.size;
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const socket of sockets) socket.destroy();
-      }),
+    close: async (graceMs = 0) => {
+      services.closing = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      if (graceMs > 0 && services.answering.size > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          Promise.allSettled([...services.answering]),
+          new Promise((resolve) => (timer = setTimeout(resolve, graceMs))),
+        ]);
+        clearTimeout(timer);
+      }
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    },
   };
 }
 
@@ -145,7 +164,7 @@ function serveConnection(socket: Socket, services: Services): void {
 
   const drain = async (): Promise<void> => {
     busy = true;
-    while (queue.length > 0 && !socket.destroyed) {
+    while (queue.length > 0 && !socket.destroyed && !services.closing) {
       const frame = queue.shift() as Frame;
       // The bridge sends one request at a time: holding further bytes keeps memory bounded. A streamed
       // CREATE's bytes must keep coming while it is answered; the reader pauses them when its body is full.
@@ -180,7 +199,11 @@ function serveConnection(socket: Socket, services: Services): void {
     } finally {
       lent.closeRetired();
     }
-    if (!busy && queue.length > 0) void drain();
+    if (!busy && queue.length > 0 && !services.closing) {
+      const answering = drain();
+      services.answering.add(answering);
+      void answering.finally(() => services.answering.delete(answering));
+    }
   });
   socket.on("error", () => socket.destroy()); // a peer gone mid-answer: the bridge retries on a new one
 }

@@ -3,6 +3,7 @@
 
 import { RESOURCE_LEVELS, type OrthancIndex, type ResourceLevel } from "./orthanc-api.js";
 import { forEachParallel } from "./parallel.js";
+import type { Progress } from "./progress.js";
 
 /** One attachment as Orthanc's index records it. */
 export interface IndexedAttachment {
@@ -20,6 +21,18 @@ export interface IndexedAttachment {
    */
   storedSize: number;
   storedMd5: string | undefined;
+}
+
+/** Where an attachment is in Orthanc's index, as every record of a tool that walks it names it. */
+export function attachmentFields(attachment: IndexedAttachment): {
+  uuid: string;
+  contentType: number;
+  level: ResourceLevel;
+  resource: string;
+  attachment: string;
+} {
+  const { uuid, contentType, level, resource, name } = attachment;
+  return { uuid, contentType, level, resource, attachment: name };
 }
 
 export interface WalkIndexOptions {
@@ -74,4 +87,26 @@ export async function walkIndex(client: OrthancIndex, options: WalkIndexOptions)
     options.onResource?.();
   });
   return result;
+}
+
+/**
+ * walkIndex as a phase of `progress` named `label`, counted in resources (Orthanc's count, an estimate), with
+ * `detail()` beside the count at each one: the shape of the tools that walk the index (migrate, verify).
+ */
+export async function walkIndexWithProgress(
+  client: OrthancIndex,
+  progress: Progress,
+  label: string,
+  options: Omit<WalkIndexOptions, "onResource"> & { detail(): string },
+): Promise<WalkIndexResult> {
+  progress.start(label, await client.resourceCount(), "resources");
+  try {
+    return await walkIndex(client, {
+      parallel: options.parallel,
+      onAttachment: options.onAttachment,
+      onResource: () => progress.tick(options.detail()),
+    });
+  } finally {
+    progress.stop();
+  }
 }

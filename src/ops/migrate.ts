@@ -8,7 +8,7 @@ import { describeCause, isStorageError } from "../errors.js";
 import { fileSystemKey, parseObjectKey, type KeyLayout } from "../layout/object-key.js";
 import type { ObjectStore } from "../stores/object-store.js";
 import type { IndexedAttachment } from "./index-walk.js";
-import { walkIndex } from "./index-walk.js";
+import { attachmentFields, walkIndexWithProgress } from "./index-walk.js";
 import type { OrthancIndex } from "./orthanc-api.js";
 import type { Progress } from "./progress.js";
 import { problemsText, type RunReport } from "./run-report.js";
@@ -113,10 +113,9 @@ export async function migrateFileSystem(
     `${report.count("copied") + report.count("would-copy")} copied, ${report.count("already-there")} already there, ` +
     problemsText(problems);
 
-  progress.start("migrate", await client.resourceCount(), "resources");
-  const walk = await walkIndex(client, {
+  const walk = await walkIndexWithProgress(client, progress, "migrate", {
     parallel: options.parallel,
-    onResource: () => progress.tick(detail()),
+    detail,
     onAttachment: async (attachment) => {
       uuids.add(attachment.uuid);
       const record = await migrateOne(target.codec, target, attachment, options, summary);
@@ -128,7 +127,6 @@ export async function migrateFileSystem(
       if (problem) problems++;
     },
   });
-  progress.stop();
   summary.attachments = walk.attachments;
   summary.resources = walk.resources;
 
@@ -156,15 +154,7 @@ async function migrateOne(
 ): Promise<MigrateRecord> {
   const sourceKey = fileSystemKey(attachment.uuid, attachment.contentType);
   const key = target.keysOf(attachment.uuid, attachment.contentType)[0] as string;
-  const base = {
-    uuid: attachment.uuid,
-    contentType: attachment.contentType,
-    level: attachment.level,
-    resource: attachment.resource,
-    attachment: attachment.name,
-    source: sourceKey,
-    key,
-  };
+  const base = { ...attachmentFields(attachment), source: sourceKey, key };
   let stage = "read the source file";
   try {
     // Without an MD5 in the index (StoreMD5ForAttachments false), the source file is the reference.

@@ -4,7 +4,7 @@
 import type { StorageArea, StorageTier } from "../area/storage-area.js";
 import { describeCause, isStorageError } from "../errors.js";
 import type { IndexedAttachment } from "./index-walk.js";
-import { walkIndex } from "./index-walk.js";
+import { attachmentFields, walkIndexWithProgress } from "./index-walk.js";
 import type { OrthancIndex } from "./orthanc-api.js";
 import type { Progress } from "./progress.js";
 import { problemsText, type RunReport } from "./run-report.js";
@@ -104,10 +104,9 @@ export async function verifyStorage(
   let problems = 0;
   const detail = (): string => `${report.count("ok")} ok, ${problemsText(problems)}`;
 
-  progress.start("verify", await client.resourceCount(), "resources");
-  const walk = await walkIndex(client, {
+  const walk = await walkIndexWithProgress(client, progress, "verify", {
     parallel: options.parallel,
-    onResource: () => progress.tick(detail()),
+    detail,
     onAttachment: async (attachment) => {
       referencedUuids.add(attachment.uuid);
       for (const tier of area.tiers) {
@@ -119,7 +118,6 @@ export async function verifyStorage(
       }
     },
   });
-  progress.stop();
 
   const indexStable = walk.vanished === 0 && (await client.lastChange()) === changeBefore;
   if (options.deleteOrphans && !indexStable) {
@@ -161,13 +159,7 @@ interface VerifyRecord {
 
 /** One record per copy found (the first key each tier would read), or one "missing" record. */
 async function checkAttachment(area: StorageArea, attachment: IndexedAttachment): Promise<VerifyRecord[]> {
-  const base = {
-    uuid: attachment.uuid,
-    contentType: attachment.contentType,
-    level: attachment.level,
-    resource: attachment.resource,
-    attachment: attachment.name,
-  };
+  const base = attachmentFields(attachment);
   const records: VerifyRecord[] = [];
   const looked: string[] = [];
   for (const tier of area.tiers) {

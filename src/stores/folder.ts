@@ -1,7 +1,7 @@
 // The folder driver (`LocalObjectStorage`, and Orthanc's own `StorageDirectory` in hybrid mode):
 // objects are files named by their key under a root folder, "/" in a key being a sub-folder.
 
-import { closeSync, constants, createReadStream } from "node:fs";
+import { closeSync, constants } from "node:fs";
 import { access, mkdir, readdir, rmdir, stat, unlink } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { Readable } from "node:stream";
@@ -18,6 +18,7 @@ import {
   ReadBuffers,
   SYNC_FILE_LIMIT,
   bufferedBody,
+  fileRangeStream,
   isMissing,
   openToRead,
   readRange,
@@ -186,13 +187,7 @@ class FolderStore implements ObjectStore {
         const bytes = readRange(fd, start, end, this.buffers);
         return { size, body: bufferedBody(bytes), bytes, recycle: () => this.buffers.give(bytes) };
       }
-      const body = createReadStream("", {
-        fd,
-        start,
-        end: end - 1,
-        autoClose: true,
-        highWaterMark: MAX_READ_CHUNK,
-      });
+      const body = fileRangeStream(fd, start, end, MAX_READ_CHUNK);
       streaming = true;
       return { size, body };
     } catch (error) {

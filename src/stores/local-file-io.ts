@@ -8,7 +8,8 @@
 // of worker threads doing the same unit was measured too: one message each way cost more than the unit.
 // Above SYNC_FILE_LIMIT the caller streams instead, so the event loop never stalls for long on a large one.
 
-import { closeSync, constants, fstatSync, openSync, read, readSync } from "node:fs";
+import { closeSync, constants, createReadStream, fstatSync, openSync, read, readSync } from "node:fs";
+import type { FileHandle } from "node:fs/promises";
 import { Readable } from "node:stream";
 
 import type { OpenFileBody } from "./object-store.js";
@@ -110,6 +111,28 @@ export function bufferedBody(bytes: Uint8Array): Readable {
   if (bytes.length > 0) body.push(bytes);
   body.push(null);
   return body;
+}
+
+/**
+ * Bytes [start, end) of an open file (a descriptor or a FileHandle), streamed through the thread pool in
+ * chunks of `chunk` bytes (Node's default when absent), for the reads above SYNC_FILE_LIMIT. The stream owns
+ * the file from now on: it closes it at its end, on an error, or when destroyed.
+ */
+export function fileRangeStream(
+  file: number | FileHandle,
+  start: number,
+  end: number,
+  chunk?: number,
+): Readable {
+  // An empty range would be start..start-1, which createReadStream refuses.
+  if (end <= start) throw new RangeError(`an empty range [${start}, ${end}) is read without a stream`);
+  return createReadStream("", {
+    fd: file,
+    start,
+    end: end - 1,
+    autoClose: true,
+    ...(chunk === undefined ? {} : { highWaterMark: chunk }),
+  });
 }
 
 /** Largest read at a time of a FileBody read in this process. */

@@ -39,6 +39,7 @@ import {
   ReadBuffers,
   SYNC_FILE_LIMIT,
   bufferedBody,
+  fileRangeStream,
   isMissing,
   openToRead,
   readRange,
@@ -421,12 +422,7 @@ export class ReadCache implements ObjectStore {
         if (at >= span.end) break;
       }
       if (end === start) return { size, body: bufferedBody(new Uint8Array(0)), bytes: Buffer.alloc(0) };
-      const body = file.createReadStream({
-        start,
-        end: end - 1,
-        autoClose: true,
-        highWaterMark: BLOCK_BYTES,
-      });
+      const body = fileRangeStream(file, start, end, BLOCK_BYTES);
       streaming = true;
       return { size, body };
     } finally {

@@ -261,6 +261,20 @@ const ROWS: readonly ErrorRow[] = [
       'GoogleCloudStorage.Endpoint: expected an http:// or https:// URL, e.g. "http://127.0.0.1:9199", got "storage.example.org"',
   },
   {
+    name: "GCS Endpoint with a query",
+    json: config("GoogleCloudStorage", { Endpoint: "https://storage.example.org/?alt=media" }),
+    message: [
+      'GoogleCloudStorage.Endpoint: expected an http:// or https:// URL, e.g. "http://127.0.0.1:9199"',
+    ],
+  },
+  {
+    name: "GCS Endpoint with credentials in it (never sent that way)",
+    json: config("GoogleCloudStorage", { Endpoint: "https://user:secret@storage.example.org" }),
+    message: [
+      'GoogleCloudStorage.Endpoint: expected an http:// or https:// URL, e.g. "http://127.0.0.1:9199"',
+    ],
+  },
+  {
     name: "GCS MaxRetries given a string",
     json: config("GoogleCloudStorage", { MaxRetries: "3" }),
     message: 'GoogleCloudStorage.MaxRetries: expected an unsigned integer, got "3"',
@@ -582,6 +596,14 @@ describe("config secrets", () => {
     [
       "a SAS token in AccountUrl",
       config("AzureBlobStorage", { AccountUrl: `https://acct.blob.core.windows.net/?sv=2022&sig=${SECRET}` }),
+    ],
+    [
+      "credentials in AccountUrl",
+      config("AzureBlobStorage", { AccountUrl: `https://acct:${SECRET}@acct.blob.core.windows.net` }),
+    ],
+    [
+      "credentials in a GCS Endpoint",
+      config("GoogleCloudStorage", { Endpoint: `https://user:${SECRET}@storage.example.org` }),
     ],
     [
       "a service account's JSON inline as ServiceAccountFile",

@@ -1,13 +1,22 @@
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
-import { access, mkdir, mkdtemp, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { access, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, describe, it } from "node:test";
 
-import { Op, decodeReadyLine } from "../../src/daemon/protocol.js";
+import { STREAM_CREATES_ABOVE } from "../../src/daemon/frame-reader.js";
+import {
+  Op,
+  RESPONSE_HEADER_SIZE,
+  decodeReadyLine,
+  decodeResponseHeader,
+  encodeRequestHeader,
+} from "../../src/daemon/protocol.js";
 import { BridgeClient } from "../../test-support/bridge-client.js";
 import { startDaemon } from "../../test-support/daemon-process.js";
+import { freePort } from "../../test-support/free-port.js";
+import { waitFor } from "../helpers/wait.js";
 
 const roots: string[] = [];
 after(() => Promise.all(roots.map((root) => rm(root, { recursive: true, force: true }))));
@@ -101,6 +110,145 @@ describe("daemon process", () => {
       ),
       daemon.stderr.join("\n"),
     );
+  });
+
+  it("with write-behind, a daemon draining at exit hands the spool over at once to a new daemon that asks for it", async () => {
+    const root = await scratch();
+    const objects = join(root, "objects");
+    const config = {
+      LocalObjectStorage: { Path: objects, StorageEncryption: { Enable: false } },
+      // Far longer than the test: only the handover lets the second daemon start in time.
+      OrthancCloudStorage: {
+        LocalDisk: { Path: join(root, "tier"), WriteBehind: true, ShutdownDrainTimeout: 120 },
+      },
+    };
+    const first = await startDaemon(config);
+    const ready = decodeReadyLine(`OCS ${first.handshake}`);
+    assert.ok(ready, first.handshake);
+    // The backend refuses these objects: a folder stands where each file would go.
+    const uuids = [randomUUID(), randomUUID(), randomUUID()];
+    for (const uuid of uuids) await mkdir(join(objects, `${uuid}.dcm`));
+    const client = await BridgeClient.connect(ready.socketPath);
+    for (const uuid of uuids) {
+      const answer = await client.call(
+        { op: Op.CREATE, contentType: 1, size: 3, start: 0, uuid },
+        Buffer.from("abc"),
+      );
+      assert.equal(answer.code, 0, "acknowledged into the spool");
+    }
+    client.close();
+    // Its lifeline gone (as when the supervisor is killed): it drains, for up to 120 s.
+    first.child.stdin.end();
+    await waitFor(
+      () => first.stderr.some((line) => /uploading 3 object\(s\) .* before exiting/.test(line)),
+      10_000,
+      "the first daemon's drain at exit",
+    );
+    const t0 = Date.now();
+    const second = await startDaemon(config, 30_000);
+    const waited = Date.now() - t0;
+    assert.ok(decodeReadyLine(`OCS ${second.handshake}`), second.handshake);
+    assert.ok(
+      waited < 10_000,
+      `the second daemon started ${waited} ms later, not after the first one's drain`,
+    );
+    assert.equal(await first.exited, 0);
+    assert.ok(
+      first.stderr.some((line) =>
+        /^I write-behind spool: a new daemon asks for the folder; 3 object\(s\) \(9 bytes\) left to it/.test(
+          line,
+        ),
+      ),
+      first.stderr.join("\n"),
+    );
+    // The second one uploads them once the backend takes them.
+    for (const uuid of uuids) await rm(join(objects, `${uuid}.dcm`), { recursive: true });
+    second.child.stdin.end();
+    assert.equal(await second.exited, 0);
+    assert.deepEqual((await readdir(objects)).sort(), uuids.map((uuid) => `${uuid}.dcm`).sort());
+    assert.deepEqual(await readdir(join(root, "tier", "spool")), [], "drained; no lock nor request left");
+  });
+
+  it("at a stop, lets a create being answered end and land before it closes the storage", async () => {
+    const root = await scratch();
+    const objects = join(root, "objects");
+    const daemon = await startDaemon({
+      LocalObjectStorage: { Path: objects, StorageEncryption: { Enable: false } },
+    });
+    const ready = decodeReadyLine(`OCS ${daemon.handshake}`);
+    assert.ok(ready, daemon.handshake);
+    const client = await BridgeClient.connect(ready.socketPath);
+    // Streamed (above STREAM_CREATES_ABOVE): the daemon answers it while its bytes still come.
+    const data = randomBytes(STREAM_CREATES_ABOVE + 4096);
+    const uuid = randomUUID();
+    client.write(encodeRequestHeader({ op: Op.CREATE, contentType: 1, size: data.length, start: 0, uuid }));
+    client.write(data.subarray(0, 1024 * 1024));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    daemon.child.stdin.end();
+    await waitFor(
+      () => daemon.stderr.some((line) => /^I stopping: stdin closed/.test(line)),
+      10_000,
+      "the daemon to begin stopping",
+    );
+    client.write(data.subarray(1024 * 1024));
+    const answer = decodeResponseHeader(await client.take(RESPONSE_HEADER_SIZE));
+    assert.equal(answer.code, 0, `the create in flight was answered: ${daemon.stderr.join("\n")}`);
+    assert.equal(await daemon.exited, 0);
+    assert.ok((await readFile(join(objects, `${uuid}.dcm`))).equals(data), "and its object landed whole");
+    client.close();
+  });
+
+  it("with write-behind, starts while its backend does not answer, takes creates into the spool, and says so", async () => {
+    const root = await scratch();
+    const endpoint = `http://127.0.0.1:${await freePort()}`; // nothing listens there
+    const s3 = {
+      BucketName: "unreachable",
+      Region: "us-east-1",
+      Endpoint: endpoint,
+      VirtualAddressing: false,
+      AccessKey: "AKIAUNREACHABLE",
+      SecretKey: "unreachable-secret-key",
+      MaxRetries: 0,
+      ConnectionTimeout: 2,
+      StorageEncryption: { Enable: false },
+    };
+    // Without write-behind: the start fails, naming the backend.
+    const refused = await startDaemon({ AwsS3Storage: s3 });
+    assert.match(refused.handshake, new RegExp(`^FAILED .*cannot reach ${endpoint}`));
+    assert.equal(await refused.exited, 1);
+
+    const daemon = await startDaemon({
+      AwsS3Storage: s3,
+      OrthancCloudStorage: {
+        LocalDisk: { Path: join(root, "tier"), WriteBehind: true, ShutdownDrainTimeout: 0 },
+      },
+    });
+    const ready = decodeReadyLine(`OCS ${daemon.handshake}`);
+    assert.ok(ready, daemon.handshake);
+    await waitFor(
+      () =>
+        daemon.stderr.some((line) =>
+          new RegExp(
+            `^W write-behind: the backend s3://unreachable.* does not answer at start .*cannot reach ${endpoint}.*This node starts anyway`,
+          ).test(line),
+        ),
+      10_000,
+      "the warning that the backend does not answer",
+    );
+    const client = await BridgeClient.connect(ready.socketPath);
+    const uuid = randomUUID();
+    const create = await client.call(
+      { op: Op.CREATE, contentType: 1, size: 3, start: 0, uuid },
+      Buffer.from("abc"),
+    );
+    assert.equal(create.code, 0, "acknowledged into the spool");
+    const read = await client.call({ op: Op.READ_WHOLE, contentType: 1, size: 0, start: 0, uuid });
+    assert.deepEqual(read.data, Buffer.from("abc"), "and served from it");
+    client.close();
+    daemon.child.stdin.end();
+    assert.equal(await daemon.exited, 0);
+    const spooled = (await readdir(join(root, "tier", "spool"))).filter((name) => name.endsWith(".spool"));
+    assert.equal(spooled.length, 1, "it waits in the spool for the backend");
   });
 
   it("offers range reads when objects are stored in plaintext", async () => {

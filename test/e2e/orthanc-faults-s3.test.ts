@@ -4,25 +4,17 @@
 // the shared check of test/helpers/consistency.ts; docs/reliability.md lists the figures.
 
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 
-import { checkAfterFault, ingestAcrossOutage, OperationLedger } from "../helpers/consistency.js";
-import { uniqueCopies } from "../../test-support/dicom-copies.js";
+import { checkLedgerAfterFault, ingestAcrossOutage, OperationLedger } from "../helpers/consistency.js";
+import { SMALL_SAMPLES as SMALL, uniqueCopies } from "../../test-support/dicom-copies.js";
+import { encryptedWork, type EncryptedWork } from "../../test-support/encrypted-work.js";
 import { OrthancInstance } from "../../test-support/orthanc.js";
 import { startRgw, type RgwServer } from "../../test-support/rgw.js";
 import { serverForFile } from "../helpers/server-for-file.js";
 import { isRunning, waitFor } from "../helpers/wait.js";
 
-/** Small fixtures: the scenarios are about the fault, not about volume. */
-const SMALL = [
-  "PR-gsps-utf8.dcm",
-  "SR-basic-text-latin2.dcm",
-  "encapsulated-pdf.dcm",
-  "ts-1.2.4.50-jpeg-baseline-US.dcm",
-];
 /** Per try; a frozen radosgw must fail each operation after (MaxRetries + 1) × this, plus backoff. */
 const REQUEST_TIMEOUT_S = 2;
 const MAX_RETRIES = 1;
@@ -31,32 +23,18 @@ const BOUND_MS = 60_000;
 
 const rgw = serverForFile(startRgw);
 
-interface Setup {
-  server: RgwServer;
-  workDir: string;
-  config: Record<string, unknown>;
-  cleanup(): Promise<void>;
-}
-
-async function s3Setup(): Promise<Setup> {
+async function s3Setup(): Promise<EncryptedWork & { server: RgwServer }> {
   const server = await rgw;
-  const bucket = await server.bucket("faults");
-  const workDir = await mkdtemp(join(tmpdir(), "ocs-faults-s3-"));
-  await writeFile(join(workDir, "master.key"), Buffer.alloc(32, 7).toString("base64"), { mode: 0o600 });
-  return {
-    server,
-    workDir,
-    config: bucket.orthancConfig({
+  const work = await encryptedWork(await server.bucket("faults"), {
+    prefix: "ocs-faults-s3-",
+    keyByte: 7,
+    section: {
       RequestTimeout: REQUEST_TIMEOUT_S,
       ConnectionTimeout: REQUEST_TIMEOUT_S,
       MaxRetries: MAX_RETRIES,
-      StorageEncryption: { MasterKey: [1, join(workDir, "master.key")] },
-    }),
-    cleanup: async () => {
-      await bucket.cleanup();
-      await rm(workDir, { recursive: true, force: true });
     },
-  };
+  });
+  return Object.assign(work, { server });
 }
 
 describe("faults of the S3 backend on a real Orthanc (Ceph RGW)", () => {
@@ -78,13 +56,10 @@ describe("faults of the S3 backend on a real Orthanc (Ceph RGW)", () => {
         start: () => server.startGateway(),
       });
       assert.match(await orthanc.log(), /cannot reach http:\/\/127\.0\.0\.1:\d+: the connection was refused/);
-      await checkAfterFault(t, {
+      await checkLedgerAfterFault(t, ledger, {
         scenario: "radosgw killed -9 mid-ingest, started again (S3 on Ceph RGW)",
         orthanc,
         storage: config,
-        acknowledged: ledger.acknowledged,
-        counts: ledger.counts,
-        refusals: ledger.refused,
       });
     } finally {
       await orthanc.stop();
@@ -149,17 +124,15 @@ describe("faults of the S3 backend on a real Orthanc (Ceph RGW)", () => {
         );
       }
       for (const id of stored.slice(0, 3)) assert.ok(await read(id), `${id} reads again`);
-      await checkAfterFault(t, {
+      await checkLedgerAfterFault(t, ledger, {
         scenario: `radosgw frozen (SIGSTOP) mid-ingest, RequestTimeout ${REQUEST_TIMEOUT_S} s, MaxRetries ${MAX_RETRIES}, then resumed (S3 on Ceph RGW)`,
         orthanc,
         storage: config,
-        acknowledged: ledger.acknowledged,
         counts: {
           operations: ledger.operations + 3,
           acknowledged: ledger.acknowledged.size,
           refused: ledger.refused.length + 3,
         },
-        refusals: ledger.refused,
       });
     } finally {
       if (frozen) process.kill(pid, "SIGCONT");

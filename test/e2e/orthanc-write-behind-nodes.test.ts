@@ -6,12 +6,11 @@
 
 import assert from "node:assert/strict";
 import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
-import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
-import { startScriptedServer, type RecordingServer } from "../../test-support/http-recorder.js";
+import { startRecordingProxy, type RecordingServer } from "../../test-support/http-recorder.js";
 import { OrthancInstance, pluginPath } from "../../test-support/orthanc.js";
 import { postgresIndexPlugin, startPostgres, type PostgresServer } from "../../test-support/postgres.js";
 import { startRgw, type RgwServer } from "../../test-support/rgw.js";
@@ -26,33 +25,16 @@ interface Gate extends RecordingServer {
   closed: boolean;
 }
 
-/** A reverse proxy to `target` whose PUTs can be refused. */
+/** A recording proxy to `target` whose PUTs can be refused. */
 async function startGate(target: string): Promise<Gate> {
-  const upstream = new URL(target);
-  const server = await startScriptedServer((req, res) => {
-    if (gate.closed && req.method === "PUT") {
-      req.resume();
-      res.writeHead(503, { "Content-Type": "application/xml" });
-      res.end(
-        '<?xml version="1.0"?><Error><Code>SlowDown</Code><Message>gate closed by the test</Message></Error>',
-      );
-      return;
-    }
-    const forwarded = request(
-      {
-        host: upstream.hostname,
-        port: upstream.port,
-        method: req.method,
-        path: req.url,
-        headers: req.headers,
-      },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
+  const server = await startRecordingProxy(target, (req, res) => {
+    if (!gate.closed || req.method !== "PUT") return false;
+    req.resume();
+    res.writeHead(503, { "Content-Type": "application/xml" });
+    res.end(
+      '<?xml version="1.0"?><Error><Code>SlowDown</Code><Message>gate closed by the test</Message></Error>',
     );
-    forwarded.once("error", () => res.destroy());
-    req.pipe(forwarded);
+    return true;
   });
   // Requests come only once it is returned: the handler never sees `gate` before this line.
   const gate: Gate = Object.assign(server, { closed: false });

@@ -230,3 +230,17 @@ async function verify(options: AfterFaultOptions, deleteOrphans: boolean): Promi
     await area.close();
   }
 }
+
+/** checkAfterFault for the uploads `ledger` recorded: its acknowledged uploads, its counts and refusals. */
+export function checkLedgerAfterFault(
+  t: TestContext,
+  ledger: OperationLedger,
+  options: Omit<AfterFaultOptions, "acknowledged" | "counts" | "refusals"> & Partial<AfterFaultOptions>,
+): Promise<FaultFigures> {
+  return checkAfterFault(t, {
+    acknowledged: ledger.acknowledged,
+    counts: ledger.counts,
+    refusals: ledger.refused,
+    ...options,
+  });
+}

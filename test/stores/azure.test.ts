@@ -319,47 +319,35 @@ describe("azure driver on Azurite", () => {
   });
 
   it("retries a busy server MaxRetries times, then says so", async () => {
-    const busy = await startScriptedServer((_req, res) => {
+    await using busy = await startScriptedServer((_req, res) => {
       res.writeHead(503, { "x-ms-error-code": "ServerBusy", "content-type": "application/xml" });
       res.end('<?xml version="1.0"?><Error><Code>ServerBusy</Code><Message>busy</Message></Error>');
     });
-    try {
-      const options = testAzureOptions(azuriteConnectionString(`${busy.url}/${AZURITE_ACCOUNT}`), container, {
-        maxRetries: 2,
-        createContainerIfNotExists: false,
-      });
-      const store = await createAzureStore(options, new MemoryLogger());
-      await assert.rejects(
-        store.head("x.dcm"),
-        /busy or failing \(ServerBusy\) and still was after 3 attempts/,
-      );
-      assert.equal(busy.requests.length, 3, "1 try + MaxRetries");
-      await store.close();
-    } finally {
-      await busy.close();
-    }
+    const options = testAzureOptions(azuriteConnectionString(`${busy.url}/${AZURITE_ACCOUNT}`), container, {
+      maxRetries: 2,
+      createContainerIfNotExists: false,
+    });
+    const store = await createAzureStore(options, new MemoryLogger());
+    await assert.rejects(
+      store.head("x.dcm"),
+      /busy or failing \(ServerBusy\) and still was after 3 attempts/,
+    );
+    assert.equal(busy.requests.length, 3, "1 try + MaxRetries");
+    await store.close();
   });
 
   it("gives up on a silent server after RequestTimeout", async () => {
-    const silent = await startScriptedServer(() => undefined);
-    try {
-      const options = testAzureOptions(
-        azuriteConnectionString(`${silent.url}/${AZURITE_ACCOUNT}`),
-        container,
-        {
-          maxRetries: 0,
-          requestTimeoutMs: 300,
-          createContainerIfNotExists: false,
-        },
-      );
-      const store = await createAzureStore(options, new MemoryLogger());
-      const begin = Date.now();
-      await assert.rejects(store.get("x.dcm"), /no complete answer from .* within RequestTimeout \(0\.3 s\)/);
-      assert.ok(Date.now() - begin < 5_000);
-      await store.close();
-    } finally {
-      await silent.close();
-    }
+    await using silent = await startScriptedServer(() => undefined);
+    const options = testAzureOptions(azuriteConnectionString(`${silent.url}/${AZURITE_ACCOUNT}`), container, {
+      maxRetries: 0,
+      requestTimeoutMs: 300,
+      createContainerIfNotExists: false,
+    });
+    const store = await createAzureStore(options, new MemoryLogger());
+    const begin = Date.now();
+    await assert.rejects(store.get("x.dcm"), /no complete answer from .* within RequestTimeout \(0\.3 s\)/);
+    assert.ok(Date.now() - begin < 5_000);
+    await store.close();
   });
 
   it("AccountUrl uses the default Azure credential, and says when none gives a token", async () => {

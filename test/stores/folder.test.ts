@@ -13,6 +13,7 @@ import {
   ReadBuffers,
   SYNC_FILE_LIMIT,
   bufferedBody,
+  fileRangeStream,
   openToRead,
   readRange,
 } from "../../src/stores/local-file-io.js";
@@ -204,6 +205,28 @@ describe("local file I/O in one unit", () => {
     assert.equal(openToRead(join(root, "missing")), null);
     assert.equal(openToRead(join(root, "short", "under-a-file")), null, "ENOTDIR is a missing object too");
     await rm(root, { recursive: true });
+  });
+
+  it("streams a range of an open file, then closes it; an empty range is refused", async () => {
+    const root = await mkdtemp(join(tmpdir(), "ocs-local-io-"));
+    await writeFile(join(root, "file"), "0123456789");
+    const file = openToRead(join(root, "file"));
+    assert.ok(file !== null);
+    try {
+      assert.throws(() => fileRangeStream(file.fd, 4, 4), /an empty range \[4, 4\)/);
+      const body = fileRangeStream(file.fd, 2, 7, 2);
+      const chunks: Buffer[] = [];
+      for await (const chunk of body) chunks.push(chunk as Buffer);
+      assert.equal(Buffer.concat(chunks).toString(), "23456");
+      assert.ok(
+        chunks.every((chunk) => chunk.length <= 2),
+        "in chunks of the size asked",
+      );
+      if (!body.closed) await new Promise((resolve) => body.once("close", resolve));
+      assert.throws(() => closeSync(file.fd), /EBADF/, "the stream closed the file at its end");
+    } finally {
+      await rm(root, { recursive: true });
+    }
   });
 
   it("reuses a read buffer only once it is given back, once, and keeps at most its capacity", () => {

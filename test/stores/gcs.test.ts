@@ -161,26 +161,22 @@ describe("gcs driver on the Firebase Storage emulator", () => {
   });
 
   it("says when the bucket does not exist (answered as GCS does; the emulator has no missing buckets)", async () => {
-    const missing = await startScriptedServer((_req, res) => {
+    await using missing = await startScriptedServer((_req, res) => {
       res.writeHead(404, { "content-type": "application/json" });
       res.end(gcsError(404, "The specified bucket does not exist.", "notFound"));
     });
-    try {
-      const store = await createGcsStore(testGcsOptions(missing.url, "no-such-bucket"), new MemoryLogger());
-      const expected = new RegExp(
-        `the bucket "no-such-bucket" does not exist at ${missing.url} \\(HTTP 404\\)`,
-      );
-      await assert.rejects(store.get("x.dcm"), expected);
-      await assert.rejects(store.get("x.dcm", { start: 0, end: 1 }), expected);
-      await assert.rejects(store.head("x.dcm"), expected);
-      await assert.rejects(store.delete("x.dcm"), expected);
-      await assert.rejects(store.put("x.dcm", Buffer.from("x")), expected);
-      await assert.rejects(async () => {
-        for await (const _ of store.list("")) break;
-      }, expected);
-    } finally {
-      await missing.close();
-    }
+    const store = await createGcsStore(testGcsOptions(missing.url, "no-such-bucket"), new MemoryLogger());
+    const expected = new RegExp(
+      `the bucket "no-such-bucket" does not exist at ${missing.url} \\(HTTP 404\\)`,
+    );
+    await assert.rejects(store.get("x.dcm"), expected);
+    await assert.rejects(store.get("x.dcm", { start: 0, end: 1 }), expected);
+    await assert.rejects(store.head("x.dcm"), expected);
+    await assert.rejects(store.delete("x.dcm"), expected);
+    await assert.rejects(store.put("x.dcm", Buffer.from("x")), expected);
+    await assert.rejects(async () => {
+      for await (const _ of store.list("")) break;
+    }, expected);
   });
 
   it("says when the credentials are refused or lack a permission (answered as GCS does)", async () => {
@@ -192,16 +188,12 @@ describe("gcs driver on the Firebase Storage emulator", () => {
         /lacks a permission on the bucket "b" \(HTTP 403: orthanc@p.* does not have storage\.objects\.get access\); grant it the Storage Object User role/,
       ],
     ] as const) {
-      const refusing = await startScriptedServer((_req, res) => {
+      await using refusing = await startScriptedServer((_req, res) => {
         res.writeHead(status, { "content-type": "application/json" });
         res.end(gcsError(status, message, status === 401 ? "authError" : "forbidden"));
       });
-      try {
-        const store = await createGcsStore(testGcsOptions(refusing.url, "b"), new MemoryLogger());
-        await assert.rejects(store.head("x.dcm"), expected);
-      } finally {
-        await refusing.close();
-      }
+      const store = await createGcsStore(testGcsOptions(refusing.url, "b"), new MemoryLogger());
+      await assert.rejects(store.head("x.dcm"), expected);
     }
   });
 
@@ -217,41 +209,30 @@ describe("gcs driver on the Firebase Storage emulator", () => {
   });
 
   it("retries a failing server MaxRetries times, then says so", async () => {
-    const busy = await startScriptedServer((_req, res) => {
+    await using busy = await startScriptedServer((_req, res) => {
       res.writeHead(503, { "content-type": "application/json" });
       res.end(gcsError(503, "Service Unavailable", "backendError"));
     });
-    try {
-      const store = await createGcsStore(
-        testGcsOptions(busy.url, "b", { maxRetries: 1 }),
-        new MemoryLogger(),
-      );
-      await assert.rejects(
-        store.head("x.dcm"),
-        /busy or failing \(HTTP 503: Service Unavailable\) and still was after 2 attempts/,
-      );
-      assert.equal(busy.requests.length, 2, "1 try + MaxRetries");
-    } finally {
-      await busy.close();
-    }
+    const store = await createGcsStore(testGcsOptions(busy.url, "b", { maxRetries: 1 }), new MemoryLogger());
+    await assert.rejects(
+      store.head("x.dcm"),
+      /busy or failing \(HTTP 503: Service Unavailable\) and still was after 2 attempts/,
+    );
+    assert.equal(busy.requests.length, 2, "1 try + MaxRetries");
   });
 
   it("gives up on a silent server after ConnectionTimeout (reads) and RequestTimeout (uploads)", async () => {
-    const silent = await startScriptedServer(() => undefined);
-    try {
-      const options = testGcsOptions(silent.url, "b", {
-        maxRetries: 0,
-        connectTimeoutMs: 300,
-        requestTimeoutMs: 400,
-      });
-      const store = await createGcsStore(options, new MemoryLogger());
-      const begin = Date.now();
-      await assert.rejects(store.get("x.dcm"), /no answer from .* in time/);
-      await assert.rejects(store.put("x.dcm", Buffer.from("x")), /no answer from .* in time/);
-      assert.ok(Date.now() - begin < 5_000);
-    } finally {
-      await silent.close();
-    }
+    await using silent = await startScriptedServer(() => undefined);
+    const options = testGcsOptions(silent.url, "b", {
+      maxRetries: 0,
+      connectTimeoutMs: 300,
+      requestTimeoutMs: 400,
+    });
+    const store = await createGcsStore(options, new MemoryLogger());
+    const begin = Date.now();
+    await assert.rejects(store.get("x.dcm"), /no answer from .* in time/);
+    await assert.rejects(store.put("x.dcm", Buffer.from("x")), /no answer from .* in time/);
+    assert.ok(Date.now() - begin < 5_000);
   });
 
   it("signs in with ServiceAccountFile: a token is asked for before the first request", async () => {

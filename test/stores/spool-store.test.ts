@@ -3,6 +3,7 @@
 // and never reach the backend half-written or after their delete.
 
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { closeSync, readSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -11,6 +12,7 @@ import { Readable } from "node:stream";
 import { after, describe, it } from "node:test";
 
 import { isStorageError } from "../../src/errors.js";
+import { SYNC_FILE_LIMIT } from "../../src/stores/local-file-io.js";
 import { createFolderStore } from "../../src/stores/folder.js";
 import type { ObjectStore } from "../../src/stores/object-store.js";
 import { SpoolStore, type SpoolOptions } from "../../src/stores/spool/spool-store.js";
@@ -35,7 +37,11 @@ class Gate implements ObjectStore {
   readonly driver = "gate";
   readonly location: string;
   readonly puts: string[] = [];
+  /** Every delete asked of it, also those refused while down. */
+  readonly deletes: string[] = [];
   down = false;
+  /** Deletes refused (the backend down for them alone). */
+  refuseDeletes = false;
   /** While set, puts wait for it. */
   hold: Promise<void> | undefined;
 
@@ -62,7 +68,12 @@ class Gate implements ObjectStore {
     this.inner.get(key, range, options)
   );
   head: ObjectStore["head"] = async (key) => (this.check(), this.inner.head(key));
-  delete: ObjectStore["delete"] = async (key) => (this.check(), this.inner.delete(key));
+  delete: ObjectStore["delete"] = async (key) => {
+    this.deletes.push(key);
+    this.check();
+    if (this.refuseDeletes) throw new Error("connection refused (test backend refuses deletes)");
+    return this.inner.delete(key);
+  };
   list: ObjectStore["list"] = (prefix) => this.inner.list(prefix);
   close = (): Promise<void> => Promise.resolve();
 }
@@ -108,6 +119,13 @@ async function readAll(store: ObjectStore, key: string): Promise<Buffer | null> 
   const chunks: Buffer[] = [];
   for await (const chunk of object.body as AsyncIterable<Buffer>) chunks.push(chunk);
   return Buffer.concat(chunks);
+}
+
+/** A bit flipped on the disk: the last byte of the file's data changed. */
+async function flipLastByte(path: string): Promise<void> {
+  const bytes = await readFile(path);
+  bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 0x01;
+  await writeFile(path, bytes);
 }
 
 async function spoolFiles(folder: string): Promise<string[]> {
@@ -243,12 +261,13 @@ describe("write-behind spool", () => {
     await spool.close();
   });
 
-  it("deletes a spooled object before its upload: it never reaches the backend", async () => {
+  it("deletes a spooled object before its upload without asking the backend, even while it is down", async () => {
     const { spool, gate, backendRoot, spoolFolder } = await setup();
     gate.down = true;
     await spool.put("gone", Buffer.from("x"));
-    gate.down = false;
     await spool.delete("gone");
+    assert.deepEqual(gate.deletes, [], "nothing of it ever left the disk: the backend is not asked");
+    gate.down = false;
     assert.equal(await spool.get("gone"), null);
     assert.equal(await spool.drain(5000), true);
     assert.deepEqual(await filesUnder(backendRoot), []);
@@ -269,6 +288,28 @@ describe("write-behind spool", () => {
     assert.deepEqual(gate.puts, ["racing"], "the upload did land...");
     assert.deepEqual(await filesUnder(backendRoot), [], "...and was deleted after it");
     assert.deepEqual(await spoolFiles(spoolFolder), []);
+    await spool.close();
+  });
+
+  it("a key deleted during its upload reads as deleted at once, even while the upload landed and its delete waits", async () => {
+    const { spool, gate, backendRoot } = await setup();
+    let release!: () => void;
+    gate.hold = new Promise((resolve) => (release = resolve));
+    await spool.put("dir/racing", Buffer.from("x"));
+    await new Promise((resolve) => setTimeout(resolve, 20)); // the upload is now in flight, held
+    await spool.delete("dir/racing");
+    gate.refuseDeletes = true;
+    release();
+    while (!gate.puts.includes("dir/racing")) await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(await filesUnder(backendRoot), ["dir/racing"], "the upload landed in the backend...");
+    assert.equal(await spool.get("dir/racing"), null, "...but the key reads as deleted");
+    assert.equal(await spool.head("dir/racing"), null);
+    const listed: string[] = [];
+    for await (const info of spool.list("dir/")) listed.push(info.key);
+    assert.deepEqual(listed, []);
+    gate.refuseDeletes = false;
+    assert.equal(await spool.drain(5000), true);
+    assert.deepEqual(await filesUnder(backendRoot), []);
     await spool.close();
   });
 
@@ -334,6 +375,131 @@ describe("write-behind spool", () => {
       ),
     );
     await second.close();
+  });
+
+  it("a delete of an object found in the spool at start goes to the backend too (its upload may have landed)", async () => {
+    // Retried only by the drain: after its first try, the upload is not in flight when the delete comes.
+    const first = await setup({ retryBaseMs: 60_000, retryMaxMs: 60_000 });
+    first.gate.down = true;
+    await first.spool.put("recovered", Buffer.from("x"));
+    await first.spool.close();
+    const second = await first.reopen();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(second.backlog().uploading, 0);
+    first.gate.down = false;
+    await second.delete("recovered");
+    assert.deepEqual(first.gate.deletes, ["recovered"]);
+    assert.equal(await second.drain(5000), true);
+    assert.deepEqual(first.gate.puts, [], "never uploaded after its delete");
+    await second.close();
+  });
+
+  it("a file damaged on disk is never served: the read fails naming the object, and the file goes to rejected/", async () => {
+    // Retried only by the drain: the uploader's first tries fail now, and leave the files to the reads.
+    const { spool, gate, spoolFolder, logger } = await setup({ retryBaseMs: 60_000, retryMaxMs: 60_000 });
+    gate.down = true;
+    const data = Buffer.alloc(300_000, 7);
+    await spool.put("a/damaged.dcm", data);
+    await spool.put("a/sound.dcm", data);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const [damaged] = await spoolFiles(spoolFolder);
+    await flipLastByte(join(spoolFolder, damaged as string));
+    for (const range of [undefined, { start: 0, end: 10 }]) {
+      await assert.rejects(
+        spool.get("a/damaged.dcm", range),
+        (error: unknown) =>
+          isStorageError(error) &&
+          error.code === "INTEGRITY" &&
+          /a\/damaged\.dcm: its spool file 0000000000000001\.spool .* is damaged .*SHA-256.*moved to rejected\//.test(
+            error.message,
+          ),
+      );
+    }
+    assert.deepEqual(await spoolFiles(spoolFolder), ["0000000000000002.spool", "rejected"]);
+    await assert.rejects(spool.head("a/damaged.dcm"), /a\/damaged\.dcm: its spool file .* is damaged/);
+    assert.deepEqual(await readdir(join(spoolFolder, "rejected")), [damaged]);
+    assert.ok(logger.lines.some((l) => l.level === "error" && /a\/damaged\.dcm/.test(l.message)));
+    assert.deepEqual(await readAll(spool, "a/sound.dcm"), data, "the sound one is served");
+    gate.down = false;
+    assert.equal(await spool.drain(5000), true);
+    assert.deepEqual(gate.puts, ["a/sound.dcm"], "the damaged one is never uploaded");
+    assert.equal(spool.backlog().bytes, 0);
+    await spool.delete("a/damaged.dcm");
+    assert.deepEqual(gate.deletes, [], "never uploaded: its delete asks nothing of the backend");
+    assert.equal(await spool.get("a/damaged.dcm"), null, "deleted: the key reads as missing again");
+    await spool.close();
+  });
+
+  it("a file damaged on disk is never handed out as a file either (file answers, the direct path)", async () => {
+    const { spool, gate, spoolFolder } = await setup({ retryBaseMs: 60_000, retryMaxMs: 60_000 });
+    gate.down = true;
+    await spool.put("as-file", Buffer.alloc(1000, 3));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const sound = spool.openLocalFile("as-file");
+    assert.ok(sound !== undefined, "a sound file is handed out");
+    closeSync(sound.fd);
+    const [name] = await spoolFiles(spoolFolder);
+    await flipLastByte(join(spoolFolder, name as string));
+    assert.equal(spool.openLocalFile("as-file"), undefined, "the direct path steps aside");
+    await assert.rejects(
+      spool.get("as-file", undefined, { file: true }),
+      (error: unknown) => isStorageError(error) && error.code === "INTEGRITY",
+    );
+    assert.equal(spool.openLocalFile("as-file"), undefined, "and keeps aside once it is rejected");
+    await spool.close();
+  });
+
+  it("a file damaged on disk is never uploaded, large ones (streamed) too", async () => {
+    const { spool, gate, spoolFolder, logger } = await setup();
+    gate.down = true;
+    const large = randomBytes(SYNC_FILE_LIMIT + 1000);
+    await spool.putStream("large", Readable.from([large]), large.length);
+    await spool.put("small", Buffer.from("small object"));
+    await spool.putStream("large-sound", Readable.from([large]), large.length);
+    for (const name of (await spoolFiles(spoolFolder)).slice(0, 2))
+      await flipLastByte(join(spoolFolder, name));
+    gate.down = false;
+    assert.equal(await spool.drain(5000), true);
+    assert.deepEqual(gate.puts, ["large-sound"]);
+    assert.deepEqual(await readdir(join(spoolFolder, "rejected")), [
+      "0000000000000001.spool",
+      "0000000000000002.spool",
+    ]);
+    for (const key of ["large", "small"]) {
+      assert.ok(
+        logger.lines.some((l) => l.level === "error" && l.message.includes(`${key}: its spool file`)),
+        `the log names ${key}`,
+      );
+    }
+    assert.equal(spool.backlog().bytes, 0);
+    await spool.close();
+  });
+
+  it("checks the whole of a large spooled object before serving a range of it", async () => {
+    const { spool, gate, spoolFolder } = await setup();
+    gate.down = true;
+    const large = randomBytes(SYNC_FILE_LIMIT + 1000);
+    await spool.putStream("large", Readable.from([large]), large.length);
+    const head = await spool.get("large", { start: 0, end: 100 });
+    assert.deepEqual(head?.bytes, large.subarray(0, 100));
+    const [name] = await spoolFiles(spoolFolder);
+    await flipLastByte(join(spoolFolder, name as string));
+    await assert.rejects(spool.get("large", { start: 0, end: 100 }), /large: its spool file .* is damaged/);
+    await spool.close();
+  });
+
+  it("uploads a file of the format without a digest (written before the upgrade) unchecked", async () => {
+    const { spool, gate, spoolFolder, ...setupOf } = await setup();
+    await spool.close();
+    const v2 = encodeSpoolHeader("old/format", 5, Date.now());
+    // The same header without its 32 digest bytes, under the older magic.
+    const v1 = Buffer.concat([Buffer.from("OCSSPL01", "latin1"), v2.subarray(8, 28), v2.subarray(60)]);
+    await writeFile(join(spoolFolder, "0000000000000009.spool"), Buffer.concat([v1, Buffer.from("hello")]));
+    const reopened = await setupOf.reopen();
+    assert.equal((await readAll(reopened, "old/format"))?.toString(), "hello");
+    assert.equal(await reopened.drain(5000), true);
+    assert.deepEqual(gate.puts, ["old/format"]);
+    await reopened.close();
   });
 
   it("keeps retrying with backoff while the backend is down, and reports the backlog meanwhile", async () => {

@@ -6,7 +6,7 @@ import { json, nonEmpty } from "../backend-section.js";
 import { BYTES_PER_MB, MS_PER_SECOND, type OptionSpec } from "../options.js";
 import { HIDDEN } from "../secret-shapes.js";
 import type { SectionReader } from "../section-reader.js";
-import { connectionTimeoutOption, maxRetriesOption, requestTimeoutOption } from "../transport-options.js";
+import { transportOption } from "../transport-options.js";
 
 /** spec §3.2 */
 export interface S3Options {
@@ -106,7 +106,7 @@ const OPTIONS: readonly OptionSpec[] = [
     since: "0.9.1",
     description: "Time allowed to open a connection.",
   },
-  connectionTimeoutOption({
+  transportOption("ConnectionTimeout", {
     default: undefined,
     defaultFrom: "ConnectTimeout",
     since: "2.5.2",
@@ -114,7 +114,7 @@ const OPTIONS: readonly OptionSpec[] = [
       "The documented new name of ConnectTimeout; wins when both are set. The official plugin reads it but " +
       "ignores its value; we honour it.",
   }),
-  requestTimeoutOption({
+  transportOption("RequestTimeout", {
     since: "0.9.1",
     description:
       "Maximum time of one try of a request: until the answer starts, then the longest silence while a " +
@@ -147,7 +147,7 @@ const OPTIONS: readonly OptionSpec[] = [
     since: "2.5.4",
     description: "Size of the HTTP connection pool.",
   },
-  maxRetriesOption({ default: 10, since: "2.5.4" }),
+  transportOption("MaxRetries", { default: 10, since: "2.5.4" }),
   {
     name: "UseTransferManager",
     type: "boolean",

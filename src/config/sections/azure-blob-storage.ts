@@ -7,11 +7,9 @@ import { json } from "../backend-section.js";
 import type { OptionSpec } from "../options.js";
 import type { SectionReader } from "../section-reader.js";
 import {
-  connectionTimeoutOption,
-  maxRetriesOption,
   readRetriesAndTimeouts,
-  requestTimeoutOption,
   retriesAndTimeoutsLines,
+  retriesAndTimeoutsOptions,
   type RetriesAndTimeouts,
 } from "../transport-options.js";
 import { hideConnectionStringSecrets, isConnectionString } from "./azure-connection-string.js";
@@ -85,12 +83,12 @@ const OPTIONS: readonly OptionSpec[] = [
     since: "2.5.2",
     description: "Access tier of new blobs. Not set: the account's default.",
   },
-  maxRetriesOption(),
-  connectionTimeoutOption(),
-  requestTimeoutOption({
-    description:
-      "Maximum time to upload or download one object (the whole body), retries included; the same for " +
-      "stat, delete and container creation. 0: no limit.",
+  ...retriesAndTimeoutsOptions({
+    RequestTimeout: {
+      description:
+        "Maximum time to upload or download one object (the whole body), retries included; the same for " +
+        "stat, delete and container creation. 0: no limit.",
+    },
   }),
 ];
 
@@ -137,19 +135,12 @@ function readAzure(r: SectionReader): AzureOptions {
 
 /** Ours: bearer tokens only travel over TLS, and a SAS belongs in a connection string. */
 function readAccountUrl(r: SectionReader): string | undefined {
-  const value = r.string("AccountUrl")?.trim();
-  if (value === undefined) return undefined;
-  const url = URL.canParse(value) ? new URL(value) : undefined;
-  if (url?.protocol !== "https:" || url.search !== "" || url.hash !== "" || url.username !== "") {
-    r.fail(
-      "AccountUrl",
-      'an https:// URL without query, e.g. "https://<account>.blob.core.windows.net"',
-      r.raw("AccountUrl"),
-      url?.search ? "a SAS token goes into ConnectionString as SharedAccessSignature" : undefined,
-    );
-    return undefined;
-  }
-  return value.replace(/\/+$/, "");
+  return r.baseUrl(
+    "AccountUrl",
+    ["https:"],
+    'an https:// URL without query, e.g. "https://<account>.blob.core.windows.net"',
+    (url) => (url?.search ? "a SAS token goes into ConnectionString as SharedAccessSignature" : undefined),
+  );
 }
 
 function isContainerName(value: string): boolean {

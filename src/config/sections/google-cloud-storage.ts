@@ -6,11 +6,9 @@ import { json } from "../backend-section.js";
 import type { OptionSpec } from "../options.js";
 import type { SectionReader } from "../section-reader.js";
 import {
-  connectionTimeoutOption,
-  maxRetriesOption,
   readRetriesAndTimeouts,
-  requestTimeoutOption,
   retriesAndTimeoutsLines,
+  retriesAndTimeoutsOptions,
   type RetriesAndTimeouts,
 } from "../transport-options.js";
 
@@ -48,14 +46,13 @@ const OPTIONS: readonly OptionSpec[] = [
       "Another server than Google's: a private endpoint (`https://…`, credentials sent) or an emulator " +
       "(`http://127.0.0.1:9199`, plain HTTP: no credentials sent). Not set: Google Cloud Storage.",
   },
-  maxRetriesOption(),
-  connectionTimeoutOption({
-    description:
-      "Time allowed for a read, delete or list to connect and receive the start of its answer (the " +
-      "Google SDK has one timeout per request). 0: no limit.",
-  }),
-  requestTimeoutOption({
-    description: "Time allowed for one try of an upload, answer included. 0: no limit.",
+  ...retriesAndTimeoutsOptions({
+    ConnectionTimeout: {
+      description:
+        "Time allowed for a read, delete or list to connect and receive the start of its answer (the " +
+        "Google SDK has one timeout per request). 0: no limit.",
+    },
+    RequestTimeout: { description: "Time allowed for one try of an upload, answer included. 0: no limit." },
   }),
 ];
 
@@ -75,13 +72,12 @@ function readGcs(r: SectionReader): GcsOptions {
   const serviceAccountFile = r.string("ServiceAccountFile");
   if (serviceAccountFile === "") r.fail("ServiceAccountFile", "a non-empty string", serviceAccountFile);
   else if (serviceAccountFile !== undefined) gcs.serviceAccountFile = serviceAccountFile;
-  const endpoint = r.string("Endpoint")?.trim();
-  if (endpoint !== undefined) {
-    const url = URL.canParse(endpoint) ? new URL(endpoint) : undefined;
-    if ((url?.protocol !== "http:" && url?.protocol !== "https:") || url.search !== "" || url.hash !== "") {
-      r.fail("Endpoint", 'an http:// or https:// URL, e.g. "http://127.0.0.1:9199"', r.raw("Endpoint"));
-    } else gcs.endpoint = endpoint.replace(/\/+$/, "");
-  }
+  const endpoint = r.baseUrl(
+    "Endpoint",
+    ["http:", "https:"],
+    'an http:// or https:// URL, e.g. "http://127.0.0.1:9199"',
+  );
+  if (endpoint !== undefined) gcs.endpoint = endpoint;
   return gcs;
 }
 

@@ -2,15 +2,21 @@
 // object's stored bytes are synced in a file of the spool folder (written under a temporary name, then
 // renamed: spool-file.ts); uploaders copy the files to the backend in the background, oldest first, a
 // few at a time, retrying with backoff. Reads and heads of a spooled object are served from its file;
-// a delete removes it from the spool and the backend, and one that races an upload in flight leaves a
-// tombstone, so the backend's copy is deleted once the upload lands (also after a crash).
+// a delete of an object never uploaded removes its file and nothing else, and one that races an upload in
+// flight leaves a tombstone, so the backend's copy is deleted once the upload lands (also after a crash).
+// Each file records the SHA-256 of its data: a file damaged on disk is moved to rejected/, never uploaded
+// nor served.
 //
-// The folder is this node's alone (a pid lock file says so); a restart rebuilds the queue from it.
+// The folder is this node's alone (a pid lock file says so); a restart rebuilds the queue from it. A daemon
+// draining at exit hands the folder over at once to a new one that asks for it (HANDOVER_FILE), so that a
+// restart after a crash of the supervisor does not wait out the old daemon's drain.
 
-import { createReadStream, closeSync } from "node:fs";
+import { createHash, type Hash } from "node:crypto";
+import { closeSync, read } from "node:fs";
 import { mkdir, readFile, rename, unlink, writeFile, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
+import { promisify } from "node:util";
 
 import { syncFolder, writeFileAtomically } from "../../atomic-file.js";
 import { StorageError, describeCause } from "../../errors.js";
@@ -20,6 +26,7 @@ import {
   FileBody,
   SYNC_FILE_LIMIT,
   bufferedBody,
+  fileRangeStream,
   isMissing,
   openToRead,
   readRange,
@@ -34,6 +41,8 @@ import type {
 } from "../object-store.js";
 import { rangeWithin } from "../range-errors.js";
 import {
+  DIGEST_OFFSET,
+  HANDOVER_FILE,
   LOCK_FILE,
   encodeSpoolHeader,
   listSpoolFolder,
@@ -57,6 +66,9 @@ export interface SpoolOptions {
   lockWaitMs?: number;
 }
 
+/** How a drain at exit ended: all uploaded, its time out, or the folder handed over to a new daemon. */
+export type DrainOutcome = "drained" | "timed out" | "handed over";
+
 /** What waits in the spool, for health and metrics. */
 export interface SpoolBacklog {
   /** Objects waiting for upload (or for the backend's delete of a tombstone). */
@@ -76,6 +88,11 @@ const DEFAULT_LOCK_WAIT_MS = 15_000;
 /** While uploads keep failing, one log line per this interval at most (the first failure is always logged). */
 const FAILURE_LOG_INTERVAL_MS = 60_000;
 const REJECTED_FOLDER = "rejected";
+/** How often a daemon draining at exit looks for a new daemon asking for the folder. */
+const HANDOVER_POLL_MS = 200;
+/** Reads at a time when a large spooled object's digest is checked. */
+const DIGEST_CHUNK = 1024 * 1024;
+const readAt = promisify(read);
 
 interface Entry {
   seq: number;
@@ -94,6 +111,17 @@ interface Entry {
   attempts: number;
   /** Not retried before this time (ms since the epoch). */
   notBefore: number;
+  /** The SHA-256 of the data written; none for a file of the format without it (spool-file.ts). */
+  digest: Buffer | undefined;
+  /**
+   * Whether the backend may hold the key already: a version of it was uploading, or may have been, when
+   * this one came; or the file was found at start (a crash may have come between its upload and its
+   * file's removal). A delete of an entry without it sends nothing to the backend: nothing of the key ever
+   * left this disk (Orthanc's keys are new uuids; see docs/reliability.md#write-behind).
+   */
+  maybeUploaded: boolean;
+  /** Its file was found damaged and moved to rejected/. */
+  rejected: boolean;
 }
 
 export class SpoolStore implements ObjectStore {
@@ -104,6 +132,16 @@ export class SpoolStore implements ObjectStore {
   private readonly queue = new Map<number, Entry>();
   /** The current spooled object of each key, not deleted. */
   private readonly live = new Map<string, Entry>();
+  /**
+   * Keys whose spooled file was found damaged (and moved to rejected/): their reads fail saying so, until a
+   * new put or a delete of the key. Few: a damaged file is rare.
+   */
+  private readonly rejectedKeys = new Map<string, Entry>();
+  /**
+   * The latest tombstone of each key whose delete has not reached the backend yet: the key reads as deleted
+   * meanwhile (an upload in flight when it was deleted may land in the backend before the tombstone's delete).
+   */
+  private readonly tombstones = new Map<string, Entry>();
   /** The entry whose upload (or delete) is in flight, per key: at most one per key at a time. */
   private readonly inFlight = new Map<string, Entry>();
   private pendingBytes = 0;
@@ -114,6 +152,11 @@ export class SpoolStore implements ObjectStore {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private drainWaiters: Array<() => void> = [];
+  /** Entries being processed (upload or delete, then the removal of their file). */
+  private processing = 0;
+  private idleWaiters: Array<() => void> = [];
+  /** Handing the folder over: no further upload starts. */
+  private yielding = false;
   private readonly retryBaseMs: number;
   private readonly retryMaxMs: number;
 
@@ -163,20 +206,22 @@ export class SpoolStore implements ObjectStore {
   }
 
   async put(key: string, data: Uint8Array): Promise<void> {
-    await this.admit(key, data.length, async (file, header) => {
+    await this.admit(key, data.length, async (file, header, _path, hash) => {
       await writeAll(file, header);
+      hash.update(data);
       await writeAll(file, data);
     });
   }
 
   async putStream(key: string, body: Readable, size: number): Promise<void> {
     try {
-      await this.admit(key, size, async (file, header, path) => {
+      await this.admit(key, size, async (file, header, path, hash) => {
         await writeAll(file, header);
         let written = 0;
         for await (const chunk of body as AsyncIterable<Uint8Array>) {
           written += chunk.length;
           if (written > size) throw sizeMismatch(path, written, size);
+          hash.update(chunk);
           await writeAll(file, chunk);
         }
         if (written < size) throw sizeMismatch(path, written, size);
@@ -190,19 +235,30 @@ export class SpoolStore implements ObjectStore {
   async get(key: string, range?: ByteRange, options?: GetOptions): Promise<ObjectBody | null> {
     const entry = this.live.get(key);
     if (entry !== undefined) {
-      const spooled = this.openSpooled(entry, range, options ?? {});
+      const spooled = await this.openSpooled(entry, range, options ?? {});
       if (spooled !== null) return spooled;
       // Uploaded (and its file removed) since the lookup: the backend has it now.
     }
+    const rejected = this.rejectedKeys.get(key);
+    if (rejected !== undefined) throw this.rejectionError(rejected);
+    if (this.tombstones.has(key)) return null;
     return this.backend.get(key, range, options);
   }
 
-  /** A spooled object's bytes in its spool file (after the header), else the backend's local file if any. */
+  /**
+   * A spooled object's bytes in its spool file (after the header), once they matched their digest, else the
+   * backend's local file if any. Undefined, for `get` to answer (and say why), when the object is large (its
+   * check reads through the thread pool), damaged, deleted, or its file is gone.
+   */
   openLocalFile(key: string, range?: ByteRange): LocalFileObject | undefined {
     const entry = this.live.get(key);
-    if (entry === undefined) return this.backend.openLocalFile?.(key, range);
+    if (entry === undefined) {
+      if (this.rejectedKeys.has(key) || this.tombstones.has(key)) return undefined;
+      return this.backend.openLocalFile?.(key, range);
+    }
     const { start, end } = range ?? { start: 0, end: entry.size };
     if (start < 0 || start > end || end > entry.size) return undefined; // BAD_RANGE, from `get`
+    if (entry.digest !== undefined && entry.size > SYNC_FILE_LIMIT) return undefined;
     let opened;
     try {
       opened = openToRead(this.pathOf(entry));
@@ -210,27 +266,44 @@ export class SpoolStore implements ObjectStore {
       return undefined; // `get` says why
     }
     // Gone: uploaded since the lookup, `get` reads the backend.
-    return opened === null ? undefined : { fd: opened.fd, size: entry.size, start: entry.dataOffset + start };
+    if (opened === null) return undefined;
+    try {
+      if (entry.digest !== undefined)
+        this.checked(entry, readRange(opened.fd, entry.dataOffset, entry.dataOffset + entry.size));
+    } catch {
+      closeSync(opened.fd);
+      return undefined; // damaged: `get` rejects the file and says so
+    }
+    return { fd: opened.fd, size: entry.size, start: entry.dataOffset + start };
   }
 
   async head(key: string): Promise<ObjectInfo | null> {
     const entry = this.live.get(key);
     if (entry !== undefined) return { key, size: entry.size };
+    const rejected = this.rejectedKeys.get(key);
+    if (rejected !== undefined) throw this.rejectionError(rejected);
+    if (this.tombstones.has(key)) return null;
     return this.backend.head(key);
   }
 
   /**
-   * Delete from the spool and the backend. A version of the object whose upload is in flight becomes a
-   * tombstone first (renamed, folder synced), so that its upload is followed by a delete, even after a crash.
+   * Delete from the spool and the backend. An object never uploaded only loses its file: the backend is not
+   * asked (it may be down: that is when objects wait here). A version of the object whose upload is in
+   * flight becomes a tombstone instead (renamed, folder synced): the uploader deletes the object from the
+   * backend once the upload ends, retrying as for an upload, also after a crash.
    */
   async delete(key: string): Promise<void> {
     const entry = this.live.get(key);
+    const rejected = this.rejectedKeys.get(key);
+    this.rejectedKeys.delete(key);
+    let backendMayHoldIt = rejected?.maybeUploaded ?? true;
     if (entry !== undefined) {
       this.live.delete(key);
       if (!entry.uploading) {
         this.queue.delete(entry.seq);
         await this.removeFile(entry);
         await syncFolder(this.options.folder);
+        backendMayHoldIt = entry.maybeUploaded;
       }
     }
     const flying = this.inFlight.get(key);
@@ -238,6 +311,7 @@ export class SpoolStore implements ObjectStore {
       // Marked first, in this tick: the uploader deletes the object once its upload lands, whatever follows.
       const from = this.pathOf(flying);
       flying.kind = "deleted";
+      this.tombstones.set(key, flying);
       const renamed = rename(from, this.pathOf(flying)).then(() => syncFolder(this.options.folder));
       flying.tombstoned = renamed.catch(() => undefined);
       try {
@@ -246,8 +320,10 @@ export class SpoolStore implements ObjectStore {
         // Without its tombstone on disk, a crash before the upload lands would leave the object behind.
         throw storeError("mark as deleted in the write-behind spool", from, cause);
       }
+      return; // the tombstone's delete removes whatever version the backend holds
     }
-    await this.backend.delete(key);
+    if (flying !== undefined) return; // a tombstone of the key is already in flight: it deletes the key
+    if (backendMayHoldIt) await this.backend.delete(key);
   }
 
   /** The backend's objects, and the spooled ones not yet uploaded (each key once). */
@@ -255,7 +331,7 @@ export class SpoolStore implements ObjectStore {
     const spooled = new Map<string, number>();
     for (const [key, entry] of this.live) if (key.startsWith(prefix)) spooled.set(key, entry.size);
     for await (const info of this.backend.list(prefix)) {
-      if (!spooled.has(info.key)) yield info;
+      if (!spooled.has(info.key) && !this.tombstones.has(info.key)) yield info;
     }
     for (const [key, size] of spooled) yield { key, size };
   }
@@ -307,12 +383,49 @@ export class SpoolStore implements ObjectStore {
     });
   }
 
+  /**
+   * The drain at exit: drain(timeoutMs), except that a daemon starting on this folder meanwhile (it asks for
+   * the folder in HANDOVER_FILE while it waits for the lock) takes over at once. This one then starts no
+   * further upload and resolves once those under way ended, their files removed; its close() releases the
+   * lock. Safe: the new daemon reads the folder only once it holds the lock, and nothing of this one still
+   * writes to the backend or the folder by then.
+   */
+  async drainAtExit(timeoutMs: number): Promise<DrainOutcome> {
+    let timer: NodeJS.Timeout | undefined;
+    const requested = new Promise<void>((resolve) => {
+      timer = setInterval(() => {
+        void this.handoverRequested().then((asked) => asked && resolve());
+      }, HANDOVER_POLL_MS);
+    });
+    try {
+      const outcome = await Promise.race([
+        this.drain(timeoutMs).then((drained): DrainOutcome => (drained ? "drained" : "timed out")),
+        requested.then((): DrainOutcome => "handed over"),
+      ]);
+      if (outcome === "handed over") {
+        this.yielding = true;
+        clearTimeout(this.timer);
+        if (this.processing > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+      }
+      return outcome;
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
+  /** Whether another live daemon asks for the folder. */
+  private async handoverRequested(): Promise<boolean> {
+    const text = await readFile(join(this.options.folder, HANDOVER_FILE), "utf8").catch(() => "");
+    const pid = Number.parseInt(text, 10);
+    return Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid);
+  }
+
   // --- writing into the spool ---
 
   private async admit(
     key: string,
     size: number,
-    write: (file: FileHandle, header: Buffer, path: string) => Promise<void>,
+    write: (file: FileHandle, header: Buffer, path: string, hash: Hash) => Promise<void>,
   ): Promise<void> {
     const { folder, maxPendingBytes } = this.options;
     if (this.closed) {
@@ -324,8 +437,18 @@ export class SpoolStore implements ObjectStore {
     const createdAt = Date.now();
     const header = encodeSpoolHeader(key, size, createdAt);
     const path = join(folder, spoolFileName(seq, "spool"));
+    let digest: Buffer | undefined;
     try {
-      await writeFileAtomically(path, (file) => write(file, header, path), { fsync: true });
+      await writeFileAtomically(
+        path,
+        async (file) => {
+          const hash = createHash("sha256");
+          await write(file, header, path, hash);
+          digest = hash.digest();
+          await file.write(digest, 0, digest.length, DIGEST_OFFSET);
+        },
+        { fsync: true },
+      );
     } catch (cause) {
       this.pendingBytes -= size;
       throw cause instanceof StorageError
@@ -343,11 +466,21 @@ export class SpoolStore implements ObjectStore {
       superseded: false,
       attempts: 0,
       notBefore: 0,
+      digest,
+      maybeUploaded: this.mayHaveBeenUploaded(key),
+      rejected: false,
     };
     await this.supersede(key);
+    this.rejectedKeys.delete(key);
     this.live.set(key, entry);
     this.queue.set(seq, entry);
     this.kick();
+  }
+
+  /** Whether a version of `key` already in the spool is uploading, or may have reached the backend. */
+  private mayHaveBeenUploaded(key: string): boolean {
+    const older = this.live.get(key);
+    return this.inFlight.has(key) || (older !== undefined && (older.uploading || older.maybeUploaded));
   }
 
   /** A newer put of `key` replaces the spooled one: dropped now, or once its upload ends. */
@@ -382,9 +515,16 @@ export class SpoolStore implements ObjectStore {
 
   // --- reading spooled objects ---
 
-  /** The object (or range) from its spool file; null when the file is gone (uploaded meanwhile). */
-  /** With `asFile`, the open spool file itself and a body that reads it only if it is read (ObjectBody.file). */
-  private openSpooled(entry: Entry, range: ByteRange | undefined, options: GetOptions): ObjectBody | null {
+  /**
+   * The object (or range) from its spool file, once its data matched the digest recorded at write (the
+   * whole data is checked, even for a range); null when the file is gone (uploaded meanwhile). With
+   * `options.file`, the open spool file itself and a body that reads it only if it is read (ObjectBody.file).
+   */
+  private async openSpooled(
+    entry: Entry,
+    range: ByteRange | undefined,
+    options: GetOptions,
+  ): Promise<ObjectBody | null> {
     const path = this.pathOf(entry);
     const asked = range ?? { start: 0, end: entry.size };
     const within = rangeWithin(asked, entry.size, options.cutAtEnd);
@@ -397,38 +537,118 @@ export class SpoolStore implements ObjectStore {
     }
     const { start, end } = within;
     const asFile = options.file === true;
-    let opened;
-    try {
-      opened = openToRead(path);
-    } catch (cause) {
-      throw storeError("read from the write-behind spool", path, cause);
-    }
+    const opened = this.openFile(entry, "read from the write-behind spool");
     if (opened === null) return null;
     const { fd } = opened;
     const from = entry.dataOffset + start;
-    if (asFile) {
-      const body = new FileBody(fd, from, entry.dataOffset + end);
-      return { size: entry.size, body, file: body.file };
-    }
+    let streaming = false;
     try {
-      if (end - start <= SYNC_FILE_LIMIT) {
-        const bytes = readRange(fd, from, entry.dataOffset + end);
-        closeSync(fd);
+      let data: Buffer | undefined;
+      if (entry.size <= SYNC_FILE_LIMIT) {
+        data = this.checked(entry, readRange(fd, entry.dataOffset, entry.dataOffset + entry.size));
+      } else {
+        this.checked(entry, undefined, await digestOf(fd, entry.dataOffset, entry.dataOffset + entry.size));
+      }
+      if (asFile) {
+        const body = new FileBody(fd, from, entry.dataOffset + end);
+        streaming = true; // the body owns the descriptor
+        return { size: entry.size, body, file: body.file };
+      }
+      if (data !== undefined) {
+        const bytes = start === 0 && end === entry.size ? data : data.subarray(start, end);
         return { size: entry.size, body: bufferedBody(bytes), bytes };
       }
+      if (end - start <= SYNC_FILE_LIMIT) {
+        const bytes = readRange(fd, from, entry.dataOffset + end);
+        return { size: entry.size, body: bufferedBody(bytes), bytes };
+      }
+      streaming = true;
+      return { size: entry.size, body: fileRangeStream(fd, from, entry.dataOffset + end) };
     } catch (cause) {
-      closeSync(fd);
-      throw storeError("read from the write-behind spool", path, cause);
+      throw await this.failedRead(entry, path, cause);
+    } finally {
+      if (!streaming) closeSync(fd);
     }
-    const body = createReadStream("", { fd, start: from, end: entry.dataOffset + end - 1, autoClose: true });
-    return { size: entry.size, body };
+  }
+
+  /** What a read of an object whose spool file was rejected fails with. */
+  private rejectionError(entry: Entry): StorageError {
+    return new StorageError(
+      "INTEGRITY",
+      { operation: "read from the write-behind spool", subject: entry.key },
+      `its spool file ${spoolFileName(entry.seq, entry.kind)} in ${this.options.folder} is damaged (its bytes ` +
+        `no longer match the SHA-256 recorded when it was written: the disk changed them): moved to ` +
+        `${REJECTED_FOLDER}/, neither served nor uploaded. The object was never uploaded to ` +
+        `${this.location}: restore it from another copy, or delete it in Orthanc`,
+    );
+  }
+
+  /** The entry's file opened for reading; null when it is gone. */
+  private openFile(entry: Entry, operation: string): { fd: number } | null {
+    const path = this.pathOf(entry);
+    try {
+      return openToRead(path);
+    } catch (cause) {
+      throw storeError(operation, path, cause);
+    }
+  }
+
+  /**
+   * `data` (or, for a large object, the `digest` of its data) checked against the digest recorded when the
+   * entry was written; a mismatch throws a DamagedFile. Files of the older format, without one, pass.
+   */
+  private checked(entry: Entry, data: Buffer | undefined, digest?: Buffer): Buffer {
+    const actual =
+      digest ??
+      createHash("sha256")
+        .update(data as Buffer)
+        .digest();
+    if (entry.digest !== undefined && !actual.equals(entry.digest)) throw new DamagedFile();
+    return data as Buffer;
+  }
+
+  /** The error a failed read of a spool file ends with: a damaged file is rejected first. */
+  private async failedRead(entry: Entry, path: string, cause: unknown): Promise<StorageError> {
+    if (cause instanceof DamagedFile) return this.reject(entry);
+    if (cause instanceof StorageError) return cause;
+    return storeError("read from the write-behind spool", path, cause);
+  }
+
+  /**
+   * A spool file whose data no longer matches its digest: moved to rejected/, out of the queue, never
+   * uploaded nor served. Returns the error naming the object, for the read or upload that found it.
+   */
+  private async reject(entry: Entry): Promise<StorageError> {
+    const { folder, logger } = this.options;
+    const error = this.rejectionError(entry);
+    if (entry.rejected) return error;
+    entry.rejected = true;
+    this.queue.delete(entry.seq);
+    if (this.live.get(entry.key) === entry) {
+      this.live.delete(entry.key);
+      this.rejectedKeys.set(entry.key, entry);
+    }
+    this.pendingBytes -= entry.size;
+    await entry.tombstoned; // a delete's rename of the file, if one is under way
+    const path = this.pathOf(entry);
+    try {
+      await mkdir(join(folder, REJECTED_FOLDER), { recursive: true });
+      await rename(path, join(folder, REJECTED_FOLDER, spoolFileName(entry.seq, entry.kind)));
+    } catch (cause) {
+      logger.error(
+        `write-behind spool: could not move ${path} to ${REJECTED_FOLDER}/: ${describeCause(cause)}`,
+      );
+    }
+    logger.error(`write-behind spool: ${error.message}`);
+    if (this.queue.size === 0) for (const resolve of this.drainWaiters.splice(0)) resolve();
+    return error;
   }
 
   // --- the uploaders ---
 
   /** Start uploads while slots are free and entries are due; otherwise wake up when the next one is. */
   private kick(): void {
-    if (this.closed) return;
+    if (this.closed || this.yielding) return;
     clearTimeout(this.timer);
     this.timer = undefined;
     while (this.inFlight.size < this.options.concurrency) {
@@ -467,12 +687,27 @@ export class SpoolStore implements ObjectStore {
     this.timer = setTimeout(() => this.kick(), Math.max(0, time - Date.now()));
   }
 
-  /** Upload one entry (or, for a tombstone, delete its object), then drop its file. */
+  /** process(), counted: a handover waits until no entry is being processed. */
   private async process(entry: Entry): Promise<void> {
+    this.processing++;
+    try {
+      await this.processEntry(entry);
+    } finally {
+      this.processing--;
+      if (this.processing === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+    }
+  }
+
+  /** Upload one entry (or, for a tombstone, delete its object), then drop its file. */
+  private async processEntry(entry: Entry): Promise<void> {
     entry.uploading = true;
     this.inFlight.set(entry.key, entry);
     try {
-      if (!isTombstone(entry)) await this.upload(entry);
+      if (!isTombstone(entry) && !(await this.upload(entry))) {
+        // Damaged: rejected, nothing of it uploaded; the next entries go on.
+        this.settle(entry);
+        return;
+      }
       // A delete may have made it a tombstone while it uploaded: its object must go from the backend now.
       if (isTombstone(entry)) {
         await entry.tombstoned;
@@ -486,8 +721,11 @@ export class SpoolStore implements ObjectStore {
     this.succeeded();
     this.queue.delete(entry.seq);
     if (this.live.get(entry.key) === entry) this.live.delete(entry.key);
+    if (this.tombstones.get(entry.key) === entry) this.tombstones.delete(entry.key);
     // Done before its file goes: a delete of the key from now on is the backend's alone.
     this.settle(entry);
+    // Uploaded from bytes that matched, while a read found the file damaged since: rejected/ holds it.
+    if (entry.rejected) return;
     await this.removeFile(entry).catch((error: unknown) => {
       // Uploaded: a file left behind is uploaded again after a restart, which is harmless.
       this.options.logger.warn(`write-behind spool: ${describeCause(error)}`);
@@ -502,34 +740,34 @@ export class SpoolStore implements ObjectStore {
     this.kick();
   }
 
-  private async upload(entry: Entry): Promise<void> {
+  /** Uploads the entry's data once it matched its digest; false when it did not (the file is rejected). */
+  private async upload(entry: Entry): Promise<boolean> {
     const path = this.pathOf(entry);
     // Opened in the same tick as the kind was checked: a delete renames the file only after marking it.
-    let opened;
-    try {
-      opened = openToRead(path);
-    } catch (cause) {
-      throw storeError("read from the write-behind spool", path, cause);
-    }
+    const opened = this.openFile(entry, "read from the write-behind spool");
     if (opened === null) throw storeError("read from the write-behind spool", path, missingFile(path));
     const { fd } = opened;
-    if (entry.size <= SYNC_FILE_LIMIT) {
-      let bytes: Buffer;
-      try {
-        bytes = readRange(fd, entry.dataOffset, entry.dataOffset + entry.size);
-      } finally {
+    const { dataOffset, size } = entry;
+    let handedOver = false;
+    try {
+      if (size <= SYNC_FILE_LIMIT) {
+        const bytes = this.checked(entry, readRange(fd, dataOffset, dataOffset + size));
         closeSync(fd);
+        handedOver = true;
+        await this.backend.put(entry.key, bytes);
+        return true;
       }
-      await this.backend.put(entry.key, bytes);
-      return;
+      this.checked(entry, undefined, await digestOf(fd, dataOffset, dataOffset + size));
+      handedOver = true; // the stream closes it
+      await this.backend.putStream(entry.key, fileRangeStream(fd, dataOffset, dataOffset + size), size);
+      return true;
+    } catch (error) {
+      if (!(error instanceof DamagedFile)) throw error;
+      await this.reject(entry);
+      return false;
+    } finally {
+      if (!handedOver) closeSync(fd);
     }
-    const body = createReadStream("", {
-      fd,
-      start: entry.dataOffset,
-      end: entry.dataOffset + entry.size - 1,
-      autoClose: true,
-    });
-    await this.backend.putStream(entry.key, body, entry.size);
   }
 
   private succeeded(): void {
@@ -622,12 +860,17 @@ export class SpoolStore implements ObjectStore {
       superseded: false,
       attempts: 0,
       notBefore: 0,
+      digest: header.digest,
+      // A crash may have come after its upload and before its file went: a delete must reach the backend.
+      maybeUploaded: true,
+      rejected: false,
     };
     this.pendingBytes += entry.size;
     // Files come in sequence order: a later file of the same key replaces a waiting one.
     await this.supersede(entry.key);
     this.queue.set(seq, entry);
     if (kind === "spool") this.live.set(entry.key, entry);
+    else this.tombstones.set(entry.key, entry);
   }
 }
 
@@ -658,31 +901,67 @@ function sizeMismatch(path: string, received: number, size: number): StorageErro
   );
 }
 
+/** A spool file's data does not match its digest; turned into the rejection's error by the spool. */
+class DamagedFile extends Error {
+  constructor() {
+    super("the data does not match its recorded SHA-256");
+  }
+}
+
+/** The SHA-256 of bytes [start, end) of an open file, read in chunks through the thread pool. */
+async function digestOf(fd: number, start: number, end: number): Promise<Buffer> {
+  const hash = createHash("sha256");
+  const chunk = Buffer.allocUnsafe(Math.min(DIGEST_CHUNK, end - start));
+  for (let at = start; at < end;) {
+    const { bytesRead } = await readAt(fd, chunk, 0, Math.min(chunk.length, end - at), at);
+    if (bytesRead === 0) throw new Error(`the file ended after ${at} bytes (it was truncated while read)`);
+    hash.update(chunk.subarray(0, bytesRead));
+    at += bytesRead;
+  }
+  return hash.digest();
+}
+
 function missingFile(path: string): Error {
   return Object.assign(new Error(`${path} vanished from the spool`), { code: "ENOENT" });
 }
 
-/** Waits for a live daemon holding the folder's lock (another pid) to exit, then takes the lock. */
+/**
+ * Waits for a live daemon holding the folder's lock (another pid) to exit, then takes the lock. Meanwhile it
+ * asks for the folder (HANDOVER_FILE): a holder draining at exit hands it over at once (drainAtExit).
+ */
 async function takeLock(folder: string, waitMs: number): Promise<void> {
   const path = join(folder, LOCK_FILE);
+  const handover = join(folder, HANDOVER_FILE);
   const deadline = Date.now() + waitMs;
-  for (;;) {
-    const holder = await readFile(path, "utf8").then(
-      (text) => Number.parseInt(text, 10),
-      () => undefined,
-    );
-    if (holder === undefined || holder === process.pid || !isAlive(holder)) break;
-    if (Date.now() >= deadline) {
-      throw new StorageError(
-        "STORE_FAILED",
-        { operation: "open the write-behind spool folder", subject: folder },
-        `the daemon of pid ${holder} still uses it after ${waitMs / 1000} s: LocalDisk.Path must be this ` +
-          `Orthanc's alone (two Orthanc processes on one node need two folders)`,
+  let asked = false;
+  try {
+    for (;;) {
+      const holder = await readFile(path, "utf8").then(
+        (text) => Number.parseInt(text, 10),
+        () => undefined,
       );
+      if (holder === undefined || holder === process.pid || !isAlive(holder)) break;
+      if (Date.now() >= deadline) {
+        throw new StorageError(
+          "STORE_FAILED",
+          { operation: "open the write-behind spool folder", subject: folder },
+          `the daemon of pid ${holder} still uses it after ${waitMs / 1000} s: LocalDisk.Path must be this ` +
+            `Orthanc's alone (two Orthanc processes on one node need two folders)`,
+        );
+      }
+      if (!asked) {
+        await writeFile(handover, `${process.pid}\n`);
+        asked = true;
+      }
+      await new Promise((resolve) => setTimeout(resolve, HANDOVER_POLL_MS));
     }
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await writeFile(path, `${process.pid}\n`);
+  } finally {
+    // Withdrawn once the lock is ours, or the wait given up; another daemon's request is left alone.
+    if (asked && Number.parseInt(await readFile(handover, "utf8").catch(() => ""), 10) === process.pid) {
+      await unlink(handover).catch(() => undefined);
+    }
   }
-  await writeFile(path, `${process.pid}\n`);
 }
 
 async function releaseLock(folder: string): Promise<void> {
