@@ -10,6 +10,7 @@
 import { Readable } from "node:stream";
 
 import { StorageError, describeCause, isStorageError } from "../errors.js";
+import { freeMemory } from "../free-memory.js";
 import type { HeldPlaintext, ObjectCodec } from "../crypto/codec.js";
 import { ContentType, assertAttachment, isAttachment, type ParsedObjectKey } from "../layout/object-key.js";
 import { nameFromDicom, type NamePattern } from "../layout/tag-names.js";
@@ -19,7 +20,6 @@ import { peekHead } from "../crypto/peek-head.js";
 import { PlainCodec } from "../crypto/plain-codec.js";
 import { decodeRecord, encodeRecord, recordFormatOf, type AttachmentRecord } from "./attachment-record.js";
 import { openCheckedFile, type DirectFile } from "./direct-file-read.js";
-import { freePlaintext } from "./free-plaintext.js";
 import { v2RangeReaderFor, type V2RangeReader } from "./v2-range-read.js";
 
 /** One storage of the area: a store, how attachments are named in it, and how their bytes are stored. */
@@ -513,6 +513,8 @@ export class StorageArea {
     assertAttachment(uuid, contentType);
     const stored = await tier.codec.encode(data, describeObject(tier, key), { uuid, contentType });
     await tier.store.put(key, stored);
+    // An encrypted object is the codec's own memory, and no store keeps it once put (ObjectStore.put).
+    if (stored !== data) freeMemory(stored);
     return { backend: tier.name, key };
   }
 
@@ -775,7 +777,7 @@ export class StorageArea {
 /**
  * The plaintext, and as a stream that gives its memory reservation back once read to the end or destroyed
  * (also when the plaintext was sent from `bytes`). With `decrypted`, the memory the codec decrypted into,
- * referenced nowhere else: freed once the answer was sent (free-plaintext.ts).
+ * referenced nowhere else: freed once the answer was sent (free-memory.ts).
  */
 function heldBody(
   plaintext: Uint8Array,
@@ -786,7 +788,7 @@ function heldBody(
   body.once("close", release);
   return decrypted === undefined
     ? { body, bytes: plaintext }
-    : { body, bytes: plaintext, recycle: () => freePlaintext(decrypted) };
+    : { body, bytes: plaintext, recycle: () => freeMemory(decrypted) };
 }
 
 /** The end of a range read's bytes; BAD_RANGE when start or length is not a non-negative integer. */

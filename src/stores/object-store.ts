@@ -75,7 +75,10 @@ export interface ObjectStore {
   readonly driver: string;
   /** Where the objects go, for messages: a folder, "s3://bucket", ... */
   readonly location: string;
-  /** Store an object, replacing any previous one atomically: a reader sees the old or the new bytes. */
+  /**
+   * Store an object, replacing any previous one atomically: a reader sees the old or the new bytes. Once it
+   * resolved, nothing of the store refers to `data` any more: the caller may free its memory (free-memory.ts).
+   */
   put(key: string, data: Uint8Array): Promise<void>;
   /**
    * Store an object of exactly `size` bytes read from `body` as they come, replacing any previous one

@@ -8,7 +8,7 @@ import { Readable } from "node:stream";
 import { after, describe, it } from "node:test";
 
 import { openStorageArea } from "../../src/area/open-storage-area.js";
-import type { AttachmentRead, StorageArea } from "../../src/area/storage-area.js";
+import type { AttachmentRead, StorageArea, StorageTier } from "../../src/area/storage-area.js";
 import type { HybridMode, ResolvedConfig, StorageStructure } from "../../src/config/types.js";
 import { A1Codec, ENCRYPT_WINDOW_BYTES } from "../../src/crypto/a1-codec.js";
 import { isStorageError, type ErrorCode } from "../../src/errors.js";
@@ -149,6 +149,23 @@ describe("storage area without hybrid mode", () => {
       area.createStream(UUID, 1, Readable.from([randomBytes(21 * 1024 * 1024)]), 21 * 1024 * 1024),
       rejectsWith("TOO_LARGE", /MaxConcurrentInputSize/),
     );
+  });
+
+  it("frees an encrypted object's memory once stored, never the caller's plaintext", async () => {
+    const { area } = await makeArea({ encrypted: true });
+    const tier = area.tiers[0] as StorageTier;
+    const put = tier.store.put.bind(tier.store);
+    const stored: Uint8Array[] = [];
+    tier.store.put = async (key, data) => {
+      stored.push(data);
+      await put(key, data);
+    };
+    const data = randomBytes(100_000);
+    await area.create(UUID, 1, data);
+    assert.equal(stored.length, 1);
+    assert.equal(stored[0]?.buffer.byteLength, 0, "the codec's own buffer: detached, its memory freed");
+    assert.equal(data.length, 100_000, "the plaintext the caller gave stays its own");
+    assert.deepEqual(await bytesOf(await area.readWhole(UUID, 1)), data);
   });
 
   it("keeps a decrypted read counted in the budget until its body is read, since the plaintext is held till then", async () => {
