@@ -514,7 +514,7 @@ export class StorageArea {
     const stored = await tier.codec.encode(data, describeObject(tier, key), { uuid, contentType });
     await tier.store.put(key, stored);
     // An encrypted object is the codec's own memory, and no store keeps it once put (ObjectStore.put).
-    if (stored !== data) freeMemory(stored);
+    if (stored.buffer !== data.buffer) freeMemory(stored);
     return { backend: tier.name, key };
   }
 
