@@ -17,7 +17,7 @@ import {
 } from "./a1-format.js";
 import { joinPieces, PieceList, type BytePieces } from "../byte-pieces.js";
 import { Coalescer, updatePieces } from "./cipher-output.js";
-import { abandon, chunksOf, lengthMismatch, type ByteSource } from "./exact-length.js";
+import { abandon, bytesOf, lengthMismatch, type ByteSource } from "./exact-length.js";
 import type { KeyRing, MasterKey } from "./key-ring.js";
 
 /** NIST SP 800-38D: GCM encrypts at most 2^39 - 256 bits under one key and IV. */
@@ -156,7 +156,8 @@ export async function decryptA1StreamPieces(
   try {
     // Refuses a too-small announced size before reading anything (spec §1.6 step 3).
     decodeA1Header(headerBytes.subarray(0, 0), storedSize, subject);
-    for await (const chunk of chunksOf(source)) {
+    for await (const received of source as AsyncIterable<unknown>) {
+      const chunk = bytesOf(received);
       let rest = chunk;
       if (body === undefined) {
         // The header is checked before the length, so a plaintext object gets the format error.

@@ -19,7 +19,7 @@ import { StorageError } from "../errors.js";
 import type { AttachmentIdentity } from "./codec.js";
 import { joinPieces, PieceList, type BytePieces } from "../byte-pieces.js";
 import { Coalescer, updatePieces } from "./cipher-output.js";
-import { abandon, chunksOf, lengthMismatch, type ByteSource } from "./exact-length.js";
+import { abandon, bytesOf, lengthMismatch, type ByteSource } from "./exact-length.js";
 import type { KeyRing, MasterKey } from "./key-ring.js";
 import {
   V2_COMMITMENT_LENGTH,
@@ -372,7 +372,8 @@ export async function decryptV2StreamPieces(
   let index = 0;
   const plaintext = new PieceList();
   try {
-    for await (const chunk of chunksOf(source)) {
+    for await (const received of source as AsyncIterable<unknown>) {
+      const chunk = bytesOf(received);
       if (position + chunk.length > storedSize) {
         throw lengthMismatch("decrypt", subject, position + chunk.length, storedSize);
       }
