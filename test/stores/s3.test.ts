@@ -201,9 +201,10 @@ describe("s3 driver on Ceph RGW", () => {
     await assert.rejects(store.get("anything.dcm"), (error) => {
       assert.ok(isStorageError(error, "STORE_FAILED"));
       assert.match(error.message, /signature did not match/);
-      assert.match(error.message, new RegExp(`access key "${server.accessKey}"`));
+      // Plain substring checks: a random key may hold characters that a RegExp would read as syntax ("+").
+      assert.ok(error.message.includes(`access key "${server.accessKey}"`), error.message);
       assert.doesNotMatch(error.message, /not-the-secret/);
-      assert.doesNotMatch(error.message, new RegExp(server.secretKey));
+      assert.ok(!error.message.includes(server.secretKey), "the secret key is never in a message");
       return true;
     });
   });
