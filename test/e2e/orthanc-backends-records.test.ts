@@ -6,8 +6,7 @@
 // there with one request per instance, and its old objects are gone.
 
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
@@ -19,7 +18,7 @@ import {
   type AzuriteContainer,
   type AzuriteServer,
 } from "../../test-support/azurite.js";
-import { folderBucket, type FolderBucket } from "../../test-support/folder.js";
+import type { FolderBucket } from "../../test-support/folder.js";
 import { startRecordingProxy, type RecordingServer } from "../../test-support/http-recorder.js";
 import { OrthancInstance } from "../../test-support/orthanc.js";
 import { ORTHANC_RELEASES, releaseOptions } from "../../test-support/orthanc-releases.js";
@@ -32,6 +31,7 @@ import {
   type RgwBucket,
   type RgwServer,
 } from "../../test-support/rgw.js";
+import { threeBackends, type ThreeBackends } from "../../test-support/three-backends.js";
 
 const RELEASE = ORTHANC_RELEASES.find((release) => release.version === "1.13.0");
 
@@ -70,24 +70,19 @@ describe("three backends with custom data on Orthanc 1.13.0: one request per rea
   let container: AzuriteContainer;
   let folder: FolderBucket;
   let workDir: string;
+  let backends: ThreeBackends;
   let orthanc: OrthancInstance | undefined;
   const uploaded: Uploaded[] = [];
 
   before(async () => {
     assert.ok(RELEASE, "Orthanc 1.13.0 is one of the tested releases");
-    [bucket, container, folder] = await Promise.all([
-      rgw.bucket("backends-records"),
-      azurite.container("backends-records"),
-      folderBucket(),
-    ]);
-    workDir = await mkdtemp(join(tmpdir(), "ocs-backends-records-"));
-    await writeFile(join(workDir, "rgw.key"), Buffer.alloc(32, 3).toString("base64"), { mode: 0o600 });
-    await writeFile(join(workDir, "disk.key"), Buffer.alloc(32, 4).toString("base64"), { mode: 0o600 });
+    backends = await threeBackends(rgw, azurite, "backends-records");
+    ({ bucket, container, folder, workDir } = backends);
   });
 
   after(async () => {
     await orthanc?.destroy();
-    await Promise.all([bucket?.cleanup(), container?.cleanup(), folder?.cleanup()]);
+    await backends?.cleanup();
   });
 
   /**
@@ -106,7 +101,7 @@ describe("three backends with custom data on Orthanc 1.13.0: one request per rea
             rgw: {
               AwsS3Storage: rgwS3Section(rgw, bucket.name, {
                 RootPath: "hot",
-                StorageEncryption: { MasterKey: [1, join(workDir, "rgw.key")] },
+                StorageEncryption: { MasterKey: [1, backends.rgwKey] },
               }),
             },
             azure: container.orthancConfig({
@@ -115,7 +110,7 @@ describe("three backends with custom data on Orthanc 1.13.0: one request per rea
             disk: {
               LocalObjectStorage: {
                 Path: folder.name,
-                StorageEncryption: { MasterKey: [2, join(workDir, "disk.key")] },
+                StorageEncryption: { MasterKey: [2, backends.diskKey] },
               },
             },
           },

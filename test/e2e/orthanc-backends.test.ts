@@ -6,15 +6,14 @@
 // the host's Orthanc 1.10.1 and on 1.13.0.
 
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
 import { run } from "../cli/support.js";
 import { metricValue, parseMetrics, type Sample } from "../helpers/prometheus.js";
 import { startAzurite, type AzuriteContainer, type AzuriteServer } from "../../test-support/azurite.js";
-import { folderBucket, type FolderBucket } from "../../test-support/folder.js";
+import type { FolderBucket } from "../../test-support/folder.js";
 import { OrthancInstance } from "../../test-support/orthanc.js";
 import {
   HOST_ORTHANC,
@@ -31,6 +30,7 @@ import {
   type RgwBucket,
   type RgwServer,
 } from "../../test-support/rgw.js";
+import { threeBackends, type ThreeBackends } from "../../test-support/three-backends.js";
 
 /** Two studies: the first uploaded while WriteTo is "rgw", the second once it is "azure". */
 const FIRST = ["ts-1.2-implicit-le-MR.dcm", "PR-gsps-utf8.dcm"];
@@ -67,23 +67,18 @@ for (const release of RELEASES)
     let container: AzuriteContainer;
     let folder: FolderBucket;
     let workDir: string;
+    let backends: ThreeBackends;
     let orthanc: OrthancInstance | undefined;
     const uploaded: Uploaded[] = [];
 
     before(async () => {
-      [bucket, container, folder] = await Promise.all([
-        rgw.bucket("backends"),
-        azurite.container("backends"),
-        folderBucket(),
-      ]);
-      workDir = await mkdtemp(join(tmpdir(), "ocs-backends-"));
-      await writeFile(join(workDir, "rgw.key"), Buffer.alloc(32, 1).toString("base64"), { mode: 0o600 });
-      await writeFile(join(workDir, "disk.key"), Buffer.alloc(32, 2).toString("base64"), { mode: 0o600 });
+      backends = await threeBackends(rgw, azurite, "backends");
+      ({ bucket, container, folder, workDir } = backends);
     });
 
     after(async () => {
       await orthanc?.destroy();
-      await Promise.all([bucket?.cleanup(), container?.cleanup(), folder?.cleanup()]);
+      await backends?.cleanup();
     });
 
     /** rgw: A1-encrypted under RootPath "hot"; azure: plaintext; disk: v2-encrypted. */
@@ -95,14 +90,14 @@ for (const release of RELEASES)
             rgw: {
               AwsS3Storage: rgwS3Section(rgw, bucket.name, {
                 RootPath: "hot",
-                StorageEncryption: { MasterKey: [1, join(workDir, "rgw.key")] },
+                StorageEncryption: { MasterKey: [1, backends.rgwKey] },
               }),
             },
             azure: container.orthancConfig(),
             disk: {
               LocalObjectStorage: {
                 Path: folder.name,
-                StorageEncryption: { MasterKey: [2, join(workDir, "disk.key")], Format: "v2" },
+                StorageEncryption: { MasterKey: [2, backends.diskKey], Format: "v2" },
               },
             },
           },
