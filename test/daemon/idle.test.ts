@@ -10,13 +10,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 
-import {
-  Op,
-  OrthancCode,
-  decodeReadyLine,
-  decodeRestAnswer,
-  encodeRestRequest,
-} from "../../src/daemon/protocol.js";
+import { Op, decodeReadyLine } from "../../src/daemon/protocol.js";
 import { BridgeClient } from "../../test-support/bridge-client.js";
 import { startDaemon, type StartedDaemon } from "../../test-support/daemon-process.js";
 import { metricValue, parseMetrics, type Sample } from "../helpers/prometheus.js";
@@ -48,20 +42,7 @@ async function idleWakeUps(pid: number): Promise<number> {
 }
 
 async function scrape(client: BridgeClient): Promise<Sample[]> {
-  const payload = encodeRestRequest({
-    method: "GET",
-    url: "/cloud-storage/metrics",
-    groups: [],
-    getArguments: [],
-    headers: [],
-    body: Buffer.alloc(0),
-  });
-  const response = await client.call(
-    { op: Op.REST, contentType: 0, size: payload.length, start: 0, uuid: "" },
-    payload,
-  );
-  assert.equal(response.code, OrthancCode.Success);
-  return parseMetrics(decodeRestAnswer(response.data).body.toString());
+  return parseMetrics((await client.rest("GET", "/cloud-storage/metrics")).body.toString());
 }
 
 describe("an idle daemon", () => {
