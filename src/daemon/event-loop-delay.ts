@@ -15,8 +15,8 @@ const RESOLUTION_MS = 10;
 const QUIET_MS = 2000;
 
 /**
- * prom-client's own histogram is started with a period it never reaches (2^31 - 1 ms, libuv's longest
- * timeout, 24.8 days), and its gauges are replaced by ours below.
+ * prom-client's own histogram is started with a period of 2^31 - 1 ms (24.8 days: one wake-up a month at
+ * most), and its gauges are replaced by ours below.
  */
 const NEVER_MS = 2 ** 31 - 1;
 

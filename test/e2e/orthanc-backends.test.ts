@@ -12,8 +12,7 @@ import { after, before, describe, it } from "node:test";
 
 import { run } from "../cli/support.js";
 import { metricValue, parseMetrics, type Sample } from "../helpers/prometheus.js";
-import { startAzurite, type AzuriteContainer, type AzuriteServer } from "../../test-support/azurite.js";
-import type { FolderBucket } from "../../test-support/folder.js";
+import { startAzurite, type AzuriteServer } from "../../test-support/azurite.js";
 import { OrthancInstance } from "../../test-support/orthanc.js";
 import {
   HOST_ORTHANC,
@@ -27,7 +26,6 @@ import {
   markRequestLog,
   rgwS3Section,
   startRgw,
-  type RgwBucket,
   type RgwServer,
 } from "../../test-support/rgw.js";
 import { threeBackends, type ThreeBackends } from "../../test-support/three-backends.js";
@@ -63,17 +61,12 @@ const RELEASES = [HOST_ORTHANC, ...ORTHANC_RELEASES.filter((release) => release.
 
 for (const release of RELEASES)
   describe(`three backends at once: Ceph RGW, Azurite, a folder (${releaseTitle(release)})`, () => {
-    let bucket: RgwBucket;
-    let container: AzuriteContainer;
-    let folder: FolderBucket;
-    let workDir: string;
     let backends: ThreeBackends;
     let orthanc: OrthancInstance | undefined;
     const uploaded: Uploaded[] = [];
 
     before(async () => {
       backends = await threeBackends(rgw, azurite, "backends");
-      ({ bucket, container, folder, workDir } = backends);
     });
 
     after(async () => {
@@ -88,15 +81,15 @@ for (const release of RELEASES)
         OrthancCloudStorage: {
           Backends: {
             rgw: {
-              AwsS3Storage: rgwS3Section(rgw, bucket.name, {
+              AwsS3Storage: rgwS3Section(rgw, backends.bucket.name, {
                 RootPath: "hot",
                 StorageEncryption: { MasterKey: [1, backends.rgwKey] },
               }),
             },
-            azure: container.orthancConfig(),
+            azure: backends.container.orthancConfig(),
             disk: {
               LocalObjectStorage: {
-                Path: folder.name,
+                Path: backends.folder.name,
                 StorageEncryption: { MasterKey: [2, backends.diskKey], Format: "v2" },
               },
             },
@@ -110,7 +103,7 @@ for (const release of RELEASES)
     async function start(writeTo: string, extra: Record<string, unknown> = {}): Promise<OrthancInstance> {
       await orthanc?.stop();
       orthanc = await OrthancInstance.start({
-        workDir,
+        workDir: backends.workDir,
         ...(await releaseOptions(release)),
         config: configuration(writeTo, extra),
       });
@@ -170,26 +163,26 @@ for (const release of RELEASES)
     it("writes new instances to WriteTo only, in that backend's own format", async () => {
       const node = await start("rgw");
       const first = await upload(node, FIRST);
-      const keys = await bucket.listKeys();
+      const keys = await backends.bucket.listKeys();
       for (const { id } of first) {
         const uuid = await dicomUuid(node, id);
         assert.ok(keys.includes(`hot/${uuid}.dcm.enc`), `${uuid} in RGW under hot/`);
-        assert.equal((await bucket.read(`hot/${uuid}.dcm.enc`)).subarray(0, 2).toString(), "A1");
+        assert.equal((await backends.bucket.read(`hot/${uuid}.dcm.enc`)).subarray(0, 2).toString(), "A1");
       }
-      assert.deepEqual(await container.listKeys(), []);
-      assert.deepEqual(await folder.listKeys(), []);
+      assert.deepEqual(await backends.container.listKeys(), []);
+      assert.deepEqual(await backends.folder.listKeys(), []);
       await assertServedIdentical(node);
     });
 
     it("after WriteTo changes, new instances go to the new target and old and new read back byte-identical", async () => {
       const node = await start("azure");
       const second = await upload(node, SECOND);
-      const blobs = await container.listKeys();
+      const blobs = await backends.container.listKeys();
       for (const { id } of second) {
         const uuid = await dicomUuid(node, id);
         assert.ok(blobs.includes(`${uuid}.dcm`), `${uuid} in Azurite, plaintext`);
       }
-      assert.deepEqual(await folder.listKeys(), []);
+      assert.deepEqual(await backends.folder.listKeys(), []);
       await assertServedIdentical(node);
     });
 
@@ -235,14 +228,17 @@ for (const release of RELEASES)
       assert.equal(job.Content["TargetStorage"], "disk");
       assert.equal(job.Content["Failed"], 0);
       assert.ok((job.Content["Moved"] as number) >= FIRST.length, JSON.stringify(job.Content));
-      const files = await folder.listKeys();
+      const files = await backends.folder.listKeys();
       for (const { id } of uploaded.slice(0, FIRST.length)) {
         const uuid = await dicomUuid(node, id);
         assert.ok(files.includes(`${uuid}.dcm.enc`), `${uuid} moved to the folder`);
         // Re-encoded for the target: v2 under the folder's key (its magic), where RGW held A1.
-        assert.equal((await folder.read(`${uuid}.dcm.enc`)).subarray(0, 4).toString("hex"), "894f4353");
+        assert.equal(
+          (await backends.folder.read(`${uuid}.dcm.enc`)).subarray(0, 4).toString("hex"),
+          "894f4353",
+        );
       }
-      assert.deepEqual(await bucket.listKeys(), [], "nothing of the study left in RGW");
+      assert.deepEqual(await backends.bucket.listKeys(), [], "nothing of the study left in RGW");
       await assertServedIdentical(node);
 
       // Moving it again finds it already there; an unknown backend is refused with the names.
@@ -264,7 +260,7 @@ for (const release of RELEASES)
       assert.equal(moved.code, 0, moved.stderr);
       const count = Number(/move-storage: (\d+) attachments moved/.exec(moved.stdout)?.[1]);
       assert.ok(count >= SECOND.length, moved.stdout);
-      assert.deepEqual(await container.listKeys(), []);
+      assert.deepEqual(await backends.container.listKeys(), []);
       await assertServedIdentical(node);
     });
 
@@ -291,7 +287,7 @@ for (const release of RELEASES)
         assert.equal(job.State, "Success", JSON.stringify(job.Content));
         assert.equal(job.Content["Failed"], 0);
         assert.match(await node.log(), /daemon pid \d+ exited .*restarting/);
-        const blobs = await container.listKeys();
+        const blobs = await backends.container.listKeys();
         for (const { id: instance } of uploaded.slice(FIRST.length)) {
           assert.ok(blobs.includes(`${await dicomUuid(node, instance)}.dcm`), "moved to Azurite");
         }
@@ -305,9 +301,9 @@ for (const release of RELEASES)
     async function whereIs(node: OrthancInstance, instance: Uploaded): Promise<string[]> {
       const uuid = await dicomUuid(node, instance.id);
       const places: string[] = [];
-      if ((await bucket.listKeys()).some((key) => key.includes(uuid))) places.push("rgw");
-      if ((await container.listKeys()).some((key) => key.includes(uuid))) places.push("azure");
-      if ((await folder.listKeys()).some((key) => key.includes(uuid))) places.push("disk");
+      if ((await backends.bucket.listKeys()).some((key) => key.includes(uuid))) places.push("rgw");
+      if ((await backends.container.listKeys()).some((key) => key.includes(uuid))) places.push("azure");
+      if ((await backends.folder.listKeys()).some((key) => key.includes(uuid))) places.push("disk");
       return places;
     }
 
@@ -330,7 +326,7 @@ for (const release of RELEASES)
       assert.equal(dry.code, 0, dry.stderr);
       assert.match(dry.stdout, /old SR and RT to Azure: 2 studies, job/);
       assert.match(dry.stdout, /old SR and RT to Azure: \d+ attachments would be moved to azure/);
-      assert.deepEqual(await container.listKeys(), [], "a dry run changes nothing");
+      assert.deepEqual(await backends.container.listKeys(), [], "a dry run changes nothing");
 
       const response = await node.request("POST", "/cloud-storage/tier-rules", "");
       const text = await response.text();
@@ -349,7 +345,7 @@ for (const release of RELEASES)
       assert.deepEqual(await whereIs(node, uploaded[1] as Uploaded), ["rgw"], "no StudyDate: never selected");
       for (const instance of [SR(), RT()]) {
         const key = `${await dicomUuid(node, instance.id)}.dcm`;
-        const properties = await container.client.getBlobClient(key).getProperties();
+        const properties = await backends.container.client.getBlobClient(key).getProperties();
         assert.equal(properties.accessTier, "Cool", `${key} set to Cool by the second rule`);
       }
       await assertServedIdentical(node);
