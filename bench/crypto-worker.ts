@@ -8,11 +8,13 @@
 //
 // A case is one object size, or a list of sizes handled one after the other as one operation (the sample
 // DICOM files). Each is encrypted and decrypted both ways the storage area can:
-// - encrypt "whole": the plaintext in hand (a create up to STREAM_CREATES_ABOVE), `encode`;
+// - encrypt "whole": the plaintext in hand (a create up to STREAM_CREATES_ABOVE), `encodePieces`, whose list
+//   the storage area hands the store as it is;
 // - encrypt "streamed": from the socket's chunks through the cipher to the store (a larger create),
 //   `encodeStream` into a store that reads the stream as the drivers do (for await) and keeps nothing;
 // - decrypt "whole": the stored object in hand (the folder store hands over its files up to SYNC_FILE_LIMIT);
-// - decrypt "streamed": the stored object from a stream of 64 KiB chunks (a cloud store's body).
+// - decrypt "streamed": the stored object from a stream of 64 KiB chunks (a cloud store's body);
+// both by `decodeHeld`, whose plaintext pieces the daemon sends as they are, then released.
 //
 // Usage: node dist/bench/crypto-worker.js [--v2-first] CASE...
 //   CASE: a plaintext size in bytes ("1048576"), or LABEL=SIZE,SIZE,... ("dicom=954,1742,...")
@@ -20,7 +22,7 @@
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 
-import type { ObjectCodec } from "../src/crypto/codec.js";
+import type { HeldPlaintext, ObjectCodec } from "../src/crypto/codec.js";
 import { EncryptedCodec } from "../src/crypto/encrypted-codec.js";
 import { KeyRing } from "../src/crypto/key-ring.js";
 import { MemoryBudget } from "../src/crypto/memory-budget.js";
@@ -74,6 +76,11 @@ async function drain(stored: Readable): Promise<void> {
   for await (const chunk of stored as AsyncIterable<Uint8Array>) void chunk;
 }
 
+/** A read's plaintext once sent: its reservation given back. */
+async function held(decoding: Promise<HeldPlaintext>): Promise<void> {
+  (await decoding).release();
+}
+
 /** "1048576" or "dicom=954,1742": the label and the sizes. */
 function parseCase(arg: string): { label: string; sizes: number[] } {
   const [label, list] = arg.includes("=") ? (arg.split("=", 2) as [string, string]) : [arg, arg];
@@ -110,7 +117,7 @@ for (const { label, sizes } of cases) {
     operations.push({
       format,
       encrypt: {
-        whole: each((i) => codec.encode(plaintext(i), "bench", attachment)),
+        whole: each((i) => codec.encodePieces(plaintext(i), "bench", attachment)),
         streamed: each((i) =>
           codec.encodeStream(
             Readable.from(chunks(plaintext(i), READ_CHUNK)),
@@ -122,9 +129,16 @@ for (const { label, sizes } of cases) {
         ),
       },
       decrypt: {
-        whole: each((i) => codec.decode(object(i), object(i).length, "bench", attachment)),
+        whole: each((i) => held(codec.decodeHeld(object(i), object(i).length, "bench", attachment))),
         streamed: each((i) =>
-          codec.decode(Readable.from(chunks(object(i), READ_CHUNK)), object(i).length, "bench", attachment),
+          held(
+            codec.decodeHeld(
+              Readable.from(chunks(object(i), READ_CHUNK)),
+              object(i).length,
+              "bench",
+              attachment,
+            ),
+          ),
         ),
       },
     });

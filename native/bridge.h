@@ -1,17 +1,21 @@
 /*
  * The bridge's files; calls run one way, down this list (test/daemon/native-layers.test.ts):
  *   plugin.c      Orthanc's entry points: start the supervisor, then register the storage area and routes
- *   storage.c     the storage area's callbacks         \  each forwards its calls
- *   rest.c        the REST routes, jobs and callbacks  /  through connection.c
+ *   storage.c     the storage area's callbacks             \  each forwards its calls
+ *   rest.c        the REST routes, jobs, callbacks, clock  /  through connection.c
  *   supervisor.c  the supervisor process (src/daemon/supervisor.ts): spawned, its lines read, respawned
- *   connection.c  one socket per Orthanc thread: framing, send/receive, one retry
- *   util.c        Orthanc's context, its log, the clock, the stop flag
+ *   connection.c  one socket per Orthanc thread: framing, send/receive, callbacks' frames, one retry
+ *   util.c        Orthanc's context, its log, the stop flag (time and small helpers: inline, below)
  * Nothing here is exported from the library (-fvisibility=hidden).
  */
 #ifndef OCS_BRIDGE_H
 #define OCS_BRIDGE_H
 
+#include <errno.h>
 #include <stdint.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 /* Orthanc 1.13.0's header (scripts/orthanc-sdk.sh); the functions of 1.10.1 it marks deprecated are still used. */
 #define ORTHANC_PLUGIN_DEPRECATED
@@ -30,22 +34,29 @@ static inline void ocs_put_u64(uint8_t* p, uint64_t v) { ocs_put_u32(p, (uint32_
 static inline uint32_t ocs_get_u32(const uint8_t* p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
 static inline uint64_t ocs_get_u64(const uint8_t* p) { return ocs_get_u32(p) | (uint64_t)ocs_get_u32(p + 4) << 32; }
 
+/* Small helpers of every file; strerrordesc_np() is thread-safe, unlike strerror(). */
+static inline const char* error_text(int error) { const char* text = strerrordesc_np(error); return text ? text : "unknown error"; }
+static inline void close_fd(int* fd) { if (*fd >= 0) close(*fd); *fd = -1; }
+static inline int64_t now_ms(void) {
+  struct timespec now;
+  return clock_gettime(CLOCK_MONOTONIC, &now), (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+static inline void sleep_ms(int64_t ms) {
+  struct timespec left = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+  while (nanosleep(&left, &left) != 0 && errno == EINTR) continue;
+}
+
 /* util.c */
 typedef enum { LOG_INFO, LOG_WARNING, LOG_ERROR } log_level;
 extern OrthancPluginContext* g_context;
+extern int g_stopping; /* 1 once Orthanc is stopping: read and written with __atomic */
 __attribute__((format(printf, 3, 4))) void log_line(log_level level, const char* prefix, const char* format, ...);
 #define log_message(level, ...) log_line(level, PLUGIN_NAME ": ", __VA_ARGS__)
-const char* error_text(int error);
-int64_t now_ms(void);
-void sleep_ms(int64_t ms);
-void close_fd(int* fd);
-int is_stopping(void);
-void set_stopping(int stopping); /* 1 once Orthanc is stopping */
+#define is_stopping() __atomic_load_n(&g_stopping, __ATOMIC_ACQUIRE)
 
 /* connection.c */
 #define IO_EOF (-1)
-#define CALLBACK_MALFORMED (-2)
-typedef struct { uint8_t* data; uint64_t size; } reply; /* data: malloc()ed; an answer's has a NUL after `size` bytes */
+#define CALLBACK_MALFORMED (-2) /* no OrthancPluginErrorCode: a callback that cannot be served */
 typedef struct {
   uint32_t op;
   const char *verb, *uuid; /* for messages: "create", "read"...; uuid: "" but for storage calls */
@@ -57,17 +68,16 @@ typedef struct {
   const void* record_data;             /* READ_RANGE, REMOVE: the attachment's custom data, sent after the header */
   OrthancPluginMemoryBuffer64* target; /* read whole: allocated here; read range: Orthanc's */
   const char* what;                    /* REST, jobs: "GET /cloud-storage/health", "a step of job X" */
-  reply* answer;                       /* REST, jobs */
-  /* REST, JOB_STEP: serves a callback whose header was just read: 0, an errno value, IO_EOF or CALLBACK_MALFORMED */
-  int (*serve)(int fd, const uint8_t* header, char* cause, size_t cause_size);
+  OrthancPluginMemoryBuffer* answer;   /* create with custom data (its record), REST, jobs: allocated here */
+  /* REST, jobs: serves a callback of `kind` (its payload has a NUL after `size` bytes) and puts Orthanc's answer in
+   * `answer`: returns Orthanc's code, or CALLBACK_MALFORMED */
+  OrthancPluginErrorCode (*serve)(uint32_t kind, uint8_t* payload, uint64_t size, OrthancPluginMemoryBuffer* answer);
   int no_retry; /* a broken connection is not retried (not idempotent) */
 } request;
 int connection_init(void);
 void connection_release(void);
 void connection_publish(const char* socket_path, int request_timeout_s, int connect_timeout_s);
-void connection_daemon_exited(void);
-int send_all(int fd, const void* data, uint64_t size);               /* 0 or an errno value */
-int recv_all(int fd, void* data, uint64_t size, uint64_t* received); /* 0, IO_EOF or an errno value */
+int send_all(int fd, const void* data, uint64_t size); /* 0 or an errno value */
 OrthancPluginErrorCode call_daemon(const request* rq, int* answered); /* logs its failures */
 
 /* supervisor.c */
@@ -86,8 +96,7 @@ enum { FEATURE_RANGE = 1, FEATURE_CUSTOM_DATA = 2, FEATURE_TYPE_STATUS = 4 };
 void storage_register(int features);
 
 /* rest.c */
-void rest_register(int features);
-void rest_ticker_start(void); /* the clock: POST OCS_TIER_TICK_PATH every OCS_TICK_INTERVAL_S seconds */
-void rest_ticker_stop(void);  /* once set_stopping(1) was called */
+void rest_register(int features); /* and starts the clock: POST OCS_TIER_TICK_PATH every OCS_TICK_INTERVAL_S seconds */
+void rest_stop(void);             /* the clock, once set_stopping(1) was called */
 
 #endif

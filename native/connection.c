@@ -1,8 +1,8 @@
 /*
  * The connection to the daemon. Orthanc's threads (HTTP, DICOM, jobs: ~50 at once) call concurrently; each
  * keeps its own socket (t_fd), reopened once a new daemon's READY line was published. A call is one request
- * frame and its answer (protocol.ts); the daemon may first send callback frames, which the request's own
- * `serve` function answers (rest.c), so this file knows nothing of what they do.
+ * frame and its answer (protocol.ts); the daemon may first send callback frames, whose payloads the request's
+ * own `serve` function answers (rest.c), so this file knows nothing of what they do.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,7 +18,7 @@
 #include "bridge.h"
 
 #define CONNECT_RETRY_MS 100
-#define RETRY_PAUSE_MS 250 /* at most, before retrying a broken connection: see call_daemon() */
+#define RETRY_PAUSE_MS 250 /* before retrying a broken connection: see call_daemon() */
 #define CHUNK (1u << 30)   /* at most per send() or recv() */
 
 /* Where requests go, as the last READY line said. */
@@ -29,7 +29,6 @@ typedef struct {
 } endpoint;
 static pthread_rwlock_t g_lock = PTHREAD_RWLOCK_INITIALIZER;
 static endpoint g_endpoint;
-static unsigned g_dead_generation; /* the generation of the last daemon seen to exit (atomic) */
 static int g_no_file_answers;      /* set once a file answer could not be opened (atomic) */
 static pthread_key_t g_key;        /* its destructor closes the socket of an ending thread */
 static int g_key_created;
@@ -67,11 +66,6 @@ void connection_publish(const char* socket_path, int request_timeout_s, int conn
 
 static void current_endpoint(endpoint* e) { pthread_rwlock_rdlock(&g_lock), *e = g_endpoint, pthread_rwlock_unlock(&g_lock); }
 
-void connection_daemon_exited(void) {
-  endpoint e;
-  current_endpoint(&e), __atomic_store_n(&g_dead_generation, e.generation, __ATOMIC_RELEASE);
-}
-
 static void set_timeout(int fd, int option, int seconds) {
   setsockopt(fd, SOL_SOCKET, option, &(struct timeval){seconds, 0}, sizeof(struct timeval));
 }
@@ -108,7 +102,7 @@ int send_all(int fd, const void* data, uint64_t size) {
   return 0;
 }
 
-/* From a socket (offset < 0), or from a file at `offset`. */
+/* From a socket (offset < 0), or from a file at `offset`: 0, IO_EOF or an errno value. */
 static int read_all(int fd, void* data, uint64_t size, int64_t offset, uint64_t* received) {
   for (*received = 0; *received < size;) {
     size_t want = size - *received > CHUNK ? CHUNK : (size_t)(size - *received);
@@ -120,8 +114,6 @@ static int read_all(int fd, void* data, uint64_t size, int64_t offset, uint64_t*
   return 0;
 }
 
-int recv_all(int fd, void* data, uint64_t size, uint64_t* received) { return read_all(fd, data, size, -1, received); }
-
 /* Describes an I/O failure while `doing` something, and tells whether it is worth a retry. */
 static exchange_status io_failure(int error, const endpoint* e, const char* doing, char* cause, size_t size) {
   if (error == EAGAIN || error == EWOULDBLOCK)
@@ -132,24 +124,47 @@ static exchange_status io_failure(int error, const endpoint* e, const char* doin
   return EXCHANGE_BROKEN;
 }
 
-/* The body of a success answer, into a buffer of the Orthanc core (read whole), Orthanc's own (read range:
- * exactly its size), or a reply of its own (REST, jobs); from the socket `fd`, or from `file` at `offset`. */
-static exchange_status receive_body(int fd, const request* rq, const endpoint* e, uint64_t size, int file,
-                                    int64_t offset, OrthancPluginErrorCode* code, char* cause, size_t cause_size) {
+/* Serves a callback whose header was just read: its payload goes to the request's `serve` (rest.c), whose answer
+ * goes back after a header like a response's, with the callback magic. 0, an errno value, IO_EOF or
+ * CALLBACK_MALFORMED (`cause` says why). */
+static int serve(int fd, const request* rq, const uint8_t* header, char* cause, size_t cause_size) {
+  uint32_t kind = ocs_get_u32(header + OCS_RESP_CODE);
+  uint64_t size = ocs_get_u64(header + OCS_RESP_SIZE), received;
+  uint8_t* payload = rq->serve != NULL && size <= OCS_MAX_CREATE_SIZE ? calloc(size + 1, 1) : NULL; /* NUL-ended */
+  OrthancPluginMemoryBuffer answer = {NULL, 0};
+  int error = payload != NULL ? read_all(fd, payload, size, -1, &received) : CALLBACK_MALFORMED;
+  int code = error == 0 ? rq->serve(kind, payload, size, &answer) : 0;
+  uint8_t answer_header[OCS_CALLBACK_HEADER_SIZE];
+  ocs_put_u32(answer_header + OCS_RESP_MAGIC, OCS_CALLBACK_MAGIC), ocs_put_u32(answer_header + OCS_RESP_CODE, (uint32_t)code);
+  ocs_put_u64(answer_header + OCS_RESP_SIZE, code == OrthancPluginErrorCode_Success ? answer.size : 0);
+  if (error == 0 && code == CALLBACK_MALFORMED) error = code;
+  if (error == CALLBACK_MALFORMED) snprintf(cause, cause_size, "protocol error: a malformed callback (kind %u, %llu bytes)%s",
+                                            kind, (unsigned long long)size, rq->serve ? "" : " in answer to a storage request");
+  if (error == 0) error = send_all(fd, answer_header, sizeof answer_header);
+  if (error == 0 && code == OrthancPluginErrorCode_Success) error = send_all(fd, answer.data, answer.size);
+  if (answer.data != NULL) OrthancPluginFreeMemoryBuffer(g_context, &answer);
+  free(payload);
+  return error;
+}
+
+/* The `size` bytes of a success answer, from the socket `fd` or from `file` at `offset`, into Orthanc's buffer (a
+ * range: exactly its size), or into one created here (read whole, a create's record, REST, jobs): freed again if
+ * they do not all come, so that a retry starts afresh. */
+static exchange_status receive_bytes(int fd, const request* rq, const endpoint* e, uint64_t size, int file, int64_t offset,
+                                     OrthancPluginErrorCode* code, char* cause, size_t cause_size) {
   uint64_t received;
+  int error = 0;
   if (rq->op == OCS_OP_READ_RANGE && size != rq->target->size)
-    return *code = OrthancPluginErrorCode_BadRange, snprintf(cause, cause_size, "the daemon answered %llu bytes for a "
-           "range of %llu bytes", (unsigned long long)size, (unsigned long long)rq->target->size), EXCHANGE_FAILED;
-  void* into = rq->op == OCS_OP_READ_RANGE ? rq->target->data
-               : rq->answer != NULL        ? (rq->answer->data = size <= OCS_MAX_REST_PAYLOAD ? malloc(size + 1) : NULL)
-               : OrthancPluginCreateMemoryBuffer64(g_context, rq->target, size) == 0 ? rq->target->data : NULL;
-  int error = into != NULL ? read_all(file >= 0 ? file : fd, into, size, file >= 0 ? offset : -1, &received) : 0;
-  *code = into != NULL ? OrthancPluginErrorCode_Success : OrthancPluginErrorCode_NotEnoughMemory;
-  if (into == NULL) return snprintf(cause, cause_size, "cannot take an answer of %llu bytes", (unsigned long long)size), EXCHANGE_FAILED;
-  if (error == 0 && rq->answer != NULL) rq->answer->size = size, rq->answer->data[size] = 0; /* rest.c reads strings */
-  if (error == 0) return EXCHANGE_DONE;
+    return *code = OrthancPluginErrorCode_BadRange, snprintf(cause, cause_size, "the daemon answered %llu bytes for a range "
+           "of %llu bytes", (unsigned long long)size, (unsigned long long)rq->target->size), EXCHANGE_FAILED;
+  if (rq->op == OCS_OP_READ_WHOLE) error = OrthancPluginCreateMemoryBuffer64(g_context, rq->target, size);
+  else if (rq->op != OCS_OP_READ_RANGE) error = size > OCS_MAX_REST_PAYLOAD || OrthancPluginCreateMemoryBuffer(g_context, rq->answer, (uint32_t)size);
+  if (error != 0) return *code = OrthancPluginErrorCode_NotEnoughMemory, snprintf(cause, cause_size, "cannot take an "
+                         "answer of %llu bytes", (unsigned long long)size), EXCHANGE_FAILED;
+  if ((error = read_all(file >= 0 ? file : fd, rq->target ? rq->target->data : rq->answer->data, size, offset, &received)) == 0)
+    return *code = OrthancPluginErrorCode_Success, EXCHANGE_DONE;
   if (rq->op == OCS_OP_READ_WHOLE) OrthancPluginFreeMemoryBuffer64(g_context, rq->target), *rq->target = (OrthancPluginMemoryBuffer64){NULL, 0};
-  if (rq->answer != NULL) free(rq->answer->data), rq->answer->data = NULL;
+  if (rq->answer != NULL) OrthancPluginFreeMemoryBuffer(g_context, rq->answer), *rq->answer = (OrthancPluginMemoryBuffer){NULL, 0};
   char doing[128];
   snprintf(doing, sizeof doing, "%s (%llu of %llu bytes)", file >= 0 ? "reading its file" : "receiving the answer",
            (unsigned long long)received, (unsigned long long)size);
@@ -158,58 +173,43 @@ static exchange_status receive_body(int fd, const request* rq, const endpoint* e
   return io_failure(error, e, doing, cause, cause_size);
 }
 
-/* A file answer (protocol.ts): the bytes are read from the daemon's open file, straight into Orthanc's buffer. */
-static exchange_status receive_file(int fd, const request* rq, const endpoint* e, uint8_t* answer,
-                                    OrthancPluginErrorCode* code, char* cause, size_t cause_size) {
-  uint64_t received;
-  char path[64];
-  int file, error = recv_all(fd, answer + OCS_RESPONSE_HEADER_SIZE, OCS_FILE_ANSWER_SIZE - OCS_RESPONSE_HEADER_SIZE,
-                             &received);
-  if (error != 0) return io_failure(error, e, "waiting for the answer", cause, cause_size);
-  snprintf(path, sizeof path, "/proc/%u/fd/%d", ocs_get_u32(answer + OCS_FILE_AT_PID),
-           (int)ocs_get_u32(answer + OCS_FILE_AT_FD));
-  if ((file = open(path, O_RDONLY | O_CLOEXEC)) < 0 && !__atomic_exchange_n(&g_no_file_answers, 1, __ATOMIC_RELAXED))
-    log_message(LOG_WARNING, "cannot open %s (%s): the daemon sends the bytes of reads from now on", path,
-                error_text(errno));
-  if (file < 0) return EXCHANGE_NO_FILE;
-  exchange_status status = receive_body(fd, rq, e, ocs_get_u64(answer + OCS_FILE_AT_SIZE), file,
-                                        (int64_t)ocs_get_u64(answer + OCS_FILE_AT_OFFSET), code, cause, cause_size);
-  close(file);
-  return status;
-}
-
-/* One request and its answer on this thread's socket `fd`, callbacks served on the way. */
+/* One request and its answer on this thread's socket `fd`, callbacks served on the way. A file answer (protocol.ts)
+ * is read from the daemon's open file, straight into Orthanc's buffer. */
 static exchange_status exchange(int fd, const request* rq, const endpoint* e, const uint8_t* header,
                                 OrthancPluginErrorCode* code, char* cause, size_t cause_size) {
-  uint8_t response[OCS_FILE_ANSWER_SIZE]; /* a response header, or the start of a file answer */
+  uint8_t response[OCS_FILE_ANSWER_SIZE]; /* a response's or a callback's header, or a file answer */
   uint64_t received;
-  int error = send_all(fd, header, OCS_REQUEST_HEADER_SIZE);
+  int error = send_all(fd, header, OCS_REQUEST_HEADER_SIZE), file;
   if (error == 0 && rq->payload != NULL) error = send_all(fd, rq->payload, rq->size);
   if (error == 0 && rq->record_data != NULL) error = send_all(fd, rq->record_data, rq->record);
   if (error != 0) return io_failure(error, e, "sending the request", cause, cause_size);
-  *code = OrthancPluginErrorCode_StorageAreaPlugin;
-  while ((error = recv_all(fd, response, OCS_RESPONSE_HEADER_SIZE, &received)) == 0 &&
+  while ((error = read_all(fd, response, OCS_RESPONSE_HEADER_SIZE, -1, &received)) == 0 &&
          ocs_get_u32(response + OCS_RESP_MAGIC) == OCS_CALLBACK_MAGIC) {
-    if (rq->serve == NULL) snprintf(cause, cause_size, "protocol error: a callback in answer to a storage request");
-    if (rq->serve == NULL || (error = rq->serve(fd, response, cause, cause_size)) == CALLBACK_MALFORMED)
-      return EXCHANGE_FAILED;
+    if ((error = serve(fd, rq, response, cause, cause_size)) == CALLBACK_MALFORMED) return EXCHANGE_FAILED;
     if (error != 0) return io_failure(error, e, "serving a callback", cause, cause_size);
   }
-  if (error != 0) return io_failure(error, e, "waiting for the answer", cause, cause_size);
-  if (ocs_get_u32(response + OCS_RESP_MAGIC) == OCS_FILE_MAGIC && rq->target != NULL)
-    return receive_file(fd, rq, e, response, code, cause, cause_size);
-  int32_t answer = (int32_t)ocs_get_u32(response + OCS_RESP_CODE);
+  uint32_t magic = ocs_get_u32(response + OCS_RESP_MAGIC);
+  int32_t answer = (int32_t)ocs_get_u32(response + OCS_RESP_CODE); /* an Orthanc code (test/daemon/protocol-header) */
   uint64_t size = ocs_get_u64(response + OCS_RESP_SIZE);
-  if (ocs_get_u32(response + OCS_RESP_MAGIC) != OCS_MAGIC)
-    return snprintf(cause, cause_size, "protocol error: bad magic in the daemon's answer"), EXCHANGE_FAILED;
-  if (answer != OrthancPluginErrorCode_Success) {
-    /* protocol.ts's codes are Orthanc's (test/daemon/protocol-header); the daemon logged the message after it */
-    char* message = size <= OCS_MAX_REST_PAYLOAD ? malloc(size + 1) : NULL;
-    if (message == NULL || recv_all(fd, message, size, &received) != 0) connection_close(); /* cannot skip it */
-    free(message);
+  if (error == 0 && magic == OCS_FILE_MAGIC && rq->target != NULL)
+    error = read_all(fd, response + OCS_RESPONSE_HEADER_SIZE, OCS_FILE_ANSWER_SIZE - OCS_RESPONSE_HEADER_SIZE, -1, &received);
+  if (error != 0) return io_failure(error, e, "waiting for the answer", cause, cause_size);
+  if (magic == OCS_FILE_MAGIC && rq->target != NULL) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%u/fd/%d", ocs_get_u32(response + OCS_FILE_AT_PID), (int)ocs_get_u32(response + OCS_FILE_AT_FD));
+    if ((file = open(path, O_RDONLY | O_CLOEXEC)) < 0 && !__atomic_exchange_n(&g_no_file_answers, 1, __ATOMIC_RELAXED))
+      log_message(LOG_WARNING, "cannot open %s (%s): the daemon sends the bytes of reads from now on", path, error_text(errno));
+    if (file < 0) return EXCHANGE_NO_FILE;
+    exchange_status status = receive_bytes(fd, rq, e, ocs_get_u64(response + OCS_FILE_AT_SIZE), file,
+                                           (int64_t)ocs_get_u64(response + OCS_FILE_AT_OFFSET), code, cause, cause_size);
+    return close(file), status;
+  }
+  if (magic != OCS_MAGIC) return snprintf(cause, cause_size, "protocol error: bad magic in the daemon's answer"), EXCHANGE_FAILED;
+  if (answer != OrthancPluginErrorCode_Success) { /* the daemon logged the message that follows: it is not read */
+    if (size > 0) connection_close();
     return *code = (OrthancPluginErrorCode)answer, EXCHANGE_DONE;
   }
-  if (rq->target != NULL || rq->answer != NULL) return receive_body(fd, rq, e, size, -1, 0, code, cause, cause_size);
+  if (rq->target != NULL || rq->answer != NULL) return receive_bytes(fd, rq, e, size, -1, -1, code, cause, cause_size);
   if (size == 0) return *code = OrthancPluginErrorCode_Success, EXCHANGE_DONE;
   snprintf(cause, cause_size, "protocol error: %llu unexpected bytes after a success", (unsigned long long)size);
   return EXCHANGE_FAILED;
@@ -219,45 +219,37 @@ static exchange_status exchange(int fd, const request* rq, const endpoint* e, co
  * Sends a request and returns the daemon's answer; `*answered` (when not NULL) tells whether the daemon
  * answered, even with an error. A broken connection is retried once on a new one (each storage operation is
  * idempotent for one uuid) unless rq->no_retry; a timeout is not. Failures are logged.
- * Before the retry, it waits (RETRY_PAUSE_MS at most) for the supervisor to tell that the daemon exited: a
- * daemon being killed may still accept a connection for a moment, then reset it; once it has exited,
- * connecting fails instead and connection_get() waits for the restarted one.
+ * Before the retry, it waits RETRY_PAUSE_MS: a daemon being killed may still accept a connection for a moment,
+ * then reset it; once it has exited, connecting fails instead and connection_get() waits for the restarted one.
  */
 OrthancPluginErrorCode call_daemon(const request* rq, int* answered) {
   uint8_t header[OCS_REQUEST_HEADER_SIZE] = {0};
-  char cause[512 + sizeof g_endpoint.path] = "", subject[512];
+  char cause[512 + sizeof g_endpoint.path] = "";
   OrthancPluginErrorCode code = OrthancPluginErrorCode_StorageAreaPlugin;
   exchange_status status = EXCHANGE_BROKEN;
-  int attempt = 1;
+  int attempt = 1, is_read = rq->op == OCS_OP_READ_WHOLE || rq->op == OCS_OP_READ_RANGE;
   ocs_put_u32(header + OCS_REQ_MAGIC, OCS_MAGIC), ocs_put_u32(header + OCS_REQ_OP, rq->op);
   ocs_put_u32(header + OCS_REQ_CONTENT_TYPE, (uint32_t)rq->type);
   ocs_put_u64(header + OCS_REQ_SIZE, rq->size), ocs_put_u64(header + OCS_REQ_START, rq->start);
-  uint32_t flags = rq->flags; /* a u16 at OCS_REQ_FLAGS, then the record's length as a u16 at OCS_REQ_RECORD */
-  if ((rq->op == OCS_OP_READ_WHOLE || rq->op == OCS_OP_READ_RANGE) && !__atomic_load_n(&g_no_file_answers, __ATOMIC_RELAXED))
-    flags |= OCS_REQ_FLAG_FILE_ANSWER;
-  ocs_put_u32(header + OCS_REQ_FLAGS, flags | rq->record << 16);
   if (rq->record > OCS_MAX_RECORD_SIZE) snprintf(cause, sizeof cause, "its custom data takes %u bytes, more than the %d the daemon accepts", rq->record, OCS_MAX_RECORD_SIZE);
   else if (strlen(rq->uuid) > OCS_UUID_FIELD_SIZE) snprintf(cause, sizeof cause, "the uuid is longer than %d bytes", OCS_UUID_FIELD_SIZE);
   else memcpy(header + OCS_REQ_UUID, rq->uuid, strlen(rq->uuid));
   for (endpoint e; cause[0] == '\0'; attempt++) {
+    /* a u16 of flags at OCS_REQ_FLAGS, then the record's length as a u16 at OCS_REQ_RECORD */
+    int file_answer = is_read && !__atomic_load_n(&g_no_file_answers, __ATOMIC_RELAXED);
+    ocs_put_u32(header + OCS_REQ_FLAGS, rq->flags | (file_answer ? OCS_REQ_FLAG_FILE_ANSWER : 0) | rq->record << 16);
     int fd = connection_get(&e, cause, sizeof cause);
     if (fd < 0 || (status = exchange(fd, rq, &e, header, &code, cause, sizeof cause)) == EXCHANGE_DONE) break;
-    if (status == EXCHANGE_NO_FILE) { /* the same request, for the bytes: not a retry */
-      ocs_put_u32(header + OCS_REQ_FLAGS, (flags & ~(uint32_t)OCS_REQ_FLAG_FILE_ANSWER) | rq->record << 16), attempt--;
-      continue;
-    }
+    if (status == EXCHANGE_NO_FILE) { attempt--; continue; } /* the same request, for the bytes: not a retry */
     connection_close();
     if (status != EXCHANGE_FAILED) code = OrthancPluginErrorCode_StorageAreaPlugin;
     if (status != EXCHANGE_BROKEN || attempt == 2 || rq->no_retry) break;
-    for (int waited = 0; waited < RETRY_PAUSE_MS && !is_stopping() &&
-                         __atomic_load_n(&g_dead_generation, __ATOMIC_ACQUIRE) != e.generation; waited += 10)
-      sleep_ms(10);
-    cause[0] = '\0';
+    sleep_ms(RETRY_PAUSE_MS), cause[0] = '\0';
   }
   if (answered != NULL) *answered = status == EXCHANGE_DONE || status == EXCHANGE_FAILED;
-  if (status == EXCHANGE_DONE) return code;
-  if (rq->what != NULL) snprintf(subject, sizeof subject, "%s", rq->what);
-  else snprintf(subject, sizeof subject, "attachment %s (content type %d)", rq->uuid, (int)rq->type);
-  log_message(LOG_ERROR, "cannot %s %s: %s%s", rq->verb, subject, cause, attempt == 2 ? " (after a retry on a new connection)" : "");
+  const char* retried = attempt == 2 ? " (after a retry on a new connection)" : "";
+  if (status != EXCHANGE_DONE && rq->what != NULL) log_message(LOG_ERROR, "cannot %s %s: %s%s", rq->verb, rq->what, cause, retried);
+  else if (status != EXCHANGE_DONE) log_message(LOG_ERROR, "cannot %s attachment %s (content type %d): %s%s", rq->verb, rq->uuid,
+                                                 (int)rq->type, cause, retried);
   return code;
 }

@@ -9,7 +9,6 @@
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "bridge.h"
 
@@ -33,23 +32,9 @@ static char* beside_library(const char* relative) {
   return resolved;
 }
 
-/* Starts the supervisor on the runtime beside the plugin (else node from PATH) with Orthanc's configuration. */
-static outcome start(int* features, char* reason, size_t reason_size) {
-  char *configuration = OrthancPluginGetConfiguration(g_context), *node = beside_library(BUNDLED_NODE);
-  char* script = beside_library(SUPERVISOR_SCRIPT);
-  outcome result = OUTCOME_FAILED;
-  if (configuration == NULL) snprintf(reason, reason_size, "cannot get Orthanc's configuration");
-  else if (script == NULL) snprintf(reason, reason_size, "cannot find " SUPERVISOR_SCRIPT " from the folder of this "
-                                    "plugin's library: run \"npm run build\" in its checkout");
-  else result = supervisor_start(node != NULL ? node : "node", script, configuration, features, reason, reason_size);
-  if (configuration != NULL) OrthancPluginFreeString(g_context, configuration);
-  free(node), free(script);
-  return result;
-}
-
 ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* context) {
   g_context = context;
-  set_stopping(0);
+  __atomic_store_n(&g_stopping, 0, __ATOMIC_RELEASE);
   if (!OrthancPluginCheckVersionAdvanced(context, MIN_ORTHANC)) {
     log_message(LOG_ERROR, "this plugin needs Orthanc %d.%d.%d or newer, not %s", MIN_ORTHANC, context->orthancVersion);
     return -1;
@@ -58,11 +43,19 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
               context->orthancVersion, ORTHANC_PLUGINS_MINIMAL_MAJOR_NUMBER, ORTHANC_PLUGINS_MINIMAL_MINOR_NUMBER,
               ORTHANC_PLUGINS_MINIMAL_REVISION_NUMBER);
   OrthancPluginSetDescription(context, DESCRIPTION);
+  /* The supervisor runs on the runtime beside the plugin, else on node from PATH. */
+  char reason[8192], *configuration = OrthancPluginGetConfiguration(context), *node = beside_library(BUNDLED_NODE);
+  char* script = beside_library(SUPERVISOR_SCRIPT);
   int rc = connection_init(), features = 0;
-  char reason[8192];
+  outcome result = OUTCOME_FAILED;
   if (rc != 0) snprintf(reason, sizeof reason, "cannot create a thread key: %s", error_text(rc));
-  outcome result = rc == 0 ? start(&features, reason, sizeof reason) : OUTCOME_FAILED;
-  if (result == OUTCOME_READY) return storage_register(features), rest_register(features), rest_ticker_start(), 0;
+  else if (configuration == NULL) snprintf(reason, sizeof reason, "cannot get Orthanc's configuration");
+  else if (script == NULL) snprintf(reason, sizeof reason, "cannot find " SUPERVISOR_SCRIPT " from the folder of this "
+                                    "plugin's library: run \"npm run build\" in its checkout");
+  else result = supervisor_start(node != NULL ? node : "node", script, configuration, &features, reason, sizeof reason);
+  if (configuration != NULL) OrthancPluginFreeString(context, configuration);
+  free(node), free(script);
+  if (result == OUTCOME_READY) return storage_register(features), rest_register(features), 0;
   /* The daemon's words ("..., plugin is disabled"); after a failure, Orthanc adds "Error while initializing plugin".
    * No process is left. */
   log_message(result == OUTCOME_DISABLED ? LOG_WARNING : LOG_ERROR, "%s", reason);
@@ -71,8 +64,8 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
 }
 
 ORTHANC_PLUGINS_API void OrthancPluginFinalize(void) {
-  set_stopping(1);
-  rest_ticker_stop();
+  __atomic_store_n(&g_stopping, 1, __ATOMIC_RELEASE);
+  rest_stop();
   supervisor_stop();
   connection_release();
 }

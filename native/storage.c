@@ -2,26 +2,17 @@
  * >= 1.12.8 (READY line: custom-data=1) they carry the attachment's record, its custom data: the daemon answers a
  * create with it, and Orthanc gives it back to reads (whole ones are ranges then) and removes, which send it after
  * the header. The bridge never reads it (src/area/attachment-record.ts). */
-#include <stdlib.h>
-#include <string.h>
-
+#define _GNU_SOURCE
 #include "bridge.h"
 
 static OrthancPluginErrorCode storage_create3(OrthancPluginMemoryBuffer* custom_data, const char* uuid,
                                               const void* content, uint64_t size, OrthancPluginContentType type,
                                               OrthancPluginCompressionType compression,
                                               const OrthancPluginDicomInstance* dicom) {
-  reply record = {NULL, 0};
-  request rq = {.op = OCS_OP_CREATE, .verb = "create", .uuid = uuid, .type = type, .payload = content, .size = size,
-                .answer = custom_data != NULL ? &record : NULL,
-                .flags = custom_data == NULL ? 0 : OCS_CREATE_RECORD | (dicom != NULL ? OCS_CREATE_DICOM : 0) |
-                          (compression != OrthancPluginCompressionType_None ? OCS_CREATE_COMPRESSED : 0)};
-  OrthancPluginErrorCode code = call_daemon(&rq, NULL);
-  if (code == 0 && record.size > 0 && OrthancPluginCreateMemoryBuffer(g_context, custom_data, record.size) != 0)
-    code = OrthancPluginErrorCode_NotEnoughMemory;
-  else if (code == 0 && record.size > 0) memcpy(custom_data->data, record.data, record.size);
-  free(record.data);
-  return code;
+  uint16_t flags = custom_data == NULL ? 0 : OCS_CREATE_RECORD | (dicom != NULL ? OCS_CREATE_DICOM : 0) |
+                   (compression != OrthancPluginCompressionType_None ? OCS_CREATE_COMPRESSED : 0);
+  return call_daemon(&(request){.op = OCS_OP_CREATE, .verb = "create", .uuid = uuid, .type = type, .payload = content,
+                                .size = size, .flags = flags, .answer = custom_data}, NULL);
 }
 
 static OrthancPluginErrorCode storage_create(const char* uuid, const void* content, int64_t size, OrthancPluginContentType type) {

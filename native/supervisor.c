@@ -27,9 +27,10 @@
 #define MARGIN_S 20        /* beyond StartupTimeout: it stops a daemon that failed (3 s; 7 s if DISABLED) first */
 #define RESPAWN_MAX_S 30   /* a supervisor that ran 30 s is replaced at once; else 1 s later, 2 s... 30 s at most */
 
+/* A supervisor's handshake: the daemon's first line, READY, DISABLED or FAILED, awaited until `deadline`. */
 typedef struct {
   int seen, features, timeout_s; /* features: bridge.h's; timeout_s: StartupTimeout, from the STARTING line */
-  int64_t deadline;              /* for the handshake */
+  int64_t deadline;
   outcome result;
   char reason[LINE_CAPACITY + 1];
 } handshake;
@@ -45,12 +46,12 @@ static int64_t g_started;                                   /* when it was start
 static pthread_mutex_t g_mutex = PTHREAD_MUTEX_INITIALIZER; /* starting or stopping one */
 extern char** environ;
 
-/* A line of the supervisor's: a log line ("W: text", "W daemon: text"), a READY line (where the connection
- * goes), EXITED (the daemon died), or the first daemon's DISABLED or FAILED; `h` until that handshake. */
+/* A line of the supervisor's: a log line ("W: text", "W daemon: text"), a READY line (where the connection goes),
+ * STARTING, or the first daemon's DISABLED or FAILED; `h` while its handshake is awaited. */
 static void on_line(const char* line, handshake* h) {
   int range, custom_data, type_status, request_timeout, connect_timeout, at = 0;
-  int known = line[0] != '\0' && strchr("IWE", line[0]) != NULL && (line[1] == ' ' || line[1] == ':');
-  if (strncmp(line, OCS_HANDSHAKE_PREFIX, strlen(OCS_HANDSHAKE_PREFIX)) != 0 && line[0] != '\0') {
+  int known = strchr("IWE", line[0]) != NULL && (line[1] == ' ' || line[1] == ':'); /* line[0]: not the NUL */
+  if (strncmp(line, OCS_HANDSHAKE_PREFIX, strlen(OCS_HANDSHAKE_PREFIX)) != 0) {
     log_level level = line[0] == OCS_LOG_INFO ? LOG_INFO : line[0] == OCS_LOG_WARNING ? LOG_WARNING : LOG_ERROR;
     log_line(known ? level : LOG_ERROR, known ? PLUGIN_NAME : PLUGIN_NAME " supervisor: ", "%s", line + known);
   } else if (sscanf(line, OCS_READY_SCANF_FORMAT, &range, &custom_data, &type_status, &request_timeout,
@@ -60,14 +61,12 @@ static void on_line(const char* line, handshake* h) {
     if (h != NULL) h->seen = 1, h->features = range | custom_data << 1 | type_status << 2, h->result = OUTCOME_READY;
   } else if (h != NULL && sscanf(line, OCS_SUPERVISOR_LINE_STARTING "%d", &h->timeout_s) == 1) {
     h->deadline = now_ms() + (h->timeout_s + MARGIN_S) * 1000LL;
-  } else if (strcmp(line, OCS_SUPERVISOR_LINE_EXITED) == 0) {
-    connection_daemon_exited(); /* see call_daemon() */
-  } else if (h != NULL && line[0] != '\0') {
+  } else if (h != NULL) {
     const char* reason = strchr(line + strlen(OCS_HANDSHAKE_PREFIX), ' ');
     h->seen = 1;
     h->result = strncmp(line, OCS_HANDSHAKE_DISABLED " ", strlen(OCS_HANDSHAKE_DISABLED " ")) ? OUTCOME_FAILED : OUTCOME_DISABLED;
     snprintf(h->reason, sizeof h->reason, "%s", reason != NULL ? reason + 1 : line);
-  } else if (line[0] != '\0') {
+  } else {
     log_message(LOG_ERROR, "protocol error: an unexpected line from the supervisor: %s", line);
   }
 }
@@ -85,8 +84,8 @@ static int read_lines(handshake* h) {
       if (g_length < LINE_CAPACITY) g_line[g_length++] = chunk[i];
     } else if (n > 0 || g_length > 0) {
       g_line[g_length - (g_length > 0 && g_line[g_length - 1] == '\r')] = '\0';
+      if (g_line[0] != '\0') on_line(g_line, h);
       g_length = 0;
-      on_line(g_line, h);
     }
   }
   return n > 0 || (n < 0 && errno == EINTR) ? 0 : -1;
@@ -125,15 +124,15 @@ static int spawn_supervisor(void) {
   if (rc == 0) rc = posix_spawnp(&g_pid, g_node, &actions, &attributes, argv, environ);
   posix_spawn_file_actions_destroy(&actions), posix_spawnattr_destroy(&attributes);
   close_fd(&in[0]), close_fd(&out[1]);
-  g_lifeline = in[1], g_lines = out[0], g_started = now_ms();
+  g_lifeline = in[1], g_lines = out[0], g_started = now_ms(), g_length = 0; /* no line of a previous one */
   if (rc != 0) g_pid = -1, close_fd(&g_lifeline), close_fd(&g_lines);
   else send_all(g_lifeline, g_configuration, strlen(g_configuration) + 1);
   return rc;
 }
 
 /* Closes the lifeline, waits STOP_GRACE_S beyond the daemon's stop-grace for the supervisor to stop the daemon
- * and exit, else kills it. Returns its wait status; -1 if unknown. */
-static int stop_supervisor(void) {
+ * and exit, else kills it. Returns how it ended, as "status 1" or "signal 9". */
+static const char* stop_supervisor(char* ended, size_t size) {
   int status = -1;
   close_fd(&g_lifeline);
   for (int64_t end = now_ms() + (STOP_GRACE_S + g_stop_grace_s) * 1000; g_pid > 0 && waitpid(g_pid, &status, WNOHANG) == 0; sleep_ms(20)) {
@@ -143,24 +142,25 @@ static int stop_supervisor(void) {
     kill(g_pid, SIGKILL), waitpid(g_pid, &status, 0);
   }
   g_pid = -1;
-  return status;
+  if (status == -1) snprintf(ended, size, "an unknown status");
+  else snprintf(ended, size, "%s %d", WIFSIGNALED(status) ? "signal" : "status", WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+  return ended;
 }
 
 /* The thread: reads the supervisor's lines; when it ends (or a new one's handshake is late: it is stopped), starts
  * another with the same configuration, until Orthanc stops. Storage calls wait ConnectTimeout for its daemon. */
 static void* watch(void* unused) {
-  for (int delay_s = 0, rc = 0, status = 0, first = 1; !is_stopping(); first = 0) {
-    handshake h = {.seen = first, .result = OUTCOME_READY, .deadline = now_ms() + FIRST_LINE_S * 1000};
+  handshake h = {.seen = 1, .result = OUTCOME_READY}; /* the first supervisor's, which supervisor_start() awaited */
+  for (int delay_s = 0, rc; !is_stopping(); h = (handshake){.deadline = now_ms() + FIRST_LINE_S * 1000}) {
     while (read_lines(h.seen ? NULL : &h) == 0) continue;
-    connection_daemon_exited();
+    char ended[64] = "";
     pthread_mutex_lock(&g_mutex);
     int pid = (int)g_pid, lived_s = (int)((now_ms() - g_started) / 1000);
-    if (!is_stopping()) status = stop_supervisor(), close_fd(&g_lines), g_length = 0; /* a late one's partial line */
     delay_s = lived_s >= RESPAWN_MAX_S ? 0 : delay_s == 0 ? 1 : delay_s * 2 > RESPAWN_MAX_S ? RESPAWN_MAX_S : delay_s * 2;
+    if (!is_stopping()) stop_supervisor(ended, sizeof ended), close_fd(&g_lines); /* else supervisor_stop()'s */
     const char* why = !h.seen ? "no handshake in time" : h.result == OUTCOME_READY ? "its last lines are above" : h.reason;
-    if (!is_stopping()) log_message(LOG_ERROR, "the supervisor (pid %d) ended after %d s with %s %d (%s): starting another in %d s",
-                                    pid, lived_s, WIFSIGNALED(status) ? "signal" : "status",
-                                    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), why, delay_s);
+    if (!is_stopping()) log_message(LOG_ERROR, "the supervisor (pid %d) ended after %d s with %s (%s): starting another "
+                                    "in %d s", pid, lived_s, ended, why, delay_s);
     pthread_mutex_unlock(&g_mutex);
     for (int64_t at = now_ms() + delay_s * 1000; !is_stopping() && now_ms() < at;) sleep_ms(50);
     pthread_mutex_lock(&g_mutex);
@@ -175,33 +175,31 @@ outcome supervisor_start(const char* node, const char* script, const char* confi
                          size_t reason_size) {
   handshake h = {.result = OUTCOME_FAILED, .deadline = now_ms() + FIRST_LINE_S * 1000};
   g_node = strdup(node), g_script = strdup(script), g_configuration = strdup(configuration);
-  int rc = g_node && g_script && g_configuration ? spawn_supervisor() : ENOMEM, status, late = 0, pid = (int)g_pid;
+  int rc = g_node && g_script && g_configuration ? spawn_supervisor() : ENOMEM, late = 0, pid = (int)g_pid;
   if (rc != 0) snprintf(h.reason, sizeof h.reason, "cannot start %s: %s (install Node.js in PATH, or the runtime the "
                         "package brings beside the plugin)", node, error_text(rc));
   else log_message(LOG_INFO, "started the supervisor: pid %d, %s %s", pid, node, script);
   while (rc == 0 && !h.seen && (late = read_lines(&h)) == 0) continue;
-  if (rc == 0 && h.result == OUTCOME_READY && (rc = pthread_create(&g_thread, NULL, watch, NULL)) != 0) {
-    snprintf(h.reason, sizeof h.reason, "cannot watch the supervisor: %s", error_text(rc));
-    h.result = OUTCOME_FAILED;
-  }
-  if (!(g_thread_started = h.result == OUTCOME_READY)) free(g_node), free(g_script), free(g_configuration);
-  if (h.result != OUTCOME_READY && pid > 0 && (status = stop_supervisor(), !h.seen)) {
-    const char* signal = status != -1 && WIFSIGNALED(status) ? sigabbrev_np(WTERMSIG(status)) : NULL;
-    if (status != -1 && WIFEXITED(status)) snprintf(h.reason, sizeof h.reason, "status %d", WEXITSTATUS(status));
-    else snprintf(h.reason, sizeof h.reason, signal != NULL ? "signal SIG%s" : "an unknown status", signal);
-    if (late == 1) snprintf(reason, reason_size, "the supervisor (pid %d) gave no handshake within %d s (%s): it was stopped "
-                            "(its output, if any, is above)", pid, h.timeout_s > 0 ? h.timeout_s + MARGIN_S : FIRST_LINE_S, h.timeout_s > 0
-                            ? "OrthancCloudStorage.StartupTimeout and a margin" : "not even its first line: is its Node.js hung?");
-    else snprintf(reason, reason_size, "the supervisor exited with %s before the daemon was ready (its output is above)", h.reason);
-  } else {
+  if (rc == 0 && h.result == OUTCOME_READY && (rc = pthread_create(&g_thread, NULL, watch, NULL)) != 0)
+    h.result = OUTCOME_FAILED, snprintf(h.reason, sizeof h.reason, "cannot watch the supervisor: %s", error_text(rc));
+  char ended[64];
+  if (h.result != OUTCOME_READY && pid > 0) stop_supervisor(ended, sizeof ended), close_fd(&g_lines);
+  if (h.result != OUTCOME_READY && pid > 0 && late == 1)
+    snprintf(reason, reason_size, "the supervisor (pid %d) gave no handshake within %d s (%s): it was stopped (its output, "
+             "if any, is above)", pid, h.timeout_s > 0 ? h.timeout_s + MARGIN_S : FIRST_LINE_S, h.timeout_s > 0
+             ? "OrthancCloudStorage.StartupTimeout and a margin" : "not even its first line: is its Node.js hung?");
+  else if (h.result != OUTCOME_READY && pid > 0 && !h.seen)
+    snprintf(reason, reason_size, "the supervisor exited with %s before the daemon was ready (its output is above)", ended);
+  else
     snprintf(reason, reason_size, "%s", h.reason);
-  }
+  if (!(g_thread_started = h.result == OUTCOME_READY)) free(g_node), free(g_script), free(g_configuration);
   *features = h.features;
   return h.result;
 }
 
 void supervisor_stop(void) {
-  pthread_mutex_lock(&g_mutex), stop_supervisor(), pthread_mutex_unlock(&g_mutex);
+  char ended[64];
+  pthread_mutex_lock(&g_mutex), stop_supervisor(ended, sizeof ended), pthread_mutex_unlock(&g_mutex);
   if (g_thread_started) pthread_join(g_thread, NULL), free(g_node), free(g_script), free(g_configuration); /* it ends with it */
   g_thread_started = 0;
   close_fd(&g_lines);

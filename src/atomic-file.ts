@@ -4,9 +4,10 @@
 // the folder store never lists.
 
 import { randomBytes } from "node:crypto";
-import { closeSync, constants, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, constants, mkdirSync, openSync, renameSync, rmSync, writevSync } from "node:fs";
 import { mkdir, open, rename, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { piecesLength, type BytePieces } from "./byte-pieces.js";
 
 /** In every temporary name, `.NAME.tmp-<12 hex digits>`, so that listings can leave them out. */
 const TEMP_MARKER = ".tmp-";
@@ -59,15 +60,14 @@ export async function writeFileAtomically(
  */
 export function writeBytesAtomicallyNow(
   path: string,
-  data: Uint8Array,
+  data: Uint8Array | BytePieces,
   options: Omit<AtomicWriteOptions, "fsync"> = {},
 ): void {
   const temp = temporaryPath(path);
   try {
     const fd = openNewNow(temp, options.createFolders ?? false);
     try {
-      let written = 0;
-      while (written < data.length) written += writeSync(fd, data, written, data.length - written);
+      writePiecesNow(fd, data instanceof Uint8Array ? [data] : data);
     } finally {
       closeSync(fd);
     }
@@ -76,6 +76,44 @@ export function writeBytesAtomicallyNow(
     rmSync(temp, { force: true }); // it may not exist; the original error is the one to report
     throw error;
   }
+}
+
+/** Writes every byte of `pieces` at the file's position, by writev, as many calls as a short write needs. */
+function writePiecesNow(fd: number, pieces: BytePieces): void {
+  let rest = pieces;
+  let left = piecesLength(pieces);
+  while (left > 0) {
+    const written = writevSync(fd, rest);
+    left -= written;
+    if (left > 0) rest = skipBytes(rest, written);
+  }
+}
+
+/**
+ * Writes every byte of `pieces` to `file` at its position, by writev (FileHandle.writev), as many calls as a
+ * short write needs: an object given as pieces (src/byte-pieces.ts) goes to disk without being joined.
+ */
+export async function writePieces(file: FileHandle, pieces: BytePieces): Promise<void> {
+  let rest = pieces;
+  let left = piecesLength(pieces);
+  while (left > 0) {
+    const { bytesWritten } = await file.writev(rest as Uint8Array[]);
+    left -= bytesWritten;
+    if (left > 0) rest = skipBytes(rest, bytesWritten);
+  }
+}
+
+/** The pieces after their first `count` bytes. */
+function skipBytes(pieces: BytePieces, count: number): BytePieces {
+  let skipped = 0;
+  for (let index = 0; index < pieces.length; index++) {
+    const piece = pieces[index] as Uint8Array;
+    if (skipped + piece.length > count) {
+      return [piece.subarray(count - skipped), ...pieces.slice(index + 1)];
+    }
+    skipped += piece.length;
+  }
+  return [];
 }
 
 function openNewNow(path: string, createFolders: boolean): number {

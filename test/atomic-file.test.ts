@@ -6,7 +6,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, it } from "node:test";
 
-import { isTemporaryName, writeBytesAtomicallyNow, writeFileAtomically } from "../src/atomic-file.js";
+import {
+  isTemporaryName,
+  writeBytesAtomicallyNow,
+  writeFileAtomically,
+  writePieces,
+} from "../src/atomic-file.js";
+import { joinPieces } from "../src/byte-pieces.js";
 
 let dir: string;
 before(async () => {
@@ -73,4 +79,15 @@ it("writes bytes in hand the same way on the calling thread: replaced whole, fol
   writeBytesAtomicallyNow(deep, Buffer.from("x"), { createFolders: true });
   assert.equal(await readFile(deep, "utf8"), "x");
   assert.deepEqual(await readdir(join(dir, "now", "deeper")), ["deep.bin"]);
+});
+
+it("writes an object given as pieces whole, more pieces than one writev takes (IOV_MAX, 1024) too", async () => {
+  const pieces = Array.from({ length: 3000 }, (_, i) => Uint8Array.from([i % 256, i >> 8, 7]));
+  const expected = joinPieces(pieces);
+  const now = join(dir, "pieces-now.bin");
+  writeBytesAtomicallyNow(now, pieces);
+  assert.deepEqual(new Uint8Array(await readFile(now)), expected);
+  const later = join(dir, "pieces-later.bin");
+  await writeFileAtomically(later, (file) => writePieces(file, pieces));
+  assert.deepEqual(new Uint8Array(await readFile(later)), expected);
 });

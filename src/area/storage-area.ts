@@ -9,12 +9,20 @@
 
 import { Readable } from "node:stream";
 
+import { slicePieces, type BytePieces } from "../byte-pieces.js";
 import { StorageError, describeCause, isStorageError } from "../errors.js";
 import type { HeldPlaintext, ObjectCodec } from "../crypto/codec.js";
 import { ContentType, assertAttachment, isAttachment, type ParsedObjectKey } from "../layout/object-key.js";
 import { nameFromDicom, type NamePattern } from "../layout/tag-names.js";
 import type { Logger } from "../log.js";
-import type { ByteRange, GetOptions, ObjectBody, ObjectStore, OpenFileBody } from "../stores/object-store.js";
+import {
+  storePieces,
+  type ByteRange,
+  type GetOptions,
+  type ObjectBody,
+  type ObjectStore,
+  type OpenFileBody,
+} from "../stores/object-store.js";
 import { peekHead } from "../crypto/peek-head.js";
 import { PlainCodec } from "../crypto/plain-codec.js";
 import { decodeRecord, encodeRecord, recordFormatOf, type AttachmentRecord } from "./attachment-record.js";
@@ -63,7 +71,15 @@ export interface AttachmentRead {
    * read's memory reservation back).
    */
   bytes?: Uint8Array;
-  /** With `bytes`: call once they are sent, to hand their memory back (to the store: ObjectBody.recycle; or freed). */
+  /**
+   * The same bytes as a list of pieces, when they are all in memory as a decryption produced them (not joined:
+   * src/byte-pieces.ts): the daemon then sends them in one writev, as `bytes`.
+   */
+  pieces?: BytePieces;
+  /**
+   * With `bytes` or `pieces`: call once they are sent, to hand their memory back (to the store:
+   * ObjectBody.recycle; or freed).
+   */
   recycle?: () => void;
   /**
    * With ReadOptions.file, for a plaintext object of a local store: the open file holding the bytes
@@ -511,8 +527,8 @@ export class StorageArea {
     key = tier.keysOf(uuid, contentType)[0] as string,
   ): Promise<StoredAt> {
     assertAttachment(uuid, contentType);
-    const stored = await tier.codec.encode(data, describeObject(tier, key), { uuid, contentType });
-    await tier.store.put(key, stored);
+    const stored = await tier.codec.encodePieces(data, describeObject(tier, key), { uuid, contentType });
+    await storePieces(tier.store, key, stored);
     return { backend: tier.name, key };
   }
 
@@ -660,8 +676,8 @@ export class StorageArea {
     }
     const held = await this.decodeWhole(tier, key, uuid, contentType);
     if (held === null) return null;
-    const { plaintext, release } = held;
-    return { size: plaintext.length, ...heldBody(plaintext, release, plaintext), tier: tier.name, key };
+    const { pieces, size, release } = held;
+    return { size, ...heldBody(pieces, release, pieces), tier: tier.name, key };
   }
 
   private async readRangeFrom(
@@ -691,23 +707,23 @@ export class StorageArea {
       const read = await v2Ranges.read(tier.store, key, subject, { uuid, contentType }, start, end);
       if (read === null) return null;
       if (read !== "whole") {
-        return { size: end - start, ...heldBody(read.plaintext, read.release), tier: tier.name, key };
+        return { size: end - start, ...heldBody(read.pieces, read.release), tier: tier.name, key };
       }
     }
     // An A1 object cannot be read in part: decrypt it whole, then cut the range out.
     const held = await this.decodeWhole(tier, key, uuid, contentType);
     if (held === null) return null;
-    const { plaintext, release } = held;
-    if (end > plaintext.length) {
+    const { pieces, size, release } = held;
+    if (end > size) {
       release();
       throw new StorageError(
         "BAD_RANGE",
         { operation: "read range", subject: describeObject(tier, key) },
-        `bytes [${start}, ${end}) asked of an attachment of ${plaintext.length} bytes`,
+        `bytes [${start}, ${end}) asked of an attachment of ${size} bytes`,
       );
     }
-    const range = plaintext.subarray(start, end);
-    return { size: end - start, ...heldBody(range, release, plaintext), tier: tier.name, key };
+    const range = slicePieces(pieces, start, end);
+    return { size: end - start, ...heldBody(range, release, pieces), tier: tier.name, key };
   }
 
   /**
@@ -767,26 +783,32 @@ export class StorageArea {
     } finally {
       // Refused, or decoded into memory of its own: the stored bytes can go back to the store. A codec that
       // returned its input as is (plaintext) keeps them.
-      if (held?.plaintext.buffer !== object.bytes.buffer) object.recycle?.();
+      if (held?.pieces[0]?.buffer !== object.bytes.buffer) object.recycle?.();
     }
   }
 }
 
 /**
- * The plaintext, and as a stream that gives its memory reservation back once read to the end or destroyed
- * (also when the plaintext was sent from `bytes`). With `decrypted`, the memory the codec decrypted into,
- * referenced nowhere else: freed once the answer was sent (free-plaintext.ts).
+ * The plaintext's pieces, and as a stream that gives its memory reservation back once read to the end or
+ * destroyed (also when the plaintext was sent from `pieces`). With `decrypted`, the memory the codec
+ * decrypted into, referenced nowhere else: freed once the answer was sent (free-plaintext.ts).
  */
 function heldBody(
-  plaintext: Uint8Array,
+  pieces: BytePieces,
   release: () => void,
-  decrypted?: Uint8Array,
-): { body: Readable; bytes: Uint8Array; recycle?: () => void } {
-  const body = Readable.from([plaintext]);
+  decrypted?: BytePieces,
+): { body: Readable; pieces: BytePieces; recycle?: () => void } {
+  const body = Readable.from(pieces);
   body.once("close", release);
   return decrypted === undefined
-    ? { body, bytes: plaintext }
-    : { body, bytes: plaintext, recycle: () => freePlaintext(decrypted) };
+    ? { body, pieces }
+    : {
+        body,
+        pieces,
+        recycle: () => {
+          for (const piece of decrypted) freePlaintext(piece);
+        },
+      };
 }
 
 /** The end of a range read's bytes; BAD_RANGE when start or length is not a non-negative integer. */

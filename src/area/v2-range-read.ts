@@ -5,6 +5,7 @@
 // caller to read whole and slice.
 
 import { EncryptedCodec } from "../crypto/encrypted-codec.js";
+import { PieceList, slicePieces } from "../byte-pieces.js";
 import type { AttachmentIdentity, HeldPlaintext } from "../crypto/codec.js";
 import { readExactly } from "../crypto/exact-length.js";
 import { openSegments, openV2, type OpenedV2 } from "../crypto/v2-cipher.js";
@@ -133,12 +134,17 @@ export class V2RangeReader {
       Math.min(plaintextSize, (span.lastSegment + 1) * opened.segmentSize) -
       span.firstSegment * opened.segmentSize;
     const release = await this.codec.budget.acquire(segmentsPlaintext, subject, "decrypt");
+    const plaintext = new PieceList();
     try {
-      const plaintext = new Uint8Array(segmentsPlaintext);
-      openSegments(opened, span.firstSegment, stored, plaintext, 0, subject);
+      openSegments(opened, span.firstSegment, stored, plaintext, subject);
       const offset = span.firstSegment * opened.segmentSize;
-      return { plaintext: plaintext.subarray(start - offset, end - offset), release };
+      return {
+        pieces: slicePieces(plaintext.pieces, start - offset, end - offset),
+        size: end - start,
+        release,
+      };
     } catch (error) {
+      plaintext.wipe();
       release();
       throw error;
     }

@@ -11,33 +11,32 @@ import {
   A1_KEY_LENGTH,
   A1_PREFIX_LENGTH,
   A1_TAG_LENGTH,
-  a1StoredSize,
   decodeA1Header,
   encodeA1Prefix,
   type A1Header,
 } from "./a1-format.js";
-import { Coalescer, uninitialisedBytes, updateInto } from "./cipher-output.js";
-import { pooledBuffers } from "./gather-buffers.js";
-import { abandon, chunksOf, lengthMismatch, type ByteSource } from "./exact-length.js";
+import { joinPieces, PieceList, type BytePieces } from "../byte-pieces.js";
+import { Coalescer, updatePieces } from "./cipher-output.js";
+import { abandon, bytesOf, lengthMismatch, type ByteSource } from "./exact-length.js";
 import type { KeyRing, MasterKey } from "./key-ring.js";
 
 /** NIST SP 800-38D: GCM encrypts at most 2^39 - 256 bits under one key and IV. */
 export const A1_MAX_PLAINTEXT = 2 ** 36 - 32;
 
-/**
- * Largest ciphertext decrypted whole by one update (a stored object in hand: a small local file, or a
- * gathered one). Up to this size one update, whose output is the plaintext, beats pieces copied into a
- * buffer (1 MiB: 2,800 against 2,100 MB/s of CPU here); above it, a fresh output buffer that large costs
- * more in page faults than the copies (64 MiB: 1,250 against 1,600 MB/s).
- */
-export const WHOLE_DECRYPT_LIMIT = 8 * 1024 * 1024;
-
 /** Encrypts a whole plaintext under the ring's current key, with a fresh random IV and DEK (spec §1.2). */
 export function encryptA1(plaintext: Uint8Array, ring: KeyRing, subject: string): Uint8Array {
+  return joinPieces(encryptA1Pieces(plaintext, ring, subject));
+}
+
+/**
+ * As encryptA1, the stored object as the list of its pieces (prefix, the cipher's outputs, tag), not joined:
+ * what the storage area hands a store.
+ */
+export function encryptA1Pieces(plaintext: Uint8Array, ring: KeyRing, subject: string): BytePieces {
   assertEncryptable(plaintext.length, subject);
   const { iv, dek } = freshSecrets();
   try {
-    return encryptA1WithSecrets(plaintext, ring.current, iv, dek);
+    return sealA1(plaintext, ring.current, iv, dek);
   } finally {
     iv.fill(0);
     dek.fill(0);
@@ -54,18 +53,27 @@ export function encryptA1WithSecrets(
   iv: Uint8Array,
   dek: Uint8Array,
 ): Uint8Array {
+  return joinPieces(sealA1(plaintext, key, iv, dek));
+}
+
+/** The prefix, the ciphertext and the tag of an A1 object (spec §1.1), as pieces. */
+function sealA1(plaintext: Uint8Array, key: MasterKey, iv: Uint8Array, dek: Uint8Array): BytePieces {
   const { prefix, cipher } = startEncryption(key, iv, dek);
-  // Not zero-filled: the prefix, the ciphertext and the tag below write every byte.
-  const stored = uninitialisedBytes(a1StoredSize(plaintext.length));
-  stored.set(prefix, 0);
-  const end = updateInto(cipher, plaintext, stored, A1_CIPHERTEXT_OFFSET);
+  const stored = new PieceList();
+  stored.push(prefix);
+  updatePieces(cipher, plaintext, stored);
   cipher.final();
-  stored.set(cipher.getAuthTag(), end);
-  return stored;
+  stored.push(cipher.getAuthTag());
+  return stored.pieces;
 }
 
 /** Decrypts a whole stored object (spec §1.6). */
 export function decryptA1(stored: Uint8Array, ring: KeyRing, subject: string): Uint8Array {
+  return joinPieces(decryptA1Pieces(stored, ring, subject));
+}
+
+/** As decryptA1, the plaintext as the list of the cipher's outputs, not joined. */
+export function decryptA1Pieces(stored: Uint8Array, ring: KeyRing, subject: string): BytePieces {
   const header = decodeA1Header(stored, stored.length, subject);
   // Unreachable: with the whole object at hand the header either decodes or throws.
   if (header === null)
@@ -74,24 +82,10 @@ export function decryptA1(stored: Uint8Array, ring: KeyRing, subject: string): U
   const decipher = startDecryption(header, key);
   const tagOffset = stored.length - A1_TAG_LENGTH;
   decipher.setAuthTag(stored.subarray(tagOffset));
-  const plaintext = decipherWhole(decipher, stored.subarray(A1_CIPHERTEXT_OFFSET, tagOffset));
+  const plaintext = new PieceList();
+  updatePieces(decipher, stored.subarray(A1_CIPHERTEXT_OFFSET, tagOffset), plaintext);
   verify(decipher, plaintext, key, subject);
-  return plaintext;
-}
-
-/**
- * A whole ciphertext through `decipher`: one update up to WHOLE_DECRYPT_LIMIT, whose output is the plaintext
- * itself (no piece copied into another buffer); above it, pieces into one buffer. Shared with v2's segments.
- */
-export function decipherWhole(decipher: DecipherGCM, ciphertext: Uint8Array): Uint8Array {
-  if (ciphertext.length <= WHOLE_DECRYPT_LIMIT) {
-    const output = decipher.update(ciphertext);
-    return new Uint8Array(output.buffer, output.byteOffset, output.length);
-  }
-  // Not zero-filled: the ciphertext is exactly as long, and every byte of it is written below.
-  const plaintext = uninitialisedBytes(ciphertext.length);
-  updateInto(decipher, ciphertext, plaintext, 0);
-  return plaintext;
+  return plaintext.pieces;
 }
 
 /**
@@ -129,33 +123,41 @@ export function createA1EncryptStream(ring: KeyRing, subject: string): Transform
 }
 
 /**
- * Decrypts a stream announced as `storedSize` bytes, chunk by chunk, into one buffer of the plaintext size
- * allocated once the header is valid. The last 16 bytes by position are the tag. Resolves only after the
- * tag verified; a stream shorter or longer than announced is an INTEGRITY error.
- *
- * `gather`: the ciphertext is collected into one buffer as it comes, then decrypted whole (decipherWhole)
- * once the stream ended, instead of each chunk through OpenSSL on its own: one update instead of one per
- * chunk (each has a fixed cost, see UPDATE_CHUNK), for a second buffer of the ciphertext's size while it
- * lasts, which the caller counts in its budget. The checks, their order and the errors are the same.
+ * Decrypts a stream announced as `storedSize` bytes. The last 16 bytes by position are the tag. Resolves
+ * only after the tag verified; a stream shorter or longer than announced is an INTEGRITY error.
  */
 export async function decryptA1Stream(
   source: ByteSource,
   storedSize: number,
   ring: KeyRing,
   subject: string,
-  { gather = false }: { gather?: boolean } = {},
 ): Promise<Uint8Array> {
+  return joinPieces(await decryptA1StreamPieces(source, storedSize, ring, subject));
+}
+
+/**
+ * As decryptA1Stream, the plaintext as the list of the cipher's outputs: each chunk goes through OpenSSL as
+ * it comes (in UPDATE_CHUNK pieces at most) and its output is kept as it is, the one copy of each byte.
+ * Gathering the chunks first, or coalescing them into larger updates, costs a copy of the ciphertext that the
+ * saved calls do not repay (docs/performance.md, "Crypto").
+ */
+export async function decryptA1StreamPieces(
+  source: ByteSource,
+  storedSize: number,
+  ring: KeyRing,
+  subject: string,
+): Promise<BytePieces> {
   const headerBytes = new Uint8Array(A1_PREFIX_LENGTH);
   const tag = new Uint8Array(A1_TAG_LENGTH);
   const tagOffset = storedSize - A1_TAG_LENGTH;
   let position = 0;
-  /** `output`: the plaintext being written, or with `gather` the ciphertext being collected. */
-  let body: { key: MasterKey; decipher: DecipherGCM; output: Uint8Array } | undefined;
-  let written = 0;
+  let body: { key: MasterKey; decipher: DecipherGCM } | undefined;
+  const plaintext = new PieceList();
   try {
     // Refuses a too-small announced size before reading anything (spec §1.6 step 3).
     decodeA1Header(headerBytes.subarray(0, 0), storedSize, subject);
-    for await (const chunk of chunksOf(source)) {
+    for await (const received of source as AsyncIterable<unknown>) {
+      const chunk = bytesOf(received);
       let rest = chunk;
       if (body === undefined) {
         // The header is checked before the length, so a plaintext object gets the format error.
@@ -166,26 +168,14 @@ export async function decryptA1Stream(
         const header = decodeA1Header(headerBytes.subarray(0, position), storedSize, subject);
         if (header === null) continue;
         const key = keyFor(header, ring, subject);
-        body = {
-          key,
-          decipher: startDecryption(header, key),
-          // Not zero-filled: every byte is written before it is read or returned (the length is checked).
-          output: gather
-            ? pooledBuffers.take(header.plaintextSize)
-            : uninitialisedBytes(header.plaintextSize),
-        };
+        body = { key, decipher: startDecryption(header, key) };
       }
       if (position + rest.length > storedSize) {
         throw lengthMismatch("decrypt", subject, position + rest.length, storedSize);
       }
       // Bytes before the tag offset are ciphertext; the rest belong to the tag.
       const ciphertext = rest.subarray(0, Math.max(0, tagOffset - position));
-      if (gather) {
-        body.output.set(ciphertext, written);
-        written += ciphertext.length;
-      } else if (ciphertext.length > 0) {
-        written = updateInto(body.decipher, ciphertext, body.output, written);
-      }
+      updatePieces(body.decipher, ciphertext, plaintext);
       const tagPart = rest.subarray(ciphertext.length);
       if (tagPart.length > 0) tag.set(tagPart, position + ciphertext.length - tagOffset);
       position += rest.length;
@@ -195,20 +185,12 @@ export async function decryptA1Stream(
     }
   } catch (error) {
     abandon(source);
-    if (gather) {
-      if (body !== undefined) pooledBuffers.give(body.output);
-    } else body?.output.fill(0);
+    plaintext.wipe();
     throw error;
   }
   body.decipher.setAuthTag(tag);
-  let plaintext = body.output;
-  if (gather) {
-    // decipherWhole's output is a buffer of its own: the gathered ciphertext can go back at once.
-    plaintext = decipherWhole(body.decipher, body.output);
-    pooledBuffers.give(body.output);
-  }
   verify(body.decipher, plaintext, body.key, subject);
-  return plaintext;
+  return plaintext.pieces;
 }
 
 // --- helpers ---
@@ -261,12 +243,12 @@ function keyFor(header: A1Header, ring: KeyRing, subject: string): MasterKey {
   );
 }
 
-/** spec §1.6 step 8: the tag check; the plaintext buffer is wiped when it fails. */
-function verify(decipher: DecipherGCM, plaintext: Uint8Array, key: MasterKey, subject: string): void {
+/** spec §1.6 step 8: the tag check; the plaintext is wiped when it fails. */
+function verify(decipher: DecipherGCM, plaintext: PieceList, key: MasterKey, subject: string): void {
   try {
     decipher.final();
   } catch (cause) {
-    plaintext.fill(0);
+    plaintext.wipe();
     throw new StorageError(
       "INTEGRITY",
       { operation: "decrypt", subject, cause },

@@ -7,8 +7,13 @@
 import type { EncryptionOptions } from "../config/types.js";
 import { pipeline, type Readable } from "node:stream";
 import { A1_OVERHEAD, a1PlaintextSize, a1StoredSize } from "./a1-format.js";
-import { createA1EncryptStream, decryptA1, decryptA1Stream, encryptA1 } from "./a1-cipher.js";
-import { GATHER_LIMIT } from "./gather-buffers.js";
+import {
+  createA1EncryptStream,
+  decryptA1Pieces,
+  decryptA1StreamPieces,
+  encryptA1Pieces,
+} from "./a1-cipher.js";
+import { joinPieces, piecesLength, type BytePieces } from "../byte-pieces.js";
 import type { HeldPlaintext, ObjectCodec, StoreStream } from "./codec.js";
 import { lengthMismatch } from "./exact-length.js";
 import { KeyRing } from "./key-ring.js";
@@ -19,16 +24,6 @@ import { MemoryBudget } from "./memory-budget.js";
  * daemon's input buffer, the cipher's output, and a driver's part: 8 MiB for S3), rounded up.
  */
 export const ENCRYPT_WINDOW_BYTES = 16 * 1024 * 1024;
-
-/**
- * The bytes a streamed read of a `payloadBytes` ciphertext gathers before decrypting it whole (the `gather`
- * of decryptA1Stream and decryptV2Stream), 0 when it is decrypted chunk by chunk: gathered up to
- * GATHER_LIMIT, when the budget could ever hold the plaintext and the ciphertext together. The read counts
- * both until the ciphertext is decrypted, then the plaintext alone.
- */
-export function gatheredBytes(budget: MemoryBudget, payloadBytes: number): number {
-  return payloadBytes <= GATHER_LIMIT && 2 * payloadBytes <= budget.capacityBytes ? payloadBytes : 0;
-}
 
 export class A1Codec implements ObjectCodec {
   readonly format = "A1";
@@ -58,9 +53,13 @@ export class A1Codec implements ObjectCodec {
   }
 
   async encode(plaintext: Uint8Array, subject: string): Promise<Uint8Array> {
+    return joinPieces(await this.encodePieces(plaintext, subject));
+  }
+
+  async encodePieces(plaintext: Uint8Array, subject: string): Promise<BytePieces> {
     const release = await this.budget.acquire(plaintext.length, subject, "encrypt");
     try {
-      return encryptA1(plaintext, this.ring, subject);
+      return encryptA1Pieces(plaintext, this.ring, subject);
     } finally {
       release();
     }
@@ -90,9 +89,12 @@ export class A1Codec implements ObjectCodec {
   }
 
   async decode(stored: Uint8Array | Readable, storedSize: number, subject: string): Promise<Uint8Array> {
-    const { plaintext, release } = await this.decodeHeld(stored, storedSize, subject);
-    release();
-    return plaintext;
+    const { pieces, release } = await this.decodeHeld(stored, storedSize, subject);
+    try {
+      return joinPieces(pieces);
+    } finally {
+      release();
+    }
   }
 
   async decodeHeld(
@@ -102,17 +104,16 @@ export class A1Codec implements ObjectCodec {
   ): Promise<HeldPlaintext> {
     // Objects under 86 bytes reserve nothing and are refused by the format checks that follow.
     const plaintextBytes = Math.max(0, storedSize - A1_OVERHEAD);
-    const gathered = stored instanceof Uint8Array ? 0 : gatheredBytes(this.budget, plaintextBytes);
-    const release = await this.budget.acquire(plaintextBytes + gathered, subject, "decrypt");
+    const release = await this.budget.acquire(plaintextBytes, subject, "decrypt");
     try {
+      let pieces: BytePieces;
       if (!(stored instanceof Uint8Array)) {
-        const gather = gathered > 0;
-        const plaintext = await decryptA1Stream(stored, storedSize, this.ring, subject, { gather });
-        release(gathered); // the gathered ciphertext is garbage from here on
-        return { plaintext, release };
+        pieces = await decryptA1StreamPieces(stored, storedSize, this.ring, subject);
+      } else {
+        if (stored.length !== storedSize) throw lengthMismatch("decrypt", subject, stored.length, storedSize);
+        pieces = decryptA1Pieces(stored, this.ring, subject);
       }
-      if (stored.length !== storedSize) throw lengthMismatch("decrypt", subject, stored.length, storedSize);
-      return { plaintext: decryptA1(stored, this.ring, subject), release };
+      return { pieces, size: piecesLength(pieces), release };
     } catch (error) {
       release();
       throw error;

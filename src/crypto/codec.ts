@@ -2,6 +2,7 @@
 // The area talks to this interface only, so a second format (v2, segmented) can join A1 later.
 
 import type { Readable } from "node:stream";
+import type { BytePieces } from "../byte-pieces.js";
 
 /**
  * The attachment an object belongs to. v2 binds the uuid into the object's keys (an object copied under
@@ -14,7 +15,13 @@ export interface AttachmentIdentity {
 }
 
 export interface HeldPlaintext {
-  plaintext: Uint8Array;
+  /**
+   * The plaintext as the list of pieces the codec produced it in (a decryption's outputs), not joined: the
+   * daemon sends them with one writev (src/byte-pieces.ts says why).
+   */
+  pieces: BytePieces;
+  /** Bytes in `pieces`. */
+  size: number;
   /** Gives the reservation back; more calls have no effect. */
   release: () => void;
 }
@@ -41,6 +48,11 @@ export interface ObjectCodec {
   plaintextSize(storedSize: number, subject: string): number;
   /** Turn a whole plaintext into the bytes to store. `subject` names the object in errors. */
   encode(plaintext: Uint8Array, subject: string, attachment?: AttachmentIdentity): Promise<Uint8Array>;
+  /**
+   * As encode, the bytes to store as the list of their pieces (header, a cipher's outputs, tags), not joined:
+   * what the storage area hands a store that takes a list (ObjectStore.putPieces). `encode` is its join.
+   */
+  encodePieces(plaintext: Uint8Array, subject: string, attachment?: AttachmentIdentity): Promise<BytePieces>;
   /**
    * Turn a plaintext stream of `plaintextSize` bytes into the bytes to store, as a stream of
    * `storedSize(plaintextSize)` bytes handed to `store`, which must consume it; settles when `store` does.

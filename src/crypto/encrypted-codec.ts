@@ -6,13 +6,19 @@
 import { pipeline, type Readable, type Transform } from "node:stream";
 import type { EncryptionFormat } from "../config/types.js";
 import { StorageError } from "../errors.js";
-import { A1Codec, ENCRYPT_WINDOW_BYTES, gatheredBytes } from "./a1-codec.js";
+import { A1Codec, ENCRYPT_WINDOW_BYTES } from "./a1-codec.js";
+import { joinPieces, piecesLength, type BytePieces } from "../byte-pieces.js";
 import type { AttachmentIdentity, HeldPlaintext, ObjectCodec, StoreStream } from "./codec.js";
 import { lengthMismatch } from "./exact-length.js";
 import { peekHead } from "./peek-head.js";
 import type { KeyRing } from "./key-ring.js";
 import type { MemoryBudget } from "./memory-budget.js";
-import { createV2EncryptStream, decryptV2, decryptV2Stream, encryptV2 } from "./v2-cipher.js";
+import {
+  createV2EncryptStream,
+  decryptV2Pieces,
+  decryptV2StreamPieces,
+  encryptV2Pieces,
+} from "./v2-cipher.js";
 import { V2_HEADER_LENGTH, V2_MAGIC, hasV2Magic, v2PlaintextSize, v2StoredSize } from "./v2-format.js";
 
 export class EncryptedCodec implements ObjectCodec {
@@ -47,11 +53,19 @@ export class EncryptedCodec implements ObjectCodec {
   }
 
   async encode(plaintext: Uint8Array, subject: string, attachment?: AttachmentIdentity): Promise<Uint8Array> {
-    if (this.format === "A1") return this.a1.encode(plaintext, subject);
+    return joinPieces(await this.encodePieces(plaintext, subject, attachment));
+  }
+
+  async encodePieces(
+    plaintext: Uint8Array,
+    subject: string,
+    attachment?: AttachmentIdentity,
+  ): Promise<BytePieces> {
+    if (this.format === "A1") return this.a1.encodePieces(plaintext, subject);
     const identity = requireIdentity(attachment, subject, "encrypt");
     const release = await this.budget.acquire(plaintext.length, subject, "encrypt");
     try {
-      return encryptV2(plaintext, this.ring, identity, subject);
+      return encryptV2Pieces(plaintext, this.ring, identity, subject);
     } finally {
       release();
     }
@@ -91,9 +105,12 @@ export class EncryptedCodec implements ObjectCodec {
     subject: string,
     attachment?: AttachmentIdentity,
   ): Promise<Uint8Array> {
-    const { plaintext, release } = await this.decodeHeld(stored, storedSize, subject, attachment);
-    release();
-    return plaintext;
+    const { pieces, release } = await this.decodeHeld(stored, storedSize, subject, attachment);
+    try {
+      return joinPieces(pieces);
+    } finally {
+      release();
+    }
   }
 
   async decodeHeld(
@@ -107,17 +124,16 @@ export class EncryptedCodec implements ObjectCodec {
     const identity = requireIdentity(attachment, subject, "decrypt");
     // An upper bound of the plaintext size before the header is read: the segment tags are not counted.
     const payloadBytes = Math.max(0, storedSize - V2_HEADER_LENGTH);
-    const gathered = rest instanceof Uint8Array ? 0 : gatheredBytes(this.budget, payloadBytes);
-    const release = await this.budget.acquire(payloadBytes + gathered, subject, "decrypt");
+    const release = await this.budget.acquire(payloadBytes, subject, "decrypt");
     try {
+      let pieces: BytePieces;
       if (rest instanceof Uint8Array) {
         if (rest.length !== storedSize) throw lengthMismatch("decrypt", subject, rest.length, storedSize);
-        return { plaintext: decryptV2(rest, this.ring, identity, subject), release };
+        pieces = decryptV2Pieces(rest, this.ring, identity, subject);
+      } else {
+        pieces = await decryptV2StreamPieces(rest, storedSize, this.ring, identity, subject);
       }
-      const gather = gathered > 0;
-      const plaintext = await decryptV2Stream(rest, storedSize, this.ring, identity, subject, { gather });
-      release(gathered); // the gathered payload is garbage from here on
-      return { plaintext, release };
+      return { pieces, size: piecesLength(pieces), release };
     } catch (error) {
       release();
       throw error;

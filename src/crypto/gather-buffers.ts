@@ -1,22 +1,15 @@
-// Buffers that a streamed decryption gathers its ciphertext into (decryptA1Stream and decryptV2Stream with
-// `gather`), and that a streamed encryption joins small plaintext chunks in (Coalescer), reused from one
-// stream to the next. A buffer taken may hold bytes of an earlier stream: its taker reads only what it wrote
-// (these buffers never leave the crypto module, and the plaintext they held is no more exposed than the
-// stream's own chunks, which the garbage collector frees unwiped).
+// Buffers that a streamed encryption joins small plaintext chunks in (Coalescer, cipher-output.ts), reused
+// from one stream to the next. A buffer taken may hold bytes of an earlier stream: its taker reads only what
+// it wrote (these buffers never leave the crypto module, and the plaintext they held is no more exposed than
+// the stream's own chunks, which the garbage collector frees unwiped).
 //
-// Why: a buffer of a few hundred KiB to 2 MiB allocated per read costs more than copying the bytes into it
-// (malloc, then the garbage collector's work on memory outside V8's heap): gathering into a fresh buffer was
-// only 0 to 25 % faster than decrypting chunk by chunk, into a reused one 50 to 60 % faster
-// (docs/performance.md, "Crypto").
+// Why: a buffer of a few hundred KiB allocated per stream costs more than copying the bytes into it (malloc,
+// then the garbage collector's work on memory outside V8's heap; docs/performance.md, "Crypto").
 
-/**
- * Largest ciphertext a streamed decryption gathers, then decrypts whole (see decryptA1Stream). Measured
- * (CPU time, 7 alternating rounds): 60 % faster than chunk by chunk at 280 KB, 35 % at 1 MiB, none at
- * 4 MiB, where the one update's own output of that size costs what the calls saved.
- */
-export const GATHER_LIMIT = 2 * 1024 * 1024;
+/** Largest buffer pooled: a Coalescer's staging piece (UPDATE_CHUNK, 256 KiB) with room to spare. */
+const LARGEST_POOLED = 2 * 1024 * 1024;
 
-/** Smaller gathers take a fresh buffer: small allocations are cheap, and Node pools the smallest. */
+/** Smaller requests take a fresh buffer: small allocations are cheap, and Node pools the smallest. */
 const MIN_POOLED = 16 * 1024;
 
 /**
@@ -64,5 +57,5 @@ export class GatherBuffers {
   }
 }
 
-/** The process's pool: up to 8 MiB of buffers kept for reuse, each at most GATHER_LIMIT. */
-export const pooledBuffers = new GatherBuffers(8 * 1024 * 1024, GATHER_LIMIT);
+/** The process's pool: up to 8 MiB of buffers kept for reuse, each at most LARGEST_POOLED. */
+export const pooledBuffers = new GatherBuffers(8 * 1024 * 1024, LARGEST_POOLED);

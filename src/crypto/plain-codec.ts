@@ -10,6 +10,7 @@ import {
   isA1InPlaceOfPlaintext,
   type StoredObjectDescription,
 } from "./a1-format.js";
+import type { BytePieces } from "../byte-pieces.js";
 import type { HeldPlaintext, ObjectCodec, StoreStream } from "./codec.js";
 import { lengthMismatch, readExactly } from "./exact-length.js";
 
@@ -48,6 +49,10 @@ export class PlainCodec implements ObjectCodec {
     return Promise.resolve(plaintext);
   }
 
+  encodePieces(plaintext: Uint8Array, _subject: string): Promise<BytePieces> {
+    return Promise.resolve([plaintext]);
+  }
+
   encodeStream(
     plaintext: Readable,
     plaintextSize: number,
@@ -64,7 +69,8 @@ export class PlainCodec implements ObjectCodec {
     storedSize: number,
     subject: string,
   ): Promise<HeldPlaintext> {
-    return { plaintext: await this.decode(stored, storedSize, subject), release: () => undefined };
+    const plaintext = await this.decode(stored, storedSize, subject);
+    return { pieces: [plaintext], size: plaintext.length, release: () => undefined };
   }
 
   async decode(stored: Uint8Array | Readable, storedSize: number, subject: string): Promise<Uint8Array> {

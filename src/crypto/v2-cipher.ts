@@ -17,10 +17,9 @@ import {
 import { Transform, type TransformCallback } from "node:stream";
 import { StorageError } from "../errors.js";
 import type { AttachmentIdentity } from "./codec.js";
-import { WHOLE_DECRYPT_LIMIT } from "./a1-cipher.js";
-import { pooledBuffers } from "./gather-buffers.js";
-import { Coalescer, uninitialisedBytes, updateInto } from "./cipher-output.js";
-import { abandon, chunksOf, lengthMismatch, type ByteSource } from "./exact-length.js";
+import { joinPieces, PieceList, type BytePieces } from "../byte-pieces.js";
+import { Coalescer, updatePieces } from "./cipher-output.js";
+import { abandon, bytesOf, lengthMismatch, type ByteSource } from "./exact-length.js";
 import type { KeyRing, MasterKey } from "./key-ring.js";
 import {
   V2_COMMITMENT_LENGTH,
@@ -73,10 +72,23 @@ export function encryptV2(
   attachment: AttachmentIdentity,
   subject: string,
 ): Uint8Array {
+  return joinPieces(encryptV2Pieces(plaintext, ring, attachment, subject));
+}
+
+/**
+ * As encryptV2, the stored object as the list of its pieces (header, the cipher's outputs, the segments'
+ * tags), not joined: what the storage area hands a store.
+ */
+export function encryptV2Pieces(
+  plaintext: Uint8Array,
+  ring: KeyRing,
+  attachment: AttachmentIdentity,
+  subject: string,
+): BytePieces {
   const contentType = writableContentType(attachment, subject);
   const secrets = freshSecrets();
   try {
-    return encryptV2WithSecrets(plaintext, ring.current, { uuid: attachment.uuid, contentType }, secrets);
+    return sealV2(plaintext, ring.current, { uuid: attachment.uuid, contentType }, secrets);
   } finally {
     secrets.dek.fill(0);
   }
@@ -93,6 +105,17 @@ export function encryptV2WithSecrets(
   secrets: { dek: Uint8Array; salt: Uint8Array },
   segmentShift = V2_DEFAULT_SEGMENT_SHIFT,
 ): Uint8Array {
+  return joinPieces(sealV2(plaintext, key, attachment, secrets, segmentShift));
+}
+
+/** The header and the segments of a v2 object, as pieces. */
+function sealV2(
+  plaintext: Uint8Array,
+  key: MasterKey,
+  attachment: Required<AttachmentIdentity>,
+  secrets: { dek: Uint8Array; salt: Uint8Array },
+  segmentShift = V2_DEFAULT_SEGMENT_SHIFT,
+): BytePieces {
   const { headerBytes, segmentKey } = sealHeader(
     key,
     attachment.uuid,
@@ -101,18 +124,17 @@ export function encryptV2WithSecrets(
     secrets,
     segmentShift,
   );
-  // Not zero-filled: the header and every segment below write every byte.
-  const stored = uninitialisedBytes(v2StoredSize(plaintext.length, segmentShift));
-  stored.set(headerBytes, 0);
+  const stored = new PieceList();
+  stored.push(headerBytes);
   const size = 2 ** segmentShift;
   const count = v2SegmentCount(plaintext.length, segmentShift);
-  let offset = V2_HEADER_LENGTH;
   for (let index = 0; index < count; index++) {
     const cipher = startSealing(segmentKey, index, index === count - 1);
-    offset = updateInto(cipher, plaintext.subarray(index * size, (index + 1) * size), stored, offset);
-    offset = finishSealing(cipher, stored, offset);
+    updatePieces(cipher, plaintext.subarray(index * size, (index + 1) * size), stored);
+    cipher.final();
+    stored.push(cipher.getAuthTag());
   }
-  return stored;
+  return stored.pieces;
 }
 
 /**
@@ -274,22 +296,19 @@ export function openV2(
 
 /**
  * Decrypts consecutive stored segments from `firstSegment` (`stored` starts at its first byte and ends at
- * the end of a segment), into `output` from `offset`; returns the end offset. INTEGRITY on any failure.
+ * the end of a segment), adding the plaintext to `output`. INTEGRITY on any failure.
  */
 export function openSegments(
   opened: OpenedV2,
   firstSegment: number,
   stored: Uint8Array,
-  output: Uint8Array,
-  offset: number,
+  output: PieceList,
   subject: string,
-): number {
+): void {
   const stride = opened.segmentSize + V2_TAG_LENGTH;
-  let end = offset;
   for (let at = 0, index = firstSegment; at < stored.length; at += stride, index++) {
-    end = openSegment(opened, index, stored.subarray(at, at + stride), output, end, subject);
+    openSegment(opened, index, stored.subarray(at, at + stride), output, subject);
   }
-  return end;
 }
 
 /** Decrypts a whole stored object. */
@@ -299,84 +318,67 @@ export function decryptV2(
   attachment: AttachmentIdentity,
   subject: string,
 ): Uint8Array {
+  return joinPieces(decryptV2Pieces(stored, ring, attachment, subject));
+}
+
+/** As decryptV2, the plaintext as the list of the cipher's outputs, not joined. */
+export function decryptV2Pieces(
+  stored: Uint8Array,
+  ring: KeyRing,
+  attachment: AttachmentIdentity,
+  subject: string,
+): BytePieces {
   const opened = openV2(stored.subarray(0, V2_HEADER_LENGTH), stored.length, ring, attachment, subject);
-  return openPayload(opened, stored.subarray(V2_HEADER_LENGTH), subject);
-}
-
-/** Every segment of an opened object (`payload`: the stored bytes after the header), into its plaintext. */
-function openPayload(opened: OpenedV2, payload: Uint8Array, subject: string): Uint8Array {
-  if (opened.segmentCount === 1 && opened.header.plaintextSize <= WHOLE_DECRYPT_LIMIT) {
-    return openOnlySegment(opened, payload, subject);
-  }
-  // Not zero-filled: every byte is written before it is returned, and it is wiped on failure.
-  const plaintext = uninitialisedBytes(opened.header.plaintextSize);
+  const plaintext = new PieceList();
   try {
-    openSegments(opened, 0, payload, plaintext, 0, subject);
+    openSegments(opened, 0, stored.subarray(V2_HEADER_LENGTH), plaintext, subject);
   } catch (error) {
-    plaintext.fill(0);
+    plaintext.wipe();
     throw error;
   }
-  return plaintext;
+  return plaintext.pieces;
 }
 
-/**
- * An object of one segment in hand, as A1's whole decryption (a1-cipher.ts, WHOLE_DECRYPT_LIMIT): one update,
- * whose output is the plaintext, instead of pieces copied into a buffer of our own. Wiped if the tag fails.
- */
-function openOnlySegment(opened: OpenedV2, stored: Uint8Array, subject: string): Uint8Array {
-  const size = opened.header.plaintextSize;
-  if (stored.length !== size + V2_TAG_LENGTH) {
-    throw integrity(
-      subject,
-      `segment 0 is ${stored.length} bytes, where ${size + V2_TAG_LENGTH} were expected`,
-    );
-  }
-  const decipher = startOpening(opened.segmentKey, 0, true);
-  const output = decipher.update(stored.subarray(0, size));
-  const plaintext = new Uint8Array(output.buffer, output.byteOffset, output.length);
-  try {
-    finishOpening(decipher, stored.subarray(size), opened, 0, subject);
-  } catch (error) {
-    plaintext.fill(0);
-    throw error;
-  }
-  return plaintext;
-}
-
-/**
- * Decrypts a stream announced as `storedSize` bytes into one buffer of the plaintext size allocated once
- * the header verified. The chunks go through each segment's context as they come (no copy into a segment
- * buffer), the tag bytes aside. Resolves only after every segment authenticated.
- *
- * `gather`: as for A1 (decryptA1Stream), the payload is collected into one buffer once the header verified,
- * then decrypted as an object in hand when the stream ended: one update per segment instead of one per
- * chunk, for a second buffer of the payload's size while it lasts, which the caller counts in its budget.
- */
+/** Decrypts a stream announced as `storedSize` bytes. Resolves only after every segment authenticated. */
 export async function decryptV2Stream(
   source: ByteSource,
   storedSize: number,
   ring: KeyRing,
   attachment: AttachmentIdentity,
   subject: string,
-  { gather = false }: { gather?: boolean } = {},
 ): Promise<Uint8Array> {
+  return joinPieces(await decryptV2StreamPieces(source, storedSize, ring, attachment, subject));
+}
+
+/**
+ * As decryptV2Stream, the plaintext as the list of the cipher's outputs. The chunks go through each
+ * segment's context as they come (no copy into a segment buffer), the tag bytes aside, and each output is
+ * kept as it is (as decryptA1StreamPieces).
+ */
+export async function decryptV2StreamPieces(
+  source: ByteSource,
+  storedSize: number,
+  ring: KeyRing,
+  attachment: AttachmentIdentity,
+  subject: string,
+): Promise<BytePieces> {
   const headerBytes = new Uint8Array(V2_HEADER_LENGTH);
   const tag = Buffer.alloc(V2_TAG_LENGTH);
   let position = 0;
-  /** `output`: the plaintext being written, or with `gather` the payload being collected. */
-  let body: { opened: OpenedV2; output: Uint8Array } | undefined;
+  let opened: OpenedV2 | undefined;
   let decipher: DecipherGCM | undefined;
   /** Stored bytes of segment `index` (ciphertext, then tag) already taken. */
   let used = 0;
   let index = 0;
-  let written = 0;
+  const plaintext = new PieceList();
   try {
-    for await (const chunk of chunksOf(source)) {
+    for await (const received of source as AsyncIterable<unknown>) {
+      const chunk = bytesOf(received);
       if (position + chunk.length > storedSize) {
         throw lengthMismatch("decrypt", subject, position + chunk.length, storedSize);
       }
       let rest = chunk;
-      if (body === undefined) {
+      if (opened === undefined) {
         const taken = rest.subarray(0, V2_HEADER_LENGTH - position);
         headerBytes.set(taken, position);
         position += taken.length;
@@ -385,18 +387,7 @@ export async function decryptV2Stream(
           decodeV2Header(headerBytes.subarray(0, position), subject); // a foreign object fails early
           continue;
         }
-        const opened = openV2(headerBytes, storedSize, ring, attachment, subject);
-        // Not zero-filled: every byte is written before it is read or returned; wiped on failure.
-        const output = gather
-          ? pooledBuffers.take(storedSize - V2_HEADER_LENGTH)
-          : uninitialisedBytes(opened.header.plaintextSize);
-        body = { opened, output };
-      }
-      const { opened, output } = body;
-      if (gather) {
-        output.set(rest, position - V2_HEADER_LENGTH);
-        position += rest.length;
-        continue;
+        opened = openV2(headerBytes, storedSize, ring, attachment, subject);
       }
       position += rest.length;
       while (rest.length > 0) {
@@ -407,7 +398,7 @@ export async function decryptV2Stream(
         if (used < length) {
           taken = Math.min(length - used, rest.length);
           decipher ??= startOpening(opened.segmentKey, index, last);
-          written = updateInto(decipher, rest.subarray(0, taken), output, written);
+          updatePieces(decipher, rest.subarray(0, taken), plaintext);
         } else {
           taken = Math.min(length + V2_TAG_LENGTH - used, rest.length);
           tag.set(rest.subarray(0, taken), used - length);
@@ -428,23 +419,15 @@ export async function decryptV2Stream(
         }
       }
     }
-    if (position < storedSize || body === undefined) {
+    if (position < storedSize || opened === undefined) {
       throw lengthMismatch("decrypt", subject, position, storedSize);
     }
   } catch (error) {
     abandon(source);
-    if (gather) {
-      if (body !== undefined) pooledBuffers.give(body.output);
-    } else body?.output.fill(0);
+    plaintext.wipe();
     throw error;
   }
-  if (!gather) return body.output;
-  try {
-    // openPayload's output is a buffer of its own: the gathered payload can go back once it returns.
-    return openPayload(body.opened, body.output, subject);
-  } finally {
-    pooledBuffers.give(body.output);
-  }
+  return plaintext.pieces;
 }
 
 /** The wrapping key of a master key (docs: "Keys"), derived once. */
@@ -531,13 +514,6 @@ function startSealing(segmentKey: KeyObject, index: number, last: boolean): Ciph
   return createCipheriv("aes-256-gcm", segmentKey, nonceOf(index, last), { authTagLength: V2_TAG_LENGTH });
 }
 
-/** Ends a segment's encryption: its tag into `output` at `offset`. Returns the end. */
-function finishSealing(cipher: CipherGCM, output: Uint8Array, offset: number): number {
-  cipher.final();
-  output.set(cipher.getAuthTag(), offset);
-  return offset + V2_TAG_LENGTH;
-}
-
 function startOpening(segmentKey: KeyObject, index: number, last: boolean): DecipherGCM {
   return createDecipheriv("aes-256-gcm", segmentKey, nonceOf(index, last), { authTagLength: V2_TAG_LENGTH });
 }
@@ -563,15 +539,14 @@ function finishOpening(
   }
 }
 
-/** Decrypts segment `index` (ciphertext ‖ tag) into `output` at `offset`; returns the end. */
+/** Decrypts segment `index` (ciphertext ‖ tag), adding its plaintext to `output`. */
 function openSegment(
   opened: OpenedV2,
   index: number,
   stored: Uint8Array,
-  output: Uint8Array,
-  offset: number,
+  output: PieceList,
   subject: string,
-): number {
+): void {
   const last = index === opened.segmentCount - 1;
   const expected = last ? opened.header.plaintextSize - index * opened.segmentSize : opened.segmentSize;
   if (index >= opened.segmentCount || stored.length !== expected + V2_TAG_LENGTH) {
@@ -581,9 +556,8 @@ function openSegment(
     );
   }
   const decipher = startOpening(opened.segmentKey, index, last);
-  const end = updateInto(decipher, stored.subarray(0, expected), output, offset);
+  updatePieces(decipher, stored.subarray(0, expected), output);
   finishOpening(decipher, stored.subarray(expected), opened, index, subject);
-  return end;
 }
 
 /** The segment key, the first 32 bytes of the derivation, as a KeyObject; wipes `derived`. */

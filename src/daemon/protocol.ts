@@ -28,7 +28,8 @@
 //        0    4 magic        "OCS1"
 //        4    4 code         an OrthancPluginErrorCode (i32); 0 = success
 //        8    8 size         success: bytes of data that follow (READ_WHOLE, READ_RANGE, REST); error:
-//                            bytes of a UTF-8 message that follows (logged by the daemon); else 0
+//                            bytes of a UTF-8 message that follows (logged by the daemon; the bridge does not
+//                            read it, and opens a new connection for its next request); else 0
 //
 // File answers: a READ_WHOLE or READ_RANGE with the flag FILE_ANSWER may be answered, instead of a success
 // response and its bytes, with a 32-byte file answer saying where the daemon holds the bytes: an open file
@@ -73,8 +74,9 @@
 //        0    4 method        HttpMethod below (Orthanc's OrthancPluginHttpMethod)
 //        4    4 groupCount    values of the route's regular-expression groups
 //        8    4 argumentCount GET arguments (key, value pairs)
-//       12    4 headerCount   HTTP headers (key, value pairs; keys in lower case, as Orthanc gives them;
-//                             "authorization" and "cookie" are not forwarded)
+//       12    4 headerCount   HTTP headers (key, value pairs; keys in lower case, as Orthanc gives them):
+//                             the bridge forwards none (0), since no route reads them: the client's
+//                             credentials stay in Orthanc, which has checked them
 //       16    4 bodySize      bytes of the request body (POST, PUT)
 //       20    4 reserved      0
 //       24      url           string: the path, without the query string
@@ -100,8 +102,8 @@
 //        0    4 magic         "OCSC" (0x4353434f as u32 LE): not a response
 //        4    4 kind          CallbackKind below
 //        8    8 size
-//   ORTHANC_REST: u32 method (HttpMethod), string uri (path and query), then the body up to the end; the
-//                 bridge calls Orthanc's built-in REST API (OrthancPluginRestApiGet/Post/Put/Delete)
+//   ORTHANC_REST: u32 method (HttpMethod: GET or POST), string uri (path and query), then the body up to the
+//                 end; the bridge calls Orthanc's built-in REST API (OrthancPluginRestApiGet/Post)
 //   SUBMIT_JOB:   u32 priority (i32), string type, then the job's first job answer (above) up to the end;
 //                 the bridge creates the job (OrthancPluginCreateJob) and submits it
 //   ATTACHMENT_RECORD: u32 0, string uuid; the bridge answers the attachment's custom data as is
@@ -111,8 +113,7 @@
 //   ADOPT:        u32 n, n bytes of record, then a DICOM file up to the end (at most MAX_CREATE_SIZE bytes
 //                 in all, the one callback allowed more than MAX_REST_PAYLOAD): the bridge has Orthanc index
 //                 the file with the record as custom data, without storing it (OrthancPluginAdoptDicomInstance,
-//                 Orthanc >= 1.12.8), and answers u32 store status (Orthanc's OrthancPluginStoreStatus),
-//                 string instance id, string attachment uuid
+//                 Orthanc >= 1.12.8), and answers u32 store status (Orthanc's OrthancPluginStoreStatus)
 // The bridge answers each callback with a 16-byte header ("OCSC", i32 code: an OrthancPluginErrorCode,
 // u64 size), then `size` bytes: ORTHANC_REST: Orthanc's answer body; SUBMIT_JOB: the job's id;
 // ATTACHMENT_RECORD: the custom data; ADOPT: as above.
@@ -142,7 +143,7 @@
 // The supervisor's stdout and stderr are one pipe to the bridge, which reads lines (SupervisorLine):
 //   first "OCS STARTING startup-timeout=<s>" (StartupTimeout: the bridge waits that long and a margin for
 //   the handshake); the first daemon's handshake line as it is (after anything but READY, the supervisor exits); then
-//   "OCS EXITED" when the daemon died, and the READY line of each daemon started after it;
+//   the READY line of each daemon started after one died;
 //   log lines: a level letter (LogPrefix), then what follows "orthanc-cloud-storage" in Orthanc's log:
 //   ": <text>" for the supervisor's own messages, " daemon: <text>" for the daemon's lines.
 // Any other line (Node's own output, should the supervisor crash) is logged as an error.
@@ -153,7 +154,6 @@ export const SUPERVISE_FLAG = "--supervise";
 /** What the supervisor writes to the bridge besides the daemon's handshake lines. */
 export const SupervisorLine = {
   STARTING: "OCS STARTING startup-timeout=",
-  EXITED: "OCS EXITED",
   PLUGIN: ": ",
   DAEMON: " daemon: ",
 } as const;
@@ -765,8 +765,6 @@ export interface AdoptCall {
 export interface AdoptAnswer {
   /** Orthanc's OrthancPluginStoreStatus (AdoptStatus). */
   status: number;
-  instanceId: string;
-  attachmentUuid: string;
 }
 
 /** Orthanc's OrthancPluginStoreStatus. */
@@ -858,11 +856,7 @@ export function decodeCallbackAnswerHeader(header: Uint8Array): { code: number; 
 /** Decode the bridge's answer to an ADOPT callback. */
 export function decodeAdoptAnswer(payload: Buffer): AdoptAnswer {
   const cursor = new Cursor(payload, "adopt answer");
-  const answer = {
-    status: cursor.u32("status"),
-    instanceId: cursor.string("instance id"),
-    attachmentUuid: cursor.string("attachment uuid"),
-  };
+  const answer = { status: cursor.u32("status") };
   cursor.end();
   return answer;
 }

@@ -8,6 +8,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import type { Readable } from "node:stream";
 
 import type { AttachmentRead, CreateOptions, StorageArea } from "../area/storage-area.js";
+import { piecesLength, type BytePieces } from "../byte-pieces.js";
 import { describeCause, isStorageError, StorageError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { bridgeClosed, ConnectionCallbacks, type OrthancCallbacks } from "./bridge-callbacks.js";
@@ -419,7 +420,7 @@ async function answerPayload(
  */
 async function sendBody(
   socket: Socket,
-  { size, body, bytes, recycle, file }: AttachmentRead,
+  { size, body, bytes, pieces, recycle, file }: AttachmentRead,
   lent: LentFile,
 ): Promise<void> {
   if (file !== undefined) {
@@ -436,8 +437,9 @@ async function sendBody(
     });
     return;
   }
-  if (bytes !== undefined) {
-    await sendBytes(socket, size, body, bytes);
+  const inHand = bytes !== undefined ? [bytes] : pieces;
+  if (inHand !== undefined) {
+    await sendBytes(socket, size, body, inHand);
     recycle?.(); // only once the socket is done with them: a failed send drops them instead
     return;
   }
@@ -464,18 +466,19 @@ async function sendBody(
 }
 
 /**
- * An answer whose bytes are all in memory: the header and the bytes leave in one write (one system call and
- * one wake-up of the bridge for a small one), then `body`, unread, is destroyed.
+ * An answer whose bytes are all in memory, in one or more pieces (a decrypted plaintext as the cipher
+ * produced it): the header and the pieces leave corked, in one writev (one system call and one wake-up of
+ * the bridge for a small answer), then `body`, unread, is destroyed.
  */
-async function sendBytes(socket: Socket, size: number, body: Readable, bytes: Uint8Array): Promise<void> {
+async function sendBytes(socket: Socket, size: number, body: Readable, pieces: BytePieces): Promise<void> {
   try {
-    if (bytes.length !== size)
-      throw bodyMismatch(size, `${bytes.length} bytes in hand for ${size} announced`);
+    const inHand = piecesLength(pieces);
+    if (inHand !== size) throw bodyMismatch(size, `${inHand} bytes in hand for ${size} announced`);
     socket.cork();
-    const header = write(socket, encodeResponseHeader(OrthancCode.Success, size));
-    const sent = write(socket, bytes);
+    const sent = [write(socket, encodeResponseHeader(OrthancCode.Success, size))];
+    for (const piece of pieces) sent.push(write(socket, piece));
     socket.uncork();
-    await Promise.all([header, sent]);
+    await Promise.all(sent);
   } catch (error) {
     socket.destroy();
     throw new StorageError(

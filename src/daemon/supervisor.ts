@@ -2,11 +2,11 @@
 // --supervise --bridge-version=<version>`, on the runtime beside the plugin (else `node` from PATH). It reads
 // Orthanc's configuration on stdin (up to a NUL byte) and the OrthancCloudStorage section's Node, Daemon and
 // StartupTimeout from it, starts the daemon (that script, by default this one without --supervise, on that
-// Node) with the configuration, and relays to the bridge, on its stdout, the daemon's
-// handshake lines and its log lines (protocol.ts: SupervisorLine). When the daemon dies it tells the bridge
-// (EXITED), then starts another 1 s later, then twice as long each time it fails to become ready (30 s at
-// most); every new daemon's READY line is relayed, so the bridge connects to it. When its stdin ends (Orthanc
-// is gone or stopping) it stops the daemon and exits. The process and log policy lives here, not in C.
+// Node) with the configuration, and relays to the bridge, on its stdout, the daemon's handshake lines and its
+// log lines (protocol.ts: SupervisorLine). When the daemon dies it starts another 1 s later, then twice as long
+// each time it fails to become ready (30 s at most); every new daemon's READY line is relayed, so the bridge
+// connects to it. When its stdin ends (Orthanc is gone or stopping) it stops the daemon and exits. The process
+// and log policy lives here, not in C.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { access, constants } from "node:fs/promises";
@@ -274,7 +274,6 @@ class Supervisor {
     for (;;) {
       const status = await Promise.race([this.daemon?.ended, this.stopped]);
       if (this.stopping || status === undefined) break;
-      emit(SupervisorLine.EXITED);
       log(
         "WARNING",
         `daemon pid ${this.daemon?.pid} exited (${status}), restarting in ${RESTART_FIRST_DELAY_S} s`,

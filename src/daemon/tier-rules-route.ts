@@ -1,6 +1,6 @@
 // /cloud-storage/tier-rules (docs/backends.md, "Tier rules"): GET shows the rules, the schedule and the last
 // run; POST runs them now (`{"DryRun": true}` counts only), each rule's studies becoming a job in Orthanc's
-// job list. The bridge's clock posts TIER_TICK_PATH once a minute (native/ticker.c): the scheduled run
+// job list. The bridge's clock posts TIER_TICK_PATH once a minute (native/rest.c): the scheduled run
 // starts at the first tick on or after TierSchedule each day (UTC).
 
 import type { TieringOptions } from "../config/types.js";

@@ -22,6 +22,7 @@ import {
 
 import type { AzureOptions } from "../config/sections/azure-blob-storage.js";
 import { azureAccount, type AzureAccount } from "../config/sections/azure-connection-string.js";
+import { joinPieces, type BytePieces } from "../byte-pieces.js";
 import { StorageError, isStorageError } from "../errors.js";
 import { readWholeBody } from "./sized-body.js";
 import { answerRangeWithoutFetch, badRange, rangeWithin, totalSizeOf } from "./range-errors.js";
@@ -43,6 +44,8 @@ const SECTION = "AzureBlobStorage";
 const RETRY_DELAY_MS = 1000;
 /** The longest wait between two tries, however many retries the backoff has doubled through. */
 const MAX_RETRY_DELAY_MS = 30_000;
+/** The largest object uploadData sends in one Put Blob (its maxSingleShotSize default, 256 MiB). */
+const MAX_PUT_BLOB_BYTES = 256 * 1024 * 1024;
 /**
  * Open the container: checks the connection string; sends no request. With CreateContainerIfNotExists (spec
  * §3.3) the container is created before the store's first request, whichever it is: the daemon's start-up
@@ -130,6 +133,21 @@ class AzureStore implements ObjectStore {
   async put(key: string, data: Uint8Array): Promise<void> {
     await this.call("write", key, () =>
       this.container.getBlockBlobClient(key).uploadData(data, {
+        tier: this.options.accessTier,
+        blobHTTPHeaders: { blobContentType: "application/octet-stream" },
+        abortSignal: this.deadline(),
+      }),
+    );
+  }
+
+  /**
+   * One Put Blob whose body is the pieces read in turn, not joined: the SDK takes a function that makes the
+   * body stream (HttpRequestBody), and calls it again for each retry. Above Put Blob's limit, joined and put.
+   */
+  async putPieces(key: string, pieces: BytePieces, size: number): Promise<void> {
+    if (size > MAX_PUT_BLOB_BYTES) return this.put(key, joinPieces(pieces));
+    await this.call("write", key, () =>
+      this.container.getBlockBlobClient(key).upload(() => Readable.from(pieces), size, {
         tier: this.options.accessTier,
         blobHTTPHeaders: { blobContentType: "application/octet-stream" },
         abortSignal: this.deadline(),

@@ -7,11 +7,13 @@ import { dirname, join, resolve, sep } from "node:path";
 import { Readable } from "node:stream";
 
 import {
+  type AtomicWriteOptions,
   isTemporaryName,
   writeBytesAtomicallyNow,
   writeFileAtomically,
-  type AtomicWriteOptions,
+  writePieces,
 } from "../atomic-file.js";
+import type { BytePieces } from "../byte-pieces.js";
 import { StorageError, describeCause } from "../errors.js";
 import {
   FileBody,
@@ -94,14 +96,19 @@ class FolderStore implements ObjectStore {
   }
 
   async put(key: string, data: Uint8Array): Promise<void> {
+    await this.putPieces(key, [data], data.length);
+  }
+
+  /** The pieces in one writev: the file is written without joining them (src/byte-pieces.ts). */
+  async putPieces(key: string, pieces: BytePieces, size: number): Promise<void> {
     const path = this.pathOf(key);
     try {
-      if (this.writeOptions.fsync !== true && data.length <= SYNC_FILE_LIMIT) {
+      if (this.writeOptions.fsync !== true && size <= SYNC_FILE_LIMIT) {
         // One unit of work on this thread (local-file-io.ts says why); with fsync on, the disk's wait is the
         // cost, and it must not stall the event loop.
-        writeBytesAtomicallyNow(path, data, this.writeOptions);
+        writeBytesAtomicallyNow(path, pieces, this.writeOptions);
       } else {
-        await writeFileAtomically(path, (file) => file.writeFile(data), this.writeOptions);
+        await writeFileAtomically(path, (file) => writePieces(file, pieces), this.writeOptions);
       }
     } catch (cause) {
       throw storeError("write", path, cause);

@@ -16,6 +16,7 @@ import {
 } from "@google-cloud/storage";
 
 import type { GcsOptions } from "../config/sections/google-cloud-storage.js";
+import type { BytePieces } from "../byte-pieces.js";
 import { StorageError } from "../errors.js";
 import { readWholeBody } from "./sized-body.js";
 import { answerRangeWithoutFetch, badRange, rangeWithin, totalSizeOf } from "./range-errors.js";
@@ -116,6 +117,22 @@ class GcsStore implements ObjectStore {
     await this.call("write", key, () =>
       this.file(key).save(bytes, {
         // One request; the SDK checks the CRC32C the server computed against its own.
+        resumable: false,
+        gzip: false,
+        contentType: "application/octet-stream",
+        timeout: this.options.requestTimeoutMs,
+      }),
+    );
+  }
+
+  /**
+   * One request as put, the body the pieces written in turn, not joined: given as a function returning them
+   * (a PipelineSourceFunction), which file.save calls again for each retry, where it would not retry a
+   * stream it has consumed.
+   */
+  async putPieces(key: string, pieces: BytePieces): Promise<void> {
+    await this.call("write", key, () =>
+      this.file(key).save(() => pieces as Uint8Array[], {
         resumable: false,
         gzip: false,
         contentType: "application/octet-stream",

@@ -2,6 +2,7 @@
 // Orthanc, uuids or encryption. Every driver passes test/stores/conformance.ts against a real server.
 
 import type { Readable } from "node:stream";
+import { joinPieces, piecesLength, type BytePieces } from "../byte-pieces.js";
 
 /** Bytes [start, end) of an object; end is exclusive. */
 export interface ByteRange {
@@ -78,6 +79,12 @@ export interface ObjectStore {
   /** Store an object, replacing any previous one atomically: a reader sees the old or the new bytes. */
   put(key: string, data: Uint8Array): Promise<void>;
   /**
+   * As put, the object given as the list of its pieces (an encrypted object as the cipher produced it, not
+   * joined: src/byte-pieces.ts), `size` bytes in all, sent without a copy into one buffer (a writev, a request
+   * body of several buffers). Optional: storePieces joins the pieces for a driver without it.
+   */
+  putPieces?(key: string, pieces: BytePieces, size: number): Promise<void>;
+  /**
    * Store an object of exactly `size` bytes read from `body` as they come, replacing any previous one
    * atomically; `body` is consumed, or destroyed on failure. A body that fails or does not bring exactly
    * `size` bytes fails the put and leaves the previous object (or none) in place. How much of the object
@@ -111,4 +118,14 @@ export interface ObjectStore {
    * NOT_FOUND when the object does not exist. Absent on backends without storage classes (a folder).
    */
   setStorageClass?(key: string, storageClass: string): Promise<string>;
+}
+
+/**
+ * Stores an object given as pieces: one piece as it is (put), several by the driver's putPieces, or joined
+ * into one buffer for a driver without it.
+ */
+export function storePieces(store: ObjectStore, key: string, pieces: BytePieces): Promise<void> {
+  if (pieces.length === 1) return store.put(key, pieces[0] as Uint8Array);
+  if (store.putPieces !== undefined) return store.putPieces(key, pieces, piecesLength(pieces));
+  return store.put(key, joinPieces(pieces));
 }

@@ -3,6 +3,7 @@
 
 import type { Readable } from "node:stream";
 
+import type { BytePieces } from "../byte-pieces.js";
 import type {
   ByteRange,
   GetOptions,
@@ -47,6 +48,12 @@ export function observeStore(store: ObjectStore, observe: StoreObserver): Object
     list: (prefix: string) => observeList(store.list(prefix), observe),
     close: () => store.close(),
   };
+  if (store.putPieces !== undefined) {
+    observed.putPieces = (key: string, pieces: BytePieces, size: number) =>
+      timed("put", () =>
+        (store.putPieces as NonNullable<ObjectStore["putPieces"]>).call(store, key, pieces, size),
+      );
+  }
   if (store.setStorageClass !== undefined) {
     observed.setStorageClass = (key: string, storageClass: string) =>
       timed("set_storage_class", () =>

@@ -66,6 +66,8 @@ class S3Store implements ObjectStore {
   }
 
   // https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html
+  // No putPieces: the SDK retries a request only with a body it can send again (a buffer, not a stream, and
+  // it takes no function making one), so an object given as pieces is joined for it (storePieces).
   async put(key: string, data: Uint8Array): Promise<void> {
     const { options } = this;
     const common = writeParams(options, key);

@@ -6,13 +6,15 @@ import { describe, it } from "node:test";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import {
-  WHOLE_DECRYPT_LIMIT,
   createA1EncryptStream,
   decryptA1,
+  decryptA1Pieces,
   decryptA1Stream,
   encryptA1,
+  encryptA1Pieces,
 } from "../../src/crypto/a1-cipher.js";
-import { pooledBuffers } from "../../src/crypto/gather-buffers.js";
+import { UPDATE_CHUNK } from "../../src/crypto/cipher-output.js";
+import { joinPieces } from "../../src/byte-pieces.js";
 import { isStorageError, type ErrorCode } from "../../src/errors.js";
 import {
   assertSameBytes,
@@ -83,11 +85,16 @@ describe("A1 output read by an independent WebCrypto implementation", () => {
   });
 });
 
-describe("whole decryption on both sides of the one-update limit", () => {
-  for (const size of [WHOLE_DECRYPT_LIMIT, WHOLE_DECRYPT_LIMIT + 1]) {
-    it(`${size} bytes: the plaintext back, and a flipped byte refused`, () => {
+describe("whole encryption and decryption around the update size, as pieces", () => {
+  for (const size of [UPDATE_CHUNK - 1, UPDATE_CHUNK, 3 * UPDATE_CHUNK + 1]) {
+    it(`${size} bytes: one piece per update, the plaintext back, and a flipped byte refused`, () => {
       const plaintext = patternBytes(size, 7);
-      const stored = encryptA1(plaintext, ring, "subject");
+      const updates = Math.ceil(size / UPDATE_CHUNK);
+      const pieces = encryptA1Pieces(plaintext, ring, "subject");
+      assert.equal(pieces.length, 1 + updates + 1, "prefix, one output per update, tag");
+      const stored = joinPieces(pieces);
+      assert.equal(stored.length, size + 86);
+      assert.equal(decryptA1Pieces(stored, ring, "subject").length, updates);
       assertSameBytes(decryptA1(stored, ring, "subject"), plaintext);
       const tampered = Uint8Array.from(stored);
       tampered[stored.length - 100] = (tampered[stored.length - 100] ?? 0) ^ 1;
@@ -215,32 +222,29 @@ describe("tampering (spec §1.6): every row fails with its code, never with plai
   }
 
   for (const row of rows) {
-    it(`${row.name}: ${row.code}, whole, streamed and gathered`, async () => {
+    it(`${row.name}: ${row.code}, whole and streamed`, async () => {
       await rejectsWith(
         () => decryptA1(row.stored, ring, "obj"),
         row.code,
         /^decrypt obj: /,
         ...row.patterns,
       );
-      for (const gather of [false, true]) {
-        await rejectsWith(
-          () => decryptA1Stream(chunked(row.stored, 5), row.stored.length, ring, "obj", { gather }),
-          row.code,
-          ...row.patterns,
-        );
-      }
+      await rejectsWith(
+        () => decryptA1Stream(chunked(row.stored, 5), row.stored.length, ring, "obj"),
+        row.code,
+        ...row.patterns,
+      );
     });
   }
 });
 
-for (const gather of [false, true]) {
-  describe(`decryptA1Stream against the announced size${gather ? ", gathered" : ""}`, () => {
-    const stored = encryptA1(patternBytes(gather ? 40_000 : 1000), ring, "obj");
-    const options = { gather };
+{
+  describe("decryptA1Stream against the announced size", () => {
+    const stored = encryptA1(patternBytes(1000), ring, "obj");
 
     it("a stream that ends early is truncated", async () => {
       await rejectsWith(
-        () => decryptA1Stream(chunked(stored.subarray(0, 500), 64), stored.length, ring, "obj", options),
+        () => decryptA1Stream(chunked(stored.subarray(0, 500), 64), stored.length, ring, "obj"),
         "INTEGRITY",
         new RegExp(`truncated: the stream ended after 500 of the ${stored.length} announced bytes`),
       );
@@ -249,7 +253,7 @@ for (const gather of [false, true]) {
     it("a stream that goes on is longer than announced", async () => {
       const longer = Uint8Array.of(...stored, 1, 2, 3);
       await rejectsWith(
-        () => decryptA1Stream(chunked(longer, 64), stored.length, ring, "obj", options),
+        () => decryptA1Stream(chunked(longer, 64), stored.length, ring, "obj"),
         "INTEGRITY",
         /longer than announced/,
       );
@@ -257,7 +261,7 @@ for (const gather of [false, true]) {
 
     it("a size announced too small is longer than announced", async () => {
       await rejectsWith(
-        () => decryptA1Stream(chunked(stored, 64), stored.length - 10, ring, "obj", options),
+        () => decryptA1Stream(chunked(stored, 64), stored.length - 10, ring, "obj"),
         "INTEGRITY",
         /longer than announced/,
       );
@@ -265,29 +269,23 @@ for (const gather of [false, true]) {
 
     it("an empty stream is truncated", async () => {
       await rejectsWith(
-        () => decryptA1Stream(chunked(new Uint8Array(0), 1), 86, ring, "obj", options),
+        () => decryptA1Stream(chunked(new Uint8Array(0), 1), 86, ring, "obj"),
         "INTEGRITY",
         /truncated/,
       );
     });
 
-    it("reads the object back, and a gathering gives its buffer back to the pool, also on failure", async () => {
-      const pooled = pooledBuffers.pooledBytes;
+    it("reads the object back, and refuses it tampered", async () => {
       assertSameBytes(
-        await decryptA1Stream(chunked(stored, 4096), stored.length, ring, "obj", options),
+        await decryptA1Stream(chunked(stored, 4096), stored.length, ring, "obj"),
         decryptA1(stored, ring, "obj"),
       );
       const tampered = stored.slice();
       tampered[stored.length - 20]! ^= 1;
       await rejectsWith(
-        () => decryptA1Stream(chunked(tampered, 4096), stored.length, ring, "obj", options),
+        () => decryptA1Stream(chunked(tampered, 64), stored.length, ring, "obj"),
         "INTEGRITY",
       );
-      // 40,000 bytes are pooled (a 64 KiB buffer, taken again by the second read), 1,000 are not.
-      const grown = pooledBuffers.pooledBytes - pooled;
-      if (gather) assert.ok(grown === 0 || grown === 65536, `the pool grew by ${grown} bytes`);
-      else assert.equal(grown, 0);
-      if (gather) assert.ok(pooledBuffers.pooledBytes >= 65536);
     });
   });
 }

@@ -80,36 +80,29 @@ describe("A1Codec", () => {
     assert.equal(codec.budget.availableBytes, 1000);
   });
 
-  it("a streamed read up to GATHER_LIMIT counts its gathered ciphertext until it is decrypted", async () => {
+  it("a streamed read holds the plaintext's size in the budget, as pieces, and a failed one gives it back", async () => {
     const budget = new MemoryBudget(3 * 40_000);
-    const gathering = new A1Codec(codec.ring, budget);
+    const streaming = new A1Codec(codec.ring, budget);
     const plaintext = patternBytes(40_000);
-    const stored = await gathering.encode(plaintext, "obj");
+    const stored = await streaming.encode(plaintext, "obj");
     let seen = 0;
-    // The stream's chunks are asked for while the ciphertext is gathered: the budget then holds both.
     async function* watched(): AsyncGenerator<Uint8Array> {
       for await (const chunk of chunked(stored, 8192)) {
         seen = Math.max(seen, budget.capacityBytes - budget.availableBytes);
         yield chunk;
       }
     }
-    const held = await gathering.decodeHeld(Readable.from(watched()), stored.length, "obj");
-    assert.equal(seen, 2 * 40_000, "plaintext and gathered ciphertext");
-    assert.equal(budget.availableBytes, 3 * 40_000 - 40_000, "the plaintext alone once decrypted");
-    assertSameBytes(held.plaintext, plaintext);
+    const held = await streaming.decodeHeld(Readable.from(watched()), stored.length, "obj");
+    assert.equal(seen, 40_000, "the plaintext, reserved before the first chunk");
+    assert.equal(held.size, 40_000);
+    assert.ok(held.pieces.length > 1, "the cipher's outputs, not joined");
+    assertSameBytes(Buffer.concat(held.pieces), plaintext);
     held.release();
     assert.equal(budget.availableBytes, 3 * 40_000);
-    // A budget that cannot hold both streams it chunk by chunk, holding the plaintext alone.
-    const tight = new A1Codec(codec.ring, new MemoryBudget(60_000));
-    assertSameBytes(
-      await tight.decode(Readable.from(chunked(stored, 8192)), stored.length, "obj"),
-      plaintext,
-    );
-    // A failed gathered read gives everything back.
     const tampered = stored.slice();
     tampered[500]! ^= 1;
     await rejectsWith(
-      () => gathering.decode(Readable.from(chunked(tampered, 8192)), stored.length, "obj"),
+      () => streaming.decode(Readable.from(chunked(tampered, 8192)), stored.length, "obj"),
       "INTEGRITY",
     );
     assert.equal(budget.availableBytes, 3 * 40_000);

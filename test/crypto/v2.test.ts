@@ -95,14 +95,10 @@ describe("v2 vectors", () => {
     it(`${kase.id}: decrypts whole, streamed in 4 KiB chunks and byte by byte`, async () => {
       assertSameBytes(decryptV2(stored, vectorRing, identity, SUBJECT), plaintext);
       for (const size of [4096, 1]) {
-        for (const gather of [false, true]) {
-          assertSameBytes(
-            await decryptV2Stream(chunked(stored, size), stored.length, vectorRing, identity, SUBJECT, {
-              gather,
-            }),
-            plaintext,
-          );
-        }
+        assertSameBytes(
+          await decryptV2Stream(chunked(stored, size), stored.length, vectorRing, identity, SUBJECT),
+          plaintext,
+        );
       }
     });
     it(`${kase.id}: the independent WebCrypto reader decrypts it`, async () => {
@@ -290,14 +286,12 @@ describe("v2 tampering: every change is refused, naming the object", () => {
       const bytes = make();
       const escaped = new RegExp(SUBJECT.replace(/[.]/g, "\\."));
       await rejectsWith(() => decryptV2(bytes, ring, DICOM, SUBJECT), code, pattern, escaped);
-      for (const gather of [false, true]) {
-        await rejectsWith(
-          () => decryptV2Stream(chunked(bytes, 7000), bytes.length, ring, DICOM, SUBJECT, { gather }),
-          code,
-          pattern,
-          escaped,
-        );
-      }
+      await rejectsWith(
+        () => decryptV2Stream(chunked(bytes, 7000), bytes.length, ring, DICOM, SUBJECT),
+        code,
+        pattern,
+        escaped,
+      );
       await assert.rejects(
         decryptWhole(
           bytes,

@@ -37,7 +37,7 @@ describe("build/protocol.h, generated from protocol.ts", () => {
     assert.match(HEADER, /^#define OCS_REQ_UUID 32$/m);
     assert.match(HEADER, /^#define OCS_LOG_WARNING 'W'$/m);
     assert.match(HEADER, /^#define OCS_REST_ROUTES \{"\/cloud-storage\/health", /m);
-    assert.match(HEADER, /^#define OCS_SUPERVISOR_LINE_EXITED "OCS EXITED"$/m);
+    assert.match(HEADER, /^#define OCS_SUPERVISOR_LINE_STARTING "OCS STARTING startup-timeout="$/m);
   });
 
   it("gives Orthanc's own values to the error codes, which the bridge hands to Orthanc as they are", async () => {

@@ -1,4 +1,4 @@
-// The REST operation of the wire protocol: payload and answer layouts, and native/protocol.h in step.
+// The REST operation of the wire protocol: payload and answer layouts, and build/protocol.h (generated) in step.
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";

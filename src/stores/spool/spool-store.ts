@@ -18,7 +18,8 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { promisify } from "node:util";
 
-import { syncFolder, writeFileAtomically } from "../../atomic-file.js";
+import { syncFolder, writeFileAtomically, writePieces } from "../../atomic-file.js";
+import type { BytePieces } from "../../byte-pieces.js";
 import { StorageError, describeCause } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import { storeError } from "../folder.js";
@@ -206,10 +207,14 @@ export class SpoolStore implements ObjectStore {
   }
 
   async put(key: string, data: Uint8Array): Promise<void> {
-    await this.admit(key, data.length, async (file, header, _path, hash) => {
-      await writeAll(file, header);
-      hash.update(data);
-      await writeAll(file, data);
+    await this.putPieces(key, [data], data.length);
+  }
+
+  /** The header and the pieces in one writev: the spool file is written without joining them. */
+  async putPieces(key: string, pieces: BytePieces, size: number): Promise<void> {
+    await this.admit(key, size, async (file, header, _path, hash) => {
+      for (const piece of pieces) hash.update(piece);
+      await writePieces(file, [header, ...pieces]);
     });
   }
 
