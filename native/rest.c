@@ -1,35 +1,19 @@
-/*
- * The daemon's REST routes, its jobs, its calls into Orthanc and the clock (protocol.ts draws every payload). A
- * request on a route is forwarded as is, on Orthanc's thread (registered without Orthanc's lock). A job holds the
- * daemon's last answer about it and sends its serialization with each request (JOB_STEP, JOB_RESTORE): the daemon
- * keeps nothing between them, and Orthanc can store the job and run it again after a restart. While a REST request
- * or a step waits for its answer, the daemon may call Orthanc's REST API or submit a job (callbacks, served here).
- */
-#define _GNU_SOURCE
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
+/* The daemon's REST routes, jobs, callbacks into Orthanc and the clock: docs/bridge.md#rest-routes-and-callbacks. */
 #include "bridge.h"
 
 static const char* const METHODS[] = {"?", "GET", "POST", "PUT", "DELETE"};
-static int g_type_status; /* give answers other than 200 a Content-Type: Orthanc gives none (READY line) */
+static int g_type_status; /* Content-Type on answers other than 200 (docs/bridge.md#orthanc-versions) */
 static pthread_t g_ticker;
 static int g_ticker_started;
-
 static OrthancPluginErrorCode serve_callback(uint32_t kind, uint8_t* payload, uint64_t size, OrthancPluginMemoryBuffer* answer);
 
-/* ---- Jobs ----
- * Orthanc calls a job's functions one at a time: after a step, on the thread that ran it, and otherwise only
- * while the job does not run (its jobs registry keeps a snapshot of a running job). So a job needs no lock, and
- * what it hands to Orthanc stays valid until its next step. */
+/* ---- Jobs: called one at a time by Orthanc, so no lock (docs/bridge.md#jobs) ---- */
 typedef struct {
   uint8_t* answer; /* the daemon's last job answer, checked by job_answer() */
   char type[];
 } daemon_job;
 
-/* A copy of `size` bytes when they are a job answer (a status, a progress, then two strings); else NULL. */
+/* A copy of `size` bytes when they are a job answer (a status, a progress, two strings); else NULL. */
 static uint8_t* job_answer(const uint8_t* data, uint64_t size) {
   uint32_t status = size > OCS_JOB_ANSWER_CONTENT ? ocs_get_u32(data + OCS_JOB_ANSWER_STATUS) : 0;
   uint8_t* copy = status >= OrthancPluginJobStepStatus_Success && status <= OrthancPluginJobStepStatus_Continue &&
@@ -40,14 +24,12 @@ static uint8_t* job_answer(const uint8_t* data, uint64_t size) {
 
 static const char* job_content(void* job) { return (const char*)((daemon_job*)job)->answer + OCS_JOB_ANSWER_CONTENT; }
 static const char* job_serialized(void* job) { return job_content(job) + strlen(job_content(job)) + 1; }
-/* Orthanc clamps it to [0, 1]. */
 static float job_progress(void* job) { return (float)ocs_get_u32(((daemon_job*)job)->answer + OCS_JOB_ANSWER_PROGRESS) / OCS_PROGRESS_SCALE; }
 static void job_finalize(void* job) { free(((daemon_job*)job)->answer), free(job); }
-/* A step is short (the daemon returns after about a second): nothing runs between two. */
+/* A step is short: nothing runs between two. */
 static OrthancPluginErrorCode job_stop(void* job, OrthancPluginJobStopReason reason) { return (void)job, (void)reason, 0; }
 
-/* The daemon's answer about the job `type` as `serialized` (JOB_STEP, JOB_RESTORE with `flags`); NULL when it
- * failed (logged) or, for a restore, when the job is not ours. */
+/* The daemon's answer about the job (JOB_STEP, JOB_RESTORE); NULL: failed (logged), or not ours. */
 static uint8_t* ask_daemon(uint32_t op, uint16_t flags, const char* type, const char* serialized) {
   char what[128], *payload = NULL;
   snprintf(what, sizeof what, "%s job %s", op == OCS_OP_JOB_STEP ? "a step of" : "the stored", type);
@@ -62,23 +44,22 @@ static uint8_t* ask_daemon(uint32_t op, uint16_t flags, const char* type, const 
   return job;
 }
 
-/* Asks the daemon about the job and keeps its answer; returns the status it says (Failure: none). */
+/* Asks the daemon about the job and keeps its answer; returns the status it says. */
 static OrthancPluginJobStepStatus update_job(daemon_job* job, uint32_t op, uint16_t flags) {
   uint8_t* answer = ask_daemon(op, flags, job->type, job_serialized(job));
   if (answer == NULL) return OrthancPluginJobStepStatus_Failure;
   free(job->answer), job->answer = answer;
   return (OrthancPluginJobStepStatus)ocs_get_u32(answer + OCS_JOB_ANSWER_STATUS);
 }
-
 static OrthancPluginJobStepStatus job_step(void* job) { return update_job(job, OCS_OP_JOB_STEP, 0); }
 
-/* The daemon starts the job over at its next step: it knows how a job starts (protocol.ts, JOB_RESTORE). */
+/* The daemon starts the job over at its next step: it knows how a job starts. */
 static OrthancPluginErrorCode job_reset(void* job) {
   return update_job(job, OCS_OP_JOB_RESTORE, OCS_REQ_FLAG_START_OVER) != OrthancPluginJobStepStatus_Failure
              ? OrthancPluginErrorCode_Success : OrthancPluginErrorCode_InternalError;
 }
 
-/* A job of the daemon's, ready to submit; takes `answer` (job_answer()'s). NULL when there is none or memory is short. */
+/* A job of the daemon's, taking `answer` (job_answer()'s); NULL when there is none or memory is short. */
 static OrthancPluginJob* create_job(const char* type, uint8_t* answer) {
   daemon_job* job = answer != NULL ? malloc(sizeof *job + strlen(type) + 1) : NULL;
   if (job != NULL) job->answer = answer, strcpy(job->type, type);
@@ -89,15 +70,11 @@ static OrthancPluginJob* create_job(const char* type, uint8_t* answer) {
   return created;
 }
 
-/* Orthanc calls this at start-up for each job it stored: the daemon says whether it is one of ours. */
 static OrthancPluginJob* unserialize_job(const char* type, const char* serialized) {
   return create_job(type, ask_daemon(OCS_OP_JOB_RESTORE, 0, type, serialized));
 }
 
-/* ---- Callbacks ---- */
-
-/* Serves one callback (its payload has a NUL after `size` bytes): calls Orthanc, and puts what it answers in
- * `answer`. Returns Orthanc's code, or CALLBACK_MALFORMED. */
+/* ---- Callbacks: request.serve (bridge.h) ---- */
 static OrthancPluginErrorCode serve_callback(uint32_t kind, uint8_t* payload, uint64_t size, OrthancPluginMemoryBuffer* answer) {
   uint32_t word = size >= 4 ? ocs_get_u32(payload) : 0; /* the method, the priority, set or get, the record's size */
   char* text = size >= 4 ? (char*)payload + 4 : NULL;   /* the string after the word: a uri, a job's type, a uuid */
@@ -129,9 +106,7 @@ static OrthancPluginErrorCode serve_callback(uint32_t kind, uint8_t* payload, ui
 }
 
 /* ---- REST routes, and the clock ---- */
-
-/* An HTTP request as a REST payload; -1 when memory is short. Its headers stay in Orthanc, which has already
- * checked the client's credentials: no route of the daemon reads them. */
+/* An HTTP request as a REST payload, without its headers; -1 when memory is short. */
 static int encode_rest_request(const char* url, const OrthancPluginHttpRequest* http, char** payload, size_t* size) {
   FILE* f = open_memstream(payload, size);
   uint32_t fixed[] = {http->method, http->groupsCount, http->getCount, 0, http->bodySize, 0};
@@ -145,21 +120,16 @@ static int encode_rest_request(const char* url, const OrthancPluginHttpRequest* 
   return fclose(f) == 0 ? 0 : (free(*payload), *payload = NULL, -1);
 }
 
-/* An answer with a status other than 200 and a body: SendHttpStatus, the one call for it, which on Orthanc >=
- * 1.12.2 adds a Content-Type of its own (text/plain), so ours would make two. */
+/* A status other than 200, with a body; Orthanc >= 1.12.2 adds a Content-Type of its own (type-status=0). */
 static void send_status(OrthancPluginRestOutput* output, uint16_t status, const char* type, const void* body, uint32_t size) {
   if (g_type_status && type[0] != '\0') OrthancPluginSetHttpHeader(g_context, output, "Content-Type", type);
   OrthancPluginSendHttpStatus(g_context, output, status, body, size);
 }
 
-/* The callback of every route in REST_ROUTES, and the clock's (`output` NULL): forwards the request to the daemon
- * and its answer back, at fixed offsets: 200 as a buffer of its content type, 405 with the allowed methods in that
- * field, any other with its status. */
-static OrthancPluginErrorCode rest_forward(OrthancPluginRestOutput* output, const char* url,
-                                           const OrthancPluginHttpRequest* http) {
-  char what[512];
+/* Every route's callback, and the clock's (`output` NULL): the request to the daemon, its answer back. */
+static OrthancPluginErrorCode rest_forward(OrthancPluginRestOutput* output, const char* url, const OrthancPluginHttpRequest* http) {
+  char what[512], *payload = NULL;
   snprintf(what, sizeof what, "%s %s", METHODS[(unsigned)http->method < 5 ? http->method : 0], url);
-  char* payload = NULL;
   size_t size = 0;
   OrthancPluginMemoryBuffer r = {NULL, 0};
   if (encode_rest_request(url, http, &payload, &size) != 0) return OrthancPluginErrorCode_NotEnoughMemory;
@@ -171,7 +141,7 @@ static OrthancPluginErrorCode rest_forward(OrthancPluginRestOutput* output, cons
   uint32_t status = r.size >= OCS_REST_ANSWER_FIXED_SIZE && !a[OCS_REST_ANSWER_FIXED_SIZE - 1] ? ocs_get_u32(a + OCS_REST_ANSWER_STATUS) : 0;
   const char* text = (const char*)a + OCS_REST_ANSWER_TEXT;
   uint32_t length = status != 0 ? (uint32_t)(r.size - OCS_REST_ANSWER_FIXED_SIZE) : 0;
-  /* Unreachable: 503, so that a load balancer's probe fails, with the cause in Orthanc's log (call_daemon's). */
+  /* Unreachable: 503, so that a load balancer's probe fails. */
   const char* refusal = large ? PLUGIN_NAME ": the request is too large\n"
                         : answered ? NULL : PLUGIN_NAME ": the daemon is unreachable; Orthanc's log says why\n";
   if (refusal != NULL) {
@@ -190,8 +160,7 @@ static OrthancPluginErrorCode rest_forward(OrthancPluginRestOutput* output, cons
   return code;
 }
 
-/* Every OCS_TICK_INTERVAL_S seconds, a REST request of the bridge's own (POST OCS_TIER_TICK_PATH, never registered
- * with Orthanc) with its callbacks served: the daemon decides what is due (TierSchedule). Only the clock here. */
+/* The clock: a POST OCS_TIER_TICK_PATH every OCS_TICK_INTERVAL_S seconds (docs/bridge.md#the-clock). */
 static void* tick(void* unused) {
   OrthancPluginHttpRequest http = {.method = OrthancPluginHttpMethod_Post, .body = ""};
   for (int i = 1; !is_stopping(); i++) { /* the stop flag is read ten times a second */
@@ -209,7 +178,6 @@ void rest_register(int features) {
   if (!(g_ticker_started = pthread_create(&g_ticker, NULL, tick, NULL) == 0))
     log_message(LOG_ERROR, "cannot create the clock's thread: TierSchedule will not run");
 }
-
 void rest_stop(void) {
   if (g_ticker_started) pthread_join(g_ticker, NULL);
   g_ticker_started = 0;

@@ -1,35 +1,18 @@
-/*
- * The supervisor process (src/daemon/supervisor.ts), the one process the bridge starts, and starts again should it
- * die. Its stdin gets Orthanc's configuration, then stays open as a lifeline (end-of-file: Orthanc is stopping or
- * gone). It starts and restarts the daemon and writes lines on one pipe (its stdout and stderr, protocol.ts): the
- * daemon's handshake lines, which tell the connection where the daemon is, and log lines. A thread reads them.
- */
-#define _GNU_SOURCE
-#include <errno.h>
+/* The supervisor process (src/daemon/supervisor.ts): docs/bridge.md#supervision-and-respawn. */
+#include "bridge.h"
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
-#include <unistd.h>
-
-#include "bridge.h"
 
 #define LINE_CAPACITY 4096 /* longest line read; longer ones are cut */
-#define STOP_GRACE_S 10    /* for the supervisor to stop the daemon (5 s, 2 more after SIGTERM) and exit */
-#define FIRST_LINE_S 30    /* for its first line (STARTING), which it writes before it starts the daemon */
-#define MARGIN_S 20        /* beyond StartupTimeout: it stops a daemon that failed (3 s; 7 s if DISABLED) first */
-#define RESPAWN_MAX_S 30   /* a supervisor that ran 30 s is replaced at once; else 1 s later, 2 s... 30 s at most */
-
-/* A supervisor's handshake: the daemon's first line, READY, DISABLED or FAILED, awaited until `deadline`. */
-typedef struct {
-  int seen, features, timeout_s; /* features: bridge.h's; timeout_s: StartupTimeout, from the STARTING line */
+#define STOP_GRACE_S 10    /* for the supervisor to stop the daemon and exit */
+#define FIRST_LINE_S 30    /* for its first line (STARTING) */
+#define MARGIN_S 20        /* beyond StartupTimeout, for the supervisor to stop a daemon that failed */
+#define RESPAWN_MAX_S 30   /* the longest pause before a respawn, and the life that needs none */
+typedef struct { /* a supervisor's handshake: READY, DISABLED or FAILED, awaited until `deadline` */
+  int seen, features, timeout_s; /* timeout_s: StartupTimeout, from the STARTING line */
   int64_t deadline;
   outcome result;
   char reason[LINE_CAPACITY + 1];
@@ -40,14 +23,13 @@ static int g_lifeline = -1, g_lines = -1; /* its stdin (a socket: no SIGPIPE); i
 static char g_line[LINE_CAPACITY + 1];
 static size_t g_length;
 static pthread_t g_thread;
-static int g_thread_started, g_stop_grace_s; /* READY's stop-grace: the daemon's own time to exit (its drain) */
+static int g_thread_started, g_stop_grace_s; /* READY's stop-grace: the daemon's own time to exit */
 static char *g_node, *g_script, *g_configuration; /* to start another supervisor should it die */
 static int64_t g_started;                                   /* when it was started; under g_mutex, like g_pid */
 static pthread_mutex_t g_mutex = PTHREAD_MUTEX_INITIALIZER; /* starting or stopping one */
 extern char** environ;
 
-/* A line of the supervisor's: a log line ("W: text", "W daemon: text"), a READY line (where the connection goes),
- * STARTING, or the first daemon's DISABLED or FAILED; `h` while its handshake is awaited. */
+/* A log line ("W: text", "W daemon: text"), READY, STARTING, DISABLED or FAILED; `h` while awaiting a handshake. */
 static void on_line(const char* line, handshake* h) {
   int range, custom_data, type_status, request_timeout, connect_timeout, at = 0;
   int known = strchr("IWE", line[0]) != NULL && (line[1] == ' ' || line[1] == ':'); /* line[0]: not the NUL */
@@ -71,8 +53,7 @@ static void on_line(const char* line, handshake* h) {
   }
 }
 
-/* Reads what the pipe holds (waits for something), handing each complete line over without its "\r"; -1 at
- * its end, after handing the unfinished line over; 1 when h's deadline passed first. */
+/* Hands over the lines the pipe holds (waits): 0, -1 at its end, 1 when h's deadline passed first. */
 static int read_lines(handshake* h) {
   char chunk[4096];
   struct pollfd input = {.fd = g_lines, .events = POLLIN};
@@ -91,20 +72,17 @@ static int read_lines(handshake* h) {
   return n > 0 || (n < 0 && errno == EINTR) ? 0 : -1;
 }
 
-/* `fd`, moved above 2 so that it cannot be one of the standard streams the child's are set to. */
+/* `fd`, moved above 2: not one of the standard streams the child's are set to. */
 static int above_2(int fd) {
   int moved = fd >= 0 && fd <= 2 ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : fd;
   if (moved != fd) close(fd);
   return moved;
 }
 
-/* Starts `node <script> --supervise --bridge-version=<version> --bridge-orthanc=<version>` (protocol.ts) with no
- * other descriptor of Orthanc, default signal handling, and a process group of its own (a Ctrl-C in Orthanc's
- * terminal must not stop the daemon before Orthanc), and writes it the configuration with its NUL byte, which ends
- * it (it then says StartupTimeout: STARTING, and enforces it). Returns 0 or an errno value. */
+/* Starts a supervisor, writes it the configuration; 0 or an errno value (docs/bridge.md#start-up-the-handshake-and-its-deadlines). */
 static int spawn_supervisor(void) {
   int in[2] = {-1, -1}, out[2] = {-1, -1}, rc = 0;
-  char orthanc[128]; /* the daemon decides from it whether to use custom data (Orthanc >= 1.12.8) */
+  char orthanc[128]; /* Orthanc's version: custom data or not */
   snprintf(orthanc, sizeof orthanc, "%s%s", OCS_FLAG_ORTHANC_VERSION, g_context->orthancVersion);
   char* argv[] = {g_node, g_script, OCS_SUPERVISE_FLAG, OCS_FLAG_BRIDGE_VERSION OCS_VERSION, orthanc, NULL};
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0 || pipe2(out, O_CLOEXEC) != 0) rc = errno;
@@ -130,8 +108,7 @@ static int spawn_supervisor(void) {
   return rc;
 }
 
-/* Closes the lifeline, waits STOP_GRACE_S beyond the daemon's stop-grace for the supervisor to stop the daemon
- * and exit, else kills it. Returns how it ended, as "status 1" or "signal 9". */
+/* Closes the lifeline, waits for the supervisor to exit, else kills it; returns "status 1", "signal 9"... */
 static const char* stop_supervisor(char* ended, size_t size) {
   int status = -1;
   close_fd(&g_lifeline);
@@ -147,8 +124,7 @@ static const char* stop_supervisor(char* ended, size_t size) {
   return ended;
 }
 
-/* The thread: reads the supervisor's lines; when it ends (or a new one's handshake is late: it is stopped), starts
- * another with the same configuration, until Orthanc stops. Storage calls wait ConnectTimeout for its daemon. */
+/* The watcher: reads the supervisor's lines, and starts another when it ends or its handshake is late. */
 static void* watch(void* unused) {
   handshake h = {.seen = 1, .result = OUTCOME_READY}; /* the first supervisor's, which supervisor_start() awaited */
   for (int delay_s = 0, rc; !is_stopping(); h = (handshake){.deadline = now_ms() + FIRST_LINE_S * 1000}) {
@@ -171,8 +147,7 @@ static void* watch(void* unused) {
   return unused;
 }
 
-outcome supervisor_start(const char* node, const char* script, const char* configuration, int* features, char* reason,
-                         size_t reason_size) {
+outcome supervisor_start(const char* node, const char* script, const char* configuration, int* features, char* reason, size_t reason_size) {
   handshake h = {.result = OUTCOME_FAILED, .deadline = now_ms() + FIRST_LINE_S * 1000};
   g_node = strdup(node), g_script = strdup(script), g_configuration = strdup(configuration);
   int rc = g_node && g_script && g_configuration ? spawn_supervisor() : ENOMEM, late = 0, pid = (int)g_pid;

@@ -1,14 +1,10 @@
 /* What every other file of the bridge uses: Orthanc's context and log, and the stop flag. */
-#define _GNU_SOURCE
-#include <stdarg.h>
-#include <stdio.h>
-
 #include "bridge.h"
+#include <stdarg.h>
 
 OrthancPluginContext* g_context;
 int g_stopping;
 
-/* Logs `prefix`, then the formatted text (cut at 8 KiB). */
 void log_line(log_level level, const char* prefix, const char* format, ...) {
   char line[8192];
   int used = snprintf(line, sizeof line, "%s", prefix);

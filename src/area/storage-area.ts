@@ -11,6 +11,7 @@ import { Readable } from "node:stream";
 
 import { slicePieces, type BytePieces } from "../byte-pieces.js";
 import { StorageError, describeCause, isStorageError } from "../errors.js";
+import { freeMemory } from "../free-memory.js";
 import type { HeldPlaintext, ObjectCodec } from "../crypto/codec.js";
 import { ContentType, assertAttachment, isAttachment, type ParsedObjectKey } from "../layout/object-key.js";
 import { nameFromDicom, type NamePattern } from "../layout/tag-names.js";
@@ -27,7 +28,6 @@ import { peekHead } from "../crypto/peek-head.js";
 import { PlainCodec } from "../crypto/plain-codec.js";
 import { decodeRecord, encodeRecord, recordFormatOf, type AttachmentRecord } from "./attachment-record.js";
 import { openCheckedFile, type DirectFile } from "./direct-file-read.js";
-import { freePlaintext } from "./free-plaintext.js";
 import { v2RangeReaderFor, type V2RangeReader } from "./v2-range-read.js";
 
 /** One storage of the area: a store, how attachments are named in it, and how their bytes are stored. */
@@ -529,6 +529,9 @@ export class StorageArea {
     assertAttachment(uuid, contentType);
     const stored = await tier.codec.encodePieces(data, describeObject(tier, key), { uuid, contentType });
     await storePieces(tier.store, key, stored);
+    // An encrypted object's pieces are the codec's own memory, and no store keeps them once stored
+    // (ObjectStore.put); the plaintext codec's one piece is the caller's.
+    for (const piece of stored) if (piece.buffer !== data.buffer) freeMemory(piece);
     return { backend: tier.name, key };
   }
 
@@ -791,7 +794,7 @@ export class StorageArea {
 /**
  * The plaintext's pieces, and as a stream that gives its memory reservation back once read to the end or
  * destroyed (also when the plaintext was sent from `pieces`). With `decrypted`, the memory the codec
- * decrypted into, referenced nowhere else: freed once the answer was sent (free-plaintext.ts).
+ * decrypted into, referenced nowhere else: freed once the answer was sent (free-memory.ts).
  */
 function heldBody(
   pieces: BytePieces,
@@ -806,7 +809,7 @@ function heldBody(
         body,
         pieces,
         recycle: () => {
-          for (const piece of decrypted) freePlaintext(piece);
+          for (const piece of decrypted) freeMemory(piece);
         },
       };
 }

@@ -60,12 +60,21 @@ export class FrameReader {
   private payloadFilled = 0;
   private streaming: Streaming | undefined;
   private pausedForBody = false;
+  private keptChunk = false;
 
   constructor(private readonly options: FrameReaderOptions = {}) {}
 
   /** Whether the reader asked the connection to pause, and has not asked it to resume yet. */
   get paused(): boolean {
     return this.pausedForBody;
+  }
+
+  /**
+   * Whether the last chunk pushed is still referenced: part of it went to a streamed body. Else every byte
+   * the reader needed of it was copied, and its memory may be freed.
+   */
+  get keepsLastChunk(): boolean {
+    return this.keptChunk;
   }
 
   /** The connection ended: a streamed body still expecting bytes fails with `error`. */
@@ -84,6 +93,7 @@ export class FrameReader {
   push(chunk: Buffer): Frame[] {
     const frames: Frame[] = [];
     let offset = 0;
+    this.keptChunk = false;
     for (;;) {
       if (this.streaming !== undefined) {
         if (offset === chunk.length) break;
@@ -167,6 +177,7 @@ export class FrameReader {
   private feed(streaming: Streaming, chunk: Buffer, offset: number): number {
     const taken = Math.min(streaming.left, chunk.length - offset);
     streaming.left -= taken;
+    this.keptChunk = true;
     const { body } = streaming;
     const wantsMore = body.destroyed || body.push(chunk.subarray(offset, offset + taken));
     if (streaming.left === 0) {

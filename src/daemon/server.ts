@@ -10,6 +10,7 @@ import type { Readable } from "node:stream";
 import type { AttachmentRead, CreateOptions, StorageArea } from "../area/storage-area.js";
 import { piecesLength, type BytePieces } from "../byte-pieces.js";
 import { describeCause, isStorageError, StorageError } from "../errors.js";
+import { freeMemory } from "../free-memory.js";
 import type { Logger } from "../log.js";
 import { bridgeClosed, ConnectionCallbacks, type OrthancCallbacks } from "./bridge-callbacks.js";
 import { orthancCodeOf } from "./error-codes.js";
@@ -193,6 +194,9 @@ function serveConnection(socket: Socket, services: Services): void {
       for (const frame of reader.push(chunk)) {
         if (busy || queue.length > 0 || !answerFileNow(socket, services, frame, lent)) queue.push(frame);
       }
+      // Copied whole into the frames (a create's payload): its memory goes back now rather than at a full
+      // garbage collection, which 64 KiB chunks of uploads otherwise brought about every 20 to 50 creates.
+      if (!reader.keepsLastChunk) freeMemory(chunk);
     } catch (error) {
       services.logger.error(`bridge connection: ${describeCause(error)}; closing it`);
       socket.destroy();
@@ -325,10 +329,13 @@ async function answerStorage(
     case Op.CREATE: {
       // On Orthanc >= 1.12.8 the answer carries the attachment's record, which Orthanc keeps as its custom data.
       const create = createOptions(request.flags ?? 0);
-      const record =
-        body !== undefined
-          ? await area.createStream(uuid, contentType, body, request.size, create)
-          : await area.create(uuid, contentType, payload, create);
+      let record: Buffer | undefined;
+      if (body !== undefined) {
+        record = await area.createStream(uuid, contentType, body, request.size, create);
+      } else {
+        record = await area.create(uuid, contentType, payload, create);
+        freeMemory(payload); // stored: nothing keeps it (ObjectStore.put), as the collector would find later
+      }
       const answer = record ?? Buffer.alloc(0);
       await write(socket, Buffer.concat([encodeResponseHeader(OrthancCode.Success, answer.length), answer]));
       return 0;

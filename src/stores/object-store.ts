@@ -76,12 +76,16 @@ export interface ObjectStore {
   readonly driver: string;
   /** Where the objects go, for messages: a folder, "s3://bucket", ... */
   readonly location: string;
-  /** Store an object, replacing any previous one atomically: a reader sees the old or the new bytes. */
+  /**
+   * Store an object, replacing any previous one atomically: a reader sees the old or the new bytes. Once it
+   * resolved, nothing of the store refers to `data` any more: the caller may free its memory (free-memory.ts).
+   */
   put(key: string, data: Uint8Array): Promise<void>;
   /**
    * As put, the object given as the list of its pieces (an encrypted object as the cipher produced it, not
    * joined: src/byte-pieces.ts), `size` bytes in all, sent without a copy into one buffer (a writev, a request
-   * body of several buffers). Optional: storePieces joins the pieces for a driver without it.
+   * body of several buffers). Optional: storePieces joins the pieces for a driver without it. Once it
+   * resolved, nothing of the store refers to the pieces any more, as with put.
    */
   putPieces?(key: string, pieces: BytePieces, size: number): Promise<void>;
   /**

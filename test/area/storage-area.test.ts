@@ -8,7 +8,7 @@ import { Readable } from "node:stream";
 import { after, describe, it } from "node:test";
 
 import { openStorageArea } from "../../src/area/open-storage-area.js";
-import type { AttachmentRead, StorageArea } from "../../src/area/storage-area.js";
+import type { AttachmentRead, StorageArea, StorageTier } from "../../src/area/storage-area.js";
 import type { HybridMode, ResolvedConfig, StorageStructure } from "../../src/config/types.js";
 import { A1Codec, ENCRYPT_WINDOW_BYTES } from "../../src/crypto/a1-codec.js";
 import { isStorageError, type ErrorCode } from "../../src/errors.js";
@@ -149,6 +149,33 @@ describe("storage area without hybrid mode", () => {
       area.createStream(UUID, 1, Readable.from([randomBytes(21 * 1024 * 1024)]), 21 * 1024 * 1024),
       rejectsWith("TOO_LARGE", /MaxConcurrentInputSize/),
     );
+  });
+
+  it("frees an encrypted object's memory once stored, never the caller's plaintext", async () => {
+    const { area } = await makeArea({ encrypted: true });
+    const { store } = area.tiers[0] as StorageTier;
+    const stored: Uint8Array[] = [];
+    const put = store.put.bind(store);
+    store.put = async (key, data) => {
+      stored.push(data);
+      await put(key, data);
+    };
+    const putPieces = store.putPieces?.bind(store);
+    if (putPieces !== undefined) {
+      store.putPieces = async (key, pieces, size) => {
+        stored.push(...pieces);
+        await putPieces(key, pieces, size);
+      };
+    }
+    const data = randomBytes(300_000);
+    await area.create(UUID, 1, data);
+    const large = stored.filter((piece) => piece.length >= 64 * 1024 || piece.buffer.byteLength === 0);
+    assert.ok(large.length > 0, "the encrypted object was stored");
+    for (const piece of large) {
+      assert.equal(piece.buffer.byteLength, 0, "the codec's own memory: detached, freed");
+    }
+    assert.equal(data.length, 300_000, "the plaintext the caller gave stays its own");
+    assert.deepEqual(await bytesOf(await area.readWhole(UUID, 1)), data);
   });
 
   it("keeps a decrypted read counted in the budget until its body is read, since the plaintext is held till then", async () => {

@@ -242,6 +242,30 @@ describe("frame reader", () => {
     }
   });
 
+  it("tells whether the last chunk is still referenced: only when part of it went to a streamed body", () => {
+    const data = Buffer.from(Array.from({ length: 100 }, (_, i) => i));
+    const frame = (): Buffer =>
+      Buffer.concat([
+        encodeRequestHeader({ op: Op.CREATE, contentType: 1, size: data.length, start: 0, uuid: UUID }),
+        data,
+      ]);
+    const gathered = frame();
+    const reader = new FrameReader({ streamCreatesAbove: 1000 });
+    const [create] = reader.push(gathered);
+    assert.equal(reader.keepsLastChunk, false, "a gathered create's payload is a copy");
+    gathered.fill(0);
+    assert.deepEqual(create?.payload, data, "the frame holds nothing of the chunk");
+
+    const streamed = frame();
+    const streaming = new FrameReader({ streamCreatesAbove: 99 });
+    streaming.push(streamed.subarray(0, REQUEST_HEADER_SIZE + 10));
+    assert.equal(streaming.keepsLastChunk, true, "its body holds part of the chunk");
+    streaming.push(streamed.subarray(REQUEST_HEADER_SIZE + 10));
+    assert.equal(streaming.keepsLastChunk, true, "the rest of the body too");
+    streaming.push(encodeRequestHeader({ op: Op.REMOVE, contentType: 1, size: 0, start: 0, uuid: UUID }));
+    assert.equal(streaming.keepsLastChunk, false, "the next request's header is copied");
+  });
+
   it("pauses the connection while a streamed body is full, resumes once it is read or destroyed", async () => {
     const events: string[] = [];
     const options = {

@@ -318,3 +318,34 @@ for (const encrypted of [false, true]) {
     });
   });
 }
+
+describe("daemon socket server: memory of creates", () => {
+  it("frees a create's payload once stored: the area's copy is detached, the bytes are on disk", async () => {
+    const root = await mkdtemp(join(tmpdir(), "ocs-server-free-"));
+    const logger = new MemoryLogger();
+    const area = await openStorageArea(localConfig(root, { encrypted: false }), logger);
+    const create = area.create.bind(area);
+    const payloads: Uint8Array[] = [];
+    area.create = (uuid, contentType, data, options) => {
+      payloads.push(data);
+      return create(uuid, contentType, data, options);
+    };
+    const socketPath = join(root, "bridge.sock");
+    const server = await listenForBridge(socketPath, area, logger);
+    try {
+      const client = await BridgeClient.connect(socketPath);
+      const uuid = randomUUID();
+      const data = randomBytes(300 * 1024); // several of the socket's 64 KiB chunks
+      const header = { op: Op.CREATE, contentType: 1, size: data.length, start: 0, uuid };
+      assert.equal((await client.call(header, data)).code, 0);
+      assert.equal(payloads.length, 1);
+      assert.equal(payloads[0]?.buffer.byteLength, 0, "the payload's memory was freed");
+      const read = await client.call({ op: Op.READ_WHOLE, contentType: 1, size: 0, start: 0, uuid });
+      assert.deepEqual(read, { code: 0, data });
+      client.close();
+    } finally {
+      await server.close();
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});

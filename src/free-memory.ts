@@ -1,0 +1,29 @@
+// The memory of an attachment's bytes, freed as soon as they are done with: a decrypted plaintext once its
+// answer was sent, a create's payload and the socket's chunks it was copied from, an encrypted object once
+// stored. V8 frees an ArrayBuffer's memory only when a garbage collection finds it unreachable, and counts it
+// meanwhile toward the external memory that triggers full collections: behind Orthanc, A1 reads of the
+// sample files (a new plaintext of about 270 KB each) cost the daemon a full collection every 30 reads or so,
+// about 170 µs per read, and uploads one every 20 to 50 creates (docs/performance.md, "Issue 15: latest").
+// ArrayBuffer.prototype.transfer(0) detaches the memory and frees it at once, with no collection.
+
+/** Smaller buffers may share memory (Node's pool for small ones): they are left to the collector. */
+const MIN_FREED_BYTES = 64 * 1024;
+
+/**
+ * Free the memory of `bytes` now. Only memory they own whole is freed, never a view into a larger buffer;
+ * the caller must hold the only reference to them (no store, stream or pending write keeps one) and never
+ * touch them again.
+ */
+export function freeMemory(bytes: Uint8Array): void {
+  const memory = bytes.buffer;
+  if (
+    !(memory instanceof ArrayBuffer) ||
+    bytes.byteOffset !== 0 ||
+    bytes.byteLength !== memory.byteLength ||
+    memory.byteLength < MIN_FREED_BYTES
+  ) {
+    return;
+  }
+  // ES2024, in every Node the project runs on (24 and 26); the project's TypeScript lib is ES2023.
+  (memory as ArrayBuffer & { transfer(length: number): ArrayBuffer }).transfer(0);
+}
