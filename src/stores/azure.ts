@@ -47,9 +47,11 @@ const MAX_RETRY_DELAY_MS = 30_000;
 /** The largest object uploadData sends in one Put Blob (its maxSingleShotSize default, 256 MiB). */
 const MAX_PUT_BLOB_BYTES = 256 * 1024 * 1024;
 /**
- * Open the container: checks the connection string, then creates the container when
- * CreateContainerIfNotExists is true (spec §3.3), so that wrong credentials stop start-up. Without it no
- * request is sent here; the area's start-up probe finds a missing container.
+ * Open the container: checks the connection string; sends no request. With CreateContainerIfNotExists (spec
+ * §3.3) the container is created before the store's first request, whichever it is: the daemon's start-up
+ * check of its storage is that request, so wrong credentials still stop Orthanc's start, except for a backend
+ * behind a write-behind spool, which may be down at start (daemon/start-check.ts, docs/reliability.md).
+ * Without it the start-up check finds a missing container.
  */
 export async function createAzureStore(options: AzureOptions, logger: Logger): Promise<ObjectStore> {
   const account = azureAccount(options);
@@ -65,22 +67,26 @@ export async function createAzureStore(options: AzureOptions, logger: Logger): P
   // Not a documented StoragePipelineOptions field, but passed on to the core pipeline's agent policy.
   if (agent !== undefined) pipelineOptions.agent = agent;
   const service = await serviceClient(account, pipelineOptions);
-  const store = new AzureStore(options, account, service.getContainerClient(options.containerName), agent);
-  if (options.createContainerIfNotExists) await store.createContainer(logger);
-  return store;
+  return new AzureStore(options, account, service.getContainerClient(options.containerName), agent, logger);
 }
 
 class AzureStore implements ObjectStore {
   readonly driver = DRIVER_NAME;
   readonly location: string;
   private readonly errorContext: AzureErrorContext;
+  /** CreateContainerIfNotExists, until the container was created (or found): checked before each request. */
+  private containerWanted: boolean;
+  /** The creation under way, shared by the requests that wait for it; cleared when it failed, to try again. */
+  private containerCreation: Promise<void> | undefined;
 
   constructor(
     private readonly options: AzureOptions,
     account: AzureAccount,
     private readonly container: ContainerClient,
     private readonly agent: HttpAgent | undefined,
+    private readonly logger: Logger,
   ) {
+    this.containerWanted = options.createContainerIfNotExists;
     this.location = `${account.endpoint}/${options.containerName}`;
     this.errorContext = {
       endpoint: account.endpoint,
@@ -92,13 +98,30 @@ class AzureStore implements ObjectStore {
     };
   }
 
-  // https://learn.microsoft.com/rest/api/storageservices/create-container
-  async createContainer(logger: Logger): Promise<void> {
-    const created = await this.call("create container", undefined, () =>
-      this.container.createIfNotExists({ abortSignal: this.deadline() }),
+  /** The container created once (CreateContainerIfNotExists), before the first request that needs it. */
+  private createContainer(): Promise<void> {
+    this.containerCreation ??= this.sendCreateContainer().then(
+      () => {
+        this.containerWanted = false;
+      },
+      (error: unknown) => {
+        this.containerCreation = undefined;
+        throw error;
+      },
     );
-    if (created?.succeeded === true) {
-      logger.warn(
+    return this.containerCreation;
+  }
+
+  // https://learn.microsoft.com/rest/api/storageservices/create-container
+  private async sendCreateContainer(): Promise<void> {
+    let created;
+    try {
+      created = await this.container.createIfNotExists({ abortSignal: this.deadline() });
+    } catch (cause) {
+      throw this.failure("create container", undefined, cause);
+    }
+    if (created.succeeded) {
+      this.logger.warn(
         `${SECTION}: created the container "${this.options.containerName}" (CreateContainerIfNotExists), ` +
           "without public access; check in the Azure portal that it is private",
       );
@@ -201,6 +224,7 @@ class AzureStore implements ObjectStore {
 
   // https://learn.microsoft.com/rest/api/storageservices/list-blobs
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    if (this.containerWanted) await this.createContainer();
     try {
       for await (const blob of this.container.listBlobsFlat({ prefix })) {
         yield { key: blob.name, size: blob.properties.contentLength ?? 0 };
@@ -248,6 +272,7 @@ class AzureStore implements ObjectStore {
     key: string | undefined,
     send: () => Promise<T>,
   ): Promise<T | null> {
+    if (this.containerWanted) await this.createContainer();
     try {
       return await send();
     } catch (cause) {

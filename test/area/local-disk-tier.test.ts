@@ -14,45 +14,15 @@ import type { LocalDiskOptions } from "../../src/config/local-disk-section.js";
 import type { ResolvedConfig } from "../../src/config/types.js";
 import { isStorageError } from "../../src/errors.js";
 import { filesUnder } from "../../test-support/folder.js";
+import { localConfig } from "../helpers/local-config.js";
 import { MemoryLogger } from "../helpers/memory-logger.js";
 
 const roots: string[] = [];
 after(() => Promise.all(roots.map((root) => rm(root, { recursive: true, force: true }))));
 
-/** A plaintext folder backend at `objects`, with the local disk tier at `tier`. */
-function config(objects: string, localDisk: Partial<LocalDiskOptions> & { path: string }): ResolvedConfig {
-  return {
-    backend: { section: "LocalObjectStorage", local: { path: objects, fsync: false } },
-    common: {
-      rootPath: "",
-      storageStructure: "flat",
-      enableLegacyUnknownFiles: false,
-      hybridMode: "Disabled",
-      encryption: {
-        enabled: false,
-        masterKey: { id: 1, path: "/nonexistent" },
-        previousMasterKeys: [],
-        maxConcurrentInputBytes: 1024 * 1024,
-      },
-    },
-    orthanc: { storageDirectory: join(objects, "..", "OrthancStorage"), syncStorageArea: false },
-    bridge: {
-      startupTimeoutS: 60,
-      requestTimeoutS: 1200,
-      connectTimeoutS: 5,
-      localDisk: {
-        writeBehind: true,
-        maxPendingBytes: 1024 * 1024,
-        uploadConcurrency: 2,
-        shutdownDrainTimeoutMs: 1000,
-        pendingReadWaitMs: 0,
-        backlogAlertAgeMs: 60_000,
-        readCacheBytes: 0,
-        ...localDisk,
-      },
-    },
-    warnings: [],
-  };
+/** A plaintext folder backend at `root/objects`, with the local disk tier at `tier`. */
+function config(root: string, localDisk: Partial<LocalDiskOptions> & { path: string }): ResolvedConfig {
+  return localConfig(root, { encrypted: false, localDisk });
 }
 
 async function tempRoot(): Promise<string> {
@@ -65,7 +35,7 @@ describe("the local disk tier of the daemon's storage area", () => {
   it("puts the write-behind spool under LocalDisk.Path/spool in front of the object storage", async () => {
     const root = await tempRoot();
     const objects = join(root, "objects");
-    const area = await openStorageArea(config(objects, { path: join(root, "tier") }), new MemoryLogger(), {
+    const area = await openStorageArea(config(root, { path: join(root, "tier") }), new MemoryLogger(), {
       localDisk: true,
     });
     const spool = spoolOf(area);
@@ -80,10 +50,7 @@ describe("the local disk tier of the daemon's storage area", () => {
 
   it("is left out for the CLI's tools, which work on the backend alone", async () => {
     const root = await tempRoot();
-    const area = await openStorageArea(
-      config(join(root, "objects"), { path: join(root, "tier") }),
-      new MemoryLogger(),
-    );
+    const area = await openStorageArea(config(root, { path: join(root, "tier") }), new MemoryLogger());
     assert.equal(spoolOf(area), undefined);
     await assert.rejects(readdir(join(root, "tier")), /ENOENT/);
     await area.close();
@@ -93,7 +60,7 @@ describe("the local disk tier of the daemon's storage area", () => {
     const root = await tempRoot();
     const objects = join(root, "objects");
     const area = await openStorageArea(
-      config(objects, { path: join(root, "tier"), writeBehind: false, pendingReadWaitMs: 1200 }),
+      config(root, { path: join(root, "tier"), writeBehind: false, pendingReadWaitMs: 1200 }),
       new MemoryLogger(),
       { localDisk: true },
     );

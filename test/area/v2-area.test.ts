@@ -21,6 +21,7 @@ import { reencryptStorage } from "../../src/ops/reencrypt.js";
 import { RunReport } from "../../src/ops/run-report.js";
 import { REENCRYPT_OUTCOMES, REENCRYPT_PROBLEMS } from "../../src/ops/reencrypt.js";
 import type { ByteRange, GetOptions, ObjectStore } from "../../src/stores/object-store.js";
+import { localConfig } from "../helpers/local-config.js";
 import { MemoryLogger } from "../helpers/memory-logger.js";
 import { patternBytes } from "../crypto/support.js";
 import { decryptRange } from "../crypto/v2-webcrypto.js";
@@ -59,25 +60,14 @@ function configOf(
   keyId = 1,
   previous: number[] = [],
 ): ResolvedConfig {
-  return {
-    backend: { section: "LocalObjectStorage", local: { path: join(root, "objects"), fsync: false } },
-    common: {
-      rootPath: "",
-      storageStructure: "flat",
-      enableLegacyUnknownFiles: false,
-      hybridMode: "Disabled",
-      encryption: {
-        enabled: true,
-        format,
-        masterKey: { id: keyId, path: join(root, `key${keyId}.b64`) },
-        previousMasterKeys: previous.map((id) => ({ id, path: join(root, `key${id}.b64`) })),
-        maxConcurrentInputBytes: 512 * 1024 * 1024,
-      },
-    },
-    orthanc: { storageDirectory: join(root, "OrthancStorage"), syncStorageArea: false },
-    bridge: { startupTimeoutS: 60, requestTimeoutS: 1200, connectTimeoutS: 5 },
-    warnings: [],
-  };
+  return localConfig(root, {
+    encrypted: true,
+    format,
+    keyId,
+    previousKeyIds: previous,
+    keyFile: (id) => join(root, `key${id}.b64`),
+    maxConcurrentInputBytes: 512 * 1024 * 1024,
+  });
 }
 
 async function open(

@@ -43,6 +43,21 @@ async function fillBuiltInOrthanc(
   return { orthanc, uploaded: { instances, study, attachments } };
 }
 
+/**
+ * A migration's scene in `work/name`: an Orthanc on its built-in storage (source: its OrthancStorage), filled
+ * (fillBuiltInOrthanc), and the configuration file of an encrypted LocalObjectStorage (objects) to migrate to.
+ */
+async function filledScenario(work: string, name: string) {
+  const workDir = join(work, name);
+  const objects = join(workDir, "objects");
+  const source = join(workDir, "OrthancStorage");
+  const storage = localStorage(work, { objects, masterKey: 1 });
+  await mkdir(workDir);
+  const config = await writeConfig(workDir, "storage.json", storage);
+  const { orthanc, uploaded } = await fillBuiltInOrthanc(workDir);
+  return { workDir, objects, source, storage, config, orthanc, uploaded };
+}
+
 /** Orthanc with our plugin on the same index: every instance and the note byte-identical. */
 async function assertServedIdentically(
   workDir: string,
@@ -79,13 +94,10 @@ describe("migrate", () => {
   after(() => rm(work, { recursive: true, force: true }));
 
   it("copies a filesystem storage into an encrypted LocalObjectStorage that Orthanc then serves byte-identical", async () => {
-    const workDir = join(work, "whole");
-    const objects = join(workDir, "objects");
-    const source = join(workDir, "OrthancStorage");
-    const storage = localStorage(work, { objects, masterKey: 1 });
-    await mkdir(workDir);
-    const config = await writeConfig(workDir, "storage.json", storage);
-    const { orthanc, uploaded } = await fillBuiltInOrthanc(workDir);
+    const { workDir, objects, source, storage, config, orthanc, uploaded } = await filledScenario(
+      work,
+      "whole",
+    );
     const sourceFiles = await filesUnder(source);
     try {
       assert.equal(sourceFiles.length, uploaded.attachments);
@@ -125,13 +137,10 @@ describe("migrate", () => {
   });
 
   it("killed -9 halfway and started again, completes without duplicates or losses", async () => {
-    const workDir = join(work, "killed");
-    const objects = join(workDir, "objects");
-    const source = join(workDir, "OrthancStorage");
-    const storage = localStorage(work, { objects, masterKey: 1 });
-    await mkdir(workDir);
-    const config = await writeConfig(workDir, "storage.json", storage);
-    const { orthanc, uploaded } = await fillBuiltInOrthanc(workDir);
+    const { workDir, objects, source, storage, config, orthanc, uploaded } = await filledScenario(
+      work,
+      "killed",
+    );
     // Orthanc's answers slowed down, so the migration (one resource at a time) is still running when killed.
     const slow = await startScriptedServer((req, res) => {
       void (async () => {

@@ -42,424 +42,130 @@ const AZURE = ["AzureBlobStorage"] as const;
 const GCS = ["GoogleCloudStorage"] as const;
 const WITH_KEY = { StorageEncryption: { MasterKey: [1, "/keys/1.b64"] } };
 
+/** Rows of one group read from the same sections (with the same extra options): [option, actual, expected]. */
+function rowsOf(
+  group: OptionGroupId,
+  sections: readonly BackendSection[],
+  rows: ReadonlyArray<
+    readonly [option: string, actual: (config: ResolvedConfig) => unknown, expected: unknown]
+  >,
+  more: Pick<DefaultRow, "extra" | "globals"> = {},
+): DefaultRow[] {
+  return rows.map(([option, actual, expected]) => ({ group, option, sections, ...more, actual, expected }));
+}
+
 const ROWS: readonly DefaultRow[] = [
   // spec §3.1, for every backend section
-  {
-    group: "common",
-    option: "RootPath",
-    sections: BACKEND_SECTIONS,
-    actual: (c) => c.common.rootPath,
-    expected: "",
-  },
-  {
-    group: "common",
-    option: "StorageStructure",
-    sections: BACKEND_SECTIONS,
-    actual: (c) => c.common.storageStructure,
-    expected: "flat",
-  },
-  {
-    group: "common",
-    option: "EnableLegacyUnknownFiles",
-    sections: BACKEND_SECTIONS,
-    actual: (c) => c.common.enableLegacyUnknownFiles,
-    expected: false,
-  },
-  {
-    group: "common",
-    option: "HybridMode",
-    sections: BACKEND_SECTIONS,
-    actual: (c) => c.common.hybridMode,
-    expected: "Disabled",
-  },
-  {
-    group: "common",
-    option: "MigrationFromFileSystemEnabled",
-    sections: BACKEND_SECTIONS,
-    actual: (c) => c.common.hybridMode,
-    expected: "Disabled",
-  },
-  {
-    group: "common",
-    option: "StorageEncryption",
-    sections: BACKEND_SECTIONS,
-    actual: (c) => c.common.encryption,
-    expected: { enabled: false, previousMasterKeys: [], maxConcurrentInputBytes: 1024 * MIB },
-  },
-  // spec §1.9
-  {
-    group: "StorageEncryption",
-    option: "Enable",
-    sections: BACKEND_SECTIONS,
-    extra: WITH_KEY,
-    actual: (c) => c.common.encryption.enabled,
-    expected: true,
-  },
-  {
-    group: "StorageEncryption",
-    option: "MasterKey",
-    sections: BACKEND_SECTIONS,
-    extra: WITH_KEY,
-    actual: (c) => c.common.encryption.masterKey,
-    expected: { id: 1, path: "/keys/1.b64" },
-  },
-  {
-    group: "StorageEncryption",
-    option: "PreviousMasterKeys",
-    sections: BACKEND_SECTIONS,
-    extra: WITH_KEY,
-    actual: (c) => c.common.encryption.previousMasterKeys,
-    expected: [],
-  },
-  {
-    group: "StorageEncryption",
-    option: "MaxConcurrentInputSize",
-    sections: BACKEND_SECTIONS,
-    extra: WITH_KEY,
-    actual: (c) => c.common.encryption.maxConcurrentInputBytes,
-    expected: 1024 * MIB,
-  },
-  {
-    group: "StorageEncryption",
-    option: "Format",
-    sections: BACKEND_SECTIONS,
-    extra: WITH_KEY,
-    actual: (c) => c.common.encryption.format,
-    expected: "A1",
-  },
-  {
-    group: "StorageEncryption",
-    option: "Verbose",
-    sections: S3,
-    extra: { StorageEncryption: { MasterKey: [1, "/k"], Verbose: true } },
-    actual: (c) => c.warnings,
-    expected: [],
-  },
-  // spec §3.2
-  {
-    group: "AwsS3Storage",
-    option: "AccessKey",
-    sections: S3,
-    actual: (c) => s3Of(c).accessKey,
-    expected: undefined,
-  },
-  {
-    group: "AwsS3Storage",
-    option: "SecretKey",
-    sections: S3,
-    actual: (c) => s3Of(c).secretKey,
-    expected: undefined,
-  },
-  {
-    group: "AwsS3Storage",
-    option: "Endpoint",
-    sections: S3,
-    actual: (c) => s3Of(c).endpoint,
-    expected: undefined,
-  },
-  {
-    group: "AwsS3Storage",
-    option: "VirtualAddressing",
-    sections: S3,
-    actual: (c) => s3Of(c).virtualAddressing,
-    expected: true,
-  },
-  {
-    group: "AwsS3Storage",
-    option: "ConnectTimeout",
-    sections: S3,
-    actual: (c) => s3Of(c).connectTimeoutMs,
-    expected: 30_000,
-  },
-  {
-    group: "AwsS3Storage",
-    option: "ConnectionTimeout",
-    sections: S3,
-    extra: { ConnectTimeout: 12 },
-    actual: (c) => s3Of(c).connectTimeoutMs,
-    expected: 12_000,
-  },
-  {
-    group: "AwsS3Storage",
-    option: "RequestTimeout",
-    sections: S3,
-    actual: (c) => s3Of(c).requestTimeoutMs,
-    expected: 1_200_000,
-  },
-  {
-    group: "AwsS3Storage",
-    option: "StorageClass",
-    sections: S3,
-    actual: (c) => s3Of(c).storageClass,
-    expected: undefined,
-  },
-  { group: "AwsS3Storage", option: "Tags", sections: S3, actual: (c) => s3Of(c).tags, expected: {} },
-  {
-    group: "AwsS3Storage",
-    option: "MaxConnections",
-    sections: S3,
-    actual: (c) => s3Of(c).maxConnections,
-    expected: 25,
-  },
-  {
-    group: "AwsS3Storage",
-    option: "MaxRetries",
-    sections: S3,
-    actual: (c) => s3Of(c).maxRetries,
-    expected: 10,
-  },
-  {
-    group: "AwsS3Storage",
-    option: "UseTransferManager",
-    sections: S3,
-    actual: (c) => s3Of(c).useTransferManager,
-    expected: false,
-  },
-  {
-    group: "AwsS3Storage",
-    option: "TransferPoolSize",
-    sections: S3,
-    actual: (c) => s3Of(c).transferPoolSize,
-    expected: 10,
-  },
-  {
-    group: "AwsS3Storage",
-    option: "TransferBufferSize",
-    sections: S3,
-    actual: (c) => s3Of(c).transferBufferBytes,
-    expected: 5 * MIB,
-  },
-  {
-    group: "AwsS3Storage",
-    option: "EnableAwsSdkLogs",
-    sections: S3,
-    actual: (c) => s3Of(c).enableAwsSdkLogs,
-    expected: false,
-  },
-  {
-    group: "AwsS3Storage",
-    option: "ChecksumCalculation",
-    sections: S3,
-    actual: (c) => s3Of(c).checksumCalculation,
-    expected: "WhenRequired",
-  },
-  // spec §3.3
-  {
-    group: "AzureBlobStorage",
-    option: "CreateContainerIfNotExists",
-    sections: AZURE,
-    actual: (c) => azureOf(c).createContainerIfNotExists,
-    expected: true,
-  },
-  {
-    group: "AzureBlobStorage",
-    option: "AccessTier",
-    sections: AZURE,
-    actual: (c) => azureOf(c).accessTier,
-    expected: undefined,
-  },
-  // ours
-  {
-    group: "AzureBlobStorage",
-    option: "AccountUrl",
-    sections: AZURE,
-    actual: (c) => azureOf(c).accountUrl,
-    expected: undefined,
-  },
-  {
-    group: "AzureBlobStorage",
-    option: "MaxRetries",
-    sections: AZURE,
-    actual: (c) => azureOf(c).maxRetries,
-    expected: 3,
-  },
-  {
-    group: "AzureBlobStorage",
-    option: "ConnectionTimeout",
-    sections: AZURE,
-    actual: (c) => azureOf(c).connectTimeoutMs,
-    expected: 30_000,
-  },
-  {
-    group: "AzureBlobStorage",
-    option: "RequestTimeout",
-    sections: AZURE,
-    actual: (c) => azureOf(c).requestTimeoutMs,
-    expected: 1_200_000,
-  },
-  // spec §3.4 (required there; ours reads application default credentials without it)
-  {
-    group: "GoogleCloudStorage",
-    option: "ServiceAccountFile",
-    sections: GCS,
-    actual: (c) => gcsOf(c).serviceAccountFile,
-    expected: undefined,
-  },
-  // ours
-  {
-    group: "GoogleCloudStorage",
-    option: "Endpoint",
-    sections: GCS,
-    actual: (c) => gcsOf(c).endpoint,
-    expected: undefined,
-  },
-  {
-    group: "GoogleCloudStorage",
-    option: "MaxRetries",
-    sections: GCS,
-    actual: (c) => gcsOf(c).maxRetries,
-    expected: 3,
-  },
-  {
-    group: "GoogleCloudStorage",
-    option: "ConnectionTimeout",
-    sections: GCS,
-    actual: (c) => gcsOf(c).connectTimeoutMs,
-    expected: 30_000,
-  },
-  {
-    group: "GoogleCloudStorage",
-    option: "RequestTimeout",
-    sections: GCS,
-    actual: (c) => gcsOf(c).requestTimeoutMs,
-    expected: 1_200_000,
-  },
-  // ours
-  {
-    group: "LocalObjectStorage",
-    option: "Fsync",
-    sections: ["LocalObjectStorage"],
-    actual: (c) => localOf(c).fsync,
-    expected: true,
-  },
-  // spec §3.1, global Orthanc options
-  {
-    group: "Orthanc",
-    option: "StorageDirectory",
-    sections: BACKEND_SECTIONS,
-    actual: (c) => c.orthanc.storageDirectory,
-    expected: "OrthancStorageNotDefined",
-  },
-  {
-    group: "Orthanc",
-    option: "SyncStorageArea",
-    sections: BACKEND_SECTIONS,
-    actual: (c) => c.orthanc.syncStorageArea,
-    expected: true,
-  },
-  {
-    group: "Orthanc",
-    option: "HttpsCACertificates",
-    sections: S3,
-    actual: (c) => s3Of(c).caFile,
-    expected: undefined,
-  },
-  // ours: the bridge's section, without which the plugin runs the bundled Node and the daemon beside it
-  {
-    group: "OrthancCloudStorage",
-    option: "Node",
-    sections: BACKEND_SECTIONS,
-    actual: (c) => c.bridge.node,
-    expected: undefined,
-  },
-  {
-    group: "OrthancCloudStorage",
-    option: "Daemon",
-    sections: BACKEND_SECTIONS,
-    actual: (c) => c.bridge.daemon,
-    expected: undefined,
-  },
-  {
-    group: "OrthancCloudStorage",
-    option: "StartupTimeout",
-    sections: BACKEND_SECTIONS,
-    actual: (c) => c.bridge.startupTimeoutS,
-    expected: 60,
-  },
-  {
-    group: "OrthancCloudStorage",
-    option: "RequestTimeout",
-    sections: BACKEND_SECTIONS,
-    actual: (c) => c.bridge.requestTimeoutS,
-    expected: 1200,
-  },
-  {
-    group: "OrthancCloudStorage",
-    option: "ConnectTimeout",
-    sections: BACKEND_SECTIONS,
-    actual: (c) => c.bridge.connectTimeoutS,
-    expected: 5,
-  },
-  // Without Backends, the one section is the only backend (the defaults with Backends: backends.test.ts).
-  {
-    group: "OrthancCloudStorage",
-    option: "Backends",
-    sections: BACKEND_SECTIONS,
-    actual: (c) => c.backends,
-    expected: undefined,
-  },
-  {
-    group: "OrthancCloudStorage",
-    option: "WriteTo",
-    sections: BACKEND_SECTIONS,
-    actual: (c) => c.backends?.writeTo,
-    expected: undefined,
-  },
-  {
-    group: "OrthancCloudStorage",
-    option: "ReadOrder",
-    sections: BACKEND_SECTIONS,
-    actual: (c) => c.backends?.readOrder,
-    expected: undefined,
-  },
-  // No tier rules, no schedule (tier-rules.test.ts: with them).
-  {
-    group: "OrthancCloudStorage",
-    option: "TierRules",
-    sections: BACKEND_SECTIONS,
-    actual: (c) => c.tiering,
-    expected: undefined,
-  },
-  {
-    group: "OrthancCloudStorage",
-    option: "TierSchedule",
-    sections: BACKEND_SECTIONS,
-    actual: (c) => c.tiering?.schedule,
-    expected: undefined,
-  },
-  {
-    group: "OrthancCloudStorage",
-    option: "ObjectNames",
-    sections: BACKEND_SECTIONS,
-    // "uuid": no pattern, the official names.
-    actual: (c) => c.bridge.objectNames,
-    expected: undefined,
-  },
-  {
-    group: "OrthancCloudStorage",
-    option: "LocalDisk",
-    sections: BACKEND_SECTIONS,
-    actual: (c) => c.bridge.localDisk,
-    expected: undefined,
-  },
-  ...(
+  ...rowsOf("common", BACKEND_SECTIONS, [
+    ["RootPath", (c) => c.common.rootPath, ""],
+    ["StorageStructure", (c) => c.common.storageStructure, "flat"],
+    ["EnableLegacyUnknownFiles", (c) => c.common.enableLegacyUnknownFiles, false],
+    ["HybridMode", (c) => c.common.hybridMode, "Disabled"],
+    ["MigrationFromFileSystemEnabled", (c) => c.common.hybridMode, "Disabled"],
     [
-      ["WriteBehind", "writeBehind", false],
-      ["MaxPendingSize", "maxPendingBytes", 10240 * MIB],
-      ["UploadConcurrency", "uploadConcurrency", 4],
-      ["ShutdownDrainTimeout", "shutdownDrainTimeoutMs", 30_000],
-      ["PendingReadWait", "pendingReadWaitMs", 10_000],
-      ["BacklogAlertAge", "backlogAlertAgeMs", 300_000],
-      ["ReadCacheSize", "readCacheBytes", 0],
-    ] as const
-  ).map(([option, field, expected]): DefaultRow => ({
-    group: "LocalDisk",
-    option,
-    sections: ["LocalObjectStorage"],
-    globals: { OrthancCloudStorage: { LocalDisk: { Path: "/srv/tier" } } },
-    actual: (c) => c.bridge.localDisk?.[field],
-    expected,
-  })),
+      "StorageEncryption",
+      (c) => c.common.encryption,
+      { enabled: false, previousMasterKeys: [], maxConcurrentInputBytes: 1024 * MIB },
+    ],
+  ]),
+  // spec §1.9
+  ...rowsOf(
+    "StorageEncryption",
+    BACKEND_SECTIONS,
+    [
+      ["Enable", (c) => c.common.encryption.enabled, true],
+      ["MasterKey", (c) => c.common.encryption.masterKey, { id: 1, path: "/keys/1.b64" }],
+      ["PreviousMasterKeys", (c) => c.common.encryption.previousMasterKeys, []],
+      ["MaxConcurrentInputSize", (c) => c.common.encryption.maxConcurrentInputBytes, 1024 * MIB],
+      ["Format", (c) => c.common.encryption.format, "A1"],
+    ],
+    { extra: WITH_KEY },
+  ),
+  ...rowsOf("StorageEncryption", S3, [["Verbose", (c) => c.warnings, []]], {
+    extra: { StorageEncryption: { MasterKey: [1, "/k"], Verbose: true } },
+  }),
+  // spec §3.2
+  ...rowsOf("AwsS3Storage", S3, [
+    ["AccessKey", (c) => s3Of(c).accessKey, undefined],
+    ["SecretKey", (c) => s3Of(c).secretKey, undefined],
+    ["Endpoint", (c) => s3Of(c).endpoint, undefined],
+    ["VirtualAddressing", (c) => s3Of(c).virtualAddressing, true],
+    ["ConnectTimeout", (c) => s3Of(c).connectTimeoutMs, 30_000],
+  ]),
+  ...rowsOf("AwsS3Storage", S3, [["ConnectionTimeout", (c) => s3Of(c).connectTimeoutMs, 12_000]], {
+    extra: { ConnectTimeout: 12 },
+  }),
+  ...rowsOf("AwsS3Storage", S3, [
+    ["RequestTimeout", (c) => s3Of(c).requestTimeoutMs, 1_200_000],
+    ["StorageClass", (c) => s3Of(c).storageClass, undefined],
+    ["Tags", (c) => s3Of(c).tags, {}],
+    ["MaxConnections", (c) => s3Of(c).maxConnections, 25],
+    ["MaxRetries", (c) => s3Of(c).maxRetries, 10],
+    ["UseTransferManager", (c) => s3Of(c).useTransferManager, false],
+    ["TransferPoolSize", (c) => s3Of(c).transferPoolSize, 10],
+    ["TransferBufferSize", (c) => s3Of(c).transferBufferBytes, 5 * MIB],
+    ["EnableAwsSdkLogs", (c) => s3Of(c).enableAwsSdkLogs, false],
+    ["ChecksumCalculation", (c) => s3Of(c).checksumCalculation, "WhenRequired"],
+  ]),
+  // spec §3.3
+  ...rowsOf("AzureBlobStorage", AZURE, [
+    ["CreateContainerIfNotExists", (c) => azureOf(c).createContainerIfNotExists, true],
+    ["AccessTier", (c) => azureOf(c).accessTier, undefined],
+    // ours
+    ["AccountUrl", (c) => azureOf(c).accountUrl, undefined],
+    ["MaxRetries", (c) => azureOf(c).maxRetries, 3],
+    ["ConnectionTimeout", (c) => azureOf(c).connectTimeoutMs, 30_000],
+    ["RequestTimeout", (c) => azureOf(c).requestTimeoutMs, 1_200_000],
+  ]),
+  // spec §3.4 (required there; ours reads application default credentials without it)
+  ...rowsOf("GoogleCloudStorage", GCS, [
+    ["ServiceAccountFile", (c) => gcsOf(c).serviceAccountFile, undefined],
+    // ours
+    ["Endpoint", (c) => gcsOf(c).endpoint, undefined],
+    ["MaxRetries", (c) => gcsOf(c).maxRetries, 3],
+    ["ConnectionTimeout", (c) => gcsOf(c).connectTimeoutMs, 30_000],
+    ["RequestTimeout", (c) => gcsOf(c).requestTimeoutMs, 1_200_000],
+  ]),
+  // ours
+  ...rowsOf("LocalObjectStorage", ["LocalObjectStorage"], [["Fsync", (c) => localOf(c).fsync, true]]),
+  // spec §3.1, global Orthanc options
+  ...rowsOf("Orthanc", BACKEND_SECTIONS, [
+    ["StorageDirectory", (c) => c.orthanc.storageDirectory, "OrthancStorageNotDefined"],
+    ["SyncStorageArea", (c) => c.orthanc.syncStorageArea, true],
+  ]),
+  ...rowsOf("Orthanc", S3, [["HttpsCACertificates", (c) => s3Of(c).caFile, undefined]]),
+  // ours: the bridge's section, without which the plugin runs the bundled Node and the daemon beside it
+  ...rowsOf("OrthancCloudStorage", BACKEND_SECTIONS, [
+    ["Node", (c) => c.bridge.node, undefined],
+    ["Daemon", (c) => c.bridge.daemon, undefined],
+    ["StartupTimeout", (c) => c.bridge.startupTimeoutS, 60],
+    ["RequestTimeout", (c) => c.bridge.requestTimeoutS, 1200],
+    ["ConnectTimeout", (c) => c.bridge.connectTimeoutS, 5],
+    // Without Backends, the one section is the only backend (the defaults with Backends: backends.test.ts).
+    ["Backends", (c) => c.backends, undefined],
+    ["WriteTo", (c) => c.backends?.writeTo, undefined],
+    ["ReadOrder", (c) => c.backends?.readOrder, undefined],
+    // No tier rules, no schedule (tier-rules.test.ts: with them).
+    ["TierRules", (c) => c.tiering, undefined],
+    ["TierSchedule", (c) => c.tiering?.schedule, undefined],
+    // "uuid": no pattern, the official names.
+    ["ObjectNames", (c) => c.bridge.objectNames, undefined],
+    ["LocalDisk", (c) => c.bridge.localDisk, undefined],
+  ]),
+  ...rowsOf(
+    "LocalDisk",
+    ["LocalObjectStorage"],
+    [
+      ["WriteBehind", (c) => c.bridge.localDisk?.writeBehind, false],
+      ["MaxPendingSize", (c) => c.bridge.localDisk?.maxPendingBytes, 10240 * MIB],
+      ["UploadConcurrency", (c) => c.bridge.localDisk?.uploadConcurrency, 4],
+      ["ShutdownDrainTimeout", (c) => c.bridge.localDisk?.shutdownDrainTimeoutMs, 30_000],
+      ["PendingReadWait", (c) => c.bridge.localDisk?.pendingReadWaitMs, 10_000],
+      ["BacklogAlertAge", (c) => c.bridge.localDisk?.backlogAlertAgeMs, 300_000],
+      ["ReadCacheSize", (c) => c.bridge.localDisk?.readCacheBytes, 0],
+    ],
+    { globals: { OrthancCloudStorage: { LocalDisk: { Path: "/srv/tier" } } } },
+  ),
 ];
 
 describe("config defaults", () => {

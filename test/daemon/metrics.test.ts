@@ -11,15 +11,7 @@ import { after, before, describe, it } from "node:test";
 import { openStorageArea } from "../../src/area/open-storage-area.js";
 import { EncryptedCodec } from "../../src/crypto/encrypted-codec.js";
 import { DaemonMetrics } from "../../src/daemon/metrics.js";
-import {
-  Op,
-  OrthancCode,
-  RequestFlag,
-  decodeRestAnswer,
-  encodeRestRequest,
-  type HttpMethodName,
-  type RestAnswer,
-} from "../../src/daemon/protocol.js";
+import { Op, OrthancCode, RequestFlag } from "../../src/daemon/protocol.js";
 import { RestRouter } from "../../src/daemon/rest-router.js";
 import { listenForBridge, type BridgeServer } from "../../src/daemon/server.js";
 import { BridgeClient } from "../../test-support/bridge-client.js";
@@ -29,25 +21,8 @@ import { metricValue, parseMetrics, type Sample } from "../helpers/prometheus.js
 
 const SECTION = "LocalObjectStorage";
 
-async function rest(client: BridgeClient, method: HttpMethodName, url: string): Promise<RestAnswer> {
-  const payload = encodeRestRequest({
-    method,
-    url,
-    groups: [],
-    getArguments: [],
-    headers: [],
-    body: Buffer.alloc(0),
-  });
-  const response = await client.call(
-    { op: Op.REST, contentType: 0, size: payload.length, start: 0, uuid: "" },
-    payload,
-  );
-  assert.equal(response.code, OrthancCode.Success);
-  return decodeRestAnswer(response.data);
-}
-
 async function scrape(client: BridgeClient): Promise<Sample[]> {
-  const answer = await rest(client, "GET", "/cloud-storage/metrics");
+  const answer = await client.rest("GET", "/cloud-storage/metrics");
   assert.equal(answer.status, 200);
   assert.match(answer.contentType, /^text\/plain; version=0\.0\.4/);
   return parseMetrics(answer.body.toString());
@@ -197,7 +172,7 @@ for (const encrypted of [false, true]) {
         "orthanc_cloud_storage_requests_total",
         byOperation("read"),
       );
-      const answer = await rest(client, "POST", "/cloud-storage/metrics");
+      const answer = await client.rest("POST", "/cloud-storage/metrics");
       assert.equal(answer.status, 405);
       assert.equal(answer.allow, "GET");
       const after = metricValue(

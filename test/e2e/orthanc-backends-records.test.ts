@@ -6,8 +6,7 @@
 // there with one request per instance, and its old objects are gone.
 
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
@@ -16,10 +15,8 @@ import {
   AZURITE_ACCOUNT,
   azuriteConnectionString,
   startAzurite,
-  type AzuriteContainer,
   type AzuriteServer,
 } from "../../test-support/azurite.js";
-import { folderBucket, type FolderBucket } from "../../test-support/folder.js";
 import { startRecordingProxy, type RecordingServer } from "../../test-support/http-recorder.js";
 import { OrthancInstance } from "../../test-support/orthanc.js";
 import { ORTHANC_RELEASES, releaseOptions } from "../../test-support/orthanc-releases.js";
@@ -29,9 +26,9 @@ import {
   readRequestLog,
   rgwS3Section,
   startRgw,
-  type RgwBucket,
   type RgwServer,
 } from "../../test-support/rgw.js";
+import { threeBackends, type ThreeBackends } from "../../test-support/three-backends.js";
 
 const RELEASE = ORTHANC_RELEASES.find((release) => release.version === "1.13.0");
 
@@ -66,28 +63,18 @@ after(async () => {
 });
 
 describe("three backends with custom data on Orthanc 1.13.0: one request per read, at the right backend", () => {
-  let bucket: RgwBucket;
-  let container: AzuriteContainer;
-  let folder: FolderBucket;
-  let workDir: string;
+  let backends: ThreeBackends;
   let orthanc: OrthancInstance | undefined;
   const uploaded: Uploaded[] = [];
 
   before(async () => {
     assert.ok(RELEASE, "Orthanc 1.13.0 is one of the tested releases");
-    [bucket, container, folder] = await Promise.all([
-      rgw.bucket("backends-records"),
-      azurite.container("backends-records"),
-      folderBucket(),
-    ]);
-    workDir = await mkdtemp(join(tmpdir(), "ocs-backends-records-"));
-    await writeFile(join(workDir, "rgw.key"), Buffer.alloc(32, 3).toString("base64"), { mode: 0o600 });
-    await writeFile(join(workDir, "disk.key"), Buffer.alloc(32, 4).toString("base64"), { mode: 0o600 });
+    backends = await threeBackends(rgw, azurite, "backends-records");
   });
 
   after(async () => {
     await orthanc?.destroy();
-    await Promise.all([bucket?.cleanup(), container?.cleanup(), folder?.cleanup()]);
+    await backends?.cleanup();
   });
 
   /**
@@ -98,24 +85,24 @@ describe("three backends with custom data on Orthanc 1.13.0: one request per rea
   async function start(writeTo: string): Promise<OrthancInstance> {
     await orthanc?.stop();
     orthanc = await OrthancInstance.start({
-      workDir,
+      workDir: backends.workDir,
       ...(await releaseOptions(RELEASE as NonNullable<typeof RELEASE>)),
       config: {
         OrthancCloudStorage: {
           Backends: {
             rgw: {
-              AwsS3Storage: rgwS3Section(rgw, bucket.name, {
+              AwsS3Storage: rgwS3Section(rgw, backends.bucket.name, {
                 RootPath: "hot",
-                StorageEncryption: { MasterKey: [1, join(workDir, "rgw.key")] },
+                StorageEncryption: { MasterKey: [1, backends.rgwKey] },
               }),
             },
-            azure: container.orthancConfig({
+            azure: backends.container.orthancConfig({
               ConnectionString: azuriteConnectionString(`${proxy.url}/${AZURITE_ACCOUNT}`),
             }),
             disk: {
               LocalObjectStorage: {
-                Path: folder.name,
-                StorageEncryption: { MasterKey: [2, join(workDir, "disk.key")] },
+                Path: backends.folder.name,
+                StorageEncryption: { MasterKey: [2, backends.diskKey] },
               },
             },
           },
@@ -168,12 +155,13 @@ describe("three backends with custom data on Orthanc 1.13.0: one request per rea
     }
     const after = await metrics();
     const rgwRequests = (await readRequestLog(rgw, mark))
-      .filter((request) => request.path.startsWith(`/${bucket.name}/`))
+      .filter((request) => request.path.startsWith(`/${backends.bucket.name}/`))
       .map(
-        (request) => `${request.method} ${decodeURIComponent(request.path.slice(bucket.name.length + 2))}`,
+        (request) =>
+          `${request.method} ${decodeURIComponent(request.path.slice(backends.bucket.name.length + 2))}`,
       );
     const azureRequests = proxy.requests
-      .filter((request) => request.url.startsWith(`/${AZURITE_ACCOUNT}/${container.name}`))
+      .filter((request) => request.url.startsWith(`/${AZURITE_ACCOUNT}/${backends.container.name}`))
       .map((request) => `${request.method} ${decodeURIComponent(request.url.split("?")[0] ?? "")}`);
     const diskRequests = ["get", "head", "put", "delete", "list"].flatMap((method) => {
       const name = "orthanc_cloud_storage_store_requests_total";
@@ -196,7 +184,7 @@ describe("three backends with custom data on Orthanc 1.13.0: one request per rea
         file.backend === "rgw"
           ? `GET ${key}`
           : file.backend === "azure"
-            ? `GET /${AZURITE_ACCOUNT}/${container.name}/${key}`
+            ? `GET /${AZURITE_ACCOUNT}/${backends.container.name}/${key}`
             : "GET";
       expected[file.backend]?.push(request);
     }
@@ -217,9 +205,9 @@ describe("three backends with custom data on Orthanc 1.13.0: one request per rea
     }
     assert.match(await node().log(), /the daemon is ready: .*custom data on/);
     const held: Record<string, string[]> = {
-      rgw: await bucket.listKeys(),
-      azure: await container.listKeys(),
-      disk: await folder.listKeys(),
+      rgw: await backends.bucket.listKeys(),
+      azure: await backends.container.listKeys(),
+      disk: await backends.folder.listKeys(),
     };
     for (const file of uploaded) {
       const record = await recordOf(file.uuid);
@@ -258,7 +246,7 @@ describe("three backends with custom data on Orthanc 1.13.0: one request per rea
       file.backend = "azure";
       assert.equal((await recordOf(file.uuid)).backend, "azure", `${file.uuid}'s record follows it`);
     }
-    const left = await bucket.listKeys();
+    const left = await backends.bucket.listKeys();
     for (const file of moving)
       assert.ok(!left.some((key) => key.includes(file.uuid)), `${file.uuid} gone from RGW`);
 

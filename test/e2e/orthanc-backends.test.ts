@@ -6,15 +6,13 @@
 // the host's Orthanc 1.10.1 and on 1.13.0.
 
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
 import { run } from "../cli/support.js";
 import { metricValue, parseMetrics, type Sample } from "../helpers/prometheus.js";
-import { startAzurite, type AzuriteContainer, type AzuriteServer } from "../../test-support/azurite.js";
-import { folderBucket, type FolderBucket } from "../../test-support/folder.js";
+import { startAzurite, type AzuriteServer } from "../../test-support/azurite.js";
 import { OrthancInstance } from "../../test-support/orthanc.js";
 import {
   HOST_ORTHANC,
@@ -28,9 +26,9 @@ import {
   markRequestLog,
   rgwS3Section,
   startRgw,
-  type RgwBucket,
   type RgwServer,
 } from "../../test-support/rgw.js";
+import { threeBackends, type ThreeBackends } from "../../test-support/three-backends.js";
 
 /** Two studies: the first uploaded while WriteTo is "rgw", the second once it is "azure". */
 const FIRST = ["ts-1.2-implicit-le-MR.dcm", "PR-gsps-utf8.dcm"];
@@ -63,27 +61,17 @@ const RELEASES = [HOST_ORTHANC, ...ORTHANC_RELEASES.filter((release) => release.
 
 for (const release of RELEASES)
   describe(`three backends at once: Ceph RGW, Azurite, a folder (${releaseTitle(release)})`, () => {
-    let bucket: RgwBucket;
-    let container: AzuriteContainer;
-    let folder: FolderBucket;
-    let workDir: string;
+    let backends: ThreeBackends;
     let orthanc: OrthancInstance | undefined;
     const uploaded: Uploaded[] = [];
 
     before(async () => {
-      [bucket, container, folder] = await Promise.all([
-        rgw.bucket("backends"),
-        azurite.container("backends"),
-        folderBucket(),
-      ]);
-      workDir = await mkdtemp(join(tmpdir(), "ocs-backends-"));
-      await writeFile(join(workDir, "rgw.key"), Buffer.alloc(32, 1).toString("base64"), { mode: 0o600 });
-      await writeFile(join(workDir, "disk.key"), Buffer.alloc(32, 2).toString("base64"), { mode: 0o600 });
+      backends = await threeBackends(rgw, azurite, "backends");
     });
 
     after(async () => {
       await orthanc?.destroy();
-      await Promise.all([bucket?.cleanup(), container?.cleanup(), folder?.cleanup()]);
+      await backends?.cleanup();
     });
 
     /** rgw: A1-encrypted under RootPath "hot"; azure: plaintext; disk: v2-encrypted. */
@@ -93,16 +81,16 @@ for (const release of RELEASES)
         OrthancCloudStorage: {
           Backends: {
             rgw: {
-              AwsS3Storage: rgwS3Section(rgw, bucket.name, {
+              AwsS3Storage: rgwS3Section(rgw, backends.bucket.name, {
                 RootPath: "hot",
-                StorageEncryption: { MasterKey: [1, join(workDir, "rgw.key")] },
+                StorageEncryption: { MasterKey: [1, backends.rgwKey] },
               }),
             },
-            azure: container.orthancConfig(),
+            azure: backends.container.orthancConfig(),
             disk: {
               LocalObjectStorage: {
-                Path: folder.name,
-                StorageEncryption: { MasterKey: [2, join(workDir, "disk.key")], Format: "v2" },
+                Path: backends.folder.name,
+                StorageEncryption: { MasterKey: [2, backends.diskKey], Format: "v2" },
               },
             },
           },
@@ -115,7 +103,7 @@ for (const release of RELEASES)
     async function start(writeTo: string, extra: Record<string, unknown> = {}): Promise<OrthancInstance> {
       await orthanc?.stop();
       orthanc = await OrthancInstance.start({
-        workDir,
+        workDir: backends.workDir,
         ...(await releaseOptions(release)),
         config: configuration(writeTo, extra),
       });
@@ -175,26 +163,26 @@ for (const release of RELEASES)
     it("writes new instances to WriteTo only, in that backend's own format", async () => {
       const node = await start("rgw");
       const first = await upload(node, FIRST);
-      const keys = await bucket.listKeys();
+      const keys = await backends.bucket.listKeys();
       for (const { id } of first) {
         const uuid = await dicomUuid(node, id);
         assert.ok(keys.includes(`hot/${uuid}.dcm.enc`), `${uuid} in RGW under hot/`);
-        assert.equal((await bucket.read(`hot/${uuid}.dcm.enc`)).subarray(0, 2).toString(), "A1");
+        assert.equal((await backends.bucket.read(`hot/${uuid}.dcm.enc`)).subarray(0, 2).toString(), "A1");
       }
-      assert.deepEqual(await container.listKeys(), []);
-      assert.deepEqual(await folder.listKeys(), []);
+      assert.deepEqual(await backends.container.listKeys(), []);
+      assert.deepEqual(await backends.folder.listKeys(), []);
       await assertServedIdentical(node);
     });
 
     it("after WriteTo changes, new instances go to the new target and old and new read back byte-identical", async () => {
       const node = await start("azure");
       const second = await upload(node, SECOND);
-      const blobs = await container.listKeys();
+      const blobs = await backends.container.listKeys();
       for (const { id } of second) {
         const uuid = await dicomUuid(node, id);
         assert.ok(blobs.includes(`${uuid}.dcm`), `${uuid} in Azurite, plaintext`);
       }
-      assert.deepEqual(await folder.listKeys(), []);
+      assert.deepEqual(await backends.folder.listKeys(), []);
       await assertServedIdentical(node);
     });
 
@@ -240,14 +228,17 @@ for (const release of RELEASES)
       assert.equal(job.Content["TargetStorage"], "disk");
       assert.equal(job.Content["Failed"], 0);
       assert.ok((job.Content["Moved"] as number) >= FIRST.length, JSON.stringify(job.Content));
-      const files = await folder.listKeys();
+      const files = await backends.folder.listKeys();
       for (const { id } of uploaded.slice(0, FIRST.length)) {
         const uuid = await dicomUuid(node, id);
         assert.ok(files.includes(`${uuid}.dcm.enc`), `${uuid} moved to the folder`);
         // Re-encoded for the target: v2 under the folder's key (its magic), where RGW held A1.
-        assert.equal((await folder.read(`${uuid}.dcm.enc`)).subarray(0, 4).toString("hex"), "894f4353");
+        assert.equal(
+          (await backends.folder.read(`${uuid}.dcm.enc`)).subarray(0, 4).toString("hex"),
+          "894f4353",
+        );
       }
-      assert.deepEqual(await bucket.listKeys(), [], "nothing of the study left in RGW");
+      assert.deepEqual(await backends.bucket.listKeys(), [], "nothing of the study left in RGW");
       await assertServedIdentical(node);
 
       // Moving it again finds it already there; an unknown backend is refused with the names.
@@ -269,7 +260,7 @@ for (const release of RELEASES)
       assert.equal(moved.code, 0, moved.stderr);
       const count = Number(/move-storage: (\d+) attachments moved/.exec(moved.stdout)?.[1]);
       assert.ok(count >= SECOND.length, moved.stdout);
-      assert.deepEqual(await container.listKeys(), []);
+      assert.deepEqual(await backends.container.listKeys(), []);
       await assertServedIdentical(node);
     });
 
@@ -296,7 +287,7 @@ for (const release of RELEASES)
         assert.equal(job.State, "Success", JSON.stringify(job.Content));
         assert.equal(job.Content["Failed"], 0);
         assert.match(await node.log(), /daemon pid \d+ exited .*restarting/);
-        const blobs = await container.listKeys();
+        const blobs = await backends.container.listKeys();
         for (const { id: instance } of uploaded.slice(FIRST.length)) {
           assert.ok(blobs.includes(`${await dicomUuid(node, instance)}.dcm`), "moved to Azurite");
         }
@@ -310,9 +301,9 @@ for (const release of RELEASES)
     async function whereIs(node: OrthancInstance, instance: Uploaded): Promise<string[]> {
       const uuid = await dicomUuid(node, instance.id);
       const places: string[] = [];
-      if ((await bucket.listKeys()).some((key) => key.includes(uuid))) places.push("rgw");
-      if ((await container.listKeys()).some((key) => key.includes(uuid))) places.push("azure");
-      if ((await folder.listKeys()).some((key) => key.includes(uuid))) places.push("disk");
+      if ((await backends.bucket.listKeys()).some((key) => key.includes(uuid))) places.push("rgw");
+      if ((await backends.container.listKeys()).some((key) => key.includes(uuid))) places.push("azure");
+      if ((await backends.folder.listKeys()).some((key) => key.includes(uuid))) places.push("disk");
       return places;
     }
 
@@ -335,7 +326,7 @@ for (const release of RELEASES)
       assert.equal(dry.code, 0, dry.stderr);
       assert.match(dry.stdout, /old SR and RT to Azure: 2 studies, job/);
       assert.match(dry.stdout, /old SR and RT to Azure: \d+ attachments would be moved to azure/);
-      assert.deepEqual(await container.listKeys(), [], "a dry run changes nothing");
+      assert.deepEqual(await backends.container.listKeys(), [], "a dry run changes nothing");
 
       const response = await node.request("POST", "/cloud-storage/tier-rules", "");
       const text = await response.text();
@@ -354,7 +345,7 @@ for (const release of RELEASES)
       assert.deepEqual(await whereIs(node, uploaded[1] as Uploaded), ["rgw"], "no StudyDate: never selected");
       for (const instance of [SR(), RT()]) {
         const key = `${await dicomUuid(node, instance.id)}.dcm`;
-        const properties = await container.client.getBlobClient(key).getProperties();
+        const properties = await backends.container.client.getBlobClient(key).getProperties();
         assert.equal(properties.accessTier, "Cool", `${key} set to Cool by the second rule`);
       }
       await assertServedIdentical(node);

@@ -70,134 +70,122 @@ async function killDaemon(orthanc: OrthancInstance): Promise<number> {
 describe("faults on a real Orthanc, folder backend", () => {
   it("loses no acknowledged upload when the daemon is killed -9 during a stream of uploads", async (t) => {
     const { workDir, config } = await encryptedSetup();
-    const orthanc = await OrthancInstance.start({ workDir, config });
-    try {
-      const files = await fixtures();
-      const ledger = new OperationLedger();
-      let killed = 0;
-      await stream(files.length, 3, async (index) => {
-        // kill the daemon while other uploads are in flight
-        if (index === 7 || index === 19) killed += await killDaemon(orthanc);
-        const { name, data } = files[index] as { name: string; data: Buffer };
-        await ledger.upload(orthanc, data, name);
-      });
-      assert.equal(killed, 2, "the daemon was killed twice, and restarted in between");
-      assert.ok(
-        ledger.acknowledged.size >= files.length - 6,
-        `most uploads went through; refused: ${ledger.refused.join("; ")}`,
-      );
-      await checkAfterFault(t, {
-        scenario: "daemon killed -9 twice during uploads (folder)",
-        orthanc,
-        storage: config,
-        acknowledged: ledger.acknowledged,
-        counts: ledger.counts,
-        refusals: ledger.refused,
-      });
-      assert.match(await orthanc.log(), /restarting/i);
-    } finally {
-      await orthanc.destroy();
-    }
+    await using orthanc = await OrthancInstance.start({ workDir, config });
+    const files = await fixtures();
+    const ledger = new OperationLedger();
+    let killed = 0;
+    await stream(files.length, 3, async (index) => {
+      // kill the daemon while other uploads are in flight
+      if (index === 7 || index === 19) killed += await killDaemon(orthanc);
+      const { name, data } = files[index] as { name: string; data: Buffer };
+      await ledger.upload(orthanc, data, name);
+    });
+    assert.equal(killed, 2, "the daemon was killed twice, and restarted in between");
+    assert.ok(
+      ledger.acknowledged.size >= files.length - 6,
+      `most uploads went through; refused: ${ledger.refused.join("; ")}`,
+    );
+    await checkAfterFault(t, {
+      scenario: "daemon killed -9 twice during uploads (folder)",
+      orthanc,
+      storage: config,
+      acknowledged: ledger.acknowledged,
+      counts: ledger.counts,
+      refusals: ledger.refused,
+    });
+    assert.match(await orthanc.log(), /restarting/i);
   });
 
   it("starts the supervisor again and loses no acknowledged upload when the supervisor is killed -9 during uploads", async (t) => {
     const { workDir, config } = await encryptedSetup();
-    const orthanc = await OrthancInstance.start({ workDir, config });
-    try {
-      const files = await fixtures();
-      const ledger = new OperationLedger();
-      const orphans: number[] = [];
-      let killed = 0;
-      await stream(files.length, 3, async (index) => {
-        // kill the supervisor (as the OOM killer would) while other uploads are in flight
-        if (index === 7 || index === 19) {
-          await waitFor(
-            async () => (await orthanc.daemonPids()).length > 0,
-            DAEMON_RESTART_MS,
-            "a new supervisor's daemon",
-          );
-          orphans.push(...(await orthanc.daemonPids()));
-          for (const pid of await orthanc.supervisorPids()) {
-            process.kill(pid, "SIGKILL");
-            killed++;
-          }
+    await using orthanc = await OrthancInstance.start({ workDir, config });
+    const files = await fixtures();
+    const ledger = new OperationLedger();
+    const orphans: number[] = [];
+    let killed = 0;
+    await stream(files.length, 3, async (index) => {
+      // kill the supervisor (as the OOM killer would) while other uploads are in flight
+      if (index === 7 || index === 19) {
+        await waitFor(
+          async () => (await orthanc.daemonPids()).length > 0,
+          DAEMON_RESTART_MS,
+          "a new supervisor's daemon",
+        );
+        orphans.push(...(await orthanc.daemonPids()));
+        for (const pid of await orthanc.supervisorPids()) {
+          process.kill(pid, "SIGKILL");
+          killed++;
         }
-        const { name, data } = files[index] as { name: string; data: Buffer };
-        await ledger.upload(orthanc, data, name);
-      });
-      assert.equal(killed, 2, "the supervisor was killed twice, and started again in between");
-      assert.ok(
-        ledger.acknowledged.size >= files.length - 6,
-        `most uploads went through; refused: ${ledger.refused.join("; ")}`,
-      );
-      // Without restarting Orthanc: one supervisor again, its daemon serving; the orphaned daemons see their
-      // stdin close and exit on their own.
-      await waitFor(async () => (await orthanc.daemonPids()).length === 1, DAEMON_RESTART_MS, "one daemon");
-      assert.equal((await orthanc.supervisorPids()).length, 1, "one supervisor");
-      for (const pid of orphans)
-        await waitFor(async () => !(await isRunning(pid)), 10_000, `daemon ${pid} to exit`);
-      // A delete and an upload on the new daemon; checkAfterFault reads every acknowledged upload back.
-      const [id, data] = [...ledger.acknowledged][0] as [string, Uint8Array];
-      assert.equal((await orthanc.request("DELETE", `/instances/${id}`)).status, 200);
-      ledger.acknowledged.delete(id);
-      assert.ok(await ledger.upload(orthanc, data, `${id} again`), ledger.refused.join("; "));
-      await checkAfterFault(t, {
-        scenario: "supervisor killed -9 twice during uploads (folder)",
-        orthanc,
-        storage: config,
-        acknowledged: ledger.acknowledged,
-        counts: ledger.counts,
-        refusals: ledger.refused,
-      });
-      const restarted =
-        /the supervisor \(pid \d+\) ended after \d+ s with signal 9 .*: starting another in \d+ s/;
-      const log = await orthanc.logMatching(restarted);
-      assert.match(log, restarted);
-      assert.equal(log.match(/started the supervisor again: pid \d+/g)?.length, 2, log);
-    } finally {
-      await orthanc.destroy();
-    }
+      }
+      const { name, data } = files[index] as { name: string; data: Buffer };
+      await ledger.upload(orthanc, data, name);
+    });
+    assert.equal(killed, 2, "the supervisor was killed twice, and started again in between");
+    assert.ok(
+      ledger.acknowledged.size >= files.length - 6,
+      `most uploads went through; refused: ${ledger.refused.join("; ")}`,
+    );
+    // Without restarting Orthanc: one supervisor again, its daemon serving; the orphaned daemons see their
+    // stdin close and exit on their own.
+    await waitFor(async () => (await orthanc.daemonPids()).length === 1, DAEMON_RESTART_MS, "one daemon");
+    assert.equal((await orthanc.supervisorPids()).length, 1, "one supervisor");
+    for (const pid of orphans)
+      await waitFor(async () => !(await isRunning(pid)), 10_000, `daemon ${pid} to exit`);
+    // A delete and an upload on the new daemon; checkAfterFault reads every acknowledged upload back.
+    const [id, data] = [...ledger.acknowledged][0] as [string, Uint8Array];
+    assert.equal((await orthanc.request("DELETE", `/instances/${id}`)).status, 200);
+    ledger.acknowledged.delete(id);
+    assert.ok(await ledger.upload(orthanc, data, `${id} again`), ledger.refused.join("; "));
+    await checkAfterFault(t, {
+      scenario: "supervisor killed -9 twice during uploads (folder)",
+      orthanc,
+      storage: config,
+      acknowledged: ledger.acknowledged,
+      counts: ledger.counts,
+      refusals: ledger.refused,
+    });
+    const restarted =
+      /the supervisor \(pid \d+\) ended after \d+ s with signal 9 .*: starting another in \d+ s/;
+    const log = await orthanc.logMatching(restarted);
+    assert.match(log, restarted);
+    assert.equal(log.match(/started the supervisor again: pid \d+/g)?.length, 2, log);
   });
 
   it("serves every read right or fails it, never wrong bytes, when the daemon is killed -9 during reads", async (t) => {
     const { workDir, config } = await encryptedSetup();
-    const orthanc = await OrthancInstance.start({ workDir, config });
-    try {
-      const stored = new OperationLedger();
-      for (const { name, data } of (await fixtures()).slice(0, 12)) {
-        assert.ok(await stored.upload(orthanc, data, name), stored.refused.join("; "));
-      }
-      const ids = [...stored.acknowledged.keys()];
-      const reads = { operations: 0, served: 0, refused: [] as string[], wrong: [] as string[] };
-      let killed = 0;
-      await stream(72, 3, async (index) => {
-        if (index === 12 || index === 40) killed += await killDaemon(orthanc);
-        const id = ids[index % ids.length] as string;
-        reads.operations++;
-        try {
-          const response = await orthanc.request("GET", `/instances/${id}/file`);
-          const body = new Uint8Array(await response.arrayBuffer());
-          if (response.status !== 200) reads.refused.push(`${id}: HTTP ${response.status}`);
-          else if (md5(body) === md5(stored.acknowledged.get(id) as Uint8Array)) reads.served++;
-          else reads.wrong.push(`${id}: ${body.length} bytes`);
-        } catch (error) {
-          reads.refused.push(`${id}: ${String(error)}`);
-        }
-      });
-      assert.equal(killed, 2, "the daemon was killed twice, and restarted in between");
-      assert.deepEqual(reads.wrong, [], "no read answered other bytes than those stored");
-      assert.ok(reads.served >= reads.operations - 6, `most reads were served: ${reads.refused.join("; ")}`);
-      await checkAfterFault(t, {
-        scenario: "daemon killed -9 twice during reads (folder)",
-        orthanc,
-        storage: config,
-        acknowledged: stored.acknowledged,
-        counts: { operations: reads.operations, acknowledged: reads.served, refused: reads.refused.length },
-        refusals: reads.refused,
-      });
-    } finally {
-      await orthanc.destroy();
+    await using orthanc = await OrthancInstance.start({ workDir, config });
+    const stored = new OperationLedger();
+    for (const { name, data } of (await fixtures()).slice(0, 12)) {
+      assert.ok(await stored.upload(orthanc, data, name), stored.refused.join("; "));
     }
+    const ids = [...stored.acknowledged.keys()];
+    const reads = { operations: 0, served: 0, refused: [] as string[], wrong: [] as string[] };
+    let killed = 0;
+    await stream(72, 3, async (index) => {
+      if (index === 12 || index === 40) killed += await killDaemon(orthanc);
+      const id = ids[index % ids.length] as string;
+      reads.operations++;
+      try {
+        const response = await orthanc.request("GET", `/instances/${id}/file`);
+        const body = new Uint8Array(await response.arrayBuffer());
+        if (response.status !== 200) reads.refused.push(`${id}: HTTP ${response.status}`);
+        else if (md5(body) === md5(stored.acknowledged.get(id) as Uint8Array)) reads.served++;
+        else reads.wrong.push(`${id}: ${body.length} bytes`);
+      } catch (error) {
+        reads.refused.push(`${id}: ${String(error)}`);
+      }
+    });
+    assert.equal(killed, 2, "the daemon was killed twice, and restarted in between");
+    assert.deepEqual(reads.wrong, [], "no read answered other bytes than those stored");
+    assert.ok(reads.served >= reads.operations - 6, `most reads were served: ${reads.refused.join("; ")}`);
+    await checkAfterFault(t, {
+      scenario: "daemon killed -9 twice during reads (folder)",
+      orthanc,
+      storage: config,
+      acknowledged: stored.acknowledged,
+      counts: { operations: reads.operations, acknowledged: reads.served, refused: reads.refused.length },
+      refusals: reads.refused,
+    });
   });
 
   it("loses no acknowledged upload when Orthanc is killed -9 during uploads and restarted on the same index and storage", async (t) => {

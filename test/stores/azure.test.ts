@@ -93,6 +93,8 @@ describe("azure driver on Azurite", () => {
       testAzureOptions(connectionString, container, overrides),
       new MemoryLogger(),
     );
+    // The container's creation (CreateContainerIfNotExists) precedes the first request: made here, uncounted.
+    await store.head("warm-up.dcm");
     proxy.requests.length = 0;
     return store;
   }
@@ -155,11 +157,13 @@ describe("azure driver on Azurite", () => {
     await store.close();
   });
 
-  it("creates a missing container at start-up and warns to check that it is private, once", async () => {
+  it("creates a missing container before its first request and warns to check that it is private, once", async () => {
     const created = `created-${randomUUID()}`;
     const logger = new MemoryLogger();
     const store = await createAzureStore(testAzureOptions(server.connectionString, created), logger);
     try {
+      assert.equal(await azuriteClient(server).getContainerClient(created).exists(), false, "no request yet");
+      assert.equal(await store.get("first-request.dcm"), null);
       const warnings = logger.lines.filter((l) => l.level === "warn").map((l) => l.message);
       assert.equal(warnings.length, 1);
       assert.match(
@@ -168,8 +172,12 @@ describe("azure driver on Azurite", () => {
       );
       const access = await azuriteClient(server).getContainerClient(created).getAccessPolicy();
       assert.equal(access.blobPublicAccess, undefined, "no public access");
+      assert.equal(await store.head("second-request.dcm"), null);
+      assert.equal(logger.lines.filter((l) => l.level === "warn").length, 1, "created once");
       const again = new MemoryLogger();
-      await (await createAzureStore(testAzureOptions(server.connectionString, created), again)).close();
+      const existing = await createAzureStore(testAzureOptions(server.connectionString, created), again);
+      assert.equal(await existing.get("first-request.dcm"), null);
+      await existing.close();
       assert.deepEqual(again.lines, []);
     } finally {
       await store.close();
@@ -205,8 +213,14 @@ describe("azure driver on Azurite", () => {
       return true;
     };
     const wrong = azuriteConnectionString(server.endpoint, WRONG_KEY);
-    // At start-up: CreateContainerIfNotExists sends the first request.
-    await assert.rejects(createAzureStore(testAzureOptions(wrong, container), new MemoryLogger()), check);
+    // With CreateContainerIfNotExists, the container's creation is the first request: refused the same way.
+    const creating = await createAzureStore(testAzureOptions(wrong, container), new MemoryLogger());
+    await assert.rejects(creating.get("anything.dcm"), (error: unknown) => {
+      assert.ok(isStorageError(error, "STORE_FAILED"));
+      assert.match(error.message, /create container/);
+      return check(error);
+    });
+    await creating.close();
     const store = await createAzureStore(
       testAzureOptions(wrong, container, { createContainerIfNotExists: false }),
       new MemoryLogger(),
@@ -362,12 +376,15 @@ describe("azure driver on Azurite", () => {
         connectTimeoutMs: 2_000,
         requestTimeoutMs: 30_000,
       };
-      await assert.rejects(createAzureStore(options, new MemoryLogger()), (error: unknown) => {
+      // The container's creation is the store's first request.
+      const store = await createAzureStore(options, new MemoryLogger());
+      await assert.rejects(store.get("x.dcm"), (error: unknown) => {
         assert.ok(isStorageError(error, "STORE_FAILED"));
         assert.match(error.message, /the default Azure credential got no token/);
         assert.match(error.message, /managed identity/);
         return true;
       });
+      await store.close();
     } finally {
       Object.assign(process.env, saved);
     }

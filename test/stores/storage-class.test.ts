@@ -14,10 +14,11 @@ import { createGcsStore } from "../../src/stores/gcs.js";
 import { createS3Store } from "../../src/stores/s3.js";
 import { createFolderStore } from "../../src/stores/folder.js";
 import type { ObjectStore } from "../../src/stores/object-store.js";
-import { startAzurite, type AzuriteContainer, type AzuriteServer } from "../../test-support/azurite.js";
+import { startAzurite, type AzuriteContainer } from "../../test-support/azurite.js";
+import type { TestServer } from "../../test-support/bucket-fixture.js";
 import { folderBucket } from "../../test-support/folder.js";
-import { startGcsEmulator, type GcsBucket, type GcsEmulator } from "../../test-support/gcs-emulator.js";
-import { startRgw, type RgwBucket, type RgwServer } from "../../test-support/rgw.js";
+import { startGcsEmulator, type GcsBucket } from "../../test-support/gcs-emulator.js";
+import { startRgw, type RgwBucket } from "../../test-support/rgw.js";
 import { MemoryLogger } from "../helpers/memory-logger.js";
 import { readBody } from "./conformance.js";
 
@@ -30,117 +31,139 @@ async function unchanged(store: ObjectStore, data: Buffer): Promise<void> {
   assert.deepEqual(await readBody(object), data);
 }
 
-describe("storage class on Ceph RGW (S3)", () => {
-  let rgw: RgwServer;
-  let bucket: RgwBucket;
-  let store: ObjectStore;
-  const data = randomBytes(2000);
+/** What each describe below works on: a server's bucket holding KEY (`data`), and our driver's store on it. */
+interface ClassScene<Bucket> {
+  bucket: Bucket;
+  store: ObjectStore;
+  data: Buffer;
+}
 
-  before(async () => {
-    rgw = await startRgw();
-    bucket = await rgw.bucket("class");
-    store = createS3Store(bucket.storeOptions(), new MemoryLogger());
-    await store.put(KEY, data);
+/**
+ * A describe whose `before` starts a server, makes a bucket on it and puts KEY through the store `open`
+ * returns; `after` closes the store, removes the bucket and stops the server by its pid, also on failure.
+ */
+function describeClasses<Bucket extends { cleanup(): Promise<void> }>(
+  title: string,
+  open: (
+    server: (started: TestServer) => void,
+  ) => Promise<{ bucket: Bucket; store: ObjectStore | Promise<ObjectStore> }>,
+  tests: (scene: () => ClassScene<Bucket>) => void,
+): void {
+  describe(title, () => {
+    let server: TestServer | undefined;
+    let scene: ClassScene<Bucket> | undefined;
+    before(async () => {
+      const { bucket, store } = await open((started) => (server = started));
+      scene = { bucket, store: await store, data: randomBytes(2000) };
+      await scene.store.put(KEY, scene.data);
+    });
+    after(async () => {
+      await scene?.store.close();
+      await scene?.bucket.cleanup();
+      await server?.stop();
+    });
+    tests(() => scene as ClassScene<Bucket>);
   });
-  after(async () => {
-    await store?.close();
-    await bucket?.cleanup();
-    await rgw?.stop();
-  });
+}
 
-  it("asks first: an object already in the class asked for (STANDARD, the one RGW knows) is left as it is", async () => {
-    assert.equal(await store.setStorageClass?.(KEY, "STANDARD"), "STANDARD");
-    const head = await bucket.client.send(new HeadObjectCommand({ Bucket: bucket.name, Key: KEY }));
-    assert.equal(head.StorageClass ?? "STANDARD", "STANDARD");
-    await unchanged(store, data);
-  });
+describeClasses<RgwBucket>(
+  "storage class on Ceph RGW (S3)",
+  async (server) => {
+    const rgw = await startRgw();
+    server(rgw);
+    const bucket = await rgw.bucket("class");
+    return { bucket, store: createS3Store(bucket.storeOptions(), new MemoryLogger()) };
+  },
+  (scene) => {
+    it("asks first: an object already in the class asked for (STANDARD, the one RGW knows) is left as it is", async () => {
+      const { store, bucket, data } = scene();
+      assert.equal(await store.setStorageClass?.(KEY, "STANDARD"), "STANDARD");
+      const head = await bucket.client.send(new HeadObjectCommand({ Bucket: bucket.name, Key: KEY }));
+      assert.equal(head.StorageClass ?? "STANDARD", "STANDARD");
+      await unchanged(store, data);
+    });
 
-  it("refuses a class this RGW zone has no placement for, naming it; the object stays as it was", async () => {
-    await assert.rejects(store.setStorageClass?.(KEY, "GLACIER") as Promise<string>, (error: unknown) => {
-      assert.ok(isStorageError(error, "STORE_FAILED"));
-      assert.match(
-        error.message,
-        /change the storage class of s3:\/\/.*root\/0a1b2c3d.*: InvalidArgument \(HTTP 400\)/,
+    it("refuses a class this RGW zone has no placement for, naming it; the object stays as it was", async () => {
+      const { store, data } = scene();
+      await assert.rejects(store.setStorageClass?.(KEY, "GLACIER") as Promise<string>, (error: unknown) => {
+        assert.ok(isStorageError(error, "STORE_FAILED"));
+        assert.match(
+          error.message,
+          /change the storage class of s3:\/\/.*root\/0a1b2c3d.*: InvalidArgument \(HTTP 400\)/,
+        );
+        return true;
+      });
+      await unchanged(store, data);
+    });
+
+    it("a missing object is NOT_FOUND", async () => {
+      const { store } = scene();
+      await assert.rejects(
+        store.setStorageClass?.(MISSING, "STANDARD") as Promise<string>,
+        (error: unknown) => isStorageError(error, "NOT_FOUND"),
       );
-      return true;
     });
-    await unchanged(store, data);
-  });
+  },
+);
 
-  it("a missing object is NOT_FOUND", async () => {
-    await assert.rejects(store.setStorageClass?.(MISSING, "STANDARD") as Promise<string>, (error: unknown) =>
-      isStorageError(error, "NOT_FOUND"),
-    );
-  });
-});
-
-describe("access tier on Azurite (Azure Blob)", () => {
-  let azurite: AzuriteServer;
-  let container: AzuriteContainer;
-  let store: ObjectStore;
-  const data = randomBytes(2000);
-
-  before(async () => {
-    azurite = await startAzurite();
-    container = await azurite.container("tier");
-    store = await createAzureStore(container.storeOptions(), new MemoryLogger());
-    await store.put(KEY, data);
-  });
-  after(async () => {
-    await store?.close();
-    await container?.cleanup();
-    await azurite?.stop();
-  });
-
-  it("sets Cool, then Hot, in place; the blob's properties say so", async () => {
-    assert.equal(await store.setStorageClass?.(KEY, "Cool"), "Cool");
-    assert.equal((await container.client.getBlobClient(KEY).getProperties()).accessTier, "Cool");
-    await unchanged(store, data);
-    assert.equal(await store.setStorageClass?.(KEY, "Hot"), "Hot");
-  });
-
-  it("refuses an unknown tier, naming it", async () => {
-    await assert.rejects(store.setStorageClass?.(KEY, "Frozen") as Promise<string>, (error: unknown) => {
-      assert.ok(isStorageError(error, "STORE_FAILED"));
-      assert.match(error.message, /change the access tier of .*0a1b2c3d/);
-      return true;
+describeClasses<AzuriteContainer>(
+  "access tier on Azurite (Azure Blob)",
+  async (server) => {
+    const azurite = await startAzurite();
+    server(azurite);
+    const bucket = await azurite.container("tier");
+    return { bucket, store: createAzureStore(bucket.storeOptions(), new MemoryLogger()) };
+  },
+  (scene) => {
+    it("sets Cool, then Hot, in place; the blob's properties say so", async () => {
+      const { store, bucket, data } = scene();
+      assert.equal(await store.setStorageClass?.(KEY, "Cool"), "Cool");
+      assert.equal((await bucket.client.getBlobClient(KEY).getProperties()).accessTier, "Cool");
+      await unchanged(store, data);
+      assert.equal(await store.setStorageClass?.(KEY, "Hot"), "Hot");
     });
-  });
 
-  it("a missing blob is NOT_FOUND", async () => {
-    await assert.rejects(store.setStorageClass?.(MISSING, "Cool") as Promise<string>, (error: unknown) =>
-      isStorageError(error, "NOT_FOUND"),
-    );
-  });
-});
-
-describe("storage class on the Firebase Storage emulator (GCS)", () => {
-  let emulator: GcsEmulator;
-  let bucket: GcsBucket;
-  let store: ObjectStore;
-  const data = randomBytes(2000);
-
-  before(async () => {
-    emulator = await startGcsEmulator();
-    bucket = emulator.bucket("class");
-    store = await createGcsStore(bucket.storeOptions(), new MemoryLogger());
-    await store.put(KEY, data);
-  });
-  after(async () => {
-    await store?.close();
-    await bucket?.cleanup();
-    await emulator?.stop();
-  });
-
-  it("the emulator does not implement the rewrite: refused with its answer, the object unchanged", async () => {
-    await assert.rejects(store.setStorageClass?.(KEY, "NEARLINE") as Promise<string>, (error: unknown) => {
-      assert.ok(isStorageError(error, "STORE_FAILED"));
-      assert.match(error.message, /change the storage class of gs:\/\/.*0a1b2c3d.*HTTP 501: Not Implemented/);
-      return true;
+    it("refuses an unknown tier, naming it", async () => {
+      const { store } = scene();
+      await assert.rejects(store.setStorageClass?.(KEY, "Frozen") as Promise<string>, (error: unknown) => {
+        assert.ok(isStorageError(error, "STORE_FAILED"));
+        assert.match(error.message, /change the access tier of .*0a1b2c3d/);
+        return true;
+      });
     });
-    await unchanged(store, data);
-  });
-});
+
+    it("a missing blob is NOT_FOUND", async () => {
+      const { store } = scene();
+      await assert.rejects(store.setStorageClass?.(MISSING, "Cool") as Promise<string>, (error: unknown) =>
+        isStorageError(error, "NOT_FOUND"),
+      );
+    });
+  },
+);
+
+describeClasses<GcsBucket>(
+  "storage class on the Firebase Storage emulator (GCS)",
+  async (server) => {
+    const emulator = await startGcsEmulator();
+    server(emulator);
+    const bucket = emulator.bucket("class");
+    return { bucket, store: createGcsStore(bucket.storeOptions(), new MemoryLogger()) };
+  },
+  (scene) => {
+    it("the emulator does not implement the rewrite: refused with its answer, the object unchanged", async () => {
+      const { store, data } = scene();
+      await assert.rejects(store.setStorageClass?.(KEY, "NEARLINE") as Promise<string>, (error: unknown) => {
+        assert.ok(isStorageError(error, "STORE_FAILED"));
+        assert.match(
+          error.message,
+          /change the storage class of gs:\/\/.*0a1b2c3d.*HTTP 501: Not Implemented/,
+        );
+        return true;
+      });
+      await unchanged(store, data);
+    });
+  },
+);
 
 describe("storage class on a folder", () => {
   it("a folder has none: the driver offers no setStorageClass", async () => {

@@ -5,6 +5,7 @@
 
 import { orthancClientFrom, withOrthancErrors } from "../configured-area.js";
 import { ExitError } from "../exit-error.js";
+import { followJob, printFailures } from "../orthanc-job.js";
 
 export interface TierRulesCommandOptions {
   orthanc: string;
@@ -17,22 +18,6 @@ interface RunAnswer {
   rules?: Array<{ rule: string; studies: number; job?: string }>;
   error?: string;
 }
-
-interface JobAnswer {
-  State: string;
-  Progress: number;
-  Content: {
-    Moved?: number;
-    WouldMove?: number;
-    AlreadyThere?: number;
-    Failed?: number;
-    StorageClass?: string;
-    TargetStorage?: string;
-    Failures?: Array<{ Resource: string; Attachment: string; Error: string }>;
-  };
-}
-
-const POLL_MS = 500;
 
 export async function tierRules(
   options: TierRulesCommandOptions,
@@ -50,14 +35,7 @@ export async function tierRules(
       print(
         `tier-rules: ${run.rule}: ${run.studies} studies, job ${run.job} (${client.url}/jobs/${run.job})`,
       );
-      let job: JobAnswer | null;
-      for (;;) {
-        job = await client.get<JobAnswer>(`/jobs/${run.job}`);
-        if (job === null || job.State === "Success" || job.State === "Failure") break;
-        await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-      }
-      if (job === null)
-        throw new ExitError(`tier-rules: job ${run.job} disappeared from Orthanc's job list`, 1);
+      const job = await followJob("tier-rules", client, run.job, print, false);
       const { Content: content } = job;
       const what =
         content.StorageClass === undefined
@@ -68,9 +46,7 @@ export async function tierRules(
           ? `tier-rules: ${run.rule}: ${content.WouldMove ?? 0} attachments would be ${what}`
           : `tier-rules: ${run.rule}: ${content.Moved ?? 0} attachments ${what}, ${content.AlreadyThere ?? 0} already there, ${content.Failed ?? 0} failed (${job.State})`,
       );
-      for (const failure of content.Failures ?? []) {
-        print(`  failed: ${failure.Resource} attachment ${failure.Attachment}: ${failure.Error}`);
-      }
+      printFailures(job, print);
       if (job.State !== "Success") failures++;
     }
     return failures;
