@@ -11,6 +11,17 @@ import type { BytePieces } from "./byte-pieces.js";
 /** Smaller buffers may share memory (Node's pool for small ones): they are left to the collector. */
 const MIN_FREED_BYTES = 64 * 1024;
 
+type Detach = (this: ArrayBuffer, length: number) => ArrayBuffer;
+/**
+ * ES2024's ArrayBuffer.prototype.transfer: in Node 21 and newer (the bundled runtime), not in Node 20,
+ * which the daemon also runs on (OrthancCloudStorage.Node, or `node` from PATH): there the collector frees
+ * the memory, as before. The project's TypeScript lib is ES2023.
+ */
+const detach = (ArrayBuffer.prototype as { transfer?: Detach }).transfer;
+
+/** Whether this Node frees memory at once; false on Node 20, where freeMemory leaves it to the collector. */
+export const freesAtOnce = typeof detach === "function";
+
 /**
  * Free the memory of `bytes` now. Only memory they own whole is freed, never a view into a larger buffer;
  * the caller must hold the only reference to them (no store, stream or pending write keeps one) and never
@@ -26,8 +37,7 @@ export function freeMemory(bytes: Uint8Array): void {
   ) {
     return;
   }
-  // ES2024, in every Node the project runs on (24 and 26); the project's TypeScript lib is ES2023.
-  (memory as ArrayBuffer & { transfer(length: number): ArrayBuffer }).transfer(0);
+  detach?.call(memory, 0);
 }
 
 /**
