@@ -6,6 +6,8 @@
 // about 170 µs per read, and uploads one every 20 to 50 creates (docs/performance.md, "Issue 15: latest").
 // ArrayBuffer.prototype.transfer(0) detaches the memory and frees it at once, with no collection.
 
+import type { BytePieces } from "./byte-pieces.js";
+
 /** Smaller buffers may share memory (Node's pool for small ones): they are left to the collector. */
 const MIN_FREED_BYTES = 64 * 1024;
 
@@ -36,4 +38,13 @@ export function freeMemory(bytes: Uint8Array): void {
     return;
   }
   detach?.call(memory, 0);
+}
+
+/**
+ * Free the memory of every piece, as `freeMemory` does, except the pieces that are views into the memory of
+ * `except`: bytes the caller was given, which someone else may still hold (a plaintext codec's one piece is
+ * the caller's payload).
+ */
+export function freePieces(pieces: BytePieces, except?: Uint8Array): void {
+  for (const piece of pieces) if (except === undefined || piece.buffer !== except.buffer) freeMemory(piece);
 }
