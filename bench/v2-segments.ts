@@ -53,13 +53,12 @@ const cases: Case[] = [
   ...SHIFTS.map((shift) => {
     // Fresh secrets per object, as encryptV2 draws them.
     const encrypt = (): Uint8Array =>
-      encryptV2WithSecrets(
-        plaintext,
-        ring.current,
+      encryptV2WithSecrets(plaintext, {
+        key: ring.current,
         attachment,
-        { dek: randomBytes(32), salt: randomBytes(32) },
-        shift,
-      );
+        secrets: { dek: randomBytes(32), salt: randomBytes(32) },
+        segmentShift: shift,
+      });
     const stored = encrypt();
     return {
       name: `v2, ${2 ** shift / 1024} KiB`,

@@ -69,7 +69,7 @@ export function slicePieces(pieces: BytePieces, start: number, end: number): Uin
  * A buffer whose bytes the caller overwrites, all of them, before anyone reads it: not zero-filled. A plain
  * Uint8Array (not a Buffer, whose slice() is a view), like the results callers had before.
  */
-export function uninitialisedBytes(size: number): Uint8Array {
+function uninitialisedBytes(size: number): Uint8Array {
   const bytes = Buffer.allocUnsafeSlow(size);
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
 }

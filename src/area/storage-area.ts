@@ -11,7 +11,7 @@ import { Readable } from "node:stream";
 
 import { slicePieces, type BytePieces } from "../byte-pieces.js";
 import { StorageError, describeCause, isStorageError } from "../errors.js";
-import { freeMemory } from "../free-memory.js";
+import { freePieces } from "../free-memory.js";
 import type { HeldPlaintext, ObjectCodec } from "../crypto/codec.js";
 import { ContentType, assertAttachment, isAttachment, type ParsedObjectKey } from "../layout/object-key.js";
 import { nameFromDicom, type NamePattern } from "../layout/tag-names.js";
@@ -564,7 +564,7 @@ export class StorageArea {
     await storePieces(tier.store, key, stored);
     // An encrypted object's pieces are the codec's own memory, and no store keeps them once stored
     // (ObjectStore.put); the plaintext codec's one piece is the caller's.
-    for (const piece of stored) if (piece.buffer !== data.buffer) freeMemory(piece);
+    freePieces(stored, data);
     return { backend: tier.name, key };
   }
 
@@ -841,9 +841,7 @@ function heldBody(
     : {
         body,
         pieces,
-        recycle: () => {
-          for (const piece of decrypted) freeMemory(piece);
-        },
+        recycle: () => freePieces(decrypted),
       };
 }
 

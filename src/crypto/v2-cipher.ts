@@ -36,6 +36,23 @@ import {
   type V2Header,
 } from "./v2-format.js";
 
+/** A DEK and salt: fresh for every object (freshSecrets), chosen only to reproduce the test vectors. */
+export interface V2Secrets {
+  dek: Uint8Array;
+  salt: Uint8Array;
+}
+
+/** What sealing one v2 object takes besides its plaintext. */
+export interface V2Sealing {
+  /** The master key that wraps the DEK. */
+  key: MasterKey;
+  /** The object's uuid and content type, bound to it by the header's commitment. */
+  attachment: Required<AttachmentIdentity>;
+  secrets: V2Secrets;
+  /** The segment size as a power of two; V2_DEFAULT_SEGMENT_SHIFT when left out. */
+  segmentShift?: number;
+}
+
 /** A v2 object whose header verified: what reading any of its segments needs. */
 export interface OpenedV2 {
   header: V2Header;
@@ -88,7 +105,11 @@ export function encryptV2Pieces(
   const contentType = writableContentType(attachment, subject);
   const secrets = freshSecrets();
   try {
-    return sealV2(plaintext, ring.current, { uuid: attachment.uuid, contentType }, secrets);
+    return sealV2(plaintext, {
+      key: ring.current,
+      attachment: { uuid: attachment.uuid, contentType },
+      secrets,
+    });
   } finally {
     secrets.dek.fill(0);
   }
@@ -98,36 +119,17 @@ export function encryptV2Pieces(
  * @internal Encryption with a chosen DEK and salt, only to reproduce the test vectors. Reusing a DEK and salt
  * pair for two plaintexts destroys GCM's security: production code calls `encryptV2`.
  */
-export function encryptV2WithSecrets(
-  plaintext: Uint8Array,
-  key: MasterKey,
-  attachment: Required<AttachmentIdentity>,
-  secrets: { dek: Uint8Array; salt: Uint8Array },
-  segmentShift = V2_DEFAULT_SEGMENT_SHIFT,
-): Uint8Array {
-  return joinPieces(sealV2(plaintext, key, attachment, secrets, segmentShift));
+export function encryptV2WithSecrets(plaintext: Uint8Array, sealing: V2Sealing): Uint8Array {
+  return joinPieces(sealV2(plaintext, sealing));
 }
 
 /** The header and the segments of a v2 object, as pieces. */
-function sealV2(
-  plaintext: Uint8Array,
-  key: MasterKey,
-  attachment: Required<AttachmentIdentity>,
-  secrets: { dek: Uint8Array; salt: Uint8Array },
-  segmentShift = V2_DEFAULT_SEGMENT_SHIFT,
-): BytePieces {
-  const { headerBytes, segmentKey } = sealHeader(
-    key,
-    attachment.uuid,
-    attachment.contentType,
-    plaintext.length,
-    secrets,
-    segmentShift,
-  );
+function sealV2(plaintext: Uint8Array, sealing: V2Sealing): BytePieces {
+  const { header, headerBytes, segmentKey } = sealHeader(sealing, plaintext.length);
   const stored = new PieceList();
   stored.push(headerBytes);
-  const size = 2 ** segmentShift;
-  const count = v2SegmentCount(plaintext.length, segmentShift);
+  const size = 2 ** header.segmentShift;
+  const count = v2SegmentCount(plaintext.length, header.segmentShift);
   for (let index = 0; index < count; index++) {
     const cipher = startSealing(segmentKey, index, index === count - 1);
     updatePieces(cipher, plaintext.subarray(index * size, (index + 1) * size), stored);
@@ -152,11 +154,8 @@ export function createV2EncryptStream(
   const contentType = writableContentType(attachment, subject);
   const secrets = freshSecrets();
   const { header, headerBytes, segmentKey } = sealHeader(
-    ring.current,
-    attachment.uuid,
-    contentType,
+    { key: ring.current, attachment: { uuid: attachment.uuid, contentType }, secrets },
     plaintextSize,
-    secrets,
   );
   secrets.dek.fill(0); // wrapped in the header; the segment key is derived
 
@@ -443,23 +442,19 @@ export function v2WrappingKey(key: MasterKey): Uint8Array {
 // --- helpers ---
 
 /** A new DEK and salt, from one call to the CSPRNG. */
-function freshSecrets(): { dek: Uint8Array; salt: Uint8Array } {
+function freshSecrets(): V2Secrets {
   const bytes = randomBytes(KEY_LENGTH + V2_SALT_LENGTH);
   return { dek: bytes.subarray(0, KEY_LENGTH), salt: bytes.subarray(KEY_LENGTH) };
 }
 
 /** The header of a new object, encoded with its commitment, and the segment key. */
 function sealHeader(
-  key: MasterKey,
-  uuid: string,
-  contentType: number,
+  { key, attachment, secrets, segmentShift = V2_DEFAULT_SEGMENT_SHIFT }: V2Sealing,
   plaintextSize: number,
-  secrets: { dek: Uint8Array; salt: Uint8Array },
-  segmentShift = V2_DEFAULT_SEGMENT_SHIFT,
 ): { header: V2Header; headerBytes: Uint8Array; segmentKey: KeyObject } {
   const header: V2Header = {
     segmentShift,
-    contentType,
+    contentType: attachment.contentType,
     keyId: key.id,
     plaintextSize,
     salt: secrets.salt,
@@ -468,7 +463,12 @@ function sealHeader(
   };
   // Encoded once: the commitment is derived from the bytes before it, then written after them.
   const headerBytes = encodeV2Header(header);
-  const derived = derive(secrets.dek, secrets.salt, headerBytes.subarray(0, V2_COMMITMENT_OFFSET), uuid);
+  const derived = derive(
+    secrets.dek,
+    secrets.salt,
+    headerBytes.subarray(0, V2_COMMITMENT_OFFSET),
+    attachment.uuid,
+  );
   header.commitment = derived.slice(KEY_LENGTH);
   headerBytes.set(header.commitment, V2_COMMITMENT_OFFSET);
   return { header, headerBytes, segmentKey: segmentKeyOf(derived) };

@@ -23,6 +23,7 @@ import { dirname, join } from "node:path";
 import { Transform, pipeline, type Readable } from "node:stream";
 
 import { isTemporaryName, temporaryPath, writeFileAtomically } from "../atomic-file.js";
+import type { BytePieces } from "../byte-pieces.js";
 import { StorageError, describeCause } from "../errors.js";
 import type { Logger } from "../log.js";
 import {
@@ -44,7 +45,14 @@ import {
   openToRead,
   readRange,
 } from "./local-file-io.js";
-import type { ByteRange, GetOptions, ObjectBody, ObjectInfo, ObjectStore } from "./object-store.js";
+import {
+  storePieces,
+  type ByteRange,
+  type GetOptions,
+  type ObjectBody,
+  type ObjectInfo,
+  type ObjectStore,
+} from "./object-store.js";
 import { rangeWithin } from "./range-errors.js";
 import { SegmentedLru } from "./segmented-lru.js";
 
@@ -222,13 +230,18 @@ export class ReadCache implements ObjectStore {
     }
   }
 
-  async put(key: string, data: Uint8Array): Promise<void> {
+  put(key: string, data: Uint8Array): Promise<void> {
+    return this.putPieces(key, [data], data.length);
+  }
+
+  /** The pieces go on to the backend as they are (joined only for a backend without putPieces). */
+  async putPieces(key: string, pieces: BytePieces, size: number): Promise<void> {
     const claim = this.#claimForWrite(key);
     let handedOver = false;
     try {
       await this.#drop(key);
-      await this.#backend.put(key, data);
-      handedOver = await this.#fillFromBytes(key, data, claim, () => this.#release(key, claim));
+      await storePieces(this.#backend, key, pieces);
+      handedOver = await this.#fillFromBytes(key, pieces, size, claim, () => this.#release(key, claim));
     } finally {
       if (!handedOver) this.#release(key, claim);
     }
@@ -458,7 +471,7 @@ export class ReadCache implements ObjectStore {
     }
     if (object.bytes !== undefined) {
       // The backend holds them already (a local store): copied before the caller may hand them back.
-      const handedOver = await this.#fillFromBytes(key, object.bytes, claim, () =>
+      const handedOver = await this.#fillFromBytes(key, [object.bytes], object.size, claim, () =>
         done(this.#policy.has(nameOf(key))),
       );
       if (!handedOver) done(this.#policy.has(nameOf(key)));
@@ -485,26 +498,32 @@ export class ReadCache implements ObjectStore {
    * An entry from bytes in hand; a failure to write it is logged, never the caller's failure. A small one
    * is copied, then written in the background: true when so, and `finished` is called once it is done (the
    * claim stays until then, so a delete meanwhile cancels it). A large one is written from `data` before
-   * this returns.
+   * this returns. `data` are the object's pieces, `size` bytes in all.
    */
-  async #fillFromBytes(key: string, data: Uint8Array, claim: Claim, finished: () => void): Promise<boolean> {
-    if (claim.cancelled || !this.#admissible(data.length)) return false;
-    if (entryBytes(data.length) <= SYNC_FILE_LIMIT) {
-      const fill = this.#newFill(key, data.length);
-      fill.add(data);
+  async #fillFromBytes(
+    key: string,
+    data: BytePieces,
+    size: number,
+    claim: Claim,
+    finished: () => void,
+  ): Promise<boolean> {
+    if (claim.cancelled || !this.#admissible(size)) return false;
+    if (entryBytes(size) <= SYNC_FILE_LIMIT) {
+      const fill = this.#newFill(key, size);
+      for (const piece of data) fill.add(piece);
       this.#commitInBackground(key, fill, claim, finished);
       return true;
     }
     const path = this.#pathOf(key);
     try {
       const digests = new BlockDigests();
-      digests.update(data);
+      for (const piece of data) digests.update(piece);
       const trailer = digests.trailer();
-      // Two writes rather than a copy of a large object: writeFile continues at the handle's position.
+      // A write a piece rather than a copy of a large object: writeFile continues at the handle's position.
       await writeFileAtomically(
         path,
         async (file) => {
-          await file.writeFile(data);
+          for (const piece of data) await file.writeFile(piece);
           await file.writeFile(trailer);
         },
         { createFolders: true },
@@ -513,7 +532,7 @@ export class ReadCache implements ObjectStore {
       this.#diskError("write", path, key, error);
       return false;
     }
-    this.#placed(key, path, entryBytes(data.length), claim);
+    this.#placed(key, path, entryBytes(size), claim);
     return false;
   }
 

@@ -16,6 +16,7 @@ import { A1Codec, ENCRYPT_WINDOW_BYTES } from "../../src/crypto/a1-codec.js";
 import { EncryptedCodec } from "../../src/crypto/encrypted-codec.js";
 import { SYNC_FILE_LIMIT } from "../../src/stores/local-file-io.js";
 import { isStorageError, type ErrorCode } from "../../src/errors.js";
+import { freesAtOnce } from "../../src/free-memory.js";
 import { MemoryLogger } from "../helpers/memory-logger.js";
 
 const UUID = "0a1b2c3d-1111-2222-3333-444455556666";
@@ -175,8 +176,9 @@ describe("storage area without hybrid mode", () => {
     await area.create(UUID, 1, data);
     const large = stored.filter((piece) => piece.length >= 64 * 1024 || piece.buffer.byteLength === 0);
     assert.ok(large.length > 0, "the encrypted object was stored");
+    // Node 20 has no ArrayBuffer.prototype.transfer: the collector frees the pieces there.
     for (const piece of large) {
-      assert.equal(piece.buffer.byteLength, 0, "the codec's own memory: detached, freed");
+      if (freesAtOnce) assert.equal(piece.buffer.byteLength, 0, "the codec's own memory: detached, freed");
     }
     assert.equal(data.length, 300_000, "the plaintext the caller gave stays its own");
     assert.deepEqual(await bytesOf(await area.readWhole(UUID, 1)), data);

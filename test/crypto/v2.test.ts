@@ -81,13 +81,12 @@ describe("v2 vectors", () => {
     const identity = { uuid: manifest.uuid, contentType: kase.content_type };
     it(`${kase.id}: re-encrypts to the same bytes with the same secrets`, () => {
       const secrets = { dek: fromHex(manifest.dek_hex), salt: fromHex(manifest.salt_hex) };
-      const again = encryptV2WithSecrets(
-        plaintext,
-        vectorRing.current,
-        identity,
+      const again = encryptV2WithSecrets(plaintext, {
+        key: vectorRing.current,
+        attachment: identity,
         secrets,
-        kase.segment_shift,
-      );
+        segmentShift: kase.segment_shift,
+      });
       assertSameBytes(again, stored);
       assert.equal(hex(stored.subarray(0, V2_HEADER_LENGTH)), kase.header_hex);
       assert.equal(hex(stored.subarray(92, 124)), kase.commitment_hex);

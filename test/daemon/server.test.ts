@@ -19,6 +19,7 @@ import {
   encodeRequestHeader,
 } from "../../src/daemon/protocol.js";
 import { listenForBridge, type BridgeServer } from "../../src/daemon/server.js";
+import { freesAtOnce } from "../../src/free-memory.js";
 import { BridgeClient } from "../../test-support/bridge-client.js";
 import { localConfig } from "../helpers/local-config.js";
 import { MemoryLogger } from "../helpers/memory-logger.js";
@@ -341,7 +342,8 @@ describe("daemon socket server: memory of creates", () => {
       const header = { op: Op.CREATE, contentType: 1, size: data.length, start: 0, uuid };
       assert.equal((await client.call(header, data)).code, 0);
       assert.equal(payloads.length, 1);
-      assert.equal(payloads[0]?.buffer.byteLength, 0, "the payload's memory was freed");
+      // Node 20 has no ArrayBuffer.prototype.transfer: the collector frees the payload there.
+      if (freesAtOnce) assert.equal(payloads[0]?.buffer.byteLength, 0, "the payload's memory was freed");
       const read = await client.call({ op: Op.READ_WHOLE, contentType: 1, size: 0, start: 0, uuid });
       assert.deepEqual(read, { code: 0, data });
       client.close();

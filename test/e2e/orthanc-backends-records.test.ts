@@ -203,7 +203,10 @@ describe("three backends with custom data on Orthanc 1.13.0: one request per rea
         uploaded.push({ id: answer.ID, study: answer.ParentStudy, uuid: Uuid, data, backend });
       }
     }
-    assert.match(await node().log(), /the daemon is ready: .*custom data on/);
+    assert.match(
+      await node().logMatching(/the daemon is ready: .*custom data on/),
+      /the daemon is ready: .*custom data on/,
+    );
     const held: Record<string, string[]> = {
       rgw: await backends.bucket.listKeys(),
       azure: await backends.container.listKeys(),

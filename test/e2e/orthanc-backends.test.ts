@@ -286,7 +286,10 @@ for (const release of RELEASES)
         const job = await waitForJob(node, id);
         assert.equal(job.State, "Success", JSON.stringify(job.Content));
         assert.equal(job.Content["Failed"], 0);
-        assert.match(await node.log(), /daemon pid \d+ exited .*restarting/);
+        assert.match(
+          await node.logMatching(/daemon pid \d+ exited .*restarting/),
+          /daemon pid \d+ exited .*restarting/,
+        );
         const blobs = await backends.container.listKeys();
         for (const { id: instance } of uploaded.slice(FIRST.length)) {
           assert.ok(blobs.includes(`${await dicomUuid(node, instance)}.dcm`), "moved to Azurite");

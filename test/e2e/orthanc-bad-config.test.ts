@@ -70,6 +70,30 @@ for (const release of ORTHANC_RELEASES)
       assert.match(log, /OrthancCloudStorage\.Node/);
     });
 
+    it("a Node.js older than 20.19: refused at start, naming its version and the option", async () => {
+      const dir = await workDir();
+      // This Node, reporting itself as 20.18.1 (the last Node 20 before the engines' 20.19).
+      const oldNode = join(dir, "old-node");
+      const pretend = "data:text/javascript,Object.defineProperty(process.versions,'node',{value:'20.18.1'})";
+      await writeFile(oldNode, `#!/bin/sh\nexec "${process.execPath}" --import "${pretend}" "$@"\n`, {
+        mode: 0o755,
+      });
+      const { code, log } = await OrthancInstance.expectStartFailure({
+        workDir: dir,
+        ...(await releaseOptions(release)),
+        config: {
+          OrthancCloudStorage: { Node: oldNode, Daemon: daemonScript },
+          LocalObjectStorage: { Path: join(dir, "objects") },
+        },
+      });
+      assert.notEqual(code, 0);
+      assert.match(
+        log,
+        /Node\.js v\d+\.\d+\.\d+ \(.*\) is too old to run the daemon: it needs 20\.19 or newer/,
+      );
+      assert.match(log, /OrthancCloudStorage\.Node/);
+    });
+
     it("hybrid mode with the object folder inside StorageDirectory: LocalObjectStorage.Path named", async () => {
       const dir = await workDir();
       const { code, log } = await OrthancInstance.expectStartFailure({

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 
 import {
   AccountSASPermissions,
@@ -26,15 +26,10 @@ import {
   deleteContainer,
   startAzurite,
   testAzureOptions,
-  type AzuriteContainer,
-  type AzuriteServer,
 } from "../../test-support/azurite.js";
-import {
-  startRecordingProxy,
-  startScriptedServer,
-  type RecordingServer,
-} from "../../test-support/http-recorder.js";
+import { startScriptedServer } from "../../test-support/http-recorder.js";
 import { MemoryLogger } from "../helpers/memory-logger.js";
+import { proxiedBucket } from "../helpers/proxied-bucket.js";
 import { serverForFile } from "../helpers/server-for-file.js";
 import { freePort } from "../../test-support/free-port.js";
 import { objectStoreConformance, readBody } from "./conformance.js";
@@ -71,64 +66,55 @@ roundTripSuite(
 );
 
 describe("azure driver on Azurite", () => {
-  let server: AzuriteServer;
-  let fixture: AzuriteContainer;
-  let container: string;
-  let proxy: RecordingServer;
-  before(async () => {
-    server = await started;
-    fixture = await server.container("driver");
-    container = fixture.name;
-    proxy = await startRecordingProxy(new URL(server.endpoint).origin);
-  });
-  after(async () => {
-    await proxy?.close();
-    await fixture?.cleanup();
-  });
+  const driver = proxiedBucket(
+    started,
+    (server) => server.container("driver"),
+    (server) => new URL(server.endpoint).origin,
+  );
 
   /** A store whose requests go through the recording proxy. */
   async function counted(overrides: Partial<AzureOptions> = {}) {
-    const connectionString = azuriteConnectionString(`${proxy.url}/${AZURITE_ACCOUNT}`);
+    const connectionString = azuriteConnectionString(`${driver.proxy.url}/${AZURITE_ACCOUNT}`);
     const store = await createAzureStore(
-      testAzureOptions(connectionString, container, overrides),
+      testAzureOptions(connectionString, driver.bucket.name, overrides),
       new MemoryLogger(),
     );
     // The container's creation (CreateContainerIfNotExists) precedes the first request: made here, uncounted.
     await store.head("warm-up.dcm");
-    proxy.requests.length = 0;
+    driver.proxy.requests.length = 0;
     return store;
   }
 
-  const path = (key: string): string => `/${AZURITE_ACCOUNT}/${container}/${key}`;
+  const path = (key: string): string => `/${AZURITE_ACCOUNT}/${driver.bucket.name}/${key}`;
 
   it("reads a whole blob in one request: the size comes from the GET itself", async () => {
     const store = await counted();
     const data = randomBytes(300_000);
     await store.put("one-request.dcm", data);
-    proxy.requests.length = 0;
+    driver.proxy.requests.length = 0;
     const object = await store.get("one-request.dcm");
     assert.ok(object);
     assert.equal(object.size, data.length);
     assert.deepEqual(await readBody(object), data);
     assert.deepEqual(
-      proxy.requests.map((r) => `${r.method} ${r.url}`),
+      driver.proxy.requests.map((r) => `${r.method} ${r.url}`),
       [`GET ${path("one-request.dcm")}`],
     );
-    assert.equal(proxy.requests[0]?.headers["x-ms-range"], undefined);
+    assert.equal(driver.proxy.requests[0]?.headers["x-ms-range"], undefined);
     await store.close();
   });
 
   it("reads a range in one ranged GET, with the whole size", async () => {
     const store = await counted();
     await store.put("range.dcm", randomBytes(10_000));
-    proxy.requests.length = 0;
+    driver.proxy.requests.length = 0;
     const object = await store.get("range.dcm", { start: 100, end: 756 });
     assert.ok(object);
     assert.equal(object.size, 10_000);
     assert.equal((await readBody(object)).length, 656);
-    assert.equal(proxy.requests.length, 1);
-    assert.equal(proxy.requests[0]?.method, "GET");
-    assert.equal(proxy.requests[0]?.headers["x-ms-range"], "bytes=100-755");
+    assert.equal(driver.proxy.requests.length, 1);
+    assert.equal(driver.proxy.requests[0]?.method, "GET");
+    assert.equal(driver.proxy.requests[0]?.headers["x-ms-range"], "bytes=100-755");
     await store.close();
   });
 
@@ -136,11 +122,11 @@ describe("azure driver on Azurite", () => {
     const store = await counted({ accessTier: "Cool" });
     await store.put("tiered.dcm", randomBytes(1000));
     assert.deepEqual(
-      proxy.requests.map((r) => `${r.method} ${r.url} ${String(r.headers["x-ms-access-tier"])}`),
+      driver.proxy.requests.map((r) => `${r.method} ${r.url} ${String(r.headers["x-ms-access-tier"])}`),
       [`PUT ${path("tiered.dcm")} Cool`],
     );
-    const properties = await azuriteClient(server)
-      .getContainerClient(container)
+    const properties = await azuriteClient(driver.server)
+      .getContainerClient(driver.bucket.name)
       .getBlobClient("tiered.dcm")
       .getProperties();
     assert.equal(properties.accessTier, "Cool");
@@ -151,7 +137,7 @@ describe("azure driver on Azurite", () => {
     const store = await counted();
     await store.delete("never-written.dcm");
     assert.deepEqual(
-      proxy.requests.map((r) => `${r.method} ${r.url}`),
+      driver.proxy.requests.map((r) => `${r.method} ${r.url}`),
       [`DELETE ${path("never-written.dcm")}`],
     );
     await store.close();
@@ -160,9 +146,13 @@ describe("azure driver on Azurite", () => {
   it("creates a missing container before its first request and warns to check that it is private, once", async () => {
     const created = `created-${randomUUID()}`;
     const logger = new MemoryLogger();
-    const store = await createAzureStore(testAzureOptions(server.connectionString, created), logger);
+    const store = await createAzureStore(testAzureOptions(driver.server.connectionString, created), logger);
     try {
-      assert.equal(await azuriteClient(server).getContainerClient(created).exists(), false, "no request yet");
+      assert.equal(
+        await azuriteClient(driver.server).getContainerClient(created).exists(),
+        false,
+        "no request yet",
+      );
       assert.equal(await store.get("first-request.dcm"), null);
       const warnings = logger.lines.filter((l) => l.level === "warn").map((l) => l.message);
       assert.equal(warnings.length, 1);
@@ -170,24 +160,29 @@ describe("azure driver on Azurite", () => {
         warnings[0] ?? "",
         new RegExp(`created the container "${created}".*check .* that it is private`),
       );
-      const access = await azuriteClient(server).getContainerClient(created).getAccessPolicy();
+      const access = await azuriteClient(driver.server).getContainerClient(created).getAccessPolicy();
       assert.equal(access.blobPublicAccess, undefined, "no public access");
       assert.equal(await store.head("second-request.dcm"), null);
       assert.equal(logger.lines.filter((l) => l.level === "warn").length, 1, "created once");
       const again = new MemoryLogger();
-      const existing = await createAzureStore(testAzureOptions(server.connectionString, created), again);
+      const existing = await createAzureStore(
+        testAzureOptions(driver.server.connectionString, created),
+        again,
+      );
       assert.equal(await existing.get("first-request.dcm"), null);
       await existing.close();
       assert.deepEqual(again.lines, []);
     } finally {
       await store.close();
-      await deleteContainer(server, created);
+      await deleteContainer(driver.server, created);
     }
   });
 
   it("says when the container does not exist and CreateContainerIfNotExists is false", async () => {
     const missing = `missing-${randomUUID()}`;
-    const options = testAzureOptions(server.connectionString, missing, { createContainerIfNotExists: false });
+    const options = testAzureOptions(driver.server.connectionString, missing, {
+      createContainerIfNotExists: false,
+    });
     const store = await createAzureStore(options, new MemoryLogger());
     const expected = new RegExp(
       `the container "${missing}" does not exist in storage account "${AZURITE_ACCOUNT}" \\(ContainerNotFound\\)`,
@@ -197,7 +192,7 @@ describe("azure driver on Azurite", () => {
     await assert.rejects(store.put("x.dcm", Buffer.from("x")), expected);
     await assert.rejects(store.delete("x.dcm"), expected);
     await store.close();
-    assert.equal(await azuriteClient(server).getContainerClient(missing).exists(), false);
+    assert.equal(await azuriteClient(driver.server).getContainerClient(missing).exists(), false);
   });
 
   it("names the account, never the key, when the account key is wrong (Azurite checks it)", async () => {
@@ -212,9 +207,9 @@ describe("azure driver on Azurite", () => {
       assert.doesNotMatch(error.message, new RegExp(AZURITE_KEY.slice(0, 20)));
       return true;
     };
-    const wrong = azuriteConnectionString(server.endpoint, WRONG_KEY);
+    const wrong = azuriteConnectionString(driver.server.endpoint, WRONG_KEY);
     // With CreateContainerIfNotExists, the container's creation is the first request: refused the same way.
-    const creating = await createAzureStore(testAzureOptions(wrong, container), new MemoryLogger());
+    const creating = await createAzureStore(testAzureOptions(wrong, driver.bucket.name), new MemoryLogger());
     await assert.rejects(creating.get("anything.dcm"), (error: unknown) => {
       assert.ok(isStorageError(error, "STORE_FAILED"));
       assert.match(error.message, /create container/);
@@ -222,7 +217,7 @@ describe("azure driver on Azurite", () => {
     });
     await creating.close();
     const store = await createAzureStore(
-      testAzureOptions(wrong, container, { createContainerIfNotExists: false }),
+      testAzureOptions(wrong, driver.bucket.name, { createContainerIfNotExists: false }),
       new MemoryLogger(),
     );
     await assert.rejects(store.get("anything.dcm"), check);
@@ -241,8 +236,11 @@ describe("azure driver on Azurite", () => {
       },
       credential,
     ).toString();
-    const connectionString = `BlobEndpoint=${server.endpoint};SharedAccessSignature=${sas}`;
-    const store = await createAzureStore(testAzureOptions(connectionString, container), new MemoryLogger());
+    const connectionString = `BlobEndpoint=${driver.server.endpoint};SharedAccessSignature=${sas}`;
+    const store = await createAzureStore(
+      testAzureOptions(connectionString, driver.bucket.name),
+      new MemoryLogger(),
+    );
     assert.doesNotMatch(store.location, /sig=/);
     await store.put("sas.dcm", Buffer.from("through a SAS"));
     const object = await store.get("sas.dcm");
@@ -252,7 +250,7 @@ describe("azure driver on Azurite", () => {
 
     const tampered = connectionString.replace(/sig=[^&]+/, `sig=${encodeURIComponent(WRONG_KEY)}`);
     const refused = await createAzureStore(
-      testAzureOptions(tampered, container, { createContainerIfNotExists: false }),
+      testAzureOptions(tampered, driver.bucket.name, { createContainerIfNotExists: false }),
       new MemoryLogger(),
     );
     await assert.rejects(refused.get("sas.dcm"), (error: unknown) => {
@@ -268,11 +266,14 @@ describe("azure driver on Azurite", () => {
     const secret = "U0VDUkVULUtFWS1WQUxVRQ==";
     const cases: Array<[string, RegExp]> = [
       [
-        `AccountName=${AZURITE_ACCOUNT};BlobEndpoint=${server.endpoint}`,
+        `AccountName=${AZURITE_ACCOUNT};BlobEndpoint=${driver.server.endpoint}`,
         /neither AccountKey nor SharedAccessSignature/,
       ],
-      [`AccountKey=${secret};BlobEndpoint=${server.endpoint}`, /AccountKey needs AccountName/],
-      [`AccountName=a;AccountKey=${secret}!!;BlobEndpoint=${server.endpoint}`, /AccountKey is not base64/],
+      [`AccountKey=${secret};BlobEndpoint=${driver.server.endpoint}`, /AccountKey needs AccountName/],
+      [
+        `AccountName=a;AccountKey=${secret}!!;BlobEndpoint=${driver.server.endpoint}`,
+        /AccountKey is not base64/,
+      ],
       [`DefaultEndpointsProtocol=ftp;AccountName=a;AccountKey=${secret}`, /DefaultEndpointsProtocol must be/],
       [`AccountKey=${secret}`, /it needs AccountName, or BlobEndpoint/],
       [`BlobEndpoint=not a url;AccountName=a;AccountKey=${secret}`, /BlobEndpoint must be an http/],
@@ -283,7 +284,7 @@ describe("azure driver on Azurite", () => {
     ];
     for (const [connectionString, expected] of cases) {
       await assert.rejects(
-        createAzureStore(testAzureOptions(connectionString, container), new MemoryLogger()),
+        createAzureStore(testAzureOptions(connectionString, driver.bucket.name), new MemoryLogger()),
         (error: unknown) => {
           assert.ok(isStorageError(error, "CONFIG_INVALID"), String(error));
           assert.match(error.message, /^open backend AzureBlobStorage\.ConnectionString: /);
@@ -320,7 +321,7 @@ describe("azure driver on Azurite", () => {
   it("says when the endpoint is unreachable", async () => {
     const port = await freePort();
     const endpoint = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
-    const options = testAzureOptions(azuriteConnectionString(endpoint), container, {
+    const options = testAzureOptions(azuriteConnectionString(endpoint), driver.bucket.name, {
       maxRetries: 0,
       createContainerIfNotExists: false,
     });
@@ -337,10 +338,14 @@ describe("azure driver on Azurite", () => {
       res.writeHead(503, { "x-ms-error-code": "ServerBusy", "content-type": "application/xml" });
       res.end('<?xml version="1.0"?><Error><Code>ServerBusy</Code><Message>busy</Message></Error>');
     });
-    const options = testAzureOptions(azuriteConnectionString(`${busy.url}/${AZURITE_ACCOUNT}`), container, {
-      maxRetries: 2,
-      createContainerIfNotExists: false,
-    });
+    const options = testAzureOptions(
+      azuriteConnectionString(`${busy.url}/${AZURITE_ACCOUNT}`),
+      driver.bucket.name,
+      {
+        maxRetries: 2,
+        createContainerIfNotExists: false,
+      },
+    );
     const store = await createAzureStore(options, new MemoryLogger());
     await assert.rejects(
       store.head("x.dcm"),
@@ -352,11 +357,15 @@ describe("azure driver on Azurite", () => {
 
   it("gives up on a silent server after RequestTimeout", async () => {
     await using silent = await startScriptedServer(() => undefined);
-    const options = testAzureOptions(azuriteConnectionString(`${silent.url}/${AZURITE_ACCOUNT}`), container, {
-      maxRetries: 0,
-      requestTimeoutMs: 300,
-      createContainerIfNotExists: false,
-    });
+    const options = testAzureOptions(
+      azuriteConnectionString(`${silent.url}/${AZURITE_ACCOUNT}`),
+      driver.bucket.name,
+      {
+        maxRetries: 0,
+        requestTimeoutMs: 300,
+        createContainerIfNotExists: false,
+      },
+    );
     const store = await createAzureStore(options, new MemoryLogger());
     const begin = Date.now();
     await assert.rejects(store.get("x.dcm"), /no complete answer from .* within RequestTimeout \(0\.3 s\)/);
@@ -370,7 +379,7 @@ describe("azure driver on Azurite", () => {
     try {
       const options: AzureOptions = {
         accountUrl: "https://127.0.0.1:1/devstoreaccount1",
-        containerName: container,
+        containerName: driver.bucket.name,
         createContainerIfNotExists: true,
         maxRetries: 0,
         connectTimeoutMs: 2_000,

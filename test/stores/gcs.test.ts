@@ -12,18 +12,10 @@ import { after, before, describe, it } from "node:test";
 import type { GcsOptions } from "../../src/config/types.js";
 import { isStorageError } from "../../src/errors.js";
 import { createGcsStore } from "../../src/stores/gcs.js";
-import {
-  startGcsEmulator,
-  testGcsOptions,
-  type GcsBucket,
-  type GcsEmulator,
-} from "../../test-support/gcs-emulator.js";
-import {
-  startRecordingProxy,
-  startScriptedServer,
-  type RecordingServer,
-} from "../../test-support/http-recorder.js";
+import { startGcsEmulator, testGcsOptions } from "../../test-support/gcs-emulator.js";
+import { startScriptedServer } from "../../test-support/http-recorder.js";
 import { MemoryLogger } from "../helpers/memory-logger.js";
+import { proxiedBucket } from "../helpers/proxied-bucket.js";
 import { serverForFile } from "../helpers/server-for-file.js";
 import { freePort } from "../../test-support/free-port.js";
 import { objectStoreConformance, readBody } from "./conformance.js";
@@ -61,72 +53,69 @@ roundTripSuite(
 );
 
 describe("gcs driver on the Firebase Storage emulator", () => {
-  let server: GcsEmulator;
-  let fixture: GcsBucket;
-  let bucket: string;
-  let proxy: RecordingServer;
+  const driver = proxiedBucket(
+    started,
+    (server) => server.bucket("driver"),
+    (server) => server.endpoint,
+  );
   let workDir: string;
   before(async () => {
-    server = await started;
-    fixture = server.bucket("driver");
-    bucket = fixture.name;
-    proxy = await startRecordingProxy(server.endpoint);
     workDir = await mkdtemp(join(tmpdir(), "ocs-gcs-test-"));
   });
-  after(async () => {
-    await proxy?.close();
-    await fixture?.cleanup();
-    await rm(workDir, { recursive: true, force: true });
-  });
+  after(() => rm(workDir, { recursive: true, force: true }));
 
   /** A store whose requests go through the recording proxy. */
   async function counted(overrides: Partial<GcsOptions> = {}) {
-    const store = await createGcsStore(testGcsOptions(proxy.url, bucket, overrides), new MemoryLogger());
-    proxy.requests.length = 0;
+    const store = await createGcsStore(
+      testGcsOptions(driver.proxy.url, driver.bucket.name, overrides),
+      new MemoryLogger(),
+    );
+    driver.proxy.requests.length = 0;
     return store;
   }
 
-  const objectPath = (key: string): string => `/storage/v1/b/${bucket}/o/${encodeURIComponent(key)}`;
+  const objectPath = (key: string): string =>
+    `/storage/v1/b/${driver.bucket.name}/o/${encodeURIComponent(key)}`;
 
   it("reads a whole object in one request: the size comes from the GET itself", async () => {
     const store = await counted();
     const data = randomBytes(300_000);
     await store.put("aa/one-request.dcm", data);
-    proxy.requests.length = 0;
+    driver.proxy.requests.length = 0;
     const object = await store.get("aa/one-request.dcm");
     assert.ok(object);
     assert.equal(object.size, data.length);
     assert.deepEqual(await readBody(object), data);
     assert.deepEqual(
-      proxy.requests.map((r) => `${r.method} ${r.url.split("?")[0]}`),
+      driver.proxy.requests.map((r) => `${r.method} ${r.url.split("?")[0]}`),
       [`GET ${objectPath("aa/one-request.dcm")}`],
     );
-    assert.match(proxy.requests[0]?.url ?? "", /[?&]alt=media/);
-    assert.equal(proxy.requests[0]?.headers.range, undefined);
+    assert.match(driver.proxy.requests[0]?.url ?? "", /[?&]alt=media/);
+    assert.equal(driver.proxy.requests[0]?.headers.range, undefined);
   });
 
   it("reads a range in one ranged GET, with the whole size", async () => {
     const store = await counted();
     await store.put("range.dcm", randomBytes(10_000));
-    proxy.requests.length = 0;
+    driver.proxy.requests.length = 0;
     const object = await store.get("range.dcm", { start: 100, end: 756 });
     assert.ok(object);
     assert.equal(object.size, 10_000);
     assert.equal((await readBody(object)).length, 656);
-    assert.equal(proxy.requests.length, 1);
-    assert.equal(proxy.requests[0]?.headers.range, "bytes=100-755");
+    assert.equal(driver.proxy.requests.length, 1);
+    assert.equal(driver.proxy.requests[0]?.headers.range, "bytes=100-755");
   });
 
   it("writes in one single-request upload", async () => {
     const store = await counted();
     await store.put("single.dcm", randomBytes(3 * 1024 * 1024));
-    assert.equal(proxy.requests.length, 1);
-    assert.equal(proxy.requests[0]?.method, "POST");
+    assert.equal(driver.proxy.requests.length, 1);
+    assert.equal(driver.proxy.requests[0]?.method, "POST");
     assert.match(
-      proxy.requests[0]?.url ?? "",
-      new RegExp(`^/upload/storage/v1/b/${bucket}/o\\?.*uploadType=multipart`),
+      driver.proxy.requests[0]?.url ?? "",
+      new RegExp(`^/upload/storage/v1/b/${driver.bucket.name}/o\\?.*uploadType=multipart`),
     );
-    const [metadata] = await fixture.client.file("single.dcm").getMetadata();
+    const [metadata] = await driver.bucket.client.file("single.dcm").getMetadata();
     assert.equal(Number(metadata.size), 3 * 1024 * 1024);
   });
 
@@ -134,7 +123,7 @@ describe("gcs driver on the Firebase Storage emulator", () => {
     const store = await counted();
     await store.delete("never-written.dcm");
     assert.deepEqual(
-      proxy.requests.map((r) => `${r.method} ${r.url.split("?")[0]}`),
+      driver.proxy.requests.map((r) => `${r.method} ${r.url.split("?")[0]}`),
       [`DELETE ${objectPath("never-written.dcm")}`],
     );
   });
@@ -147,12 +136,12 @@ describe("gcs driver on the Firebase Storage emulator", () => {
     );
     const logger = new MemoryLogger();
     const store = await createGcsStore(
-      testGcsOptions(proxy.url, bucket, { serviceAccountFile: keyFile }),
+      testGcsOptions(driver.proxy.url, driver.bucket.name, { serviceAccountFile: keyFile }),
       logger,
     );
-    proxy.requests.length = 0;
+    driver.proxy.requests.length = 0;
     await store.head("x.dcm");
-    assert.equal(proxy.requests[0]?.headers.authorization, undefined);
+    assert.equal(driver.proxy.requests[0]?.headers.authorization, undefined);
     assert.ok(
       logger.lines.some((l) =>
         /requests carry no credentials; ServiceAccountFile is not used/.test(l.message),
@@ -200,7 +189,7 @@ describe("gcs driver on the Firebase Storage emulator", () => {
   it("says when the endpoint is unreachable", async () => {
     const port = await freePort();
     const store = await createGcsStore(
-      testGcsOptions(`http://127.0.0.1:${port}`, bucket, { maxRetries: 0 }),
+      testGcsOptions(`http://127.0.0.1:${port}`, driver.bucket.name, { maxRetries: 0 }),
       new MemoryLogger(),
     );
     const expected = new RegExp(`cannot reach http://127.0.0.1:${port}: the connection was refused`);

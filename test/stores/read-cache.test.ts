@@ -12,9 +12,10 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { after, describe, it } from "node:test";
 
+import type { BytePieces } from "../../src/byte-pieces.js";
 import { BLOCK_BYTES, entryBytes } from "../../src/stores/cache-entry.js";
 import { createFolderStore } from "../../src/stores/folder.js";
-import type { ObjectBody, ObjectStore } from "../../src/stores/object-store.js";
+import { storePieces, type ObjectBody, type ObjectStore } from "../../src/stores/object-store.js";
 import { observeStore, type StoreMethod } from "../../src/stores/observed-store.js";
 import { openReadCache, type ReadCache } from "../../src/stores/read-cache.js";
 import { MemoryLogger } from "../helpers/memory-logger.js";
@@ -150,6 +151,39 @@ describe("read cache", () => {
     assert.ok((await bytesOf(await f.cache.get("stream.dcm"))).equals(large));
     assert.equal(f.requests.get, 0);
     assert.equal(f.requests.put, 2, "the puts reached the backend");
+  });
+
+  it("passes a create's pieces on to the backend unjoined, and fills from them as put does", async () => {
+    const f = await fixture({ streams: false });
+    const received: BytePieces[] = [];
+    const putPieces = f.backend.putPieces?.bind(f.backend);
+    assert.ok(putPieces, "the folder driver takes pieces");
+    f.backend.putPieces = async (key, pieces, size) => {
+      received.push(pieces);
+      await putPieces(key, pieces, size);
+    };
+    // A small object (filled in the background) and one past SYNC_FILE_LIMIT (written from the pieces).
+    const objects = new Map([
+      ["small.dcm", [randomBytes(100), randomBytes(5000), randomBytes(16)]],
+      ["large.dcm", [randomBytes(100), randomBytes(5 * MB), randomBytes(16)]],
+    ]);
+    for (const [key, pieces] of objects) await storePieces(f.cache, key, pieces);
+    assert.equal(received.length, 2, "one putPieces a create reached the backend");
+    for (const [index, pieces] of [...objects.values()].entries()) {
+      assert.deepEqual(received[index]?.length, pieces.length);
+      assert.ok(
+        received[index]?.every((piece, at) => piece === pieces[at]),
+        "the backend got the pieces themselves",
+      );
+    }
+    await f.cache.settled();
+    for (const [key, pieces] of objects) {
+      const whole = Buffer.concat(pieces);
+      assert.ok((await bytesOf(await f.cache.get(key))).equals(whole));
+      assert.ok((await readFile(join(f.root, "bucket", key))).equals(whole), "the backend holds the object");
+      assert.equal((await stat(entryPath(f.cacheFolder, key))).size, entryBytes(whole.length));
+    }
+    assert.equal(f.requests.get, 0, "both served by the cache");
   });
 
   it("serves ranges of a cached object from the cache, and does not fill on a range read", async () => {

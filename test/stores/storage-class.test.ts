@@ -14,11 +14,12 @@ import { createGcsStore } from "../../src/stores/gcs.js";
 import { createS3Store } from "../../src/stores/s3.js";
 import { createFolderStore } from "../../src/stores/folder.js";
 import type { ObjectStore } from "../../src/stores/object-store.js";
-import { startAzurite, type AzuriteContainer } from "../../test-support/azurite.js";
+import type { Logger } from "../../src/log.js";
+import { startAzurite } from "../../test-support/azurite.js";
 import type { TestServer } from "../../test-support/bucket-fixture.js";
 import { folderBucket } from "../../test-support/folder.js";
-import { startGcsEmulator, type GcsBucket } from "../../test-support/gcs-emulator.js";
-import { startRgw, type RgwBucket } from "../../test-support/rgw.js";
+import { startGcsEmulator } from "../../test-support/gcs-emulator.js";
+import { startRgw } from "../../test-support/rgw.js";
 import { MemoryLogger } from "../helpers/memory-logger.js";
 import { readBody } from "./conformance.js";
 
@@ -38,23 +39,34 @@ interface ClassScene<Bucket> {
   data: Buffer;
 }
 
+/** How a describe below gets its scene: a server, a bucket of it, our driver on the bucket. */
+interface ClassServer<Server extends TestServer, Bucket, Options> {
+  start(): Promise<Server>;
+  bucket(server: Server): Bucket | Promise<Bucket>;
+  createStore(options: Options, logger: Logger): ObjectStore | Promise<ObjectStore>;
+}
+
 /**
- * A describe whose `before` starts a server, makes a bucket on it and puts KEY through the store `open`
- * returns; `after` closes the store, removes the bucket and stops the server by its pid, also on failure.
+ * A describe whose `before` starts a server, makes a bucket on it and puts KEY through our driver's store on
+ * it; `after` closes the store, removes the bucket and stops the server by its pid, also on failure.
  */
-function describeClasses<Bucket extends { cleanup(): Promise<void> }>(
+function describeClasses<
+  Server extends TestServer,
+  Bucket extends { storeOptions(): Options; cleanup(): Promise<void> },
+  Options,
+>(
   title: string,
-  open: (
-    server: (started: TestServer) => void,
-  ) => Promise<{ bucket: Bucket; store: ObjectStore | Promise<ObjectStore> }>,
+  open: ClassServer<Server, Bucket, Options>,
   tests: (scene: () => ClassScene<Bucket>) => void,
 ): void {
   describe(title, () => {
-    let server: TestServer | undefined;
+    let server: Server | undefined;
     let scene: ClassScene<Bucket> | undefined;
     before(async () => {
-      const { bucket, store } = await open((started) => (server = started));
-      scene = { bucket, store: await store, data: randomBytes(2000) };
+      server = await open.start();
+      const bucket = await open.bucket(server);
+      const store = await open.createStore(bucket.storeOptions(), new MemoryLogger());
+      scene = { bucket, store, data: randomBytes(2000) };
       await scene.store.put(KEY, scene.data);
     });
     after(async () => {
@@ -66,14 +78,9 @@ function describeClasses<Bucket extends { cleanup(): Promise<void> }>(
   });
 }
 
-describeClasses<RgwBucket>(
+describeClasses(
   "storage class on Ceph RGW (S3)",
-  async (server) => {
-    const rgw = await startRgw();
-    server(rgw);
-    const bucket = await rgw.bucket("class");
-    return { bucket, store: createS3Store(bucket.storeOptions(), new MemoryLogger()) };
-  },
+  { start: startRgw, bucket: (rgw) => rgw.bucket("class"), createStore: createS3Store },
   (scene) => {
     it("asks first: an object already in the class asked for (STANDARD, the one RGW knows) is left as it is", async () => {
       const { store, bucket, data } = scene();
@@ -106,14 +113,9 @@ describeClasses<RgwBucket>(
   },
 );
 
-describeClasses<AzuriteContainer>(
+describeClasses(
   "access tier on Azurite (Azure Blob)",
-  async (server) => {
-    const azurite = await startAzurite();
-    server(azurite);
-    const bucket = await azurite.container("tier");
-    return { bucket, store: createAzureStore(bucket.storeOptions(), new MemoryLogger()) };
-  },
+  { start: startAzurite, bucket: (azurite) => azurite.container("tier"), createStore: createAzureStore },
   (scene) => {
     it("sets Cool, then Hot, in place; the blob's properties say so", async () => {
       const { store, bucket, data } = scene();
@@ -141,14 +143,9 @@ describeClasses<AzuriteContainer>(
   },
 );
 
-describeClasses<GcsBucket>(
+describeClasses(
   "storage class on the Firebase Storage emulator (GCS)",
-  async (server) => {
-    const emulator = await startGcsEmulator();
-    server(emulator);
-    const bucket = emulator.bucket("class");
-    return { bucket, store: createGcsStore(bucket.storeOptions(), new MemoryLogger()) };
-  },
+  { start: startGcsEmulator, bucket: (emulator) => emulator.bucket("class"), createStore: createGcsStore },
   (scene) => {
     it("the emulator does not implement the rewrite: refused with its answer, the object unchanged", async () => {
       const { store, data } = scene();
