@@ -10,7 +10,7 @@ import type { Readable } from "node:stream";
 import type { AttachmentRead, CreateOptions, StorageArea } from "../area/storage-area.js";
 import { piecesLength, type BytePieces } from "../byte-pieces.js";
 import { describeCause, isStorageError, StorageError } from "../errors.js";
-import { freeMemory } from "../free-memory.js";
+import { freeMemory, freePieces } from "../free-memory.js";
 import type { Logger } from "../log.js";
 import { bridgeClosed, ConnectionCallbacks, type OrthancCallbacks } from "./bridge-callbacks.js";
 import { orthancCodeOf } from "./error-codes.js";
@@ -312,7 +312,7 @@ function answerNow(socket: Socket, services: Services, frame: Frame, lent: LentF
       );
       services.logger.error(`${describeRequest(frame)}: ${describeCause(event.error)}`);
     } else {
-      for (const piece of decrypted) freeMemory(piece); // sent: nothing else holds them
+      freePieces(decrypted); // sent: nothing else holds them
       event.bytesOut = size;
     }
     event.seconds = (performance.now() - started) / 1000;

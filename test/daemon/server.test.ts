@@ -388,8 +388,10 @@ describe("daemon socket server: the direct path of an encrypted read", () => {
       assert.equal(direct.length, 3, "every read took the direct path");
       for (const plain of direct) {
         assert.ok(plain && plain.decrypted.length > 1);
-        for (const piece of plain?.decrypted ?? [])
-          assert.equal(piece.buffer.byteLength, 0, "freed once sent");
+        // Node 20 has no ArrayBuffer.prototype.transfer: the collector frees the pieces there.
+        for (const piece of plain?.decrypted ?? []) {
+          if (freesAtOnce) assert.equal(piece.buffer.byteLength, 0, "freed once sent");
+        }
       }
       assert.equal(budget.availableBytes, budget.capacityBytes, "the budget is back");
 
