@@ -8,7 +8,11 @@
 // (plaintext), and with A1 encryption; its storage cache off and SyncStorageArea false for all three, so
 // that neither side's fsync is timed. The Orthancs run side by side and are measured in turn within each
 // round, in a rotating order; each round's ratio is baseline time / our time (1.0: as fast, above: faster),
-// and the target reports the median of the rounds.
+// and the target reports the median of the rounds. A phase of one pass lasts 30 to 300 ms, short enough
+// for a neighbour's burst to move a cell by 0.3x: each round runs PASSES_PER_ROUND passes of every setup in
+// turn and sums each phase over them, and each pass reads each file READS_PER_FILE times (twice, twice
+// over), so that each round's figure rests on a few hundred operations; each line says how many. One
+// untimed pass of every setup comes first (warm-up).
 
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -31,10 +35,12 @@ import type { BenchTarget, TargetResult } from "../target.js";
 
 const CONCURRENCIES = [1, 4, 8];
 const KEEP_ALIVE = [false, true];
-/** Whole reads of each file per pass (the issue's mix: each read twice). */
-const READS_PER_FILE = 2;
+/** Whole reads of each file per pass (the issue's mix, each read twice, run twice: a longer read phase). */
+const READS_PER_FILE = 4;
+/** Passes (upload, read, delete) of every setup per round and mix, each phase's time summed over them. */
+const PASSES_PER_ROUND = 3;
 /** Reads of each file, one at a time on one connection, for the latency figures. */
-const LATENCY_READS_PER_FILE = 3;
+const LATENCY_READS_PER_FILE = 8;
 /** Latency ratio (ours / built-in) not to exceed: lower is better. */
 const LATENCY_GOAL = 1.2;
 
@@ -137,7 +143,8 @@ export const bridge: BenchTarget = {
     const bytes = totalBytes(files);
     log(
       `${files.length} sample DICOM files (${fixed(bytes / 1e6, 1)} MB) uploaded, each read whole (/file) ` +
-        `${READS_PER_FILE} times, then deleted; storage cache off, SyncStorageArea false`,
+        `${READS_PER_FILE} times, then deleted, ${PASSES_PER_ROUND} passes per round; storage cache off, ` +
+        "SyncStorageArea false",
     );
     const orthancs: OrthancInstance[] = [];
     try {
@@ -148,11 +155,19 @@ export const bridge: BenchTarget = {
       // passes[mix][setup][round]; latencies[setup][round][read]
       const passes = MIXES.map(() => SETUPS.map((): PassTiming[] => []));
       const latencies = SETUPS.map((): number[][] => []);
+      // One untimed pass of each setup first: the first round's cells would otherwise time the daemons'
+      // and Orthancs' warm-up (a JIT compiling, caches filling) for some setups and not others.
+      for (const orthanc of orthancs) await measurePass(orthanc, files, MIXES[0] as Mix);
       for (let round = 0; round < rounds; round++) {
         for (const [m, mix] of MIXES.entries()) {
-          for (const s of roundOrder(SETUPS.length, round)) {
-            passes[m]?.[s]?.push(await measurePass(orthancs[s] as OrthancInstance, files, mix));
+          const sums = SETUPS.map((): PassTiming => ({ upload: 0, read: 0, delete: 0 }));
+          for (let pass = 0; pass < PASSES_PER_ROUND; pass++) {
+            for (const s of roundOrder(SETUPS.length, round * PASSES_PER_ROUND + pass)) {
+              const timing = await measurePass(orthancs[s] as OrthancInstance, files, mix);
+              for (const phase of PHASES) (sums[s] as PassTiming)[phase] += timing[phase];
+            }
           }
+          for (const [s, sum] of sums.entries()) passes[m]?.[s]?.push(sum);
         }
         for (const s of roundOrder(SETUPS.length, round)) {
           latencies[s]?.push(await measureLatencies(orthancs[s] as OrthancInstance, files));
@@ -160,7 +175,11 @@ export const bridge: BenchTarget = {
       }
       const results: TargetResult[] = [];
       for (const [m, mix] of MIXES.entries()) {
-        log(`${describeMix(mix)}, median of ${rounds} rounds:`);
+        log(
+          `${describeMix(mix)}, median of ${rounds} rounds, each of ${PASSES_PER_ROUND} passes: ` +
+            `${PASSES_PER_ROUND * files.length} uploads, ${PASSES_PER_ROUND * files.length * READS_PER_FILE} reads ` +
+            `and ${PASSES_PER_ROUND * files.length} deletes per round and setup:`,
+        );
         const bySetup = passes[m] as PassTiming[][];
         const baseline = bySetup[0] as PassTiming[];
         for (const [s, setup] of SETUPS.entries()) {
@@ -168,7 +187,7 @@ export const bridge: BenchTarget = {
           const cells = PHASES.map((phase) => {
             const ms = median(own.map((t) => t[phase]));
             const ratio = median(own.map((t, r) => (baseline[r] as PassTiming)[phase] / t[phase]));
-            const moved = phase === "read" ? bytes * READS_PER_FILE : bytes;
+            const moved = PASSES_PER_ROUND * (phase === "read" ? bytes * READS_PER_FILE : bytes);
             if (setup.goal !== undefined) {
               results.push({
                 label: `bridge: ${phase}s, ${describeMix(mix)}, ${setup.name} / built-in`,
@@ -185,7 +204,8 @@ export const bridge: BenchTarget = {
         }
       }
       log(
-        `one client, one keep-alive connection, each file read whole ${LATENCY_READS_PER_FILE} times, one read at a time (all rounds):`,
+        `one client, one keep-alive connection, each file read whole ${LATENCY_READS_PER_FILE} times, one read at a ` +
+          `time (${files.length * LATENCY_READS_PER_FILE} reads per round and setup; all rounds):`,
       );
       const baseline = latencies[0] as number[][];
       for (const [s, setup] of SETUPS.entries()) {

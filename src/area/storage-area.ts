@@ -27,7 +27,7 @@ import {
 import { peekHead } from "../crypto/peek-head.js";
 import { PlainCodec } from "../crypto/plain-codec.js";
 import { decodeRecord, encodeRecord, recordFormatOf, type AttachmentRecord } from "./attachment-record.js";
-import { openCheckedFile, type DirectFile } from "./direct-file-read.js";
+import { decodeFileNow, openCheckedFile, type DirectFile, type DirectPlaintext } from "./direct-file-read.js";
 import { v2RangeReaderFor, type V2RangeReader } from "./v2-range-read.js";
 
 /** One storage of the area: a store, how attachments are named in it, and how their bytes are stored. */
@@ -335,13 +335,45 @@ export class StorageArea {
     range: ByteRange | undefined,
     record: Uint8Array | undefined,
   ): DirectFile | undefined {
+    const object = this.directObject(uuid, contentType, record);
+    if (object === undefined || object.format !== "plaintext") return undefined;
+    const { tier, key } = object;
+    return openCheckedFile(tier.store, key, range, tier.codec, contentType);
+  }
+
+  /**
+   * The direct path of an encrypted read (direct-file-read.ts): the attachment, or bytes [start, end) of it,
+   * decrypted from a small local file, at once; its plaintext stays counted in the memory budget until
+   * `release`. Undefined whenever more is needed (plaintext: openFileNow; a large file, no local file, the
+   * budget full, a refused object...): `readWhole` or `readRange` then answers, and says why.
+   */
+  decodeNow(
+    uuid: string,
+    contentType: number,
+    range: ByteRange | undefined,
+    record: Uint8Array | undefined,
+  ): DirectPlaintext | undefined {
+    const object = this.directObject(uuid, contentType, record);
+    if (object === undefined || object.format === "plaintext") return undefined;
+    const { tier, key } = object;
+    return decodeFileNow(tier.store, key, range, tier.codec, { uuid, contentType });
+  }
+
+  /**
+   * The object a read goes to first, where the general read would answer from it when found: the one the
+   * record names, or without one the first tier's first key. Its format is the tier's codec's; undefined
+   * where the record says otherwise (adopted plaintext in an encrypted tier...) or cannot be read.
+   */
+  private directObject(
+    uuid: string,
+    contentType: number,
+    record: Uint8Array | undefined,
+  ): { tier: StorageTier; key: string; format: string } | undefined {
     if (!isAttachment(uuid, contentType)) return undefined;
     if (record === undefined || record.length === 0) {
       // The first tier a probing read looks at: found there, it is what that read would answer.
       const first = this.tiers[0] as StorageTier;
-      if (first.codec.format !== "plaintext") return undefined;
-      const key = first.keysOf(uuid, contentType)[0] as string;
-      return openCheckedFile(first.store, key, range, first.codec, contentType);
+      return { tier: first, key: first.keysOf(uuid, contentType)[0] as string, format: first.codec.format };
     }
     let recorded: AttachmentRecord;
     try {
@@ -350,9 +382,10 @@ export class StorageArea {
       return undefined;
     }
     const tier = this.tiers.find((candidate) => candidate.backend === recorded.backend);
-    if (tier === undefined || tier.codec.format !== "plaintext" || recorded.format !== "plaintext")
+    // A plaintext record in an encrypted tier (adopted, or refused: codecFor) is the general read's.
+    if (tier === undefined || (recorded.format === "plaintext") !== (tier.codec.format === "plaintext"))
       return undefined;
-    return openCheckedFile(tier.store, recorded.key, range, tier.codec, contentType);
+    return { tier, key: recorded.key, format: tier.codec.format };
   }
 
   /** Whether a new attachment is named from its DICOM tags: a DICOM instance as is, with a record kept. */

@@ -97,6 +97,19 @@ export class A1Codec implements ObjectCodec {
     }
   }
 
+  decodeHeldNow(stored: Uint8Array, subject: string): HeldPlaintext | undefined {
+    const release = this.budget.tryAcquire(Math.max(0, stored.length - A1_OVERHEAD));
+    if (release === undefined) return undefined;
+    try {
+      // Its pieces are the cipher's outputs, never views of `stored`.
+      const pieces = decryptA1Pieces(stored, this.ring, subject);
+      return { pieces, size: piecesLength(pieces), release };
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
+
   async decodeHeld(
     stored: Uint8Array | Readable,
     storedSize: number,

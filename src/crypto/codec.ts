@@ -85,4 +85,15 @@ export interface ObjectCodec {
     subject: string,
     attachment?: AttachmentIdentity,
   ): Promise<HeldPlaintext>;
+  /**
+   * As decodeHeld of a whole stored object in hand, done at once on the caller's thread (the daemon's direct
+   * read, src/area/direct-file-read.ts): undefined, with nothing held, when the memory budget cannot reserve
+   * the plaintext now (decodeHeld then waits its turn). The plaintext never refers to `stored`, which the
+   * caller may reuse once this returns. Throws as decodeHeld. Absent on codecs that store plaintext.
+   */
+  decodeHeldNow?(
+    stored: Uint8Array,
+    subject: string,
+    attachment?: AttachmentIdentity,
+  ): HeldPlaintext | undefined;
 }

@@ -113,6 +113,25 @@ export class EncryptedCodec implements ObjectCodec {
     }
   }
 
+  decodeHeldNow(
+    stored: Uint8Array,
+    subject: string,
+    attachment?: AttachmentIdentity,
+  ): HeldPlaintext | undefined {
+    if (!hasV2Magic(stored.subarray(0, V2_MAGIC.length))) return this.a1.decodeHeldNow(stored, subject);
+    const identity = requireIdentity(attachment, subject, "decrypt");
+    // As decodeHeld: an upper bound of the plaintext size.
+    const release = this.budget.tryAcquire(Math.max(0, stored.length - V2_HEADER_LENGTH));
+    if (release === undefined) return undefined;
+    try {
+      const pieces = decryptV2Pieces(stored, this.ring, identity, subject);
+      return { pieces, size: piecesLength(pieces), release };
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
+
   async decodeHeld(
     stored: Uint8Array | Readable,
     storedSize: number,

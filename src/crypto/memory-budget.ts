@@ -56,6 +56,19 @@ export class MemoryBudget {
     });
   }
 
+  /**
+   * As acquire, but only at once: the release when `bytes` are free now and nobody waits before this caller,
+   * else undefined (nothing held; the caller then acquires, waiting its turn, or is refused TOO_LARGE there).
+   * For a caller that does its work in the same tick (the daemon's direct read, src/area/direct-file-read.ts).
+   */
+  tryAcquire(bytes: number): Release | undefined {
+    if (!Number.isSafeInteger(bytes) || bytes < 0 || bytes > this.capacityBytes) return undefined;
+    if (bytes === 0) return () => undefined;
+    if (this.#queue.length > 0 || bytes > this.#available) return undefined;
+    this.#available -= bytes;
+    return this.#releaser(bytes);
+  }
+
   /** TOO_LARGE when `bytes` is more than the whole capacity: such a request could never be served. */
   assertFits(bytes: number, subject: string, operation: string): void {
     if (bytes > this.capacityBytes) throw this.#tooLarge(bytes, subject, operation);

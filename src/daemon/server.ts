@@ -10,7 +10,7 @@ import type { Readable } from "node:stream";
 import type { AttachmentRead, CreateOptions, StorageArea } from "../area/storage-area.js";
 import { piecesLength, type BytePieces } from "../byte-pieces.js";
 import { describeCause, isStorageError, StorageError } from "../errors.js";
-import { freeMemory } from "../free-memory.js";
+import { freeMemory, freePieces } from "../free-memory.js";
 import type { Logger } from "../log.js";
 import { bridgeClosed, ConnectionCallbacks, type OrthancCallbacks } from "./bridge-callbacks.js";
 import { orthancCodeOf } from "./error-codes.js";
@@ -192,7 +192,7 @@ function serveConnection(socket: Socket, services: Services): void {
         return;
       }
       for (const frame of reader.push(chunk)) {
-        if (busy || queue.length > 0 || !answerFileNow(socket, services, frame, lent)) queue.push(frame);
+        if (busy || queue.length > 0 || !answerNow(socket, services, frame, lent)) queue.push(frame);
       }
       // Copied whole into the frames (a create's payload): its memory goes back now rather than at a full
       // garbage collection, which 64 KiB chunks of uploads otherwise brought about every 20 to 50 creates.
@@ -270,34 +270,59 @@ async function answer(
 }
 
 /**
- * The direct path of a read (src/area/direct-file-read.ts): a read the bridge lets answer with a file, of a
- * plaintext object the area opens at once, is answered here, in the tick its request arrived: no promise, no
- * stream. False when the area steps aside, or for any other request: it then takes the general way (answer).
+ * The direct path of a read (src/area/direct-file-read.ts), in the tick its request arrived: no promise, no
+ * stream. A plaintext object the area opens at once is answered with its file, when the bridge lets it; an
+ * encrypted one the area decrypts at once, with its plaintext's pieces after the header, corked (one writev),
+ * their memory freed and the budget given back once written. False when the area steps aside, or for any
+ * other request: it then takes the general way (answer).
  */
-function answerFileNow(socket: Socket, services: Services, frame: Frame, lent: LentFile): boolean {
+function answerNow(socket: Socket, services: Services, frame: Frame, lent: LentFile): boolean {
   const { request, payload } = frame;
   const { op } = request;
-  if (
-    (op !== Op.READ_WHOLE && op !== Op.READ_RANGE) ||
-    ((request.flags ?? 0) & RequestFlag.FILE_ANSWER) === 0
-  ) {
-    return false;
-  }
-  if (socket.destroyed) return false;
+  if ((op !== Op.READ_WHOLE && op !== Op.READ_RANGE) || socket.destroyed) return false;
   const started = performance.now();
   const range =
     op === Op.READ_RANGE ? { start: request.start, end: request.start + request.size } : undefined;
-  const file = services.area.openFileNow(request.uuid, request.contentType, range, payload);
-  if (file === undefined) return false;
-  lent.lendDescriptor(file.fd);
-  // A failed write fails the socket, whose error handler closes it, and its close the file lent.
-  socket.write(encodeFileAnswer(file.fd, file.size, file.start, process.pid));
-  services.observer?.requestAnswered({
-    op,
-    seconds: (performance.now() - started) / 1000,
-    bytesIn: payload.length,
-    bytesOut: file.size,
-  });
+  const { area, observer } = services;
+  const event: RequestEvent = { op, seconds: 0, bytesIn: payload.length, bytesOut: 0 };
+  if (((request.flags ?? 0) & RequestFlag.FILE_ANSWER) !== 0) {
+    const file = area.openFileNow(request.uuid, request.contentType, range, payload);
+    if (file !== undefined) {
+      lent.lendDescriptor(file.fd);
+      // A failed write fails the socket, whose error handler closes it, and its close the file lent.
+      socket.write(encodeFileAnswer(file.fd, file.size, file.start, process.pid));
+      event.bytesOut = file.size;
+      event.seconds = (performance.now() - started) / 1000;
+      observer?.requestAnswered(event);
+      return true;
+    }
+  }
+  const plain = area.decodeNow(request.uuid, request.contentType, range, payload);
+  if (plain === undefined) return false;
+  const { pieces, size, decrypted, release } = plain;
+  const done = (error: Error | null | undefined): void => {
+    release();
+    if (error) {
+      // As sendBytes: the bridge sees the connection close; the pieces are left to the collector.
+      socket.destroy();
+      event.error = new StorageError(
+        "BRIDGE_FAILED",
+        { operation: "sending", subject: `${size} bytes to Orthanc`, cause: error },
+        describeCause(error),
+      );
+      services.logger.error(`${describeRequest(frame)}: ${describeCause(event.error)}`);
+    } else {
+      freePieces(decrypted); // sent: nothing else holds them
+      event.bytesOut = size;
+    }
+    event.seconds = (performance.now() - started) / 1000;
+    observer?.requestAnswered(event);
+  };
+  const last = pieces.length - 1;
+  socket.cork();
+  socket.write(encodeResponseHeader(OrthancCode.Success, size), last < 0 ? done : undefined);
+  pieces.forEach((piece, index) => socket.write(piece, index === last ? done : undefined));
+  socket.uncork();
   return true;
 }
 

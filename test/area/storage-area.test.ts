@@ -10,7 +10,11 @@ import { after, describe, it } from "node:test";
 import { openStorageArea } from "../../src/area/open-storage-area.js";
 import type { AttachmentRead, StorageArea, StorageTier } from "../../src/area/storage-area.js";
 import type { HybridMode, ResolvedConfig, StorageStructure } from "../../src/config/types.js";
+import { encodeRecord } from "../../src/area/attachment-record.js";
+import { joinPieces } from "../../src/byte-pieces.js";
 import { A1Codec, ENCRYPT_WINDOW_BYTES } from "../../src/crypto/a1-codec.js";
+import { EncryptedCodec } from "../../src/crypto/encrypted-codec.js";
+import { SYNC_FILE_LIMIT } from "../../src/stores/local-file-io.js";
 import { isStorageError, type ErrorCode } from "../../src/errors.js";
 import { freesAtOnce } from "../../src/free-memory.js";
 import { MemoryLogger } from "../helpers/memory-logger.js";
@@ -361,6 +365,83 @@ describe("the direct path of a read (openFileNow, file answers)", () => {
     readSync(read.file.fd, bytes, 0, read.size, read.file.start);
     read.body.destroy();
     assert.equal(bytes.toString(), "only on the file system");
+  });
+});
+
+describe("the direct path of an encrypted read (decodeNow)", () => {
+  const dicom = Buffer.concat([Buffer.alloc(128), Buffer.from("DICM"), randomBytes(300_000)]);
+
+  it("decrypts an object's file at once, whole or a range, by its name or its record, and holds its plaintext in the budget until released", async () => {
+    const { area } = await makeArea({ encrypted: true });
+    const { budget } = area.codec as EncryptedCodec;
+    await area.create(UUID, 1, dicom);
+    const whole = area.decodeNow(UUID, 1, undefined, undefined);
+    assert.ok(whole, "decrypted");
+    assert.deepEqual(Buffer.from(joinPieces(whole.pieces)), dicom);
+    assert.equal(whole.size, dicom.length);
+    assert.equal(whole.decrypted, whole.pieces, "the whole plaintext is the answer");
+    assert.equal(budget.availableBytes, budget.capacityBytes - dicom.length, "the plaintext is counted");
+    whole.release();
+    assert.equal(budget.availableBytes, budget.capacityBytes, "given back");
+    const range = area.decodeNow(UUID, 1, { start: 128, end: 132 }, new Uint8Array(0));
+    assert.ok(range);
+    assert.equal(Buffer.from(joinPieces(range.pieces)).toString(), "DICM");
+    assert.equal(range.size, 4);
+    assert.equal(Buffer.from(joinPieces(range.decrypted)).length, dicom.length, "what the codec decrypted");
+    range.release();
+    const record = await area.create(OTHER, 1, dicom, { record: true });
+    const recorded = area.decodeNow(OTHER, 1, undefined, record);
+    assert.ok(recorded, "by the record's key");
+    assert.deepEqual(Buffer.from(joinPieces(recorded.pieces)), dicom);
+    recorded.release();
+    assert.equal(budget.availableBytes, budget.capacityBytes);
+  });
+
+  it("steps aside, holding nothing, for a missing object, a bad range, a plaintext record, a full budget, a large or refused object", async () => {
+    const { area, objects } = await makeArea({ encrypted: true, maxConcurrentInputBytes: 8 * 1024 * 1024 });
+    const { budget } = area.codec as EncryptedCodec;
+    await area.create(UUID, 1, dicom);
+    const stepsAside = (why: string, ...args: Parameters<StorageArea["decodeNow"]>) => {
+      assert.equal(area.decodeNow(...args), undefined, why);
+      assert.equal(budget.availableBytes, budget.capacityBytes, `${why}: nothing held`);
+    };
+    stepsAside("NOT_FOUND: from the general read", OTHER, 1, undefined, undefined);
+    stepsAside("BAD_RANGE: from the general read", UUID, 1, { start: 0, end: dicom.length + 1 }, undefined);
+    stepsAside("not an attachment", "../../etc/passwd", 1, undefined, undefined);
+    const plainRecord = encodeRecord({
+      backend: area.tiers[0]!.backend,
+      key: area.tiers[0]!.keysOf(UUID, 1)[0]!,
+      format: "plaintext",
+      adopted: true,
+      keepOnRemove: false,
+    });
+    stepsAside("an adopted plaintext object: the general read", UUID, 1, undefined, plainRecord);
+    // The budget's queue is served in order: a read that would wait takes the general way, which waits.
+    const held = await budget.acquire(budget.capacityBytes - 1000, "a test", "hold");
+    assert.equal(area.decodeNow(UUID, 1, undefined, undefined), undefined, "the budget is full");
+    const waiting = area.readWhole(UUID, 1);
+    held();
+    const read = await waiting;
+    assert.deepEqual(await bytesOf(read), dicom, "the general read answers once the budget allows");
+    assert.equal(budget.availableBytes, budget.capacityBytes);
+
+    const large = randomBytes(SYNC_FILE_LIMIT + 1);
+    await area.create(OTHER, 1, large);
+    stepsAside("a large object is streamed by the general read", OTHER, 1, undefined, undefined);
+    const [name] = (await readdir(objects)).filter((file) => file.startsWith(UUID));
+    const path = join(objects, name!);
+    const stored = await readFile(path);
+    stored[stored.length - 20]! ^= 1;
+    await writeFile(path, stored);
+    stepsAside("a refused object: the general read says why", UUID, 1, undefined, undefined);
+    await assert.rejects(area.readWhole(UUID, 1), rejectsWith("INTEGRITY"));
+    assert.equal(budget.availableBytes, budget.capacityBytes);
+  });
+
+  it("steps aside for a plaintext area: its direct path is openFileNow", async () => {
+    const { area } = await makeArea();
+    await area.create(UUID, 1, dicom);
+    assert.equal(area.decodeNow(UUID, 1, undefined, undefined), undefined);
   });
 });
 

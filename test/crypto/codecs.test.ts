@@ -108,6 +108,26 @@ describe("A1Codec", () => {
     assert.equal(budget.availableBytes, 3 * 40_000);
   });
 
+  it("decodeHeldNow decrypts at once and holds the plaintext until released; steps aside when the budget would wait", async () => {
+    const plaintext = patternBytes(600);
+    const stored = await codec.encode(plaintext, "obj");
+    const another = await codec.encode(plaintext, "other");
+    const held = codec.decodeHeldNow(stored, "obj");
+    assert.ok(held);
+    assert.equal(held.size, 600);
+    assertSameBytes(Buffer.concat(held.pieces), plaintext);
+    stored.fill(0); // the caller may reuse its buffer: the plaintext is the cipher's own memory
+    assertSameBytes(Buffer.concat(held.pieces), plaintext);
+    assert.equal(codec.budget.availableBytes, 400);
+    assert.equal(codec.decodeHeldNow(another, "other"), undefined, "no room now");
+    assert.equal(codec.budget.availableBytes, 400, "nothing more held");
+    held.release();
+    const tampered = await codec.encode(plaintext, "obj");
+    tampered[100]! ^= 1;
+    assert.throws(() => codec.decodeHeldNow(tampered, "obj"), /integrity check failed/);
+    assert.equal(codec.budget.availableBytes, 1000, "a refused object gives its reservation back");
+  });
+
   it("a buffer that is not the announced size is an integrity error", async () => {
     const stored = await codec.encode(patternBytes(10), "obj");
     await rejectsWith(() => codec.decode(stored, stored.length + 1, "obj"), "INTEGRITY", /truncated/);

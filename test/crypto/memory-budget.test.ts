@@ -63,6 +63,29 @@ describe("MemoryBudget", () => {
     assert.equal(budget.availableBytes, 100);
   });
 
+  it("tryAcquire grants only at once: never past a waiter, never more than is free", async () => {
+    const budget = new MemoryBudget(100);
+    const a = budget.tryAcquire(60);
+    assert.ok(a, "free: granted");
+    assert.equal(budget.availableBytes, 40);
+    assert.equal(budget.tryAcquire(41), undefined, "more than is free");
+    assert.equal(budget.tryAcquire(101), undefined, "more than the capacity: acquire says TOO_LARGE");
+    assert.equal(budget.availableBytes, 40, "a refusal holds nothing");
+    const waiting = budget.acquire(50, "w", "decrypt");
+    assert.equal(budget.waiting, 1);
+    assert.equal(budget.tryAcquire(10), undefined, "10 bytes are free, but a caller waits before");
+    const zero = budget.tryAcquire(0);
+    assert.ok(zero, "0 bytes pass at once");
+    zero();
+    a();
+    (await waiting)();
+    const b = budget.tryAcquire(100);
+    assert.ok(b);
+    b();
+    b();
+    assert.equal(budget.availableBytes, 100, "given back once");
+  });
+
   it("releasing twice gives the bytes back once", async () => {
     const budget = new MemoryBudget(100);
     const release = await budget.acquire(70, "a", "encrypt");

@@ -335,6 +335,18 @@ describe("v2 tampering: every change is refused, naming the object", () => {
       }
     }
   });
+
+  it("decodeHeldNow, as the daemon's direct read calls it: decrypts at once, refuses a renamed object, holds nothing after", () => {
+    const budget = new MemoryBudget(1024 * 1024 * 1024);
+    const codec = new EncryptedCodec(ring, budget, "v2");
+    const held = codec.decodeHeldNow(stored, SUBJECT, DICOM);
+    assert.ok(held);
+    assertSameBytes(Buffer.concat(held.pieces), plaintext);
+    held.release();
+    assert.throws(() => codec.decodeHeldNow(stored, SUBJECT, { ...DICOM, uuid: OTHER_UUID }), /commitment/);
+    assert.equal(budget.availableBytes, budget.capacityBytes);
+  });
+
   it("renamed: the object read under another attachment's uuid fails its commitment", async () => {
     await rejectsWith(
       () => decryptV2(stored, ring, { uuid: OTHER_UUID, contentType: 1 }, SUBJECT),
