@@ -153,7 +153,9 @@ export function buildProgram(): Command {
     .description(
       "scrub the storage against Orthanc's index: every attachment's object exists, decrypts with a valid " +
         "tag and matches the MD5 Orthanc recorded; stored objects that no attachment references are " +
-        "orphans. Exit 1 when any problem is found.",
+        "orphans. On Orthanc >= 1.12.8 each attachment is checked at the object its record names " +
+        "(ObjectNames, adopted objects); a tag-named object no record names is orphan-named, never deleted. " +
+        "Exit 1 when any problem is found.",
     )
     .addOption(configOption())
     .addOption(orthancOption())
@@ -162,7 +164,7 @@ export function buildProgram(): Command {
     .addOption(parallelOption())
     .option(
       "--delete-orphans",
-      "delete the orphans (only when the index did not change during the scan)",
+      "delete the orphans (only when the index did not change during the scan; never orphan-named objects)",
       false,
     )
     .option("--dry-run", "with --delete-orphans: list what would be deleted, delete nothing", false)

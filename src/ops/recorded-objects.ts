@@ -2,7 +2,8 @@
 // stored under a name that is not its uuid (OrthancCloudStorage.ObjectNames, adopted objects): that name is
 // kept only in the attachment's record (attachment-record.ts), which the plugin answers on
 // `GET /cloud-storage/locate/{uuid}` (locate-route.ts). The tools that walk a bucket (reencrypt, verify) ask it
-// for every attachment of Orthanc's index and look their listed objects up here by backend and key.
+// for every attachment of Orthanc's index and look their listed objects up here by backend and key (reencrypt),
+// or check each attachment at the object its record names (verify).
 
 import type { AttachmentRecord } from "../area/attachment-record.js";
 import type { IndexedAttachment } from "./index-walk.js";
@@ -63,6 +64,15 @@ interface LocateAnswer {
 }
 
 /**
+ * The record the plugin keeps with attachment `uuid`, from its locate route; undefined when it has none
+ * (Orthanc before 1.12.8), or when the route answers 404 (the plugin is not loaded in that Orthanc, or
+ * neither the object the record names nor any uuid name of the attachment exists).
+ */
+export async function recordOf(client: OrthancIndex, uuid: string): Promise<AttachmentRecord | undefined> {
+  return (await client.get<LocateAnswer>(`/cloud-storage/locate/${uuid}`))?.record;
+}
+
+/**
  * Walks Orthanc's index and asks the plugin's locate route for each attachment's record, one request per
  * attachment, `parallel` at a time. An attachment without a record (Orthanc before 1.12.8, or the plugin not
  * loaded in that Orthanc: its route answers 404) is known by its uuid and content type only.
@@ -76,8 +86,7 @@ export async function findRecordedObjects(
     parallel: options.parallel,
     onResource: options.onResource,
     onAttachment: async (attachment) => {
-      const answer = await client.get<LocateAnswer>(`/cloud-storage/locate/${attachment.uuid}`);
-      found.add(attachment, answer?.record);
+      found.add(attachment, await recordOf(client, attachment.uuid));
     },
   });
   return found;

@@ -3,7 +3,8 @@
 // A1 under key 1; key 2 becomes the MasterKey and v2 the format. `reencrypt` without --orthanc cannot know
 // their uuids, which v2 binds: it leaves them, names each one `not-resolved` and fails; with --orthanc it
 // finds them through the plugin's records and rewrites them all. Then key 1 is dropped and every instance
-// reads back byte-identical; back to A1 (v2 objects need their uuid too), read back again.
+// reads back byte-identical, and verify finds each one at the object its record names (a tag-named object
+// no record names is `orphan-named`, never deleted); back to A1 (v2 objects need their uuid too), read back.
 
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -146,6 +147,41 @@ describe("reencrypt and objects named from DICOM tags on Orthanc 1.13.0 (folder 
     await readsBack(server);
 
     const file = await cliConfig("to-a1.json", onlyKey2);
+    // verify checks each attachment at the object its record names: no false "missing" nor "not-ours".
+    const verified = await run(
+      "verify",
+      "--config",
+      file,
+      "--orthanc",
+      server.url,
+      "--report",
+      join(work, "verify.ndjson"),
+    );
+    assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+    assert.match(verified.stdout, /each attachment checked at the object its record names/);
+    assert.match(verified.stdout, /verify: clean/);
+    assert.doesNotMatch(verified.stdout, /missing|not-ours|orphan/);
+    const checked = (await readFile(join(work, "verify.ndjson"), "utf8"))
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { key?: string; outcome: string });
+    for (const key of named) assert.equal(checked.find((r) => r.key === key)?.outcome, "ok", key);
+
+    // A tag-named object no record names (what an interrupted move leaves) and another application's file.
+    const orphan = `${named[0]?.split("/")[0] ?? ""}/1.2.826.0.1.3680043.99.1.dcm.enc`;
+    await folder.write(orphan, await folder.read(named[0] as string));
+    await folder.write("notes.txt", Buffer.from("another application's file"));
+    const found = await run("verify", "--config", file, "--orthanc", server.url, "--delete-orphans");
+    assert.equal(found.code, 1, found.stdout + found.stderr);
+    assert.match(
+      found.stdout,
+      new RegExp(`orphan-named: object-storage ${orphan.replace(/[.]/g, "\\.")}: .*delete it by hand`),
+    );
+    assert.match(found.stdout, /not-ours +1\b/);
+    assert.ok((await folder.listKeys()).includes(orphan), "verify never deletes a tag-named object");
+    await rm(join(folder.name, orphan));
+    await rm(join(folder.name, "notes.txt"));
+
     const without = await run("reencrypt", "--config", file);
     assert.equal(without.code, 1, without.stdout + without.stderr);
     assert.match(without.stdout, /not-resolved: .*a v2 object is bound to its attachment's uuid/);
