@@ -146,7 +146,9 @@ echo "/etc/orthanc/cloud-storage.json" >"$deb/DEBIAN/conffiles"
 (cd "$deb" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum) \
   >"$deb/DEBIAN/md5sums"
 chmod 0644 "$deb/DEBIAN/control" "$deb/DEBIAN/conffiles" "$deb/DEBIAN/md5sums"
-dpkg-deb --root-owner-group -Zgzip --build "$deb" "$package" >/dev/null
+# The commit's time again: it dates the ar members and caps every file's time in the package (dpkg-deb(1)),
+# so that a rebuild of the same commit gives the same bytes, as the tarball does.
+SOURCE_DATE_EPOCH=$mtime dpkg-deb --root-owner-group -Zgzip --build "$deb" "$package" >/dev/null
 
 echo "$inputs" >"$out/.inputs.sha256"
 echo "package: built $package ($(du -h "$package" | cut -f1)) and $tarball ($(du -h "$tarball" | cut -f1))"

@@ -10,9 +10,11 @@ bash scripts/setup.sh orthanc dcmtk iproute2 procps radosgw ceph-mon ceph-osd ce
 source scripts/runtime.sh
 # Debian root filesystems with Orthanc 1.12.7 (trixie) and 1.13.0 (sid), for the e2e tests on those versions
 # (test-support/orthanc-releases.ts), and bookworm's for the package tests; built once per machine, here
-# because the tests run without a network. Then the .deb and the tarball the package tests install.
+# because the tests run without a network. Then the .deb and the tarball the package tests install, and
+# a second build of them from the same commit, which the package tests compare byte for byte.
 for suite in trixie sid bookworm; do bash scripts/rootfs.sh "$suite" >/dev/null; done
 bash scripts/package.sh >/dev/null
+bash scripts/package.sh build/package-rebuilt >/dev/null
 npx --no-install eslint .
 bash scripts/npm-audit.sh
 npx --no-install prettier --check . >/dev/null || { npx --no-install prettier --list-different .; exit 1; }

@@ -13,8 +13,8 @@ import {
   decryptA1StreamPieces,
   encryptA1Pieces,
 } from "./a1-cipher.js";
-import { joinPieces, piecesLength, type BytePieces } from "../byte-pieces.js";
-import type { HeldPlaintext, ObjectCodec, StoreStream } from "./codec.js";
+import { joinPieces, type BytePieces } from "../byte-pieces.js";
+import { holdPieces, holdPiecesOf, type HeldPlaintext, type ObjectCodec, type StoreStream } from "./codec.js";
 import { lengthMismatch } from "./exact-length.js";
 import { KeyRing } from "./key-ring.js";
 import { MemoryBudget } from "./memory-budget.js";
@@ -100,14 +100,8 @@ export class A1Codec implements ObjectCodec {
   decodeHeldNow(stored: Uint8Array, subject: string): HeldPlaintext | undefined {
     const release = this.budget.tryAcquire(Math.max(0, stored.length - A1_OVERHEAD));
     if (release === undefined) return undefined;
-    try {
-      // Its pieces are the cipher's outputs, never views of `stored`.
-      const pieces = decryptA1Pieces(stored, this.ring, subject);
-      return { pieces, size: piecesLength(pieces), release };
-    } catch (error) {
-      release();
-      throw error;
-    }
+    // Its pieces are the cipher's outputs, never views of `stored`.
+    return holdPieces(release, () => decryptA1Pieces(stored, this.ring, subject));
   }
 
   async decodeHeld(
@@ -118,18 +112,11 @@ export class A1Codec implements ObjectCodec {
     // Objects under 86 bytes reserve nothing and are refused by the format checks that follow.
     const plaintextBytes = Math.max(0, storedSize - A1_OVERHEAD);
     const release = await this.budget.acquire(plaintextBytes, subject, "decrypt");
-    try {
-      let pieces: BytePieces;
-      if (!(stored instanceof Uint8Array)) {
-        pieces = await decryptA1StreamPieces(stored, storedSize, this.ring, subject);
-      } else {
-        if (stored.length !== storedSize) throw lengthMismatch("decrypt", subject, stored.length, storedSize);
-        pieces = decryptA1Pieces(stored, this.ring, subject);
-      }
-      return { pieces, size: piecesLength(pieces), release };
-    } catch (error) {
-      release();
-      throw error;
-    }
+    return holdPiecesOf(release, async () => {
+      if (!(stored instanceof Uint8Array))
+        return decryptA1StreamPieces(stored, storedSize, this.ring, subject);
+      if (stored.length !== storedSize) throw lengthMismatch("decrypt", subject, stored.length, storedSize);
+      return decryptA1Pieces(stored, this.ring, subject);
+    });
   }
 }

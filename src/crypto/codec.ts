@@ -2,7 +2,7 @@
 // The area talks to this interface only, so a second format (v2, segmented) can join A1 later.
 
 import type { Readable } from "node:stream";
-import type { BytePieces } from "../byte-pieces.js";
+import { piecesLength, type BytePieces } from "../byte-pieces.js";
 
 /**
  * The attachment an object belongs to. v2 binds the uuid into the object's keys (an object copied under
@@ -24,6 +24,31 @@ export interface HeldPlaintext {
   size: number;
   /** Gives the reservation back; more calls have no effect. */
   release: () => void;
+}
+
+/** The pieces `decrypt` gives, held under the budget reservation `release` gives back; released if it throws. */
+export function holdPieces(release: () => void, decrypt: () => BytePieces): HeldPlaintext {
+  try {
+    const pieces = decrypt();
+    return { pieces, size: piecesLength(pieces), release };
+  } catch (error) {
+    release();
+    throw error;
+  }
+}
+
+/** As holdPieces, for a decryption that waits for its bytes (a stream). */
+export async function holdPiecesOf(
+  release: () => void,
+  decrypt: () => Promise<BytePieces>,
+): Promise<HeldPlaintext> {
+  try {
+    const pieces = await decrypt();
+    return { pieces, size: piecesLength(pieces), release };
+  } catch (error) {
+    release();
+    throw error;
+  }
 }
 
 /** Consumes the stored bytes (a store's putStream). */

@@ -7,8 +7,15 @@ import { pipeline, type Readable, type Transform } from "node:stream";
 import type { EncryptionFormat } from "../config/types.js";
 import { StorageError } from "../errors.js";
 import { A1Codec, ENCRYPT_WINDOW_BYTES } from "./a1-codec.js";
-import { joinPieces, piecesLength, type BytePieces } from "../byte-pieces.js";
-import type { AttachmentIdentity, HeldPlaintext, ObjectCodec, StoreStream } from "./codec.js";
+import { joinPieces, type BytePieces } from "../byte-pieces.js";
+import {
+  holdPieces,
+  holdPiecesOf,
+  type AttachmentIdentity,
+  type HeldPlaintext,
+  type ObjectCodec,
+  type StoreStream,
+} from "./codec.js";
 import { lengthMismatch } from "./exact-length.js";
 import { peekHead } from "./peek-head.js";
 import type { KeyRing } from "./key-ring.js";
@@ -123,13 +130,7 @@ export class EncryptedCodec implements ObjectCodec {
     // As decodeHeld: an upper bound of the plaintext size.
     const release = this.budget.tryAcquire(Math.max(0, stored.length - V2_HEADER_LENGTH));
     if (release === undefined) return undefined;
-    try {
-      const pieces = decryptV2Pieces(stored, this.ring, identity, subject);
-      return { pieces, size: piecesLength(pieces), release };
-    } catch (error) {
-      release();
-      throw error;
-    }
+    return holdPieces(release, () => decryptV2Pieces(stored, this.ring, identity, subject));
   }
 
   async decodeHeld(
@@ -144,19 +145,13 @@ export class EncryptedCodec implements ObjectCodec {
     // An upper bound of the plaintext size before the header is read: the segment tags are not counted.
     const payloadBytes = Math.max(0, storedSize - V2_HEADER_LENGTH);
     const release = await this.budget.acquire(payloadBytes, subject, "decrypt");
-    try {
-      let pieces: BytePieces;
-      if (rest instanceof Uint8Array) {
-        if (rest.length !== storedSize) throw lengthMismatch("decrypt", subject, rest.length, storedSize);
-        pieces = decryptV2Pieces(rest, this.ring, identity, subject);
-      } else {
-        pieces = await decryptV2StreamPieces(rest, storedSize, this.ring, identity, subject);
+    return holdPiecesOf(release, async () => {
+      if (!(rest instanceof Uint8Array)) {
+        return decryptV2StreamPieces(rest, storedSize, this.ring, identity, subject);
       }
-      return { pieces, size: piecesLength(pieces), release };
-    } catch (error) {
-      release();
-      throw error;
-    }
+      if (rest.length !== storedSize) throw lengthMismatch("decrypt", subject, rest.length, storedSize);
+      return decryptV2Pieces(rest, this.ring, identity, subject);
+    });
   }
 }
 

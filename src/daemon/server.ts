@@ -305,11 +305,7 @@ function answerNow(socket: Socket, services: Services, frame: Frame, lent: LentF
     if (error) {
       // As sendBytes: the bridge sees the connection close; the pieces are left to the collector.
       socket.destroy();
-      event.error = new StorageError(
-        "BRIDGE_FAILED",
-        { operation: "sending", subject: `${size} bytes to Orthanc`, cause: error },
-        describeCause(error),
-      );
+      event.error = sendingFailed(size, error);
       services.logger.error(`${describeRequest(frame)}: ${describeCause(event.error)}`);
     } else {
       freePieces(decrypted); // sent: nothing else holds them
@@ -488,12 +484,7 @@ async function sendBody(
   } catch (error) {
     body.destroy();
     socket.destroy();
-    // A store's own failure keeps its code (INTEGRITY, STORE_FAILED...); anything else is the connection's.
-    throw new StorageError(
-      isStorageError(error) ? error.code : "BRIDGE_FAILED",
-      { operation: "sending", subject: `${size} bytes to Orthanc`, cause: error },
-      `failed after ${sent}: ${describeCause(error)}`,
-    );
+    throw sendingFailed(size, error, `failed after ${sent}: ${describeCause(error)}`);
   }
 }
 
@@ -513,14 +504,22 @@ async function sendBytes(socket: Socket, size: number, body: Readable, pieces: B
     await Promise.all(sent);
   } catch (error) {
     socket.destroy();
-    throw new StorageError(
-      isStorageError(error) ? error.code : "BRIDGE_FAILED",
-      { operation: "sending", subject: `${size} bytes to Orthanc`, cause: error },
-      describeCause(error),
-    );
+    throw sendingFailed(size, error);
   } finally {
     body.destroy();
   }
+}
+
+/**
+ * An answer of `size` bytes that could not be sent whole. A store's own failure keeps its code (INTEGRITY,
+ * STORE_FAILED...); anything else is the connection's.
+ */
+function sendingFailed(size: number, error: unknown, detail = describeCause(error)): StorageError {
+  return new StorageError(
+    isStorageError(error) ? error.code : "BRIDGE_FAILED",
+    { operation: "sending", subject: `${size} bytes to Orthanc`, cause: error },
+    detail,
+  );
 }
 
 /** A body of another size than the store announced: the object changed while it was read. */

@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 import { existsSync, lstatSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { after, describe, it } from "node:test";
 import { promisify } from "node:util";
 
@@ -24,6 +24,8 @@ const { version } = JSON.parse(await readFile(join(repoRoot, "package.json"), "u
 const packageDir = join(repoRoot, "build", "package");
 const deb = join(packageDir, `orthanc-cloud-storage_${version}_amd64.deb`);
 const tarball = join(packageDir, `orthanc-cloud-storage-${version}-linux-x64.tar.gz`);
+/** The same commit packaged again into another folder (scripts/test.sh does both builds). */
+const rebuiltDir = join(repoRoot, "build", "package-rebuilt");
 const SAMPLE = "ts-1.2.4.50-jpeg-baseline-US.dcm";
 const SUITES = [
   { suite: "bookworm", orthanc: "1.10.1" },
@@ -33,6 +35,7 @@ const SUITES = [
 const UNIT_ENV = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C.UTF-8" };
 
 const md5 = (data: Uint8Array): string => createHash("md5").update(data).digest("hex");
+const sha256 = (data: Uint8Array): string => createHash("sha256").update(data).digest("hex");
 const states: string[] = [];
 after(async () => {
   for (const state of states) await rm(state, { recursive: true, force: true });
@@ -170,6 +173,19 @@ async function packagePaths(): Promise<string[]> {
 }
 
 describe("the Debian package", () => {
+  it("and the tarball are rebuilt byte for byte from the same commit", async () => {
+    for (const built of [deb, tarball]) {
+      const again = join(rebuiltDir, basename(built));
+      if (!existsSync(again)) assert.fail(`${again} is missing: run scripts/package.sh ${rebuiltDir}`);
+      const [first, second] = [await readFile(built), await readFile(again)];
+      assert.equal(
+        sha256(second),
+        sha256(first),
+        `${again} differs from ${built}: the build is not reproducible`,
+      );
+    }
+  });
+
   it("has no error in lintian's view", async () => {
     const { stdout } = await promisify(execFile)("lintian", ["--tag-display-limit", "0", deb], {
       maxBuffer: 64 * 1024 * 1024,
