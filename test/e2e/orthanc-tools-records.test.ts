@@ -123,6 +123,10 @@ describe("reencrypt and objects named from DICOM tags on Orthanc 1.13.0 (folder 
     assert.equal(withOrthanc.code, 0, withOrthanc.stdout + withOrthanc.stderr);
     assert.match(withOrthanc.stdout, new RegExp(`${FILES.length} of \\d+ attachments have a record`));
     assert.match(withOrthanc.stdout, /previous keys can be removed/);
+    assert.match(
+      withOrthanc.stdout,
+      new RegExp(`${named.length} object\\(s\\) named outside the uuid layout found through their records`),
+    );
     const records = (await readFile(report, "utf8"))
       .trim()
       .split("\n")

@@ -127,6 +127,9 @@ export async function reencrypt(
                 return contentTypes;
               }),
     });
+    if (summary.resolved > 0) {
+      print(`  ${summary.resolved} object(s) named outside the uuid layout found through their records`);
+    }
     print("outcome:");
     for (const line of formatTable(report.rows())) print(line);
     if (!options.dryRun) {
