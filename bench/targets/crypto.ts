@@ -1,8 +1,10 @@
 // Target 4, crypto: A1 encryption and decryption of 1 MiB and 64 MiB objects by the daemon's codec
 // (EncryptedCodec with its memory budget, called as the storage area calls it) in a Node process started
-// like the daemon (bench/crypto-worker.ts), against `openssl speed -evp aes-256-gcm` (16 KiB blocks, its
-// usual headline figure) run on the same machine within the same round. Both are measured in CPU time.
-// Each round's ratio is our MB/s / OpenSSL's MB/s; the target reports the median of the rounds.
+// like the daemon (bench/crypto-worker.ts), against `openssl speed -evp aes-256-gcm -bytes N` at the same
+// size N (the goal says "at 1 MiB and 64 MiB": a 64 MiB buffer does not stay in the CPU's caches, for
+// OpenSSL either), run on the same machine within the same round; its usual headline figure, 16 KiB blocks,
+// is printed beside. Both are measured in CPU time. Each round's ratio is our MB/s / OpenSSL's MB/s at that
+// size; the target reports the median of the rounds.
 //
 // The v2 format (issue 18) beside A1, goal v2 / A1 >= 1: 1 MiB, 64 MiB and the sample DICOM files (the 30
 // files of test/fixtures/dicom, one after the other as one operation), encrypted and decrypted whole and
@@ -31,7 +33,9 @@ const MIB = 1024 * 1024;
 const SIZES = [1 * MIB, 64 * MIB];
 const DIRECTIONS = ["encrypt", "decrypt"] as const;
 const INPUTS = ["whole", "streamed"] as const;
+/** OpenSSL's headline block size, printed for reference. */
 const OPENSSL_BLOCK = 16384;
+const OPENSSL_SIZES = [OPENSSL_BLOCK, ...SIZES];
 const DICOM_LABEL = "dicom";
 const worker = join(repoRoot, "dist", "bench", "crypto-worker.js");
 const BEFORE_DIST = process.env.OCS_BENCH_BEFORE_DIST;
@@ -46,13 +50,23 @@ export const crypto: BenchTarget = {
     const caseArgs = [...SIZES.map(String), `${DICOM_LABEL}=${dicomSizes.join(",")}`];
     const caseName = (label: string): string =>
       label === DICOM_LABEL ? `${dicomSizes.length} DICOM files` : `${Number(label) / MIB} MiB`;
-    const openssl: Record<Direction, number[]> = { encrypt: [], decrypt: [] };
+    /** OpenSSL's MB/s per direction and block size, one figure per round. */
+    const openssl = new Map<string, number[]>();
+    const opensslOf = (direction: Direction, bytes: number): number[] => {
+      const key = `${direction} ${bytes}`;
+      const speeds = openssl.get(key) ?? [];
+      openssl.set(key, speeds);
+      return speeds;
+    };
     /** Every speed of every round, A1 and v2; `before`: the same from the other build, when given. */
     const all: CryptoSpeed[][] = [];
     const before: CryptoSpeed[][] = [];
     if (beforeWorker !== undefined) log(`before: ${beforeWorker}, in the same rounds`);
     for (let round = 0; round < rounds; round++) {
-      for (const direction of DIRECTIONS) openssl[direction].push(await opensslSpeed(direction));
+      for (const direction of DIRECTIONS) {
+        for (const bytes of OPENSSL_SIZES)
+          opensslOf(direction, bytes).push(await opensslSpeed(direction, bytes));
+      }
       const v2First = round % 2 === 1;
       if (beforeWorker !== undefined && round % 2 === 0)
         before.push(await measureOurs(beforeWorker, v2First, caseArgs));
@@ -82,9 +96,11 @@ export const crypto: BenchTarget = {
     // A1 against OpenSSL, on the path the daemon takes: a create up to STREAM_CREATES_ABOVE encrypted whole,
     // a larger one streamed; a read from a cloud store decrypted streamed.
     for (const direction of DIRECTIONS) {
-      log(
-        `${direction}: openssl speed ${fixed(median(openssl[direction]), 0)} MB/s (${OPENSSL_BLOCK}-byte blocks)`,
+      const figures = OPENSSL_SIZES.map(
+        (bytes) =>
+          `${fixed(median(opensslOf(direction, bytes)), 0)} MB/s at ${bytes >= MIB ? `${bytes / MIB} MiB` : `${bytes / 1024} KiB`}`,
       );
+      log(`${direction}: openssl speed ${figures.join(", ")}`);
       for (const size of SIZES) {
         const input = direction === "encrypt" && size <= STREAM_CREATES_ABOVE ? "whole" : "streamed";
         const ratioOf = (runs: CryptoSpeed[][]): number =>
@@ -92,18 +108,24 @@ export const crypto: BenchTarget = {
             runs.map(
               (round, i) =>
                 find(round, "A1", String(size), direction, input).cpuMegabytesPerSecond /
-                (openssl[direction][i] as number),
+                (opensslOf(direction, size)[i] as number),
             ),
           );
         const speeds = all.map((round) => find(round, "A1", String(size), direction, input));
         const ratio = ratioOf(all);
+        const headline = median(
+          speeds.map(
+            (speed, i) => speed.cpuMegabytesPerSecond / (opensslOf(direction, OPENSSL_BLOCK)[i] as number),
+          ),
+        );
         const beforeSpeed =
           before.length === 0
             ? ""
             : `${fixed(median(before.map((r) => find(r, "A1", String(size), direction, input).cpuMegabytesPerSecond)), 0)} → `;
         log(
           `  A1, ${size / MIB} MiB objects (${input}): ${beforeSpeed}${fixed(median(speeds.map((s) => s.cpuMegabytesPerSecond)), 0)} MB/s ` +
-            `by CPU time (${beforeOf(ratioOf)}${fixed(ratio, 2)}x), ${fixed(median(speeds.map((s) => s.wallMegabytesPerSecond)), 0)} MB/s by the clock`,
+            `by CPU time (${beforeOf(ratioOf)}${fixed(ratio, 2)}x; ${fixed(headline, 2)}x of its 16 KiB figure), ` +
+            `${fixed(median(speeds.map((s) => s.wallMegabytesPerSecond)), 0)} MB/s by the clock`,
         );
         results.push({
           label: `crypto: A1 ${direction}, ${size / MIB} MiB, ours / openssl`,
@@ -120,11 +142,11 @@ export const crypto: BenchTarget = {
           runs.map(
             (round, i) =>
               find(round, format, String(MIB), "decrypt", "whole").cpuMegabytesPerSecond /
-              (openssl.decrypt[i] as number),
+              (opensslOf("decrypt", MIB)[i] as number),
           ),
         );
       log(
-        `decrypt of a 1 MiB ${format} object in hand whole (the folder store): ${beforeOf(ratioOf)}${fixed(ratioOf(all), 2)}x openssl`,
+        `decrypt of a 1 MiB ${format} object in hand whole (the folder store): ${beforeOf(ratioOf)}${fixed(ratioOf(all), 2)}x openssl at 1 MiB`,
       );
     }
 
@@ -174,12 +196,12 @@ async function measureOurs(script: string, v2First: boolean, cases: string[]): P
   return JSON.parse(stdout) as CryptoSpeed[];
 }
 
-/** OpenSSL's own AES-256-GCM throughput in MB/s (by user CPU time, its default), for 1 s of 16 KiB blocks. */
-async function opensslSpeed(direction: Direction): Promise<number> {
+/** OpenSSL's own AES-256-GCM throughput in MB/s (by user CPU time, its default), for 1 s of `bytes` blocks. */
+async function opensslSpeed(direction: Direction, bytes: number): Promise<number> {
   const args = [
     "speed",
     ...(direction === "decrypt" ? ["-decrypt"] : []),
-    ...["-evp", "aes-256-gcm", "-seconds", "1", "-bytes", String(OPENSSL_BLOCK)],
+    ...["-evp", "aes-256-gcm", "-seconds", "1", "-bytes", String(bytes)],
   ];
   let stdout: string;
   try {
