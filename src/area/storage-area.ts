@@ -444,6 +444,11 @@ export class StorageArea {
     return encodeRecord({ backend: tier.backend, key, format, adopted: false, keepOnRemove: false });
   }
 
+  /** OrthancCloudStorage.ObjectNames: the pattern new DICOM objects are named with; undefined for uuid names. */
+  get objectNames(): NamePattern | undefined {
+    return this.options.objectNames;
+  }
+
   /** What an attachment's record says, or undefined when it has none (`record` empty or absent). */
   readRecord(uuid: string, record: Uint8Array | undefined): AttachmentRecord | undefined {
     return record === undefined || record.length === 0 ? undefined : decodeRecord(record, uuid);

@@ -153,7 +153,9 @@ export function buildProgram(): Command {
     .description(
       "scrub the storage against Orthanc's index: every attachment's object exists, decrypts with a valid " +
         "tag and matches the MD5 Orthanc recorded; stored objects that no attachment references are " +
-        "orphans. Exit 1 when any problem is found.",
+        "orphans. On Orthanc >= 1.12.8 each attachment is checked at the object its record names " +
+        "(ObjectNames, adopted objects); a tag-named object no record names is orphan-named, never deleted. " +
+        "Exit 1 when any problem is found.",
     )
     .addOption(configOption())
     .addOption(orthancOption())
@@ -162,7 +164,7 @@ export function buildProgram(): Command {
     .addOption(parallelOption())
     .option(
       "--delete-orphans",
-      "delete the orphans (only when the index did not change during the scan)",
+      "delete the orphans (only when the index did not change during the scan; never orphan-named objects)",
       false,
     )
     .option("--dry-run", "with --delete-orphans: list what would be deleted, delete nothing", false)
@@ -313,8 +315,11 @@ export function buildProgram(): Command {
     .addOption(
       new Option(
         "--orthanc <url>",
-        "Orthanc's REST API, e.g. http://localhost:8042: needed only to convert to v2 objects whose name " +
-          "carries no content type (StorageStructure legacy, the file system of hybrid mode), taken from its index",
+        "Orthanc's REST API, e.g. http://localhost:8042: needed to convert to v2 objects whose name " +
+          "carries no content type (StorageStructure legacy, the file system of hybrid mode), taken from its index, " +
+          "and to rewrite in v2 (or from v2) objects named outside the uuid layout (ObjectNames, adopted), " +
+          "whose attachments only the plugin's records know (Orthanc >= 1.12.8); without it they are left and " +
+          "reported not-resolved (exit 1)",
       ),
     )
     .addOption(userOption())
@@ -325,7 +330,9 @@ export function buildProgram(): Command {
         "  orthanc-cloud-storage reencrypt --config /etc/orthanc/ --dry-run\n" +
         "  orthanc-cloud-storage reencrypt --config /etc/orthanc/ --report rotation.ndjson\n" +
         'To v2 (Format "v2") with StorageStructure legacy, or in hybrid mode, Orthanc\'s index gives the content types:\n' +
-        "  orthanc-cloud-storage reencrypt --config /etc/orthanc/ --orthanc http://localhost:8042",
+        "  orthanc-cloud-storage reencrypt --config /etc/orthanc/ --orthanc http://localhost:8042\n" +
+        "The same with ObjectNames or adopted objects (Orthanc >= 1.12.8). Remove the old key only once a run ends\n" +
+        'with "the previous keys can be removed".',
     )
     .action(async (options: ReencryptCommandOptions) => {
       const { reencrypt } = await import("./commands/reencrypt.js");

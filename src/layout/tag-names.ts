@@ -103,6 +103,18 @@ export function nameFromDicom(pattern: NamePattern, dicom: Uint8Array, whole = t
   return name;
 }
 
+/**
+ * Whether `name` is one `pattern` can give: its literal text, and for each tag a value of safe bytes and %XX
+ * escapes (escapeValue). verify uses it to tell a tag-named object that lost its record from a foreign file.
+ */
+export function matchesNamePattern(pattern: NamePattern, name: string): boolean {
+  const value = "(?:[A-Za-z0-9._-]|%[0-9A-F]{2})+";
+  const source = pattern.parts
+    .map((part) => ("literal" in part ? part.literal.replaceAll(".", "\\.") : value))
+    .join("");
+  return new RegExp(`^${source}$`).test(name);
+}
+
 /** The bytes a value is written as in a name (see nameFromDicom). */
 export function escapeValue(value: Uint8Array): string {
   let text = "";

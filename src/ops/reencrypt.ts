@@ -5,6 +5,13 @@
 // v2 binds an object to its attachment's uuid and content type; a legacy-layout name (and the file-system
 // side of hybrid mode) carries no content type, so converting such an A1 object to v2 takes the content type
 // from Orthanc's index (`contentTypes`, the CLI's --orthanc).
+// Objects outside the uuid layout (named from DICOM tags with ObjectNames, adopted: Orthanc >= 1.12.8) are
+// known only through their attachment's record: with `records` (the CLI's --orthanc) an encrypted one under a
+// stale key or format is found there and rewritten like the others; one no record names is "not-resolved", a
+// problem, so that a rotation is never reported complete while an object still needs an old key. Exception:
+// an A1 object going to A1 needs no identity (A1 binds none), and its authenticated decryption with one of
+// the configured keys proves it is ours, so it is rewritten even unresolved. Plaintext and current objects
+// outside the layout (another application's files, adopted DICOM files) are left alone.
 
 import type { StorageArea, StorageTier } from "../area/storage-area.js";
 import { a1StoredSize, describeStoredObject } from "../crypto/a1-format.js";
@@ -15,6 +22,7 @@ import { describeCause, isStorageError } from "../errors.js";
 import type { ObjectInfo } from "../stores/object-store.js";
 import { forEachParallel } from "./parallel.js";
 import type { Progress } from "./progress.js";
+import type { RecordedObjects } from "./recorded-objects.js";
 import { problemsText, type RunReport } from "./run-report.js";
 import { describeObjectAt, type ObjectFormat } from "./stored-object.js";
 
@@ -34,6 +42,12 @@ export type ReencryptOutcome =
    * spec §2.3) and Orthanc's index was not given (--orthanc) or does not list its uuid. Left in A1.
    */
   | "no-content-type"
+  /**
+   * An encrypted object named outside the uuid layout (ObjectNames, adopted), under a stale key or format,
+   * that no attachment's record names (no --orthanc, Orthanc before 1.12.8, or an orphan): its uuid, which v2
+   * binds, is unknown. Left as it is: its key must stay in PreviousMasterKeys.
+   */
+  | "not-resolved"
   /** Not encrypted at all: the plugin cannot read it with encryption on; left as it is. */
   | "plaintext"
   /** The store failed, or the object read back did not match what was written. */
@@ -46,6 +60,7 @@ export const REENCRYPT_OUTCOMES: readonly ReencryptOutcome[] = [
   "vanished",
   "unreadable",
   "no-content-type",
+  "not-resolved",
   "plaintext",
   "failed",
 ];
@@ -53,6 +68,7 @@ export const REENCRYPT_OUTCOMES: readonly ReencryptOutcome[] = [
 export const REENCRYPT_PROBLEMS: readonly ReencryptOutcome[] = [
   "unreadable",
   "no-content-type",
+  "not-resolved",
   "plaintext",
   "failed",
 ];
@@ -73,6 +89,12 @@ export interface ReencryptOptions {
    * object whose name carries no content type is to become v2. Absent: such objects are "no-content-type".
    */
   contentTypes?: () => Promise<ReadonlyMap<string, number>>;
+  /**
+   * The attachments of Orthanc's index with their records (recorded-objects.ts): called once, and only when
+   * an encrypted object outside the uuid layout is under a stale key or format. Absent: such objects are
+   * "not-resolved" (but for A1 going to A1, which needs no identity).
+   */
+  records?: () => Promise<RecordedObjects>;
 }
 
 /** Objects and bytes under one key id (or plaintext, or damaged), as found by the inventory. */
@@ -83,13 +105,20 @@ export interface InventoryLine {
   format?: EncryptionFormat;
   objects: number;
   bytes: number;
+  /** Of `objects`, those named outside the uuid layout (ObjectNames, adopted, another application's). */
+  outside: number;
 }
 
 export interface ReencryptSummary {
   before: InventoryLine[];
   after: InventoryLine[];
-  /** Keys skipped because they do not name an attachment under this layout. */
+  /**
+   * Objects outside the uuid layout skipped: plaintext or damaged (another application's files, adopted
+   * DICOM files), or already current.
+   */
   notOurs: number;
+  /** Encrypted objects outside the uuid layout resolved through a record (and so rewritten if stale). */
+  resolved: number;
 }
 
 interface Candidate {
@@ -98,6 +127,8 @@ interface Candidate {
   description: ObjectFormat;
   /** The attachment it names, once known (v2 needs the content type). */
   attachment?: AttachmentIdentity;
+  /** Named outside the uuid layout: its attachment is known only through a record. */
+  outside: boolean;
 }
 
 export async function reencryptStorage(
@@ -105,14 +136,10 @@ export async function reencryptStorage(
   options: ReencryptOptions,
 ): Promise<ReencryptSummary> {
   const { progress, report } = options;
-  // 1. Inventory: every attachment object of every tier, described from its first bytes.
+  // 1. Inventory: every object of every tier, described from its first bytes; those outside the uuid layout too.
   const listed: Array<{ tier: StorageTier; info: ObjectInfo }> = [];
-  let notOurs = 0;
   for (const tier of area.tiers) {
-    for await (const info of tier.store.list(tier.listPrefix)) {
-      if (tier.parseKey(info.key) === null) notOurs++;
-      else listed.push({ tier, info });
-    }
+    for await (const info of tier.store.list(tier.listPrefix)) listed.push({ tier, info });
   }
   const candidates: Candidate[] = [];
   progress.start("inventory", listed.length, "objects");
@@ -125,17 +152,29 @@ export async function reencryptStorage(
         description: { format: "damaged", detail: describeCause(error) } as const,
       };
     });
-    if (described !== null) candidates.push({ tier, info, description: described.description });
+    if (described !== null) {
+      const outside = tier.parseKey(info.key) === null;
+      candidates.push({ tier, info, description: described.description, outside });
+    }
     progress.tick();
   });
   progress.stop();
   const before = inventory(candidates);
-  options.onInventory?.(before, notOurs);
+  const target = options.format ?? "A1";
+  const isCurrent = ({ description }: Candidate): boolean =>
+    description.format === target && description.keyId === options.currentKeyId;
+  const isEncrypted = ({ description }: Candidate): boolean =>
+    description.format === "A1" || description.format === "v2";
+  // Outside the uuid layout, only encrypted objects under a stale key or format concern us.
+  const ignored = new Set(
+    candidates.filter((candidate) => candidate.outside && (isCurrent(candidate) || !isEncrypted(candidate))),
+  );
+  options.onInventory?.(before, ignored.size);
 
   // 2. Rewrite what is not under the current key; report the rest.
   const stale: Candidate[] = [];
-  const target = options.format ?? "A1";
   for (const candidate of candidates) {
+    if (ignored.has(candidate)) continue;
     const { description } = candidate;
     const base = { tier: candidate.tier.name, key: candidate.info.key, size: candidate.info.size };
     if (description.format === target && description.keyId === options.currentKeyId) {
@@ -155,7 +194,32 @@ export async function reencryptStorage(
       progress.log(`unreadable: ${base.tier} ${base.key}: ${description.detail}`);
     }
   }
-  const unbound = await bindAttachments(stale, target, options.contentTypes);
+  const outside = await resolveOutside(
+    stale.filter((candidate) => candidate.outside),
+    target,
+    options.currentKeyId,
+    options.records,
+  );
+  for (const [candidate, detail] of outside.unresolved) {
+    const { description } = candidate;
+    const encrypted = description.format === "A1" || description.format === "v2";
+    const record = {
+      tier: candidate.tier.name,
+      key: candidate.info.key,
+      size: candidate.info.size,
+      keyId: encrypted ? description.keyId : undefined,
+      format: encrypted ? description.format : undefined,
+      outcome: "not-resolved" as const,
+      detail,
+    };
+    report.add(record);
+    progress.log(`not-resolved: ${record.tier} ${record.key}: ${detail}`);
+  }
+  const unbound = await bindAttachments(
+    stale.filter((candidate) => !candidate.outside),
+    target,
+    options.contentTypes,
+  );
   for (const candidate of unbound) {
     const { description } = candidate;
     const record = {
@@ -175,7 +239,9 @@ export async function reencryptStorage(
     report.add(record);
     progress.log(`no-content-type: ${record.tier} ${record.key}: ${record.detail}`);
   }
-  const rewritable = stale.filter((candidate) => !unbound.has(candidate));
+  const rewritable = stale.filter(
+    (candidate) => !unbound.has(candidate) && !outside.unresolved.has(candidate),
+  );
   const rewritten = new Set<Candidate>();
   let problems = 0;
   progress.start(options.dryRun ? "reencrypt (dry run)" : "reencrypt", rewritable.length, "objects");
@@ -183,6 +249,11 @@ export async function reencryptStorage(
     const record = options.dryRun
       ? { outcome: "would-rewrite" as const }
       : await rewrite(area, candidate, options.currentKeyId, target);
+    if (record.outcome === "unreadable" && candidate.outside && candidate.attachment === undefined) {
+      record.detail =
+        `${record.detail ?? ""}; named outside the uuid layout and named by no record known: another ` +
+        "application's file that only starts like A1? (left as it is)";
+    }
     const { description } = candidate;
     const encrypted = description.format === "A1" || description.format === "v2";
     const full = {
@@ -205,7 +276,7 @@ export async function reencryptStorage(
   progress.stop();
 
   const after = inventoryAfter(candidates, rewritten, options.currentKeyId, target);
-  return { before, after, notOurs };
+  return { before, after, notOurs: ignored.size, resolved: outside.resolved };
 }
 
 /**
@@ -268,6 +339,63 @@ async function rewrite(
 }
 
 /**
+ * Sets the attachment of each stale encrypted object outside the uuid layout from the record that names it;
+ * returns those that stay unknown and cannot be rewritten without it, each with what the admin should do.
+ * An unresolved A1 object going to A1 is rewritten all the same: A1 binds no identity, and its authenticated
+ * decryption with a configured key proves it is ours (a foreign file that only starts like A1 fails it).
+ */
+async function resolveOutside(
+  outside: readonly Candidate[],
+  target: EncryptionFormat,
+  currentKeyId: number,
+  records: ReencryptOptions["records"],
+): Promise<{ unresolved: Map<Candidate, string>; resolved: number }> {
+  const unresolved = new Map<Candidate, string>();
+  let resolved = 0;
+  if (outside.length === 0) return { unresolved, resolved };
+  const found = records === undefined ? undefined : await records();
+  for (const candidate of outside) {
+    const recorded = found?.byObject(candidate.tier.backend, candidate.info.key);
+    if (recorded !== undefined) {
+      const { uuid, contentType } = recorded.attachment;
+      candidate.attachment = { uuid, contentType };
+      resolved++;
+    } else if (!(candidate.description.format === "A1" && target === "A1")) {
+      unresolved.set(candidate, notResolvedDetail(candidate.description, target, currentKeyId, found));
+    }
+  }
+  return { unresolved, resolved };
+}
+
+/** Why an object outside the uuid layout is left as it is, and what to do about it. */
+export function notResolvedDetail(
+  description: ObjectFormat,
+  target: EncryptionFormat,
+  currentKeyId: number,
+  found: RecordedObjects | undefined,
+): string {
+  const needs =
+    description.format === "v2"
+      ? "a v2 object is bound to its attachment's uuid"
+      : `converting it to ${target} needs its attachment's uuid and content type`;
+  const why =
+    found === undefined
+      ? "pass --orthanc URL so that reencrypt finds its attachment through the records Orthanc keeps " +
+        "(Orthanc 1.12.8 or later)"
+      : found.recorded === 0
+        ? `Orthanc answered no record for any of its ${found.attachments} attachments (before 1.12.8, or ` +
+          "not running this plugin?)"
+        : "no attachment's record in Orthanc's index names it (an orphan left by an interrupted move or " +
+          "upload? docs/backends.md)";
+  const encrypted = description.format === "A1" || description.format === "v2";
+  const keep =
+    encrypted && description.keyId !== currentKeyId
+      ? `; until it is rewritten, keep key ${description.keyId} in PreviousMasterKeys`
+      : "";
+  return `named outside the uuid layout (ObjectNames, adopted): ${needs}, known only from its record: ${why}; left as it is${keep}`;
+}
+
+/**
  * Sets each candidate's attachment (uuid, and content type when known: from its name, else from a v2 header,
  * else from Orthanc's index); returns those that are to become v2 and whose content type stays unknown.
  */
@@ -279,7 +407,7 @@ async function bindAttachments(
   const unknown: Candidate[] = [];
   for (const candidate of stale) {
     const parsed = candidate.tier.parseKey(candidate.info.key);
-    if (parsed === null) continue; // the inventory kept only keys that name an attachment
+    if (parsed === null) continue; // objects outside the uuid layout are resolveOutside's
     const { description } = candidate;
     const contentType =
       parsed.contentType ?? (description.format === "v2" ? description.contentType : undefined);
@@ -313,8 +441,11 @@ function inventory(
     const id = `${String(under)}/${format ?? ""}`;
     const line =
       lines.get(id) ??
-      (format === undefined ? { under, objects: 0, bytes: 0 } : { under, format, objects: 0, bytes: 0 });
+      (format === undefined
+        ? { under, objects: 0, bytes: 0, outside: 0 }
+        : { under, format, objects: 0, bytes: 0, outside: 0 });
     line.objects++;
+    if (candidate.outside) line.outside++;
     line.bytes += sizes?.get(candidate) ?? info.size;
     lines.set(id, line);
   }

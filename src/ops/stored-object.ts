@@ -64,10 +64,11 @@ export async function readPlaintext(
   tier: StorageTier,
   key: string,
   codec: ObjectCodec,
+  attachment: AttachmentIdentity | undefined = attachmentOf(tier, key),
 ): Promise<Uint8Array | null> {
   const object = await tier.store.get(key);
   if (object === null) return null;
-  return codec.decode(object.body, object.size, `${tier.store.location}/${key}`, attachmentOf(tier, key));
+  return codec.decode(object.body, object.size, `${tier.store.location}/${key}`, attachment);
 }
 
 /** The attachment a key names (v2 objects are bound to it); undefined for a key outside the layout. */
@@ -87,14 +88,16 @@ export interface PlaintextDigest {
 /**
  * Size and MD5 of a stored object's plaintext; null when it does not exist. A plaintext object is hashed as
  * it streams (no size limit); an encrypted one is decrypted whole first, as the storage area does.
+ * `attachment`: the one it belongs to (v2 binds it); by default the one its key names.
  */
 export async function digestPlaintext(
   tier: StorageTier,
   key: string,
   codec: ObjectCodec,
+  attachment?: AttachmentIdentity,
 ): Promise<PlaintextDigest | null> {
   if (codec.format !== "plaintext") {
-    const plaintext = await readPlaintext(tier, key, codec);
+    const plaintext = await readPlaintext(tier, key, codec, attachment ?? attachmentOf(tier, key));
     return plaintext === null ? null : { size: plaintext.length, md5: md5Of(plaintext) };
   }
   const object = await tier.store.get(key);

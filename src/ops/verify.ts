@@ -1,12 +1,20 @@
 // Scrub: every attachment in Orthanc's index has its object, the object decrypts (its tag is valid) and its
 // plaintext matches the MD5 Orthanc recorded; then every stored object no attachment references is an orphan.
+// On Orthanc >= 1.12.8 an attachment may be stored under a name that is not its uuid (ObjectNames, adopted):
+// each attachment's record, from the plugin's locate route (recorded-objects.ts), names the object checked,
+// which is then referenced; a tag-named object no record names is `orphan-named`, never deleted here.
 
+import type { AttachmentRecord } from "../area/attachment-record.js";
+import { hasCustomData } from "../area/orthanc-features.js";
 import type { StorageArea, StorageTier } from "../area/storage-area.js";
 import { describeCause, isStorageError } from "../errors.js";
+import { ContentType } from "../layout/object-key.js";
+import { matchesNamePattern } from "../layout/tag-names.js";
 import type { IndexedAttachment } from "./index-walk.js";
 import { attachmentFields, walkIndexWithProgress } from "./index-walk.js";
 import type { OrthancIndex } from "./orthanc-api.js";
 import type { Progress } from "./progress.js";
+import { recordOf } from "./recorded-objects.js";
 import { problemsText, type RunReport } from "./run-report.js";
 import { digestPlaintext, type PlaintextDigest } from "./stored-object.js";
 
@@ -27,6 +35,11 @@ export type VerifyOutcome =
   | "orphan-deleted"
   /** A stored object of a known uuid but under a name this configuration does not read (e.g. ".dcm" with encryption on). */
   | "misnamed"
+  /**
+   * Named like an object of OrthancCloudStorage.ObjectNames, but no attachment's record names it: the source
+   * a move left when it was cut short (docs/backends.md), to delete by hand. Never deleted by verify.
+   */
+  | "orphan-named"
   /** A stored object whose key is not an attachment's under this layout (another application's file). */
   | "not-ours";
 
@@ -39,6 +52,7 @@ export const VERIFY_OUTCOMES: readonly VerifyOutcome[] = [
   "orphan",
   "orphan-deleted",
   "misnamed",
+  "orphan-named",
   "not-ours",
 ];
 
@@ -49,6 +63,7 @@ export const VERIFY_PROBLEMS: readonly VerifyOutcome[] = [
   "failed",
   "orphan",
   "misnamed",
+  "orphan-named",
 ];
 
 export interface VerifyOptions {
@@ -68,6 +83,8 @@ export interface VerifySummary {
   listed: Record<string, number>;
   /** False when the index changed while it was read: orphans are then reported but never deleted. */
   indexStable: boolean;
+  /** Whether Orthanc keeps records (>= 1.12.8): attachments were then checked where theirs name. */
+  records: boolean;
 }
 
 /** Error codes of an object that exists but that this configuration cannot read back. */
@@ -85,7 +102,8 @@ export async function verifyStorage(
   options: VerifyOptions,
 ): Promise<VerifySummary> {
   const { progress, report } = options;
-  await client.system();
+  // Before 1.12.8 there are no records to ask for: one request per attachment saved, the behaviour unchanged.
+  const records = hasCustomData((await client.system()).Version);
   const changeBefore = await client.lastChange();
 
   // The listing comes first: an object written after it (a new upload) is never taken for an orphan.
@@ -113,7 +131,11 @@ export async function verifyStorage(
         for (const key of tier.keysOf(attachment.uuid, attachment.contentType))
           referencedKeys.get(tier)?.add(key);
       }
-      for (const record of await checkAttachment(area, attachment)) {
+      const recorded = records ? await recordOf(client, attachment.uuid) : undefined;
+      const recordTier = area.tiers.find((tier) => tier.backend === recorded?.backend);
+      if (recorded !== undefined && recordTier !== undefined)
+        referencedKeys.get(recordTier)?.add(recorded.key);
+      for (const record of await checkAttachment(area, attachment, recorded)) {
         if (report.addTelling(record, (line) => progress.log(line), problemLine)) problems++;
       }
     },
@@ -130,16 +152,17 @@ export async function verifyStorage(
     const keys = referencedKeys.get(tier) ?? new Set<string>();
     for (const [key, size] of listings.get(tier) ?? []) {
       if (keys.has(key)) continue;
-      const record = await classifyUnreferenced(tier, key, size, referencedUuids, {
+      const record = await classifyUnreferenced(area, tier, key, size, referencedUuids, {
         delete: options.deleteOrphans && indexStable,
         dryRun: options.dryRun,
+        recordsKept: records,
       });
       report.add(record);
       if (report.isProblem(record.outcome)) progress.log(problemLine(record));
     }
   }
 
-  return { attachments: walk.attachments, resources: walk.resources, listed, indexStable };
+  return { attachments: walk.attachments, resources: walk.resources, listed, indexStable, records };
 }
 
 interface VerifyRecord {
@@ -157,17 +180,43 @@ interface VerifyRecord {
   [field: string]: unknown;
 }
 
-/** One record per copy found (the first key each tier would read), or one "missing" record. */
-async function checkAttachment(area: StorageArea, attachment: IndexedAttachment): Promise<VerifyRecord[]> {
+/**
+ * One record per copy found (the first key each tier would read), or one "missing" record. With the
+ * attachment's record (`recorded`), its backend is checked at the object the record names first, as the
+ * plugin reads it; the uuid names there only when that object is missing (the plugin then probes them too).
+ */
+async function checkAttachment(
+  area: StorageArea,
+  attachment: IndexedAttachment,
+  recorded?: AttachmentRecord,
+): Promise<VerifyRecord[]> {
   const base = attachmentFields(attachment);
+  const identity = { uuid: attachment.uuid, contentType: attachment.contentType };
   const records: VerifyRecord[] = [];
   const looked: string[] = [];
+  let recordTier: StorageTier | undefined;
+  if (recorded !== undefined) {
+    try {
+      recordTier = area.tierNamed(recorded.backend, attachment.uuid);
+    } catch (error) {
+      // The plugin cannot read it either: a backend renamed or removed from the configuration.
+      return [{ ...base, key: recorded.key, outcome: "unreadable", detail: describeCause(error) }];
+    }
+  }
   for (const tier of area.tiers) {
-    for (const key of tier.keysOf(attachment.uuid, attachment.contentType)) {
-      looked.push(`${tier.name} ${key}`);
+    const uuidKeys = tier.keysOf(attachment.uuid, attachment.contentType);
+    const keys =
+      recorded !== undefined && tier === recordTier
+        ? [recorded.key, ...uuidKeys.filter((key) => key !== recorded.key)]
+        : uuidKeys;
+    for (const key of keys) {
+      const byRecord = recorded !== undefined && tier === recordTier && key === recorded.key;
+      looked.push(`${tier.name} ${key}${byRecord ? " (its record)" : ""}`);
       let digest: PlaintextDigest | null;
       try {
-        digest = await digestPlaintext(tier, key, tier.codec);
+        digest = byRecord
+          ? await digestPlaintext(tier, key, area.codecFor(recorded, tier, attachment.uuid), identity)
+          : await digestPlaintext(tier, key, tier.codec);
       } catch (error) {
         const unreadable = isStorageError(error) && UNREADABLE_CODES.has(error.code);
         records.push({
@@ -213,16 +262,35 @@ function compare(
 }
 
 async function classifyUnreferenced(
+  area: StorageArea,
   tier: StorageTier,
   key: string,
   size: number,
   referencedUuids: ReadonlySet<string>,
-  orphans: { delete: boolean; dryRun: boolean },
+  orphans: { delete: boolean; dryRun: boolean; recordsKept: boolean },
 ): Promise<VerifyRecord> {
   const base = { tier: tier.name, key, size };
   const parsed = tier.parseKey(key);
-  if (parsed === null)
+  if (parsed === null) {
+    const pattern = area.objectNames;
+    const name = tier.nameOfKey?.(key, ContentType.Dicom);
+    if (
+      orphans.recordsKept &&
+      pattern !== undefined &&
+      name !== undefined &&
+      matchesNamePattern(pattern, name)
+    ) {
+      return {
+        ...base,
+        outcome: "orphan-named",
+        detail:
+          `named like an object of ObjectNames "${pattern.text}", but no attachment's record names it: the ` +
+          "source left by an interrupted move, or another application's file? Check it with locate, delete " +
+          "it by hand (never deleted by verify)",
+      };
+    }
     return { ...base, outcome: "not-ours", detail: "not an attachment's key under this layout" };
+  }
   if (referencedUuids.has(parsed.uuid)) {
     return {
       ...base,

@@ -135,11 +135,71 @@ describe("reencrypt", () => {
     assert.match(result.stdout, /key 3 \(not configured\) +1 /);
     assert.match(result.stdout, new RegExp(`unreadable: object-storage ${unknown}: .*master key id 3`));
     assert.match(result.stdout, new RegExp(`plaintext: object-storage ${plaintext}`));
-    assert.match(result.stdout, /1 other files, not attachments under this layout, ignored/);
+    assert.match(result.stdout, /outside the uuid layout: 1 plaintext or current object\(s\) ignored/);
     assert.match(result.stderr, /reencrypt: 2 problems/);
     const ids = await keyIds(objects);
     assert.equal(ids.get(old), 2, "the object under a configured previous key is rewritten");
     assert.equal(ids.get(unknown), 3, "the one under an unknown key is left as it was");
+  });
+
+  it("rewrites an A1 object named outside the uuid layout when it decrypts; never reports v2 done without its record", async () => {
+    // No Orthanc here: the object cannot be resolved through a record. A1 going to A1 needs no identity, so it
+    // is rewritten all the same; going to v2 needs its uuid, so it is "not-resolved" and the run fails.
+    const objects = join(work, "outside");
+    await mkdir(objects);
+    const named = "LCTSC-1.2.840.10008.99.dcm.enc"; // as ObjectNames would name it, no uuid in it
+    const source = join(dicomDir, "PR-gsps-utf8.dcm");
+    const encrypted = await run(
+      "encrypt",
+      "--key",
+      `1:${join(work, "key-1.b64")}`,
+      source,
+      join(objects, named),
+    );
+    assert.equal(encrypted.code, 0, encrypted.stderr);
+    await writeFile(join(objects, "notes.txt"), "another application's file");
+
+    const toV2 = await writeConfig(
+      work,
+      "outside-v2.json",
+      localStorage(work, { objects, masterKey: 2, previousKeys: [1], format: "v2" }),
+    );
+    const refused = await run("reencrypt", "--config", toV2);
+    assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+    assert.match(refused.stdout, /under +objects +bytes +format +outside uuid names/);
+    assert.match(refused.stdout, /key 1 \(previous\) +1 +\d+ +A1 +1/);
+    assert.match(
+      refused.stdout,
+      new RegExp(
+        `not-resolved: object-storage ${named}: .*pass --orthanc URL.*keep key 1 in PreviousMasterKeys`,
+      ),
+    );
+    assert.match(refused.stdout, /1 object\(s\) are still under another key than 2/);
+    assert.match(refused.stdout, /were left as they are: .*run again with --orthanc URL/);
+    assert.doesNotMatch(refused.stdout, /previous keys can be removed/);
+    assert.equal((await keyIds(objects)).get(named), 1, "left as it was");
+
+    const toA1 = await writeConfig(
+      work,
+      "outside-a1.json",
+      localStorage(work, { objects, masterKey: 2, previousKeys: [1] }),
+    );
+    const rotated = await run("reencrypt", "--config", toA1);
+    assert.equal(rotated.code, 0, rotated.stdout + rotated.stderr);
+    assert.match(rotated.stdout, /rewritten +1\b/);
+    assert.match(rotated.stdout, /previous keys can be removed/);
+    assert.equal((await keyIds(objects)).get(named), 2, "rewritten under key 2");
+    const decrypted = join(work, "outside.dcm");
+    const back = await run(
+      "decrypt",
+      "--key",
+      `2:${join(work, "key-2.b64")}`,
+      join(objects, named),
+      decrypted,
+    );
+    assert.equal(back.code, 0, back.stderr);
+    assert.ok((await readFile(decrypted)).equals(await readFile(source)), "decrypts to the same file");
+    assert.equal(await readFile(join(objects, "notes.txt"), "utf8"), "another application's file");
   });
 
   it("refuses a configuration without encryption (exit 1)", async () => {

@@ -233,6 +233,7 @@ describe("adopting a bucket prefix on Orthanc 1.13.0 with Ceph RGW (encryption o
   let bucket: RgwBucket;
   const written = new Map<string, Buffer>(); // key → bytes, as "another system" wrote them
   let keysBefore: string[];
+  let workDir: string;
 
   /** The instances Orthanc holds: id → the key of its adopted object (from locate). */
   const instances = async (): Promise<Map<string, { key: string; uuid: string; keep: boolean }>> => {
@@ -270,7 +271,7 @@ describe("adopting a bucket prefix on Orthanc 1.13.0 with Ceph RGW (encryption o
     keysBefore = await bucket.listKeys();
     const { mkdtemp, writeFile } = await import("node:fs/promises");
     const { tmpdir } = await import("node:os");
-    const workDir = await mkdtemp(join(tmpdir(), "ocs-e2e-adopt-"));
+    workDir = await mkdtemp(join(tmpdir(), "ocs-e2e-adopt-"));
     await writeFile(join(workDir, "master.key"), KEY + "\n", { mode: 0o600 });
     orthanc = await OrthancInstance.start({
       workDir,
@@ -344,6 +345,37 @@ describe("adopting a bucket prefix on Orthanc 1.13.0 with Ceph RGW (encryption o
     assert.equal(located.locations.length, 1);
     assert.equal(located.locations[0]?.["key"], key);
     assert.equal(located.locations[0]?.["recorded"], true);
+  });
+
+  it("verify finds each adopted instance at its object; reencrypt leaves the adopted plaintext alone", async () => {
+    const { writeFile } = await import("node:fs/promises");
+    const file = join(workDir, "cli.json");
+    await writeFile(
+      file,
+      JSON.stringify(
+        bucket.orthancConfig({
+          StorageEncryption: { Enable: true, MasterKey: [1, join(workDir, "master.key")] },
+        }),
+      ),
+    );
+    const report = join(workDir, "verify.ndjson");
+    const verified = await run("verify", "--config", file, "--orthanc", orthanc.url, "--report", report);
+    assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+    const records = (await readFile(report, "utf8"))
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { key: string; outcome: string });
+    for (const { key } of (await instances()).values()) {
+      assert.equal(records.find((record) => record.key === key)?.outcome, "ok", key);
+    }
+    // The README and the file outside the prefix, which no record names, are another system's.
+    assert.equal(records.filter((record) => record.outcome === "not-ours").length, 2, verified.stdout);
+
+    const rotated = await run("reencrypt", "--config", file);
+    assert.equal(rotated.code, 0, rotated.stdout + rotated.stderr);
+    assert.match(rotated.stdout, /outside the uuid layout: 5 plaintext or current object\(s\) ignored/);
+    assert.deepEqual(await bucket.listKeys(), keysBefore, "nothing rewritten");
+    for (const [key, data] of written) assert.ok((await bucket.read(key)).equals(data), key);
   });
 
   it("leaves the object in place when its instance is deleted (KeepOnRemove), then, adopted again with the CLI's --delete-on-remove, deletes it", async () => {

@@ -5,6 +5,7 @@ import { describe, it } from "node:test";
 
 import {
   escapeValue,
+  matchesNamePattern,
   nameFromDicom,
   parseNamePattern,
   type NamePattern,
@@ -109,5 +110,23 @@ describe("names of real DICOM files", () => {
       nameFromDicom(pattern("{SOPInstanceUID}"), seg.subarray(0, 2000), false),
       whole?.split("/").at(-1),
     );
+  });
+});
+
+describe("names a pattern can give (verify's orphan-named)", () => {
+  it("matches the names of real files, and not names of another shape", async () => {
+    const full = pattern(PATTERN);
+    for (const file of ["RTSTRUCT-implicit-le.dcm", "charset-gb18030-chinese.dcm", "PR-gsps-utf8.dcm"]) {
+      const name = nameFromDicom(full, await readFile(join(dicomDir, file)));
+      assert.ok(name !== undefined && matchesNamePattern(full, name), `${file}: ${name}`);
+    }
+    const literal = pattern("dicom/{PatientID}-{SOPInstanceUID}.v1");
+    assert.ok(matchesNamePattern(literal, "dicom/P%2F1-1.2.3.v1"));
+    assert.ok(!matchesNamePattern(literal, "dicom/P1-1.2.3xv1"), "a literal dot is a dot");
+    assert.ok(!matchesNamePattern(literal, "other/P1-1.2.3.v1"), "another literal");
+    assert.ok(!matchesNamePattern(full, "P1/1.2/1.3"), "a segment missing");
+    assert.ok(!matchesNamePattern(full, "P1/1.2/1.3/1.4/1.5"), "a segment too many");
+    assert.ok(!matchesNamePattern(full, "P 1/1.2/1.3/1.4"), "a byte that is always escaped");
+    assert.ok(!matchesNamePattern(full, "P1//1.3/1.4"), "an empty value");
   });
 });

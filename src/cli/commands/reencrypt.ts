@@ -1,7 +1,9 @@
 // `reencrypt --config CONFIG`: key rotation and format conversion. An inventory of objects and bytes per
 // master key id and format, then every object not under the current MasterKey in the configured
 // StorageEncryption.Format rewritten so. Exit 1 on any problem. `--orthanc URL`: Orthanc's index gives the
-// content type of objects whose name has none (legacy layout), which converting them to v2 needs.
+// content type of objects whose name has none (legacy layout), which converting them to v2 needs, and the
+// plugin's records (Orthanc >= 1.12.8) the attachment of objects named outside the uuid layout (ObjectNames,
+// adopted), which rewriting them in v2 (or from v2) needs.
 
 import type { EncryptionOptions, MasterKeyRef } from "../../config/types.js";
 import {
@@ -11,6 +13,7 @@ import {
   type InventoryLine,
 } from "../../ops/reencrypt.js";
 import { walkIndex } from "../../ops/index-walk.js";
+import { findRecordedObjects, type RecordedObjects } from "../../ops/recorded-objects.js";
 import { formatTable } from "../../ops/run-report.js";
 import { orthancClientFrom, withOrthancErrors, type ConfiguredArea } from "../configured-area.js";
 import { ExitError } from "../exit-error.js";
@@ -21,7 +24,10 @@ export interface ReencryptCommandOptions {
   parallel: number;
   dryRun: boolean;
   report?: string;
-  /** Orthanc's REST API: the content types of legacy-layout objects converted to v2. */
+  /**
+   * Orthanc's REST API: the content types of legacy-layout objects converted to v2, the records of objects
+   * named outside the uuid layout.
+   */
   orthanc?: string;
   user?: string;
   password?: string;
@@ -63,6 +69,28 @@ export async function reencrypt(
     const { encryption } = config.common;
     const current = encryption.masterKey as MasterKeyRef; // check() refused a configuration without one
     print(description);
+    // Asked only when objects outside the uuid layout need them; their walk gives the content types too.
+    let records: RecordedObjects | undefined;
+    const findRecords =
+      client === undefined
+        ? undefined
+        : () =>
+            withOrthancErrors(async () => {
+              print(
+                `objects named outside the uuid layout: their attachments from the records in Orthanc at ${client.url}`,
+              );
+              progress.start("records", await client.resourceCount(), "resources");
+              try {
+                records = await findRecordedObjects(client, {
+                  parallel: options.parallel,
+                  onResource: () => progress.tick(),
+                });
+              } finally {
+                progress.stop();
+              }
+              print(`  ${records.recorded} of ${records.attachments} attachments have a record`);
+              return records;
+            });
     const summary = await reencryptStorage(area, {
       currentKeyId: current.id,
       format: encryption.format ?? "A1",
@@ -73,13 +101,20 @@ export async function reencrypt(
       onInventory: (before, notOurs) => {
         print("inventory:");
         for (const line of inventoryTable(before, encryption)) print(line);
-        if (notOurs > 0) print(`  (${notOurs} other files, not attachments under this layout, ignored)`);
+        if (notOurs > 0) {
+          print(
+            `  (outside the uuid layout: ${notOurs} plaintext or current object(s) ignored, such as adopted ` +
+              "DICOM files and other applications' files)",
+          );
+        }
       },
+      records: findRecords,
       contentTypes:
         client === undefined
           ? undefined
           : () =>
               withOrthancErrors(async () => {
+                if (records !== undefined) return records.contentTypes;
                 print(`content types of objects named without one: from Orthanc's index at ${client.url}`);
                 const contentTypes = new Map<string, number>();
                 await walkIndex(client, {
@@ -92,6 +127,9 @@ export async function reencrypt(
                 return contentTypes;
               }),
     });
+    if (summary.resolved > 0) {
+      print(`  ${summary.resolved} object(s) named outside the uuid layout found through their records`);
+    }
     print("outcome:");
     for (const line of formatTable(report.rows())) print(line);
     if (!options.dryRun) {
@@ -110,8 +148,18 @@ export async function reencrypt(
         : stale === 0
           ? `reencrypt: every object is in ${format}, and no object is under another key than ${current.id}` +
             (report.problems === 0 ? "; the previous keys can be removed from the configuration" : "")
-          : `reencrypt: ${stale} object(s) are still under another key than ${current.id} or in another format than ${format}`,
+          : `reencrypt: ${stale} object(s) are still under another key than ${current.id} or in another format than ${format}` +
+            ": keep the keys they need in PreviousMasterKeys",
     );
+    const unresolved = report.count("not-resolved");
+    if (unresolved > 0) {
+      print(
+        `reencrypt: ${unresolved} encrypted object(s) named outside the uuid layout were left as they are: ` +
+          (client === undefined
+            ? "their attachments are known only from Orthanc's records: run again with --orthanc URL"
+            : "no attachment's record names them (see each one's detail)"),
+      );
+    }
   });
 }
 
@@ -123,8 +171,14 @@ function inventoryTable(lines: readonly InventoryLine[], encryption: EncryptionO
     return previous.has(under) ? `key ${under} (previous)` : `key ${under} (not configured)`;
   };
   const rows = [
-    ["under", "objects", "bytes", "format"],
-    ...lines.map((l) => [label(l.under), String(l.objects), String(l.bytes), l.format ?? ""]),
+    ["under", "objects", "bytes", "format", "outside uuid names"],
+    ...lines.map((l) => [
+      label(l.under),
+      String(l.objects),
+      String(l.bytes),
+      l.format ?? "",
+      String(l.outside),
+    ]),
   ];
   return lines.length === 0 ? ["  no objects"] : formatTable(rows);
 }

@@ -43,6 +43,11 @@ export async function verify(options: VerifyCommandOptions, print: (line: string
           .map(([tier, count]) => `${count} objects in ${tier}`)
           .join(", "),
     );
+    if (summary.records) {
+      print(
+        "verify: Orthanc keeps records (>= 1.12.8): each attachment checked at the object its record names",
+      );
+    }
     for (const line of formatTable(report.rows())) print(line);
     if (options.deleteOrphans && options.dryRun) print("dry run: nothing was deleted");
     if (options.deleteOrphans && !summary.indexStable) {
