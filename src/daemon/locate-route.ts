@@ -10,6 +10,9 @@ import type { RestReply, RestRoute } from "./rest-router.js";
 /**
  * `customData`: Orthanc keeps records (>= 1.12.8): the answer comes from the attachment's record when it has
  * one (`record` in the answer), with the object it names; else, and when that object is missing, by probing.
+ * `?from=record`: the record alone, the storages untouched (200 with it, 404 without one): what the tools
+ * that walk Orthanc's index ask for every attachment (src/ops/recorded-objects.ts), which then read the object
+ * themselves.
  */
 export function locateRoute(area: StorageArea, options: { customData?: boolean } = {}): RestRoute {
   return {
@@ -22,6 +25,13 @@ export function locateRoute(area: StorageArea, options: { customData?: boolean }
         if (contentType !== undefined && !/^\d+$/.test(typeArgument ?? "")) {
           return text(400, `content-type must be a whole number, not ${JSON.stringify(typeArgument)}`);
         }
+        const from = request.getArguments.find(([key]) => key === "from")?.[1];
+        if (from !== undefined && from !== "record") {
+          return text(
+            400,
+            `from must be "record" (the attachment's record alone), not ${JSON.stringify(from)}`,
+          );
+        }
         try {
           assertAttachment(uuid, contentType ?? 0);
         } catch (error) {
@@ -32,6 +42,13 @@ export function locateRoute(area: StorageArea, options: { customData?: boolean }
           options.customData === true
             ? area.readRecord(uuid, await callbacks.attachmentRecord(uuid))
             : undefined;
+        if (from === "record") {
+          return {
+            status: record === undefined ? 404 : 200,
+            contentType: "application/json",
+            body: `${JSON.stringify({ uuid, ...(record ? { record } : {}) }, null, 2)}\n`,
+          };
+        }
         let locations = record === undefined ? [] : await locateByRecord(area, uuid, record);
         if (locations.length === 0) locations = await locateAttachment(area, uuid, contentType);
         const found = locations.some((location) => location.readable);

@@ -1,7 +1,7 @@
 // Which attachment each object outside the uuid layout belongs to. On Orthanc >= 1.12.8 an attachment may be
 // stored under a name that is not its uuid (OrthancCloudStorage.ObjectNames, adopted objects): that name is
 // kept only in the attachment's record (attachment-record.ts), which the plugin answers on
-// `GET /cloud-storage/locate/{uuid}` (locate-route.ts). The tools that walk a bucket (reencrypt, verify) ask it
+// `GET /cloud-storage/locate/{uuid}?from=record` (locate-route.ts) without touching the storages. The tools that walk a bucket (reencrypt, verify) ask it
 // for every attachment of Orthanc's index and look their listed objects up here by backend and key (reencrypt),
 // or check each attachment at the object its record names (verify).
 
@@ -57,19 +57,19 @@ function objectId(backend: string, key: string): string {
   return `${backend}\u0000${key}`;
 }
 
-/** The part of locate-route.ts's answer read here. */
-interface LocateAnswer {
+/** locate-route.ts's answer with `?from=record`. */
+interface RecordAnswer {
   uuid: string;
   record?: AttachmentRecord;
 }
 
 /**
- * The record the plugin keeps with attachment `uuid`, from its locate route; undefined when it has none
- * (Orthanc before 1.12.8), or when the route answers 404 (the plugin is not loaded in that Orthanc, or
- * neither the object the record names nor any uuid name of the attachment exists).
+ * The record the plugin keeps with attachment `uuid`, from its locate route (the record alone: no storage
+ * is read); undefined when it has none (Orthanc before 1.12.8, an attachment stored before the plugin kept
+ * records), or when the plugin is not loaded in that Orthanc (the route answers 404 then too).
  */
 export async function recordOf(client: OrthancIndex, uuid: string): Promise<AttachmentRecord | undefined> {
-  return (await client.get<LocateAnswer>(`/cloud-storage/locate/${uuid}`))?.record;
+  return (await client.get<RecordAnswer>(`/cloud-storage/locate/${uuid}?from=record`))?.record;
 }
 
 /**

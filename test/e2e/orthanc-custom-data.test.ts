@@ -347,6 +347,31 @@ describe("adopting a bucket prefix on Orthanc 1.13.0 with Ceph RGW (encryption o
     assert.equal(located.locations[0]?.["recorded"], true);
   });
 
+  it("locate ?from=record answers the record alone, without a request to the bucket", async () => {
+    const server = await rgw;
+    const [, { uuid, key }] = [...(await instances())][0] as [string, { uuid: string; key: string }];
+    const mark = await markRequestLog(server);
+    const answer = await orthanc.json<{ uuid: string; record: Record<string, unknown>; locations?: unknown }>(
+      `/cloud-storage/locate/${uuid}?from=record`,
+    );
+    assert.equal(answer.uuid, uuid);
+    assert.equal(answer.record["key"], key);
+    assert.equal(answer.locations, undefined);
+    const unknown = await orthanc.request(
+      "GET",
+      "/cloud-storage/locate/0a1b2c3d-0000-0000-0000-000000000000?from=record",
+    );
+    assert.equal(unknown.status, 404, "an attachment without a record");
+    await unknown.body?.cancel();
+    const wrong = await orthanc.request("GET", `/cloud-storage/locate/${uuid}?from=bucket`);
+    assert.equal(wrong.status, 400);
+    assert.match(await wrong.text(), /from must be "record"/);
+    assert.equal(
+      await countRequests(server, mark, (request) => request.path.startsWith(`/${bucket.name}`)),
+      0,
+    );
+  });
+
   it("verify finds each adopted instance at its object; reencrypt leaves the adopted plaintext alone", async () => {
     const { writeFile } = await import("node:fs/promises");
     const file = join(workDir, "cli.json");
