@@ -201,17 +201,7 @@ export async function reencryptStorage(
     options.records,
   );
   for (const [candidate, detail] of outside.unresolved) {
-    const { description } = candidate;
-    const encrypted = description.format === "A1" || description.format === "v2";
-    const record = {
-      tier: candidate.tier.name,
-      key: candidate.info.key,
-      size: candidate.info.size,
-      keyId: encrypted ? description.keyId : undefined,
-      format: encrypted ? description.format : undefined,
-      outcome: "not-resolved" as const,
-      detail,
-    };
+    const record = { ...objectFields(candidate), outcome: "not-resolved" as const, detail };
     report.add(record);
     progress.log(`not-resolved: ${record.tier} ${record.key}: ${detail}`);
   }
@@ -221,13 +211,8 @@ export async function reencryptStorage(
     options.contentTypes,
   );
   for (const candidate of unbound) {
-    const { description } = candidate;
     const record = {
-      tier: candidate.tier.name,
-      key: candidate.info.key,
-      size: candidate.info.size,
-      keyId: description.format === "A1" ? description.keyId : undefined,
-      format: description.format === "A1" ? ("A1" as const) : undefined,
+      ...objectFields(candidate),
       outcome: "no-content-type" as const,
       detail:
         options.contentTypes === undefined
@@ -254,16 +239,7 @@ export async function reencryptStorage(
         `${record.detail ?? ""}; named outside the uuid layout and named by no record known: another ` +
         "application's file that only starts like A1? (left as it is)";
     }
-    const { description } = candidate;
-    const encrypted = description.format === "A1" || description.format === "v2";
-    const full = {
-      tier: candidate.tier.name,
-      key: candidate.info.key,
-      size: candidate.info.size,
-      keyId: encrypted ? description.keyId : undefined,
-      format: encrypted ? description.format : undefined,
-      ...record,
-    };
+    const full = { ...objectFields(candidate), ...record };
     const problem = report.addTelling(
       full,
       (line) => progress.log(line),
@@ -336,6 +312,24 @@ async function rewrite(
   } catch (error) {
     return { outcome: "failed", detail: `${stage}: ${describeCause(error)}` };
   }
+}
+
+/** What every report line says of the object it is about: where it is, and its key id and format if encrypted. */
+function objectFields({ tier, info, description }: Candidate): {
+  tier: string;
+  key: string;
+  size: number;
+  keyId: number | undefined;
+  format: EncryptionFormat | undefined;
+} {
+  const encrypted = description.format === "A1" || description.format === "v2";
+  return {
+    tier: tier.name,
+    key: info.key,
+    size: info.size,
+    keyId: encrypted ? description.keyId : undefined,
+    format: encrypted ? description.format : undefined,
+  };
 }
 
 /**
